@@ -1,0 +1,143 @@
+package audit
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+var now = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+
+func rules(fs []Finding) []Rule {
+	out := []Rule{}
+	for _, f := range fs {
+		out = append(out, f.Rule)
+	}
+	return out
+}
+
+func TestClassifyBoundaries(t *testing.T) {
+	t.Parallel()
+	p := DefaultPolicy() // expiring 7d, stale 30d, unused 14d
+	ms := time.Millisecond
+	used := now.Add(-time.Hour)
+	created := now.Add(-100 * Day)
+	tests := []struct {
+		name string
+		tok  Token
+		want []Rule
+	}{
+		{"expires exactly now is expired", Token{CreateTime: created, ExpireTime: now, LastUsedTime: used}, []Rule{RuleExpired}},
+		{"expired 1ms ago", Token{CreateTime: created, ExpireTime: now.Add(-ms), LastUsedTime: used}, []Rule{RuleExpired}},
+		{"expires 1ms from now is expiring", Token{CreateTime: created, ExpireTime: now.Add(ms), LastUsedTime: used}, []Rule{RuleExpiring}},
+		{"expires exactly at the window's end is expiring", Token{CreateTime: created, ExpireTime: now.Add(7 * Day), LastUsedTime: used}, []Rule{RuleExpiring}},
+		{"expires 1ms past the window is fine", Token{CreateTime: created, ExpireTime: now.Add(7*Day + ms), LastUsedTime: used}, []Rule{}},
+		{"expired and never used gets only expired", Token{CreateTime: created, ExpireTime: now.Add(-Day)}, []Rule{RuleExpired}},
+		{"expired and stale gets only expired", Token{CreateTime: created, ExpireTime: now.Add(-Day), LastUsedTime: now.Add(-90 * Day)}, []Rule{RuleExpired}},
+		{"last used exactly staleAfter ago is stale", Token{CreateTime: created, LastUsedTime: now.Add(-30 * Day)}, []Rule{RuleStale}},
+		{"last used 1ms inside staleAfter is fine", Token{CreateTime: created, LastUsedTime: now.Add(-30*Day + ms)}, []Rule{}},
+		{"never used, created exactly unusedAfter ago", Token{CreateTime: now.Add(-14 * Day)}, []Rule{RuleUnused}},
+		{"never used, created 1ms inside the grace", Token{CreateTime: now.Add(-14*Day + ms)}, []Rule{}},
+		{"never used, creation unknown", Token{}, []Rule{RuleUnused}},
+		{"expiring and unused", Token{CreateTime: created, ExpireTime: now.Add(Day)}, []Rule{RuleExpiring, RuleUnused}},
+		{"expiring and stale", Token{CreateTime: created, ExpireTime: now.Add(Day), LastUsedTime: now.Add(-40 * Day)}, []Rule{RuleExpiring, RuleStale}},
+		{"no expiry and no maxLifetime is fine", Token{CreateTime: created, LastUsedTime: used}, []Rule{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := rules(Classify(tc.tok, p, now)); !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestClassifyLongLived(t *testing.T) {
+	t.Parallel()
+	p := DefaultPolicy()
+	p.MaxLifetime = 365 * Day
+	created := now.Add(-10 * Day)
+	used := now.Add(-time.Hour)
+	tests := []struct {
+		name string
+		tok  Token
+		want []Rule
+	}{
+		{"never expires", Token{CreateTime: created, LastUsedTime: used}, []Rule{RuleLongLived}},
+		{"lifetime exactly max is fine", Token{CreateTime: created, ExpireTime: created.Add(365 * Day), LastUsedTime: used}, []Rule{}},
+		{"lifetime 1ms over max", Token{CreateTime: created, ExpireTime: created.Add(365*Day + time.Millisecond), LastUsedTime: used}, []Rule{RuleLongLived}},
+		{"creation unknown with an expiry cannot be judged", Token{ExpireTime: now.Add(900 * Day), LastUsedTime: used}, []Rule{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := rules(Classify(tc.tok, p, now)); !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if got := rules(Classify(Token{CreateTime: created, LastUsedTime: used}, DefaultPolicy(), now)); len(got) != 0 {
+		t.Errorf("longLived is off without maxLifetime: got %v, want none", got)
+	}
+}
+
+func TestClassifySeverityAndMessages(t *testing.T) {
+	t.Parallel()
+	p := DefaultPolicy()
+	p.Severity[RuleExpired] = SeverityCritical
+	fs := Classify(Token{CreateTime: now.Add(-20 * Day), ExpireTime: now.Add(-3 * Day)}, p, now)
+	if len(fs) != 1 || fs[0].Severity != SeverityCritical || fs[0].Message != "expired 3d ago" {
+		t.Fatalf("got %+v, want one critical finding 'expired 3d ago'", fs)
+	}
+	fs = Classify(Token{CreateTime: now.Add(-20 * Day), ExpireTime: now.Add(2*Day + 3*time.Hour)}, DefaultPolicy(), now)
+	if fs[0].Message != "expires in 2d 3h" || fs[0].Severity != SeverityHigh {
+		t.Errorf("got %+v, want high 'expires in 2d 3h'", fs[0])
+	}
+	if fs[1].Message != "never used · created 20d ago" {
+		t.Errorf("got %q, want 'never used · created 20d ago'", fs[1].Message)
+	}
+}
+
+func TestEpochMillis(t *testing.T) {
+	t.Parallel()
+	v := func(n int64) *int64 { return &n }
+	for _, tc := range []struct {
+		in   *int64
+		zero bool
+	}{{nil, true}, {v(0), true}, {v(-1), true}, {v(1764234000000), false}} {
+		if got := EpochMillis(tc.in); got.IsZero() != tc.zero {
+			t.Errorf("EpochMillis(%v): got %v, want zero=%v", tc.in, got, tc.zero)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]time.Duration{"7d": 7 * Day, "36h": 36 * time.Hour, "1d12h": 36 * time.Hour, "90m": 90 * time.Minute, "0d": 0} {
+		got, err := ParseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("ParseDuration(%q): got %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"seven days", "7", "d", "7dd", "-3d", "1.5d", "7 d"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q): got no error, want one", in)
+		}
+	}
+	for d, want := range map[time.Duration]string{7 * Day: "7d", 36 * time.Hour: "36h", 90 * time.Minute: "90m"} {
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v): got %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestSpan(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		30 * time.Second: "under a minute", 45 * time.Minute: "45m", 5*time.Hour + 10*time.Minute: "5h 10m",
+		21 * time.Hour: "21h", 2*Day + 3*time.Hour: "2d 3h", 45 * Day: "45d", 8*Day + 5*time.Hour: "8d",
+	} {
+		if got := Span(d); got != want {
+			t.Errorf("Span(%v): got %q, want %q", d, got, want)
+		}
+	}
+}

@@ -1,0 +1,118 @@
+package audit
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseConfigValid(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadConfig("../testdata/config/valid.yaml")
+	if err != nil {
+		t.Fatalf("LoadConfig: %v", err)
+	}
+	if len(cfg.Regions) != 1 || cfg.Regions[0] != "cn-hangzhou" {
+		t.Errorf("regions: got %v, want [cn-hangzhou]", cfg.Regions)
+	}
+	want := GatewayRef{Region: "cn-shanghai", WorkspaceID: "w-8adde60aa809701f", GatewayID: "lc-zm4dzdiubu73w2yx"}
+	if len(cfg.Gateways) != 1 || cfg.Gateways[0] != want {
+		t.Errorf("gateways: got %+v, want [%+v]", cfg.Gateways, want)
+	}
+	if cfg.Policy.ExpiringWithin != 7*Day || cfg.Policy.StaleAfter != 30*Day || cfg.Policy.UnusedAfter != 14*Day || cfg.Policy.MaxLifetime != 0 {
+		t.Errorf("policy: got %+v", cfg.Policy)
+	}
+	s := cfg.Suppressions[0]
+	if s.Name != "ci-*" || len(s.Rules) != 1 || s.Rules[0] != RuleUnused || !s.Until.Equal(time.Date(2027, 3, 31, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("suppression: got %+v", s)
+	}
+	if cfg.API.Concurrency != 8 || cfg.Snapshot.Dir != "./audit-out" || cfg.Slack.Notify != "findings" || cfg.Slack.MaxItems != 10 || cfg.API.DeadlineReserve != 15*time.Second {
+		t.Errorf("defaults: got api %+v snapshot %+v slack %+v", cfg.API, cfg.Snapshot, cfg.Slack)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		file string
+		want []string // each must appear in the error
+	}{
+		{"unknown-key.yaml", []string{"unknown-key.yaml:4: rules.staleAftr: unknown key (known keys: expiringWithin, staleAfter, unusedAfter, maxLifetime, severity)"}},
+		{"bad-duration.yaml", []string{`bad-duration.yaml:3: rules.staleAfter: "seven days" is not a duration (use 30d or 720h)`}},
+		{"no-scope.yaml", []string{"no-scope.yaml: regions: missing scope: set regions"}},
+		{"bad-date.yaml", []string{`bad-date.yaml:5: suppressions[0].until: "31/03/2027" is not a date like 2027-03-31`}},
+		{"no-reason.yaml", []string{"no-reason.yaml:3: suppressions[0].reason: missing: every suppression needs a reason"}},
+		{"wrong-type.yaml", []string{"wrong-type.yaml:3: api.concurrency: wrong type: !!str `eight`"}},
+		{"secret.yaml", []string{"secret.yaml:3: slack.webhookUrl: unknown key (secrets never go in the config file: set SLACK_WEBHOOK_URL in the environment)"}},
+		{"bad-gateway.yaml", []string{"bad-gateway.yaml:2: gateways[0].gateway: missing or not a gateway ID"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := LoadConfig(filepath.Join("../testdata/config", tc.file))
+			var ce ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("got %v, want a ConfigError", err)
+			}
+			msg := strings.ReplaceAll(err.Error(), "../testdata/config/", "")
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("got:\n%s\nwant it to contain:\n%s", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseConfigReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	_, err := ParseConfig("c.yaml", []byte("regions: [Hangzhou]\nrules: {expiringWithin: soon, severity: {expired: urgent}}\nslack: {notify: sometimes, mentions: {alice: alice}}\n"))
+	var ce ConfigError
+	if !errors.As(err, &ce) || len(ce) != 5 {
+		t.Fatalf("got %v, want 5 problems", err)
+	}
+	for _, w := range []string{"c.yaml:1: regions[0]", "c.yaml:2: rules.expiringWithin", "c.yaml:2: rules.severity.expired", "c.yaml:3: slack.notify", "c.yaml:3: slack.mentions.alice"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("got:\n%v\nwant it to name %s", err, w)
+		}
+	}
+}
+
+func TestParseConfigOSS(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseConfig("c.yaml", []byte("regions: [cn-hangzhou]\nsnapshot:\n  oss: {bucket: audit-snapshots, region: cn-hangzhou, prefix: livy, serverSideEncryption: KMS, kmsKeyId: key-1, presignLinks: 24h}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := cfg.Snapshot.OSS
+	if o.Prefix != "livy/" || o.PresignLinks != 24*time.Hour || o.ServerSideEncryption != "KMS" {
+		t.Errorf("oss: got %+v, want prefix livy/, presign 24h, KMS", o)
+	}
+	_, err = ParseConfig("c.yaml", []byte("regions: [cn-hangzhou]\nsnapshot:\n  oss: {bucket: B, region: cn-hangzhou, serverSideEncryption: DES, presignLinks: 8d}\n"))
+	for _, w := range []string{"snapshot.oss.bucket", "snapshot.oss.serverSideEncryption", "snapshot.oss.presignLinks: at most 7d"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("got %v, want it to name %s", err, w)
+		}
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	for _, name := range []string{"valid.yaml", "unknown-key.yaml", "bad-date.yaml", "wrong-type.yaml"} {
+		b, err := os.ReadFile(filepath.Join("../testdata/config", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := ParseConfig("f.yaml", b)
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("got config %v and error %v; want exactly one", cfg, err)
+		}
+		if cfg != nil && len(cfg.Regions) == 0 && len(cfg.Gateways) == 0 {
+			t.Fatal("a config without scope was accepted")
+		}
+	})
+}

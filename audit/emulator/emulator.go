@@ -1,0 +1,485 @@
+// Package emulator is a stand-in for the EMR Serverless Spark API that runs
+// on loopback. It serves ListWorkspaces, ListLivyCompute and
+// ListLivyComputeToken from a World, verifies the ACS3-HMAC-SHA256 signature
+// (and STS token) of every request, and can inject failures. The demo and the
+// tests run the real client against it.
+package emulator
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// World is what the emulated account holds. Times in it are RFC 3339
+// strings, or raw numbers sent as they are (to test 0, -1 and the like).
+type World struct {
+	Regions map[string]*Region `json:"regions"`
+}
+
+// Region holds the workspaces of one region.
+type Region struct {
+	Workspaces []*Workspace `json:"workspaces"`
+	// Fail makes ListWorkspaces fail.
+	Fail *Failure `json:"failListWorkspaces,omitempty"`
+}
+
+// Workspace is one workspace and its gateways.
+type Workspace struct {
+	ID       string     `json:"workspaceId"`
+	Name     string     `json:"workspaceName"`
+	Gateways []*Gateway `json:"gateways"`
+	// Fail makes ListLivyCompute fail for this workspace.
+	Fail *Failure `json:"failListGateways,omitempty"`
+}
+
+// Gateway is one Livy Gateway and its tokens.
+type Gateway struct {
+	ID     string   `json:"computeId"`
+	Name   string   `json:"name"`
+	Status string   `json:"status"`
+	Tokens []*Token `json:"tokens"`
+	// Fail makes ListLivyComputeToken fail for this gateway.
+	Fail *Failure `json:"fail,omitempty"`
+}
+
+// Token is one token, secret value included: the emulator sends it like the
+// real API does, so tests can prove the audit drops it.
+type Token struct {
+	TokenID      string `json:"tokenId"`
+	Name         string `json:"name"`
+	Token        string `json:"token"`
+	CreatedBy    string `json:"createdby"`
+	CreateTime   Time   `json:"createTime"`
+	ExpireTime   Time   `json:"expireTime"`
+	LastUsedTime Time   `json:"lastUsedTime"`
+	// AppearsAt hides the token before that time; RevokedAt hides it from
+	// then on; Uses are later uses that move lastUsedTime once passed. They
+	// let a world evolve between demo runs.
+	AppearsAt *time.Time  `json:"appearsAt,omitempty"`
+	RevokedAt *time.Time  `json:"revokedAt,omitempty"`
+	Uses      []time.Time `json:"uses,omitempty"`
+}
+
+// Failure is an injected failure. With Times > 0 only the first Times calls
+// fail; From and Until bound, in world time, when it applies.
+type Failure struct {
+	Status  int        `json:"status"`
+	Code    string     `json:"code"`
+	Message string     `json:"message"`
+	Body    string     `json:"body,omitempty"`
+	Delay   Duration   `json:"delay,omitempty"`
+	Times   int        `json:"times,omitempty"`
+	From    *time.Time `json:"from,omitempty"`
+	Until   *time.Time `json:"until,omitempty"`
+	calls   int
+}
+
+// Duration is a time.Duration written as "250ms" in JSON.
+type Duration time.Duration
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// Time is a fixture time: an RFC 3339 string, a raw number, or absent.
+type Time struct {
+	ms  int64
+	set bool
+}
+
+// At returns a fixture time for t.
+func At(t time.Time) Time { return Time{ms: t.UnixMilli(), set: true} }
+
+// UnmarshalJSON reads an RFC 3339 string or a number of epoch ms.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if bytes.HasPrefix(b, []byte(`"`)) {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return err
+		}
+		*t = At(v)
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	*t = Time{ms: n, set: err == nil}
+	return err
+}
+
+// Key is an access key the emulator accepts; SecurityToken is set for STS
+// credentials and must then come with every request.
+type Key struct {
+	Secret        string
+	SecurityToken string
+}
+
+// Request is one request the emulator accepted or refused, for tests.
+type Request struct {
+	Action        string
+	Path          string
+	Region        string
+	AccessKeyID   string
+	SecurityToken string
+	Status        int
+}
+
+// Server is the emulator; it implements http.Handler.
+type Server struct {
+	World *World
+	Keys  map[string]Key
+	// Now is the world's clock: it decides which tokens exist and which
+	// failures apply (default time.Now).
+	Now func() time.Time
+	// Clock checks x-acs-date against real time (default time.Now).
+	Clock func() time.Time
+	// PageSize caps ListWorkspaces pages (default 20, or the request's
+	// maxResults when smaller).
+	PageSize int
+
+	mu       sync.Mutex
+	nonces   map[string]time.Time
+	requests []Request
+	mux      *http.ServeMux
+	once     sync.Once
+}
+
+// LoadWorld decodes a world fixture.
+func LoadWorld(b []byte) (*World, error) {
+	var w World
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return nil, fmt.Errorf("emulator: world: %w", err)
+	}
+	return &w, nil
+}
+
+// Requests returns the requests served so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) clock() time.Time {
+	if s.Clock != nil {
+		return s.Clock()
+	}
+	return time.Now()
+}
+
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /api/v1/workspaces", s.listWorkspaces)
+	s.mux.HandleFunc("GET /api/interactive/v1/workspace/{ws}/livycompute", s.listGateways)
+	s.mux.HandleFunc("GET /api/interactive/v1/workspace/{ws}/livycompute/{gw}/token", s.listTokens)
+	s.nonces = map[string]time.Time{}
+}
+
+// ServeHTTP verifies the request's signature, then serves it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.once.Do(s.routes)
+	s.mux.ServeHTTP(w, r)
+}
+
+func requestID(r *http.Request) string {
+	sum := sha256.Sum256([]byte(r.URL.Path))
+	return "EMU-" + strings.ToUpper(hex.EncodeToString(sum[:6]))
+}
+
+func (s *Server) record(r *http.Request, action string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, Request{
+		Action: action, Path: r.URL.Path, Region: r.URL.Query().Get("regionId"),
+		AccessKeyID: r.Header.Get("x-acs-accesskey-id"), SecurityToken: r.Header.Get("x-acs-security-token"), Status: status,
+	})
+	if a, err := parseAuthorization(r.Header.Get("Authorization")); err == nil {
+		s.requests[len(s.requests)-1].AccessKeyID = a.accessKeyID
+	}
+}
+
+// roaError writes an error the way ROA APIs do.
+func roaError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"RequestId": requestID(r), "HostId": r.Host, "Code": code, "Message": msg})
+}
+
+// authenticate checks the signature; it writes the error and returns false
+// when the request is refused.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, action string) bool {
+	refuse := func(status int, code, msg string) bool {
+		s.record(r, action, status)
+		roaError(w, r, status, code, msg)
+		return false
+	}
+	a, err := parseAuthorization(r.Header.Get("Authorization"))
+	if err != nil {
+		return refuse(400, "IncompleteSignature", err.Error())
+	}
+	key, ok := s.Keys[a.accessKeyID]
+	if !ok {
+		return refuse(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+	}
+	if got := r.Header.Get("x-acs-action"); got != action {
+		return refuse(400, "InvalidAction", fmt.Sprintf("x-acs-action is %q, want %q", got, action))
+	}
+	if got := r.Header.Get("x-acs-version"); got != "2023-08-08" {
+		return refuse(400, "InvalidVersion", fmt.Sprintf("x-acs-version is %q, want 2023-08-08", got))
+	}
+	date, err := time.Parse("2006-01-02T15:04:05Z", r.Header.Get("x-acs-date"))
+	if err != nil {
+		return refuse(400, "InvalidTimeStamp.Format", "x-acs-date is not yyyy-MM-ddTHH:mm:ssZ")
+	}
+	if d := s.clock().Sub(date); d > 15*time.Minute || d < -15*time.Minute {
+		return refuse(400, "InvalidTimeStamp.Expired", "x-acs-date is more than 15 minutes off")
+	}
+	body := new(bytes.Buffer)
+	_, _ = body.ReadFrom(r.Body)
+	sum := sha256.Sum256(body.Bytes())
+	if got := r.Header.Get("x-acs-content-sha256"); got != hex.EncodeToString(sum[:]) {
+		return refuse(400, "InvalidContentSha256", "x-acs-content-sha256 does not match the body")
+	}
+	if err := checkSignedHeaders(r, a.signedHeaders); err != nil {
+		return refuse(400, "IncompleteSignature", err.Error())
+	}
+	want := signature(key.Secret, canonicalRequest(r, a.signedHeaders, hex.EncodeToString(sum[:])))
+	if !hmac.Equal([]byte(want), []byte(a.signature)) {
+		return refuse(403, "SignatureDoesNotMatch", "The request signature does not conform to Aliyun standards.")
+	}
+	if key.SecurityToken != "" || r.Header.Get("x-acs-security-token") != "" {
+		if r.Header.Get("x-acs-security-token") != key.SecurityToken || key.SecurityToken == "" {
+			return refuse(403, "InvalidSecurityToken.Mismatch", "The security token does not match the access key.")
+		}
+		if r.Header.Get("x-acs-accesskey-id") != a.accessKeyID {
+			return refuse(403, "InvalidSecurityToken.Mismatch", "x-acs-accesskey-id does not match the Credential.")
+		}
+	}
+	nonce := r.Header.Get("x-acs-signature-nonce")
+	s.mu.Lock()
+	_, used := s.nonces[nonce]
+	s.nonces[nonce] = date
+	s.mu.Unlock()
+	if used {
+		return refuse(400, "SignatureNonceUsed", "The request signature nonce has been used.")
+	}
+	return true
+}
+
+// fail applies an injected failure; it returns true when it answered.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, action string, f *Failure) bool {
+	if f == nil {
+		return false
+	}
+	s.mu.Lock()
+	f.calls++
+	now := s.now()
+	active := (f.Times == 0 || f.calls <= f.Times) && (f.Until == nil || now.Before(*f.Until)) && (f.From == nil || !now.Before(*f.From))
+	delay := time.Duration(f.Delay)
+	s.mu.Unlock()
+	if !active {
+		return false
+	}
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return true
+		}
+	}
+	status := f.Status
+	if status == 0 {
+		status = 500
+	}
+	s.record(r, action, status)
+	if f.Body != "" {
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(f.Body))
+		return true
+	}
+	if status == 200 { // a failure in the body code, as the Livy APIs report them
+		writeJSON(w, map[string]any{"code": f.Code, "message": f.Message, "requestId": requestID(r)})
+		return true
+	}
+	if status == 429 {
+		w.Header().Set("x-acs-retry-after", "1")
+	}
+	roaError(w, r, status, f.Code, f.Message)
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) region(r *http.Request) *Region {
+	if s.World == nil {
+		return nil
+	}
+	return s.World.Regions[r.URL.Query().Get("regionId")]
+}
+
+func (s *Server) workspace(r *http.Request) *Workspace {
+	reg := s.region(r)
+	if reg == nil {
+		return nil
+	}
+	for _, ws := range reg.Workspaces {
+		if ws.ID == r.PathValue("ws") {
+			return ws
+		}
+	}
+	return nil
+}
+
+func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) {
+	const action = "ListWorkspaces"
+	if !s.authenticate(w, r, action) {
+		return
+	}
+	reg := s.region(r)
+	if reg != nil && s.fail(w, r, action, reg.Fail) {
+		return
+	}
+	var all []*Workspace
+	if reg != nil {
+		all = reg.Workspaces
+	}
+	size := s.PageSize
+	if size <= 0 {
+		size = 20
+	}
+	if n, err := strconv.Atoi(r.URL.Query().Get("maxResults")); err == nil && n > 0 && n < size {
+		size = n
+	}
+	start := 0
+	if tok := r.URL.Query().Get("nextToken"); tok != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(tok, "page-"))
+		if err != nil || n < 0 || n > len(all) {
+			s.record(r, action, 400)
+			roaError(w, r, 400, "InvalidParameter", "nextToken is not valid")
+			return
+		}
+		start = n
+	}
+	end := min(start+size, len(all))
+	type ws struct {
+		WorkspaceID   string `json:"workspaceId"`
+		WorkspaceName string `json:"workspaceName"`
+		State         string `json:"state"`
+	}
+	page := []ws{}
+	for _, x := range all[start:end] {
+		page = append(page, ws{x.ID, x.Name, "RUNNING"})
+	}
+	next := ""
+	if end < len(all) {
+		next = "page-" + strconv.Itoa(end)
+	}
+	s.record(r, action, 200)
+	writeJSON(w, map[string]any{"requestId": requestID(r), "workspaces": page, "nextToken": next, "maxResults": size, "totalCount": len(all)})
+}
+
+func (s *Server) listGateways(w http.ResponseWriter, r *http.Request) {
+	const action = "ListLivyCompute"
+	if !s.authenticate(w, r, action) {
+		return
+	}
+	ws := s.workspace(r)
+	if ws == nil {
+		s.record(r, action, 404)
+		roaError(w, r, 404, "WorkspaceNotFound", "The workspace does not exist in this region.")
+		return
+	}
+	if s.fail(w, r, action, ws.Fail) {
+		return
+	}
+	type gw struct {
+		ComputeID string `json:"computeId"`
+		Name      string `json:"name"`
+		Status    string `json:"status"`
+	}
+	list := []gw{}
+	for _, g := range ws.Gateways {
+		list = append(list, gw{g.ID, g.Name, g.Status})
+	}
+	s.record(r, action, 200)
+	writeJSON(w, map[string]any{"code": "1000000", "message": "ok", "requestId": requestID(r), "data": map[string]any{"livyComputes": list}})
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
+	const action = "ListLivyComputeToken"
+	if !s.authenticate(w, r, action) {
+		return
+	}
+	ws := s.workspace(r)
+	var g *Gateway
+	if ws != nil {
+		for _, x := range ws.Gateways {
+			if x.ID == r.PathValue("gw") {
+				g = x
+			}
+		}
+	}
+	if g == nil {
+		s.record(r, action, 404)
+		roaError(w, r, 404, "LivyComputeNotFound", "The Livy compute does not exist.")
+		return
+	}
+	if s.fail(w, r, action, g.Fail) {
+		return
+	}
+	now := s.now()
+	list := []map[string]any{}
+	for _, t := range g.Tokens {
+		if t.AppearsAt != nil && now.Before(*t.AppearsAt) || t.RevokedAt != nil && !now.Before(*t.RevokedAt) {
+			continue
+		}
+		m := map[string]any{"tokenId": t.TokenID, "name": t.Name, "token": t.Token, "createdby": t.CreatedBy}
+		last := t.LastUsedTime
+		for _, u := range t.Uses {
+			if !u.After(now) && (!last.set || u.UnixMilli() > last.ms) {
+				last = At(u)
+			}
+		}
+		for k, v := range map[string]Time{"createTime": t.CreateTime, "expireTime": t.ExpireTime, "lastUsedTime": last} {
+			if v.set {
+				m[k] = v.ms
+			}
+		}
+		list = append(list, m)
+	}
+	s.record(r, action, 200)
+	writeJSON(w, map[string]any{"code": "1000000", "message": "ok", "requestId": requestID(r), "data": map[string]any{"tokens": list}})
+}

@@ -1,0 +1,335 @@
+package audit
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// SchemaVersion is the version of the snapshot format written by this code.
+const SchemaVersion = 1
+
+// Snapshot is the record of one audit. Its JSON names are a contract that
+// people's scripts read (see the README's snapshot schema); add fields, never
+// rename them. It never holds a token's secret value.
+type Snapshot struct {
+	SchemaVersion int                 `json:"schemaVersion"`
+	RunID         string              `json:"runId"`
+	AuditedAt     time.Time           `json:"auditedAt"`
+	Trigger       Trigger             `json:"trigger"`
+	Scope         ScopeReport         `json:"scope"`
+	Rules         RulesReport         `json:"rules"`
+	Summary       Summary             `json:"summary"`
+	Gateways      []GatewayReport     `json:"gateways"`
+	Errors        []ScopeError        `json:"errors"`
+	Suppressions  []SuppressionReport `json:"suppressions"`
+	Changes       *Changes            `json:"changes"`
+}
+
+// Trigger says what started the audit.
+type Trigger struct {
+	// Kind is cli, demo, timer or manual.
+	Kind        string     `json:"kind"`
+	Name        string     `json:"name,omitempty"`
+	TriggerTime *time.Time `json:"triggerTime,omitempty"`
+	RequestID   string     `json:"requestId,omitempty"`
+	RetryCount  int        `json:"retryCount,omitempty"`
+	DryRun      bool       `json:"dryRun,omitempty"`
+}
+
+// ScopeReport records what the run was asked to audit. Partial is true when
+// the run was narrowed to part of the configured scope (an ad-hoc audit):
+// such a run does not become the baseline for change tracking.
+type ScopeReport struct {
+	Regions    []string `json:"regions"`
+	Workspaces []string `json:"workspaces"`
+	Gateways   []string `json:"gateways"`
+	Partial    bool     `json:"partial"`
+}
+
+// RulesReport records the thresholds and severities the audit used.
+type RulesReport struct {
+	ExpiringWithin string            `json:"expiringWithin"`
+	StaleAfter     string            `json:"staleAfter"`
+	UnusedAfter    string            `json:"unusedAfter"`
+	MaxLifetime    *string           `json:"maxLifetime"`
+	Severity       map[Rule]Severity `json:"severity"`
+}
+
+// Summary holds the counts of a snapshot.
+type Summary struct {
+	// Gateways is how many gateways the run tried to audit; GatewaysFailed
+	// how many of them could not be audited.
+	Gateways       int           `json:"gateways"`
+	GatewaysFailed int           `json:"gatewaysFailed"`
+	Tokens         int           `json:"tokens"`
+	Findings       map[Rule]int  `json:"findings"`
+	Suppressed     int           `json:"suppressed"`
+	Errors         int           `json:"errors"`
+	Changes        *ChangeCounts `json:"changes,omitempty"`
+}
+
+// ActiveFindings is the number of findings that are not suppressed.
+func (s Summary) ActiveFindings() int {
+	n := 0
+	for _, c := range s.Findings {
+		n += c
+	}
+	return n
+}
+
+// GatewayReport is one audited gateway. Tokens is empty when Error is set:
+// a gateway that could not be listed is never reported as "no findings".
+type GatewayReport struct {
+	Region        string        `json:"region"`
+	WorkspaceID   string        `json:"workspaceId"`
+	WorkspaceName string        `json:"workspaceName"`
+	GatewayID     string        `json:"gatewayId"`
+	GatewayName   string        `json:"gatewayName"`
+	Status        string        `json:"status,omitempty"`
+	Error         *APIError     `json:"error"`
+	Tokens        []TokenReport `json:"tokens"`
+}
+
+// Ref returns the gateway's identity.
+func (g GatewayReport) Ref() GatewayRef {
+	return GatewayRef{Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName,
+		GatewayID: g.GatewayID, GatewayName: g.GatewayName, GatewayStatus: g.Status}
+}
+
+// TokenReport is one token with its findings.
+type TokenReport struct {
+	TokenID      string              `json:"tokenId"`
+	Name         string              `json:"name"`
+	CreatedBy    string              `json:"createdBy"`
+	CreateTime   *time.Time          `json:"createTime"`
+	ExpireTime   *time.Time          `json:"expireTime"`
+	LastUsedTime *time.Time          `json:"lastUsedTime"`
+	Findings     []Finding           `json:"findings"`
+	Suppressed   []SuppressedFinding `json:"suppressed"`
+}
+
+// SuppressedFinding is a finding that a suppression exempted.
+type SuppressedFinding struct {
+	Finding
+	Reason string  `json:"reason"`
+	Until  *string `json:"until"`
+}
+
+// APIError is a failure reported by (or on the way to) the EMR Serverless
+// Spark API, as recorded on a gateway. It never carries credentials.
+type APIError struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"requestId"`
+	// Retryable is true for throttling, 5xx and network failures.
+	Retryable bool `json:"-"`
+	// RetryAfter is how long the server asked to wait, if it said.
+	RetryAfter time.Duration `json:"-"`
+}
+
+func (e *APIError) Error() string {
+	s := e.Code + ": " + e.Message
+	if e.RequestID != "" {
+		s += " (request id " + e.RequestID + ")"
+	}
+	return s
+}
+
+// Codes of failures that are not the API's own.
+const (
+	CodeDeadlineExceeded = "DeadlineExceeded"
+	CodeRequestFailed    = "RequestFailed"
+	CodeInvalidResponse  = "InvalidResponse"
+)
+
+// ScopeError is a failure above the gateway level: a region's workspace
+// listing, or a workspace's gateway listing.
+type ScopeError struct {
+	Region        string `json:"region"`
+	WorkspaceID   string `json:"workspaceId,omitempty"`
+	WorkspaceName string `json:"workspaceName,omitempty"`
+	Code          string `json:"code"`
+	Message       string `json:"message"`
+	RequestID     string `json:"requestId"`
+}
+
+// SuppressionReport is one configured suppression and what it did.
+type SuppressionReport struct {
+	TokenID string  `json:"tokenId,omitempty"`
+	Name    string  `json:"name,omitempty"`
+	Gateway string  `json:"gateway,omitempty"`
+	Rules   []Rule  `json:"rules"`
+	Reason  string  `json:"reason"`
+	Until   *string `json:"until"`
+	// Matched counts the findings it matched in this audit (for a lapsed
+	// suppression: the findings it would still match, now active again).
+	Matched int  `json:"matched"`
+	Lapsed  bool `json:"lapsed"`
+}
+
+// Evaluation is what BuildSnapshot needs besides the collected results.
+type Evaluation struct {
+	Now          time.Time
+	Policy       Policy
+	Suppressions []Suppression
+	Trigger      Trigger
+	Scope        ScopeReport
+}
+
+// BuildSnapshot classifies the collected tokens and assembles a snapshot. It
+// is pure and its output is deterministic: gateways, tokens and errors are
+// sorted.
+func BuildSnapshot(c Collection, ev Evaluation) *Snapshot {
+	now := ev.Now.UTC()
+	s := &Snapshot{
+		SchemaVersion: SchemaVersion,
+		RunID:         RunID(now),
+		AuditedAt:     now,
+		Trigger:       ev.Trigger,
+		Scope:         ev.Scope,
+		Rules:         rulesReport(ev.Policy),
+		Gateways:      []GatewayReport{},
+		Errors:        append([]ScopeError{}, c.Errors...),
+		Suppressions:  []SuppressionReport{},
+	}
+	s.Summary.Findings = map[Rule]int{}
+	for _, r := range Rules {
+		if ev.Policy.Enabled(r) {
+			s.Summary.Findings[r] = 0
+		}
+	}
+	matched := make([]int, len(ev.Suppressions))
+	for _, res := range c.Gateways {
+		g := GatewayReport{
+			Region: res.Ref.Region, WorkspaceID: res.Ref.WorkspaceID, WorkspaceName: res.Ref.WorkspaceName,
+			GatewayID: res.Ref.GatewayID, GatewayName: res.Ref.GatewayName, Status: res.Ref.GatewayStatus,
+			Error: res.Err, Tokens: []TokenReport{},
+		}
+		s.Summary.Gateways++
+		if res.Err != nil {
+			s.Summary.GatewaysFailed++
+			s.Gateways = append(s.Gateways, g)
+			continue
+		}
+		for _, t := range res.Tokens {
+			tr := TokenReport{
+				TokenID: t.ID, Name: t.Name, CreatedBy: t.CreatedBy,
+				CreateTime: timePtr(t.CreateTime), ExpireTime: timePtr(t.ExpireTime), LastUsedTime: timePtr(t.LastUsedTime),
+				Findings: []Finding{}, Suppressed: []SuppressedFinding{},
+			}
+			for _, f := range Classify(t, ev.Policy, now) {
+				if sup, ok := suppressionFor(ev.Suppressions, matched, res.Ref, t, f.Rule, now); ok {
+					tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate()})
+					s.Summary.Suppressed++
+					continue
+				}
+				tr.Findings = append(tr.Findings, f)
+				s.Summary.Findings[f.Rule]++
+			}
+			g.Tokens = append(g.Tokens, tr)
+			s.Summary.Tokens++
+		}
+		slices.SortFunc(g.Tokens, func(a, b TokenReport) int {
+			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.TokenID, b.TokenID))
+		})
+		s.Gateways = append(s.Gateways, g)
+	}
+	slices.SortFunc(s.Gateways, func(a, b GatewayReport) int {
+		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.GatewayID, b.GatewayID))
+	})
+	slices.SortFunc(s.Errors, func(a, b ScopeError) int {
+		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.WorkspaceID, b.WorkspaceID))
+	})
+	s.Summary.Errors = len(s.Errors)
+	for i, sup := range ev.Suppressions {
+		s.Suppressions = append(s.Suppressions, SuppressionReport{
+			TokenID: sup.TokenID, Name: sup.Name, Gateway: sup.Gateway, Rules: nonNil(sup.Rules),
+			Reason: sup.Reason, Until: sup.untilDate(), Matched: matched[i], Lapsed: sup.Lapsed(now),
+		})
+	}
+	return s
+}
+
+// suppressionFor returns the first configured suppression that applies to
+// the finding, counting every suppression (lapsed or not) that matches it.
+func suppressionFor(sups []Suppression, matched []int, g GatewayRef, t Token, r Rule, now time.Time) (Suppression, bool) {
+	var found Suppression
+	ok := false
+	for i, s := range sups {
+		if !s.Matches(g, t, r) {
+			continue
+		}
+		matched[i]++
+		if !ok && !s.Lapsed(now) {
+			found, ok = s, true
+		}
+	}
+	return found, ok
+}
+
+func rulesReport(p Policy) RulesReport {
+	r := RulesReport{
+		ExpiringWithin: FormatDuration(p.ExpiringWithin),
+		StaleAfter:     FormatDuration(p.StaleAfter),
+		UnusedAfter:    FormatDuration(p.UnusedAfter),
+		Severity:       map[Rule]Severity{},
+	}
+	if p.MaxLifetime > 0 {
+		m := FormatDuration(p.MaxLifetime)
+		r.MaxLifetime = &m
+	}
+	for _, rule := range Rules {
+		if p.Enabled(rule) {
+			r.Severity[rule] = p.severity(rule)
+		}
+	}
+	return r
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// Stamp is the form of an audit time used in snapshot keys and run ids.
+func Stamp(t time.Time) string { return t.UTC().Format("20060102T150405Z") }
+
+// RunID identifies the run of an audit time: a retry of the same run (same
+// audit time) has the same id.
+func RunID(t time.Time) string { return "audit-" + Stamp(t) }
+
+// SnapshotKey is where the snapshot of an audit at t is stored, relative to
+// the store's root: YYYY/MM/DD/{stamp}.json.
+func SnapshotKey(t time.Time) string {
+	t = t.UTC()
+	return fmt.Sprintf("%04d/%02d/%02d/%s.json", t.Year(), int(t.Month()), t.Day(), Stamp(t))
+}
+
+// LatestKey is the key of the copy of the newest full snapshot.
+const LatestKey = "latest.json"
+
+// Encode writes the snapshot as indented JSON with a trailing newline.
+func (s *Snapshot) Encode() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // names stay readable: "<!channel>", not "\u003c!channel\u003e"
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(s); err != nil {
+		return nil, fmt.Errorf("encode snapshot: %w", err)
+	}
+	return buf.Bytes(), nil
+}

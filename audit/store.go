@@ -1,0 +1,126 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ErrNotFound is returned (wrapped) by Store.Get for a key that does not
+// exist.
+var ErrNotFound = errors.New("not found")
+
+// Store keeps snapshots under keys like 2026/11/27/20261127T090000Z.json and
+// latest.json. Implementations: LocalStore and the OSS store.
+type Store interface {
+	// Get returns the object at key, or an error wrapping ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Put writes the object at key whole, or not at all.
+	Put(ctx context.Context, key string, data []byte) error
+	// Location says where key is, for people: a path or a URL. It never
+	// carries credentials.
+	Location(ctx context.Context, key string) string
+}
+
+// LocalStore keeps snapshots in a directory.
+type LocalStore struct {
+	Dir string
+}
+
+var _ Store = (*LocalStore)(nil)
+
+func (s *LocalStore) path(key string) (string, error) {
+	if !fs.ValidPath(key) {
+		return "", fmt.Errorf("local store: invalid key %q", key)
+	}
+	return filepath.Join(s.Dir, filepath.FromSlash(key)), nil
+}
+
+// Get reads the file at key.
+func (s *LocalStore) Get(_ context.Context, key string) ([]byte, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("local store: get %s: %w", p, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("local store: get %s: %w", p, err)
+	}
+	return b, nil
+}
+
+// Put writes the file atomically: a temporary file in the same directory,
+// synced, then renamed over key.
+func (s *LocalStore) Put(_ context.Context, key string, data []byte) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("local store: put %s: %w", p, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("local store: put %s: %w", p, err)
+	}
+	defer os.Remove(f.Name()) // no-op after the rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("local store: put %s: %w", p, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("local store: put %s: %w", p, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("local store: put %s: %w", p, err)
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return fmt.Errorf("local store: put %s: %w", p, err)
+	}
+	if err := os.Rename(f.Name(), p); err != nil {
+		return fmt.Errorf("local store: put %s: %w", p, err)
+	}
+	return nil
+}
+
+// Location is the file's path.
+func (s *LocalStore) Location(_ context.Context, key string) string {
+	p, err := s.path(key)
+	if err != nil {
+		return key
+	}
+	return p
+}
+
+// ReadSnapshot decodes a snapshot read from a store. A snapshot of another
+// schema version is an error.
+func ReadSnapshot(b []byte) (*Snapshot, error) {
+	var probe struct {
+		SchemaVersion int `json:"schemaVersion"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return nil, fmt.Errorf("not a snapshot: %w", err)
+	}
+	if probe.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("schemaVersion %d, want %d", probe.SchemaVersion, SchemaVersion)
+	}
+	var s Snapshot
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("not a snapshot: %w", err)
+	}
+	return &s, nil
+}
+
+// markerKey is where a run records that its report was delivered.
+func markerKey(snapshotKey string) string {
+	return strings.TrimSuffix(snapshotKey, ".json") + ".notified.json"
+}

@@ -1,0 +1,141 @@
+// Package audit owns the domain of livy-token-audit: Livy Gateway tokens, the
+// rules that flag them, suppressions, and the snapshot that records one audit.
+//
+// The package has no outside dependencies of its own: the EMR Serverless Spark
+// API client, the snapshot stores and the API emulator live in sub-packages
+// that implement the small interfaces defined here.
+package audit
+
+import (
+	"fmt"
+	"time"
+)
+
+// Token is one Livy Gateway access token as the audit sees it. It has no field
+// for the token's secret value: clients drop the value when they decode a
+// response, so it cannot reach a snapshot, a log or a report.
+type Token struct {
+	ID        string
+	Name      string
+	CreatedBy string
+	// CreateTime, ExpireTime and LastUsedTime are zero when the API reported
+	// none (absent, 0 or negative).
+	CreateTime   time.Time
+	ExpireTime   time.Time
+	LastUsedTime time.Time
+}
+
+// Workspace is an EMR Serverless Spark workspace.
+type Workspace struct {
+	ID   string
+	Name string
+}
+
+// Gateway is one Livy Gateway (a "Livy compute") of a workspace.
+type Gateway struct {
+	ID     string
+	Name   string
+	Status string
+}
+
+// GatewayRef names one gateway to audit. Names are empty for gateways given
+// explicitly in the config, which are not discovered.
+type GatewayRef struct {
+	Region        string
+	WorkspaceID   string
+	WorkspaceName string
+	GatewayID     string
+	GatewayName   string
+	GatewayStatus string
+}
+
+// Key identifies a gateway across runs.
+func (g GatewayRef) Key() string {
+	return g.Region + "/" + g.WorkspaceID + "/" + g.GatewayID
+}
+
+// EpochMillis converts an API time in epoch milliseconds to a UTC time; 0,
+// negative or absent (nil) means "none" and yields the zero time.
+func EpochMillis(ms *int64) time.Time {
+	if ms == nil || *ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(*ms).UTC()
+}
+
+// Rule names one check of a token.
+type Rule string
+
+// The rules, in the order reports list them when severities tie.
+const (
+	RuleExpired   Rule = "expired"
+	RuleExpiring  Rule = "expiring"
+	RuleStale     Rule = "stale"
+	RuleUnused    Rule = "unused"
+	RuleLongLived Rule = "longLived"
+)
+
+// Rules lists every rule in report order.
+var Rules = []Rule{RuleExpiring, RuleExpired, RuleStale, RuleUnused, RuleLongLived}
+
+// ParseRule returns the rule named s.
+func ParseRule(s string) (Rule, error) {
+	for _, r := range Rules {
+		if string(r) == s {
+			return r, nil
+		}
+	}
+	return "", fmt.Errorf("unknown rule %q (want one of expiring, expired, stale, unused, longLived)", s)
+}
+
+// Severity ranks findings; a larger value is more severe.
+type Severity int
+
+// Severities from least to most severe.
+const (
+	SeverityLow Severity = iota + 1
+	SeverityMedium
+	SeverityHigh
+	SeverityCritical
+)
+
+var severityNames = map[Severity]string{
+	SeverityLow: "low", SeverityMedium: "medium", SeverityHigh: "high", SeverityCritical: "critical",
+}
+
+func (s Severity) String() string {
+	if n, ok := severityNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("severity(%d)", int(s))
+}
+
+// ParseSeverity returns the severity named s.
+func ParseSeverity(s string) (Severity, error) {
+	for v, n := range severityNames {
+		if n == s {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown severity %q (want low, medium, high or critical)", s)
+}
+
+// MarshalText writes the severity's name.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a severity's name.
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// Finding is one rule that a token breaks.
+type Finding struct {
+	Rule     Rule     `json:"rule"`
+	Severity Severity `json:"severity"`
+	Message  string   `json:"message"`
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/alibabacloud-go/tea/dara"
+	"github.com/aliyun/credentials-go/credentials"
+
+	"livy-token-audit/audit"
+	"livy-token-audit/audit/emulator"
+)
+
+var (
+	//go:embed testdata/demo/world.json
+	demoWorld []byte
+	//go:embed testdata/demo/audit.yaml
+	demoConfig []byte
+)
+
+// The demo's emulator accepts only this key pair; the secret is fake but
+// still never printed.
+const (
+	demoAccessKeyID     = "LTAI5tDemoAccessKey01"
+	demoAccessKeySecret = "demo-secret-DO-NOT-LEAK-7f3a9b"
+)
+
+// demoStart is the audit time of the first demo run; each further run in the
+// same folder audits one day later, so the world evolves between runs.
+var demoStart = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+
+type demo struct {
+	cfg  *audit.Config
+	cred credentials.Credential
+	srv  *http.Server
+	emu  *emulator.Server
+	mu   sync.Mutex
+	now  time.Time
+}
+
+// startDemo starts the emulator on loopback and returns the demo's config,
+// pointed at it.
+func startDemo(ctx context.Context, log *slog.Logger) (*demo, error) {
+	world, err := emulator.LoadWorld(demoWorld)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := audit.ParseConfig("testdata/demo/audit.yaml", demoConfig)
+	if err != nil {
+		return nil, err
+	}
+	d := &demo{cfg: cfg, now: demoStart}
+	d.emu = &emulator.Server{
+		World: world,
+		Keys:  map[string]emulator.Key{demoAccessKeyID: {Secret: demoAccessKeySecret}},
+		Now:   d.clock,
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen on loopback: %w", err)
+	}
+	d.srv = &http.Server{Handler: d.emu, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("demo emulator stopped", "error", err)
+		}
+	}()
+	cfg.API.Endpoint = "http://" + ln.Addr().String()
+	d.cred, err = credentials.NewCredential(&credentials.Config{
+		Type: dara.String("access_key"), AccessKeyId: dara.String(demoAccessKeyID), AccessKeySecret: dara.String(demoAccessKeySecret),
+	})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	log.Info("demo: EMR API emulator listening", "endpoint", cfg.API.Endpoint, "snapshot_dir", cfg.Snapshot.Dir)
+	return d, nil
+}
+
+func (d *demo) clock() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.now
+}
+
+func (d *demo) setClock(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.now = t
+}
+
+// nextTime is the first demo time, or one day after the demo's previous run
+// in the same snapshot folder.
+func (d *demo) nextTime(ctx context.Context) time.Time {
+	st := &audit.LocalStore{Dir: d.cfg.Snapshot.Dir}
+	b, err := st.Get(ctx, audit.LatestKey)
+	if err != nil {
+		return demoStart
+	}
+	prev, err := audit.ReadSnapshot(b)
+	if err != nil || prev.Trigger.Kind != "demo" || prev.AuditedAt.Before(demoStart) {
+		return demoStart
+	}
+	return prev.AuditedAt.Add(24 * time.Hour)
+}
+
+// Close stops the emulator.
+func (d *demo) Close() {
+	_ = d.srv.Close()
+}

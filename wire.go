@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/aliyun/credentials-go/credentials"
+
+	"livy-token-audit/audit"
+	"livy-token-audit/audit/emr"
+)
+
+// newRunner wires the audit's dependencies from a config and a credential.
+// It returns the runner and a description of the Slack destination ("" when
+// none is configured).
+func newRunner(cfg *audit.Config, cred credentials.Credential, store audit.Store, getenv func(string) string, log *slog.Logger) (*audit.Runner, string, error) {
+	client, err := emr.New(emr.Options{
+		Endpoint: cfg.API.Endpoint, Credential: cred, Timeout: cfg.API.Timeout, Retries: cfg.API.Retries,
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if store == nil {
+		store, err = newStore(cfg, cred)
+		if err != nil {
+			return nil, "", err
+		}
+	}
+	notifier, dest, err := newNotifier(cfg, getenv, log)
+	if err != nil {
+		return nil, "", err
+	}
+	r := &audit.Runner{
+		Config: cfg,
+		Auditor: &audit.Auditor{
+			API: client, Concurrency: cfg.API.Concurrency, RatePerSecond: cfg.API.RatePerSecond,
+			Reserve: cfg.API.DeadlineReserve, Logger: log,
+		},
+		Store:  store,
+		Logger: log,
+	}
+	if notifier != nil {
+		r.Notifier = notifier
+	}
+	return r, dest, nil
+}
+
+// newStore returns the snapshot store the config names.
+func newStore(cfg *audit.Config, cred credentials.Credential) (audit.Store, error) {
+	if cfg.Snapshot.OSS != nil {
+		return nil, fmt.Errorf("snapshot.oss: not supported yet")
+	}
+	return &audit.LocalStore{Dir: cfg.Snapshot.Dir}, nil
+}
+
+// newNotifier returns the Slack notifier the environment configures.
+var newNotifier = func(cfg *audit.Config, getenv func(string) string, log *slog.Logger) (audit.Notifier, string, error) {
+	return nil, "", nil
+}
