@@ -450,4 +450,3 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 	*f = flexString(s)
 	return nil
 }
-
