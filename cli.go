@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/aliyun/credentials-go/credentials"
@@ -152,9 +152,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return exitOK
 }
 
-// printSlack shows the message that would be posted; it is filled in by the
-// Slack report.
-var printSlack = func(w io.Writer, s *audit.Snapshot, location string, cfg *audit.Config, asJSON bool) {}
+// printSlack shows the Slack message that would be posted: readable text, or
+// Block Kit JSON with -slack-json.
+func printSlack(w io.Writer, s *audit.Snapshot, location string, cfg *audit.Config, asJSON bool) {
+	msg := notify.RenderSlack(s, notify.RenderOptions{MaxItems: cfg.Slack.MaxItems, Mentions: cfg.Slack.Mentions, Link: location})
+	if asJSON {
+		b, _ := json.MarshalIndent(msg, "", "  ")
+		fmt.Fprintf(w, "\nSlack message (not posted: no SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN):\n%s\n", b)
+		return
+	}
+	why := "no SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN set"
+	if reason := audit.NotifyReason(cfg.Slack.Notify, s); reason != "" {
+		why += "; it would not be posted anyway: " + reason
+	}
+	fmt.Fprintf(w, "\n--- Slack message (not posted: %s) ---\n%s", why, msg.PlainText())
+}
 
 // defaultCredential is credentials-go's default chain: environment
 // variables, profile, instance role, OIDC. It checks once that some
@@ -178,4 +190,3 @@ func newLogger(w io.Writer, jsonFormat bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
 }
 
-var _ = os.Stderr

@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
+	"time"
 
 	"github.com/aliyun/credentials-go/credentials"
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emr"
+	"livy-token-audit/notify"
 )
 
 // newRunner wires the audit's dependencies from a config and a credential.
@@ -53,7 +56,28 @@ func newStore(cfg *audit.Config, cred credentials.Credential) (audit.Store, erro
 	return &audit.LocalStore{Dir: cfg.Snapshot.Dir}, nil
 }
 
-// newNotifier returns the Slack notifier the environment configures.
-var newNotifier = func(cfg *audit.Config, getenv func(string) string, log *slog.Logger) (audit.Notifier, string, error) {
-	return nil, "", nil
+// newNotifier returns the Slack notifier the environment configures:
+// SLACK_BOT_TOKEN (with slack.channel) or SLACK_WEBHOOK_URL; none when
+// neither is set. The description it returns never holds the secret.
+func newNotifier(cfg *audit.Config, getenv func(string) string, log *slog.Logger) (audit.Notifier, string, error) {
+	opts := notify.RenderOptions{MaxItems: cfg.Slack.MaxItems, Mentions: cfg.Slack.Mentions}
+	hc := &http.Client{Timeout: 15 * time.Second}
+	var n *notify.Slack
+	var err error
+	switch token, hook := getenv("SLACK_BOT_TOKEN"), getenv("SLACK_WEBHOOK_URL"); {
+	case token != "":
+		if hook != "" {
+			log.Warn("both SLACK_BOT_TOKEN and SLACK_WEBHOOK_URL are set; posting with the bot token")
+		}
+		n, err = notify.NewBot(token, cfg.Slack.Channel, getenv("SLACK_API_URL"), hc, opts)
+	case hook != "":
+		n, err = notify.NewWebhook(hook, hc, opts)
+	default:
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	n.Logger = log
+	return n, n.String(), nil
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -53,7 +54,16 @@ type Options struct {
 	// Sleep waits between retries; tests replace it. It returns early with
 	// the context's error.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// HTTPClient sends the requests (default: one with Timeout). The SDK's
+	// own pooled client is not used: it rewrites its timeout while other
+	// goroutines send with it, a data race under concurrent calls.
+	HTTPClient *http.Client
 }
+
+// httpDoer adapts an *http.Client to the SDK's HttpClient interface.
+type httpDoer struct{ c *http.Client }
+
+func (d httpDoer) Call(req *http.Request, _ *http.Transport) (*http.Response, error) { return d.c.Do(req) }
 
 // Client calls the API, one darabonba client per region.
 type Client struct {
@@ -86,6 +96,9 @@ func New(opts Options) (*Client, error) {
 	}
 	if opts.Sleep == nil {
 		opts.Sleep = sleep
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: opts.Timeout}
 	}
 	return &Client{opts: opts, clients: map[string]*openapi.Client{}}, nil
 }
@@ -120,6 +133,7 @@ func (c *Client) client(region string) (*openapi.Client, error) {
 		Credential:     c.opts.Credential,
 		ConnectTimeout: dara.Int(ms),
 		ReadTimeout:    dara.Int(ms),
+		HttpClient:     httpDoer{c.opts.HTTPClient},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("emr: client for %s: %w", region, err)

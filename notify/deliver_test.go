@@ -1,0 +1,311 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack/slacktest"
+)
+
+const (
+	hookPath = "/services/T0SECRET/B0SECRET/hookSECRETpath9x"
+	botToken = "xoxb-SECRET-bot-token-77aa"
+)
+
+// receiver is an incoming-webhook stand-in that enforces Slack's documented
+// limits and answers with Slack's error strings.
+type receiver struct {
+	mu       sync.Mutex
+	accepted [][]byte
+	calls    int
+	// script answers the first calls: a status and Retry-After; 0 = accept.
+	script []int
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.calls++
+	if r.URL.Path != hookPath || r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "no_service")
+		return
+	}
+	if len(rc.script) > 0 {
+		status := rc.script[0]
+		rc.script = rc.script[1:]
+		if status != 0 {
+			if status == http.StatusTooManyRequests {
+				w.Header().Set("Retry-After", "1")
+			}
+			w.WriteHeader(status)
+			io.WriteString(w, "rate_limited")
+			return
+		}
+	}
+	body, _ := io.ReadAll(r.Body)
+	if code := checkPayload(body); code != "" {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, code)
+		return
+	}
+	rc.accepted = append(rc.accepted, body)
+	io.WriteString(w, "ok")
+}
+
+// checkPayload returns Slack's error code for a payload over the limits.
+func checkPayload(body []byte) string {
+	var p struct {
+		Text   string `json:"text"`
+		Blocks []struct {
+			Type     string `json:"type"`
+			Text     *struct{ Text string } `json:"text"`
+			Elements []struct{ Text string } `json:"elements"`
+		} `json:"blocks"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return "invalid_payload"
+	}
+	if p.Text == "" && len(p.Blocks) == 0 {
+		return "no_text"
+	}
+	if len(p.Blocks) > 50 {
+		return "invalid_blocks"
+	}
+	total := 0
+	for _, b := range p.Blocks {
+		n := 0
+		if b.Text != nil {
+			n = utf8.RuneCountInString(b.Text.Text)
+		}
+		for _, e := range b.Elements {
+			n += utf8.RuneCountInString(e.Text)
+		}
+		if b.Type == "header" && n > 150 || b.Type == "section" && n > 3000 {
+			return "invalid_blocks"
+		}
+		total += n
+	}
+	if total > 12000 {
+		return "msg_blocks_too_long"
+	}
+	if utf8.RuneCountInString(p.Text) > 40000 {
+		return "msg_too_long"
+	}
+	return ""
+}
+
+func noSleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
+func newHook(t *testing.T, rc *receiver, log *bytes.Buffer) (*Slack, string) {
+	t.Helper()
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	url := srv.URL + hookPath
+	n, err := NewWebhook(url, srv.Client(), RenderOptions{MaxItems: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Logger = slog.New(slog.NewTextHandler(log, nil))
+	return n, url
+}
+
+func assertClean(t *testing.T, texts ...string) {
+	t.Helper()
+	for _, s := range texts {
+		for _, secret := range []string{"SECRET", "lvt-"} {
+			if strings.Contains(s, secret) {
+				t.Errorf("%q leaks a secret", s)
+			}
+		}
+	}
+}
+
+func TestWebhookPostsWithinLimits(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{0, 1, 10000} {
+		rc := &receiver{}
+		var log bytes.Buffer
+		hook, _ := newHook(t, rc, &log)
+		if err := hook.Notify(t.Context(), fleet(n, 0), "audit-out/x.json"); err != nil {
+			t.Fatalf("%d findings: %v", n, err)
+		}
+		if len(rc.accepted) != 1 {
+			t.Fatalf("%d findings: got %d posts, want 1", n, len(rc.accepted))
+		}
+		assertClean(t, string(rc.accepted[0]), log.String())
+	}
+}
+
+func TestWebhookRetriesAfter429(t *testing.T) {
+	t.Parallel()
+	rc := &receiver{script: []int{http.StatusTooManyRequests}}
+	var log bytes.Buffer
+	hook, _ := newHook(t, rc, &log)
+	var waited []time.Duration
+	hook.Sleep = func(ctx context.Context, d time.Duration) error { waited = append(waited, d); return nil }
+	if err := hook.Notify(t.Context(), fleet(3, 0), ""); err != nil {
+		t.Fatal(err)
+	}
+	if rc.calls != 2 || len(rc.accepted) != 1 {
+		t.Errorf("got %d calls and %d accepted, want 2 and 1", rc.calls, len(rc.accepted))
+	}
+	if len(waited) != 1 || waited[0] != time.Second {
+		t.Errorf("waited %v, want [1s] (Retry-After: 1)", waited)
+	}
+	assertClean(t, log.String())
+}
+
+func TestWebhookRetriesAfter429RealWait(t *testing.T) {
+	t.Parallel()
+	rc := &receiver{script: []int{http.StatusTooManyRequests}}
+	var log bytes.Buffer
+	hook, _ := newHook(t, rc, &log)
+	if err := hook.Notify(t.Context(), fleet(1, 0), ""); err != nil || rc.calls != 2 {
+		t.Errorf("got %v after %d calls, want success on the second", err, rc.calls)
+	}
+}
+
+func TestWebhookFailures(t *testing.T) {
+	t.Parallel()
+	t.Run("5xx until it gives up", func(t *testing.T) {
+		rc := &receiver{script: []int{500, 502, 503, 500}}
+		var log bytes.Buffer
+		hook, url := newHook(t, rc, &log)
+		hook.Sleep = noSleep
+		err := hook.Notify(t.Context(), fleet(1, 0), "")
+		if err == nil || !strings.Contains(err.Error(), "HTTP 500") || !strings.Contains(err.Error(), "gave up after 4 attempts") {
+			t.Fatalf("got %v, want HTTP 500 after 4 attempts", err)
+		}
+		assertClean(t, err.Error(), log.String())
+		if strings.Contains(err.Error(), url) {
+			t.Error("the error names the webhook URL")
+		}
+	})
+	t.Run("refused payload is not retried and names Slack's code", func(t *testing.T) {
+		rc := &receiver{}
+		var log bytes.Buffer
+		hook, _ := newHook(t, rc, &log)
+		err := hook.postWebhook(t.Context(), Message{})
+		if err == nil || !strings.Contains(err.Error(), "HTTP 400 no_text") {
+			t.Fatalf("got %v, want HTTP 400 no_text", err)
+		}
+		if _, ok := retryable(err, 1); ok {
+			t.Error("a 400 is retryable; want not")
+		}
+	})
+	t.Run("unreachable", func(t *testing.T) {
+		hook, err := NewWebhook("http://127.0.0.1:1"+hookPath, &http.Client{Timeout: time.Second}, RenderOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hook.Sleep = noSleep
+		err = hook.Notify(t.Context(), fleet(1, 0), "")
+		if err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("got %v, want connection refused", err)
+		}
+		assertClean(t, err.Error())
+	})
+	t.Run("bad URL is not repeated", func(t *testing.T) {
+		_, err := NewWebhook("hooks.slack.com/services/T0SECRET", nil, RenderOptions{})
+		if err == nil {
+			t.Fatal("got no error")
+		}
+		assertClean(t, err.Error())
+	})
+}
+
+// botServer is slacktest's server with a chat.postMessage handler that
+// records and checks what is posted.
+type botServer struct {
+	mu    sync.Mutex
+	posts []map[string]string
+	fail  string
+}
+
+func (b *botServer) handle(w http.ResponseWriter, r *http.Request) {
+	// slack-go sends chat.postMessage's token as a form field.
+	if err := r.ParseForm(); err != nil || r.Form.Get("token") != botToken {
+		w.Write([]byte(`{"ok":false,"error":"invalid_auth"}`))
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fail != "" {
+		w.Write([]byte(`{"ok":false,"error":"` + b.fail + `"}`))
+		return
+	}
+	post := map[string]string{"channel": r.Form.Get("channel"), "text": r.Form.Get("text"), "blocks": r.Form.Get("blocks"), "thread_ts": r.Form.Get("thread_ts")}
+	payload, _ := json.Marshal(map[string]json.RawMessage{"text": json.RawMessage(`"x"`), "blocks": json.RawMessage(post["blocks"])})
+	if code := checkPayload(payload); code != "" {
+		w.Write([]byte(`{"ok":false,"error":"` + code + `"}`))
+		return
+	}
+	b.posts = append(b.posts, post)
+	w.Write([]byte(`{"ok":true,"channel":"C0AUDIT","ts":"1764234000.000100"}`))
+}
+
+func newBot(t *testing.T, b *botServer) *Slack {
+	t.Helper()
+	srv := slacktest.NewTestServer(func(c slacktest.Customize) { c.Handle("/chat.postMessage", b.handle) })
+	srv.Start()
+	t.Cleanup(srv.Stop)
+	n, err := NewBot(botToken, "#platform-alerts", srv.GetAPIURL(), &http.Client{Timeout: 5 * time.Second}, RenderOptions{MaxItems: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Sleep = noSleep
+	return n
+}
+
+func TestBotPostsAndThreadsTheFullLists(t *testing.T) {
+	t.Parallel()
+	b := &botServer{}
+	bot := newBot(t, b)
+	if err := bot.Notify(t.Context(), fleet(200, 0), "audit-out/x.json"); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.posts) < 2 {
+		t.Fatalf("got %d posts, want the report and thread replies", len(b.posts))
+	}
+	if p := b.posts[0]; p["channel"] != "#platform-alerts" || p["thread_ts"] != "" || !strings.Contains(p["blocks"], "+190 more") {
+		t.Errorf("report: got %+v", p)
+	}
+	all := ""
+	for _, p := range b.posts[1:] {
+		if p["thread_ts"] != "1764234000.000100" {
+			t.Errorf("reply not in the report's thread: %+v", p)
+		}
+		all += p["blocks"]
+	}
+	if !strings.Contains(all, "tk-00199") {
+		t.Error("the thread lacks the last token")
+	}
+	for _, p := range b.posts {
+		assertClean(t, p["blocks"], p["text"])
+	}
+}
+
+func TestBotErrorNamesSlackCode(t *testing.T) {
+	t.Parallel()
+	b := &botServer{fail: "channel_not_found"}
+	bot := newBot(t, b)
+	err := bot.Notify(t.Context(), fleet(1, 0), "")
+	if err == nil || !strings.Contains(err.Error(), "channel_not_found") || !strings.Contains(err.Error(), "gave up after 1 attempt") {
+		t.Fatalf("got %v, want channel_not_found after 1 attempt", err)
+	}
+	assertClean(t, err.Error())
+	if _, err := NewBot(botToken, "", "", nil, RenderOptions{}); err == nil || !strings.Contains(err.Error(), "slack.channel") {
+		t.Errorf("got %v, want an error naming slack.channel", err)
+	}
+}

@@ -1,0 +1,352 @@
+package notify
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+
+	"livy-token-audit/audit"
+)
+
+// Slack's documented and observed limits, with a margin.
+const (
+	maxBlocks       = 50
+	maxHeaderChars  = 150
+	maxSectionChars = 3000
+	// maxTotalChars keeps the text of all blocks well under the ~12,000
+	// characters at which Slack starts answering msg_blocks_too_long.
+	maxTotalChars = 11000
+	// maxThreadReplies bounds the full lists posted in a thread.
+	maxThreadReplies = 20
+)
+
+// RenderOptions shape the Slack message.
+type RenderOptions struct {
+	// MaxItems is the most tokens listed per rule (default 10).
+	MaxItems int
+	// Mentions maps a token's createdBy to a Slack user ID.
+	Mentions map[string]string
+	// Link says where the snapshot is: a URL becomes a link, anything else is
+	// shown as text.
+	Link string
+}
+
+// Message is a Slack message: a notification text and Block Kit blocks.
+type Message struct {
+	Text   string
+	Blocks []slack.Block
+	// Cut is how many finding or failure lines were left out of the blocks
+	// (they are counted in "+N more").
+	Cut int
+}
+
+// MarshalJSON writes the message as chat.postMessage or a webhook takes it.
+func (m Message) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Text   string        `json:"text"`
+		Blocks []slack.Block `json:"blocks"`
+	}{m.Text, m.Blocks})
+}
+
+// escape makes user-controlled text inert in Slack: no mentions (<!channel>),
+// no links (<http://x|y>), no entity tricks (&amp;).
+func escape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(clean(s))
+}
+
+// code renders s as inline code; backticks inside would end the span.
+func code(s string) string {
+	return "`" + strings.ReplaceAll(escape(s), "`", "'") + "`"
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+var ruleTitle = map[audit.Rule]string{
+	audit.RuleExpiring:  ":hourglass_flowing_sand: Expiring",
+	audit.RuleExpired:   ":no_entry: Expired",
+	audit.RuleStale:     ":zzz: Stale",
+	audit.RuleUnused:    ":ghost: Unused",
+	audit.RuleLongLived: ":infinity: Long-lived",
+}
+
+func owner(createdBy string, mentions map[string]string) string {
+	if id, ok := mentions[createdBy]; ok && id != "" {
+		return "<@" + id + ">"
+	}
+	if createdBy == "" {
+		return "unknown owner"
+	}
+	return escape(createdBy)
+}
+
+func itemLine(it item, mentions map[string]string) string {
+	return fmt.Sprintf("• *%s* %s · %s / %s · %s · %s", escape(it.tok.Name), code(it.tok.TokenID),
+		escape(gatewayLabel(it.gw)), escape(workspaceLabel(it.gw)), owner(it.tok.CreatedBy, mentions), escape(it.f.Message))
+}
+
+func failureLine(f failure) string {
+	return fmt.Sprintf("• %s: %s %s", escape(f.where), code(f.code), escape(truncate(f.message, 200)))
+}
+
+// list renders a titled list within maxSectionChars, showing at most limit
+// lines, then "+N more". It returns the text and how many lines it left out.
+func list(title string, lines []string, limit int) (string, int) {
+	var b strings.Builder
+	b.WriteString(title)
+	shown := 0
+	for _, l := range lines {
+		rest := len(lines) - shown - 1
+		more := ""
+		if rest > 0 {
+			more = fmt.Sprintf("\n+%d more", rest)
+		}
+		if shown >= limit || b.Len()+1+len(l)+len(more) > maxSectionChars {
+			break
+		}
+		b.WriteString("\n" + l)
+		shown++
+	}
+	if cut := len(lines) - shown; cut > 0 {
+		fmt.Fprintf(&b, "\n+%d more", cut)
+		return b.String(), cut
+	}
+	return b.String(), 0
+}
+
+// headline is "Livy token audit · 3 expiring · 2 stale", within 150 chars.
+func headline(s *audit.Snapshot, secs []section) string {
+	h := "Livy token audit · " + counts(s, secs)
+	if len(secs) == 0 && s.Summary.GatewaysFailed+s.Summary.Errors == 0 {
+		h = "Livy token audit · all clear"
+	}
+	return truncate(h, maxHeaderChars)
+}
+
+// RenderSlack renders the snapshot as a Slack message within Slack's limits.
+// When the message would be too long, finding lines are dropped (and counted
+// in "+N more"), never the counts or the failure section.
+func RenderSlack(s *audit.Snapshot, o RenderOptions) Message {
+	if o.MaxItems <= 0 {
+		o.MaxItems = audit.DefaultMaxItems
+	}
+	var m Message
+	for limit := o.MaxItems; ; limit /= 2 {
+		m = render(s, o, limit)
+		if textLen(m.Blocks) <= maxTotalChars || limit == 0 {
+			return m
+		}
+	}
+}
+
+func render(s *audit.Snapshot, o RenderOptions, limit int) Message {
+	secs := sections(s)
+	var blocks []slack.Block
+	mrkdwn := func(t string) *slack.TextBlockObject { return slack.NewTextBlockObject(slack.MarkdownType, t, false, false) }
+	section := func(t string) { blocks = append(blocks, slack.NewSectionBlock(mrkdwn(t), nil, nil)) }
+	contextLine := func(t string) { blocks = append(blocks, slack.NewContextBlock("", mrkdwn(t))) }
+
+	blocks = append(blocks, slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, headline(s, secs), true, false)))
+	cov := coverage(s) + " · audited " + auditedAt(s.AuditedAt)
+	if n := s.Summary.Errors; n > 0 {
+		cov += " · " + plural(n, "listing") + " failed"
+	}
+	if s.Summary.Suppressed > 0 {
+		cov += fmt.Sprintf(" · %d suppressed", s.Summary.Suppressed)
+	}
+	if s.Scope.Partial {
+		cov += " · ad-hoc audit of part of the scope"
+	}
+	contextLine(cov)
+
+	if c := s.Changes; c != nil {
+		var lines []string
+		if c.Overdue != nil {
+			lines = append(lines, ":warning: *"+escape(c.Overdue.Message)+"*")
+		}
+		switch {
+		case c.Previous != nil:
+			lines = append(lines, "*Since "+auditedAt(c.Previous.AuditedAt)+":* "+changeCounts(c))
+		case c.PreviousError != "":
+			lines = append(lines, "*Changes:* previous snapshot unusable ("+escape(truncate(c.PreviousError, 200))+"); compared as a first run")
+		default:
+			lines = append(lines, "*Changes:* first audit here (no previous snapshot to compare with)")
+		}
+		if len(lines) > 0 {
+			section(strings.Join(lines, "\n"))
+		}
+	}
+
+	cut := 0
+	for _, sec := range secs {
+		lines := make([]string, len(sec.items))
+		for i, it := range sec.items {
+			lines[i] = itemLine(it, o.Mentions)
+		}
+		title := fmt.Sprintf("*%s* (%s) — %d", ruleTitle[sec.rule], sec.severity, len(sec.items))
+		text, n := list(title, lines, limit)
+		cut += n
+		section(text)
+	}
+	if fs := failures(s); len(fs) > 0 {
+		lines := make([]string, len(fs))
+		for i, f := range fs {
+			lines[i] = failureLine(f)
+		}
+		// Failures keep at least a few lines even when findings are cut to
+		// none: a partial audit must never look like a clean one.
+		text, n := list(fmt.Sprintf("*:x: Not audited* — %d (their tokens are not in this report)", len(fs)), lines, max(limit, 3))
+		cut += n
+		section(text)
+	}
+	if ls := lapsed(s); len(ls) > 0 {
+		lines := make([]string, len(ls))
+		for i, sup := range ls {
+			lines[i] = "• " + escape(suppressionLabel(sup)) + ": " + escape(sup.Reason)
+		}
+		title := fmt.Sprintf("*:hourglass: %s lapsed* — renew or remove them", pluralVerb(len(ls), "suppression has", "suppressions have"))
+		text, n := list(title, lines, max(limit, 3))
+		cut += n
+		section(text)
+	}
+
+	footer := "Snapshot: " + linkTo(o.Link) + " · run " + code(s.RunID)
+	if cut > 0 {
+		footer += " · full lists in the snapshot"
+	}
+	contextLine(footer)
+	return Message{Text: fallback(s, secs), Blocks: blocks, Cut: cut}
+}
+
+func pluralVerb(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func linkTo(loc string) string {
+	if loc == "" {
+		return "not written"
+	}
+	if strings.HasPrefix(loc, "https://") || strings.HasPrefix(loc, "http://") {
+		// A URL's own characters are kept; only the label is escaped.
+		label := loc
+		if i := strings.Index(label, "?"); i >= 0 {
+			label = label[:i]
+		}
+		return "<" + strings.NewReplacer("<", "%3C", ">", "%3E", "|", "%7C").Replace(loc) + "|" + escape(truncate(label, 120)) + ">"
+	}
+	return code(loc)
+}
+
+// fallback is the notification text: the counts, for screen readers and
+// push notifications.
+func fallback(s *audit.Snapshot, secs []section) string {
+	t := "Livy token audit: " + strings.ReplaceAll(counts(s, secs), " · ", ", ")
+	t += fmt.Sprintf("; %d/%d gateways audited", s.Summary.Gateways-s.Summary.GatewaysFailed, s.Summary.Gateways)
+	if n := s.Summary.GatewaysFailed + s.Summary.Errors; n > 0 {
+		t += fmt.Sprintf(", %d not audited", n)
+	}
+	return t
+}
+
+// textLen counts the text characters of the blocks.
+func textLen(blocks []slack.Block) int {
+	n := 0
+	for _, t := range blockTexts(blocks) {
+		n += utf8.RuneCountInString(t)
+	}
+	return n
+}
+
+// blockTexts returns the texts of the blocks this package renders.
+func blockTexts(blocks []slack.Block) []string {
+	var out []string
+	for _, b := range blocks {
+		switch b := b.(type) {
+		case *slack.HeaderBlock:
+			out = append(out, b.Text.Text)
+		case *slack.SectionBlock:
+			out = append(out, b.Text.Text)
+		case *slack.ContextBlock:
+			for _, e := range b.ContextElements.Elements {
+				if t, ok := e.(*slack.TextBlockObject); ok {
+					out = append(out, t.Text)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// PlainText renders the message for a terminal: the texts of its blocks.
+func (m Message) PlainText() string {
+	return strings.Join(blockTexts(m.Blocks), "\n\n") + "\n"
+}
+
+// RenderThread renders the full lists of findings and failures as thread
+// replies, each within Slack's limits. It is used when RenderSlack had to
+// cut lines; at most maxThreadReplies messages are returned.
+func RenderThread(s *audit.Snapshot, o RenderOptions) []Message {
+	var lines []string
+	for _, sec := range sections(s) {
+		lines = append(lines, fmt.Sprintf("*%s* (%s) — %d", ruleTitle[sec.rule], sec.severity, len(sec.items)))
+		for _, it := range sec.items {
+			lines = append(lines, itemLine(it, o.Mentions))
+		}
+	}
+	if fs := failures(s); len(fs) > 0 {
+		lines = append(lines, fmt.Sprintf("*:x: Not audited* — %d", len(fs)))
+		for _, f := range fs {
+			lines = append(lines, failureLine(f))
+		}
+	}
+	var msgs []Message
+	var blocks []slack.Block
+	var sec strings.Builder
+	total := 0
+	flushSection := func() {
+		if sec.Len() > 0 {
+			blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, sec.String(), false, false), nil, nil))
+			sec.Reset()
+		}
+	}
+	flushMessage := func() {
+		flushSection()
+		if len(blocks) > 0 {
+			msgs = append(msgs, Message{Text: fmt.Sprintf("Livy token audit %s: full lists (part %d)", s.RunID, len(msgs)+1), Blocks: blocks})
+			blocks, total = nil, 0
+		}
+	}
+	for _, l := range lines {
+		l = truncate(l, maxSectionChars-100)
+		if total+len(l)+1 > maxTotalChars || len(blocks) >= maxBlocks-1 {
+			flushMessage()
+		}
+		if sec.Len()+len(l)+1 > maxSectionChars {
+			flushSection()
+		}
+		if sec.Len() > 0 {
+			sec.WriteString("\n")
+		}
+		sec.WriteString(l)
+		total += utf8.RuneCountInString(l) + 1
+	}
+	flushMessage()
+	if len(msgs) > maxThreadReplies {
+		msgs = msgs[:maxThreadReplies]
+		last := &msgs[maxThreadReplies-1]
+		last.Blocks = append(last.Blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
+			"The lists go on: see the snapshot for every finding.", false, false)))
+	}
+	return msgs
+}

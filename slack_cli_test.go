@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const testHookPath = "/services/T0SECRET/B0SECRET/hookSECRET1234"
+
+// hookReceiver accepts webhook posts on testHookPath, or refuses them all
+// with status/code.
+type hookReceiver struct {
+	mu     sync.Mutex
+	bodies [][]byte
+	status int
+	code   string
+}
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b, _ := io.ReadAll(r.Body)
+	if r.URL.Path != testHookPath {
+		w.WriteHeader(404)
+		io.WriteString(w, "no_service")
+		return
+	}
+	if h.status != 0 {
+		w.WriteHeader(h.status)
+		io.WriteString(w, h.code)
+		return
+	}
+	var p struct {
+		Text   string            `json:"text"`
+		Blocks []json.RawMessage `json:"blocks"`
+	}
+	if json.Unmarshal(b, &p) != nil || p.Text == "" || len(p.Blocks) == 0 || len(p.Blocks) > 50 {
+		w.WriteHeader(400)
+		io.WriteString(w, "invalid_blocks")
+		return
+	}
+	h.bodies = append(h.bodies, b)
+	io.WriteString(w, "ok")
+}
+
+func TestDemoPostsToWebhook(t *testing.T) {
+	t.Chdir(t.TempDir())
+	h := &hookReceiver{}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	env := map[string]string{"SLACK_WEBHOOK_URL": srv.URL + testHookPath}
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"-demo"}, envOf(env), &out, &errb); code != exitPartial {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitPartial, errb.String())
+	}
+	if len(h.bodies) != 1 {
+		t.Fatalf("got %d posts, want 1", len(h.bodies))
+	}
+	if !strings.Contains(out.String(), "Slack: posted (Slack incoming webhook)") {
+		t.Errorf("stdout does not say it posted:\n%s", out.String())
+	}
+	var posted any
+	if err := json.Unmarshal(h.bodies[0], &posted); err != nil {
+		t.Fatal(err)
+	}
+	if text := fmt.Sprint(posted); !strings.Contains(text, "3 expiring") || !strings.Contains(text, "&lt;!channel&gt;") || strings.Contains(text, "<!channel>") {
+		t.Errorf("posted message lacks the counts or escaping:\n%s", h.bodies[0])
+	}
+	secrets := append(secrets, "hookSECRET")
+	for _, b := range [][]byte{out.Bytes(), errb.Bytes(), h.bodies[0]} {
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("output leaks %q", s)
+			}
+		}
+	}
+	// The delivery is recorded beside the snapshot.
+	if _, err := os.Stat(filepath.Join("demo-out", "2026", "11", "27", "20261127T090000Z.notified.json")); err != nil {
+		t.Errorf("no delivery marker: %v", err)
+	}
+}
+
+func TestSlackFailureExitsOneAfterWritingTheSnapshot(t *testing.T) {
+	t.Chdir(t.TempDir())
+	h := &hookReceiver{status: 403, code: "invalid_token"}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	var out, errb bytes.Buffer
+	code := run(t.Context(), []string{"-demo"}, envOf(map[string]string{"SLACK_WEBHOOK_URL": srv.URL + testHookPath}), &out, &errb)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want %d", code, exitFailed)
+	}
+	if !strings.Contains(errb.String(), "slack: post webhook: HTTP 403 invalid_token (gave up after 1 attempt)") {
+		t.Errorf("stderr does not name Slack's error:\n%s", errb.String())
+	}
+	if strings.Contains(errb.String(), "hookSECRET") || strings.Contains(out.String(), "hookSECRET") {
+		t.Error("the webhook URL leaked")
+	}
+	if _, err := os.Stat(filepath.Join("demo-out", "latest.json")); err != nil {
+		t.Errorf("the snapshot was not written before the post: %v", err)
+	}
+}
