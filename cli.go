@@ -189,4 +189,3 @@ func newLogger(w io.Writer, jsonFormat bool) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, nil))
 }
-

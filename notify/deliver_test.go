@@ -68,8 +68,8 @@ func checkPayload(body []byte) string {
 	var p struct {
 		Text   string `json:"text"`
 		Blocks []struct {
-			Type     string `json:"type"`
-			Text     *struct{ Text string } `json:"text"`
+			Type     string                  `json:"type"`
+			Text     *struct{ Text string }  `json:"text"`
 			Elements []struct{ Text string } `json:"elements"`
 		} `json:"blocks"`
 	}

@@ -150,7 +150,9 @@ func RenderSlack(s *audit.Snapshot, o RenderOptions) Message {
 func render(s *audit.Snapshot, o RenderOptions, limit int) Message {
 	secs := sections(s)
 	var blocks []slack.Block
-	mrkdwn := func(t string) *slack.TextBlockObject { return slack.NewTextBlockObject(slack.MarkdownType, t, false, false) }
+	mrkdwn := func(t string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.MarkdownType, t, false, false)
+	}
 	section := func(t string) { blocks = append(blocks, slack.NewSectionBlock(mrkdwn(t), nil, nil)) }
 	contextLine := func(t string) { blocks = append(blocks, slack.NewContextBlock("", mrkdwn(t))) }
 

@@ -63,7 +63,9 @@ type Options struct {
 // httpDoer adapts an *http.Client to the SDK's HttpClient interface.
 type httpDoer struct{ c *http.Client }
 
-func (d httpDoer) Call(req *http.Request, _ *http.Transport) (*http.Response, error) { return d.c.Do(req) }
+func (d httpDoer) Call(req *http.Request, _ *http.Transport) (*http.Response, error) {
+	return d.c.Do(req)
+}
 
 // Client calls the API, one darabonba client per region.
 type Client struct {
