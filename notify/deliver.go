@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -34,7 +33,7 @@ type Slack struct {
 	opts       RenderOptions
 	// MaxAttempts bounds the tries of one post (default 4).
 	MaxAttempts int
-	// Sleep waits between tries (default: a timer that stops with ctx).
+	// Sleep waits between tries (default audit.SleepContext).
 	Sleep  func(ctx context.Context, d time.Duration) error
 	Logger *slog.Logger
 	secret string
@@ -182,10 +181,9 @@ func (n *Slack) postWebhook(ctx context.Context, m Message) error {
 	return e
 }
 
-// retryable says whether err can succeed on retry, and after how long.
-func retryable(err error, attempt int) (time.Duration, bool) {
-	backoff := time.Duration(500<<min(attempt-1, 4)) * time.Millisecond
-	backoff = backoff/2 + rand.N(backoff/2+1)
+// retryable says whether err can succeed on retry, and after how long the
+// server asked to wait.
+func retryable(err error) (bool, time.Duration) {
 	var rl *slack.RateLimitedError
 	var sc slack.StatusCodeError
 	var we *webhookError
@@ -193,70 +191,43 @@ func retryable(err error, attempt int) (time.Duration, bool) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &rl):
-		return max(rl.RetryAfter, time.Second), true
+		return true, max(rl.RetryAfter, time.Second)
 	case errors.As(err, &we):
 		if we.status == http.StatusTooManyRequests {
-			return max(we.retryAfter, time.Second), true
+			return true, max(we.retryAfter, time.Second)
 		}
-		return backoff, we.status >= 500
+		return we.status >= 500, 0
 	case errors.As(err, &sc):
-		return backoff, sc.Code >= 500
+		return sc.Code >= 500, 0
 	case errors.As(err, &se):
 		switch se.Err {
 		case "internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited":
-			return backoff, true
+			return true, 0
 		}
-		return 0, false
+		return false, 0
 	case errors.Is(err, context.Canceled):
-		return 0, false
+		return false, 0
 	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded), errors.Is(err, io.ErrUnexpectedEOF):
-		return backoff, true
+		return true, 0
 	}
-	return 0, false
+	return false, 0
 }
 
 func (n *Slack) retry(ctx context.Context, what string, f func() error) error {
-	maxAttempts := n.MaxAttempts
-	if maxAttempts <= 0 {
-		maxAttempts = 4
-	}
-	sleep := n.Sleep
-	if sleep == nil {
-		sleep = sleepCtx
-	}
-	for attempt := 1; ; attempt++ {
+	r := audit.Retrier{Attempts: n.MaxAttempts, Base: time.Second, Max: 30 * time.Second, Sleep: n.Sleep}
+	attempt := 0
+	err := r.Do(ctx, retryable, func() error {
+		attempt++
 		err := f()
-		if err == nil {
-			return nil
+		if err != nil {
+			if ok, _ := retryable(err); ok {
+				n.logger().Warn("slack: post failed", "what", what, "attempt", attempt, "error", n.redact(err))
+			}
 		}
-		wait, ok := retryable(err, attempt)
-		if !ok || attempt >= maxAttempts {
-			return fmt.Errorf("slack: %s: %w (gave up after %d %s)", what, err, attempt, pluralWord(attempt, "attempt"))
-		}
-		if dl, has := ctx.Deadline(); has && time.Until(dl) < wait {
-			return fmt.Errorf("slack: %s: %w (gave up after %d %s: no time left before the deadline)", what, err, attempt, pluralWord(attempt, "attempt"))
-		}
-		n.logger().Warn("slack: post failed; retrying", "what", what, "attempt", attempt, "wait", wait.String(), "error", n.redact(err))
-		if err := sleep(ctx, wait); err != nil {
-			return fmt.Errorf("slack: %s: %w (gave up after %d %s)", what, ctx.Err(), attempt, pluralWord(attempt, "attempt"))
-		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("slack: %s: %w", what, err)
 	}
-}
-
-func pluralWord(n int, w string) string {
-	if n == 1 {
-		return w
-	}
-	return w + "s"
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return nil
 }

@@ -200,7 +200,7 @@ func TestWebhookFailures(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "HTTP 400 no_text") {
 			t.Fatalf("got %v, want HTTP 400 no_text", err)
 		}
-		if _, ok := retryable(err, 1); ok {
+		if ok, _ := retryable(err); ok {
 			t.Error("a 400 is retryable; want not")
 		}
 	})

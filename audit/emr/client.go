@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -96,9 +95,6 @@ func New(opts Options) (*Client, error) {
 	if opts.PageSize <= 0 {
 		opts.PageSize = 50
 	}
-	if opts.Sleep == nil {
-		opts.Sleep = sleep
-	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: opts.Timeout}
 	}
@@ -178,29 +174,25 @@ func (c *Client) call(ctx context.Context, region, action, pathname string, quer
 	for k, v := range query {
 		q[k] = dara.String(v)
 	}
-	attempts := max(1, c.opts.Retries+1)
-	var last *audit.APIError
-	for attempt := 1; attempt <= attempts; attempt++ {
-		if attempt > 1 {
-			wait := backoff(attempt-1, last.RetryAfter)
-			if err := c.opts.Sleep(ctx, wait); err != nil {
-				return fmt.Errorf("%s: %w (after %d attempts)", action, last, attempt-1)
-			}
+	retrier := audit.Retrier{Attempts: max(1, c.opts.Retries+1), Sleep: c.opts.Sleep}
+	classify := func(err error) (bool, time.Duration) {
+		var ae *audit.APIError
+		if errors.As(err, &ae) && ae.Retryable {
+			return true, ae.RetryAfter
 		}
-		res, err := cl.CallApiWithCtx(ctx, params, &openapi.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
-		if err == nil {
-			err = decode(res, requireCode, out)
-		} else {
-			err = translate(ctx, err)
-		}
-		if err == nil {
-			return nil
-		}
-		if !errors.As(err, &last) || !last.Retryable || ctx.Err() != nil {
-			return err
-		}
+		return false, 0
 	}
-	return fmt.Errorf("%s: %w (gave up after %d attempts)", action, last, attempts)
+	err = retrier.Do(ctx, classify, func() error {
+		res, err := cl.CallApiWithCtx(ctx, params, &openapi.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
+		if err != nil {
+			return translate(ctx, err)
+		}
+		return decode(res, requireCode, out)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", action, err)
+	}
+	return nil
 }
 
 // decode checks the body's code and decodes it into out.
@@ -286,26 +278,6 @@ func sdkMessage(p *string) string {
 		m = m[:i]
 	}
 	return m
-}
-
-// backoff is exponential with full jitter, from 200ms, capped at 5s; a
-// server's Retry-After wins when longer.
-func backoff(retry int, retryAfter time.Duration) time.Duration {
-	base := 200 * time.Millisecond << min(retry-1, 5)
-	d := min(base, 5*time.Second)
-	d = d/2 + rand.N(d/2+1)
-	return max(d, retryAfter)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // ListWorkspaces lists every workspace of a region, following nextToken.

@@ -1,0 +1,83 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Retrier retries an operation that can succeed on retry (throttling, 5xx,
+// network failures) with exponential backoff and full jitter. It never sleeps
+// past the context's deadline, and its final error says how many attempts
+// were made. The API client, the OSS store and the Slack notifier share it.
+type Retrier struct {
+	// Attempts is the most tries (default 4).
+	Attempts int
+	// Base and Max bound the backoff (defaults 200ms and 5s).
+	Base, Max time.Duration
+	// Sleep waits; tests replace it. It returns the context's error early.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Retryable classifies an error: whether it can succeed on retry, and how
+// long the server asked to wait (0 when it did not say).
+type Retryable func(err error) (retry bool, after time.Duration)
+
+// Do calls f until it succeeds, fails with an error that is not retryable,
+// or runs out of attempts or time.
+func (r Retrier) Do(ctx context.Context, classify Retryable, f func() error) error {
+	attempts := r.Attempts
+	if attempts <= 0 {
+		attempts = 4
+	}
+	base, maxWait := r.Base, r.Max
+	if base <= 0 {
+		base = 200 * time.Millisecond
+	}
+	if maxWait <= 0 {
+		maxWait = 5 * time.Second
+	}
+	sleep := r.Sleep
+	if sleep == nil {
+		sleep = SleepContext
+	}
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		retry, after := classify(err)
+		if !retry || attempt >= attempts || ctx.Err() != nil {
+			return fmt.Errorf("%w (gave up after %s)", err, plural(attempt, "attempt"))
+		}
+		d := min(base<<min(attempt-1, 10), maxWait)
+		d = d/2 + rand.N(d/2+1)
+		d = max(d, after)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+			return fmt.Errorf("%w (gave up after %s: no time left before the deadline)", err, plural(attempt, "attempt"))
+		}
+		if sleep(ctx, d) != nil {
+			return fmt.Errorf("%w (gave up after %s: %v)", err, plural(attempt, "attempt"), ctx.Err())
+		}
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// SleepContext waits d or until ctx is done.
+func SleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
