@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -10,6 +9,7 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emr"
+	"livy-token-audit/audit/ossstore"
 	"livy-token-audit/notify"
 )
 
@@ -24,7 +24,7 @@ func newRunner(cfg *audit.Config, cred credentials.Credential, store audit.Store
 		return nil, "", err
 	}
 	if store == nil {
-		store, err = newStore(cfg, cred)
+		store, err = newStore(cfg, cred, log)
 		if err != nil {
 			return nil, "", err
 		}
@@ -48,12 +48,13 @@ func newRunner(cfg *audit.Config, cred credentials.Credential, store audit.Store
 	return r, dest, nil
 }
 
-// newStore returns the snapshot store the config names.
-func newStore(cfg *audit.Config, cred credentials.Credential) (audit.Store, error) {
-	if cfg.Snapshot.OSS != nil {
-		return nil, fmt.Errorf("snapshot.oss: not supported yet")
+// newStore returns the snapshot store the config names: OSS when
+// snapshot.oss is set, else the local folder snapshot.dir.
+func newStore(cfg *audit.Config, cred credentials.Credential, log *slog.Logger) (audit.Store, error) {
+	if cfg.Snapshot.OSS == nil {
+		return &audit.LocalStore{Dir: cfg.Snapshot.Dir}, nil
 	}
-	return &audit.LocalStore{Dir: cfg.Snapshot.Dir}, nil
+	return ossstore.New(ossstore.Options{Config: *cfg.Snapshot.OSS, Credential: cred, Logger: log})
 }
 
 // newNotifier returns the Slack notifier the environment configures:

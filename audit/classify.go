@@ -129,13 +129,13 @@ func Ago(d time.Duration) string {
 	return s + " ago"
 }
 
-// FormatDuration writes a threshold the way configs spell it: "7d", "36h",
-// "90m", or Go's form for anything finer.
+// FormatDuration writes a threshold the way configs spell it: "7d", "24h",
+// "36h", "90m", or Go's form for anything finer.
 func FormatDuration(d time.Duration) string {
 	switch {
 	case d == 0:
 		return "0"
-	case d%Day == 0:
+	case d%Day == 0 && d > Day:
 		return fmt.Sprintf("%dd", d/Day)
 	case d%time.Hour == 0:
 		return fmt.Sprintf("%dh", d/time.Hour)

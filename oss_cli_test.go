@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"livy-token-audit/audit/emulator"
+	"livy-token-audit/audit/ossemu"
+)
+
+const (
+	cliAK     = "LTAI5tCliKey0001"
+	cliSecret = "cli-secret-never-print-55ee"
+)
+
+// cliWorld starts the EMR emulator (demo world) and the OSS stand-in, both
+// accepting one key, and writes a config that points at them.
+func cliWorld(t *testing.T, extra string) (cfgPath string, oss *ossemu.Server) {
+	t.Helper()
+	world, err := emulator.LoadWorld(demoWorld)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu := &emulator.Server{World: world, Keys: map[string]emulator.Key{cliAK: {Secret: cliSecret}}, Now: func() time.Time { return demoStart }}
+	api := httptest.NewServer(emu)
+	t.Cleanup(api.Close)
+	oss = &ossemu.Server{Bucket: "audit-snapshots", Region: "cn-hangzhou", Keys: map[string]ossemu.Key{cliAK: {Secret: cliSecret}}}
+	bucket := httptest.NewServer(oss)
+	t.Cleanup(bucket.Close)
+	cfg := fmt.Sprintf(`regions: [cn-hangzhou, cn-shanghai]
+api: {endpoint: %q, retries: 1}
+snapshot:
+  oss: {bucket: audit-snapshots, region: cn-hangzhou, endpoint: %q, prefix: livy-audit, serverSideEncryption: AES256}
+%s`, api.URL, bucket.URL, extra)
+	cfgPath = filepath.Join(t.TempDir(), "audit.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", cliAK)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", cliSecret)
+	return cfgPath, oss
+}
+
+func TestCLIWritesToOSS(t *testing.T) {
+	cfg, oss := cliWorld(t, "")
+	var out, errb bytes.Buffer
+	code := run(t.Context(), []string{"-config", cfg, "-now", "2026-11-27T09:00:00Z"}, envOf(map[string]string{"AUDIT_CONFIG": ""}), &out, &errb)
+	if code != exitPartial {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitPartial, errb.String())
+	}
+	objs := oss.Objects()
+	dated, ok := objs["livy-audit/2026/11/27/20261127T090000Z.json"]
+	if !ok || dated.ContentType != "application/json" || dated.SSE != "AES256" {
+		t.Fatalf("objects %v: want the dated snapshot, JSON, AES256", keys(objs))
+	}
+	if latest := objs["livy-audit/latest.json"]; !bytes.Equal(latest.Data, dated.Data) {
+		t.Error("latest.json is not the dated snapshot")
+	}
+	var puts []string
+	for _, r := range oss.Requests() {
+		if r.Method == "PUT" {
+			puts = append(puts, r.Key)
+		}
+	}
+	if len(puts) != 2 || puts[1] != "livy-audit/latest.json" {
+		t.Errorf("puts %v, want the dated snapshot then latest.json", puts)
+	}
+	if !strings.Contains(out.String(), "Snapshot: https://oss.console.aliyun.com/bucket/oss-cn-hangzhou/audit-snapshots/object?path=livy-audit%2F2026%2F11%2F27%2F20261127T090000Z.json") {
+		t.Errorf("stdout does not link the object:\n%s", out.String())
+	}
+	for _, b := range [][]byte{out.Bytes(), errb.Bytes(), dated.Data} {
+		if bytes.Contains(b, []byte(cliSecret)) || bytes.Contains(b, []byte("lvt-SECRET")) {
+			t.Error("a secret leaked")
+		}
+	}
+
+	// The next day the dated put is refused: latest.json keeps the last good
+	// snapshot and the CLI exits 1 with a message that says what to do.
+	oss.DenyPrefix = "livy-audit/2026/"
+	out.Reset()
+	errb.Reset()
+	code = run(t.Context(), []string{"-config", cfg, "-now", "2026-11-28T09:00:00Z"}, noEnv, &out, &errb)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want %d", code, exitFailed)
+	}
+	if !strings.Contains(errb.String(), "AccessDenied") || !strings.Contains(errb.String(), "need oss:PutObject on acs:oss:*:*:audit-snapshots/livy-audit/*") {
+		t.Errorf("stderr does not explain the denial:\n%s", errb.String())
+	}
+	if latest := oss.Objects()["livy-audit/latest.json"]; !bytes.Equal(latest.Data, dated.Data) {
+		t.Error("latest.json moved although the dated snapshot failed")
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
