@@ -109,3 +109,10 @@ func TestSlackFailureExitsOneAfterWritingTheSnapshot(t *testing.T) {
 		t.Errorf("the snapshot was not written before the post: %v", err)
 	}
 }
+
+// posts returns a copy of the accepted payloads.
+func (h *hookReceiver) posts() [][]byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([][]byte(nil), h.bodies...)
+}

@@ -128,7 +128,7 @@ func (a *Auditor) Collect(ctx context.Context, sc Scope) Collection {
 			})
 			if err != nil {
 				e := toAPIError(callCtx, err)
-				log.Error("list workspaces failed", "region", region, "code", e.Code, "error", e.Message, "request_id", e.RequestID)
+				log.Error("list workspaces failed", "region", region, "code", e.Code, "error", e.Message, "api_request_id", e.RequestID)
 				addErr(ScopeError{Region: region, Code: e.Code, Message: e.Message, RequestID: e.RequestID})
 				return nil
 			}
@@ -146,7 +146,7 @@ func (a *Auditor) Collect(ctx context.Context, sc Scope) Collection {
 					})
 					if err != nil {
 						e := toAPIError(callCtx, err)
-						log.Error("list gateways failed", "region", region, "workspace", ws.ID, "code", e.Code, "error", e.Message, "request_id", e.RequestID)
+						log.Error("list gateways failed", "region", region, "workspace", ws.ID, "code", e.Code, "error", e.Message, "api_request_id", e.RequestID)
 						addErr(ScopeError{Region: region, WorkspaceID: ws.ID, WorkspaceName: ws.Name, Code: e.Code, Message: e.Message, RequestID: e.RequestID})
 						return nil
 					}
@@ -197,7 +197,7 @@ func (a *Auditor) Collect(ctx context.Context, sc Scope) Collection {
 			if err != nil {
 				results[i].Err = toAPIError(callCtx, err)
 				log.Error("list tokens failed", "region", ref.Region, "workspace", ref.WorkspaceID, "gateway", ref.GatewayID,
-					"code", results[i].Err.Code, "error", results[i].Err.Message, "request_id", results[i].Err.RequestID)
+					"code", results[i].Err.Code, "error", results[i].Err.Message, "api_request_id", results[i].Err.RequestID)
 				return nil
 			}
 			results[i].Tokens = toks

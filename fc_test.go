@@ -1,0 +1,400 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"livy-token-audit/audit/emulator"
+	"livy-token-audit/audit/ossemu"
+)
+
+// runtimeAPI emulates Function Compute's runtime API (version 2020-11-11)
+// for the real fc.Start loop: /next hands out queued invocations with FC's
+// headers; /response and /error take the results.
+type runtimeAPI struct {
+	events  chan fcInvocation
+	mu      sync.Mutex
+	results map[string]chan fcResult
+	seq     int
+}
+
+type fcInvocation struct {
+	id      string
+	body    []byte
+	headers map[string]string
+}
+
+type fcResult struct {
+	ok   bool
+	body []byte
+}
+
+func newRuntimeAPI() *runtimeAPI {
+	return &runtimeAPI{events: make(chan fcInvocation), results: map[string]chan fcResult{}}
+}
+
+func (r *runtimeAPI) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	const base = "/2020-11-11/runtime/invocation/"
+	rest, ok := strings.CutPrefix(req.URL.Path, base)
+	switch {
+	case !ok:
+		http.NotFound(w, req)
+	case rest == "next" && req.Method == http.MethodGet:
+		select {
+		case inv := <-r.events:
+			w.Header().Set("x-fc-request-id", inv.id)
+			for k, v := range inv.headers {
+				w.Header().Set(k, v)
+			}
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(inv.body)
+		case <-req.Context().Done():
+		}
+	case req.Method == http.MethodPost && (strings.HasSuffix(rest, "/response") || strings.HasSuffix(rest, "/error")):
+		id, kind, _ := strings.Cut(rest, "/")
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		ch := r.results[id]
+		r.mu.Unlock()
+		if ch == nil {
+			http.Error(w, "unknown request id", http.StatusNotFound)
+			return
+		}
+		ch <- fcResult{ok: kind == "response", body: body}
+		w.WriteHeader(http.StatusAccepted)
+	default:
+		http.NotFound(w, req)
+	}
+}
+
+// invoke queues an event with FC's per-invocation headers and waits for
+// the function's answer.
+func (r *runtimeAPI) invoke(t *testing.T, body string, timeout time.Duration, retry int, creds [3]string) fcResult {
+	t.Helper()
+	r.mu.Lock()
+	r.seq++
+	id := fmt.Sprintf("req-%04d", r.seq)
+	ch := make(chan fcResult, 1)
+	r.results[id] = ch
+	r.mu.Unlock()
+	inv := fcInvocation{id: id, body: []byte(body), headers: map[string]string{
+		"x-fc-access-key-id": creds[0], "x-fc-access-key-secret": creds[1], "x-fc-security-token": creds[2],
+		"x-fc-function-deadline": strconv.FormatInt(time.Now().Add(timeout).UnixMilli(), 10),
+		"x-fc-function-timeout":  strconv.Itoa(int(timeout / time.Second)),
+		"x-fc-retry-count":       strconv.Itoa(retry),
+		"x-fc-region":            "cn-hangzhou", "x-fc-account-id": "1234567890",
+		"x-fc-function-name": "livy-token-audit", "x-fc-function-handler": "main", "x-fc-function-memory": "256",
+	}}
+	select {
+	case r.events <- inv:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the function never asked for the next invocation")
+	}
+	select {
+	case res := <-ch:
+		return res
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no answer to %s", id)
+	}
+	return fcResult{}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// buildBinary builds the real function binary, as s.yaml's pre-deploy does.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "livy-token-audit-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "main")
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writes and our reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestFunctionComputeHandler(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	bin := buildBinary(t)
+	role := [3]string{"STS.FcRoleKey01", "fc-role-secret-never-print-3b", "fc-sts-token-never-print-9z"}
+
+	// The EMR API and the bucket accept only the role's STS credentials, which
+	// arrive in each invocation's headers: nothing else could sign.
+	var worldNow atomic.Int64
+	worldNow.Store(demoStart.UnixMilli())
+	world, err := emulator.LoadWorld(demoWorld)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ws := range world.Regions["cn-hangzhou"].Workspaces {
+		for _, g := range ws.Gateways {
+			if g.ID == "lc-hz-etl" { // hangs on 2026-12-01, for the deadline case
+				from := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+				g.Fail = &emulator.Failure{Status: 503, Code: "ServiceUnavailable", Delay: emulator.Duration(20 * time.Second), From: &from}
+			}
+		}
+	}
+	emu := &emulator.Server{World: world, Keys: map[string]emulator.Key{role[0]: {Secret: role[1], SecurityToken: role[2]}},
+		Now: func() time.Time { return time.UnixMilli(worldNow.Load()).UTC() }}
+	api := httptest.NewServer(emu)
+	defer api.Close()
+	oss := &ossemu.Server{Bucket: "audit-snapshots", Region: "cn-hangzhou", Keys: map[string]ossemu.Key{role[0]: {Secret: role[1], SecurityToken: role[2]}}}
+	bucket := httptest.NewServer(oss)
+	defer bucket.Close()
+	hook := &hookReceiver{}
+	slackSrv := httptest.NewServer(hook)
+	defer slackSrv.Close()
+
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`regions: [cn-hangzhou, cn-shanghai]
+rules: {maxLifetime: 365d}
+api: {endpoint: %q, retries: 1, deadlineReserve: 2s}
+snapshot:
+  oss: {bucket: audit-snapshots, region: cn-hangzhou, endpoint: %q, prefix: livy/}
+slack: {notify: always}
+`, api.URL, bucket.URL)
+	cfgPath := filepath.Join(dir, "audit.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	rt := newRuntimeAPI()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtSrv := &http.Server{Handler: rt}
+	go rtSrv.Serve(ln)
+	defer rtSrv.Close()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = []string{"FC_RUNTIME_API=" + ln.Addr().String(), "AUDIT_CONFIG=" + cfgPath,
+		"SLACK_WEBHOOK_URL=" + slackSrv.URL + testHookPath, "ALIBABA_CLOUD_ECS_METADATA_DISABLED=true", "HOME=" + dir}
+	var stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+
+	timer := `{"triggerTime":"2026-11-27T09:00:00Z","triggerName":"daily","payload":""}`
+	putsOf := func(key string) int {
+		n := 0
+		for _, r := range oss.Requests() {
+			if r.Method == "PUT" && r.Key == key && r.Status == 200 {
+				n++
+			}
+		}
+		return n
+	}
+	const dated = "livy/2026/11/27/20261127T090000Z.json"
+
+	t.Run("timer event audits with the invocation's credentials", func(t *testing.T) {
+		res := rt.invoke(t, timer, 60*time.Second, 0, role)
+		if !res.ok {
+			t.Fatalf("error response: %s\nlogs:\n%s", res.body, stderr.String())
+		}
+		var resp fcResponse
+		if err := json.Unmarshal(res.body, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.RunID != "audit-20261127T090000Z" || !resp.Notified || !resp.Partial || resp.Summary.Tokens != 10 || resp.Summary.GatewaysFailed != 1 ||
+			!strings.Contains(resp.Snapshot, "path=livy%2F2026%2F11%2F27%2F20261127T090000Z.json") {
+			t.Errorf("response: got %s", res.body)
+		}
+		if putsOf(dated) != 1 || putsOf("livy/latest.json") != 1 || len(hook.posts()) != 1 {
+			t.Errorf("got %d dated puts, %d latest puts, %d posts; want 1 each", putsOf(dated), putsOf("livy/latest.json"), len(hook.posts()))
+		}
+		for _, r := range emu.Requests() {
+			if r.AccessKeyID != role[0] || r.SecurityToken != role[2] {
+				t.Fatalf("an API request was signed with %q/%q, not the invocation's role", r.AccessKeyID, r.SecurityToken)
+			}
+		}
+		var snap struct {
+			Trigger map[string]any `json:"trigger"`
+		}
+		_ = json.Unmarshal(oss.Objects()[dated].Data, &snap)
+		if snap.Trigger["kind"] != "timer" || snap.Trigger["name"] != "daily" || snap.Trigger["requestId"] != "req-0001" {
+			t.Errorf("snapshot trigger: got %v", snap.Trigger)
+		}
+	})
+
+	t.Run("a retry of the same firing writes and posts nothing again", func(t *testing.T) {
+		calls := len(emu.Requests())
+		res := rt.invoke(t, timer, 60*time.Second, 1, role)
+		if !res.ok || !bytes.Contains(res.body, []byte(`"reused":true`)) {
+			t.Fatalf("got %v %s, want a successful reused run", res.ok, res.body)
+		}
+		if putsOf(dated) != 1 || len(hook.posts()) != 1 || len(emu.Requests()) != calls {
+			t.Errorf("after the retry: %d dated puts, %d posts, %d new API calls; want 1, 1, 0", putsOf(dated), len(hook.posts()), len(emu.Requests())-calls)
+		}
+	})
+
+	t.Run("a malformed event gets an error and the next one succeeds", func(t *testing.T) {
+		for body, want := range map[string]string{
+			"this is not json":               "not JSON",
+			`{"dryRun":"yes"}`:               `field \"dryRun\" must be a JSON boolean`,
+			`{"bogus":1}`:                    `unknown field \"bogus\"`,
+			`{"now":"2099-01-01T00:00:00Z"}`: "is in the future",
+			`{"regions":["eu-central-1"]}`:   `region \"eu-central-1\" is not in the configured regions`,
+		} {
+			res := rt.invoke(t, body, 30*time.Second, 0, role)
+			if res.ok || !strings.Contains(string(res.body), want) {
+				t.Errorf("event %s: got ok=%v %s, want an error containing %s", body, res.ok, res.body, want)
+			}
+		}
+		objects := len(oss.Objects())
+		res := rt.invoke(t, `{"dryRun":true,"now":"2026-11-27T10:00:00Z"}`, 60*time.Second, 0, role)
+		if !res.ok || !bytes.Contains(res.body, []byte(`"dryRun":true`)) {
+			t.Fatalf("dry run: got %v %s", res.ok, res.body)
+		}
+		if len(oss.Objects()) != objects || len(hook.posts()) != 1 {
+			t.Error("the dry run wrote or posted")
+		}
+	})
+
+	t.Run("a short deadline still writes a partial snapshot", func(t *testing.T) {
+		worldNow.Store(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC).UnixMilli())
+		start := time.Now()
+		res := rt.invoke(t, `{"triggerTime":"2026-12-01T09:00:00Z","triggerName":"daily"}`, 5*time.Second, 0, role)
+		if !res.ok {
+			t.Fatalf("error response: %s\nlogs:\n%s", res.body, stderr.String())
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Errorf("answered after %v, past the function's deadline", time.Since(start))
+		}
+		data := oss.Objects()["livy/2026/12/01/20261201T090000Z.json"].Data
+		if !bytes.Contains(data, []byte(`"code": "DeadlineExceeded"`)) || !bytes.Contains(res.body, []byte(`"partial":true`)) {
+			t.Errorf("snapshot or response lacks the DeadlineExceeded gateway:\n%s", res.body)
+		}
+	})
+
+	// Logs: JSON, the request id on every invocation line, no secret.
+	logs := stderr.String()
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	lines := 0
+	for sc.Scan() {
+		var rec map[string]any
+		if json.Unmarshal(sc.Bytes(), &rec) != nil {
+			continue // the runtime SDK's own log lines
+		}
+		lines++
+		if rec["request_id"] == nil || rec["request_id"] == "" {
+			t.Errorf("log line without request_id: %s", sc.Text())
+		}
+	}
+	if lines < 5 {
+		t.Errorf("got %d JSON log lines, want the run's logs:\n%s", lines, logs)
+	}
+	for _, secret := range []string{role[1], role[2], "hookSECRET", "lvt-SECRET"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the logs leak %q", secret)
+		}
+		for _, b := range hook.posts() {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("a Slack post leaks %q", secret)
+			}
+		}
+		for k, o := range oss.Objects() {
+			if bytes.Contains(o.Data, []byte(secret)) {
+				t.Errorf("%s leaks %q", k, secret)
+			}
+		}
+	}
+}
+
+func TestParseEvent(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	inv, err := parseEvent([]byte(`{"triggerTime":"2026-11-27T01:00:00Z","triggerName":"daily","payload":"{\"notify\":false,\"regions\":[\"cn-hangzhou\"]}"}`), now)
+	if err != nil || inv.kind != "timer" || !inv.now.Equal(time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)) || *inv.opts.Notify || inv.opts.Regions[0] != "cn-hangzhou" {
+		t.Errorf("timer: got %+v, %v", inv, err)
+	}
+	for _, body := range []string{"", "{}", "  \n"} {
+		if inv, err := parseEvent([]byte(body), now); err != nil || inv.kind != "manual" || !inv.now.Equal(now) {
+			t.Errorf("%q: got %+v, %v; want a manual run now", body, inv, err)
+		}
+	}
+	for body, want := range map[string]string{
+		`[1,2]`:                       "must be a JSON object",
+		`{"triggerTime":"yesterday"}`: "triggerTime \"yesterday\" is not an RFC 3339 time",
+		`{"triggerTime":"2026-11-27T01:00:00Z","x":1}`:         `timer event: unknown field "x"`,
+		`{"triggerTime":"2026-11-27T01:00:00Z","payload":"{"}`: "timer payload",
+		`{"gateways":[{"region":"cn-hangzhou"}],"extra":true}`: `unknown field "extra"`,
+		`{"dryRun":true}{"dryRun":false}`:                      "not JSON",
+	} {
+		if _, err := parseEvent([]byte(body), now); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", body, err, want)
+		}
+	}
+}
+
+func FuzzParseEvent(f *testing.F) {
+	f.Add([]byte(`{"dryRun":true,"notify":false,"regions":["cn-hangzhou"],"gateways":[{"region":"cn-hangzhou","workspace":"w","gateway":"g"}],"now":"2026-11-27T09:00:00Z"}`))
+	f.Add([]byte(`{"triggerTime":"2026-11-27T01:00:00Z","triggerName":"daily","payload":"{\"dryRun\":true}"}`))
+	f.Add([]byte(`lvt-SECRET-not-json`))
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		inv, err := parseEvent(b, now)
+		if err != nil {
+			if strings.Contains(err.Error(), "lvt-SECRET") {
+				t.Fatalf("the error echoes the event: %v", err)
+			}
+			return
+		}
+		if inv.kind != "timer" && inv.now.After(now.Add(time.Minute)) {
+			t.Fatalf("accepted a manual run in the future: %v", inv.now)
+		}
+	})
+}
