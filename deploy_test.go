@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"go.yaml.in/yaml/v3"
+
+	"livy-token-audit/audit"
+)
+
+// sYAML is the part of s.yaml the checks below read.
+type sYAML struct {
+	Edition   string `yaml:"edition"`
+	Resources map[string]struct {
+		Component string `yaml:"component"`
+		Actions   struct {
+			PreDeploy []struct {
+				Run  string `yaml:"run"`
+				Path string `yaml:"path"`
+			} `yaml:"pre-deploy"`
+		} `yaml:"actions"`
+		Props map[string]any `yaml:"props"`
+	} `yaml:"resources"`
+}
+
+func loadSYAML(t *testing.T) (sYAML, map[string]any) {
+	t.Helper()
+	b, err := os.ReadFile("s.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s sYAML
+	if err := yaml.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Edition != "3.0.0" || len(s.Resources) != 1 {
+		t.Fatalf("s.yaml: edition %q with %d resources, want 3.0.0 with one", s.Edition, len(s.Resources))
+	}
+	for _, r := range s.Resources {
+		if r.Component != "fc3" {
+			t.Fatalf("component %q, want fc3", r.Component)
+		}
+		return s, r.Props
+	}
+	return s, nil
+}
+
+// TestSYAMLMatchesFC3Schema validates the props against the fc3 component's
+// own JSON Schema (testdata/schemas, from devsapp/fc3), and refuses keys the
+// schema does not know (it allows any, so a typo would pass unnoticed).
+func TestSYAMLMatchesFC3Schema(t *testing.T) {
+	_, props := loadSYAML(t)
+	f, err := os.Open("testdata/schemas/fc3-props.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("fc3-props.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("fc3-props.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// YAML → JSON, so the validator sees JSON types.
+	raw, err := json.Marshal(props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(inst); err != nil {
+		t.Errorf("s.yaml props do not match the fc3 schema:\n%v", err)
+	}
+	known := doc.(map[string]any)["properties"].(map[string]any)
+	for k := range props {
+		if _, ok := known[k]; !ok {
+			t.Errorf("props.%s is not a property of the fc3 component", k)
+		}
+	}
+
+	// The schema can fail: a wrong runtime and a memory size that is not a
+	// multiple of 64 are refused.
+	bad := map[string]any{}
+	for k, v := range props {
+		bad[k] = v
+	}
+	bad["runtime"], bad["memorySize"] = "go2", 100
+	raw, _ = json.Marshal(bad)
+	inst, _ = jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err := sch.Validate(inst); err == nil {
+		t.Error("the schema accepted runtime go2 and memorySize 100")
+	}
+}
+
+func TestSYAMLMatchesTheCode(t *testing.T) {
+	s, props := loadSYAML(t)
+	if props["runtime"] != "go1" {
+		t.Errorf("runtime %v, want go1 (fc-runtime-go-sdk needs it)", props["runtime"])
+	}
+	var pre string
+	for _, r := range s.Resources {
+		if len(r.Actions.PreDeploy) != 1 {
+			t.Fatal("want one pre-deploy action that builds the code package")
+		}
+		pre = r.Actions.PreDeploy[0].Run
+	}
+	m := regexp.MustCompile(`go build .*-o (\S+)/(\S+) \.`).FindStringSubmatch(pre)
+	if m == nil {
+		t.Fatalf("pre-deploy %q does not build the binary", pre)
+	}
+	if "./"+m[1] != props["code"] || m[2] != props["handler"] {
+		t.Errorf("pre-deploy builds %s/%s; code %v, handler %v must match", m[1], m[2], props["code"], props["handler"])
+	}
+	for _, want := range []string{"GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0", "cp deploy/audit.yaml " + m[1] + "/audit.yaml"} {
+		if !strings.Contains(pre, want) {
+			t.Errorf("pre-deploy lacks %q", want)
+		}
+	}
+	env := props["environmentVariables"].(map[string]any)
+	if env["AUDIT_CONFIG"] != "/code/audit.yaml" {
+		t.Errorf("AUDIT_CONFIG %v, want the packaged /code/audit.yaml", env["AUDIT_CONFIG"])
+	}
+	if to, _ := props["timeout"].(int); to != 600 {
+		t.Errorf("timeout %v, want 600", props["timeout"])
+	}
+	triggers := props["triggers"].([]any)
+	if len(triggers) != 1 {
+		t.Fatalf("want one trigger, got %d", len(triggers))
+	}
+	tr := triggers[0].(map[string]any)
+	tc := tr["triggerConfig"].(map[string]any)
+	cron := tc["cronExpression"].(string)
+	fields := strings.Fields(regexp.MustCompile(`^CRON_TZ=\S+\s+`).ReplaceAllString(cron, ""))
+	if tr["triggerType"] != "timer" || len(fields) != 6 || !strings.HasPrefix(cron, "CRON_TZ=") {
+		t.Errorf("trigger %v: want a timer with a CRON_TZ= six-field cron", tr)
+	}
+	if _, err := parseEvent([]byte(`{"triggerTime":"2026-11-27T01:00:00Z","triggerName":"daily","payload":`+jsonString(tc["payload"].(string))+`}`), demoStart); err != nil {
+		t.Errorf("the timer's payload is refused by the handler: %v", err)
+	}
+	// The packaged config is valid, and the function's timeout leaves room
+	// for its deadline reserve.
+	cfg, err := audit.LoadConfig("deploy/audit.yaml")
+	if err != nil {
+		t.Fatalf("deploy/audit.yaml: %v", err)
+	}
+	if cfg.API.DeadlineReserve*4 > 600e9 {
+		t.Error("deadlineReserve takes more than a quarter of the timeout")
+	}
+	// The RAM policy grants the OSS prefix the config writes to.
+	pol, err := os.ReadFile("deploy/ram-policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Statement []struct {
+			Action   []string
+			Resource string
+		}
+	}
+	if err := json.Unmarshal(pol, &p); err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	oss := ""
+	for _, st := range p.Statement {
+		actions = append(actions, st.Action...)
+		if strings.HasPrefix(st.Resource, "acs:oss:") {
+			oss = st.Resource
+		}
+	}
+	sort.Strings(actions)
+	want := []string{"emr-serverless-spark:ListLivyCompute", "emr-serverless-spark:ListLivyComputeToken", "emr-serverless-spark:ListWorkspaces", "oss:GetObject", "oss:PutObject"}
+	if !slices.Equal(actions, want) {
+		t.Errorf("policy actions %v, want exactly %v", actions, want)
+	}
+	if o := cfg.Snapshot.OSS; o == nil || oss != "acs:oss:*:*:"+o.Bucket+"/"+o.Prefix+"*" {
+		t.Errorf("policy OSS resource %q does not match the config's bucket and prefix", oss)
+	}
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// TestEnvironmentVariablesAreDocumented reads the code for every environment
+// variable it looks up and checks the README names each one.
+func TestEnvironmentVariablesAreDocumented(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`[gG]etenv\("([A-Z_][A-Z0-9_]*)"\)`)
+	found := map[string]bool{}
+	err = filepath.WalkDir(".", func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		for _, m := range re.FindAllSubmatch(b, -1) {
+			found[string(m[1])] = true
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, must := range []string{"AUDIT_CONFIG", "SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_API_URL", "FC_RUNTIME_API"} {
+		if !found[must] {
+			t.Errorf("the scan did not find %s: the check is broken", must)
+		}
+	}
+	for v := range found {
+		if !bytes.Contains(readme, []byte("`"+v+"`")) {
+			t.Errorf("README does not document %s", v)
+		}
+	}
+	_, props := loadSYAML(t)
+	for k := range props["environmentVariables"].(map[string]any) {
+		if !found[k] {
+			t.Errorf("s.yaml sets %s, which the code never reads", k)
+		}
+	}
+}
+
+// TestPreDeployPackage runs s.yaml's pre-deploy command as `s deploy` would
+// and checks the code package: a static linux/amd64 binary named like the
+// handler, and the config beside it.
+func TestPreDeployPackage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the package")
+	}
+	s, _ := loadSYAML(t)
+	var run string
+	for _, r := range s.Resources {
+		run = r.Actions.PreDeploy[0].Run
+	}
+	// Run it in a copy of the module so the repository is not touched.
+	dir := t.TempDir()
+	cp := exec.Command("bash", "-c", `tar cf - --exclude=./target --exclude=./demo-out --exclude=./.git . | tar xf - -C "$0"`, dir)
+	if out, err := cp.CombinedOutput(); err != nil {
+		t.Fatalf("copy: %v\n%s", err, out)
+	}
+	cmd := exec.Command("bash", "-c", run)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pre-deploy: %v\n%s", err, out)
+	}
+	f, err := elf.Open(filepath.Join(dir, "target", "main"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_X86_64 || f.OSABI != elf.ELFOSABI_NONE && f.OSABI != elf.ELFOSABI_LINUX {
+		t.Errorf("binary is %v/%v, want linux x86-64", f.Machine, f.OSABI)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("binary is dynamically linked; want CGO_ENABLED=0")
+		}
+	}
+	if _, err := audit.LoadConfig(filepath.Join(dir, "target", "audit.yaml")); err != nil {
+		t.Errorf("packaged config: %v", err)
+	}
+}
