@@ -97,25 +97,28 @@ func failureLine(f failure) string {
 	return fmt.Sprintf("• %s: %s %s", escape(f.where), code(f.code), escape(truncate(f.message, 200)))
 }
 
-// list renders a titled list within maxSectionChars, showing at most limit
-// lines, then "+N more". It returns the text and how many lines it left out.
-func list(title string, lines []string, limit int) (string, int) {
+// list renders a titled list of n lines (line(i) formats the i-th) within
+// maxSectionChars, showing at most limit lines, then "+N more". It returns
+// the text and how many lines it left out. Only the lines shown are
+// formatted, so a list of 10,000 costs no more than one of ten.
+func list(title string, n int, line func(int) string, limit int) (string, int) {
 	var b strings.Builder
 	b.WriteString(title)
 	shown := 0
-	for _, l := range lines {
-		rest := len(lines) - shown - 1
+	for i := 0; i < n && shown < limit; i++ {
+		l := line(i)
+		rest := n - shown - 1
 		more := ""
 		if rest > 0 {
 			more = fmt.Sprintf("\n+%d more", rest)
 		}
-		if shown >= limit || b.Len()+1+len(l)+len(more) > maxSectionChars {
+		if b.Len()+1+len(l)+len(more) > maxSectionChars {
 			break
 		}
 		b.WriteString("\n" + l)
 		shown++
 	}
-	if cut := len(lines) - shown; cut > 0 {
+	if cut := n - shown; cut > 0 {
 		fmt.Fprintf(&b, "\n+%d more", cut)
 		return b.String(), cut
 	}
@@ -138,17 +141,17 @@ func RenderSlack(s *audit.Snapshot, o RenderOptions) Message {
 	if o.MaxItems <= 0 {
 		o.MaxItems = audit.DefaultMaxItems
 	}
+	secs := sections(s)
 	var m Message
 	for limit := o.MaxItems; ; limit /= 2 {
-		m = render(s, o, limit)
+		m = render(s, secs, o, limit)
 		if textLen(m.Blocks) <= maxTotalChars || limit == 0 {
 			return m
 		}
 	}
 }
 
-func render(s *audit.Snapshot, o RenderOptions, limit int) Message {
-	secs := sections(s)
+func render(s *audit.Snapshot, secs []section, o RenderOptions, limit int) Message {
 	var blocks []slack.Block
 	mrkdwn := func(t string) *slack.TextBlockObject {
 		return slack.NewTextBlockObject(slack.MarkdownType, t, false, false)
@@ -189,33 +192,22 @@ func render(s *audit.Snapshot, o RenderOptions, limit int) Message {
 
 	cut := 0
 	for _, sec := range secs {
-		lines := make([]string, len(sec.items))
-		for i, it := range sec.items {
-			lines[i] = itemLine(it, o.Mentions)
-		}
 		title := fmt.Sprintf("*%s* (%s) — %d", ruleTitle[sec.rule], sec.severity, len(sec.items))
-		text, n := list(title, lines, limit)
+		text, n := list(title, len(sec.items), func(i int) string { return itemLine(sec.items[i], o.Mentions) }, limit)
 		cut += n
 		section(text)
 	}
 	if fs := failures(s); len(fs) > 0 {
-		lines := make([]string, len(fs))
-		for i, f := range fs {
-			lines[i] = failureLine(f)
-		}
 		// Failures keep at least a few lines even when findings are cut to
 		// none: a partial audit must never look like a clean one.
-		text, n := list(fmt.Sprintf("*:x: Not audited* — %d (their tokens are not in this report)", len(fs)), lines, max(limit, 3))
+		text, n := list(fmt.Sprintf("*:x: Not audited* — %d (their tokens are not in this report)", len(fs)), len(fs),
+			func(i int) string { return failureLine(fs[i]) }, max(limit, 3))
 		cut += n
 		section(text)
 	}
 	if ls := lapsed(s); len(ls) > 0 {
-		lines := make([]string, len(ls))
-		for i, sup := range ls {
-			lines[i] = "• " + escape(suppressionLabel(sup)) + ": " + escape(sup.Reason)
-		}
 		title := fmt.Sprintf("*:hourglass: %s lapsed* — renew or remove them", pluralVerb(len(ls), "suppression has", "suppressions have"))
-		text, n := list(title, lines, max(limit, 3))
+		text, n := list(title, len(ls), func(i int) string { return "• " + escape(suppressionLabel(ls[i])) + ": " + escape(ls[i].Reason) }, max(limit, 3))
 		cut += n
 		section(text)
 	}

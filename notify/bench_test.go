@@ -1,0 +1,16 @@
+package notify
+
+import "testing"
+
+// BenchmarkRenderSlack10k renders the report of 10,000 findings and 500
+// failed gateways: the renderer must stay fast while it trims to Slack's limits.
+func BenchmarkRenderSlack10k(b *testing.B) {
+	s := fleet(10000, 500)
+	b.ResetTimer()
+	for b.Loop() {
+		m := RenderSlack(s, RenderOptions{MaxItems: 10})
+		if len(m.Blocks) == 0 {
+			b.Fatal("no blocks")
+		}
+	}
+}
