@@ -159,6 +159,7 @@ func render(s *audit.Snapshot, secs []section, o RenderOptions, limit int) Messa
 	section := func(t string) { blocks = append(blocks, slack.NewSectionBlock(mrkdwn(t), nil, nil)) }
 	contextLine := func(t string) { blocks = append(blocks, slack.NewContextBlock("", mrkdwn(t))) }
 
+	cut := 0
 	blocks = append(blocks, slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, headline(s, secs), true, false)))
 	cov := coverage(s) + " · audited " + auditedAt(s.AuditedAt)
 	if n := s.Summary.Errors; n > 0 {
@@ -185,12 +186,25 @@ func render(s *audit.Snapshot, secs []section, o RenderOptions, limit int) Messa
 		default:
 			lines = append(lines, "*Changes:* first audit here (no previous snapshot to compare with)")
 		}
-		if len(lines) > 0 {
-			section(strings.Join(lines, "\n"))
+		// What changed, token by token (unknown ones are only counted: their
+		// gateway is in the failure section).
+		var changed []string
+		if c.Previous != nil {
+			names := gatewayNames(s)
+			for _, k := range []struct {
+				label string
+				list  []audit.Change
+			}{{"new", c.New}, {"escalated", c.Escalated}, {"resolved", c.Resolved}, {"removed", c.Removed}} {
+				for _, ch := range k.list {
+					changed = append(changed, changeLine(k.label, ch, names))
+				}
+			}
 		}
+		text, n := list(strings.Join(lines, "\n"), len(changed), func(i int) string { return changed[i] }, limit)
+		section(text)
+		cut += n
 	}
 
-	cut := 0
 	for _, sec := range secs {
 		title := fmt.Sprintf("*%s* (%s) — %d", ruleTitle[sec.rule], sec.severity, len(sec.items))
 		text, n := list(title, len(sec.items), func(i int) string { return itemLine(sec.items[i], o.Mentions) }, limit)
@@ -218,6 +232,31 @@ func render(s *audit.Snapshot, secs []section, o RenderOptions, limit int) Messa
 	}
 	contextLine(footer)
 	return Message{Text: fallback(s, secs), Blocks: blocks, Cut: cut}
+}
+
+// changeLine renders one change: "• new: *name* `id` · stale · gateway".
+func changeLine(kind string, ch audit.Change, gateways map[string]string) string {
+	rule := string(ch.Rule)
+	if ch.From != "" {
+		rule = string(ch.From) + " → " + rule
+	}
+	if rule == "" {
+		rule = "no findings"
+	}
+	gw := gateways[ch.Region+"/"+ch.WorkspaceID+"/"+ch.GatewayID]
+	if gw == "" {
+		gw = ch.GatewayID
+	}
+	return fmt.Sprintf("• %s: *%s* %s · %s · %s", kind, escape(ch.Name), code(ch.TokenID), escape(rule), escape(gw))
+}
+
+// gatewayNames maps gateway keys to the names people know them by.
+func gatewayNames(s *audit.Snapshot) map[string]string {
+	m := map[string]string{}
+	for _, g := range s.Gateways {
+		m[g.Ref().Key()] = gatewayLabel(g)
+	}
+	return m
 }
 
 func pluralVerb(n int, one, many string) string {
