@@ -21,13 +21,13 @@ const (
 
 // cliWorld starts the EMR emulator (demo world) and the OSS stand-in, both
 // accepting one key, and writes a config that points at them.
-func cliWorld(t *testing.T, extra string) (cfgPath string, oss *ossemu.Server) {
+func cliWorld(t *testing.T, extra string) (cfgPath string, oss *ossemu.Server, emu *emulator.Server) {
 	t.Helper()
 	world, err := emulator.LoadWorld(demoWorld)
 	if err != nil {
 		t.Fatal(err)
 	}
-	emu := &emulator.Server{World: world, Keys: map[string]emulator.Key{cliAK: {Secret: cliSecret}}, Now: func() time.Time { return demoStart }}
+	emu = &emulator.Server{World: world, Keys: map[string]emulator.Key{cliAK: {Secret: cliSecret}}, Now: func() time.Time { return demoStart }}
 	api := httptest.NewServer(emu)
 	t.Cleanup(api.Close)
 	oss = &ossemu.Server{Bucket: "audit-snapshots", Region: "cn-hangzhou", Keys: map[string]ossemu.Key{cliAK: {Secret: cliSecret}}}
@@ -44,11 +44,11 @@ snapshot:
 	}
 	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", cliAK)
 	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", cliSecret)
-	return cfgPath, oss
+	return cfgPath, oss, emu
 }
 
 func TestCLIWritesToOSS(t *testing.T) {
-	cfg, oss := cliWorld(t, "")
+	cfg, oss, _ := cliWorld(t, "")
 	var out, errb bytes.Buffer
 	code := run(t.Context(), []string{"-config", cfg, "-now", "2026-11-27T09:00:00Z"}, envOf(map[string]string{"AUDIT_CONFIG": ""}), &out, &errb)
 	if code != exitPartial {
@@ -103,4 +103,18 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+func TestBadConfigMakesNoCall(t *testing.T) {
+	cfg, oss, emu := cliWorld(t, "rules: {staleAfter: 30 days}\n")
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"-config", cfg}, noEnv, &out, &errb); code != exitUsage {
+		t.Fatalf("exit %d, want %d", code, exitUsage)
+	}
+	if !strings.Contains(errb.String(), `audit.yaml:5: rules.staleAfter: "30 days" is not a duration`) {
+		t.Errorf("stderr does not name the key and line:\n%s", errb.String())
+	}
+	if n, m := len(emu.Requests()), len(oss.Requests()); n+m != 0 {
+		t.Errorf("%d API and %d OSS requests were made; want none", n, m)
+	}
 }

@@ -198,3 +198,18 @@ func TestRenderThreadCarriesEveryLine(t *testing.T) {
 		t.Errorf("10,000 findings: got %d replies, want the cap %d", n, maxThreadReplies)
 	}
 }
+
+func TestRenderOverdueAndPartial(t *testing.T) {
+	t.Parallel()
+	s := fleet(2, 1)
+	now := s.AuditedAt
+	s.Scope.Partial = true
+	s.Changes = &audit.Changes{Previous: &audit.PreviousRef{Key: "k", AuditedAt: now.Add(-72 * time.Hour)},
+		Overdue: &audit.Overdue{Message: "previous audit 3d ago — expected every 24h"}}
+	all := strings.Join(blockTexts(RenderSlack(s, RenderOptions{}).Blocks), "\n")
+	for _, w := range []string{":warning: *previous audit 3d ago — expected every 24h*", "ad-hoc audit of part of the scope", "1/2 gateways"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("message lacks %q:\n%s", w, all)
+		}
+	}
+}
