@@ -119,11 +119,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	if code, msg := s.verify(r, bucket, key); code != "" {
-		status := http.StatusForbidden
-		if code == "InvalidAccessKeyId" {
-			status = http.StatusForbidden
-		}
-		s.fail(w, r, key, status, code, msg)
+		s.fail(w, r, key, http.StatusForbidden, code, msg)
 		return
 	}
 	if bucket != s.Bucket {
