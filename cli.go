@@ -109,7 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		now = time.Now()
 	}
 
-	runner, dest, err := newRunner(cfg, cred, nil, getenv, log)
+	runner, dest, err := newRunner(cfg, cred, getenv, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "livy-token-audit: %v\n", err)
 		return exitFailed

@@ -250,7 +250,7 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 	dryRun := inv.opts.DryRun != nil && *inv.opts.DryRun
 	notify := inv.opts.Notify == nil || *inv.opts.Notify
 	log = log.With("run_id", audit.RunID(inv.now.UTC().Truncate(time.Second)), "trigger", inv.kind)
-	runner, dest, err := newRunner(h.cfg, cred, nil, h.getenv, log)
+	runner, dest, err := newRunner(h.cfg, cred, h.getenv, log)
 	if err != nil {
 		log.Error("cannot set up the audit", "error", err)
 		return nil, err

@@ -67,19 +67,6 @@ func lineDiff(want, got string) string {
 	return b.String()
 }
 
-func itoa(i int) string { return fmtInt(i) }
-
-func fmtInt(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var d []byte
-	for ; i > 0; i /= 10 {
-		d = append([]byte{byte('0' + i%10)}, d...)
-	}
-	return string(d)
-}
-
 var repoRoot, _ = os.Getwd()
 
 // secrets are the values that must never leave the process.

@@ -16,18 +16,16 @@ import (
 // newRunner wires the audit's dependencies from a config and a credential.
 // It returns the runner and a description of the Slack destination ("" when
 // none is configured).
-func newRunner(cfg *audit.Config, cred credentials.Credential, store audit.Store, getenv func(string) string, log *slog.Logger) (*audit.Runner, string, error) {
+func newRunner(cfg *audit.Config, cred credentials.Credential, getenv func(string) string, log *slog.Logger) (*audit.Runner, string, error) {
 	client, err := emr.New(emr.Options{
 		Endpoint: cfg.API.Endpoint, Credential: cred, Timeout: cfg.API.Timeout, Retries: cfg.API.Retries,
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	if store == nil {
-		store, err = newStore(cfg, cred, log)
-		if err != nil {
-			return nil, "", err
-		}
+	store, err := newStore(cfg, cred, log)
+	if err != nil {
+		return nil, "", err
 	}
 	notifier, dest, err := newNotifier(cfg, getenv, log)
 	if err != nil {
@@ -39,11 +37,9 @@ func newRunner(cfg *audit.Config, cred credentials.Credential, store audit.Store
 			API: client, Concurrency: cfg.API.Concurrency, RatePerSecond: cfg.API.RatePerSecond,
 			Reserve: cfg.API.DeadlineReserve, Logger: log,
 		},
-		Store:  store,
-		Logger: log,
-	}
-	if notifier != nil {
-		r.Notifier = notifier
+		Store:    store,
+		Notifier: notifier,
+		Logger:   log,
 	}
 	return r, dest, nil
 }

@@ -78,7 +78,7 @@ func urgency(r audit.Rule, a, b item) int {
 
 // counts renders "3 expiring · 2 stale" in section order; "no findings"
 // when there are none.
-func counts(s *audit.Snapshot, secs []section) string {
+func counts(secs []section) string {
 	var parts []string
 	for _, sec := range secs {
 		parts = append(parts, fmt.Sprintf("%d %s", len(sec.items), sec.rule))

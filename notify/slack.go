@@ -127,7 +127,7 @@ func list(title string, n int, line func(int) string, limit int) (string, int) {
 
 // headline is "Livy token audit · 3 expiring · 2 stale", within 150 chars.
 func headline(s *audit.Snapshot, secs []section) string {
-	h := "Livy token audit · " + counts(s, secs)
+	h := "Livy token audit · " + counts(secs)
 	if len(secs) == 0 && s.Summary.GatewaysFailed+s.Summary.Errors == 0 {
 		h = "Livy token audit · all clear"
 	}
@@ -284,7 +284,7 @@ func linkTo(loc string) string {
 // fallback is the notification text: the counts, for screen readers and
 // push notifications.
 func fallback(s *audit.Snapshot, secs []section) string {
-	t := "Livy token audit: " + strings.ReplaceAll(counts(s, secs), " · ", ", ")
+	t := "Livy token audit: " + strings.ReplaceAll(counts(secs), " · ", ", ")
 	t += fmt.Sprintf("; %d/%d gateways audited", s.Summary.Gateways-s.Summary.GatewaysFailed, s.Summary.Gateways)
 	if n := s.Summary.GatewaysFailed + s.Summary.Errors; n > 0 {
 		t += fmt.Sprintf(", %d not audited", n)

@@ -25,7 +25,7 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 		b.WriteString(" · ad-hoc (partial scope)")
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "Findings: %s", counts(s, secs))
+	fmt.Fprintf(&b, "Findings: %s", counts(secs))
 	if s.Summary.Suppressed > 0 {
 		fmt.Fprintf(&b, " · %d suppressed", s.Summary.Suppressed)
 	}

@@ -35,7 +35,7 @@ type authorization struct {
 	signature     string
 }
 
-var errIncomplete = errors.New("the Authorization header is not ACS3-HMAC-SHA256 Credential=...,SignedHeaders=...,Signature=...")
+var errIncomplete = errors.New("the Authorization header is not of the form ACS3-HMAC-SHA256 Credential=AK,SignedHeaders=h1;h2,Signature=hex")
 
 func parseAuthorization(h string) (authorization, error) {
 	var a authorization
@@ -151,9 +151,7 @@ func checkSignedHeaders(r *http.Request, signed []string) error {
 			need = append(need, l)
 		}
 	}
-	for _, n := range []string{"host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"} {
-		need = append(need, n)
-	}
+	need = append(need, "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256")
 	for _, n := range need {
 		if !slices.Contains(signed, n) {
 			return errors.New("header " + n + " must be signed")
