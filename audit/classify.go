@@ -66,24 +66,31 @@ func Classify(t Token, p Policy, now time.Time) []Finding {
 	add := func(r Rule, msg string) {
 		out = append(out, Finding{Rule: r, Severity: p.severity(r), Message: msg})
 	}
-	if !t.ExpireTime.IsZero() && !t.ExpireTime.After(now) {
+	// A field the API answered with something that is not a time is
+	// unknown: no rule that needs it applies (an unknown expiry is not
+	// "never expires", an unknown last use is not "never used").
+	expiryKnown := !t.Unknown(FieldExpireTime)
+	useKnown := !t.Unknown(FieldLastUsedTime)
+	if expiryKnown && !t.ExpireTime.IsZero() && !t.ExpireTime.After(now) {
 		add(RuleExpired, "expired "+Ago(now.Sub(t.ExpireTime)))
 		return out
 	}
-	if !t.ExpireTime.IsZero() && !t.ExpireTime.After(now.Add(p.ExpiringWithin)) {
+	if expiryKnown && !t.ExpireTime.IsZero() && !t.ExpireTime.After(now.Add(p.ExpiringWithin)) {
 		add(RuleExpiring, "expires in "+Span(t.ExpireTime.Sub(now)))
 	}
-	if t.LastUsedTime.IsZero() {
+	switch {
+	case !useKnown:
+	case t.LastUsedTime.IsZero():
 		switch {
 		case t.CreateTime.IsZero():
 			add(RuleUnused, "never used · creation time unknown")
 		case !t.CreateTime.After(now.Add(-p.UnusedAfter)):
 			add(RuleUnused, "never used · created "+Ago(now.Sub(t.CreateTime)))
 		}
-	} else if !t.LastUsedTime.After(now.Add(-p.StaleAfter)) {
+	case !t.LastUsedTime.After(now.Add(-p.StaleAfter)):
 		add(RuleStale, "last used "+Ago(now.Sub(t.LastUsedTime)))
 	}
-	if p.MaxLifetime > 0 {
+	if p.MaxLifetime > 0 && expiryKnown {
 		switch {
 		case t.ExpireTime.IsZero():
 			add(RuleLongLived, "never expires (max lifetime "+FormatDuration(p.MaxLifetime)+")")

@@ -1,7 +1,9 @@
 package audit
 
 import (
+	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -99,14 +101,52 @@ func TestClassifySeverityAndMessages(t *testing.T) {
 
 func TestEpochMillis(t *testing.T) {
 	t.Parallel()
-	v := func(n int64) *int64 { return &n }
 	for _, tc := range []struct {
-		in   *int64
+		in   int64
 		zero bool
-	}{{nil, true}, {v(0), true}, {v(-1), true}, {v(1764234000000), false}} {
-		if got := EpochMillis(tc.in); got.IsZero() != tc.zero {
-			t.Errorf("EpochMillis(%v): got %v, want zero=%v", tc.in, got, tc.zero)
+		err  string
+	}{
+		{0, true, ""}, {-1, true, ""}, {1764234000000, false, ""},
+		{253402300799999, false, ""}, // 9999-12-31T23:59:59.999Z
+		{253402300800000, true, "past year 9999"},
+		{-2, true, "negative"}, {math.MinInt64, true, "negative"}, {math.MaxInt64, true, "past year 9999"},
+	} {
+		got, err := EpochMillis(tc.in)
+		if got.IsZero() != tc.zero || (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("EpochMillis(%d): got %v, %v; want zero=%v and error %q", tc.in, got, err, tc.zero, tc.err)
 		}
+	}
+}
+
+func TestClassifyUnknownTimes(t *testing.T) {
+	t.Parallel()
+	p := DefaultPolicy()
+	p.MaxLifetime = 365 * Day
+	unknown := func(fields ...string) []DataError {
+		var out []DataError
+		for _, f := range fields {
+			out = append(out, DataError{Field: f, Message: "past year 9999"})
+		}
+		return out
+	}
+	created := now.Add(-100 * Day)
+	for _, tc := range []struct {
+		name string
+		tok  Token
+		want []Rule
+	}{
+		// An unreadable expiry is not "never expires": no longLived, no expiry rule.
+		{"expiry unknown", Token{CreateTime: created, LastUsedTime: now.Add(-time.Hour), DataErrors: unknown(FieldExpireTime)}, []Rule{}},
+		// An unreadable last use is not "never used": neither unused nor stale.
+		{"last use unknown", Token{CreateTime: created, ExpireTime: now.Add(30 * Day), DataErrors: unknown(FieldLastUsedTime)}, []Rule{}},
+		{"creation unknown, never used", Token{ExpireTime: now.Add(30 * Day), DataErrors: unknown(FieldCreateTime)}, []Rule{RuleUnused}},
+		{"everything unknown", Token{DataErrors: unknown(FieldCreateTime, FieldExpireTime, FieldLastUsedTime)}, []Rule{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := rules(Classify(tc.tok, p, now)); !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 

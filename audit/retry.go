@@ -24,6 +24,11 @@ type Retrier struct {
 // long the server asked to wait (0 when it did not say).
 type Retryable func(err error) (retry bool, after time.Duration)
 
+// MaxServerWait is the longest wait a server may ask for (x-acs-retry-after,
+// Retry-After) that the audit honours: a longer one fails the attempt at
+// once, so a hostile or confused peer cannot stall a run for hours.
+const MaxServerWait = 60 * time.Second
+
 // Do calls f until it succeeds, fails with an error that is not retryable,
 // or runs out of attempts or time.
 func (r Retrier) Do(ctx context.Context, classify Retryable, f func() error) error {
@@ -51,10 +56,17 @@ func (r Retrier) Do(ctx context.Context, classify Retryable, f func() error) err
 		if !retry || attempt >= attempts || ctx.Err() != nil {
 			return fmt.Errorf("%w (gave up after %s)", err, plural(attempt, "attempt"))
 		}
+		if after > MaxServerWait {
+			return fmt.Errorf("%w (gave up after %s: the server asked to wait %s, more than the %s the audit waits)",
+				err, plural(attempt, "attempt"), after, MaxServerWait)
+		}
 		d := min(base<<min(attempt-1, 10), maxWait)
 		d = d/2 + rand.N(d/2+1)
 		d = max(d, after)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+			if after > 0 && after == d {
+				return fmt.Errorf("%w (gave up after %s: the server asked to wait %s, past the run's deadline)", err, plural(attempt, "attempt"), after)
+			}
 			return fmt.Errorf("%w (gave up after %s: no time left before the deadline)", err, plural(attempt, "attempt"))
 		}
 		if sleep(ctx, d) != nil {

@@ -53,8 +53,24 @@ func TestRetrier(t *testing.T) {
 		t.Errorf("waits %v, want 2s first", waits)
 	}
 
+	// A server that asks for more than MaxServerWait is not waited for.
+	waits, calls = nil, 0
+	err = r.Do(t.Context(), func(error) (bool, time.Duration) { return true, 2 * time.Hour }, func() error { calls++; return errBusy })
+	if calls != 1 || len(waits) != 0 || err == nil || !strings.Contains(err.Error(), "the server asked to wait 2h0m0s, more than the 1m0s the audit waits") {
+		t.Errorf("got %v after %d calls and waits %v; want one attempt naming the wait asked for", err, calls, waits)
+	}
+
+	// Nor is one that does not fit the time left.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	calls = 0
+	err = Retrier{Attempts: 5}.Do(ctx, func(error) (bool, time.Duration) { return true, 30 * time.Second }, func() error { calls++; return errBusy })
+	if calls != 1 || err == nil || !strings.Contains(err.Error(), "the server asked to wait 30s, past the run's deadline") {
+		t.Errorf("got %v after %d calls; want one attempt naming the wait", err, calls)
+	}
+
 	// No sleeping past the deadline.
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	ctx, cancel = context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	err = Retrier{Attempts: 5, Base: time.Second}.Do(ctx, classify, func() error { return errBusy })
 	if err == nil || !strings.Contains(err.Error(), "no time left before the deadline") {

@@ -23,6 +23,59 @@ type Token struct {
 	CreateTime   time.Time
 	ExpireTime   time.Time
 	LastUsedTime time.Time
+	// DataErrors lists the fields whose value was not a real instant (past
+	// year 9999, negative, not an integer): those fields are unknown — not
+	// "none" — and no rule that needs them applies.
+	DataErrors []DataError
+}
+
+// DataError is one field of a token that the API answered with a value that
+// cannot be a time.
+type DataError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Token field names, as the API and the snapshot spell them.
+const (
+	FieldCreateTime   = "createTime"
+	FieldExpireTime   = "expireTime"
+	FieldLastUsedTime = "lastUsedTime"
+)
+
+// Unknown reports whether field could not be read.
+func (t Token) Unknown(field string) bool {
+	for _, e := range t.DataErrors {
+		if e.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxText is the most characters of a name, owner, code or message that the
+// audit keeps from an answer of the API; longer ones are cut with "…".
+// Reports cut further.
+const MaxText = 256
+
+// BoundText cuts s to MaxText characters.
+func BoundText(s string) string { return Truncate(s, MaxText) }
+
+// Truncate cuts s to n characters (runes), the last one "…" when cut.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	count, cut := 0, 0
+	for i := range s {
+		if count == n-1 {
+			cut = i
+		}
+		if count++; count > n {
+			return s[:cut] + "…"
+		}
+	}
+	return s
 }
 
 // Workspace is an EMR Serverless Spark workspace.
@@ -54,13 +107,24 @@ func (g GatewayRef) Key() string {
 	return g.Region + "/" + g.WorkspaceID + "/" + g.GatewayID
 }
 
-// EpochMillis converts an API time in epoch milliseconds to a UTC time; 0,
-// negative or absent (nil) means "none" and yields the zero time.
-func EpochMillis(ms *int64) time.Time {
-	if ms == nil || *ms <= 0 {
-		return time.Time{}
+// maxMillis is the last millisecond of year 9999, the last instant a
+// snapshot (RFC 3339) can hold.
+var maxMillis = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC).UnixMilli()
+
+// EpochMillis converts an API time in epoch milliseconds to a UTC time. 0
+// and -1 mean "none" (the API's ways of saying never) and yield the zero
+// time; any other negative value, or one past year 9999, is not a real
+// instant and is an error.
+func EpochMillis(ms int64) (time.Time, error) {
+	switch {
+	case ms == 0 || ms == -1:
+		return time.Time{}, nil
+	case ms < 0:
+		return time.Time{}, fmt.Errorf("%d is negative, not a time", ms)
+	case ms > maxMillis:
+		return time.Time{}, fmt.Errorf("%d is past year 9999, not a time", ms)
 	}
-	return time.UnixMilli(*ms).UTC()
+	return time.UnixMilli(ms).UTC(), nil
 }
 
 // Rule names one check of a token.

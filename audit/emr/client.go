@@ -1,10 +1,15 @@
 // Package emr is the client of the EMR Serverless Spark API (version
 // 2023-08-08, ROA style) that the audit uses. It calls the API through
-// darabonba-openapi's CallApiWithCtx with the same Params as the official
-// product SDK, so requests are signed with ACS3-HMAC-SHA256.
+// darabonba-openapi's CallApiWithCtx with the official product SDK's Params,
+// so requests are signed with ACS3-HMAC-SHA256; the one difference is
+// BodyType "binary", which hands back the raw body so that it is decoded
+// once, as a stream, straight into types that have no field for a token's
+// secret value (the value is never made into a Go string).
 //
-// Responses are decoded into types that have no field for a token's secret
-// value, so the value is dropped at the boundary.
+// Every request goes through a safehttp client: no redirects (the signed
+// headers carry the access key id and STS token), a total time bound that
+// covers the body, a cap on the body's size, the HTTP status kept for
+// classifying errors whatever their body looks like.
 package emr
 
 import (
@@ -12,8 +17,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +32,7 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/safehttp"
 )
 
 // APIVersion is the EMR Serverless Spark API version the client speaks.
@@ -35,6 +44,11 @@ const DefaultEndpoint = "https://emr-serverless-spark.{region}.aliyuncs.com"
 // SuccessCode is the body code of a successful call.
 const SuccessCode = "1000000"
 
+// MaxResponseBytes caps one API response body. A gateway's token list
+// larger than this (about 13,000 tokens) is refused as InvalidResponse
+// rather than read into memory.
+const MaxResponseBytes = 4 << 20
+
 // Options configure a Client.
 type Options struct {
 	// Endpoint is a URL template with {region}; default DefaultEndpoint. A
@@ -43,19 +57,25 @@ type Options struct {
 	// Credential signs the requests (credentials-go: static, STS or the
 	// default chain).
 	Credential credentials.Credential
-	// Timeout bounds one HTTP call (default 10s).
+	// Timeout bounds one HTTP call, body included (default 10s).
 	Timeout time.Duration
 	// Retries is how many times a throttled, 5xx or failed-network call is
 	// tried again (default 3; negative for none).
 	Retries int
 	// PageSize is maxResults for ListWorkspaces (default 50).
 	PageSize int
+	// MaxConns sizes each endpoint's connection pool (default 8): set it to
+	// the audit's concurrency so concurrent calls reuse connections.
+	MaxConns int
+	// MaxBody caps a response body (default MaxResponseBytes).
+	MaxBody int64
 	// Sleep waits between retries; tests replace it. It returns early with
 	// the context's error.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// HTTPClient sends the requests (default: one with Timeout). The SDK's
-	// own pooled client is not used: it rewrites its timeout while other
-	// goroutines send with it, a data race under concurrent calls.
+	// HTTPClient sends the requests (default: a safehttp client per
+	// endpoint). The SDK's own pooled client is not used: it rewrites its
+	// timeout while other goroutines send with it, a data race under
+	// concurrent calls, and it follows redirects.
 	HTTPClient *http.Client
 }
 
@@ -66,7 +86,8 @@ func (d httpDoer) Call(req *http.Request, _ *http.Transport) (*http.Response, er
 	return d.c.Do(req)
 }
 
-// Client calls the API, one darabonba client per region.
+// Client calls the API, one darabonba client (and one connection pool) per
+// region endpoint.
 type Client struct {
 	opts    Options
 	mu      sync.Mutex
@@ -95,8 +116,8 @@ func New(opts Options) (*Client, error) {
 	if opts.PageSize <= 0 {
 		opts.PageSize = 50
 	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: opts.Timeout}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = MaxResponseBytes
 	}
 	return &Client{opts: opts, clients: map[string]*openapi.Client{}}, nil
 }
@@ -123,6 +144,10 @@ func (c *Client) client(region string) (*openapi.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	hc := c.opts.HTTPClient
+	if hc == nil {
+		hc = safehttp.NewClient(safehttp.Options{Timeout: c.opts.Timeout, MaxBody: c.opts.MaxBody, MaxConnsPerHost: c.opts.MaxConns})
+	}
 	ms := int(c.opts.Timeout / time.Millisecond)
 	cl, err := openapi.NewClient(&openapi.Config{
 		Endpoint:       dara.String(host),
@@ -131,7 +156,7 @@ func (c *Client) client(region string) (*openapi.Client, error) {
 		Credential:     c.opts.Credential,
 		ConnectTimeout: dara.Int(ms),
 		ReadTimeout:    dara.Int(ms),
-		HttpClient:     httpDoer{c.opts.HTTPClient},
+		HttpClient:     httpDoer{hc},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("emr: client for %s: %w", region, err)
@@ -143,18 +168,9 @@ func (c *Client) client(region string) (*openapi.Client, error) {
 	return cl, nil
 }
 
-// envelope is the common shape of a response body.
-type envelope struct {
-	Code      flexString      `json:"code"`
-	Message   string          `json:"message"`
-	RequestID string          `json:"requestId"`
-	Data      json.RawMessage `json:"data"`
-}
-
-// call runs one API action with the official SDK's Params and retries what
-// can succeed on retry. requireCode says whether the body must carry the
-// success code (the Livy APIs do; ListWorkspaces has no code).
-func (c *Client) call(ctx context.Context, region, action, pathname string, query map[string]string, requireCode bool, out any) error {
+// call runs one API action with the official SDK's Params, decodes the body
+// into out with decode, and retries what can succeed on retry.
+func (c *Client) call(ctx context.Context, region, action, pathname string, query map[string]string, decode func(io.Reader, scrubber) error) error {
 	cl, err := c.client(region)
 	if err != nil {
 		return err
@@ -168,12 +184,15 @@ func (c *Client) call(ctx context.Context, region, action, pathname string, quer
 		AuthType:    dara.String("AK"),
 		Style:       dara.String("ROA"),
 		ReqBodyType: dara.String("json"),
-		BodyType:    dara.String("json"),
+		// The official SDK says "json", which decodes into a generic map
+		// (token values included); "binary" hands back the raw body.
+		BodyType: dara.String("binary"),
 	}
 	q := map[string]*string{}
 	for k, v := range query {
 		q[k] = dara.String(v)
 	}
+	scrub := c.scrubber()
 	retrier := audit.Retrier{Attempts: max(1, c.opts.Retries+1), Sleep: c.opts.Sleep}
 	classify := func(err error) (bool, time.Duration) {
 		var ae *audit.APIError
@@ -183,11 +202,26 @@ func (c *Client) call(ctx context.Context, region, action, pathname string, quer
 		return false, 0
 	}
 	err = retrier.Do(ctx, classify, func() error {
-		res, err := cl.CallApiWithCtx(ctx, params, &openapi.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
+		rctx, rec := safehttp.WithRecorder(ctx)
+		res, err := cl.CallApiWithCtx(rctx, params, &openapi.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
 		if err != nil {
-			return translate(ctx, err)
+			return translate(ctx, err, rec.Status(), scrub)
 		}
-		return decode(res, requireCode, out)
+		body, ok := res["body"].(io.ReadCloser)
+		if !ok {
+			return &audit.APIError{Code: audit.CodeInvalidResponse, Message: "the SDK returned no response body"}
+		}
+		defer body.Close()
+		if err := decode(body, scrub); err != nil {
+			var ae *audit.APIError
+			if errors.As(err, &ae) {
+				return ae
+			}
+			return translate(ctx, err, rec.Status(), scrub)
+		}
+		// Drain what is left (within the cap) so the connection is reused.
+		_, _ = io.Copy(io.Discard, body)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", action, err)
@@ -195,81 +229,109 @@ func (c *Client) call(ctx context.Context, region, action, pathname string, quer
 	return nil
 }
 
-// decode checks the body's code and decodes it into out.
-func decode(res map[string]any, requireCode bool, out any) error {
-	raw, err := json.Marshal(res["body"])
-	if err != nil {
-		return &audit.APIError{Code: audit.CodeInvalidResponse, Message: "response body cannot be re-encoded"}
+// scrubber removes the values the client was told are secret (the
+// credential's key id, secret and STS token) from text that came from a
+// response: a hostile or misconfigured endpoint may echo the signed headers.
+type scrubber []string
+
+func (c *Client) scrubber() scrubber {
+	m, err := c.opts.Credential.GetCredential()
+	if err != nil || m == nil {
+		return nil
 	}
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return &audit.APIError{Code: audit.CodeInvalidResponse, Message: "response body is not the expected JSON object: " + describe(err)}
-	}
-	if env.Code != "" && env.Code != SuccessCode || requireCode && env.Code == "" {
-		code := string(env.Code)
-		if code == "" {
-			code = audit.CodeInvalidResponse
+	var s scrubber
+	for _, v := range []*string{m.AccessKeySecret, m.SecurityToken, m.AccessKeyId} {
+		if v := dara.StringValue(v); len(v) >= 4 {
+			s = append(s, v)
 		}
-		msg := env.Message
-		if msg == "" {
-			msg = "the response carries no success code"
-		}
-		return &audit.APIError{Code: code, Message: msg, RequestID: env.RequestID, Retryable: strings.Contains(code, "Throttling")}
 	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return &audit.APIError{Code: audit.CodeInvalidResponse, Message: "unexpected response shape: " + describe(err), RequestID: env.RequestID}
-	}
-	return nil
+	return s
 }
 
-// describe renders a JSON decoding error without echoing the input, which
-// may hold a token value.
-func describe(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q is a JSON %s, want %s", te.Field, te.Value, te.Type)
+// text bounds and scrubs a string that came from a response.
+func (s scrubber) text(v string) string {
+	for _, secret := range s {
+		if strings.Contains(v, secret) {
+			v = strings.ReplaceAll(v, secret, "[redacted]")
+		}
 	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
-	}
-	return "malformed JSON"
+	return audit.BoundText(v)
 }
 
-// translate turns the SDK's errors into *audit.APIError at the boundary.
-func translate(ctx context.Context, err error) error {
+// codeRe is what an API error code looks like: Forbidden.RAM,
+// Throttling.User, 2000001. Anything else in the code field is not kept.
+var codeRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$`)
+
+func (s scrubber) code(v string) string {
+	v = s.text(v)
+	if !codeRe.MatchString(v) {
+		return ""
+	}
+	return v
+}
+
+// translate turns the SDK's and the transport's errors into *audit.APIError
+// at the boundary. status is the HTTP status of the last response (0 when
+// none came): a 5xx or 429 is retryable whatever its body looked like.
+func translate(ctx context.Context, err error, status int, scrub scrubber) error {
 	var thr *openapi.ThrottlingError
 	var ce *openapi.ClientError
 	var se *openapi.ServerError
-	var syn *json.SyntaxError
+	var redirect *safehttp.RedirectError
+	var ne net.Error
+	httpCode := func() string { return "HTTP" + strconv.Itoa(status) }
 	switch {
 	case ctx.Err() != nil:
 		return &audit.APIError{Code: audit.CodeDeadlineExceeded, Message: "not audited: the run's deadline was reached"}
+	case errors.As(err, &redirect):
+		return &audit.APIError{Code: fmt.Sprintf("HTTP%d", redirect.Status), Message: redirect.Error()}
 	case errors.As(err, &thr):
 		ra := time.Duration(dara.Int64Value(thr.RetryAfter)) * time.Millisecond
-		return &audit.APIError{Code: dara.StringValue(thr.Code), Message: sdkMessage(thr.Message), RequestID: dara.StringValue(thr.RequestId), Retryable: true, RetryAfter: ra}
+		return &audit.APIError{Code: cmpOr(scrub.code(dara.StringValue(thr.Code)), httpCode()), Message: sdkMessage(thr.Message, scrub),
+			RequestID: scrub.code(dara.StringValue(thr.RequestId)), Retryable: true, RetryAfter: ra}
 	case errors.As(err, &ce):
-		code := dara.StringValue(ce.Code)
-		if code == "" {
-			code = fmt.Sprintf("HTTP%d", dara.IntValue(ce.StatusCode))
-		}
-		return &audit.APIError{Code: code, Message: sdkMessage(ce.Message), RequestID: dara.StringValue(ce.RequestId),
-			Retryable: dara.IntValue(ce.StatusCode) == 429}
+		code := scrub.code(dara.StringValue(ce.Code))
+		st := dara.IntValue(ce.StatusCode)
+		return &audit.APIError{Code: cmpOr(code, fmt.Sprintf("HTTP%d", st)), Message: sdkMessage(ce.Message, scrub), RequestID: scrub.code(dara.StringValue(ce.RequestId)),
+			Retryable: safehttp.Retryable(st) || strings.Contains(code, "Throttling")}
 	case errors.As(err, &se):
-		code := dara.StringValue(se.Code)
-		if code == "" {
-			code = fmt.Sprintf("HTTP%d", dara.IntValue(se.StatusCode))
+		code := scrub.code(dara.StringValue(se.Code))
+		return &audit.APIError{Code: cmpOr(code, fmt.Sprintf("HTTP%d", dara.IntValue(se.StatusCode))), Message: sdkMessage(se.Message, scrub),
+			RequestID: scrub.code(dara.StringValue(se.RequestId)), Retryable: true}
+	case errors.Is(err, safehttp.ErrTooLarge):
+		if status >= 400 {
+			return &audit.APIError{Code: httpCode(), Message: "error response larger than " + safehttp.FormatBytes(MaxResponseBytes), Retryable: safehttp.Retryable(status)}
 		}
-		return &audit.APIError{Code: code, Message: sdkMessage(se.Message), RequestID: dara.StringValue(se.RequestId), Retryable: true}
-	case errors.As(err, &syn):
-		return &audit.APIError{Code: audit.CodeInvalidResponse, Message: "response body is not JSON: " + describe(err), Retryable: false}
+		return &audit.APIError{Code: audit.CodeInvalidResponse, Message: err.Error() + ": refused rather than read into memory"}
+	case status >= 400:
+		// An error body the SDK could not parse (a load balancer's HTML 503,
+		// an empty 502): the status decides.
+		return &audit.APIError{Code: httpCode(), Message: fmt.Sprintf("HTTP %d with a body that is not the API's JSON error", status), Retryable: safehttp.Retryable(status)}
+	case errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return &audit.APIError{Code: audit.CodeRequestFailed, Message: scrub.text(netMessage(err)), Retryable: true}
 	}
-	return &audit.APIError{Code: audit.CodeRequestFailed, Message: err.Error(), Retryable: true}
+	return &audit.APIError{Code: audit.CodeRequestFailed, Message: scrub.text(netMessage(err)), Retryable: true}
+}
+
+// netMessage renders a transport error without the request URL.
+func netMessage(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return err.Error()
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // sdkMessage strips the SDK's "code: 500, " prefix and trailing request id,
 // which are recorded separately.
-func sdkMessage(p *string) string {
+func sdkMessage(p *string, scrub scrubber) string {
 	m := dara.StringValue(p)
 	if i := strings.Index(m, ", "); strings.HasPrefix(m, "code: ") && i > 0 {
 		m = m[i+2:]
@@ -277,7 +339,79 @@ func sdkMessage(p *string) string {
 	if i := strings.LastIndex(m, " request id: "); i >= 0 {
 		m = m[:i]
 	}
-	return m
+	return scrub.text(m)
+}
+
+// envelope is what every answer may carry besides its data: the Livy APIs
+// always send code (1000000 on success); ListWorkspaces sends none, but a
+// failure reported with HTTP 200 may.
+type envelope struct {
+	Code      flexString `json:"code"`
+	Message   string     `json:"message"`
+	RequestID string     `json:"requestId"`
+}
+
+// check returns the API error the envelope reports, if any. requireCode
+// says whether the body must carry the success code.
+func (e envelope) check(action string, requireCode bool, scrub scrubber) error {
+	code := string(e.Code)
+	if code == SuccessCode || code == "" && !requireCode {
+		return nil
+	}
+	if code == "" {
+		return &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": the response carries no success code", RequestID: scrub.code(e.RequestID)}
+	}
+	c := scrub.code(code)
+	if c == "" {
+		return &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": the response's code is not an API code", RequestID: scrub.code(e.RequestID)}
+	}
+	msg := scrub.text(e.Message)
+	if msg == "" {
+		msg = "the API reported a failure without a message"
+	}
+	return &audit.APIError{Code: c, Message: msg, RequestID: scrub.code(e.RequestID), Retryable: strings.Contains(c, "Throttling")}
+}
+
+// decodeJSON decodes one JSON object from r into v, in one pass. An empty
+// body or one that is not an object is InvalidResponse; the error never
+// echoes the body, which may hold a token value.
+func decodeJSON(action string, r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(v); err != nil {
+		switch {
+		case errors.Is(err, io.EOF):
+			return &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": empty response body"}
+		case errors.Is(err, safehttp.ErrTooLarge):
+			return err
+		}
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se) || errors.As(err, &te):
+			return &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": response body is not the expected JSON object: " + describe(err)}
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			// Cut short by the server or the network: worth another try.
+			return &audit.APIError{Code: audit.CodeRequestFailed, Message: action + ": the response body ended in the middle of the JSON", Retryable: true}
+		}
+		return err // a transport failure while reading
+	}
+	return nil
+}
+
+// describe renders a JSON decoding error without echoing the input.
+func describe(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field == "" {
+			return fmt.Sprintf("a JSON %s, not an object", te.Value)
+		}
+		return fmt.Sprintf("field %q is a JSON %s, want %s", te.Field, te.Value, te.Type)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
+	}
+	return "malformed JSON"
 }
 
 // ListWorkspaces lists every workspace of a region, following nextToken.
@@ -292,35 +426,80 @@ func (c *Client) ListWorkspaces(ctx context.Context, region string) ([]audit.Wor
 		if next != "" {
 			q["nextToken"] = next
 		}
-		var body struct {
-			Workspaces []struct {
-				WorkspaceID   string `json:"workspaceId"`
-				WorkspaceName string `json:"workspaceName"`
-				Name          string `json:"name"`
-			} `json:"workspaces"`
-			NextToken string `json:"nextToken"`
-		}
-		if err := c.call(ctx, region, "ListWorkspaces", "/api/v1/workspaces", q, false, &body); err != nil {
+		var nextToken string
+		err := c.call(ctx, region, "ListWorkspaces", "/api/v1/workspaces", q, func(r io.Reader, scrub scrubber) error {
+			ws, tok, err := decodeWorkspaces(r, scrub)
+			out, nextToken = append(out, ws...), tok
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
-		for _, w := range body.Workspaces {
-			if w.WorkspaceID == "" {
-				return nil, &audit.APIError{Code: audit.CodeInvalidResponse, Message: "ListWorkspaces: a workspace has no workspaceId"}
-			}
-			out = append(out, audit.Workspace{ID: w.WorkspaceID, Name: firstNonEmpty(w.WorkspaceName, w.Name)})
-		}
-		if body.NextToken == "" || body.NextToken == next {
+		if nextToken == "" || nextToken == next {
 			return out, nil
 		}
-		next = body.NextToken
+		next = nextToken
 	}
+}
+
+// decodeWorkspaces decodes one page of ListWorkspaces.
+func decodeWorkspaces(r io.Reader, scrub scrubber) ([]audit.Workspace, string, error) {
+	const action = "ListWorkspaces"
+	var body struct {
+		envelope
+		Workspaces *[]struct {
+			WorkspaceID   string `json:"workspaceId"`
+			WorkspaceName string `json:"workspaceName"`
+			Name          string `json:"name"`
+		} `json:"workspaces"`
+		NextToken string `json:"nextToken"`
+	}
+	if err := decodeJSON(action, r, &body); err != nil {
+		return nil, "", err
+	}
+	if err := body.check(action, false, scrub); err != nil {
+		return nil, "", err
+	}
+	if body.Workspaces == nil {
+		if body.RequestID == "" {
+			// Not an answer of the API: an empty list must never come from
+			// a body that says nothing.
+			return nil, "", &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": the response carries neither workspaces nor a requestId"}
+		}
+		return nil, "", nil
+	}
+	out := make([]audit.Workspace, 0, len(*body.Workspaces))
+	for _, w := range *body.Workspaces {
+		id := scrub.text(w.WorkspaceID)
+		if id == "" {
+			return nil, "", &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": a workspace has no workspaceId", RequestID: scrub.code(body.RequestID)}
+		}
+		out = append(out, audit.Workspace{ID: id, Name: scrub.text(firstNonEmpty(w.WorkspaceName, w.Name))})
+	}
+	return out, body.NextToken, nil
 }
 
 // ListGateways lists the Livy Gateways ("Livy computes") of a workspace.
 func (c *Client) ListGateways(ctx context.Context, region, workspaceID string) ([]audit.Gateway, error) {
+	var out []audit.Gateway
+	p := "/api/interactive/v1/workspace/" + url.PathEscape(workspaceID) + "/livycompute"
+	err := c.call(ctx, region, "ListLivyCompute", p, map[string]string{"regionId": region}, func(r io.Reader, scrub scrubber) (err error) {
+		out, err = decodeGateways(r, scrub)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// decodeGateways decodes an answer of ListLivyCompute.
+func decodeGateways(r io.Reader, scrub scrubber) ([]audit.Gateway, error) {
+	const action = "ListLivyCompute"
 	var body struct {
-		Data struct {
-			LivyComputes []struct {
+		envelope
+		Data *struct {
+			LivyComputes *[]struct {
 				ComputeID     string `json:"computeId"`
 				LivyComputeID string `json:"livyComputeId"`
 				Name          string `json:"name"`
@@ -328,23 +507,32 @@ func (c *Client) ListGateways(ctx context.Context, region, workspaceID string) (
 			} `json:"livyComputes"`
 		} `json:"data"`
 	}
-	p := "/api/interactive/v1/workspace/" + url.PathEscape(workspaceID) + "/livycompute"
-	if err := c.call(ctx, region, "ListLivyCompute", p, map[string]string{"regionId": region}, true, &body); err != nil {
+	if err := decodeJSON(action, r, &body); err != nil {
 		return nil, err
 	}
-	out := make([]audit.Gateway, 0, len(body.Data.LivyComputes))
-	for _, g := range body.Data.LivyComputes {
-		id := firstNonEmpty(g.ComputeID, g.LivyComputeID)
-		if id == "" {
-			return nil, &audit.APIError{Code: audit.CodeInvalidResponse, Message: "ListLivyCompute: a gateway has no computeId"}
+	if err := body.check(action, true, scrub); err != nil {
+		return nil, err
+	}
+	if body.Data == nil || body.Data.LivyComputes == nil {
+		if body.RequestID == "" {
+			return nil, &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": the response carries neither data.livyComputes nor a requestId"}
 		}
-		out = append(out, audit.Gateway{ID: id, Name: g.Name, Status: g.Status})
+		return nil, nil
+	}
+	out := make([]audit.Gateway, 0, len(*body.Data.LivyComputes))
+	for _, g := range *body.Data.LivyComputes {
+		id := scrub.text(firstNonEmpty(g.ComputeID, g.LivyComputeID))
+		if id == "" {
+			return nil, &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": a gateway has no computeId", RequestID: scrub.code(body.RequestID)}
+		}
+		out = append(out, audit.Gateway{ID: id, Name: scrub.text(g.Name), Status: scrub.text(g.Status)})
 	}
 	return out, nil
 }
 
 // apiToken is a token as the API returns it, minus the secret value: the
-// "token" field is deliberately not decoded.
+// "token" field is deliberately not decoded, so the decoder skips its bytes
+// without making a string of them.
 type apiToken struct {
 	TokenID      string `json:"tokenId"`
 	Name         string `json:"name"`
@@ -357,26 +545,75 @@ type apiToken struct {
 
 // ListTokens lists the tokens of one gateway.
 func (c *Client) ListTokens(ctx context.Context, region, workspaceID, gatewayID string) ([]audit.Token, error) {
-	var body struct {
-		Data struct {
-			Tokens []apiToken `json:"tokens"`
-		} `json:"data"`
-	}
+	var out []audit.Token
 	p := "/api/interactive/v1/workspace/" + url.PathEscape(workspaceID) + "/livycompute/" + url.PathEscape(gatewayID) + "/token"
-	if err := c.call(ctx, region, "ListLivyComputeToken", p, map[string]string{"regionId": region}, true, &body); err != nil {
+	err := c.call(ctx, region, "ListLivyComputeToken", p, map[string]string{"regionId": region}, func(r io.Reader, scrub scrubber) (err error) {
+		out, err = decodeTokens(r, scrub)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	out := make([]audit.Token, 0, len(body.Data.Tokens))
-	for _, t := range body.Data.Tokens {
-		if t.TokenID == "" {
-			return nil, &audit.APIError{Code: audit.CodeInvalidResponse, Message: "ListLivyComputeToken: a token has no tokenId"}
+	return out, nil
+}
+
+// decodeTokens decodes an answer of ListLivyComputeToken.
+func decodeTokens(r io.Reader, scrub scrubber) ([]audit.Token, error) {
+	const action = "ListLivyComputeToken"
+	var body struct {
+		envelope
+		Data *struct {
+			Tokens *[]apiToken `json:"tokens"`
+		} `json:"data"`
+	}
+	if err := decodeJSON(action, r, &body); err != nil {
+		return nil, err
+	}
+	if err := body.check(action, true, scrub); err != nil {
+		return nil, err
+	}
+	if body.Data == nil || body.Data.Tokens == nil {
+		if body.RequestID == "" {
+			return nil, &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": the response carries neither data.tokens nor a requestId"}
 		}
-		out = append(out, audit.Token{
-			ID: t.TokenID, Name: t.Name, CreatedBy: firstNonEmpty(t.CreatedBy, t.CreatedByAlt),
-			CreateTime: audit.EpochMillis(t.CreateTime.p()), ExpireTime: audit.EpochMillis(t.ExpireTime.p()), LastUsedTime: audit.EpochMillis(t.LastUsedTime.p()),
-		})
+		return nil, nil
+	}
+	out, ok := tokens(*body.Data.Tokens, scrub)
+	if !ok {
+		return nil, &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": a token has no tokenId", RequestID: scrub.code(body.RequestID)}
 	}
 	return out, nil
+}
+
+// tokens converts the decoded tokens; a time that is not a real instant
+// makes that field unknown on that token, never the whole listing fail. It
+// returns false when a token has no ID.
+func tokens(in []apiToken, scrub scrubber) ([]audit.Token, bool) {
+	out := make([]audit.Token, 0, len(in))
+	for _, t := range in {
+		id := scrub.text(t.TokenID)
+		if id == "" {
+			return nil, false
+		}
+		tok := audit.Token{ID: id, Name: scrub.text(t.Name), CreatedBy: scrub.text(firstNonEmpty(t.CreatedBy, t.CreatedByAlt))}
+		for _, f := range []struct {
+			name string
+			in   millis
+			out  *time.Time
+		}{{audit.FieldCreateTime, t.CreateTime, &tok.CreateTime}, {audit.FieldExpireTime, t.ExpireTime, &tok.ExpireTime}, {audit.FieldLastUsedTime, t.LastUsedTime, &tok.LastUsedTime}} {
+			if !f.in.set {
+				continue
+			}
+			v, err := f.in.time()
+			if err != nil {
+				tok.DataErrors = append(tok.DataErrors, audit.DataError{Field: f.name, Message: err.Error()})
+				continue
+			}
+			*f.out = v
+		}
+		out = append(out, tok)
+	}
+	return out, true
 }
 
 func firstNonEmpty(s ...string) string {
@@ -389,34 +626,53 @@ func firstNonEmpty(s ...string) string {
 }
 
 // millis is an epoch-millisecond time that may come as a number, a numeric
-// string, or null.
+// string, or null. A value of another kind is remembered as bad, not an
+// error: one odd field must not fail the whole listing.
 type millis struct {
 	v   int64
 	set bool
+	bad string
 }
 
 func (m *millis) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(b), `"`)
-	if s == "null" || s == "" {
+	s := string(b)
+	if s == "null" {
 		return nil
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		f, ferr := strconv.ParseFloat(s, 64)
-		if ferr != nil {
-			return fmt.Errorf("not an epoch-millisecond time")
+	m.set = true
+	if strings.HasPrefix(s, `"`) {
+		var str string
+		if err := json.Unmarshal(b, &str); err != nil {
+			m.bad = "is not a number"
+			return nil
 		}
-		n = int64(f)
+		if str == "" {
+			m.set = false
+			return nil
+		}
+		s = str
 	}
-	m.v, m.set = n, true
+	n, err := strconv.ParseInt(s, 10, 64)
+	switch {
+	case err == nil:
+		m.v = n
+	case errors.Is(err, strconv.ErrRange):
+		m.bad = "is out of range, not a time"
+	default:
+		if _, ferr := strconv.ParseFloat(s, 64); ferr == nil {
+			m.bad = "is not an integer number of milliseconds"
+		} else {
+			m.bad = "is not a number"
+		}
+	}
 	return nil
 }
 
-func (m millis) p() *int64 {
-	if !m.set {
-		return nil
+func (m millis) time() (time.Time, error) {
+	if m.bad != "" {
+		return time.Time{}, errors.New(m.bad)
 	}
-	return &m.v
+	return audit.EpochMillis(m.v)
 }
 
 // flexString accepts a JSON string or number (the body code).

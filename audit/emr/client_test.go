@@ -3,11 +3,11 @@ package emr
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +103,7 @@ func TestListTokensDropsTheValue(t *testing.T) {
 	want := audit.Token{ID: "tk-1", Name: "etl", CreatedBy: "alice",
 		CreateTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), ExpireTime: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
 		LastUsedTime: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
-	if len(toks) != 1 || toks[0] != want {
+	if len(toks) != 1 || !reflect.DeepEqual(toks[0], want) {
 		t.Errorf("got %+v, want %+v", toks, want)
 	}
 	if s := fmt.Sprintf("%+v %#v", toks, toks); strings.Contains(s, tokenValue) {
@@ -294,29 +294,42 @@ func TestNewRejectsBadEndpoint(t *testing.T) {
 	}
 }
 
+// FuzzDecode feeds arbitrary bodies to the three decoders, telling them that
+// "lvt-SECRET" is secret: nothing they return, result or error, may carry it,
+// and no body may make them panic.
 func FuzzDecode(f *testing.F) {
-	f.Add([]byte(`{"code":"1000000","data":{"tokens":[{"tokenId":"t","createTime":1,"expireTime":"2","lastUsedTime":null}]}}`))
-	f.Add([]byte(`{"code":1000000,"data":{"tokens":[{"tokenId":"t","token":"lvt-SECRET-f"}]}}`))
+	f.Add([]byte(`{"code":"1000000","requestId":"r","data":{"tokens":[{"tokenId":"t","createTime":1,"expireTime":"2","lastUsedTime":null}]}}`))
+	f.Add([]byte(`{"code":1000000,"data":{"tokens":[{"tokenId":"t","token":"lvt-SECRET-f","name":"x lvt-SECRET"}]}}`))
+	f.Add([]byte(`{"Code":"lvt-SECRET-f","Message":"lvt-SECRET"}`))
+	f.Add([]byte(`{"requestId":"r","workspaces":[{"workspaceId":"w","workspaceName":"lvt-SECRET"}],"nextToken":"n"}`))
+	f.Add([]byte(`{"code":"1000000","requestId":"r","data":{"livyComputes":[{"computeId":"c","name":"n"}]}}`))
+	f.Add([]byte(`{"code":"1000000","data":{"tokens":[{"tokenId":"t","expireTime":253402300800000,"createTime":1.5,"lastUsedTime":"soon"}]}}`))
+	f.Add([]byte(``))
+	f.Add([]byte(`null`))
+	scrub := scrubber{"lvt-SECRET"}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var body any
-		if err := jsonUnmarshal(b, &body); err != nil {
-			return
+		check := func(what string, v any, err error) {
+			if s := fmt.Sprintf("%+v %v", v, err); strings.Contains(s, "lvt-SECRET") {
+				t.Fatalf("%s leaks the secret: %s", what, s)
+			}
+			var ae *audit.APIError
+			if err != nil && !errors.As(err, &ae) {
+				t.Fatalf("%s: got %T %v, want an *audit.APIError", what, err, err)
+			}
 		}
-		var out struct {
-			Data struct {
-				Tokens []apiToken `json:"tokens"`
-			} `json:"data"`
+		toks, err := decodeTokens(bytes.NewReader(b), scrub)
+		check("tokens", toks, err)
+		for _, tk := range toks {
+			for _, tm := range []time.Time{tk.CreateTime, tk.ExpireTime, tk.LastUsedTime} {
+				if tm.Year() > 9999 {
+					t.Fatalf("a time past year 9999 was kept: %v", tm)
+				}
+			}
 		}
-		err := decode(map[string]any{"body": body}, true, &out)
-		if err != nil && strings.Contains(err.Error(), "lvt-SECRET") {
-			t.Fatalf("error echoes the body: %v", err)
-		}
+		gws, err := decodeGateways(bytes.NewReader(b), scrub)
+		check("gateways", gws, err)
+		wss, next, err := decodeWorkspaces(bytes.NewReader(b), scrub)
+		check("workspaces", wss, err)
+		_ = next
 	})
-}
-
-// jsonUnmarshal decodes like the SDK does (numbers kept exact).
-func jsonUnmarshal(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	return d.Decode(v)
 }

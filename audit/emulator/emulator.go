@@ -49,6 +49,10 @@ type Gateway struct {
 	Tokens []*Token `json:"tokens"`
 	// Fail makes ListLivyComputeToken fail for this gateway.
 	Fail *Failure `json:"fail,omitempty"`
+	// Pad inflates a successful token listing with that many bytes of
+	// padding (an oversized answer); Drip sends it one byte every Drip.
+	Pad  int      `json:"pad,omitempty"`
+	Drip Duration `json:"drip,omitempty"`
 }
 
 // Token is one token, secret value included: the emulator sends it like the
@@ -72,15 +76,26 @@ type Token struct {
 // Failure is an injected failure. With Times > 0 only the first Times calls
 // fail; From and Until bound, in world time, when it applies.
 type Failure struct {
-	Status  int        `json:"status"`
-	Code    string     `json:"code"`
-	Message string     `json:"message"`
-	Body    string     `json:"body,omitempty"`
-	Delay   Duration   `json:"delay,omitempty"`
-	Times   int        `json:"times,omitempty"`
-	From    *time.Time `json:"from,omitempty"`
-	Until   *time.Time `json:"until,omitempty"`
-	calls   int
+	// Status is the HTTP status (default 500); 200 reports the failure in
+	// the body's code, as the Livy APIs do.
+	Status  int    `json:"status"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Body is sent as it is instead of an error document; Empty sends no
+	// body at all.
+	Body  string `json:"body,omitempty"`
+	Empty bool   `json:"empty,omitempty"`
+	// Location is where a 3xx answer points.
+	Location string `json:"location,omitempty"`
+	// RetryAfter is sent as x-acs-retry-after (milliseconds).
+	RetryAfter string `json:"retryAfter,omitempty"`
+	// Delay waits before answering; Drip sends the body one byte at a time.
+	Delay Duration   `json:"delay,omitempty"`
+	Drip  Duration   `json:"drip,omitempty"`
+	Times int        `json:"times,omitempty"`
+	From  *time.Time `json:"from,omitempty"`
+	Until *time.Time `json:"until,omitempty"`
+	calls int
 }
 
 // Duration is a time.Duration written as "250ms" in JSON.
@@ -97,10 +112,23 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// Time is a fixture time: an RFC 3339 string, a raw number, or absent.
+// Time is a fixture time: an RFC 3339 string, a raw number, or absent. Any
+// other JSON value (1.5, "soon", a number past int64) is sent as it is, to
+// test what the client makes of it.
 type Time struct {
 	ms  int64
 	set bool
+	raw json.RawMessage
+}
+
+// Raw returns a fixture time sent as the given JSON, as it is.
+func Raw(js string) Time { return Time{set: true, raw: json.RawMessage(js)} }
+
+func (t Time) value() any {
+	if t.raw != nil {
+		return t.raw
+	}
+	return t.ms
 }
 
 // At returns a fixture time for t.
@@ -116,16 +144,17 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		v, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			return err
+		if v, err := time.Parse(time.RFC3339, s); err == nil {
+			*t = At(v)
+			return nil
 		}
-		*t = At(v)
+	}
+	if n, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+		*t = Time{ms: n, set: true}
 		return nil
 	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	*t = Time{ms: n, set: err == nil}
-	return err
+	*t = Raw(string(b))
+	return nil
 }
 
 // Key is an access key the emulator accepts; SecurityToken is set for STS
@@ -157,6 +186,10 @@ type Server struct {
 	// PageSize caps ListWorkspaces pages (default 20, or the request's
 	// maxResults when smaller).
 	PageSize int
+	// Echo makes the emulator hostile: it copies the caller's credentials
+	// (access key id, STS token) into token names and error messages, as a
+	// rogue endpoint could.
+	Echo bool
 
 	mu       sync.Mutex
 	nonces   map[string]time.Time
@@ -322,20 +355,60 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, action string, f *
 		status = 500
 	}
 	s.record(r, action, status)
-	if f.Body != "" {
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(f.Body))
-		return true
-	}
-	if status == 200 { // a failure in the body code, as the Livy APIs report them
-		writeJSON(w, map[string]any{"code": f.Code, "message": f.Message, "requestId": requestID(r)})
-		return true
-	}
-	if status == 429 {
+	if f.RetryAfter != "" {
+		w.Header().Set("x-acs-retry-after", f.RetryAfter)
+	} else if status == 429 {
 		w.Header().Set("x-acs-retry-after", "1")
 	}
-	roaError(w, r, status, f.Code, f.Message)
+	var body []byte
+	switch {
+	case status >= 300 && status < 400:
+		w.Header().Set("Location", f.Location)
+	case f.Empty:
+	case f.Body != "":
+		body = []byte(f.Body)
+	case status == 200: // a failure in the body code, as the Livy APIs report them
+		body, _ = json.Marshal(map[string]any{"code": f.Code, "message": s.echo(r, f.Message), "requestId": requestID(r)})
+		w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	default:
+		body, _ = json.Marshal(map[string]string{"RequestId": requestID(r), "HostId": r.Host, "Code": f.Code, "Message": s.echo(r, f.Message)})
+		w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	}
+	w.WriteHeader(status)
+	drip(w, r, body, time.Duration(f.Drip))
 	return true
+}
+
+// echo appends the caller's credentials to a text when the emulator is
+// hostile.
+func (s *Server) echo(r *http.Request, text string) string {
+	if !s.Echo {
+		return text
+	}
+	a, _ := parseAuthorization(r.Header.Get("Authorization"))
+	return text + " [echo: " + a.accessKeyID + " " + r.Header.Get("x-acs-security-token") + "]"
+}
+
+// drip writes body, one byte every d when d > 0, until the client goes.
+func drip(w http.ResponseWriter, r *http.Request, body []byte, d time.Duration) {
+	if d <= 0 {
+		_, _ = w.Write(body)
+		return
+	}
+	fl, _ := w.(http.Flusher)
+	for i := range body {
+		if _, err := w.Write(body[i : i+1]); err != nil {
+			return
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -466,7 +539,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		if t.AppearsAt != nil && now.Before(*t.AppearsAt) || t.RevokedAt != nil && !now.Before(*t.RevokedAt) {
 			continue
 		}
-		m := map[string]any{"tokenId": t.TokenID, "name": t.Name, "token": t.Token, "createdby": t.CreatedBy}
+		m := map[string]any{"tokenId": t.TokenID, "name": s.echo(r, t.Name), "token": t.Token, "createdby": t.CreatedBy}
 		last := t.LastUsedTime
 		for _, u := range t.Uses {
 			if !u.After(now) && (!last.set || u.UnixMilli() > last.ms) {
@@ -475,11 +548,27 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		}
 		for k, v := range map[string]Time{"createTime": t.CreateTime, "expireTime": t.ExpireTime, "lastUsedTime": last} {
 			if v.set {
-				m[k] = v.ms
+				m[k] = v.value()
 			}
 		}
 		list = append(list, m)
 	}
 	s.record(r, action, 200)
-	writeJSON(w, map[string]any{"code": "1000000", "message": "ok", "requestId": requestID(r), "data": map[string]any{"tokens": list}})
+	body, _ := json.Marshal(map[string]any{"code": "1000000", "message": "ok", "requestId": requestID(r), "data": map[string]any{"tokens": list}})
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	if g.Pad > 0 {
+		// {"padding":"xxx…", ...the answer...}: streamed (chunked, no
+		// Content-Length), never held whole.
+		_, _ = w.Write([]byte(`{"padding":"`))
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for left := g.Pad; left > 0; left -= len(chunk) {
+			if _, err := w.Write(chunk[:min(left, len(chunk))]); err != nil {
+				return
+			}
+		}
+		_, _ = w.Write([]byte(`",`))
+		_, _ = w.Write(body[1:])
+		return
+	}
+	drip(w, r, body, time.Duration(g.Drip))
 }
