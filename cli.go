@@ -24,12 +24,12 @@ const (
 	exitPartial = 3 // complete, but some gateways could not be audited
 )
 
-const usage = `usage: livy-token-audit [-config FILE] [-now RFC3339] [-dry-run] [-slack-json]
+const usage = `usage: livy-token-audit [-config FILE] [-now RFC3339] [-timeout DURATION] [-dry-run] [-slack-json]
        livy-token-audit -demo [-now RFC3339] [-dry-run] [-slack-json]
 
 Audits the Livy Gateway tokens of EMR Serverless Spark and writes a snapshot.
-Exit status: 0 complete, 1 could not run or deliver, 2 bad flags or config,
-3 complete but some gateways could not be audited.
+Exit status: 0 complete, 1 could not run or deliver (or audited nothing),
+2 bad flags or config, 3 complete but some gateways could not be audited.
 
 `
 
@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dryRun := fs.Bool("dry-run", false, "write and post nothing; print what would be written")
 	demo := fs.Bool("demo", false, "audit the embedded emulator (no account needed)")
 	slackJSON := fs.Bool("slack-json", false, "print the Slack message as Block Kit JSON when it is not posted")
+	timeout := fs.Duration("timeout", 10*time.Minute, "stop the run after this `duration` (api.deadlineReserve of it is kept for writing and posting)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -58,7 +59,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fs.Usage()
 		return exitUsage
 	}
+	if *timeout <= 0 {
+		fmt.Fprintf(stderr, "livy-token-audit: -timeout %s must be more than 0\n", *timeout)
+		return exitUsage
+	}
 	log := newLogger(stderr, false)
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 
 	var now time.Time
 	if *nowFlag != "" {
@@ -133,6 +140,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, " (%d bytes):\n%s", len(res.Encoded), res.Encoded)
 	case res.MovedLatest:
 		fmt.Fprintf(stdout, "(%s updated)\n", audit.LatestKey)
+	case res.BaselineHeld != "" && res.Written:
+		fmt.Fprintf(stdout, "(%s not moved: %s)\n", audit.LatestKey, res.BaselineHeld)
 	}
 	if dest == "" || *dryRun {
 		printSlack(stdout, res.Snapshot, res.Location, cfg, *slackJSON)

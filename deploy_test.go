@@ -153,7 +153,7 @@ func TestSYAMLMatchesTheCode(t *testing.T) {
 	if tr["triggerType"] != "timer" || len(fields) != 6 || !strings.HasPrefix(cron, "CRON_TZ=") {
 		t.Errorf("trigger %v: want a timer with a CRON_TZ= six-field cron", tr)
 	}
-	if _, err := parseEvent([]byte(`{"triggerTime":"2026-11-27T01:00:00Z","triggerName":"daily","payload":`+jsonString(tc["payload"].(string))+`}`), demoStart); err != nil {
+	if _, _, err := parseEvent([]byte(`{"triggerTime":"2026-11-27T01:00:00Z","triggerName":"daily","payload":`+jsonString(tc["payload"].(string))+`}`), demoStart); err != nil {
 		t.Errorf("the timer's payload is refused by the handler: %v", err)
 	}
 	// The packaged config is valid, and the function's timeout leaves room

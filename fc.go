@@ -10,8 +10,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alibabacloud-go/tea/dara"
@@ -37,10 +40,13 @@ type fcHandler struct {
 	getenv func(string) string
 	log    *slog.Logger
 	now    func() time.Time
+
+	mu      sync.Mutex
+	noticed map[string]bool // run ids whose bad-config notice was posted
 }
 
 func newFCHandler(getenv func(string) string, stderr io.Writer) *fcHandler {
-	h := &fcHandler{getenv: getenv, log: newLogger(stderr, true), now: time.Now}
+	h := &fcHandler{getenv: getenv, log: newLogger(stderr, true), now: time.Now, noticed: map[string]bool{}}
 	path := getenv("AUDIT_CONFIG")
 	if path == "" {
 		path = "audit.yaml"
@@ -59,6 +65,7 @@ func newFCHandler(getenv func(string) string, stderr io.Writer) *fcHandler {
 type fcResponse struct {
 	RunID     string        `json:"runId"`
 	AuditedAt time.Time     `json:"auditedAt"`
+	Verdict   audit.Verdict `json:"verdict"`
 	Snapshot  string        `json:"snapshot"`
 	Summary   audit.Summary `json:"summary"`
 	Notified  bool          `json:"notified"`
@@ -98,9 +105,13 @@ type timerEvent struct {
 	Payload     *string `json:"payload"`
 }
 
-func strictDecode(b []byte, v any) error {
+func strictDecode(b []byte, v any) error { return decodeEvent(b, v, true) }
+
+func decodeEvent(b []byte, v any, strict bool) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
@@ -108,16 +119,31 @@ func strictDecode(b []byte, v any) error {
 		case errors.As(err, &se):
 			return fmt.Errorf("not JSON (at byte %d)", se.Offset)
 		case errors.As(err, &te):
-			return fmt.Errorf("field %q must be a JSON %s, not %s", te.Field, jsonType(te.Type.String()), te.Value)
+			return fmt.Errorf("field %s must be a JSON %s, not %s", fieldName(te.Field), jsonType(te.Type.String()), te.Value)
 		case errors.Is(err, io.EOF):
 			return errors.New("empty")
 		}
-		return errors.New(strings.TrimPrefix(err.Error(), "json: "))
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			name, _ := strconv.Unquote(f)
+			return fmt.Errorf("unknown field %s", fieldName(name))
+		}
+		return errors.New("malformed event")
 	}
 	if dec.More() {
 		return errors.New("trailing data after the JSON object")
 	}
 	return nil
+}
+
+// fieldNameRe is what an event's field name looks like; anything else is
+// not echoed (the event is data, and may carry anything).
+var fieldNameRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.\[\]]{0,39}$`)
+
+func fieldName(f string) string {
+	if fieldNameRe.MatchString(f) {
+		return strconv.Quote(f)
+	}
+	return "(a field name that is not shown)"
 }
 
 func jsonType(goType string) string {
@@ -132,56 +158,75 @@ func jsonType(goType string) string {
 	return "object"
 }
 
+// maxFutureSkew is how far ahead of the clock an event's audit time may be
+// (clock skew between the scheduler and the instance); further is refused.
+const maxFutureSkew = 5 * time.Minute
+
 // parseEvent decodes a timer event or a manual event. It never echoes the
-// payload.
-func parseEvent(payload []byte, now time.Time) (invocation, error) {
+// payload. Timer events accept fields this version does not know (the
+// platform may add some) and return their names; manual events are strict.
+func parseEvent(payload []byte, now time.Time) (inv invocation, unknown []string, err error) {
 	payload = bytes.TrimSpace(payload)
 	if len(payload) == 0 {
-		return invocation{kind: "manual", now: now}, nil
+		return invocation{kind: "manual", now: now}, nil, nil
 	}
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &probe); err != nil {
 		if json.Valid(payload) {
-			return invocation{}, errors.New("event: must be a JSON object (a timer event, or a manual event like {\"dryRun\":true})")
+			return invocation{}, nil, errors.New("event: must be a JSON object (a timer event, or a manual event like {\"dryRun\":true})")
 		}
-		return invocation{}, errors.New("event: not JSON: send a timer event or a manual event like {\"dryRun\":true}")
+		return invocation{}, nil, errors.New("event: not JSON: send a timer event or a manual event like {\"dryRun\":true}")
 	}
 	if _, ok := probe["triggerTime"]; ok {
 		var te timerEvent
-		if err := strictDecode(payload, &te); err != nil {
-			return invocation{}, fmt.Errorf("timer event: %w", err)
+		if err := lenientDecode(payload, &te); err != nil {
+			return invocation{}, nil, fmt.Errorf("timer event: %w", err)
 		}
+		for k := range probe {
+			if k != "triggerTime" && k != "triggerName" && k != "payload" {
+				unknown = append(unknown, audit.Truncate(k, 40))
+			}
+		}
+		slices.Sort(unknown)
 		t, err := time.Parse(time.RFC3339, te.TriggerTime)
 		if err != nil {
-			return invocation{}, fmt.Errorf("timer event: triggerTime %q is not an RFC 3339 time", te.TriggerTime)
+			return invocation{}, nil, errors.New("timer event: triggerTime is not an RFC 3339 time like 2026-11-27T01:00:00Z")
 		}
 		t = t.UTC()
-		inv := invocation{kind: "timer", name: te.TriggerName, triggerTime: &t, now: t}
+		if t.After(now.Add(maxFutureSkew)) {
+			return invocation{}, nil, fmt.Errorf("timer event: triggerTime %s is in the future (the clock says %s)", t.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		}
+		inv := invocation{kind: "timer", name: audit.Truncate(te.TriggerName, 128), triggerTime: &t, now: t}
 		if te.Payload != nil && strings.TrimSpace(*te.Payload) != "" {
 			if err := strictDecode([]byte(*te.Payload), &inv.opts); err != nil {
-				return invocation{}, fmt.Errorf("timer payload: %w", err)
+				return invocation{}, nil, fmt.Errorf("timer payload: %w", err)
 			}
 			if inv.opts.Now != nil {
-				return invocation{}, errors.New("timer payload: now is not allowed (the audit time is the trigger time)")
+				return invocation{}, nil, errors.New("timer payload: now is not allowed (the audit time is the trigger time)")
 			}
 		}
-		return inv, nil
+		return inv, unknown, nil
 	}
-	inv := invocation{kind: "manual", now: now}
+	inv = invocation{kind: "manual", now: now}
 	if err := strictDecode(payload, &inv.opts); err != nil {
-		return invocation{}, fmt.Errorf("manual event: %w", err)
+		return invocation{}, nil, fmt.Errorf("manual event: %w", err)
 	}
 	if inv.opts.Now != nil {
 		t, err := time.Parse(time.RFC3339, *inv.opts.Now)
 		if err != nil {
-			return invocation{}, fmt.Errorf("manual event: now %q is not an RFC 3339 time like 2026-11-27T09:00:00Z", *inv.opts.Now)
+			return invocation{}, nil, errors.New("manual event: now is not an RFC 3339 time like 2026-11-27T09:00:00Z")
 		}
-		if t.After(now.Add(time.Minute)) {
-			return invocation{}, fmt.Errorf("manual event: now %s is in the future", t.UTC().Format(time.RFC3339))
+		if t.After(now.Add(maxFutureSkew)) {
+			return invocation{}, nil, fmt.Errorf("manual event: now %s is in the future", t.UTC().Format(time.RFC3339))
 		}
 		inv.now = t
 	}
-	return inv, nil
+	return inv, nil, nil
+}
+
+// lenientDecode decodes like strictDecode but accepts unknown fields.
+func lenientDecode(b []byte, v any) error {
+	return decodeEvent(b, v, false)
 }
 
 // narrow turns the event's scope into a narrowing of the configured one; it
@@ -227,15 +272,19 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 	if fctx == nil {
 		fctx = &fccontext.FcContext{}
 	}
-	log := h.log.With("request_id", fctx.RequestID)
+	log := h.log.With("request_id", audit.Truncate(fctx.RequestID, 128))
+	inv, unknown, err := parseEvent(payload, h.now())
 	if h.cfgErr != nil {
 		log.Error("invocation refused: bad config", "error", h.cfgErr)
+		h.noticeBadConfig(ctx, log, inv, err == nil, fctx.RetryCount)
 		return nil, h.cfgErr
 	}
-	inv, err := parseEvent(payload, h.now())
 	if err != nil {
 		log.Error("invocation refused: bad event", "error", err)
 		return nil, err
+	}
+	if len(unknown) > 0 {
+		log.Warn("timer event has fields this version does not know; ignoring them", "fields", unknown)
 	}
 	scope, err := narrow(h.cfg, inv.opts)
 	if err != nil {
@@ -259,7 +308,7 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 		"dry_run", dryRun, "partial_scope", scope != nil, "slack", cmpOr(dest, "none"))
 	res, err := runner.Run(ctx, audit.RunOptions{
 		Now: inv.now, Scope: scope, DryRun: dryRun, Notify: notify, Retry: fctx.RetryCount > 0,
-		Trigger: audit.Trigger{Kind: inv.kind, Name: inv.name, TriggerTime: inv.triggerTime, RequestID: fctx.RequestID,
+		Trigger: audit.Trigger{Kind: inv.kind, Name: inv.name, TriggerTime: inv.triggerTime, RequestID: audit.Truncate(fctx.RequestID, 128),
 			RetryCount: fctx.RetryCount, DryRun: dryRun},
 	})
 	if res == nil || res.Snapshot == nil {
@@ -267,18 +316,48 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 		return nil, err
 	}
 	s := res.Snapshot
-	resp := &fcResponse{RunID: s.RunID, AuditedAt: s.AuditedAt, Snapshot: res.Location, Summary: s.Summary,
+	resp := &fcResponse{RunID: s.RunID, AuditedAt: s.AuditedAt, Verdict: s.Verdict, Snapshot: res.Location, Summary: s.Summary,
 		Notified: res.Notified, Partial: res.Partial(), DryRun: dryRun, Reused: res.Reused}
-	log.Info("audit complete", "snapshot", res.Location, "written", !dryRun, "reused", res.Reused,
+	log.Info("audit complete", "verdict", s.Verdict, "snapshot", res.Location, "written", res.Written, "reused", res.Reused,
 		"gateways", s.Summary.Gateways, "gateways_failed", s.Summary.GatewaysFailed, "errors", s.Summary.Errors,
 		"tokens", s.Summary.Tokens, "findings", s.Summary.ActiveFindings(), "suppressed", s.Summary.Suppressed,
+		"baseline_moved", res.MovedLatest, "baseline_held", res.BaselineHeld,
 		"notified", res.Notified, "notify_skipped", res.NotifySkipped, "partial", resp.Partial)
 	if err != nil {
 		// FC retries the invocation; what already succeeded is not repeated.
-		log.Error("audit did not deliver; returning an error so Function Compute retries", "error", err)
+		log.Error("audit did not do its job; returning an error so Function Compute retries", "error", err)
 		return nil, err
 	}
 	return resp, nil
+}
+
+// noticeBadConfig posts one failure notice for a run refused for its
+// config. With no config there is no store to claim the delivery in, so it
+// posts on the first attempt of each audit time only, once per instance.
+func (h *fcHandler) noticeBadConfig(ctx context.Context, log *slog.Logger, inv invocation, parsed bool, retryCount int) {
+	if retryCount > 0 || (parsed && inv.opts.Notify != nil && !*inv.opts.Notify) || (parsed && inv.opts.DryRun != nil && *inv.opts.DryRun) {
+		return
+	}
+	at := h.now().UTC().Truncate(time.Second)
+	if parsed {
+		at = inv.now.UTC().Truncate(time.Second)
+	}
+	runID := audit.RunID(at)
+	h.mu.Lock()
+	done := h.noticed[runID]
+	h.noticed[runID] = true
+	h.mu.Unlock()
+	if done {
+		return
+	}
+	n, _, err := newNotifier(&audit.Config{}, h.getenv, log)
+	if err != nil || n == nil {
+		return // no webhook (a bot needs slack.channel, which is in the config)
+	}
+	f := audit.FailureNotice{RunID: runID, AuditedAt: at, Trigger: audit.Trigger{Kind: cmpOr(inv.kind, "unknown")}, Cause: h.cfgErr.Error()}
+	if err := n.NotifyFailure(ctx, f); err != nil {
+		log.Error("failure notice not posted", "error", err)
+	}
 }
 
 func cmpOr(s, def string) string {

@@ -77,7 +77,7 @@ func (r *runtimeAPI) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		ch <- fcResult{ok: kind == "response", body: body}
-		w.WriteHeader(http.StatusAccepted)
+		w.WriteHeader(http.StatusOK) // what fc-runtime-go-sdk expects
 	default:
 		http.NotFound(w, req)
 	}
@@ -178,8 +178,8 @@ func TestFunctionComputeHandler(t *testing.T) {
 	}
 	for _, ws := range world.Regions["cn-hangzhou"].Workspaces {
 		for _, g := range ws.Gateways {
-			if g.ID == "lc-hz-etl" { // hangs on 2026-12-01, for the deadline case
-				from := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+			if g.ID == "lc-hz-etl" { // hangs from 2026-11-27 11:00, for the deadline case
+				from := time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC)
 				g.Fail = &emulator.Failure{Status: 503, Code: "ServiceUnavailable", Delay: emulator.Duration(20 * time.Second), From: &from}
 			}
 		}
@@ -306,16 +306,16 @@ slack: {notify: always}
 	})
 
 	t.Run("a short deadline still writes a partial snapshot", func(t *testing.T) {
-		worldNow.Store(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC).UnixMilli())
+		worldNow.Store(time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC).UnixMilli())
 		start := time.Now()
-		res := rt.invoke(t, `{"triggerTime":"2026-12-01T09:00:00Z","triggerName":"daily"}`, 5*time.Second, 0, role)
+		res := rt.invoke(t, `{"triggerTime":"2026-11-27T11:00:00Z","triggerName":"daily"}`, 5*time.Second, 0, role)
 		if !res.ok {
 			t.Fatalf("error response: %s\nlogs:\n%s", res.body, stderr.String())
 		}
 		if time.Since(start) > 5*time.Second {
 			t.Errorf("answered after %v, past the function's deadline", time.Since(start))
 		}
-		data := oss.Objects()["livy/2026/12/01/20261201T090000Z.json"].Data
+		data := oss.Objects()["livy/2026/11/27/20261127T110000Z.json"].Data
 		if !bytes.Contains(data, []byte(`"code": "DeadlineExceeded"`)) || !bytes.Contains(res.body, []byte(`"partial":true`)) {
 			t.Errorf("snapshot or response lacks the DeadlineExceeded gateway:\n%s", res.body)
 		}
@@ -357,44 +357,68 @@ slack: {notify: always}
 
 func TestParseEvent(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	inv, err := parseEvent([]byte(`{"triggerTime":"2026-11-27T01:00:00Z","triggerName":"daily","payload":"{\"notify\":false,\"regions\":[\"cn-hangzhou\"]}"}`), now)
-	if err != nil || inv.kind != "timer" || !inv.now.Equal(time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)) || *inv.opts.Notify || inv.opts.Regions[0] != "cn-hangzhou" {
-		t.Errorf("timer: got %+v, %v", inv, err)
+	inv, unknown, err := parseEvent([]byte(`{"triggerTime":"2026-11-27T01:00:00Z","triggerName":"daily","payload":"{\"notify\":false,\"regions\":[\"cn-hangzhou\"]}"}`), now)
+	if err != nil || inv.kind != "timer" || !inv.now.Equal(time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)) || *inv.opts.Notify || inv.opts.Regions[0] != "cn-hangzhou" || unknown != nil {
+		t.Errorf("timer: got %+v, %v, %v", inv, unknown, err)
 	}
 	for _, body := range []string{"", "{}", "  \n"} {
-		if inv, err := parseEvent([]byte(body), now); err != nil || inv.kind != "manual" || !inv.now.Equal(now) {
+		if inv, _, err := parseEvent([]byte(body), now); err != nil || inv.kind != "manual" || !inv.now.Equal(now) {
 			t.Errorf("%q: got %+v, %v; want a manual run now", body, inv, err)
 		}
 	}
+	// The platform may add fields to timer events: they are accepted and
+	// named, so they can be logged.
+	inv, unknown, err = parseEvent([]byte(`{"triggerTime":"2026-11-27T01:00:00Z","triggerName":"daily","eventId":"e-1","x":{"y":1}}`), now)
+	if err != nil || inv.kind != "timer" || fmt.Sprint(unknown) != "[eventId x]" {
+		t.Errorf("timer with new fields: got %+v, %v, %v; want accepted, naming eventId and x", inv, unknown, err)
+	}
+	// A trigger time a few minutes ahead (clock skew) is fine; more is not.
+	if _, _, err := parseEvent([]byte(`{"triggerTime":"2026-11-27T12:04:00Z"}`), now); err != nil {
+		t.Errorf("4 minutes ahead: got %v, want accepted", err)
+	}
 	for body, want := range map[string]string{
-		`[1,2]`:                       "must be a JSON object",
-		`{"triggerTime":"yesterday"}`: "triggerTime \"yesterday\" is not an RFC 3339 time",
-		`{"triggerTime":"2026-11-27T01:00:00Z","x":1}`:         `timer event: unknown field "x"`,
-		`{"triggerTime":"2026-11-27T01:00:00Z","payload":"{"}`: "timer payload",
-		`{"gateways":[{"region":"cn-hangzhou"}],"extra":true}`: `unknown field "extra"`,
-		`{"dryRun":true}{"dryRun":false}`:                      "not JSON",
+		`[1,2]`:                                                            "must be a JSON object",
+		`{"triggerTime":"yesterday"}`:                                      "triggerTime is not an RFC 3339 time",
+		`{"lvt-SECRET-x":1}`:                                               "manual event: unknown field (a field name that is not shown)",
+		`{"triggerTime":"2026-11-27T12:06:00Z"}`:                           "timer event: triggerTime 2026-11-27T12:06:00Z is in the future",
+		`{"triggerTime":"2099-01-01T00:00:00Z"}`:                           "is in the future",
+		`{"triggerTime":"2026-11-27T01:00:00Z","payload":"{"}`:             "timer payload",
+		`{"triggerTime":"2026-11-27T01:00:00Z","payload":"{\"bogus\":1}"}`: `timer payload: unknown field "bogus"`,
+		`{"gateways":[{"region":"cn-hangzhou"}],"extra":true}`:             `manual event: unknown field "extra"`,
+		`{"now":"2026-11-27T12:06:00Z"}`:                                   "is in the future",
+		`{"dryRun":true}{"dryRun":false}`:                                  "not JSON",
 	} {
-		if _, err := parseEvent([]byte(body), now); err == nil || !strings.Contains(err.Error(), want) {
+		if _, _, err := parseEvent([]byte(body), now); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want %q", body, err, want)
 		}
 	}
 }
 
+// FuzzParseEvent: no event makes the decoder panic, echo a secret-like
+// value, or accept an audit time in the future.
 func FuzzParseEvent(f *testing.F) {
 	f.Add([]byte(`{"dryRun":true,"notify":false,"regions":["cn-hangzhou"],"gateways":[{"region":"cn-hangzhou","workspace":"w","gateway":"g"}],"now":"2026-11-27T09:00:00Z"}`))
 	f.Add([]byte(`{"triggerTime":"2026-11-27T01:00:00Z","triggerName":"daily","payload":"{\"dryRun\":true}"}`))
+	f.Add([]byte(`{"triggerTime":"2026-11-27T01:00:00Z","newField":"lvt-SECRET"}`))
 	f.Add([]byte(`lvt-SECRET-not-json`))
+	f.Add([]byte(`{"now":"lvt-SECRET"}`))
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		inv, err := parseEvent(b, now)
+		inv, _, err := parseEvent(b, now)
 		if err != nil {
 			if strings.Contains(err.Error(), "lvt-SECRET") {
 				t.Fatalf("the error echoes the event: %v", err)
 			}
+			if len(err.Error()) > 400 {
+				t.Fatalf("the error is %d bytes long: %.100s…", len(err.Error()), err)
+			}
 			return
 		}
-		if inv.kind != "timer" && inv.now.After(now.Add(time.Minute)) {
-			t.Fatalf("accepted a manual run in the future: %v", inv.now)
+		if inv.now.After(now.Add(maxFutureSkew)) {
+			t.Fatalf("accepted an audit time in the future: %v", inv.now)
+		}
+		if len(inv.name) > 4*128 {
+			t.Fatalf("kept a trigger name of %d bytes", len(inv.name))
 		}
 	})
 }

@@ -68,8 +68,8 @@ func TestCLIWritesToOSS(t *testing.T) {
 			puts = append(puts, r.Key)
 		}
 	}
-	if len(puts) != 2 || puts[1] != "livy-audit/latest.json" {
-		t.Errorf("puts %v, want the dated snapshot then latest.json", puts)
+	if len(puts) != 3 || puts[1] != "livy-audit/latest.json" || puts[2] != "livy-audit/baseline.json" {
+		t.Errorf("puts %v, want the dated snapshot, then latest.json, then baseline.json", puts)
 	}
 	if !strings.Contains(out.String(), "Snapshot: https://oss.console.aliyun.com/bucket/oss-cn-hangzhou/audit-snapshots/object?path=livy-audit%2F2026%2F11%2F27%2F20261127T090000Z.json") {
 		t.Errorf("stdout does not link the object:\n%s", out.String())

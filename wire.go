@@ -10,6 +10,7 @@ import (
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emr"
 	"livy-token-audit/audit/ossstore"
+	"livy-token-audit/audit/safehttp"
 	"livy-token-audit/notify"
 )
 
@@ -18,7 +19,7 @@ import (
 // none is configured).
 func newRunner(cfg *audit.Config, cred credentials.Credential, getenv func(string) string, log *slog.Logger) (*audit.Runner, string, error) {
 	client, err := emr.New(emr.Options{
-		Endpoint: cfg.API.Endpoint, Credential: cred, Timeout: cfg.API.Timeout, Retries: cfg.API.Retries,
+		Endpoint: cfg.API.Endpoint, Credential: cred, Timeout: cfg.API.Timeout, Retries: cfg.API.Retries, MaxConns: cfg.API.Concurrency,
 	})
 	if err != nil {
 		return nil, "", err
@@ -53,12 +54,18 @@ func newStore(cfg *audit.Config, cred credentials.Credential, log *slog.Logger) 
 	return ossstore.New(ossstore.Options{Config: *cfg.Snapshot.OSS, Credential: cred, Logger: log})
 }
 
+// slackHTTPClient is the client every Slack post goes through: no
+// redirects, 15s per request, answers capped at 64 KiB.
+func slackHTTPClient() *http.Client {
+	return safehttp.NewClient(safehttp.Options{Timeout: 15 * time.Second, MaxBody: 64 << 10, MaxConnsPerHost: 2})
+}
+
 // newNotifier returns the Slack notifier the environment configures:
 // SLACK_BOT_TOKEN (with slack.channel) or SLACK_WEBHOOK_URL; none when
 // neither is set. The description it returns never holds the secret.
 func newNotifier(cfg *audit.Config, getenv func(string) string, log *slog.Logger) (audit.Notifier, string, error) {
 	opts := notify.RenderOptions{MaxItems: cfg.Slack.MaxItems, Mentions: cfg.Slack.Mentions}
-	hc := &http.Client{Timeout: 15 * time.Second}
+	hc := slackHTTPClient()
 	var n *notify.Slack
 	var err error
 	switch token, hook := getenv("SLACK_BOT_TOKEN"), getenv("SLACK_WEBHOOK_URL"); {

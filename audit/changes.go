@@ -7,12 +7,14 @@ import (
 	"time"
 )
 
-// Changes says what changed since the previous snapshot.
+// Changes says what changed since the baseline: for each gateway, the last
+// run that audited it.
 type Changes struct {
-	// Previous is the snapshot compared against; nil on a first run.
+	// Previous is the last real audit, whose baseline is compared against;
+	// nil on a first run.
 	Previous *PreviousRef `json:"previous"`
-	// PreviousError says why the previous snapshot could not be used; the
-	// run then counts as a first run.
+	// PreviousError says why no baseline could be used; the run then counts
+	// as a first run.
 	PreviousError string `json:"previousError,omitempty"`
 	// Overdue is set when the previous audit is older than twice the
 	// expected schedule (schedule.expectEvery).
@@ -50,6 +52,9 @@ type Change struct {
 	Severity     *Severity `json:"severity,omitempty"`
 	From         Rule      `json:"from,omitempty"`
 	FromSeverity *Severity `json:"fromSeverity,omitempty"`
+	// Since is when the gateway was last audited, when that is before the
+	// previous audit (it could not be audited in between).
+	Since *time.Time `json:"since,omitempty"`
 }
 
 // ChangeCounts counts each kind of change.
@@ -73,85 +78,92 @@ func (c ChangeCounts) Total() int { return c.New + c.Escalated + c.Resolved + c.
 // severities say: a token that was expiring and is now expired.
 var escalates = map[[2]Rule]bool{{RuleExpiring, RuleExpired}: true, {RuleStale, RuleExpired}: true, {RuleUnused, RuleExpired}: true}
 
-// Compare records in cur what changed since prev (nil for a first run) and
-// sets cur.Summary.Changes. prevKey names where prev was read from;
-// prevErr, when not nil, says why a previous snapshot could not be used.
-// expectEvery, when positive, turns on the overdue check.
-func Compare(cur, prev *Snapshot, prevKey string, prevErr error, expectEvery time.Duration) {
+// Compare records in cur what changed since the baseline (nil for a first
+// run) and sets cur.Summary.Changes. Each gateway is compared against the
+// last run that audited it: a gateway that fails now reports its baselined
+// findings as unknown (never resolved); a gateway that cur could not look
+// for is unknown too; one that is gone reports its tokens as removed.
+// baseErr, when not nil, says why no baseline could be used. expectEvery,
+// when positive, turns on the overdue check.
+func Compare(cur *Snapshot, base *Baseline, baseErr error, expectEvery time.Duration) {
 	ch := &Changes{New: []Change{}, Escalated: []Change{}, Resolved: []Change{}, Removed: []Change{}, Unknown: []Change{}}
 	cur.Changes = ch
 	defer func() {
 		n := ch.Counts()
 		cur.Summary.Changes = &n
 	}()
-	if prevErr != nil {
-		ch.PreviousError = prevErr.Error()
+	if baseErr != nil {
+		ch.PreviousError = baseErr.Error()
 	}
-	if prev == nil {
+	if base == nil {
 		for _, g := range cur.Gateways {
 			for _, t := range g.Tokens {
 				for _, f := range t.Findings {
-					ch.New = append(ch.New, change(g, t.TokenID, t.Name, f))
+					ch.New = append(ch.New, change(g, t.TokenID, t.Name, f, nil))
 				}
 			}
 		}
 		return
 	}
-	ch.Previous = &PreviousRef{Key: prevKey, AuditedAt: prev.AuditedAt}
-	if expectEvery > 0 && cur.AuditedAt.Sub(prev.AuditedAt) > 2*expectEvery {
+	ch.Previous = &PreviousRef{Key: base.Key, AuditedAt: base.AuditedAt}
+	if expectEvery > 0 && cur.AuditedAt.Sub(base.AuditedAt) > 2*expectEvery {
 		ch.Overdue = &Overdue{
-			PreviousAuditedAt: prev.AuditedAt, ExpectEvery: FormatDuration(expectEvery),
-			Message: fmt.Sprintf("previous audit %s — expected every %s", Ago(cur.AuditedAt.Sub(prev.AuditedAt)), FormatDuration(expectEvery)),
+			PreviousAuditedAt: base.AuditedAt, ExpectEvery: FormatDuration(expectEvery),
+			Message: fmt.Sprintf("previous audit %s — expected every %s", Ago(cur.AuditedAt.Sub(base.AuditedAt)), FormatDuration(expectEvery)),
 		}
 	}
-	prevGW := map[string]GatewayReport{}
-	for _, g := range prev.Gateways {
-		prevGW[g.Ref().Key()] = g
+	prevGW := map[string]BaselineGateway{}
+	for _, g := range base.Gateways {
+		prevGW[g.key()] = g
 	}
-	seen := map[string]bool{}
+	// since is set on a change when the gateway's baseline is older than
+	// the previous audit's (it failed in between).
+	since := func(pg BaselineGateway) *time.Time {
+		if pg.AuditedAt.IsZero() || pg.AuditedAt.Equal(base.AuditedAt) {
+			return nil // a gateway new to the baseline, or audited last time
+		}
+		t := pg.AuditedAt
+		return &t
+	}
 	for _, g := range cur.Gateways {
 		key := g.Ref().Key()
-		seen[key] = true
 		pg, had := prevGW[key]
+		delete(prevGW, key)
 		if g.Error != nil {
-			if had && pg.Error == nil {
-				for _, t := range pg.Tokens {
-					for _, f := range t.Findings {
-						ch.Unknown = append(ch.Unknown, change(g, t.TokenID, t.Name, f))
-					}
+			for _, t := range pg.Tokens {
+				for _, f := range t.Findings {
+					ch.Unknown = append(ch.Unknown, change(g, t.TokenID, t.Name, f.finding(), since(pg)))
 				}
 			}
 			continue
 		}
-		both := had && pg.Error == nil
-		prevTok := map[string]TokenReport{}
-		if both {
-			for _, t := range pg.Tokens {
-				prevTok[t.TokenID] = t
-			}
+		prevTok := map[string]BaselineToken{}
+		for _, t := range pg.Tokens {
+			prevTok[t.TokenID] = t
 		}
 		for _, t := range g.Tokens {
 			pt, ok := prevTok[t.TokenID]
 			delete(prevTok, t.TokenID)
-			compareToken(ch, g, t, pt.Findings, ok)
+			compareToken(ch, g, t, pt.Findings, ok, since(pg))
 		}
-		for _, pt := range prevTok { // tokens gone from a gateway audited both times
-			if len(pt.Findings) == 0 {
-				ch.Removed = append(ch.Removed, Change{Region: g.Region, WorkspaceID: g.WorkspaceID, GatewayID: g.GatewayID, TokenID: pt.TokenID, Name: pt.Name})
-			}
-			for _, f := range pt.Findings {
-				ch.Removed = append(ch.Removed, change(g, pt.TokenID, pt.Name, f))
-			}
+		if had {
+			removed(ch, g, prevTok, since(pg))
 		}
 	}
-	for key, pg := range prevGW { // gateways not audited this time: their fate is unknown
-		if seen[key] || pg.Error != nil {
-			continue
-		}
-		for _, t := range pg.Tokens {
-			for _, f := range t.Findings {
-				ch.Unknown = append(ch.Unknown, change(pg, t.TokenID, t.Name, f))
+	for _, pg := range prevGW { // gateways this run did not list
+		switch fateOf(cur, pg) {
+		case fateUnknown:
+			for _, t := range pg.Tokens {
+				for _, f := range t.Findings {
+					ch.Unknown = append(ch.Unknown, change(pg.report(), t.TokenID, t.Name, f.finding(), since(pg)))
+				}
 			}
+		case fateGone:
+			toks := map[string]BaselineToken{}
+			for _, t := range pg.Tokens {
+				toks[t.TokenID] = t
+			}
+			removed(ch, pg.report(), toks, since(pg))
 		}
 	}
 	for _, list := range []*[]Change{&ch.New, &ch.Escalated, &ch.Resolved, &ch.Removed, &ch.Unknown} {
@@ -162,8 +174,25 @@ func Compare(cur, prev *Snapshot, prevKey string, prevErr error, expectEvery tim
 	}
 }
 
-func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []Finding, hadToken bool) {
-	prevBy := map[Rule]Finding{}
+// removed records tokens gone from a gateway audited both times: one entry
+// per finding they had, or one with no rule when they had none.
+func removed(ch *Changes, g GatewayReport, gone map[string]BaselineToken, since *time.Time) {
+	for _, pt := range gone {
+		if len(pt.Findings) == 0 {
+			c := change(g, pt.TokenID, pt.Name, Finding{}, since)
+			c.Severity = nil
+			ch.Removed = append(ch.Removed, c)
+		}
+		for _, f := range pt.Findings {
+			ch.Removed = append(ch.Removed, change(g, pt.TokenID, pt.Name, f.finding(), since))
+		}
+	}
+}
+
+func (f BaselineFinding) finding() Finding { return Finding{Rule: f.Rule, Severity: f.Severity} }
+
+func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []BaselineFinding, hadToken bool, since *time.Time) {
+	prevBy := map[Rule]BaselineFinding{}
 	for _, f := range prev {
 		prevBy[f.Rule] = f
 	}
@@ -171,7 +200,7 @@ func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []Finding, h
 		if pf, ok := prevBy[f.Rule]; ok {
 			delete(prevBy, f.Rule)
 			if f.Severity > pf.Severity {
-				c := change(g, t.TokenID, t.Name, f)
+				c := change(g, t.TokenID, t.Name, f, since)
 				c.From, c.FromSeverity = pf.Rule, &pf.Severity
 				ch.Escalated = append(ch.Escalated, c)
 			}
@@ -181,7 +210,7 @@ func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []Finding, h
 		for _, pf := range prev {
 			if _, still := prevBy[pf.Rule]; still && escalates[[2]Rule{pf.Rule, f.Rule}] {
 				delete(prevBy, pf.Rule)
-				c := change(g, t.TokenID, t.Name, f)
+				c := change(g, t.TokenID, t.Name, f, since)
 				c.From, c.FromSeverity = pf.Rule, &pf.Severity
 				ch.Escalated = append(ch.Escalated, c)
 				escalated = true
@@ -189,19 +218,19 @@ func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []Finding, h
 			}
 		}
 		if !escalated {
-			ch.New = append(ch.New, change(g, t.TokenID, t.Name, f))
+			ch.New = append(ch.New, change(g, t.TokenID, t.Name, f, since))
 		}
 	}
 	if hadToken {
 		for _, pf := range prev {
 			if _, left := prevBy[pf.Rule]; left {
-				ch.Resolved = append(ch.Resolved, change(g, t.TokenID, t.Name, pf))
+				ch.Resolved = append(ch.Resolved, change(g, t.TokenID, t.Name, pf.finding(), since))
 			}
 		}
 	}
 }
 
-func change(g GatewayReport, tokenID, name string, f Finding) Change {
+func change(g GatewayReport, tokenID, name string, f Finding, since *time.Time) Change {
 	sev := f.Severity
-	return Change{Region: g.Region, WorkspaceID: g.WorkspaceID, GatewayID: g.GatewayID, TokenID: tokenID, Name: name, Rule: f.Rule, Severity: &sev}
+	return Change{Region: g.Region, WorkspaceID: g.WorkspaceID, GatewayID: g.GatewayID, TokenID: tokenID, Name: name, Rule: f.Rule, Severity: &sev, Since: since}
 }

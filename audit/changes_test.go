@@ -18,6 +18,21 @@ var (
 )
 
 func ok(ref GatewayRef, toks ...Token) GatewayResult { return GatewayResult{Ref: ref, Tokens: toks} }
+
+// base is the baseline a previous snapshot leaves (nil for none).
+func base(s *Snapshot) *Baseline {
+	if s == nil {
+		return nil
+	}
+	return BaselineOf(s)
+}
+
+// discovered builds a snapshot of a run that discovered region cn-hangzhou,
+// with scope errors.
+func discovered(t time.Time, errs []ScopeError, gws ...GatewayResult) *Snapshot {
+	return BuildSnapshot(Collection{Gateways: gws, Errors: errs}, Evaluation{Now: t, Policy: DefaultPolicy(),
+		Scope: ScopeReport{Regions: []string{"cn-hangzhou"}}})
+}
 func failed(ref GatewayRef) GatewayResult {
 	return GatewayResult{Ref: ref, Err: &APIError{Code: "ServiceUnavailable"}}
 }
@@ -52,12 +67,16 @@ func TestCompare(t *testing.T) {
 		{"token gone: removed", snap(t1, ok(gwA, stale, fresh)), snap(t2, ok(gwA, fresh)), map[string][]string{"removed": {"tk:stale"}}},
 		{"gateway failed this time: unknown, not resolved", snap(t1, ok(gwA, stale)), snap(t2, failed(gwA)), map[string][]string{"unknown": {"tk:stale"}}},
 		{"gateway failed last time: findings are new", snap(t1, failed(gwA)), snap(t2, ok(gwA, stale)), map[string][]string{"new": {"tk:stale"}}},
-		{"gateway not audited this time: unknown", snap(t1, ok(gwA, stale), ok(gwB)), snap(t2, ok(gwB)), map[string][]string{"unknown": {"tk:stale"}}},
+		{"gateway's workspace listing failed: unknown", snap(t1, ok(gwA, stale), ok(gwB)),
+			discovered(t2, []ScopeError{{Region: "cn-hangzhou", WorkspaceID: "w-1", Code: "ServiceUnavailable"}}), map[string][]string{"unknown": {"tk:stale"}}},
+		{"region listing failed: unknown", snap(t1, ok(gwA, stale)), discovered(t2, []ScopeError{{Region: "cn-hangzhou", Code: "Throttling"}}), map[string][]string{"unknown": {"tk:stale"}}},
+		{"gateway gone from a listed workspace: removed", snap(t1, ok(gwA, stale), ok(gwB)), discovered(t2, nil, ok(gwB)), map[string][]string{"removed": {"tk:stale"}}},
+		{"gateway out of this run's scope: nothing", snap(t1, ok(gwA, stale), ok(gwB)), snap(t2, ok(gwB)), map[string][]string{}},
 		{"unchanged", snap(t1, ok(gwA, stale)), snap(t2, ok(gwA, stale)), map[string][]string{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			Compare(tc.cur, tc.prev, "k", nil, 0)
+			Compare(tc.cur, base(tc.prev), nil, 0)
 			got := kinds(tc.cur.Changes)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)
@@ -90,7 +109,7 @@ func TestCompareEscalatedCarriesFrom(t *testing.T) {
 	t1 := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	tok := Token{ID: "tk", Name: "n", CreateTime: t1.Add(-10 * Day), LastUsedTime: t1, ExpireTime: t1.Add(time.Hour)}
 	cur := snap(t1.Add(Day), ok(gwA, tok))
-	Compare(cur, snap(t1, ok(gwA, tok)), "2026/11/27/x.json", nil, 0)
+	Compare(cur, base(snap(t1, ok(gwA, tok))), nil, 0)
 	e := cur.Changes.Escalated
 	if len(e) != 1 || e[0].From != RuleExpiring || e[0].Rule != RuleExpired || *e[0].FromSeverity != SeverityHigh || e[0].Name != "n" || e[0].GatewayID != "lc-a" {
 		t.Errorf("got %+v, want expiring → expired with names", e)
@@ -101,17 +120,17 @@ func TestCompareUnreadablePreviousAndOverdue(t *testing.T) {
 	t.Parallel()
 	t1 := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	cur := snap(t1, ok(gwA))
-	Compare(cur, nil, "", errors.New("read latest.json: schemaVersion 2, want 1"), 24*time.Hour)
+	Compare(cur, nil, errors.New("read baseline.json: schemaVersion 2, want 1"), 24*time.Hour)
 	if cur.Changes.PreviousError == "" || cur.Changes.Previous != nil || cur.Changes.Overdue != nil {
 		t.Errorf("got %+v, want a first run that says why", cur.Changes)
 	}
 	cur = snap(t1, ok(gwA))
-	Compare(cur, snap(t1.Add(-3*Day), ok(gwA)), "k", nil, 24*time.Hour)
+	Compare(cur, base(snap(t1.Add(-3*Day), ok(gwA))), nil, 24*time.Hour)
 	if o := cur.Changes.Overdue; o == nil || o.Message != "previous audit 3d ago — expected every 24h" {
 		t.Errorf("overdue: got %+v, want 'previous audit 3d ago — expected every 24h'", o)
 	}
 	cur = snap(t1, ok(gwA))
-	Compare(cur, snap(t1.Add(-47*time.Hour), ok(gwA)), "k", nil, 24*time.Hour)
+	Compare(cur, base(snap(t1.Add(-47*time.Hour), ok(gwA))), nil, 24*time.Hour)
 	if cur.Changes.Overdue != nil {
 		t.Error("47h after the previous audit with expectEvery 24h: overdue, want not")
 	}

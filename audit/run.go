@@ -6,25 +6,42 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"reflect"
 	"slices"
 	"time"
 )
 
-// Notifier delivers the report of a snapshot (Slack). link says where the
-// snapshot was written.
+// Notifier delivers reports (Slack). Notify posts the report of a snapshot;
+// link says where the snapshot was written. NotifyFailure posts a short
+// notice for a run that could not do its job.
 type Notifier interface {
 	Notify(ctx context.Context, s *Snapshot, link string) error
+	NotifyFailure(ctx context.Context, f FailureNotice) error
 }
 
-// Runner runs one whole audit: collect, classify, compare with the previous
-// snapshot, write the snapshot, notify. The CLI, the demo and the Function
-// Compute handler all call it.
+// FailureNotice says that a run could not do its job, and why.
+type FailureNotice struct {
+	RunID     string
+	AuditedAt time.Time
+	Trigger   Trigger
+	// Cause is one line that names the cause (the config key and line, the
+	// store's error), never a secret.
+	Cause string
+}
+
+// Runner runs one whole audit: collect, classify, compare with the
+// baseline, write the snapshot, move the baseline, notify. The CLI, the
+// demo and the Function Compute handler all call it.
 type Runner struct {
 	Config   *Config
 	Auditor  *Auditor
 	Store    Store
 	Notifier Notifier // nil: no notification
 	Logger   *slog.Logger
+	// Now is the wall clock, for delivery claims (default time.Now); the
+	// audit time is RunOptions.Now.
+	Now func() time.Time
 }
 
 // RunOptions describe one run.
@@ -33,13 +50,14 @@ type RunOptions struct {
 	Now     time.Time
 	Trigger Trigger
 	// Scope narrows the configured scope when not nil (an ad-hoc audit); such
-	// a run does not move latest.json.
+	// a run does not move latest.json or the baseline.
 	Scope  *Scope
 	DryRun bool
 	// Notify says whether to notify at all (subject to slack.notify).
 	Notify bool
-	// Retry is true for a retry of a run that may have partly succeeded: a
-	// snapshot or notification that already exists is not repeated.
+	// Retry is true for a retry of a run that may have partly succeeded. It
+	// only matters when the store cannot record a delivery claim: a failure
+	// notice is then posted on the first attempt only.
 	Retry bool
 }
 
@@ -50,12 +68,18 @@ type Result struct {
 	Key      string
 	Location string
 	// Encoded is the snapshot as written (or, in a dry run, as it would be).
-	Encoded     []byte
-	MovedLatest bool
-	Notified    bool
+	Encoded []byte
+	// Written is true once the dated snapshot is in the store.
+	Written bool
+	// MovedLatest is true when latest.json and the baseline moved to this
+	// run; BaselineHeld says why they did not, when they did not.
+	MovedLatest  bool
+	BaselineHeld string
+	Notified     bool
 	// NotifySkipped says why no notification was sent, if none was.
 	NotifySkipped string
-	// Reused is true when a retry found the run's snapshot already written.
+	// Reused is true when the run's snapshot was already written (a retry,
+	// or a second delivery of the same event) and was not audited again.
 	Reused bool
 }
 
@@ -64,43 +88,67 @@ func (r *Result) Partial() bool {
 	return r.Snapshot != nil && (r.Snapshot.Summary.GatewaysFailed > 0 || r.Snapshot.Summary.Errors > 0)
 }
 
+// Failed reports whether the run audited nothing while something failed.
+func (r *Result) Failed() bool {
+	return r.Snapshot != nil && r.Snapshot.Verdict == VerdictFailed
+}
+
+// FailedAuditError is the error of a run that could audit nothing.
+type FailedAuditError struct {
+	Summary Summary
+}
+
+func (e *FailedAuditError) Error() string {
+	s := e.Summary
+	return fmt.Sprintf("audit failed: %d/%d gateways audited, %d listings failed — every gateway and listing in scope failed (see the snapshot's errors)",
+		s.Audited(), s.Gateways, s.Errors)
+}
+
+// claim kinds: one report and one failure notice per run.
+const (
+	claimReport  = "report"
+	claimFailure = "failure"
+)
+
+// claimTTL is how long a claim that was never marked delivered holds: past
+// it, the delivery that made it is taken to have died mid-post.
+const claimTTL = 15 * time.Minute
+
 // Run runs the audit. The error is non-nil when the run could not do its
-// job: the snapshot could not be written or the notification failed after
-// its retries (the snapshot is written first either way). Gateways that
-// failed are not errors: they are in the snapshot.
+// job: nothing could be audited (a *FailedAuditError), the snapshot could
+// not be written, or the notification failed after its retries (the
+// snapshot is written first either way). Gateways that failed while others
+// were audited are not errors: they are in the snapshot.
 func (r *Runner) Run(ctx context.Context, o RunOptions) (*Result, error) {
-	log := r.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := r.logger()
 	now := o.Now.UTC().Truncate(time.Second)
 	key := SnapshotKey(now)
 	res := &Result{Key: key}
-	partial := o.Scope != nil
+	narrowed := o.Scope != nil
+	sc := Scope{Regions: r.Config.Regions, Workspaces: r.Config.Workspaces, Gateways: r.Config.Gateways}
+	if narrowed {
+		sc = *o.Scope
+	}
+	scope := ScopeReport{Regions: nonNil(sc.Regions), Workspaces: nonNil(sc.Workspaces), Gateways: gatewayKeys(sc.Gateways), Partial: narrowed}
 
-	if o.Retry && !o.DryRun {
-		if b, err := r.Store.Get(ctx, key); err == nil {
-			if s, err := ReadSnapshot(b); err == nil {
-				log.Info("retry: snapshot of this run already written; not auditing again", "key", key)
-				res.Snapshot, res.Encoded, res.Reused = s, b, true
-			}
-		}
+	base, baseReadable, baseErr := r.baseline(ctx)
+	if baseErr != nil {
+		log.Warn("baseline unusable; comparing as a first run", "error", baseErr)
+	}
+	if !o.DryRun {
+		res.Snapshot, res.Encoded = r.reusable(ctx, key, scope)
+		res.Reused = res.Snapshot != nil
 	}
 	if res.Snapshot == nil {
-		sc := Scope{Regions: r.Config.Regions, Workspaces: r.Config.Workspaces, Gateways: r.Config.Gateways}
-		if o.Scope != nil {
-			sc = *o.Scope
-		}
 		col := r.Auditor.Collect(ctx, sc)
 		snap := BuildSnapshot(col, Evaluation{
-			Now: now, Policy: r.Config.Policy, Suppressions: r.Config.Suppressions, Trigger: o.Trigger,
-			Scope: ScopeReport{Regions: nonNil(sc.Regions), Workspaces: nonNil(sc.Workspaces), Gateways: gatewayKeys(sc.Gateways), Partial: partial},
+			Now: now, Policy: r.Config.Policy, Suppressions: r.Config.Suppressions, Trigger: o.Trigger, Scope: scope,
 		})
-		prev, prevKey, prevErr := r.previous(ctx, now)
-		if prevErr != nil {
-			log.Warn("previous snapshot unusable; comparing as a first run", "error", prevErr)
+		cmpBase, cmpErr := base, baseErr
+		if base != nil && !base.AuditedAt.Before(now) {
+			cmpBase, cmpErr = nil, fmt.Errorf("the baseline is from %s, not before this audit's time", base.AuditedAt.Format(time.RFC3339))
 		}
-		Compare(snap, prev, prevKey, prevErr, r.Config.Schedule.ExpectEvery)
+		Compare(snap, cmpBase, cmpErr, r.Config.Schedule.ExpectEvery)
 		b, err := snap.Encode()
 		if err != nil {
 			return res, err
@@ -110,60 +158,270 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	res.Location = r.Store.Location(ctx, key)
 	if o.DryRun {
 		res.NotifySkipped = "dry run"
-		return res, nil
+		res.BaselineHeld = "dry run"
+		return res, verdictError(res)
 	}
 
-	var errs []error
 	if !res.Reused {
 		if err := r.Store.Put(ctx, key, res.Encoded); err != nil {
-			// Nothing else is written: latest.json keeps pointing at the last
-			// good snapshot.
-			return res, fmt.Errorf("write snapshot: %w", err)
+			// Nothing else is written: latest.json and the baseline keep
+			// the last good audit.
+			err = fmt.Errorf("write snapshot: %w", err)
+			r.notifyFailure(ctx, o, res, err.Error())
+			return res, err
 		}
 	}
-	if !partial && !res.Snapshot.Scope.Partial {
-		if err := r.Store.Put(ctx, LatestKey, res.Encoded); err != nil {
-			errs = append(errs, fmt.Errorf("write %s: %w", LatestKey, err))
-		} else {
-			res.MovedLatest = true
-		}
+	res.Written = true
+
+	var errs []error
+	if why := holdBaseline(res.Snapshot, narrowed, base, baseReadable); why != "" {
+		res.BaselineHeld = why
+		log.Info("baseline not moved", "reason", why)
+	} else if err := r.moveBaseline(ctx, res, base); err != nil {
+		errs = append(errs, err)
+	} else {
+		res.MovedLatest = true
 	}
 
-	switch why := r.skipNotify(ctx, o, res); {
-	case why != "":
-		res.NotifySkipped = why
-	default:
-		if err := r.Notifier.Notify(ctx, res.Snapshot, res.Location); err != nil {
-			errs = append(errs, fmt.Errorf("notify: %w", err))
-			break
-		}
-		res.Notified = true
-		marker, _ := json.Marshal(map[string]any{"runId": res.Snapshot.RunID, "notifiedAt": time.Now().UTC()})
-		if err := r.Store.Put(ctx, markerKey(key), marker); err != nil {
-			log.Warn("could not record the delivery; a retry of this run may notify again", "error", err)
-		}
+	r.notify(ctx, o, res, &errs)
+	if err := verdictError(res); err != nil {
+		errs = append(errs, err)
 	}
 	return res, errors.Join(errs...)
 }
 
+func (r *Runner) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Logger
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+func verdictError(res *Result) error {
+	if res.Failed() {
+		return &FailedAuditError{Summary: res.Snapshot.Summary}
+	}
+	return nil
+}
+
+// baseline reads baseline.json, or derives it from latest.json (written by
+// a version that kept no baseline). It returns (nil, true, nil) when there
+// is neither. readable is false when the store could not be read at all
+// (not when the content is bad): the baseline then must not be replaced.
+func (r *Runner) baseline(ctx context.Context) (base *Baseline, readable bool, err error) {
+	b, err := r.Store.Get(ctx, BaselineKey)
+	if err == nil {
+		base, err := ReadBaseline(b)
+		if err != nil {
+			return nil, true, fmt.Errorf("read %s: %w", BaselineKey, err)
+		}
+		return base, true, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		// Too large is bad content, to be replaced; anything else is the
+		// store failing, and then nothing is replaced.
+		return nil, errors.Is(err, ErrTooLarge), fmt.Errorf("read %s: %w", BaselineKey, err)
+	}
+	b, err = r.Store.Get(ctx, LatestKey)
+	if errors.Is(err, ErrNotFound) {
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, errors.Is(err, ErrTooLarge), fmt.Errorf("read %s: %w", LatestKey, err)
+	}
+	s, err := ReadSnapshot(b)
+	if err != nil {
+		return nil, true, fmt.Errorf("read %s: %w", LatestKey, err)
+	}
+	return BaselineOf(s), true, nil
+}
+
+// reusable returns the run's snapshot when it is already written with the
+// same scope and is a real audit (a failed audit is audited again).
+func (r *Runner) reusable(ctx context.Context, key string, scope ScopeReport) (*Snapshot, []byte) {
+	b, err := r.Store.Get(ctx, key)
+	if err != nil {
+		return nil, nil
+	}
+	s, err := ReadSnapshot(b)
+	if err != nil || s.Verdict == VerdictFailed || !reflect.DeepEqual(s.Scope, scope) {
+		return nil, nil
+	}
+	r.logger().Info("snapshot of this run already written; not auditing again", "key", key)
+	return s, b
+}
+
+// holdBaseline says why a run must not move latest.json and the baseline,
+// or "" when it must.
+func holdBaseline(s *Snapshot, narrowed bool, base *Baseline, readable bool) string {
+	switch {
+	case narrowed || s.Scope.Partial:
+		return "ad-hoc run narrowed to part of the scope"
+	case s.Verdict == VerdictFailed:
+		return "nothing was audited"
+	case !readable:
+		return "the baseline could not be read, so it is not replaced"
+	case base != nil && !base.AuditedAt.Before(s.AuditedAt):
+		if base.AuditedAt.Equal(s.AuditedAt) {
+			return "the baseline is already this audit time's"
+		}
+		return "the baseline is from a later audit (" + base.AuditedAt.Format(time.RFC3339) + ")"
+	}
+	return ""
+}
+
+// moveBaseline writes latest.json, then baseline.json: a run whose
+// latest.json failed leaves the baseline where it was, so a retry does both.
+func (r *Runner) moveBaseline(ctx context.Context, res *Result, base *Baseline) error {
+	if err := r.Store.Put(ctx, LatestKey, res.Encoded); err != nil {
+		return fmt.Errorf("write %s: %w", LatestKey, err)
+	}
+	b, err := NextBaseline(base, res.Snapshot).Encode()
+	if err != nil {
+		return err
+	}
+	if err := r.Store.Put(ctx, BaselineKey, b); err != nil {
+		return fmt.Errorf("write %s: %w", BaselineKey, err)
+	}
+	return nil
+}
+
+// notify posts the report, once per run: it claims the delivery in the
+// store first, so that a retry or a second delivery of the same event does
+// not post again, and releases the claim when the post fails.
+func (r *Runner) notify(ctx context.Context, o RunOptions, res *Result, errs *[]error) {
+	if why := r.skipNotify(o, res); why != "" {
+		res.NotifySkipped = why
+		return
+	}
+	kind := claimReport
+	if res.Failed() {
+		kind = claimFailure
+	}
+	release, why := r.claim(ctx, res.Key, kind, o)
+	if why != "" {
+		res.NotifySkipped = why
+		return
+	}
+	if err := r.Notifier.Notify(ctx, res.Snapshot, res.Location); err != nil {
+		release(false)
+		*errs = append(*errs, fmt.Errorf("notify: %w", err))
+		return
+	}
+	release(true)
+	res.Notified = true
+}
+
+// notifyFailure posts a short failure notice, once per run.
+func (r *Runner) notifyFailure(ctx context.Context, o RunOptions, res *Result, cause string) {
+	if r.Notifier == nil || !o.Notify {
+		return
+	}
+	release, why := r.claim(ctx, res.Key, claimFailure, o)
+	if why != "" {
+		r.logger().Info("failure notice not posted", "reason", why)
+		return
+	}
+	err := r.Notifier.NotifyFailure(ctx, FailureNotice{RunID: RunID(o.Now.UTC().Truncate(time.Second)), AuditedAt: o.Now.UTC().Truncate(time.Second), Trigger: o.Trigger, Cause: cause})
+	if err != nil {
+		release(false)
+		r.logger().Error("failure notice not posted", "error", err)
+		return
+	}
+	release(true)
+}
+
+// claimRecord is the content of a delivery claim.
+type claimRecord struct {
+	RunID     string `json:"runId"`
+	Kind      string `json:"kind"`
+	State     string `json:"state"` // posting, delivered
+	RequestID string `json:"requestId,omitempty"`
+	// Nonce tells this claimant's claim from another's (a create that
+	// succeeded but whose answer was lost, then retried, finds its own).
+	Nonce       string     `json:"nonce"`
+	ClaimedAt   time.Time  `json:"claimedAt"`
+	DeliveredAt *time.Time `json:"deliveredAt,omitempty"`
+}
+
+// claim claims the delivery of kind for the run at key. It returns a
+// release function (delivered: record it; not: give the claim back so a
+// retry can post) or why the delivery is not this run's to make. When the
+// store cannot take the claim at all, only the first attempt posts.
+func (r *Runner) claim(ctx context.Context, key, kind string, o RunOptions) (func(delivered bool), string) {
+	ck := claimKey(key, kind)
+	rec := claimRecord{RunID: RunID(o.Now.UTC().Truncate(time.Second)), Kind: kind, State: "posting", RequestID: o.Trigger.RequestID,
+		Nonce: fmt.Sprintf("%016x", rand.Uint64()), ClaimedAt: r.now().UTC()}
+	data, _ := json.Marshal(rec)
+	log := r.logger()
+	err := r.Store.Create(ctx, ck, data)
+	if errors.Is(err, ErrExists) {
+		switch held := r.heldClaim(ctx, ck); {
+		case held.Nonce == rec.Nonce:
+			err = nil // our own create, whose first answer was lost
+		case held.State == "posting" && r.now().Sub(held.ClaimedAt) > claimTTL:
+			log.Warn("taking over a delivery claim that was never completed", "claim", ck, "claimed_at", held.ClaimedAt)
+			if derr := r.Store.Delete(ctx, ck); derr == nil {
+				err = r.Store.Create(ctx, ck, data)
+			}
+		}
+	}
+	switch {
+	case errors.Is(err, ErrExists):
+		return nil, "already delivered (or being delivered) for this run"
+	case err != nil:
+		log.Warn("cannot record the delivery claim", "claim", ck, "error", err)
+		if o.Retry {
+			return nil, "the store cannot record deliveries, and this is a retry: the first attempt posted"
+		}
+		return func(bool) {}, ""
+	}
+	return func(delivered bool) {
+		if !delivered {
+			if err := r.Store.Delete(ctx, ck); err != nil {
+				log.Warn("cannot release the delivery claim; a retry will not post until it goes stale", "claim", ck, "error", err)
+			}
+			return
+		}
+		t := r.now().UTC()
+		rec.State, rec.DeliveredAt = "delivered", &t
+		data, _ := json.Marshal(rec)
+		if err := r.Store.Put(ctx, ck, data); err != nil {
+			log.Warn("cannot mark the delivery done", "claim", ck, "error", err)
+		}
+	}, ""
+}
+
+// heldClaim reads the claim at ck; a zero record when it cannot be read (a
+// marker of an older version reads as delivered).
+func (r *Runner) heldClaim(ctx context.Context, ck string) claimRecord {
+	var rec claimRecord
+	if b, err := r.Store.Get(ctx, ck); err == nil {
+		_ = json.Unmarshal(b, &rec)
+	}
+	return rec
+}
+
 // skipNotify says why not to notify, or "" to notify.
-func (r *Runner) skipNotify(ctx context.Context, o RunOptions, res *Result) string {
+func (r *Runner) skipNotify(o RunOptions, res *Result) string {
 	switch {
 	case r.Notifier == nil:
 		return "no Slack destination configured"
 	case !o.Notify:
 		return "notification turned off for this run"
 	}
-	if o.Retry {
-		if _, err := r.Store.Get(ctx, markerKey(res.Key)); err == nil {
-			return "already notified for this run"
-		}
-	}
 	return NotifyReason(r.Config.Slack.Notify, res.Snapshot)
 }
 
 // NotifyReason applies slack.notify: it returns "" when the snapshot is to be
-// reported, or why not.
+// reported, or why not. A failed audit is always reported.
 func NotifyReason(mode string, s *Snapshot) string {
 	failures := s.Summary.GatewaysFailed + s.Summary.Errors
 	switch mode {
@@ -181,30 +439,6 @@ func NotifyReason(mode string, s *Snapshot) string {
 		}
 		return "no active findings or failures (slack.notify: findings)"
 	}
-}
-
-// previous reads latest.json; it returns (nil, "", nil) when there is none.
-func (r *Runner) previous(ctx context.Context, now time.Time) (*Snapshot, string, error) {
-	b, err := r.Store.Get(ctx, LatestKey)
-	if errors.Is(err, ErrNotFound) {
-		return nil, "", nil
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("read %s: %w", LatestKey, err)
-	}
-	s, err := ReadSnapshot(b)
-	if err != nil {
-		return nil, "", fmt.Errorf("read %s: %w", LatestKey, err)
-	}
-	if !s.AuditedAt.Before(now) {
-		// A re-run at the same (or an earlier) time compares with nothing
-		// newer than itself.
-		if s.AuditedAt.Equal(now) {
-			return nil, "", nil
-		}
-		return nil, "", fmt.Errorf("read %s: it is from %s, after this audit's time", LatestKey, s.AuditedAt.Format(time.RFC3339))
-	}
-	return s, SnapshotKey(s.AuditedAt), nil
 }
 
 func gatewayKeys(g []GatewayRef) []string {

@@ -2,29 +2,37 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
-// memStore is an in-memory Store that records the order of puts and can
-// fail the keys it is told to.
+// memStore is an in-memory Store that records its operations in order and
+// can fail the keys it is told to. Create is atomic, as OSS's
+// forbid-overwrite put is.
 type memStore struct {
 	mu      sync.Mutex
 	objects map[string][]byte
-	puts    []string
+	ops     []string
 	failPut map[string]error
+	failGet map[string]error
 }
 
 func newMemStore() *memStore {
-	return &memStore{objects: map[string][]byte{}, failPut: map[string]error{}}
+	return &memStore{objects: map[string][]byte{}, failPut: map[string]error{}, failGet: map[string]error{}}
 }
 
 func (m *memStore) Get(_ context.Context, key string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.failGet[key]; err != nil {
+		return nil, err
+	}
 	b, ok := m.objects[key]
 	if !ok {
 		return nil, fmt.Errorf("mem: %s: %w", key, ErrNotFound)
@@ -38,23 +46,83 @@ func (m *memStore) Put(_ context.Context, key string, data []byte) error {
 	if err := m.failPut[key]; err != nil {
 		return err
 	}
-	m.puts = append(m.puts, key)
+	m.ops = append(m.ops, "put "+key)
 	m.objects[key] = data
+	return nil
+}
+
+func (m *memStore) Create(_ context.Context, key string, data []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failPut[key]; err != nil {
+		return err
+	}
+	if _, ok := m.objects[key]; ok {
+		return fmt.Errorf("mem: %s: %w", key, ErrExists)
+	}
+	m.ops = append(m.ops, "create "+key)
+	m.objects[key] = data
+	return nil
+}
+
+func (m *memStore) Delete(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ops = append(m.ops, "delete "+key)
+	delete(m.objects, key)
 	return nil
 }
 
 func (m *memStore) Location(_ context.Context, key string) string { return "mem://" + key }
 
+func (m *memStore) count(op string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, o := range m.ops {
+		if o == op {
+			n++
+		}
+	}
+	return n
+}
+
+// recNotifier records what it is asked to post.
 type recNotifier struct {
-	calls int
-	err   error
-	links []string
+	mu       sync.Mutex
+	reports  []*Snapshot
+	failures []FailureNotice
+	links    []string
+	err      error
+	delay    time.Duration
 }
 
 func (r *recNotifier) Notify(_ context.Context, s *Snapshot, link string) error {
-	r.calls++
+	time.Sleep(r.delay)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	r.reports = append(r.reports, s)
 	r.links = append(r.links, link)
-	return r.err
+	return nil
+}
+
+func (r *recNotifier) NotifyFailure(_ context.Context, f FailureNotice) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	r.failures = append(r.failures, f)
+	return nil
+}
+
+func (r *recNotifier) posts() (int, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.reports), len(r.failures)
 }
 
 func newRunner(api API, st Store, n Notifier) *Runner {
@@ -69,38 +137,63 @@ func newRunner(api API, st Store, n Notifier) *Runner {
 func world() *fakeAPI {
 	return &fakeAPI{
 		workspaces: map[string][]Workspace{"cn-hangzhou": {{ID: "w-1", Name: "one"}}},
-		gateways:   map[string][]Gateway{"w-1": {{ID: "lc-a", Name: "a"}}},
-		tokens:     map[string][]Token{"lc-a": {{ID: "tk-1", Name: "etl", CreateTime: now.Add(-90 * Day), LastUsedTime: now.Add(-40 * Day)}}},
+		gateways:   map[string][]Gateway{"w-1": {{ID: "lc-a", Name: "a"}, {ID: "lc-b", Name: "b"}}},
+		tokens: map[string][]Token{
+			"lc-a": {{ID: "tk-1", Name: "etl", CreateTime: now.Add(-90 * Day), LastUsedTime: now.Add(-40 * Day)}},
+			"lc-b": {{ID: "tk-2", Name: "bi", CreateTime: now.Add(-90 * Day), LastUsedTime: now.Add(-time.Hour)}},
+		},
+		fail: map[string]error{},
 	}
 }
 
-func TestRunWritesDatedThenLatestThenNotifies(t *testing.T) {
+const (
+	dated    = "2026/11/27/20261127T090000Z.json"
+	notified = "2026/11/27/20261127T090000Z.notified.json"
+)
+
+func TestRunWritesDatedThenLatestThenBaselineThenNotifies(t *testing.T) {
 	t.Parallel()
 	st, n := newMemStore(), &recNotifier{}
 	res, err := newRunner(world(), st, n).Run(t.Context(), RunOptions{Now: now, Trigger: Trigger{Kind: "cli"}, Notify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"2026/11/27/20261127T090000Z.json", "latest.json", "2026/11/27/20261127T090000Z.notified.json"}
-	if strings.Join(st.puts, ",") != strings.Join(want, ",") {
-		t.Errorf("puts: got %v, want %v", st.puts, want)
+	want := []string{"put " + dated, "put latest.json", "put baseline.json", "create " + notified, "put " + notified}
+	if strings.Join(st.ops, ",") != strings.Join(want, ",") {
+		t.Errorf("ops: got %v, want %v", st.ops, want)
 	}
-	if !res.MovedLatest || !res.Notified || n.calls != 1 || n.links[0] != "mem://2026/11/27/20261127T090000Z.json" {
-		t.Errorf("got %+v and %d notifications to %v", res, n.calls, n.links)
+	if !res.MovedLatest || !res.Notified || len(n.reports) != 1 || n.links[0] != "mem://"+dated || res.Snapshot.Verdict != VerdictComplete {
+		t.Errorf("got %+v and %d notifications to %v", res, len(n.reports), n.links)
+	}
+	var rec claimRecord
+	if err := json.Unmarshal(st.objects[notified], &rec); err != nil || rec.State != "delivered" || rec.RunID != "audit-20261127T090000Z" {
+		t.Errorf("delivery record: got %s, %v", st.objects[notified], err)
 	}
 }
 
-func TestRunDatedFailureLeavesLatestUntouched(t *testing.T) {
+func TestRunDatedFailureLeavesLatestUntouchedAndSaysSoOnce(t *testing.T) {
 	t.Parallel()
 	st, n := newMemStore(), &recNotifier{}
 	st.objects[LatestKey] = []byte("previous")
-	st.failPut["2026/11/27/20261127T090000Z.json"] = errors.New("oss: put: AccessDenied")
-	_, err := newRunner(world(), st, n).Run(t.Context(), RunOptions{Now: now, Notify: true})
+	st.failPut[dated] = errors.New("oss: put: AccessDenied")
+	r := newRunner(world(), st, n)
+	_, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true})
 	if err == nil || !strings.Contains(err.Error(), "write snapshot: oss: put: AccessDenied") {
 		t.Fatalf("got %v, want the write error", err)
 	}
-	if string(st.objects[LatestKey]) != "previous" || n.calls != 0 {
-		t.Errorf("latest.json %q and %d notifications; want it untouched and none", st.objects[LatestKey], n.calls)
+	if string(st.objects[LatestKey]) != "previous" {
+		t.Errorf("latest.json %q; want it untouched", st.objects[LatestKey])
+	}
+	reports, failures := n.posts()
+	if reports != 0 || failures != 1 || !strings.Contains(n.failures[0].Cause, "AccessDenied") {
+		t.Fatalf("got %d reports and notices %+v; want one notice naming the cause", reports, n.failures)
+	}
+	// The retries fail the same way: the notice is not repeated.
+	for range 3 {
+		_, _ = r.Run(t.Context(), RunOptions{Now: now, Notify: true, Retry: true})
+	}
+	if _, failures := n.posts(); failures != 1 {
+		t.Errorf("got %d notices after the retries, want 1", failures)
 	}
 }
 
@@ -112,15 +205,15 @@ func TestRunScopedAndDryRunsKeepTheBaseline(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, ok := st.objects[LatestKey]; ok || res.MovedLatest || !res.Snapshot.Scope.Partial {
-		t.Errorf("a scoped run moved latest.json (puts %v)", st.puts)
+		t.Errorf("a scoped run moved latest.json (ops %v)", st.ops)
 	}
-	if len(st.puts) != 1 {
-		t.Errorf("scoped run: got puts %v, want only its dated snapshot", st.puts)
+	if len(st.ops) != 1 || res.BaselineHeld != "ad-hoc run narrowed to part of the scope" {
+		t.Errorf("scoped run: got ops %v (%q), want only its dated snapshot", st.ops, res.BaselineHeld)
 	}
 	st2 := newMemStore()
 	res, err = newRunner(world(), st2, &recNotifier{}).Run(t.Context(), RunOptions{Now: now, DryRun: true, Notify: true})
-	if err != nil || len(st2.puts) != 0 || res.Notified || len(res.Encoded) == 0 {
-		t.Errorf("dry run: got err %v, puts %v, notified %v; want nothing written or posted", err, st2.puts, res.Notified)
+	if err != nil || len(st2.ops) != 0 || res.Notified || len(res.Encoded) == 0 {
+		t.Errorf("dry run: got err %v, ops %v, notified %v; want nothing written or posted", err, st2.ops, res.Notified)
 	}
 }
 
@@ -136,18 +229,12 @@ func TestRunRetryRepeatsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Reused || res.Notified || n.calls != 1 || len(api.calls) != calls {
+	if !res.Reused || res.Notified || len(n.reports) != 1 || len(api.calls) != calls {
 		t.Errorf("retry: reused %v, notified %v, %d notifications, %d more API calls; want reused, no post, no calls",
-			res.Reused, res.Notified, n.calls, len(api.calls)-calls)
+			res.Reused, res.Notified, len(n.reports), len(api.calls)-calls)
 	}
-	dated := 0
-	for _, k := range st.puts {
-		if k == "2026/11/27/20261127T090000Z.json" {
-			dated++
-		}
-	}
-	if dated != 1 {
-		t.Errorf("dated snapshot written %d times, want once", dated)
+	if n := st.count("put " + dated); n != 1 {
+		t.Errorf("dated snapshot written %d times, want once", n)
 	}
 }
 
@@ -161,14 +248,195 @@ func TestRunRetryAfterFailedNotificationPostsOnce(t *testing.T) {
 	if _, ok := st.objects[LatestKey]; !ok {
 		t.Fatal("the snapshot was not written before notifying")
 	}
+	if _, ok := st.objects[notified]; ok {
+		t.Fatal("the claim was kept after the post failed; a retry could not post")
+	}
 	n.err = nil
 	res, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true, Retry: true})
-	if err != nil || !res.Notified || n.calls != 2 {
-		t.Errorf("retry: got %v, notified %v after %d calls; want the post to go out", err, res.Notified, n.calls)
+	if err != nil || !res.Notified || len(n.reports) != 1 {
+		t.Errorf("retry: got %v, notified %v after %d posts; want the post to go out", err, res.Notified, len(n.reports))
 	}
 }
 
-func TestRunComparesWithPrevious(t *testing.T) {
+// Function Compute may deliver one timer event twice, both with retry count
+// 0, at the same time: the report is posted once.
+func TestConcurrentDuplicateDeliveriesPostOnce(t *testing.T) {
+	t.Parallel()
+	st, n := newMemStore(), &recNotifier{delay: 20 * time.Millisecond}
+	var wg sync.WaitGroup
+	var notified atomic.Int32
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := newRunner(world(), st, n).Run(context.Background(), RunOptions{Now: now, Notify: true})
+			if err != nil {
+				t.Error(err)
+			}
+			if res.Notified {
+				notified.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if reports, _ := n.posts(); reports != 1 || notified.Load() != 1 {
+		t.Errorf("got %d posts (%d runs say notified), want 1", reports, notified.Load())
+	}
+}
+
+// A claim left "posting" by a delivery that died mid-post is taken over
+// once it is stale; a fresh one is respected.
+func TestStaleClaimIsTakenOver(t *testing.T) {
+	t.Parallel()
+	wall := time.Date(2026, 11, 27, 9, 1, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		age  time.Duration
+		post bool
+	}{{time.Minute, false}, {claimTTL + time.Minute, true}} {
+		st, n := newMemStore(), &recNotifier{}
+		held, _ := json.Marshal(claimRecord{RunID: "audit-20261127T090000Z", Kind: claimReport, State: "posting", Nonce: "other", ClaimedAt: wall.Add(-tc.age)})
+		st.objects[notified] = held
+		r := newRunner(world(), st, n)
+		r.Now = func() time.Time { return wall }
+		res, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true, Retry: true})
+		if err != nil || res.Notified != tc.post || len(n.reports) != map[bool]int{true: 1}[tc.post] {
+			t.Errorf("claim %v old: got notified %v (%s), %v; want %v", tc.age, res.Notified, res.NotifySkipped, err, tc.post)
+		}
+	}
+}
+
+// An answer that says nothing usable everywhere is a failed audit: an
+// error, a report that says so, and no baseline movement.
+func TestNothingAuditedIsAFailedAudit(t *testing.T) {
+	t.Parallel()
+	st, n, api := newMemStore(), &recNotifier{}, world()
+	r := newRunner(api, st, n)
+	if _, err := r.Run(t.Context(), RunOptions{Now: now.Add(-Day), Notify: true}); err != nil {
+		t.Fatal(err)
+	}
+	api.fail["cn-hangzhou"] = &APIError{Code: CodeInvalidResponse, Message: "empty response body"}
+	res, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true})
+	var fe *FailedAuditError
+	if !errors.As(err, &fe) || !res.Failed() || res.Snapshot.Verdict != VerdictFailed || !res.Written {
+		t.Fatalf("got %v (verdict %s); want a failed audit whose snapshot is written", err, res.Snapshot.Verdict)
+	}
+	if res.MovedLatest || res.BaselineHeld != "nothing was audited" {
+		t.Errorf("baseline: moved %v, held %q; want held", res.MovedLatest, res.BaselineHeld)
+	}
+	if reports, _ := n.posts(); reports != 2 || n.reports[1].Verdict != VerdictFailed {
+		t.Errorf("got %d reports; want the failed audit reported", reports)
+	}
+	// A retry that fails again posts nothing more; one that succeeds posts
+	// the real report.
+	_, _ = r.Run(t.Context(), RunOptions{Now: now, Notify: true, Retry: true})
+	if reports, _ := n.posts(); reports != 2 {
+		t.Errorf("a failing retry posted again (%d reports)", reports)
+	}
+	delete(api.fail, "cn-hangzhou")
+	res, err = r.Run(t.Context(), RunOptions{Now: now, Notify: true, Retry: true})
+	if err != nil || res.Reused || !res.Notified || !res.MovedLatest || res.Snapshot.Verdict != VerdictComplete {
+		t.Errorf("recovered retry: got %v, reused %v, notified %v, moved %v", err, res.Reused, res.Notified, res.MovedLatest)
+	}
+	if c := res.Snapshot.Changes; c.Previous == nil || c.Previous.AuditedAt != now.Add(-Day) || c.Counts().Total() != 0 {
+		t.Errorf("recovered retry compared with %+v, changes %+v; want the day before and no change", c.Previous, c.Counts())
+	}
+}
+
+// A scope that is truly empty is a success that says so.
+func TestEmptyScopeIsComplete(t *testing.T) {
+	t.Parallel()
+	api := &fakeAPI{workspaces: map[string][]Workspace{}, fail: map[string]error{}}
+	res, err := newRunner(api, newMemStore(), nil).Run(t.Context(), RunOptions{Now: now})
+	if err != nil || res.Snapshot.Verdict != VerdictComplete || res.Snapshot.Summary.Gateways != 0 || !res.MovedLatest {
+		t.Errorf("got %v, verdict %s, %d gateways; want a complete audit of nothing", err, res.Snapshot.Verdict, res.Snapshot.Summary.Gateways)
+	}
+}
+
+// latest.json and the baseline only move forward, and only on real audits.
+func TestBaselineOnlyMovesForward(t *testing.T) {
+	t.Parallel()
+	st := newMemStore()
+	r := newRunner(world(), st, nil)
+	if _, err := r.Run(t.Context(), RunOptions{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	latest := string(st.objects[LatestKey])
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+		held string
+	}{
+		{"earlier audit time", now.Add(-Day), "the baseline is from a later audit (2026-11-27T09:00:00Z)"},
+		{"same audit time", now, "the baseline is already this audit time's"},
+	} {
+		res, err := r.Run(t.Context(), RunOptions{Now: tc.at})
+		if err != nil || res.MovedLatest || res.BaselineHeld != tc.held || string(st.objects[LatestKey]) != latest {
+			t.Errorf("%s: got %v, moved %v, held %q; want latest.json untouched, held %q", tc.name, err, res.MovedLatest, res.BaselineHeld, tc.held)
+		}
+		if !res.Written {
+			t.Errorf("%s: the dated snapshot was not written", tc.name)
+		}
+	}
+	if res, _ := r.Run(t.Context(), RunOptions{Now: now.Add(-Day)}); !strings.Contains(res.Snapshot.Changes.PreviousError, "not before this audit's time") {
+		t.Errorf("an earlier run compared with a later baseline: %+v", res.Snapshot.Changes)
+	}
+}
+
+// Changes are per gateway against the last run that audited it: an outage
+// in the middle changes nothing that did not change.
+func TestOutageInTheMiddle(t *testing.T) {
+	t.Parallel()
+	t1, t2, t3 := now, now.Add(Day), now.Add(2*Day)
+	expiring := Token{ID: "tk-e", Name: "soon", CreateTime: t1.Add(-90 * Day), LastUsedTime: t1.Add(-time.Hour), ExpireTime: t1.Add(36 * time.Hour)}
+	stale := Token{ID: "tk-1", Name: "etl", CreateTime: t1.Add(-90 * Day), LastUsedTime: t1.Add(-40 * Day)}
+	gone := Token{ID: "tk-g", Name: "gone", CreateTime: t1.Add(-90 * Day), LastUsedTime: t1.Add(-50 * Day)}
+	for _, tc := range []struct {
+		name  string
+		after []Token // lc-a's tokens on the third day
+		want  map[string][]string
+	}{
+		{"unchanged through the outage", []Token{stale, expiring, gone}, map[string][]string{"escalated": {"tk-e:expired"}}},
+		{"resolved during the outage", []Token{{ID: "tk-1", Name: "etl", CreateTime: t1.Add(-90 * Day), LastUsedTime: t3.Add(-time.Hour)}, expiring},
+			map[string][]string{"resolved": {"tk-1:stale"}, "escalated": {"tk-e:expired"}, "removed": {"tk-g:stale"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, api := newMemStore(), world()
+			r := newRunner(api, st, nil)
+			api.tokens["lc-a"] = []Token{stale, expiring, gone}
+			if _, err := r.Run(t.Context(), RunOptions{Now: t1}); err != nil {
+				t.Fatal(err)
+			}
+			// Day 2: lc-a fails; lc-b is audited, so the run is real and
+			// moves the baseline, but lc-a keeps its day-1 state.
+			api.fail["lc-a"] = &APIError{Code: "ServiceUnavailable"}
+			res, err := r.Run(t.Context(), RunOptions{Now: t2})
+			if err != nil || !res.MovedLatest || len(res.Snapshot.Changes.Unknown) != 3 {
+				t.Fatalf("day 2: got %v, moved %v, changes %+v; want 3 unknown and the baseline moved", err, res.MovedLatest, res.Snapshot.Changes.Counts())
+			}
+			// Day 3: lc-a is back.
+			delete(api.fail, "lc-a")
+			api.tokens["lc-a"] = tc.after
+			res, err = r.Run(t.Context(), RunOptions{Now: t3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := kinds(res.Snapshot.Changes)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("day 3: got %v, want %v", got, tc.want)
+			}
+			for _, c := range append(res.Snapshot.Changes.Resolved, res.Snapshot.Changes.Escalated...) {
+				if c.Since == nil || !c.Since.Equal(t1) {
+					t.Errorf("%s: since %v, want day 1 (the last audit of lc-a)", c.TokenID, c.Since)
+				}
+			}
+			if p := res.Snapshot.Changes.Previous; p == nil || !p.AuditedAt.Equal(t2) {
+				t.Errorf("previous: got %+v, want day 2", p)
+			}
+		})
+	}
+}
+
+func TestRunComparesWithTheBaseline(t *testing.T) {
 	t.Parallel()
 	st, api := newMemStore(), world()
 	r := newRunner(api, st, nil)
@@ -184,19 +452,80 @@ func TestRunComparesWithPrevious(t *testing.T) {
 	if c.Previous == nil || c.Previous.Key != "2026/11/26/20261126T090000Z.json" || len(c.Removed) != 1 {
 		t.Errorf("changes: got %+v, want tk-1 removed since 2026-11-26", c)
 	}
-	st.objects[LatestKey] = []byte(`{"schemaVersion": 7}`)
+	st.objects[BaselineKey] = []byte(`{"schemaVersion": 7}`)
 	res, err = r.Run(t.Context(), RunOptions{Now: now.Add(Day)})
-	if err != nil || res.Snapshot.Changes.PreviousError == "" || !strings.Contains(res.Snapshot.Changes.PreviousError, "schemaVersion 7") {
-		t.Errorf("unreadable previous: got %v, %+v", err, res.Snapshot.Changes)
+	if err != nil || !strings.Contains(res.Snapshot.Changes.PreviousError, "schemaVersion 7") || !res.MovedLatest {
+		t.Errorf("unreadable baseline: got %v, %+v, moved %v; want a first run that replaces it", err, res.Snapshot.Changes, res.MovedLatest)
+	}
+	// A store that cannot be read is not a bad baseline: nothing is replaced.
+	st.failGet[BaselineKey] = errors.New("oss: get baseline.json: HTTP 503")
+	res, err = r.Run(t.Context(), RunOptions{Now: now.Add(2 * Day)})
+	if err != nil || res.MovedLatest || !strings.Contains(res.BaselineHeld, "could not be read") {
+		t.Errorf("store down: got %v, moved %v, held %q", err, res.MovedLatest, res.BaselineHeld)
+	}
+}
+
+// A baseline written by a version without baseline.json is latest.json.
+func TestBaselineFromLatestJSON(t *testing.T) {
+	t.Parallel()
+	st, api := newMemStore(), world()
+	prev := BuildSnapshot(Collection{Gateways: []GatewayResult{ok(GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-a"}, api.tokens["lc-a"]...)}},
+		Evaluation{Now: now.Add(-Day), Policy: DefaultPolicy()})
+	b, _ := prev.Encode()
+	st.objects[LatestKey] = b
+	res, err := newRunner(api, st, nil).Run(t.Context(), RunOptions{Now: now})
+	if err != nil || res.Snapshot.Changes.Previous == nil || res.Snapshot.Changes.Counts().Total() != 0 {
+		t.Errorf("got %v, changes %+v; want a comparison with latest.json and no change", err, res.Snapshot.Changes)
+	}
+	if _, ok := st.objects[BaselineKey]; !ok {
+		t.Error("baseline.json was not written")
+	}
+}
+
+// Duplicate tokenIds are kept once, so an unchanged world has no change.
+func TestDuplicateTokenIDsAreStable(t *testing.T) {
+	t.Parallel()
+	st, api := newMemStore(), world()
+	tk := api.tokens["lc-a"][0]
+	older := tk
+	older.LastUsedTime = tk.LastUsedTime.Add(-Day)
+	api.tokens["lc-a"] = []Token{older, tk, older}
+	r := newRunner(api, st, nil)
+	res, err := r.Run(t.Context(), RunOptions{Now: now})
+	if err != nil || res.Snapshot.Summary.Tokens != 2 || res.Snapshot.Summary.DuplicateTokens != 2 {
+		t.Fatalf("got %v, %d tokens, %d duplicates; want 2 and 2", err, res.Snapshot.Summary.Tokens, res.Snapshot.Summary.DuplicateTokens)
+	}
+	g := res.Snapshot.Gateways[0]
+	if len(g.DuplicateTokenIDs) != 1 || g.DuplicateTokenIDs[0] != "tk-1" || !g.Tokens[0].LastUsedTime.Equal(tk.LastUsedTime) {
+		t.Errorf("gateway: got %+v; want tk-1 noted, the most recently used kept", g)
+	}
+	api.tokens["lc-a"] = []Token{tk, older, older} // another order
+	res, err = r.Run(t.Context(), RunOptions{Now: now.Add(time.Hour)})
+	if err != nil || res.Snapshot.Changes.Counts().Total() != 0 {
+		t.Errorf("second run: got %v, changes %+v; want none", err, res.Snapshot.Changes.Counts())
+	}
+}
+
+// One token with a time no snapshot can hold does not sink the run.
+func TestOutOfRangeTimeDoesNotSinkTheRun(t *testing.T) {
+	t.Parallel()
+	api := world()
+	api.tokens["lc-a"] = append(api.tokens["lc-a"], Token{ID: "tk-far", ExpireTime: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), LastUsedTime: now})
+	res, err := newRunner(api, newMemStore(), nil).Run(t.Context(), RunOptions{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Snapshot.Summary.DataErrors != 1 || !strings.Contains(string(res.Encoded), `"field": "expireTime"`) {
+		t.Errorf("got %d data errors in:\n%s", res.Snapshot.Summary.DataErrors, res.Encoded)
 	}
 }
 
 func TestNotifyReason(t *testing.T) {
 	t.Parallel()
 	clean := snap(now, ok(gwA))
-	Compare(clean, snap(now.Add(-Day), ok(gwA)), "k", nil, 0)
+	Compare(clean, base(snap(now.Add(-Day), ok(gwA))), nil, 0)
 	dirty := snap(now, ok(gwA, Token{ID: "x", CreateTime: now.Add(-90 * Day)}))
-	Compare(dirty, snap(now.Add(-Day), ok(gwA, Token{ID: "x", CreateTime: now.Add(-90 * Day)})), "k", nil, 0)
+	Compare(dirty, base(snap(now.Add(-Day), ok(gwA, Token{ID: "x", CreateTime: now.Add(-90 * Day)}))), nil, 0)
 	broken := snap(now, failed(gwA))
 	for _, tc := range []struct {
 		mode string

@@ -16,18 +16,51 @@ const SchemaVersion = 1
 // people's scripts read (see the README's snapshot schema); add fields, never
 // rename them. It never holds a token's secret value.
 type Snapshot struct {
-	SchemaVersion int                 `json:"schemaVersion"`
-	RunID         string              `json:"runId"`
-	AuditedAt     time.Time           `json:"auditedAt"`
-	Trigger       Trigger             `json:"trigger"`
-	Scope         ScopeReport         `json:"scope"`
-	Rules         RulesReport         `json:"rules"`
-	Summary       Summary             `json:"summary"`
-	Gateways      []GatewayReport     `json:"gateways"`
-	Errors        []ScopeError        `json:"errors"`
-	Suppressions  []SuppressionReport `json:"suppressions"`
-	Changes       *Changes            `json:"changes"`
+	SchemaVersion int       `json:"schemaVersion"`
+	RunID         string    `json:"runId"`
+	AuditedAt     time.Time `json:"auditedAt"`
+	// Verdict is what coverage says of the run: complete, partial or failed
+	// (nothing could be audited).
+	Verdict      Verdict             `json:"verdict"`
+	Trigger      Trigger             `json:"trigger"`
+	Scope        ScopeReport         `json:"scope"`
+	Rules        RulesReport         `json:"rules"`
+	Summary      Summary             `json:"summary"`
+	Gateways     []GatewayReport     `json:"gateways"`
+	Errors       []ScopeError        `json:"errors"`
+	Suppressions []SuppressionReport `json:"suppressions"`
+	Changes      *Changes            `json:"changes"`
 }
+
+// Verdict is the outcome of an audit, decided by its coverage.
+type Verdict string
+
+// The verdicts.
+const (
+	// VerdictComplete: every gateway and listing in scope was audited (a
+	// scope with no gateway at all is complete too: "0 gateways found").
+	VerdictComplete Verdict = "complete"
+	// VerdictPartial: some gateways or listings could not be audited.
+	VerdictPartial Verdict = "partial"
+	// VerdictFailed: nothing could be audited while something failed. Such
+	// a run never says "no findings" and never becomes the baseline.
+	VerdictFailed Verdict = "failed"
+)
+
+// verdict decides the verdict from the counts.
+func (s Summary) verdict() Verdict {
+	failures := s.GatewaysFailed + s.Errors
+	switch {
+	case failures == 0:
+		return VerdictComplete
+	case s.Gateways-s.GatewaysFailed == 0:
+		return VerdictFailed
+	}
+	return VerdictPartial
+}
+
+// Audited is how many gateways were audited.
+func (s Summary) Audited() int { return s.Gateways - s.GatewaysFailed }
 
 // Trigger says what started the audit.
 type Trigger struct {
@@ -63,13 +96,18 @@ type RulesReport struct {
 type Summary struct {
 	// Gateways is how many gateways the run tried to audit; GatewaysFailed
 	// how many of them could not be audited.
-	Gateways       int           `json:"gateways"`
-	GatewaysFailed int           `json:"gatewaysFailed"`
-	Tokens         int           `json:"tokens"`
-	Findings       map[Rule]int  `json:"findings"`
-	Suppressed     int           `json:"suppressed"`
-	Errors         int           `json:"errors"`
-	Changes        *ChangeCounts `json:"changes,omitempty"`
+	Gateways       int          `json:"gateways"`
+	GatewaysFailed int          `json:"gatewaysFailed"`
+	Tokens         int          `json:"tokens"`
+	Findings       map[Rule]int `json:"findings"`
+	Suppressed     int          `json:"suppressed"`
+	Errors         int          `json:"errors"`
+	// DataErrors counts token fields the API answered with something that
+	// is not a time (each is listed on its token); DuplicateTokens counts
+	// token entries dropped because their tokenId was listed twice.
+	DataErrors      int           `json:"dataErrors"`
+	DuplicateTokens int           `json:"duplicateTokens"`
+	Changes         *ChangeCounts `json:"changes,omitempty"`
 }
 
 // ActiveFindings is the number of findings that are not suppressed.
@@ -92,6 +130,9 @@ type GatewayReport struct {
 	Status        string        `json:"status,omitempty"`
 	Error         *APIError     `json:"error"`
 	Tokens        []TokenReport `json:"tokens"`
+	// DuplicateTokenIDs lists the tokenIds the listing returned more than
+	// once; each is kept once.
+	DuplicateTokenIDs []string `json:"duplicateTokenIds,omitempty"`
 }
 
 // Ref returns the gateway's identity.
@@ -110,6 +151,9 @@ type TokenReport struct {
 	LastUsedTime *time.Time          `json:"lastUsedTime"`
 	Findings     []Finding           `json:"findings"`
 	Suppressed   []SuppressedFinding `json:"suppressed"`
+	// DataErrors lists the fields that could not be read (their time in
+	// the snapshot is null, and no rule that needs them applied).
+	DataErrors []DataError `json:"dataErrors,omitempty"`
 }
 
 // SuppressedFinding is a finding that a suppression exempted.
@@ -215,12 +259,17 @@ func BuildSnapshot(c Collection, ev Evaluation) *Snapshot {
 			s.Gateways = append(s.Gateways, g)
 			continue
 		}
-		for _, t := range res.Tokens {
+		toks, dups := dedupeTokens(res.Tokens)
+		g.DuplicateTokenIDs = dups
+		s.Summary.DuplicateTokens += len(res.Tokens) - len(toks)
+		for _, t := range toks {
+			t = sanitizeTimes(t)
 			tr := TokenReport{
 				TokenID: t.ID, Name: t.Name, CreatedBy: t.CreatedBy,
 				CreateTime: timePtr(t.CreateTime), ExpireTime: timePtr(t.ExpireTime), LastUsedTime: timePtr(t.LastUsedTime),
-				Findings: []Finding{}, Suppressed: []SuppressedFinding{},
+				Findings: []Finding{}, Suppressed: []SuppressedFinding{}, DataErrors: t.DataErrors,
 			}
+			s.Summary.DataErrors += len(t.DataErrors)
 			for _, f := range Classify(t, ev.Policy, now) {
 				if sup, ok := suppressionFor(ev.Suppressions, matched, res.Ref, t, f.Rule, now); ok {
 					tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate()})
@@ -245,6 +294,7 @@ func BuildSnapshot(c Collection, ev Evaluation) *Snapshot {
 		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.WorkspaceID, b.WorkspaceID))
 	})
 	s.Summary.Errors = len(s.Errors)
+	s.Verdict = s.Summary.verdict()
 	for i, sup := range ev.Suppressions {
 		s.Suppressions = append(s.Suppressions, SuppressionReport{
 			TokenID: sup.TokenID, Name: sup.Name, Gateway: sup.Gateway, Rules: nonNil(sup.Rules),
@@ -252,6 +302,61 @@ func BuildSnapshot(c Collection, ev Evaluation) *Snapshot {
 		})
 	}
 	return s
+}
+
+// sanitizeTimes turns a time a snapshot cannot hold (past year 9999) into
+// an unknown field, whatever API produced it: one token must never sink the
+// encoding of the whole snapshot.
+func sanitizeTimes(t Token) Token {
+	for _, f := range []struct {
+		name string
+		v    *time.Time
+	}{{FieldCreateTime, &t.CreateTime}, {FieldExpireTime, &t.ExpireTime}, {FieldLastUsedTime, &t.LastUsedTime}} {
+		if y := f.v.Year(); !f.v.IsZero() && (y < 1 || y > 9999) {
+			t.DataErrors = append(slices.Clip(t.DataErrors), DataError{Field: f.name, Message: fmt.Sprintf("year %d is not a time a snapshot can hold", y)})
+			*f.v = time.Time{}
+		}
+	}
+	return t
+}
+
+// dedupeTokens keeps one entry per tokenId, whatever order the listing
+// came in: the most recently used, then the latest expiry, then the first
+// by name. It returns the tokens kept and the IDs that were duplicated.
+func dedupeTokens(toks []Token) ([]Token, []string) {
+	seen := make(map[string]int, len(toks))
+	var dups []string
+	out := make([]Token, 0, len(toks))
+	for _, t := range toks {
+		i, ok := seen[t.ID]
+		if !ok {
+			seen[t.ID] = len(out)
+			out = append(out, t)
+			continue
+		}
+		if i >= 0 {
+			dups = append(dups, t.ID)
+			seen[t.ID] = -1 - i // noted once
+		} else {
+			i = -1 - i
+		}
+		if preferToken(t, out[i]) {
+			out[i] = t
+		}
+	}
+	slices.Sort(dups)
+	return out, dups
+}
+
+func preferToken(a, b Token) bool {
+	return cmp.Or(
+		b.LastUsedTime.Compare(a.LastUsedTime),
+		b.ExpireTime.Compare(a.ExpireTime),
+		b.CreateTime.Compare(a.CreateTime),
+		cmp.Compare(len(a.DataErrors), len(b.DataErrors)),
+		cmp.Compare(a.Name, b.Name),
+		cmp.Compare(a.CreatedBy, b.CreatedBy),
+	) < 0
 }
 
 // suppressionFor returns the first configured suppression that applies to

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,13 +16,33 @@ import (
 // exist.
 var ErrNotFound = errors.New("not found")
 
-// Store keeps snapshots under keys like 2026/11/27/20261127T090000Z.json and
-// latest.json. Implementations: LocalStore and the OSS store.
+// ErrExists is returned (wrapped) by Store.Create for a key that exists.
+var ErrExists = errors.New("already exists")
+
+// ErrTooLarge is returned (wrapped) by Store.Get for an object larger than
+// MaxObjectBytes.
+var ErrTooLarge = fmt.Errorf("larger than %d MiB; not read", MaxObjectBytes>>20)
+
+// MaxObjectBytes caps what a store reads back (latest.json, baseline.json,
+// a snapshot to reuse): a larger object is an error, never read into
+// memory.
+const MaxObjectBytes = 32 << 20
+
+// Store keeps snapshots under keys like 2026/11/27/20261127T090000Z.json,
+// latest.json and baseline.json. Implementations: LocalStore and the OSS
+// store.
 type Store interface {
-	// Get returns the object at key, or an error wrapping ErrNotFound.
+	// Get returns the object at key, or an error wrapping ErrNotFound. An
+	// object larger than MaxObjectBytes is an error.
 	Get(ctx context.Context, key string) ([]byte, error)
 	// Put writes the object at key whole, or not at all.
 	Put(ctx context.Context, key string, data []byte) error
+	// Create writes the object at key only if there is none, atomically:
+	// of two concurrent creators exactly one succeeds, the other gets an
+	// error wrapping ErrExists.
+	Create(ctx context.Context, key string, data []byte) error
+	// Delete removes the object at key; a missing one is not an error.
+	Delete(ctx context.Context, key string) error
 	// Location says where key is, for people: a path or a URL. It never
 	// carries credentials.
 	Location(ctx context.Context, key string) string
@@ -47,14 +68,60 @@ func (s *LocalStore) Get(_ context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(p)
+	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("local store: get %s: %w", p, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("local store: get %s: %w", p, err)
 	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxObjectBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("local store: get %s: %w", p, err)
+	}
+	if len(b) > MaxObjectBytes {
+		return nil, fmt.Errorf("local store: get %s: %w", p, ErrTooLarge)
+	}
 	return b, nil
+}
+
+// Create writes the file only if it does not exist (O_EXCL).
+func (s *LocalStore) Create(_ context.Context, key string, data []byte) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("local store: create %s: %w", p, err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("local store: create %s: %w", p, ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("local store: create %s: %w", p, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("local store: create %s: %w", p, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("local store: create %s: %w", p, err)
+	}
+	return nil
+}
+
+// Delete removes the file at key.
+func (s *LocalStore) Delete(_ context.Context, key string) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("local store: delete %s: %w", p, err)
+	}
+	return nil
 }
 
 // Put writes the file atomically: a temporary file in the same directory,
@@ -120,7 +187,13 @@ func ReadSnapshot(b []byte) (*Snapshot, error) {
 	return &s, nil
 }
 
-// markerKey is where a run records that its report was delivered.
-func markerKey(snapshotKey string) string {
-	return strings.TrimSuffix(snapshotKey, ".json") + ".notified.json"
+// claimKey is where a run claims, then records, the delivery of its report
+// (kind "report": {stamp}.notified.json) or of its failure notice (kind
+// "failure": {stamp}.failure.notified.json).
+func claimKey(snapshotKey, kind string) string {
+	base := strings.TrimSuffix(snapshotKey, ".json")
+	if kind == claimReport {
+		return base + ".notified.json"
+	}
+	return base + "." + kind + ".notified.json"
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -22,9 +23,11 @@ import (
 
 // Slack posts the report through an incoming webhook or, with a bot token,
 // chat.postMessage (then the full lists go in the message's thread when the
-// message had to cut them). It retries 429s (honouring Retry-After), 5xx and
-// network failures within the context's deadline. Its errors and logs never
-// carry the webhook URL or the token.
+// message had to cut them). It retries 429s (honouring Retry-After up to
+// audit.MaxServerWait), 5xx and network failures within the context's
+// deadline. Its errors and logs never carry the webhook URL, its path or the
+// token: an error body is reduced to Slack's error code or a short scrubbed
+// excerpt. Give it a safehttp client: it must not follow redirects.
 type Slack struct {
 	webhookURL string
 	bot        *slack.Client
@@ -36,7 +39,24 @@ type Slack struct {
 	// Sleep waits between tries (default audit.SleepContext).
 	Sleep  func(ctx context.Context, d time.Duration) error
 	Logger *slog.Logger
-	secret string
+	// secrets are scrubbed from anything that leaves: the webhook URL, its
+	// path and path segments, the bot token.
+	secrets []string
+}
+
+// webhookSecrets lists what of a webhook URL must never be shown: the URL,
+// its path and every path segment long enough to be a key.
+func webhookSecrets(u *url.URL, raw string) []string {
+	out := []string{raw, u.Path}
+	if u.RawQuery != "" {
+		out = append(out, u.RawQuery)
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if len(seg) >= 6 && seg != "services" {
+			out = append(out, seg)
+		}
+	}
+	return out
 }
 
 var _ audit.Notifier = (*Slack)(nil)
@@ -48,7 +68,7 @@ func NewWebhook(webhookURL string, hc *http.Client, opts RenderOptions) (*Slack,
 		// The URL is a secret: the error does not repeat it.
 		return nil, errors.New("slack: SLACK_WEBHOOK_URL is not an https URL")
 	}
-	return &Slack{webhookURL: webhookURL, httpClient: hc, opts: opts, secret: webhookURL}, nil
+	return &Slack{webhookURL: webhookURL, httpClient: hc, opts: opts, secrets: webhookSecrets(u, webhookURL)}, nil
 }
 
 // NewBot returns a notifier that posts with a bot token to a channel.
@@ -64,7 +84,7 @@ func NewBot(token, channel, apiURL string, hc *http.Client, opts RenderOptions) 
 		}
 		o = append(o, slack.OptionAPIURL(apiURL))
 	}
-	return &Slack{bot: slack.New(token, o...), channel: channel, httpClient: hc, opts: opts, secret: token}, nil
+	return &Slack{bot: slack.New(token, o...), channel: channel, httpClient: hc, opts: opts, secrets: []string{token}}, nil
 }
 
 // String describes the destination without its secret.
@@ -115,12 +135,37 @@ func (n *Slack) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// redact removes the secret from an error, as a last line of defence.
+// NotifyFailure posts a short notice of a run that could not do its job.
+func (n *Slack) NotifyFailure(ctx context.Context, f audit.FailureNotice) error {
+	msg := RenderFailure(f)
+	if n.bot == nil {
+		return n.redact(n.retry(ctx, "post webhook", func() error { return n.postWebhook(ctx, msg) }))
+	}
+	return n.redact(n.retry(ctx, "chat.postMessage", func() error {
+		_, err := n.post(ctx, msg, "")
+		return err
+	}))
+}
+
+// redact removes the secrets from an error, as a last line of defence.
 func (n *Slack) redact(err error) error {
-	if err == nil || n.secret == "" || !strings.Contains(err.Error(), n.secret) {
+	if err == nil {
+		return nil
+	}
+	s := n.scrub(err.Error())
+	if s == err.Error() {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), n.secret, "[redacted]"))
+	return errors.New(s)
+}
+
+func (n *Slack) scrub(s string) string {
+	for _, secret := range n.secrets {
+		if secret != "" && strings.Contains(s, secret) {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
+	}
+	return s
 }
 
 func (n *Slack) post(ctx context.Context, m Message, threadTS string) (string, error) {
@@ -168,17 +213,34 @@ func (n *Slack) postWebhook(ctx context.Context, m Message) error {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode == http.StatusOK {
 		return nil
 	}
-	e := &webhookError{status: resp.StatusCode, code: strings.TrimSpace(string(b))}
-	if len(e.code) > 100 || strings.ContainsAny(e.code, "<\n") {
-		e.code = "" // an HTML error page, not a Slack error code
-	}
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
-		e.retryAfter = time.Duration(s) * time.Second
+	e := &webhookError{status: resp.StatusCode, code: n.errorCode(b)}
+	if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s >= 0 {
+		e.retryAfter = time.Duration(min(s, 86400)) * time.Second
 	}
 	return e
+}
+
+// slackCodeRe is what a Slack error code looks like: invalid_blocks,
+// channel_not_found, no_service.
+var slackCodeRe = regexp.MustCompile(`^[a-z][a-z0-9_]{1,63}$`)
+
+// errorCode reduces a webhook's error body to Slack's error code, or to a
+// short scrubbed excerpt when it is something else (a proxy's page may
+// echo the URL, which is the secret).
+func (n *Slack) errorCode(body []byte) string {
+	s := strings.TrimSpace(string(body))
+	if slackCodeRe.MatchString(s) {
+		return s
+	}
+	if s == "" || strings.HasPrefix(s, "<") {
+		return "" // empty, or an HTML page: the status says enough
+	}
+	s = clean(n.scrub(s))
+	return "(body: " + truncate(s, 60) + ")"
 }
 
 // retryable says whether err can succeed on retry, and after how long the

@@ -110,6 +110,39 @@ func coverage(s *audit.Snapshot) string {
 		plural(len(ws), "workspace"), plural(len(regions), "region"), plural(sum.Tokens, "token"))
 }
 
+// coverageLine is the report's context line: coverage, audit time, and
+// everything that keeps the audit from being whole.
+func coverageLine(s *audit.Snapshot) string {
+	cov := coverage(s) + " · audited " + auditedAt(s.AuditedAt)
+	sum := s.Summary
+	if n := sum.Errors; n > 0 {
+		cov += " · " + plural(n, "listing") + " failed"
+	}
+	if sum.Suppressed > 0 {
+		cov += fmt.Sprintf(" · %d suppressed", sum.Suppressed)
+	}
+	if sum.DataErrors > 0 {
+		cov += " · " + plural(sum.DataErrors, "unreadable time") + " (see the snapshot)"
+	}
+	if sum.DuplicateTokens > 0 {
+		cov += " · " + plural(sum.DuplicateTokens, "duplicate token listing") + " dropped"
+	}
+	if s.Scope.Partial {
+		cov += " · ad-hoc audit of part of the scope"
+	}
+	return cov
+}
+
+// failedHeadline is "audit failed: 0/5 gateways audited" (or "…: 2 listings
+// failed" when not even a gateway was found).
+func failedHeadline(s *audit.Snapshot) string {
+	sum := s.Summary
+	if sum.Gateways == 0 {
+		return fmt.Sprintf("audit failed: %s failed, no gateway audited", plural(sum.Errors, "listing"))
+	}
+	return fmt.Sprintf("audit failed: %d/%d gateways audited", sum.Audited(), sum.Gateways)
+}
+
 func plural(n int, word string) string {
 	if n == 1 {
 		return fmt.Sprintf("%d %s", n, word)

@@ -62,13 +62,13 @@ func code(s string) string {
 	return "`" + strings.ReplaceAll(escape(s), "`", "'") + "`"
 }
 
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
-}
+func truncate(s string, n int) string { return audit.Truncate(s, n) }
+
+// maxNameChars bounds a token, gateway or workspace name, or an owner, in a
+// report line.
+const maxNameChars = 80
+
+func name(s string) string { return escape(truncate(s, maxNameChars)) }
 
 var ruleTitle = map[audit.Rule]string{
 	audit.RuleExpiring:  ":hourglass_flowing_sand: Expiring",
@@ -85,12 +85,12 @@ func owner(createdBy string, mentions map[string]string) string {
 	if createdBy == "" {
 		return "unknown owner"
 	}
-	return escape(createdBy)
+	return name(createdBy)
 }
 
 func itemLine(it item, mentions map[string]string) string {
-	return fmt.Sprintf("• *%s* %s · %s / %s · %s · %s", escape(it.tok.Name), code(it.tok.TokenID),
-		escape(gatewayLabel(it.gw)), escape(workspaceLabel(it.gw)), owner(it.tok.CreatedBy, mentions), escape(it.f.Message))
+	return fmt.Sprintf("• *%s* %s · %s / %s · %s · %s", name(it.tok.Name), code(truncate(it.tok.TokenID, maxNameChars)),
+		name(gatewayLabel(it.gw)), name(workspaceLabel(it.gw)), owner(it.tok.CreatedBy, mentions), escape(it.f.Message))
 }
 
 func failureLine(f failure) string {
@@ -126,9 +126,16 @@ func list(title string, n int, line func(int) string, limit int) (string, int) {
 }
 
 // headline is "Livy token audit · 3 expiring · 2 stale", within 150 chars.
+// A run that audited nothing says it failed, with its coverage, never "no
+// findings"; a scope with no gateway says so plainly.
 func headline(s *audit.Snapshot, secs []section) string {
 	h := "Livy token audit · " + counts(secs)
-	if len(secs) == 0 && s.Summary.GatewaysFailed+s.Summary.Errors == 0 {
+	switch {
+	case s.Verdict == audit.VerdictFailed:
+		h = "Livy token audit · " + failedHeadline(s)
+	case s.Summary.Gateways == 0 && s.Summary.Errors == 0:
+		h = "Livy token audit · 0 gateways found"
+	case len(secs) == 0 && s.Summary.GatewaysFailed+s.Summary.Errors == 0:
 		h = "Livy token audit · all clear"
 	}
 	return truncate(h, maxHeaderChars)
@@ -161,17 +168,7 @@ func render(s *audit.Snapshot, secs []section, o RenderOptions, limit int) Messa
 
 	cut := 0
 	blocks = append(blocks, slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, headline(s, secs), true, false)))
-	cov := coverage(s) + " · audited " + auditedAt(s.AuditedAt)
-	if n := s.Summary.Errors; n > 0 {
-		cov += " · " + plural(n, "listing") + " failed"
-	}
-	if s.Summary.Suppressed > 0 {
-		cov += fmt.Sprintf(" · %d suppressed", s.Summary.Suppressed)
-	}
-	if s.Scope.Partial {
-		cov += " · ad-hoc audit of part of the scope"
-	}
-	contextLine(cov)
+	contextLine(coverageLine(s))
 
 	if c := s.Changes; c != nil {
 		var lines []string
@@ -247,7 +244,7 @@ func changeLine(kind string, ch audit.Change, gateways map[string]string) string
 	if gw == "" {
 		gw = ch.GatewayID
 	}
-	return fmt.Sprintf("• %s: *%s* %s · %s · %s", kind, escape(ch.Name), code(ch.TokenID), escape(rule), escape(gw))
+	return fmt.Sprintf("• %s: *%s* %s · %s · %s", kind, name(ch.Name), code(truncate(ch.TokenID, maxNameChars)), escape(rule), name(gw))
 }
 
 // gatewayNames maps gateway keys to the names people know them by.
@@ -284,6 +281,9 @@ func linkTo(loc string) string {
 // fallback is the notification text: the counts, for screen readers and
 // push notifications.
 func fallback(s *audit.Snapshot, secs []section) string {
+	if s.Verdict == audit.VerdictFailed {
+		return "Livy token audit: " + failedHeadline(s)
+	}
 	t := "Livy token audit: " + strings.ReplaceAll(counts(secs), " · ", ", ")
 	t += fmt.Sprintf("; %d/%d gateways audited", s.Summary.Gateways-s.Summary.GatewaysFailed, s.Summary.Gateways)
 	if n := s.Summary.GatewaysFailed + s.Summary.Errors; n > 0 {
@@ -382,4 +382,23 @@ func RenderThread(s *audit.Snapshot, o RenderOptions) []Message {
 			"The lists go on: see the snapshot for every finding.", false, false)))
 	}
 	return msgs
+}
+
+// RenderFailure renders the short notice of a run that could not do its job.
+func RenderFailure(f audit.FailureNotice) Message {
+	mrkdwn := func(t string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.MarkdownType, t, false, false)
+	}
+	ctx := "run " + code(f.RunID) + " · audit time " + auditedAt(f.AuditedAt)
+	if f.Trigger.Kind != "" {
+		ctx += " · " + escape(truncate(f.Trigger.Kind, 20))
+	}
+	return Message{
+		Text: "Livy token audit failed: " + truncate(clean(f.Cause), 300),
+		Blocks: []slack.Block{
+			slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, "Livy token audit · audit failed", true, false)),
+			slack.NewSectionBlock(mrkdwn("*The audit could not do its job:* "+escape(truncate(f.Cause, 1500))), nil, nil),
+			slack.NewContextBlock("", mrkdwn(ctx)),
+		},
+	}
 }

@@ -17,9 +17,18 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 	secs := sections(s)
 	var b strings.Builder
 	fmt.Fprintf(&b, "Livy token audit · %s · %s\n", auditedAt(s.AuditedAt), s.RunID)
+	if s.Verdict == audit.VerdictFailed {
+		fmt.Fprintf(&b, "AUDIT FAILED: %s — every gateway and listing in scope failed; nothing below is an all-clear\n", strings.TrimPrefix(failedHeadline(s), "audit failed: "))
+	}
 	fmt.Fprintf(&b, "Coverage: %s", coverage(s))
 	if n := s.Summary.Errors; n > 0 {
 		fmt.Fprintf(&b, " · %s failed", plural(n, "listing"))
+	}
+	if n := s.Summary.DataErrors; n > 0 {
+		fmt.Fprintf(&b, " · %s", plural(n, "unreadable time"))
+	}
+	if n := s.Summary.DuplicateTokens; n > 0 {
+		fmt.Fprintf(&b, " · %s dropped", plural(n, "duplicate token listing"))
 	}
 	if s.Scope.Partial {
 		b.WriteString(" · ad-hoc (partial scope)")
@@ -46,8 +55,8 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 	for _, sec := range secs {
 		fmt.Fprintf(&b, "\n%s (%s) — %d\n", strings.ToUpper(string(sec.rule)), sec.severity, len(sec.items))
 		for _, it := range sec.items {
-			fmt.Fprintf(&b, "  %s (%s) · %s / %s · %s · owner %s · %s\n", clean(it.tok.Name), it.tok.TokenID,
-				clean(gatewayLabel(it.gw)), clean(workspaceLabel(it.gw)), it.gw.Region, clean(orUnknown(it.tok.CreatedBy)), it.f.Message)
+			fmt.Fprintf(&b, "  %s (%s) · %s / %s · %s · owner %s · %s\n", short(it.tok.Name), short(it.tok.TokenID),
+				short(gatewayLabel(it.gw)), short(workspaceLabel(it.gw)), it.gw.Region, short(orUnknown(it.tok.CreatedBy)), it.f.Message)
 		}
 	}
 	if fs := failures(s); len(fs) > 0 {
@@ -77,6 +86,9 @@ func orUnknown(s string) string {
 	}
 	return s
 }
+
+// short cleans a name and cuts it for a terminal line.
+func short(s string) string { return clean(audit.Truncate(s, maxNameChars)) }
 
 // clean replaces control characters (escape sequences, newlines).
 func clean(s string) string {

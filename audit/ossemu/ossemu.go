@@ -1,7 +1,9 @@
 // Package ossemu is an OSS stand-in for tests: an in-memory bucket that
-// serves PutObject, GetObject and HeadObject on loopback (path-style URLs),
-// verifies OSS4-HMAC-SHA256 (V4) signatures and STS tokens as the published
-// algorithm describes them, and can inject 503s, latency and access denials.
+// serves PutObject (with x-oss-forbid-overwrite), GetObject, HeadObject and
+// DeleteObject on loopback (path-style URLs), verifies OSS4-HMAC-SHA256 (V4)
+// signatures and STS tokens as the published algorithm describes them, and
+// can inject 503s (with OSS's error document or an HTML page), latency,
+// dripping bodies, redirects and access denials.
 package ossemu
 
 import (
@@ -50,12 +52,20 @@ type Server struct {
 	Keys   map[string]Key
 	// Clock checks x-oss-date (default time.Now).
 	Clock func() time.Time
-	// FailPuts makes that many next PutObject calls answer 503.
+	// FailPuts makes that many next PutObject calls answer 503; FailGets
+	// the same for GetObject. FailBody, when set, is the body of those 503s
+	// instead of an OSS error document (a load balancer's HTML page).
 	FailPuts int
+	FailGets int
+	FailBody string
 	// DenyPrefix makes PutObject under that prefix answer AccessDenied.
 	DenyPrefix string
-	// Latency delays every answer.
+	// Latency delays every answer; Drip sends GetObject bodies one byte
+	// every Drip.
 	Latency time.Duration
+	Drip    time.Duration
+	// Redirect answers every request with a 302 to that location.
+	Redirect string
 
 	mu       sync.Mutex
 	objects  map[string]Object
@@ -101,7 +111,14 @@ type ossError struct {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, status int, code, msg string) {
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Method: r.Method, Key: key, Status: status, Code: code})
+	body := s.FailBody
 	s.mu.Unlock()
+	if status == http.StatusServiceUnavailable && body != "" {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+		return
+	}
 	w.Header().Set("Content-Type", "application/xml")
 	w.Header().Set("x-oss-request-id", "OSSEMU-REQ")
 	w.WriteHeader(status)
@@ -118,6 +135,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(s.Latency)
 	}
 	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if s.Redirect != "" {
+		s.mu.Lock()
+		s.requests = append(s.requests, Request{Method: r.Method, Key: key, Status: http.StatusFound})
+		s.mu.Unlock()
+		http.Redirect(w, r, s.Redirect, http.StatusFound)
+		return
+	}
 	if code, msg := s.verify(r, bucket, key); code != "" {
 		s.fail(w, r, key, http.StatusForbidden, code, msg)
 		return
@@ -129,10 +153,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodPut:
 		s.put(w, r, key)
+	case http.MethodDelete:
+		s.mu.Lock()
+		delete(s.objects, key)
+		s.requests = append(s.requests, Request{Method: r.Method, Key: key, Status: http.StatusNoContent})
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
 	case http.MethodGet, http.MethodHead:
 		s.mu.Lock()
+		failing := r.Method == http.MethodGet && s.FailGets > 0
+		if failing {
+			s.FailGets--
+		}
 		obj, ok := s.objects[key]
+		drip := s.Drip
 		s.mu.Unlock()
+		if failing {
+			s.fail(w, r, key, http.StatusServiceUnavailable, "ServiceUnavailable", "Please reduce your request rate.")
+			return
+		}
 		if !ok {
 			s.fail(w, r, key, http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
 			return
@@ -148,8 +187,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("x-oss-server-side-encryption", obj.SSE)
 		}
 		w.WriteHeader(http.StatusOK)
-		if r.Method == http.MethodGet {
+		if r.Method != http.MethodGet {
+			return
+		}
+		if drip <= 0 {
 			_, _ = w.Write(obj.Data)
+			return
+		}
+		fl, _ := w.(http.Flusher)
+		for i := range obj.Data {
+			if _, err := w.Write(obj.Data[i : i+1]); err != nil {
+				return
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+			select {
+			case <-time.After(drip):
+			case <-r.Context().Done():
+				return
+			}
 		}
 	default:
 		s.fail(w, r, key, http.StatusMethodNotAllowed, "MethodNotAllowed", "The specified method is not allowed.")
@@ -181,16 +238,14 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, key string) {
 		s.fail(w, r, key, http.StatusBadRequest, "IncompleteBody", err.Error())
 		return
 	}
-	if r.Header.Get("x-oss-forbid-overwrite") == "true" {
-		s.mu.Lock()
-		_, exists := s.objects[key]
-		s.mu.Unlock()
-		if exists {
-			s.fail(w, r, key, http.StatusConflict, "FileAlreadyExists", "The object you specified already exists and can not be overwritten.")
-			return
-		}
-	}
 	s.mu.Lock()
+	if _, exists := s.objects[key]; exists && r.Header.Get("x-oss-forbid-overwrite") == "true" {
+		// Checked and written under one lock: of two concurrent creators
+		// exactly one wins, as in OSS.
+		s.mu.Unlock()
+		s.fail(w, r, key, http.StatusConflict, "FileAlreadyExists", "The object you specified already exists and can not be overwritten.")
+		return
+	}
 	if s.objects == nil {
 		s.objects = map[string]Object{}
 	}

@@ -1,7 +1,9 @@
 // Package ossstore keeps snapshots in an OSS bucket. It signs with V4
 // (OSS4-HMAC-SHA256), takes credentials from credentials-go (so STS tokens
-// refresh), and retries what the SDK does not: PutObject on 5xx, 429 and
-// network errors.
+// refresh), and retries what the SDK does not: 5xx, 429 and network errors,
+// whatever the error body looks like. Requests go through a safehttp client:
+// no redirects, a total time bound per attempt that covers the body, and
+// reads capped at audit.MaxObjectBytes.
 package ossstore
 
 import (
@@ -12,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -20,13 +21,14 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/safehttp"
 )
 
 // Options configure a Store.
 type Options struct {
 	Config     audit.OSSConfig
 	Credential credentials.Credential
-	// Timeout bounds one request (default 30s).
+	// Timeout bounds one request, body included (default 30s).
 	Timeout time.Duration
 	Retrier audit.Retrier
 	Logger  *slog.Logger
@@ -39,6 +41,7 @@ type Store struct {
 	retrier audit.Retrier
 	cred    credentials.Credential
 	log     *slog.Logger
+	timeout time.Duration
 }
 
 var _ audit.Store = (*Store)(nil)
@@ -61,11 +64,11 @@ func New(o Options) (*Store, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	secs := int64(timeout / time.Second)
 	opts := []oss.ClientOption{
 		oss.AuthVersion(oss.AuthV4), oss.Region(o.Config.Region),
 		oss.SetCredentialsProvider(&provider{o.Credential}),
-		oss.Timeout(min(secs, 10), secs),
+		oss.HTTPClient(safehttp.NewClient(safehttp.Options{Timeout: timeout, MaxBody: audit.MaxObjectBytes})),
+		oss.RedirectEnabled(false),
 	}
 	if u, err := url.Parse(Endpoint(o.Config)); err == nil && u.Hostname() == "localhost" {
 		opts = append(opts, oss.ForcePathStyle(true))
@@ -82,7 +85,7 @@ func New(o Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{cfg: o.Config, bucket: bucket, retrier: o.Retrier, cred: o.Credential, log: log}, nil
+	return &Store{cfg: o.Config, bucket: bucket, retrier: o.Retrier, cred: o.Credential, log: log, timeout: timeout}, nil
 }
 
 // provider adapts a credentials-go credential to the OSS SDK, so that
@@ -120,33 +123,67 @@ func deref(s *string) string {
 
 func (s *Store) object(key string) string { return s.cfg.Prefix + key }
 
-// Get reads an object; a missing one is audit.ErrNotFound.
+// attempt runs one request of op within the per-request time bound (which
+// covers reading the body), keeping the HTTP status so that an error body
+// the SDK could not parse is still classified by it.
+func (s *Store) attempt(ctx context.Context, f func(ctx context.Context) error) error {
+	actx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	actx, rec := safehttp.WithRecorder(actx)
+	err := f(actx)
+	if err == nil {
+		return nil
+	}
+	var se oss.ServiceError
+	if !errors.As(err, &se) && rec.Status() >= 400 {
+		return &statusError{status: rec.Status(), err: err}
+	}
+	return err
+}
+
+// statusError is a failure whose body the SDK could not parse (a load
+// balancer's HTML 503): the status decides.
+type statusError struct {
+	status int
+	err    error
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("HTTP %d with a body that is not an OSS error document", e.status)
+}
+
+func (e *statusError) Unwrap() error { return e.err }
+
+// Get reads an object; a missing one is audit.ErrNotFound, one larger than
+// audit.MaxObjectBytes is audit.ErrTooLarge.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	name := s.object(key)
 	var body []byte
 	err := s.retrier.Do(ctx, retryable, func() error {
-		r, err := s.bucket.GetObject(name, oss.WithContext(ctx))
-		if err != nil {
+		return s.attempt(ctx, func(ctx context.Context) error {
+			r, err := s.bucket.GetObject(name, oss.WithContext(ctx))
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			body, err = io.ReadAll(r)
 			return err
-		}
-		defer r.Close()
-		body, err = io.ReadAll(r)
-		return err
+		})
 	})
 	if err != nil {
 		var se oss.ServiceError
-		if errors.As(err, &se) && se.Code == "NoSuchKey" {
+		switch {
+		case errors.As(err, &se) && se.Code == "NoSuchKey":
 			return nil, fmt.Errorf("oss: get %s: %w", name, audit.ErrNotFound)
+		case errors.Is(err, safehttp.ErrTooLarge):
+			return nil, fmt.Errorf("oss: get %s: %w", name, audit.ErrTooLarge)
 		}
 		return nil, s.explain("get", name, err)
 	}
 	return body, nil
 }
 
-// Put writes an object as application/json, with server-side encryption
-// when configured, retrying 5xx, 429 and network errors.
-func (s *Store) Put(ctx context.Context, key string, data []byte) error {
-	name := s.object(key)
+func (s *Store) putOptions(ctx context.Context) []oss.Option {
 	opts := []oss.Option{oss.ContentType("application/json"), oss.WithContext(ctx)}
 	if sse := s.cfg.ServerSideEncryption; sse != "" {
 		opts = append(opts, oss.ServerSideEncryption(sse))
@@ -154,17 +191,52 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 			opts = append(opts, oss.ServerSideEncryptionKeyID(s.cfg.KMSKeyID))
 		}
 	}
+	return opts
+}
+
+// Put writes an object as application/json, with server-side encryption
+// when configured, retrying 5xx, 429 and network errors.
+func (s *Store) Put(ctx context.Context, key string, data []byte) error {
+	return s.put(ctx, "put", key, data)
+}
+
+// Create writes an object only if there is none (x-oss-forbid-overwrite):
+// OSS answers 409 FileAlreadyExists to the second of two creators.
+func (s *Store) Create(ctx context.Context, key string, data []byte) error {
+	return s.put(ctx, "create", key, data, oss.ForbidOverWrite(true))
+}
+
+func (s *Store) put(ctx context.Context, op, key string, data []byte, extra ...oss.Option) error {
+	name := s.object(key)
 	attempt := 0
 	err := s.retrier.Do(ctx, retryable, func() error {
 		attempt++
-		err := s.bucket.PutObject(name, bytes.NewReader(data), opts...)
+		err := s.attempt(ctx, func(ctx context.Context) error {
+			return s.bucket.PutObject(name, bytes.NewReader(data), append(s.putOptions(ctx), extra...)...)
+		})
 		if ok, _ := retryable(err); err != nil && ok {
-			s.log.Warn("oss: put failed", "key", name, "attempt", attempt, "error", err)
+			s.log.Warn("oss: "+op+" failed", "key", name, "attempt", attempt, "error", err)
 		}
 		return err
 	})
 	if err != nil {
-		return s.explain("put", name, err)
+		var se oss.ServiceError
+		if errors.As(err, &se) && se.Code == "FileAlreadyExists" {
+			return fmt.Errorf("oss: %s %s: %w", op, name, audit.ErrExists)
+		}
+		return s.explain(op, name, err)
+	}
+	return nil
+}
+
+// Delete removes an object (a delivery claim given back).
+func (s *Store) Delete(ctx context.Context, key string) error {
+	name := s.object(key)
+	err := s.retrier.Do(ctx, retryable, func() error {
+		return s.attempt(ctx, func(ctx context.Context) error { return s.bucket.DeleteObject(name, oss.WithContext(ctx)) })
+	})
+	if err != nil {
+		return s.explain("delete", name, err)
 	}
 	return nil
 }
@@ -172,13 +244,18 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 // retryable says whether an OSS error can succeed on retry.
 func retryable(err error) (bool, time.Duration) {
 	var se oss.ServiceError
+	var st *statusError
 	var ne net.Error
 	switch {
 	case err == nil:
 		return false, 0
 	case errors.As(err, &se):
-		return se.StatusCode >= 500 || se.StatusCode == http.StatusTooManyRequests, 0
-	case errors.Is(err, context.Canceled):
+		return safehttp.Retryable(se.StatusCode), 0
+	case errors.As(err, &st):
+		return safehttp.Retryable(st.status), 0
+	case errors.Is(err, safehttp.ErrTooLarge), errors.Is(err, context.Canceled):
+		return false, 0
+	case errors.As(err, new(*safehttp.RedirectError)):
 		return false, 0
 	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded), errors.Is(err, io.ErrUnexpectedEOF):
 		return true, 0
@@ -195,9 +272,9 @@ func (s *Store) explain(op, name string, err error) error {
 	hint := ""
 	switch se.Code {
 	case "AccessDenied":
-		perm := "oss:PutObject"
-		if op == "get" {
-			perm = "oss:GetObject"
+		perm := map[string]string{"get": "oss:GetObject", "delete": "oss:DeleteObject"}[op]
+		if perm == "" {
+			perm = "oss:PutObject"
 		}
 		hint = fmt.Sprintf(" — the credentials need %s on acs:oss:*:*:%s/%s*", perm, s.cfg.Bucket, s.cfg.Prefix)
 		if s.cfg.ServerSideEncryption == "KMS" {

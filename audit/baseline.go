@@ -1,0 +1,160 @@
+package audit
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// BaselineKey is where the per-gateway baseline is kept, beside latest.json.
+const BaselineKey = "baseline.json"
+
+// Baseline is what change tracking compares against: for every gateway, its
+// findings as of the last run that audited it. Only real audits move it
+// (full scope, something audited, a later audit time); a gateway that fails
+// keeps its last audited state, so a finding that existed before an outage
+// and still exists after it is not "new", and what disappeared during the
+// outage is "resolved" once the gateway is audited again.
+type Baseline struct {
+	SchemaVersion int `json:"schemaVersion"`
+	// AuditedAt, Key and RunID name the last real audit that moved the
+	// baseline: the snapshot latest.json holds.
+	AuditedAt time.Time         `json:"auditedAt"`
+	Key       string            `json:"key"`
+	RunID     string            `json:"runId"`
+	Gateways  []BaselineGateway `json:"gateways"`
+}
+
+// BaselineGateway is one gateway's state as of the last run that audited
+// it.
+type BaselineGateway struct {
+	Region        string          `json:"region"`
+	WorkspaceID   string          `json:"workspaceId"`
+	WorkspaceName string          `json:"workspaceName,omitempty"`
+	GatewayID     string          `json:"gatewayId"`
+	GatewayName   string          `json:"gatewayName,omitempty"`
+	AuditedAt     time.Time       `json:"auditedAt"`
+	Tokens        []BaselineToken `json:"tokens"`
+}
+
+// BaselineToken is a token and its active findings.
+type BaselineToken struct {
+	TokenID  string            `json:"tokenId"`
+	Name     string            `json:"name"`
+	Findings []BaselineFinding `json:"findings"`
+}
+
+// BaselineFinding is the part of a finding that change tracking compares.
+type BaselineFinding struct {
+	Rule     Rule     `json:"rule"`
+	Severity Severity `json:"severity"`
+}
+
+func (g BaselineGateway) key() string { return g.Region + "/" + g.WorkspaceID + "/" + g.GatewayID }
+
+func (g BaselineGateway) report() GatewayReport {
+	return GatewayReport{Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName, GatewayID: g.GatewayID, GatewayName: g.GatewayName}
+}
+
+// BaselineOf is the baseline a snapshot would be on its own: each gateway it
+// audited. It reads a latest.json written before baseline.json existed.
+func BaselineOf(s *Snapshot) *Baseline {
+	b := &Baseline{SchemaVersion: SchemaVersion, AuditedAt: s.AuditedAt, Key: SnapshotKey(s.AuditedAt), RunID: s.RunID, Gateways: []BaselineGateway{}}
+	for _, g := range s.Gateways {
+		if g.Error == nil {
+			b.Gateways = append(b.Gateways, baselineGateway(g, s.AuditedAt))
+		}
+	}
+	return b
+}
+
+func baselineGateway(g GatewayReport, at time.Time) BaselineGateway {
+	bg := BaselineGateway{Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName,
+		GatewayID: g.GatewayID, GatewayName: g.GatewayName, AuditedAt: at, Tokens: make([]BaselineToken, 0, len(g.Tokens))}
+	for _, t := range g.Tokens {
+		bt := BaselineToken{TokenID: t.TokenID, Name: t.Name, Findings: make([]BaselineFinding, 0, len(t.Findings))}
+		for _, f := range t.Findings {
+			bt.Findings = append(bt.Findings, BaselineFinding{Rule: f.Rule, Severity: f.Severity})
+		}
+		bg.Tokens = append(bg.Tokens, bt)
+	}
+	return bg
+}
+
+// NextBaseline is the baseline after cur, a real audit: each gateway cur
+// audited takes its new state; a gateway that failed, or that cur could not
+// look for (its region or workspace listing failed), keeps its last
+// audited state; a gateway that is gone (its workspace was listed and it
+// was not there) or no longer in scope is dropped. prev may be nil.
+func NextBaseline(prev *Baseline, cur *Snapshot) *Baseline {
+	next := &Baseline{SchemaVersion: SchemaVersion, AuditedAt: cur.AuditedAt, Key: SnapshotKey(cur.AuditedAt), RunID: cur.RunID, Gateways: []BaselineGateway{}}
+	old := map[string]BaselineGateway{}
+	if prev != nil {
+		for _, g := range prev.Gateways {
+			old[g.key()] = g
+		}
+	}
+	for _, g := range cur.Gateways {
+		k := g.Ref().Key()
+		if g.Error == nil {
+			next.Gateways = append(next.Gateways, baselineGateway(g, cur.AuditedAt))
+		} else if pg, ok := old[k]; ok {
+			next.Gateways = append(next.Gateways, pg)
+		}
+		delete(old, k)
+	}
+	for _, pg := range old {
+		if fateOf(cur, pg) == fateUnknown {
+			next.Gateways = append(next.Gateways, pg)
+		}
+	}
+	slices.SortFunc(next.Gateways, func(a, b BaselineGateway) int { return cmp.Compare(a.key(), b.key()) })
+	return next
+}
+
+// fate is what became of a baselined gateway that a run did not list.
+type fate int
+
+const (
+	fateOutOfScope fate = iota // the run did not look for it
+	fateUnknown                // the run looked, but its listing failed
+	fateGone                   // the run listed its workspace and it was not there
+)
+
+func fateOf(cur *Snapshot, g BaselineGateway) fate {
+	for _, e := range cur.Errors {
+		if e.Region == g.Region && (e.WorkspaceID == "" || e.WorkspaceID == g.WorkspaceID) {
+			return fateUnknown
+		}
+	}
+	inRegion := slices.Contains(cur.Scope.Regions, g.Region)
+	ws := cur.Scope.Workspaces
+	inWorkspaces := len(ws) == 0 || slices.Contains(ws, g.WorkspaceID) || g.WorkspaceName != "" && slices.Contains(ws, g.WorkspaceName)
+	if inRegion && inWorkspaces {
+		return fateGone
+	}
+	return fateOutOfScope
+}
+
+// ReadBaseline decodes baseline.json; another schema version is an error.
+func ReadBaseline(b []byte) (*Baseline, error) {
+	var base Baseline
+	if err := json.Unmarshal(b, &base); err != nil {
+		return nil, fmt.Errorf("not a baseline: %w", err)
+	}
+	if base.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("schemaVersion %d, want %d", base.SchemaVersion, SchemaVersion)
+	}
+	return &base, nil
+}
+
+// Encode writes the baseline as compact JSON.
+func (b *Baseline) Encode() ([]byte, error) {
+	out, err := json.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("encode baseline: %w", err)
+	}
+	return append(out, '\n'), nil
+}
