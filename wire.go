@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/aliyun/credentials-go/credentials"
@@ -10,7 +9,6 @@ import (
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emr"
 	"livy-token-audit/audit/ossstore"
-	"livy-token-audit/audit/safehttp"
 	"livy-token-audit/notify"
 )
 
@@ -54,18 +52,12 @@ func newStore(cfg *audit.Config, cred credentials.Credential, log *slog.Logger) 
 	return ossstore.New(ossstore.Options{Config: *cfg.Snapshot.OSS, Credential: cred, Logger: log})
 }
 
-// slackHTTPClient is the client every Slack post goes through: no
-// redirects, 15s per request, answers capped at 64 KiB.
-func slackHTTPClient() *http.Client {
-	return safehttp.NewClient(safehttp.Options{Timeout: 15 * time.Second, MaxBody: 64 << 10, MaxConnsPerHost: 2})
-}
-
 // newNotifier returns the Slack notifier the environment configures:
 // SLACK_BOT_TOKEN (with slack.channel) or SLACK_WEBHOOK_URL; none when
 // neither is set. The description it returns never holds the secret.
 func newNotifier(cfg *audit.Config, getenv func(string) string, log *slog.Logger) (audit.Notifier, string, error) {
 	opts := notify.RenderOptions{MaxItems: cfg.Slack.MaxItems, Mentions: cfg.Slack.Mentions}
-	hc := slackHTTPClient()
+	hc := notify.NewHTTPClient(15 * time.Second)
 	var n *notify.Slack
 	var err error
 	switch token, hook := getenv("SLACK_BOT_TOKEN"), getenv("SLACK_WEBHOOK_URL"); {

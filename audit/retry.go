@@ -29,8 +29,29 @@ type Retryable func(err error) (retry bool, after time.Duration)
 // once, so a hostile or confused peer cannot stall a run for hours.
 const MaxServerWait = 60 * time.Second
 
+// GaveUpError is the error of an operation the Retrier stopped retrying:
+// the last error, how many attempts were made and, when it stopped early,
+// why.
+type GaveUpError struct {
+	Err      error
+	Attempts int
+	Why      string
+}
+
+func (e *GaveUpError) Error() string { return e.Err.Error() + e.Suffix() }
+
+// Suffix is " (gave up after 4 attempts)", with the reason when there is one.
+func (e *GaveUpError) Suffix() string {
+	if e.Why == "" {
+		return " (gave up after " + plural(e.Attempts, "attempt") + ")"
+	}
+	return " (gave up after " + plural(e.Attempts, "attempt") + ": " + e.Why + ")"
+}
+
+func (e *GaveUpError) Unwrap() error { return e.Err }
+
 // Do calls f until it succeeds, fails with an error that is not retryable,
-// or runs out of attempts or time.
+// or runs out of attempts or time. Its error is a *GaveUpError.
 func (r Retrier) Do(ctx context.Context, classify Retryable, f func() error) error {
 	attempts := r.Attempts
 	if attempts <= 0 {
@@ -52,25 +73,25 @@ func (r Retrier) Do(ctx context.Context, classify Retryable, f func() error) err
 		if err == nil {
 			return nil
 		}
+		gaveUp := func(why string) error { return &GaveUpError{Err: err, Attempts: attempt, Why: why} }
 		retry, after := classify(err)
 		if !retry || attempt >= attempts || ctx.Err() != nil {
-			return fmt.Errorf("%w (gave up after %s)", err, plural(attempt, "attempt"))
+			return gaveUp("")
 		}
 		if after > MaxServerWait {
-			return fmt.Errorf("%w (gave up after %s: the server asked to wait %s, more than the %s the audit waits)",
-				err, plural(attempt, "attempt"), after, MaxServerWait)
+			return gaveUp(fmt.Sprintf("the server asked to wait %s, more than the %s the audit waits", after, MaxServerWait))
 		}
 		d := min(base<<min(attempt-1, 10), maxWait)
 		d = d/2 + rand.N(d/2+1)
 		d = max(d, after)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 			if after > 0 && after == d {
-				return fmt.Errorf("%w (gave up after %s: the server asked to wait %s, past the run's deadline)", err, plural(attempt, "attempt"), after)
+				return gaveUp(fmt.Sprintf("the server asked to wait %s, past the run's deadline", after))
 			}
-			return fmt.Errorf("%w (gave up after %s: no time left before the deadline)", err, plural(attempt, "attempt"))
+			return gaveUp("no time left before the deadline")
 		}
 		if sleep(ctx, d) != nil {
-			return fmt.Errorf("%w (gave up after %s: %v)", err, plural(attempt, "attempt"), ctx.Err())
+			return gaveUp(ctx.Err().Error())
 		}
 	}
 }

@@ -99,9 +99,7 @@ type FailedAuditError struct {
 }
 
 func (e *FailedAuditError) Error() string {
-	s := e.Summary
-	return fmt.Sprintf("audit failed: %d/%d gateways audited, %d listings failed — every gateway and listing in scope failed (see the snapshot's errors)",
-		s.Audited(), s.Gateways, s.Errors)
+	return "audit failed: " + e.Summary.FailedCoverage() + " — every gateway and listing in scope failed (see the snapshot's errors)"
 }
 
 // claim kinds: one report and one failure notice per run.

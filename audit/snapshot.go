@@ -59,6 +59,16 @@ func (s Summary) verdict() Verdict {
 	return VerdictPartial
 }
 
+// FailedCoverage says how little a failed audit covered: "0/5 gateways
+// audited", or "2 listings failed, no gateway audited" when not even a
+// gateway was found.
+func (s Summary) FailedCoverage() string {
+	if s.Gateways == 0 {
+		return plural(s.Errors, "listing") + " failed, no gateway audited"
+	}
+	return fmt.Sprintf("%d/%d gateways audited", s.Audited(), s.Gateways)
+}
+
 // Audited is how many gateways were audited.
 func (s Summary) Audited() int { return s.Gateways - s.GatewaysFailed }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/safehttp"
 )
 
 // Slack posts the report through an incoming webhook or, with a bot token,
@@ -60,6 +61,13 @@ func webhookSecrets(u *url.URL, raw string) []string {
 }
 
 var _ audit.Notifier = (*Slack)(nil)
+
+// NewHTTPClient is the client Slack posts should go through: no redirects
+// (a redirect would carry the webhook's secret path away, in the Referer
+// too), the given time bound per request, answers capped at 64 KiB.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	return safehttp.NewClient(safehttp.Options{Timeout: timeout, MaxBody: 64 << 10, MaxConnsPerHost: 2})
+}
 
 // NewWebhook returns a notifier that posts to an incoming webhook.
 func NewWebhook(webhookURL string, hc *http.Client, opts RenderOptions) (*Slack, error) {
@@ -205,6 +213,9 @@ func (n *Slack) postWebhook(ctx context.Context, m Message) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := n.httpClient.Do(req)
 	if err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return &timeoutError{after: n.httpClient.Timeout}
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // *url.Error repeats the URL, which is the secret
@@ -223,6 +234,13 @@ func (n *Slack) postWebhook(ctx context.Context, m Message) error {
 	}
 	return e
 }
+
+// timeoutError is a post that got no answer in time.
+type timeoutError struct{ after time.Duration }
+
+func (e *timeoutError) Error() string   { return fmt.Sprintf("no answer within %s", e.after) }
+func (e *timeoutError) Timeout() bool   { return true }
+func (e *timeoutError) Temporary() bool { return true }
 
 // slackCodeRe is what a Slack error code looks like: invalid_blocks,
 // channel_not_found, no_service.

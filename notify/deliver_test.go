@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack/slacktest"
+
+	"livy-token-audit/audit"
 )
 
 const (
@@ -30,12 +34,18 @@ type receiver struct {
 	calls    int
 	// script answers the first calls: a status and Retry-After; 0 = accept.
 	script []int
+	// answer, when set, answers every call instead (hostile peers).
+	answer func(w http.ResponseWriter, r *http.Request)
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.calls++
+	if rc.answer != nil {
+		rc.answer(w, r)
+		return
+	}
 	if r.URL.Path != hookPath || r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, "no_service")
@@ -112,7 +122,7 @@ func newHook(t *testing.T, rc *receiver, log *bytes.Buffer) (*Slack, string) {
 	srv := httptest.NewServer(rc)
 	t.Cleanup(srv.Close)
 	url := srv.URL + hookPath
-	n, err := NewWebhook(url, srv.Client(), RenderOptions{MaxItems: 10})
+	n, err := NewWebhook(url, NewHTTPClient(2*time.Second), RenderOptions{MaxItems: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +270,7 @@ func newBot(t *testing.T, b *botServer) *Slack {
 	srv := slacktest.NewTestServer(func(c slacktest.Customize) { c.Handle("/chat.postMessage", b.handle) })
 	srv.Start()
 	t.Cleanup(srv.Stop)
-	n, err := NewBot(botToken, "#platform-alerts", srv.GetAPIURL(), &http.Client{Timeout: 5 * time.Second}, RenderOptions{MaxItems: 10})
+	n, err := NewBot(botToken, "#platform-alerts", srv.GetAPIURL(), NewHTTPClient(5*time.Second), RenderOptions{MaxItems: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,5 +317,113 @@ func TestBotErrorNamesSlackCode(t *testing.T) {
 	assertClean(t, err.Error())
 	if _, err := NewBot(botToken, "", "", nil, RenderOptions{}); err == nil || !strings.Contains(err.Error(), "slack.channel") {
 		t.Errorf("got %v, want an error naming slack.channel", err)
+	}
+}
+
+// Hostile or broken Slack answers: the post ends, within bounds, and the
+// error names what happened without the webhook's secret path.
+func TestWebhookHostileAnswers(t *testing.T) {
+	t.Parallel()
+	var elsewhere atomic.Int32
+	var referer atomic.Value
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		referer.Store(r.Header.Get("Referer"))
+	}))
+	defer other.Close()
+	tests := []struct {
+		name   string
+		answer func(w http.ResponseWriter, r *http.Request)
+		want   string
+		calls  int
+	}{
+		{"429 asking for an hour", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "3600")
+			w.WriteHeader(429)
+			io.WriteString(w, "rate_limited")
+		}, "the server asked to wait 1h0m0s, more than the 1m0s the audit waits", 1},
+		{"redirect", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+"/collect", http.StatusTemporaryRedirect)
+		}, "HTTP 307 redirect to " + strings.TrimPrefix(other.URL, "http://") + " refused", 1},
+		{"a proxy echoes the URL", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(404)
+			io.WriteString(w, "no route for POST http://"+r.Host+r.URL.Path+" (T0SECRET)")
+		}, "HTTP 404 (body: no route for POST [redacted] ([redacted]))", 1},
+		{"HTML 502", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(502)
+			io.WriteString(w, "<html><body>Bad gateway "+r.URL.Path+"</body></html>")
+		}, "HTTP 502 (gave up after 4 attempts)", 4},
+		{"an endless answer", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(400)
+			for range 1 << 12 {
+				if _, err := io.WriteString(w, strings.Repeat("x", 1024)); err != nil {
+					return
+				}
+			}
+		}, "HTTP 400 (body: xxxx", 1},
+		{"hangs", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.ReadAll(r.Body) // then the server notices the client leave
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+		}, "no answer within 300ms (gave up after 4 attempts)", 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rc := &receiver{answer: tc.answer}
+			var log bytes.Buffer
+			hook, url := newHook(t, rc, &log)
+			hook.httpClient = NewHTTPClient(300 * time.Millisecond)
+			hook.Sleep = noSleep
+			start := time.Now()
+			err := hook.Notify(t.Context(), fleet(1, 0), "")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want it to contain %q", err, tc.want)
+			}
+			if rc.calls != tc.calls {
+				t.Errorf("got %d calls, want %d", rc.calls, tc.calls)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v", d)
+			}
+			for _, s := range []string{url, hookPath, "T0SECRET", "B0SECRET", "hookSECRETpath9x"} {
+				if strings.Contains(err.Error(), s) || strings.Contains(log.String(), s) {
+					t.Errorf("%q leaked: %v\n%s", s, err, log.String())
+				}
+			}
+		})
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect target got %d requests (Referer %v)", n, referer.Load())
+	}
+}
+
+func TestNotifyFailure(t *testing.T) {
+	t.Parallel()
+	rc := &receiver{}
+	var log bytes.Buffer
+	hook, _ := newHook(t, rc, &log)
+	err := hook.NotifyFailure(t.Context(), audit.FailureNotice{RunID: "audit-20261127T090000Z", AuditedAt: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC),
+		Trigger: audit.Trigger{Kind: "timer"}, Cause: "invalid config:\n  audit.yaml:4: rules.staleAftr: unknown key <!channel>"})
+	if err != nil || len(rc.accepted) != 1 {
+		t.Fatalf("got %v and %d posts", err, len(rc.accepted))
+	}
+	var msg struct {
+		Text   string
+		Blocks []struct {
+			Text     struct{ Text string }
+			Elements []struct{ Text string }
+		}
+	}
+	if err := json.Unmarshal(rc.accepted[0], &msg); err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprint(msg)
+	for _, want := range []string{"audit failed", "audit.yaml:4: rules.staleAftr: unknown key", "&lt;!channel&gt;", "audit-20261127T090000Z"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the notice lacks %q:\n%s", want, body)
+		}
 	}
 }

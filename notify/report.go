@@ -133,15 +133,8 @@ func coverageLine(s *audit.Snapshot) string {
 	return cov
 }
 
-// failedHeadline is "audit failed: 0/5 gateways audited" (or "…: 2 listings
-// failed" when not even a gateway was found).
-func failedHeadline(s *audit.Snapshot) string {
-	sum := s.Summary
-	if sum.Gateways == 0 {
-		return fmt.Sprintf("audit failed: %s failed, no gateway audited", plural(sum.Errors, "listing"))
-	}
-	return fmt.Sprintf("audit failed: %d/%d gateways audited", sum.Audited(), sum.Gateways)
-}
+// failedHeadline is "audit failed: 0/5 gateways audited".
+func failedHeadline(s *audit.Snapshot) string { return "audit failed: " + s.Summary.FailedCoverage() }
 
 func plural(n int, word string) string {
 	if n == 1 {

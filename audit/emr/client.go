@@ -224,6 +224,14 @@ func (c *Client) call(ctx context.Context, region, action, pathname string, quer
 		return nil
 	})
 	if err != nil {
+		// The record on the gateway says how many attempts were made.
+		var gu *audit.GaveUpError
+		var ae *audit.APIError
+		if errors.As(err, &gu) && errors.As(gu.Err, &ae) && ae.Code != audit.CodeDeadlineExceeded && (gu.Attempts > 1 || gu.Why != "") {
+			cp := *ae
+			cp.Message += gu.Suffix()
+			return fmt.Errorf("%s: %w", action, &cp)
+		}
 		return fmt.Errorf("%s: %w", action, err)
 	}
 	return nil

@@ -285,7 +285,12 @@ func (s *Store) explain(op, name string, err error) error {
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken":
 		hint = " — the credentials are not valid for OSS"
 	}
-	return fmt.Errorf("oss: %s %s: %s (HTTP %d, request id %s)%s: %w", op, name, se.Code, se.StatusCode, se.RequestID, hint, errors.New(se.Message))
+	suffix := ""
+	var gu *audit.GaveUpError
+	if errors.As(err, &gu) {
+		suffix = gu.Suffix()
+	}
+	return fmt.Errorf("oss: %s %s: %s (HTTP %d, request id %s)%s: %w%s", op, name, se.Code, se.StatusCode, se.RequestID, hint, errors.New(se.Message), suffix)
 }
 
 // Location says where key is for people: a presigned GET URL when

@@ -3,8 +3,10 @@ package ossstore
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,5 +184,117 @@ func TestEndpoint(t *testing.T) {
 		if got := Endpoint(tc.c); got != tc.want {
 			t.Errorf("Endpoint(%+v): got %s, want %s", tc.c, got, tc.want)
 		}
+	}
+}
+
+func TestCreateIsExclusiveAndDeleteGivesItBack(t *testing.T) {
+	t.Parallel()
+	st, emu := setup(t, nil, nil)
+	const key = "2026/11/27/x.notified.json"
+	results := make(chan error, 8)
+	for range 8 {
+		go func() { results <- st.Create(t.Context(), key, []byte(`{"state":"posting"}`)) }()
+	}
+	won := 0
+	for range 8 {
+		switch err := <-results; {
+		case err == nil:
+			won++
+		case !errors.Is(err, audit.ErrExists):
+			t.Errorf("got %v, want ErrExists for the losers", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d creators won, want exactly 1", won)
+	}
+	if err := st.Delete(t.Context(), key); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := emu.Objects()["livy/"+key]; ok {
+		t.Fatal("the object is still there after Delete")
+	}
+	if err := st.Create(t.Context(), key, []byte("{}")); err != nil {
+		t.Errorf("create after delete: %v", err)
+	}
+}
+
+// A load balancer's HTML 503 is retried like OSS's own.
+func TestHTML503IsRetried(t *testing.T) {
+	t.Parallel()
+	st, emu := setup(t, nil, nil)
+	emu.FailPuts, emu.FailGets, emu.FailBody = 2, 2, "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
+	if err := st.Put(t.Context(), "a.json", []byte("{}")); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	if b, err := st.Get(t.Context(), "a.json"); err != nil || string(b) != "{}" {
+		t.Fatalf("get: %q, %v", b, err)
+	}
+	if n := len(emu.Requests()); n != 6 {
+		t.Errorf("got %d requests, want 3 puts and 3 gets", n)
+	}
+	emu.FailPuts = 10
+	err := st.Put(t.Context(), "a.json", []byte("{}"))
+	if err == nil || !strings.Contains(err.Error(), "HTTP 503 with a body that is not an OSS error document") || !strings.Contains(err.Error(), "gave up after 4 attempts") {
+		t.Errorf("got %v, want the status named after 4 attempts", err)
+	}
+}
+
+// A redirect is never followed: the signed request would go with it.
+func TestOSSRedirectIsRefused(t *testing.T) {
+	t.Parallel()
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	st, emu := setup(t, nil, nil)
+	emu.Redirect = other.URL + "/steal"
+	err := st.Put(t.Context(), "a.json", []byte("{}"))
+	if err == nil || !strings.Contains(err.Error(), "HTTP 302 redirect to "+strings.TrimPrefix(other.URL, "http://")+" refused") {
+		t.Errorf("got %v, want the redirect refused", err)
+	}
+	if _, err := st.Get(t.Context(), "latest.json"); err == nil {
+		t.Error("get through a redirect: got no error")
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the other host got %d requests", n)
+	}
+	if n := len(emu.Requests()); n != 2 {
+		t.Errorf("got %d requests, want 2 (a redirect is not retried)", n)
+	}
+}
+
+// A read that drips in ends within the per-request bound.
+func TestDrippingReadEnds(t *testing.T) {
+	t.Parallel()
+	emu := &ossemu.Server{Bucket: "audit-snapshots", Region: "cn-hangzhou", Keys: map[string]ossemu.Key{ak: {Secret: secret}}, Drip: 20 * time.Millisecond}
+	emu.PutObject("livy/latest.json", []byte(strings.Repeat(" ", 1000)+"{}"))
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	st, err := New(Options{Config: audit.OSSConfig{Bucket: "audit-snapshots", Region: "cn-hangzhou", Endpoint: srv.URL, Prefix: "livy/"},
+		Credential: cred(t, ak, secret, ""), Timeout: 300 * time.Millisecond,
+		Retrier: audit.Retrier{Attempts: 2, Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = st.Get(t.Context(), "latest.json")
+	if err == nil || !strings.Contains(err.Error(), "gave up after 2 attempts") {
+		t.Errorf("got %v, want a timeout after 2 attempts", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v; each attempt is bounded by 300ms", d)
+	}
+}
+
+// An oversized object is not read into memory.
+func TestOversizedObjectIsRefused(t *testing.T) {
+	t.Parallel()
+	st, emu := setup(t, nil, nil)
+	emu.PutObject("livy/latest.json", make([]byte, audit.MaxObjectBytes+1))
+	_, err := st.Get(t.Context(), "latest.json")
+	if !errors.Is(err, audit.ErrTooLarge) {
+		t.Errorf("got %v, want ErrTooLarge", err)
+	}
+	if n := len(emu.Requests()); n != 1 {
+		t.Errorf("got %d requests, want 1 (not retried)", n)
 	}
 }

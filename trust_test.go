@@ -1,0 +1,451 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"livy-token-audit/audit"
+	"livy-token-audit/audit/emulator"
+	"livy-token-audit/audit/ossemu"
+)
+
+// stage is a whole hostile environment on loopback for one CLI run: the EMR
+// emulator (demo world, verifying signatures), the OSS stand-in (verifying
+// V4 signatures), a Slack webhook receiver that records every byte it is
+// sent, and a host that must never be reached (redirects point there).
+type stage struct {
+	emu       *emulator.Server
+	oss       *ossemu.Server
+	slack     *slackRecorder
+	elsewhere atomic.Int32
+	worldNow  atomic.Int64 // the emulated world's clock, epoch ms
+	cfgPath   string
+	hookURL   string
+	otherURL  string
+}
+
+// slackRecorder records every request it gets (headers and body) and
+// answers with answer, or accepts a post within Slack's limits.
+type slackRecorder struct {
+	mu       sync.Mutex
+	requests [][]byte
+	accepted [][]byte
+	answer   func(w http.ResponseWriter, r *http.Request)
+}
+
+func (s *slackRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	var head bytes.Buffer
+	_ = r.Header.Write(&head)
+	s.mu.Lock()
+	s.requests = append(s.requests, append(head.Bytes(), b...))
+	answer := s.answer
+	s.mu.Unlock()
+	if answer != nil {
+		answer(w, r)
+		return
+	}
+	if r.URL.Path != testHookPath {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "no_service")
+		return
+	}
+	if code := webhookLimits(b); code != "" {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, code)
+		return
+	}
+	s.mu.Lock()
+	s.accepted = append(s.accepted, b)
+	s.mu.Unlock()
+	io.WriteString(w, "ok")
+}
+
+func (s *slackRecorder) posts() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]byte(nil), s.accepted...)
+}
+
+// webhookLimits returns Slack's error code for a payload over its
+// documented limits: 50 blocks, 150-character headers, 3000-character
+// sections, and about 12,000 characters of blocks in all.
+func webhookLimits(body []byte) string {
+	var p struct {
+		Text   string `json:"text"`
+		Blocks []struct {
+			Type     string                  `json:"type"`
+			Text     *struct{ Text string }  `json:"text"`
+			Elements []struct{ Text string } `json:"elements"`
+		} `json:"blocks"`
+	}
+	if json.Unmarshal(body, &p) != nil {
+		return "invalid_payload"
+	}
+	if p.Text == "" && len(p.Blocks) == 0 {
+		return "no_text"
+	}
+	if len(p.Blocks) > 50 {
+		return "invalid_blocks"
+	}
+	total := 0
+	for _, b := range p.Blocks {
+		n := 0
+		if b.Text != nil {
+			n = len([]rune(b.Text.Text))
+		}
+		for _, e := range b.Elements {
+			n += len([]rune(e.Text))
+		}
+		if b.Type == "header" && n > 150 || b.Type == "section" && n > 3000 {
+			return "invalid_blocks"
+		}
+		total += n
+	}
+	if total > 12000 {
+		return "msg_blocks_too_long"
+	}
+	return ""
+}
+
+func newStage(t *testing.T, apiExtra, extra string) *stage {
+	t.Helper()
+	world, err := emulator.LoadWorld(demoWorld)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &stage{slack: &slackRecorder{}}
+	st.worldNow.Store(demoStart.UnixMilli())
+	st.emu = &emulator.Server{World: world, Keys: map[string]emulator.Key{cliAK: {Secret: cliSecret}}, Now: func() time.Time { return time.UnixMilli(st.worldNow.Load()).UTC() }}
+	api := httptest.NewServer(st.emu)
+	t.Cleanup(api.Close)
+	st.oss = &ossemu.Server{Bucket: "audit-snapshots", Region: "cn-hangzhou", Keys: map[string]ossemu.Key{cliAK: {Secret: cliSecret}}}
+	bucket := httptest.NewServer(st.oss)
+	t.Cleanup(bucket.Close)
+	slackSrv := httptest.NewServer(st.slack)
+	t.Cleanup(slackSrv.Close)
+	st.hookURL = slackSrv.URL + testHookPath
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { st.elsewhere.Add(1) }))
+	t.Cleanup(other.Close)
+	st.otherURL = other.URL
+	cfg := fmt.Sprintf(`regions: [cn-hangzhou, cn-shanghai]
+api: {endpoint: %q, retries: 1%s}
+snapshot:
+  oss: {bucket: audit-snapshots, region: cn-hangzhou, endpoint: %q, prefix: livy/}
+slack: {notify: always}
+%s`, api.URL, apiExtra, bucket.URL, extra)
+	st.cfgPath = filepath.Join(t.TempDir(), "audit.yaml")
+	if err := os.WriteFile(st.cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", cliAK)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", cliSecret)
+	return st
+}
+
+// gateway returns the demo world's gateway with that ID.
+func (st *stage) gateway(id string) *emulator.Gateway {
+	for _, r := range st.emu.World.Regions {
+		for _, ws := range r.Workspaces {
+			for _, g := range ws.Gateways {
+				if g.ID == id {
+					return g
+				}
+			}
+		}
+	}
+	panic("no gateway " + id)
+}
+
+// healthy removes the demo world's staged failures, so that a case injects
+// its own.
+func (st *stage) healthy() {
+	for _, r := range st.emu.World.Regions {
+		r.Fail = nil
+		for _, ws := range r.Workspaces {
+			ws.Fail = nil
+			for _, g := range ws.Gateways {
+				g.Fail = nil
+			}
+		}
+	}
+}
+
+// run runs the CLI at an audit time, the world's clock set to it.
+func (st *stage) run(t *testing.T, now string, extraArgs ...string) (int, string, string) {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.worldNow.Store(at.UnixMilli())
+	var out, errb bytes.Buffer
+	args := append([]string{"-config", st.cfgPath, "-now", now}, extraArgs...)
+	code := run(t.Context(), args, envOf(map[string]string{"SLACK_WEBHOOK_URL": st.hookURL}), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// leaks searches every byte that left the process — stdout, stderr, every
+// object written, every request Slack got — for the token values, the
+// access key secret and the webhook's secret path.
+func (st *stage) leaks(t *testing.T, outputs ...string) {
+	t.Helper()
+	secrets := []string{"lvt-SECRET", cliSecret, "hookSECRET", "T0SECRET", "B0SECRET"}
+	var all [][]byte
+	for _, o := range outputs {
+		all = append(all, []byte(o))
+	}
+	for _, o := range st.oss.Objects() {
+		all = append(all, o.Data)
+	}
+	st.slack.mu.Lock()
+	all = append(all, st.slack.requests...)
+	st.slack.mu.Unlock()
+	for _, b := range all {
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				i := bytes.Index(b, []byte(s))
+				t.Errorf("%q left the process: …%s…", s, b[max(0, i-60):min(len(b), i+60)])
+			}
+		}
+	}
+}
+
+func (st *stage) snapshot(t *testing.T, key string) *audit.Snapshot {
+	t.Helper()
+	o, ok := st.oss.Objects()["livy/"+key]
+	if !ok {
+		return nil
+	}
+	s, err := audit.ReadSnapshot(o.Data)
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	return s
+}
+
+const (
+	day1    = "2026-11-27T09:00:00Z"
+	day1Key = "2026/11/27/20261127T090000Z.json"
+)
+
+// TestFaultMatrix runs the CLI against each fault of the README's fault
+// matrix and checks what the audit does, what the report says, the exit
+// status and latest.json, and that nothing secret left the process.
+func TestFaultMatrix(t *testing.T) {
+	tests := []struct {
+		name     string
+		apiExtra string
+		stage    func(st *stage)
+		args     []string
+		exit     int
+		verdict  audit.Verdict // "" when no snapshot is written
+		latest   bool          // latest.json moved
+		posts    int           // reports accepted by Slack
+		want     []string      // in stdout + stderr
+		check    func(t *testing.T, st *stage, s *audit.Snapshot)
+	}{
+		{name: "EMR throttled once", stage: func(st *stage) {
+			st.healthy()
+			st.gateway("lc-hz-etl").Fail = &emulator.Failure{Status: 400, Code: "Throttling.User", Message: "flow control", Times: 1}
+		}, exit: exitOK, verdict: audit.VerdictComplete, latest: true, posts: 1},
+		{name: "EMR 5xx with JSON", stage: func(st *stage) {
+			st.healthy()
+			st.gateway("lc-hz-etl").Fail = &emulator.Failure{Status: 503, Code: "ServiceUnavailable", Message: "later"}
+		}, exit: exitPartial, verdict: audit.VerdictPartial, latest: true, posts: 1, want: []string{"ServiceUnavailable: later"}},
+		{name: "EMR 5xx with an HTML body", stage: func(st *stage) {
+			st.healthy()
+			st.gateway("lc-hz-etl").Fail = &emulator.Failure{Status: 502, Body: "<html>Bad Gateway</html>"}
+		}, exit: exitPartial, verdict: audit.VerdictPartial, latest: true, posts: 1, want: []string{"HTTP502", "(gave up after 2 attempts)"}},
+		{name: "EMR denied", stage: func(st *stage) {
+			st.healthy()
+			st.emu.World.Regions["cn-shanghai"].Fail = &emulator.Failure{Status: 403, Code: "Forbidden.RAM", Message: "not authorized"}
+		}, exit: exitPartial, verdict: audit.VerdictPartial, latest: true, posts: 1, want: []string{"Forbidden.RAM"}},
+		{name: "EMR hangs", apiExtra: ", timeout: 300ms", stage: func(st *stage) {
+			st.healthy()
+			st.gateway("lc-hz-etl").Fail = &emulator.Failure{Status: 200, Delay: emulator.Duration(time.Minute)}
+		}, exit: exitPartial, verdict: audit.VerdictPartial, latest: true, posts: 1, want: []string{"RequestFailed"}},
+		{name: "EMR answer drips", apiExtra: ", timeout: 300ms", stage: func(st *stage) {
+			st.healthy()
+			st.gateway("lc-hz-etl").Drip = emulator.Duration(50 * time.Millisecond)
+		}, exit: exitPartial, verdict: audit.VerdictPartial, latest: true, posts: 1, want: []string{"RequestFailed"}},
+		{name: "EMR answer oversized", stage: func(st *stage) {
+			st.healthy()
+			st.gateway("lc-hz-etl").Pad = 64 << 20
+		}, exit: exitPartial, verdict: audit.VerdictPartial, latest: true, posts: 1, want: []string{"InvalidResponse", "larger than 4 MiB"}},
+		{name: "EMR redirects", stage: func(st *stage) {
+			st.healthy()
+			st.gateway("lc-hz-etl").Fail = &emulator.Failure{Status: 302, Location: st.otherURL + "/x"}
+		}, exit: exitPartial, verdict: audit.VerdictPartial, latest: true, posts: 1, want: []string{"HTTP302", "refused"}},
+		{name: "EMR empty 200 everywhere", stage: func(st *stage) {
+			st.healthy()
+			for _, r := range st.emu.World.Regions {
+				r.Fail = &emulator.Failure{Status: 200, Empty: true}
+			}
+		}, exit: exitFailed, verdict: audit.VerdictFailed, posts: 1,
+			want: []string{"AUDIT FAILED: 2 listings failed, no gateway audited", "audit failed: 2 listings failed, no gateway audited —", "ListWorkspaces: empty response body"},
+			check: func(t *testing.T, st *stage, s *audit.Snapshot) {
+				if b := st.slack.posts(); !bytes.Contains(b[0], []byte("Livy token audit · audit failed")) || bytes.Contains(b[0], []byte("no findings")) || bytes.Contains(b[0], []byte("all clear")) {
+					t.Errorf("the report does not say the audit failed:\n%s", b[0])
+				}
+			}},
+		{name: "EMR garbage 200", stage: func(st *stage) {
+			st.healthy()
+			for _, r := range st.emu.World.Regions {
+				r.Fail = &emulator.Failure{Status: 200, Body: `{"status":"ok"}`}
+			}
+		}, exit: exitFailed, verdict: audit.VerdictFailed, posts: 1, want: []string{"neither workspaces nor a requestId"}},
+		{name: "out-of-range times", stage: func(st *stage) {
+			st.healthy()
+			g := st.gateway("lc-hz-etl")
+			g.Tokens[0].ExpireTime, g.Tokens[1].LastUsedTime = emulator.Raw("253402300800000"), emulator.Raw("1.5e12")
+		}, exit: exitOK, verdict: audit.VerdictComplete, latest: true, posts: 1, want: []string{"2 unreadable times"},
+			check: func(t *testing.T, st *stage, s *audit.Snapshot) {
+				if s.Summary.DataErrors != 2 || s.Summary.Tokens != 11 {
+					t.Errorf("got %d data errors over %d tokens, want 2 over 11", s.Summary.DataErrors, s.Summary.Tokens)
+				}
+			}},
+		{name: "duplicate token ids", stage: func(st *stage) {
+			st.healthy()
+			g := st.gateway("lc-hz-etl")
+			g.Tokens = append(g.Tokens, g.Tokens[0], g.Tokens[1])
+		}, exit: exitOK, verdict: audit.VerdictComplete, latest: true, posts: 1, want: []string{"2 duplicate token listings dropped"}},
+		{name: "OSS down", stage: func(st *stage) {
+			st.healthy()
+			st.oss.FailPuts = 100
+		}, exit: exitFailed, want: []string{"write snapshot", "ServiceUnavailable", "gave up after 4 attempts"},
+			check: func(t *testing.T, st *stage, _ *audit.Snapshot) {
+				if b := st.slack.posts(); len(b) != 1 || !bytes.Contains(b[0], []byte("The audit could not do its job")) {
+					t.Errorf("want one failure notice, got %d posts", len(b))
+				}
+			}},
+		{name: "OSS denied", stage: func(st *stage) {
+			st.healthy()
+			st.oss.DenyPrefix = "livy/"
+		}, exit: exitFailed, posts: 1, want: []string{"AccessDenied", "need oss:PutObject"}},
+		{name: "OSS slow", stage: func(st *stage) {
+			st.healthy()
+			st.oss.Latency = 50 * time.Millisecond
+		}, exit: exitOK, verdict: audit.VerdictComplete, latest: true, posts: 1},
+		{name: "OSS corrupt baseline", stage: func(st *stage) {
+			st.healthy()
+			st.oss.PutObject("livy/baseline.json", []byte("{not json"))
+		}, exit: exitOK, verdict: audit.VerdictComplete, latest: true, posts: 1, want: []string{"previous snapshot unusable"}},
+		{name: "OSS oversized baseline", stage: func(st *stage) {
+			st.healthy()
+			st.oss.PutObject("livy/baseline.json", make([]byte, audit.MaxObjectBytes+1))
+		}, exit: exitOK, verdict: audit.VerdictComplete, latest: true, posts: 1, want: []string{"larger than 32 MiB"}},
+		{name: "Slack 429 asking for an hour", stage: func(st *stage) {
+			st.healthy()
+			st.slack.answer = func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", "3600")
+				w.WriteHeader(429)
+			}
+		}, exit: exitFailed, verdict: audit.VerdictComplete, latest: true, want: []string{"HTTP 429", "the server asked to wait 1h0m0s"}},
+		{name: "Slack 4xx", stage: func(st *stage) {
+			st.healthy()
+			st.slack.answer = func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(404); io.WriteString(w, "channel_not_found") }
+		}, exit: exitFailed, verdict: audit.VerdictComplete, latest: true, want: []string{"HTTP 404 channel_not_found (gave up after 1 attempt)"}},
+		{name: "Slack 5xx", stage: func(st *stage) {
+			st.healthy()
+			st.slack.answer = func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }
+		}, exit: exitFailed, verdict: audit.VerdictComplete, latest: true, want: []string{"HTTP 503", "gave up after"}},
+		{name: "Slack redirects", stage: func(st *stage) {
+			st.healthy()
+			st.slack.answer = func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, st.otherURL+"/x", http.StatusFound) }
+		}, exit: exitFailed, verdict: audit.VerdictComplete, latest: true, want: []string{"HTTP 302 redirect", "refused"}},
+		{name: "deadline near", args: []string{"-timeout", "1500ms"}, apiExtra: ", deadlineReserve: 1s", stage: func(st *stage) {
+			st.healthy()
+			st.gateway("lc-hz-etl").Fail = &emulator.Failure{Status: 200, Delay: emulator.Duration(time.Minute)}
+		}, exit: exitPartial, verdict: audit.VerdictPartial, latest: true, posts: 1, want: []string{"DeadlineExceeded"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newStage(t, tc.apiExtra, "")
+			tc.stage(st)
+			code, out, errb := st.run(t, day1, tc.args...)
+			if code != tc.exit {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.exit, out, errb)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out+errb, w) {
+					t.Errorf("output lacks %q\nstdout:\n%s\nstderr:\n%s", w, out, errb)
+				}
+			}
+			s := st.snapshot(t, day1Key)
+			switch {
+			case tc.verdict == "" && s != nil:
+				t.Errorf("a snapshot was written (verdict %s), want none", s.Verdict)
+			case tc.verdict != "" && (s == nil || s.Verdict != tc.verdict):
+				t.Errorf("snapshot %v, want verdict %s", s, tc.verdict)
+			}
+			_, moved := st.oss.Objects()["livy/latest.json"]
+			if moved != tc.latest {
+				t.Errorf("latest.json written: %v, want %v", moved, tc.latest)
+			}
+			if n := len(st.slack.posts()); n != tc.posts && tc.check == nil {
+				t.Errorf("Slack accepted %d posts, want %d", n, tc.posts)
+			}
+			if n := st.elsewhere.Load(); n != 0 {
+				t.Errorf("a redirect was followed: %d requests to the other host", n)
+			}
+			if tc.check != nil {
+				tc.check(t, st, s)
+			}
+			st.leaks(t, out, errb)
+		})
+	}
+}
+
+// The baseline over three runs with an outage in the middle: the report
+// after the outage shows what really changed.
+func TestBaselineAcrossAnOutage(t *testing.T) {
+	st := newStage(t, "", "")
+	st.healthy()
+	if code, out, errb := st.run(t, day1); code != exitOK {
+		t.Fatalf("day 1: exit %d\n%s%s", code, out, errb)
+	}
+	// Day 2: every listing fails. The dated snapshot is written, latest.json
+	// and the baseline stay on day 1.
+	latest := st.oss.Objects()["livy/latest.json"].Data
+	for _, r := range st.emu.World.Regions {
+		r.Fail = &emulator.Failure{Status: 503, Code: "ServiceUnavailable", Message: "down"}
+	}
+	code, out, _ := st.run(t, "2026-11-28T09:00:00Z")
+	if code != exitFailed || !strings.Contains(out, "latest.json not moved: nothing was audited") {
+		t.Errorf("day 2: exit %d, want %d, latest.json held:\n%s", code, exitFailed, out)
+	}
+	if !bytes.Equal(st.oss.Objects()["livy/latest.json"].Data, latest) {
+		t.Error("day 2 moved latest.json")
+	}
+	// Day 3: back. Compared with day 1: a use of tk-002 resolved its
+	// staleness, tk-004 was revoked, tk-031 expired, tk-040 appeared and
+	// expired.
+	for _, r := range st.emu.World.Regions {
+		r.Fail = nil
+	}
+	code, _, errb := st.run(t, "2026-11-29T09:00:00Z")
+	s := st.snapshot(t, "2026/11/29/20261129T090000Z.json")
+	if code != exitOK || s == nil {
+		t.Fatalf("day 3: exit %d\n%s", code, errb)
+	}
+	c := s.Changes
+	if c.Previous == nil || c.Previous.Key != day1Key {
+		t.Fatalf("day 3 compared with %+v, want day 1", c.Previous)
+	}
+	if n := c.Counts(); n.New != 1 || n.Resolved != 1 || n.Removed != 1 || n.Escalated != 1 || n.Unknown != 0 {
+		t.Errorf("day 3 changes: got %+v\nnew %v\nresolved %v\nremoved %v\nescalated %v", n, c.New, c.Resolved, c.Removed, c.Escalated)
+	}
+	st.leaks(t)
+}
