@@ -355,7 +355,10 @@ func TestFaultMatrix(t *testing.T) {
 		}, exit: exitFailed, verdict: audit.VerdictComplete, latest: true, want: []string{"HTTP 429", "the server asked to wait 1h0m0s"}},
 		{name: "Slack 4xx", stage: func(st *stage) {
 			st.healthy()
-			st.slack.answer = func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(404); io.WriteString(w, "channel_not_found") }
+			st.slack.answer = func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(404)
+				io.WriteString(w, "channel_not_found")
+			}
 		}, exit: exitFailed, verdict: audit.VerdictComplete, latest: true, want: []string{"HTTP 404 channel_not_found (gave up after 1 attempt)"}},
 		{name: "Slack 5xx", stage: func(st *stage) {
 			st.healthy()
