@@ -161,6 +161,32 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// startFunction starts the real binary under a local runtime-API emulator,
+// as Function Compute would, and returns the emulator and the process's
+// output.
+func startFunction(t *testing.T, bin, cfgPath, hookURL string) (*runtimeAPI, *syncBuffer) {
+	t.Helper()
+	rt := newRuntimeAPI()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtSrv := &http.Server{Handler: rt}
+	go rtSrv.Serve(ln)
+	t.Cleanup(func() { rtSrv.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = []string{"FC_RUNTIME_API=" + ln.Addr().String(), "AUDIT_CONFIG=" + cfgPath,
+		"SLACK_WEBHOOK_URL=" + hookURL, "ALIBABA_CLOUD_ECS_METADATA_DISABLED=true", "HOME=" + filepath.Dir(cfgPath)}
+	stderr := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	return rt, stderr
+}
+
 func TestFunctionComputeHandler(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary")
@@ -208,27 +234,7 @@ slack: {notify: always}
 		t.Fatal(err)
 	}
 
-	rt := newRuntimeAPI()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtSrv := &http.Server{Handler: rt}
-	go rtSrv.Serve(ln)
-	defer rtSrv.Close()
-
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = []string{"FC_RUNTIME_API=" + ln.Addr().String(), "AUDIT_CONFIG=" + cfgPath,
-		"SLACK_WEBHOOK_URL=" + slackSrv.URL + testHookPath, "ALIBABA_CLOUD_ECS_METADATA_DISABLED=true", "HOME=" + dir}
-	var stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); _ = cmd.Wait() }()
-
+	rt, stderr := startFunction(t, bin, cfgPath, slackSrv.URL+testHookPath)
 	timer := `{"triggerTime":"2026-11-27T09:00:00Z","triggerName":"daily","payload":""}`
 	putsOf := func(key string) int {
 		n := 0
@@ -321,8 +327,59 @@ slack: {notify: always}
 		}
 	})
 
+	t.Run("a timer event with fields this version does not know is served", func(t *testing.T) {
+		res := rt.invoke(t, `{"triggerTime":"2026-11-27T09:00:00Z","triggerName":"daily","eventSource":"acs:fc","x":1}`, 60*time.Second, 1, role)
+		if !res.ok || !bytes.Contains(res.body, []byte(`"reused":true`)) {
+			t.Fatalf("got %v %s", res.ok, res.body)
+		}
+		if !strings.Contains(stderr.String(), `"fields":["eventSource","x"]`) {
+			t.Error("the unknown fields were not logged")
+		}
+	})
+
+	t.Run("a timer event from the future is refused", func(t *testing.T) {
+		future := time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
+		res := rt.invoke(t, `{"triggerTime":"`+future+`","triggerName":"daily"}`, 30*time.Second, 0, role)
+		if res.ok || !bytes.Contains(res.body, []byte("is in the future")) {
+			t.Errorf("got %v %s, want an error", res.ok, res.body)
+		}
+	})
+
+	t.Run("one timer event delivered twice at once posts once", func(t *testing.T) {
+		posts := len(hook.posts())
+		const event = `{"triggerTime":"2026-11-27T10:30:00Z","triggerName":"daily"}`
+		var wg sync.WaitGroup
+		results := make([]fcResult, 3)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = rt.invoke(t, event, 60*time.Second, 0, role)
+			}()
+		}
+		wg.Wait()
+		notified := 0
+		for _, r := range results {
+			if !r.ok {
+				t.Fatalf("a delivery failed: %s", r.body)
+			}
+			if bytes.Contains(r.body, []byte(`"notified":true`)) {
+				notified++
+			}
+		}
+		if got := len(hook.posts()) - posts; got != 1 || notified != 1 {
+			t.Errorf("got %d posts and %d responses saying notified; want 1 and 1", got, notified)
+		}
+		if _, ok := oss.Objects()["livy/2026/11/27/20261127T103000Z.notified.json"]; !ok {
+			t.Error("no delivery record")
+		}
+	})
+
 	// Logs: JSON, the request id on every invocation line, no secret.
 	logs := stderr.String()
+	if strings.Contains(logs, "failed to invoke function") {
+		t.Errorf("the runtime SDK could not deliver a result:\n%s", logs)
+	}
 	sc := bufio.NewScanner(strings.NewReader(logs))
 	lines := 0
 	for sc.Scan() {
@@ -421,4 +478,38 @@ func FuzzParseEvent(f *testing.F) {
 			t.Fatalf("kept a trigger name of %d bytes", len(inv.name))
 		}
 	})
+}
+
+// A bad config fails every invocation, and says so in Slack once per run:
+// not again on a retry, nor on a second delivery of the same event.
+func TestFunctionComputeBadConfigSaysSoOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	bin := buildBinary(t)
+	hook := &hookReceiver{}
+	slackSrv := httptest.NewServer(hook)
+	defer slackSrv.Close()
+	cfgPath := filepath.Join(t.TempDir(), "audit.yaml")
+	if err := os.WriteFile(cfgPath, []byte("regions: [cn-hangzhou]\nrules:\n  staleAftr: 30d\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt, stderr := startFunction(t, bin, cfgPath, slackSrv.URL+testHookPath)
+	role := [3]string{"STS.FcRoleKey01", "fc-role-secret-never-print-3b", "fc-sts-token-never-print-9z"}
+	const event = `{"triggerTime":"2026-11-27T09:00:00Z","triggerName":"daily"}`
+	for i, retry := range []int{0, 1, 0, 2} {
+		res := rt.invoke(t, event, 30*time.Second, retry, role)
+		if res.ok || !bytes.Contains(res.body, []byte("audit.yaml:3: rules.staleAftr: unknown key")) {
+			t.Errorf("invocation %d: got %v %s, want the config error", i, res.ok, res.body)
+		}
+	}
+	posts := hook.posts()
+	if len(posts) != 1 || !bytes.Contains(posts[0], []byte("rules.staleAftr: unknown key")) || !bytes.Contains(posts[0], []byte("audit-20261127T090000Z")) {
+		t.Errorf("got %d posts, want one notice naming the key:\n%s", len(posts), bytes.Join(posts, []byte("\n")))
+	}
+	for _, s := range []string{role[1], role[2], "hookSECRET"} {
+		if strings.Contains(stderr.String(), s) || bytes.Contains(bytes.Join(posts, nil), []byte(s)) {
+			t.Errorf("%q leaked", s)
+		}
+	}
 }

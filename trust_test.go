@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -451,4 +453,45 @@ func TestBaselineAcrossAnOutage(t *testing.T) {
 		t.Errorf("day 3 changes: got %+v\nnew %v\nresolved %v\nremoved %v\nescalated %v", n, c.New, c.Resolved, c.Removed, c.Escalated)
 	}
 	st.leaks(t)
+}
+
+// TestPeakMemoryUnderHostileAnswers runs the real binary against an API that
+// answers one gateway with 256 MiB and a bucket whose baseline and
+// latest.json are 40 MiB each: both are refused as they stream in, and the
+// process's peak RSS stays far under the function's 256 MB.
+func TestPeakMemoryUnderHostileAnswers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	bin := buildBinary(t)
+	st := newStage(t, "", "")
+	st.healthy()
+	st.gateway("lc-hz-etl").Pad = 256 << 20
+	big := bytes.Repeat([]byte(" "), 40<<20)
+	st.oss.PutObject("livy/baseline.json", big)
+	st.oss.PutObject("livy/latest.json", big)
+	cmd := exec.Command(bin, "-config", st.cfgPath, "-now", day1)
+	cmd.Env = []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=" + cliAK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + cliSecret,
+		"ALIBABA_CLOUD_ECS_METADATA_DISABLED=true", "HOME=" + t.TempDir(), "SLACK_WEBHOOK_URL=" + st.hookURL}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != exitPartial {
+		t.Fatalf("exit %d (%v), want %d\n%s%s", code, err, exitPartial, out.String(), errb.String())
+	}
+	for _, want := range []string{"InvalidResponse", "larger than 4 MiB", "previous snapshot unusable", "larger than 32 MiB"} {
+		if !strings.Contains(out.String()+errb.String(), want) {
+			t.Errorf("output lacks %q:\n%s%s", want, out.String(), errb.String())
+		}
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		t.Skip("no rusage on this platform")
+	}
+	peak := ru.Maxrss << 10 // kilobytes on Linux
+	t.Logf("peak RSS %d MiB", peak>>20)
+	if peak > 96<<20 {
+		t.Errorf("peak RSS %d MiB, want under 96 MiB", peak>>20)
+	}
+	st.leaks(t, out.String(), errb.String())
 }
