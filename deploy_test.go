@@ -180,20 +180,32 @@ func TestSYAMLMatchesTheCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	var actions []string
-	oss := ""
+	resources := map[string]string{} // OSS action -> resource
 	for _, st := range p.Statement {
 		actions = append(actions, st.Action...)
-		if strings.HasPrefix(st.Resource, "acs:oss:") {
-			oss = st.Resource
+		for _, a := range st.Action {
+			if strings.HasPrefix(a, "oss:") {
+				resources[a] = st.Resource
+			}
 		}
 	}
 	sort.Strings(actions)
-	want := []string{"emr-serverless-spark:ListLivyCompute", "emr-serverless-spark:ListLivyComputeToken", "emr-serverless-spark:ListWorkspaces", "oss:GetObject", "oss:PutObject"}
+	want := []string{"emr-serverless-spark:ListLivyCompute", "emr-serverless-spark:ListLivyComputeToken", "emr-serverless-spark:ListWorkspaces",
+		"oss:DeleteObject", "oss:GetObject", "oss:PutObject"}
 	if !slices.Equal(actions, want) {
 		t.Errorf("policy actions %v, want exactly %v", actions, want)
 	}
-	if o := cfg.Snapshot.OSS; o == nil || oss != "acs:oss:*:*:"+o.Bucket+"/"+o.Prefix+"*" {
-		t.Errorf("policy OSS resource %q does not match the config's bucket and prefix", oss)
+	o := cfg.Snapshot.OSS
+	if o == nil {
+		t.Fatal("deploy/audit.yaml has no snapshot.oss")
+	}
+	prefix := "acs:oss:*:*:" + o.Bucket + "/" + o.Prefix
+	for action, want := range map[string]string{"oss:PutObject": prefix + "*", "oss:GetObject": prefix + "*",
+		// Deleting is only ever giving back a delivery claim.
+		"oss:DeleteObject": prefix + "*.notified.json"} {
+		if resources[action] != want {
+			t.Errorf("policy: %s on %q, want %q (the config's bucket and prefix)", action, resources[action], want)
+		}
 	}
 }
 
