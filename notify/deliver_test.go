@@ -31,7 +31,7 @@ const (
 type receiver struct {
 	mu       sync.Mutex
 	accepted [][]byte
-	calls    int
+	calls    atomic.Int32
 	// script answers the first calls: a status and Retry-After; 0 = accept.
 	script []int
 	// answer, when set, answers every call instead (hostile peers).
@@ -41,7 +41,7 @@ type receiver struct {
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	rc.calls++
+	rc.calls.Add(1)
 	if rc.answer != nil {
 		rc.answer(w, r)
 		return
@@ -167,8 +167,8 @@ func TestWebhookRetriesAfter429(t *testing.T) {
 	if err := hook.Notify(t.Context(), fleet(3, 0), ""); err != nil {
 		t.Fatal(err)
 	}
-	if rc.calls != 2 || len(rc.accepted) != 1 {
-		t.Errorf("got %d calls and %d accepted, want 2 and 1", rc.calls, len(rc.accepted))
+	if rc.calls.Load() != int32(2) || len(rc.accepted) != 1 {
+		t.Errorf("got %d calls and %d accepted, want 2 and 1", rc.calls.Load(), len(rc.accepted))
 	}
 	if len(waited) != 1 || waited[0] != time.Second {
 		t.Errorf("waited %v, want [1s] (Retry-After: 1)", waited)
@@ -181,8 +181,8 @@ func TestWebhookRetriesAfter429RealWait(t *testing.T) {
 	rc := &receiver{script: []int{http.StatusTooManyRequests}}
 	var log bytes.Buffer
 	hook, _ := newHook(t, rc, &log)
-	if err := hook.Notify(t.Context(), fleet(1, 0), ""); err != nil || rc.calls != 2 {
-		t.Errorf("got %v after %d calls, want success on the second", err, rc.calls)
+	if err := hook.Notify(t.Context(), fleet(1, 0), ""); err != nil || rc.calls.Load() != int32(2) {
+		t.Errorf("got %v after %d calls, want success on the second", err, rc.calls.Load())
 	}
 }
 
@@ -382,8 +382,8 @@ func TestWebhookHostileAnswers(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want it to contain %q", err, tc.want)
 			}
-			if rc.calls != tc.calls {
-				t.Errorf("got %d calls, want %d", rc.calls, tc.calls)
+			if rc.calls.Load() != int32(tc.calls) {
+				t.Errorf("got %d calls, want %d", rc.calls.Load(), tc.calls)
 			}
 			if d := time.Since(start); d > 5*time.Second {
 				t.Errorf("took %v", d)
