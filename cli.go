@@ -137,7 +137,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if !res.Snapshot.Scope.Partial {
 			fmt.Fprintf(stdout, " and %s", audit.LatestKey)
 		}
-		fmt.Fprintf(stdout, " (%d bytes):\n%s", len(res.Encoded), res.Encoded)
+		fmt.Fprint(stdout, ":\n")
+		if err := res.Snapshot.Write(stdout); err != nil {
+			return exitFailed
+		}
 	case res.MovedLatest:
 		fmt.Fprintf(stdout, "(%s updated)\n", audit.LatestKey)
 	case res.BaselineHeld != "" && res.Written:

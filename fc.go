@@ -88,12 +88,14 @@ type invocation struct {
 type manualEvent struct {
 	DryRun   *bool          `json:"dryRun"`
 	Notify   *bool          `json:"notify"`
+	Accounts []string       `json:"accounts"`
 	Regions  []string       `json:"regions"`
 	Gateways []eventGateway `json:"gateways"`
 	Now      *string        `json:"now"`
 }
 
 type eventGateway struct {
+	Account   string `json:"account"`
 	Region    string `json:"region"`
 	Workspace string `json:"workspace"`
 	Gateway   string `json:"gateway"`
@@ -229,41 +231,13 @@ func lenientDecode(b []byte, v any) error {
 	return decodeEvent(b, v, false)
 }
 
-// narrow turns the event's scope into a narrowing of the configured one; it
-// refuses anything the config does not allow. It returns nil for "the whole
-// configured scope".
-func narrow(cfg *audit.Config, ev manualEvent) (*audit.Scope, error) {
-	if len(ev.Regions) == 0 && len(ev.Gateways) == 0 {
-		return nil, nil
+// narrowing is what the event asks to narrow the configured scope to.
+func narrowing(ev manualEvent) audit.Narrowing {
+	n := audit.Narrowing{Accounts: ev.Accounts, Regions: ev.Regions}
+	for _, g := range ev.Gateways {
+		n.Gateways = append(n.Gateways, audit.GatewayRef{AccountID: g.Account, Region: g.Region, WorkspaceID: g.Workspace, GatewayID: g.Gateway})
 	}
-	sc := &audit.Scope{}
-	for _, r := range ev.Regions {
-		if !slices.Contains(cfg.Regions, r) {
-			return nil, fmt.Errorf("event: region %q is not in the configured regions %v", r, cfg.Regions)
-		}
-		sc.Regions = append(sc.Regions, r)
-	}
-	if len(sc.Regions) > 0 {
-		sc.Workspaces = cfg.Workspaces
-		for _, g := range cfg.Gateways {
-			if slices.Contains(sc.Regions, g.Region) {
-				sc.Gateways = append(sc.Gateways, g)
-			}
-		}
-	}
-	for i, g := range ev.Gateways {
-		ref := audit.GatewayRef{Region: g.Region, WorkspaceID: g.Workspace, GatewayID: g.Gateway}
-		if g.Region == "" || g.Workspace == "" || g.Gateway == "" {
-			return nil, fmt.Errorf("event: gateways[%d] needs region, workspace and gateway", i)
-		}
-		explicit := slices.ContainsFunc(cfg.Gateways, func(c audit.GatewayRef) bool { return c.Key() == ref.Key() })
-		discoverable := slices.Contains(cfg.Regions, g.Region) && (len(cfg.Workspaces) == 0 || slices.Contains(cfg.Workspaces, g.Workspace))
-		if !explicit && !discoverable {
-			return nil, fmt.Errorf("event: gateways[%d] %s is outside the configured scope", i, ref.Key())
-		}
-		sc.Gateways = append(sc.Gateways, ref)
-	}
-	return sc, nil
+	return n
 }
 
 // handle serves one invocation.
@@ -286,11 +260,6 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 	if len(unknown) > 0 {
 		log.Warn("timer event has fields this version does not know; ignoring them", "fields", unknown)
 	}
-	scope, err := narrow(h.cfg, inv.opts)
-	if err != nil {
-		log.Error("invocation refused: bad event", "error", err)
-		return nil, err
-	}
 	cred, err := invocationCredential(fctx.Credentials)
 	if err != nil {
 		log.Error("no credentials", "error", err)
@@ -304,10 +273,18 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 		log.Error("cannot set up the audit", "error", err)
 		return nil, err
 	}
+	var accounts []audit.Account
+	if n := narrowing(inv.opts); !n.Empty() {
+		if accounts, err = audit.Narrow(runner.Accounts, n); err != nil {
+			err = fmt.Errorf("event: %w", err)
+			log.Error("invocation refused: bad event", "error", err)
+			return nil, err
+		}
+	}
 	log.Info("audit starting", "audited_at", inv.now.UTC().Format(time.RFC3339), "retry_count", fctx.RetryCount,
-		"dry_run", dryRun, "partial_scope", scope != nil, "slack", cmpOr(dest, "none"))
+		"dry_run", dryRun, "partial_scope", accounts != nil, "slack", cmpOr(dest, "none"))
 	res, err := runner.Run(ctx, audit.RunOptions{
-		Now: inv.now, Scope: scope, DryRun: dryRun, Notify: notify, Retry: fctx.RetryCount > 0,
+		Now: inv.now, Accounts: accounts, DryRun: dryRun, Notify: notify, Retry: fctx.RetryCount > 0,
 		Trigger: audit.Trigger{Kind: inv.kind, Name: inv.name, TriggerTime: inv.triggerTime, RequestID: audit.Truncate(fctx.RequestID, 128),
 			RetryCount: fctx.RetryCount, DryRun: dryRun},
 	})

@@ -224,7 +224,7 @@ func TestFunctionComputeHandler(t *testing.T) {
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`regions: [cn-hangzhou, cn-shanghai]
 rules: {maxLifetime: 365d}
-api: {endpoint: %q, retries: 1, deadlineReserve: 2s}
+api: {endpoint: %q, retries: 1, deadlineReserve: 2s, ratePerSecond: 1000}
 snapshot:
   oss: {bucket: audit-snapshots, region: cn-hangzhou, endpoint: %q, prefix: livy/}
 slack: {notify: always}
@@ -346,6 +346,7 @@ slack: {notify: always}
 	})
 
 	t.Run("one timer event delivered twice at once posts once", func(t *testing.T) {
+		worldNow.Store(time.Date(2026, 11, 27, 10, 30, 0, 0, time.UTC).UnixMilli())
 		posts := len(hook.posts())
 		const event = `{"triggerTime":"2026-11-27T10:30:00Z","triggerName":"daily"}`
 		var wg sync.WaitGroup

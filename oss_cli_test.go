@@ -34,7 +34,7 @@ func cliWorld(t *testing.T, extra string) (cfgPath string, oss *ossemu.Server, e
 	bucket := httptest.NewServer(oss)
 	t.Cleanup(bucket.Close)
 	cfg := fmt.Sprintf(`regions: [cn-hangzhou, cn-shanghai]
-api: {endpoint: %q, retries: 1}
+api: {endpoint: %q, retries: 1, ratePerSecond: 1000}
 snapshot:
   oss: {bucket: audit-snapshots, region: cn-hangzhou, endpoint: %q, prefix: livy-audit, serverSideEncryption: AES256}
 %s`, api.URL, bucket.URL, extra)

@@ -141,7 +141,7 @@ func newStage(t *testing.T, apiExtra, extra string) *stage {
 	t.Cleanup(other.Close)
 	st.otherURL = other.URL
 	cfg := fmt.Sprintf(`regions: [cn-hangzhou, cn-shanghai]
-api: {endpoint: %q, retries: 1%s}
+api: {endpoint: %q, retries: 1, ratePerSecond: 1000%s}
 snapshot:
   oss: {bucket: audit-snapshots, region: cn-hangzhou, endpoint: %q, prefix: livy/}
 slack: {notify: always}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -9,16 +10,15 @@ import (
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emr"
 	"livy-token-audit/audit/ossstore"
+	"livy-token-audit/audit/roles"
 	"livy-token-audit/notify"
 )
 
 // newRunner wires the audit's dependencies from a config and a credential.
 // It returns the runner and a description of the Slack destination ("" when
-// none is configured).
+// none is configured). It makes no call.
 func newRunner(cfg *audit.Config, cred credentials.Credential, getenv func(string) string, log *slog.Logger) (*audit.Runner, string, error) {
-	client, err := emr.New(emr.Options{
-		Endpoint: cfg.API.Endpoint, Credential: cred, Timeout: cfg.API.Timeout, Retries: cfg.API.Retries, MaxConns: cfg.API.Concurrency,
-	})
+	accounts, err := newAccounts(cfg, cred)
 	if err != nil {
 		return nil, "", err
 	}
@@ -31,16 +31,51 @@ func newRunner(cfg *audit.Config, cred credentials.Credential, getenv func(strin
 		return nil, "", err
 	}
 	r := &audit.Runner{
-		Config: cfg,
+		Config:   cfg,
+		Accounts: accounts,
 		Auditor: &audit.Auditor{
-			API: client, Concurrency: cfg.API.Concurrency, RatePerSecond: cfg.API.RatePerSecond,
+			Concurrency: cfg.API.Concurrency, RatePerSecond: cfg.API.RatePerSecond,
 			Reserve: cfg.API.DeadlineReserve, Logger: log,
 		},
-		Store:    store,
-		Notifier: notifier,
-		Logger:   log,
+		Store:  store,
+		Logger: log,
+	}
+	if notifier != nil {
+		r.Notifier = notifier
 	}
 	return r, dest, nil
+}
+
+// newAccounts returns the accounts the config audits, each with an API
+// client signed by its credentials: the run's own (when the config gives it
+// a scope), and each of accounts: through its assumed role.
+func newAccounts(cfg *audit.Config, cred credentials.Credential) ([]audit.Account, error) {
+	client := func(c credentials.Credential) (*emr.Client, error) {
+		return emr.New(emr.Options{
+			Endpoint: cfg.API.Endpoint, Credential: c, Timeout: cfg.API.Timeout, Retries: cfg.API.Retries, MaxConns: cfg.API.Concurrency,
+		})
+	}
+	var out []audit.Account
+	if len(cfg.Regions)+len(cfg.Gateways) > 0 {
+		api, err := client(cred)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, audit.Account{API: api, Scope: audit.Scope{Regions: cfg.Regions, Workspaces: cfg.Workspaces, Gateways: cfg.Gateways}})
+	}
+	for _, a := range cfg.Accounts {
+		role, err := roles.Assume(cred, roles.Options{AccountName: a.Name, RoleARN: a.RoleARN, ExternalID: a.ExternalID, STSEndpoint: cfg.API.STSEndpoint})
+		if err != nil {
+			return nil, err
+		}
+		api, err := client(role.Credential())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, audit.Account{ID: a.ID, Name: a.Name, RoleARN: a.RoleARN, API: api, Scope: a.Scope,
+			Prepare: func(context.Context) error { return role.Check() }})
+	}
+	return out, nil
 }
 
 // newStore returns the snapshot store the config names: OSS when

@@ -30,6 +30,8 @@ type Baseline struct {
 // BaselineGateway is one gateway's state as of the last run that audited
 // it.
 type BaselineGateway struct {
+	AccountID     string          `json:"accountId,omitempty"`
+	AccountName   string          `json:"accountName,omitempty"`
 	Region        string          `json:"region"`
 	WorkspaceID   string          `json:"workspaceId"`
 	WorkspaceName string          `json:"workspaceName,omitempty"`
@@ -52,10 +54,12 @@ type BaselineFinding struct {
 	Severity Severity `json:"severity"`
 }
 
-func (g BaselineGateway) key() string { return g.Region + "/" + g.WorkspaceID + "/" + g.GatewayID }
+func (g BaselineGateway) key() string {
+	return gatewayKey(g.AccountID, g.Region, g.WorkspaceID, g.GatewayID)
+}
 
 func (g BaselineGateway) report() GatewayReport {
-	return GatewayReport{Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName, GatewayID: g.GatewayID, GatewayName: g.GatewayName}
+	return GatewayReport{AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName, GatewayID: g.GatewayID, GatewayName: g.GatewayName}
 }
 
 // BaselineOf is the baseline a snapshot would be on its own: each gateway it
@@ -71,7 +75,7 @@ func BaselineOf(s *Snapshot) *Baseline {
 }
 
 func baselineGateway(g GatewayReport, at time.Time) BaselineGateway {
-	bg := BaselineGateway{Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName,
+	bg := BaselineGateway{AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName,
 		GatewayID: g.GatewayID, GatewayName: g.GatewayName, AuditedAt: at, Tokens: make([]BaselineToken, 0, len(g.Tokens))}
 	for _, t := range g.Tokens {
 		bt := BaselineToken{TokenID: t.TokenID, Name: t.Name, Findings: make([]BaselineFinding, 0, len(t.Findings))}
@@ -125,12 +129,19 @@ const (
 
 func fateOf(cur *Snapshot, g BaselineGateway) fate {
 	for _, e := range cur.Errors {
-		if e.Region == g.Region && (e.WorkspaceID == "" || e.WorkspaceID == g.WorkspaceID) {
+		if e.AccountID == g.AccountID && (e.Region == "" || e.Region == g.Region && (e.WorkspaceID == "" || e.WorkspaceID == g.WorkspaceID)) {
 			return fateUnknown
 		}
 	}
-	inRegion := slices.Contains(cur.Scope.Regions, g.Region)
-	ws := cur.Scope.Workspaces
+	regions, ws := cur.Scope.Regions, cur.Scope.Workspaces
+	if g.AccountID != "" {
+		i := slices.IndexFunc(cur.Scope.Accounts, func(a AccountScopeReport) bool { return a.ID == g.AccountID })
+		if i < 0 {
+			return fateOutOfScope
+		}
+		regions, ws = cur.Scope.Accounts[i].Regions, cur.Scope.Accounts[i].Workspaces
+	}
+	inRegion := slices.Contains(regions, g.Region)
 	inWorkspaces := len(ws) == 0 || slices.Contains(ws, g.WorkspaceID) || g.WorkspaceName != "" && slices.Contains(ws, g.WorkspaceName)
 	if inRegion && inWorkspaces {
 		return fateGone

@@ -43,6 +43,8 @@ type Overdue struct {
 // FromSeverity hold the previous rule and severity. Rule is empty for a
 // removed token that had no findings.
 type Change struct {
+	AccountID    string    `json:"accountId,omitempty"`
+	AccountName  string    `json:"accountName,omitempty"`
 	Region       string    `json:"region"`
 	WorkspaceID  string    `json:"workspaceId"`
 	GatewayID    string    `json:"gatewayId"`
@@ -168,7 +170,7 @@ func Compare(cur *Snapshot, base *Baseline, baseErr error, expectEvery time.Dura
 	}
 	for _, list := range []*[]Change{&ch.New, &ch.Escalated, &ch.Resolved, &ch.Removed, &ch.Unknown} {
 		slices.SortFunc(*list, func(a, b Change) int {
-			return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.WorkspaceID, b.WorkspaceID),
+			return cmp.Or(cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.Region, b.Region), cmp.Compare(a.WorkspaceID, b.WorkspaceID),
 				cmp.Compare(a.GatewayID, b.GatewayID), cmp.Compare(a.Name, b.Name), cmp.Compare(a.TokenID, b.TokenID), cmp.Compare(a.Rule, b.Rule))
 		})
 	}
@@ -232,5 +234,5 @@ func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []BaselineFi
 
 func change(g GatewayReport, tokenID, name string, f Finding, since *time.Time) Change {
 	sev := f.Severity
-	return Change{Region: g.Region, WorkspaceID: g.WorkspaceID, GatewayID: g.GatewayID, TokenID: tokenID, Name: name, Rule: f.Rule, Severity: &sev, Since: since}
+	return Change{AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, GatewayID: g.GatewayID, TokenID: tokenID, Name: name, Rule: f.Rule, Severity: &sev, Since: since}
 }

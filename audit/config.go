@@ -21,15 +21,28 @@ import (
 // Config is a validated configuration. Secrets (Slack webhook or bot token,
 // access keys) are never part of it: they come from the environment.
 type Config struct {
-	Regions      []string
-	Workspaces   []string
-	Gateways     []GatewayRef
+	// Regions, Workspaces and Gateways are the run's own account's scope.
+	Regions    []string
+	Workspaces []string
+	Gateways   []GatewayRef
+	// Accounts are other accounts, reached by assuming a RAM role.
+	Accounts     []AccountConfig
 	Policy       Policy
 	Suppressions []Suppression
 	API          APIConfig
 	Snapshot     SnapshotConfig
 	Slack        SlackConfig
 	Schedule     ScheduleConfig
+}
+
+// AccountConfig is one account audited by assuming a RAM role in it.
+type AccountConfig struct {
+	// ID is the account ID, taken from RoleARN; Name defaults to it.
+	ID         string
+	Name       string
+	RoleARN    string
+	ExternalID string
+	Scope      Scope
 }
 
 // APIConfig tunes the EMR Serverless Spark client.
@@ -41,6 +54,8 @@ type APIConfig struct {
 	Retries         int
 	RatePerSecond   float64
 	DeadlineReserve time.Duration
+	// STSEndpoint is where roles are assumed (host[:port]).
+	STSEndpoint string
 }
 
 // SnapshotConfig says where snapshots go: OSS when OSS is set, else Dir.
@@ -82,6 +97,7 @@ const (
 	DefaultMaxItems        = 10
 	DefaultNotify          = "findings"
 	DefaultDeadlineReserve = 15 * time.Second
+	DefaultSTSEndpoint     = "sts.aliyuncs.com"
 )
 
 // FieldError is one problem with a config, located by key and line.
@@ -118,6 +134,7 @@ type rawConfig struct {
 	Regions      []string         `yaml:"regions"`
 	Workspaces   []string         `yaml:"workspaces"`
 	Gateways     []rawGateway     `yaml:"gateways"`
+	Accounts     []rawAccount     `yaml:"accounts"`
 	Rules        rawRules         `yaml:"rules"`
 	Suppressions []rawSuppression `yaml:"suppressions"`
 	API          rawAPI           `yaml:"api"`
@@ -132,6 +149,15 @@ type rawGateway struct {
 	Gateway   string `yaml:"gateway"`
 }
 
+type rawAccount struct {
+	Name       string       `yaml:"name"`
+	RoleARN    string       `yaml:"roleArn"`
+	ExternalID string       `yaml:"externalId"`
+	Regions    []string     `yaml:"regions"`
+	Workspaces []string     `yaml:"workspaces"`
+	Gateways   []rawGateway `yaml:"gateways"`
+}
+
 type rawRules struct {
 	ExpiringWithin string            `yaml:"expiringWithin"`
 	StaleAfter     string            `yaml:"staleAfter"`
@@ -144,6 +170,7 @@ type rawSuppression struct {
 	TokenID string   `yaml:"tokenId"`
 	Name    string   `yaml:"name"`
 	Gateway string   `yaml:"gateway"`
+	Account string   `yaml:"account"`
 	Rules   []string `yaml:"rules"`
 	Reason  string   `yaml:"reason"`
 	Until   string   `yaml:"until"`
@@ -156,6 +183,7 @@ type rawAPI struct {
 	Retries         *int     `yaml:"retries"`
 	RatePerSecond   *float64 `yaml:"ratePerSecond"`
 	DeadlineReserve string   `yaml:"deadlineReserve"`
+	STSEndpoint     string   `yaml:"stsEndpoint"`
 }
 
 type rawSnapshot struct {
@@ -370,38 +398,20 @@ func (v *validator) duration(field, s string, def time.Duration) time.Duration {
 var (
 	regionRe = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+$`)
 	idRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	nameRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 	slackRe  = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
 )
 
 func (v *validator) config(raw rawConfig) *Config {
 	c := &Config{Workspaces: raw.Workspaces}
-	for i, r := range raw.Regions {
-		if !regionRe.MatchString(r) {
-			v.fail(fmt.Sprintf("regions[%d]", i), "%q is not a region ID like cn-hangzhou", r)
-		}
-	}
-	c.Regions = dedupe(raw.Regions)
-	for i, g := range raw.Gateways {
-		f := fmt.Sprintf("gateways[%d]", i)
-		switch {
-		case g.Region == "":
-			v.fail(f+".region", "missing (each gateway needs region, workspace and gateway)")
-		case !regionRe.MatchString(g.Region):
-			v.fail(f+".region", "%q is not a region ID like cn-hangzhou", g.Region)
-		}
-		if !idRe.MatchString(g.Workspace) {
-			v.fail(f+".workspace", "missing or not a workspace ID like w-8adde60aa809701f")
-		}
-		if !idRe.MatchString(g.Gateway) {
-			v.fail(f+".gateway", "missing or not a gateway ID like lc-zm4dzdiubu73w2yx")
-		}
-		c.Gateways = append(c.Gateways, GatewayRef{Region: g.Region, WorkspaceID: g.Workspace, GatewayID: g.Gateway})
-	}
-	if len(c.Regions) == 0 && len(c.Gateways) == 0 {
-		v.fail("regions", "missing scope: set regions (audit every gateway there) and/or gateways (explicit region, workspace, gateway)")
-	}
+	c.Regions = v.regions("regions", raw.Regions)
+	c.Gateways = v.gateways("gateways", raw.Gateways)
 	if len(raw.Workspaces) > 0 && len(raw.Regions) == 0 {
 		v.fail("workspaces", "filters discovered workspaces, so it needs regions")
+	}
+	c.Accounts = v.accounts(raw.Accounts)
+	if len(c.Regions) == 0 && len(c.Gateways) == 0 && len(c.Accounts) == 0 {
+		v.fail("regions", "missing scope: set regions (audit every gateway there), gateways (explicit region, workspace, gateway) and/or accounts (other accounts, by RAM role)")
 	}
 
 	p := DefaultPolicy()
@@ -430,11 +440,11 @@ func (v *validator) config(raw rawConfig) *Config {
 
 	for i, s := range raw.Suppressions {
 		f := fmt.Sprintf("suppressions[%d]", i)
-		sup := Suppression{TokenID: s.TokenID, Name: s.Name, Gateway: s.Gateway, Reason: strings.TrimSpace(s.Reason)}
+		sup := Suppression{TokenID: s.TokenID, Name: s.Name, Gateway: s.Gateway, Account: s.Account, Reason: strings.TrimSpace(s.Reason)}
 		if s.TokenID == "" && s.Name == "" {
 			v.fail(f, "needs tokenId or name (a glob like ci-*)")
 		}
-		for field, pat := range map[string]string{f + ".name": s.Name, f + ".gateway": s.Gateway} {
+		for field, pat := range map[string]string{f + ".name": s.Name, f + ".gateway": s.Gateway, f + ".account": s.Account} {
 			if _, err := path.Match(pat, ""); err != nil {
 				v.fail(field, "%q is not a valid glob", pat)
 			}
@@ -463,6 +473,12 @@ func (v *validator) config(raw rawConfig) *Config {
 		Endpoint: raw.API.Endpoint, Concurrency: DefaultConcurrency, Retries: 3, RatePerSecond: 10,
 		Timeout:         v.duration("api.timeout", raw.API.Timeout, 10*time.Second),
 		DeadlineReserve: v.duration("api.deadlineReserve", raw.API.DeadlineReserve, DefaultDeadlineReserve),
+	}
+	c.API.STSEndpoint = raw.API.STSEndpoint
+	if c.API.STSEndpoint == "" {
+		c.API.STSEndpoint = DefaultSTSEndpoint
+	} else if u, err := url.Parse("https://" + c.API.STSEndpoint); strings.Contains(c.API.STSEndpoint, "/") || err != nil || u.Host != c.API.STSEndpoint {
+		v.fail("api.stsEndpoint", "%q is not a host[:port] like sts.aliyuncs.com (the STS client speaks HTTPS only)", raw.API.STSEndpoint)
 	}
 	if raw.API.Endpoint != "" {
 		u, err := url.Parse(strings.ReplaceAll(raw.API.Endpoint, "{region}", "cn-hangzhou"))
@@ -519,6 +535,75 @@ func (v *validator) config(raw rawConfig) *Config {
 	}
 	c.Schedule.ExpectEvery = v.duration("schedule.expectEvery", raw.Schedule.ExpectEvery, 0)
 	return c
+}
+
+func (v *validator) regions(field string, raw []string) []string {
+	for i, r := range raw {
+		if !regionRe.MatchString(r) {
+			v.fail(fmt.Sprintf("%s[%d]", field, i), "%q is not a region ID like cn-hangzhou", r)
+		}
+	}
+	return dedupe(raw)
+}
+
+func (v *validator) gateways(field string, raw []rawGateway) []GatewayRef {
+	var out []GatewayRef
+	for i, g := range raw {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case g.Region == "":
+			v.fail(f+".region", "missing (each gateway needs region, workspace and gateway)")
+		case !regionRe.MatchString(g.Region):
+			v.fail(f+".region", "%q is not a region ID like cn-hangzhou", g.Region)
+		}
+		if !idRe.MatchString(g.Workspace) {
+			v.fail(f+".workspace", "missing or not a workspace ID like w-8adde60aa809701f")
+		}
+		if !idRe.MatchString(g.Gateway) {
+			v.fail(f+".gateway", "missing or not a gateway ID like lc-zm4dzdiubu73w2yx")
+		}
+		out = append(out, GatewayRef{Region: g.Region, WorkspaceID: g.Workspace, GatewayID: g.Gateway})
+	}
+	return out
+}
+
+// roleARNRe is a RAM role ARN: acs:ram::<account id>:role/<name>.
+var roleARNRe = regexp.MustCompile(`^acs:ram::(\d{6,20}):role/([A-Za-z0-9._@-]{1,64})$`)
+
+func (v *validator) accounts(raw []rawAccount) []AccountConfig {
+	var out []AccountConfig
+	ids, names := map[string]string{}, map[string]string{}
+	for i, a := range raw {
+		f := fmt.Sprintf("accounts[%d]", i)
+		m := roleARNRe.FindStringSubmatch(a.RoleARN)
+		if m == nil {
+			v.fail(f+".roleArn", "missing or not a RAM role ARN like acs:ram::1234567890123456:role/livy-token-audit-reader")
+			continue
+		}
+		ac := AccountConfig{ID: m[1], Name: a.Name, RoleARN: a.RoleARN, ExternalID: a.ExternalID}
+		if ac.Name == "" {
+			ac.Name = ac.ID
+		}
+		if !nameRe.MatchString(ac.Name) || ac.Name == SelfAccount {
+			v.fail(f+".name", "%q is not a name of letters, digits, '.', '_' or '-' (and not %q)", ac.Name, SelfAccount)
+		}
+		if prev, dup := ids[ac.ID]; dup {
+			v.fail(f+".roleArn", "account %s is already audited by %s", ac.ID, prev)
+		}
+		if prev, dup := names[ac.Name]; dup {
+			v.fail(f+".name", "%q is already the name of %s", ac.Name, prev)
+		}
+		ids[ac.ID], names[ac.Name] = f, f
+		ac.Scope = Scope{Regions: v.regions(f+".regions", a.Regions), Workspaces: a.Workspaces, Gateways: v.gateways(f+".gateways", a.Gateways)}
+		if len(ac.Scope.Regions) == 0 && len(ac.Scope.Gateways) == 0 {
+			v.fail(f, "needs regions (audit every gateway there) and/or gateways")
+		}
+		if len(a.Workspaces) > 0 && len(a.Regions) == 0 {
+			v.fail(f+".workspaces", "filters discovered workspaces, so it needs regions")
+		}
+		out = append(out, ac)
+	}
+	return out
 }
 
 func (v *validator) oss(o rawOSS) *OSSConfig {

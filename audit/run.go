@@ -34,7 +34,10 @@ type FailureNotice struct {
 // baseline, write the snapshot, move the baseline, notify. The CLI, the
 // demo and the Function Compute handler all call it.
 type Runner struct {
-	Config   *Config
+	Config *Config
+	// Accounts are the configured accounts with their API clients: the own
+	// account (when the config gives it a scope) and each of accounts:.
+	Accounts []Account
 	Auditor  *Auditor
 	Store    Store
 	Notifier Notifier // nil: no notification
@@ -49,10 +52,10 @@ type RunOptions struct {
 	// Now is the audit time; a retry of the same run has the same one.
 	Now     time.Time
 	Trigger Trigger
-	// Scope narrows the configured scope when not nil (an ad-hoc audit); such
-	// a run does not move latest.json or the baseline.
-	Scope  *Scope
-	DryRun bool
+	// Accounts, when not nil, narrows the configured scope (an ad-hoc audit,
+	// see Narrow); such a run does not move latest.json or the baseline.
+	Accounts []Account
+	DryRun   bool
 	// Notify says whether to notify at all (subject to slack.notify).
 	Notify bool
 	// Retry is true for a retry of a run that may have partly succeeded. It
@@ -67,8 +70,6 @@ type Result struct {
 	// Key is the dated snapshot's key; Location says where it is.
 	Key      string
 	Location string
-	// Encoded is the snapshot as written (or, in a dry run, as it would be).
-	Encoded []byte
 	// Written is true once the dated snapshot is in the store.
 	Written bool
 	// MovedLatest is true when latest.json and the baseline moved to this
@@ -122,36 +123,35 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	now := o.Now.UTC().Truncate(time.Second)
 	key := SnapshotKey(now)
 	res := &Result{Key: key}
-	narrowed := o.Scope != nil
-	sc := Scope{Regions: r.Config.Regions, Workspaces: r.Config.Workspaces, Gateways: r.Config.Gateways}
+	narrowed := o.Accounts != nil
+	accounts := r.Accounts
 	if narrowed {
-		sc = *o.Scope
+		accounts = o.Accounts
 	}
-	scope := ScopeReport{Regions: nonNil(sc.Regions), Workspaces: nonNil(sc.Workspaces), Gateways: gatewayKeys(sc.Gateways), Partial: narrowed}
+	scope := scopeReport(accounts, narrowed)
 
 	base, baseReadable, baseErr := r.baseline(ctx)
 	if baseErr != nil {
 		log.Warn("baseline unusable; comparing as a first run", "error", baseErr)
 	}
 	if !o.DryRun {
-		res.Snapshot, res.Encoded = r.reusable(ctx, key, scope)
+		res.Snapshot = r.reusable(ctx, key, scope)
 		res.Reused = res.Snapshot != nil
 	}
 	if res.Snapshot == nil {
-		col := r.Auditor.Collect(ctx, sc)
-		snap := BuildSnapshot(col, Evaluation{
+		// Each gateway is classified as soon as its tokens are in; the
+		// listing is let go then.
+		b := NewBuilder(Evaluation{
 			Now: now, Policy: r.Config.Policy, Suppressions: r.Config.Suppressions, Trigger: o.Trigger, Scope: scope,
 		})
+		errs := r.Auditor.Audit(ctx, accounts, b.Add)
+		snap := b.Finish(errs)
 		cmpBase, cmpErr := base, baseErr
 		if base != nil && !base.AuditedAt.Before(now) {
 			cmpBase, cmpErr = nil, fmt.Errorf("the baseline is from %s, not before this audit's time", base.AuditedAt.Format(time.RFC3339))
 		}
 		Compare(snap, cmpBase, cmpErr, r.Config.Schedule.ExpectEvery)
-		b, err := snap.Encode()
-		if err != nil {
-			return res, err
-		}
-		res.Snapshot, res.Encoded = snap, b
+		res.Snapshot = snap
 	}
 	res.Location = r.Store.Location(ctx, key)
 	if o.DryRun {
@@ -161,7 +161,7 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 
 	if !res.Reused {
-		if err := r.Store.Put(ctx, key, res.Encoded); err != nil {
+		if err := r.Store.Put(ctx, key, res.Snapshot.Write); err != nil {
 			// Nothing else is written: latest.json and the baseline keep
 			// the last good audit.
 			err = fmt.Errorf("write snapshot: %w", err)
@@ -243,17 +243,17 @@ func (r *Runner) baseline(ctx context.Context) (base *Baseline, readable bool, e
 
 // reusable returns the run's snapshot when it is already written with the
 // same scope and is a real audit (a failed audit is audited again).
-func (r *Runner) reusable(ctx context.Context, key string, scope ScopeReport) (*Snapshot, []byte) {
+func (r *Runner) reusable(ctx context.Context, key string, scope ScopeReport) *Snapshot {
 	b, err := r.Store.Get(ctx, key)
 	if err != nil {
-		return nil, nil
+		return nil
 	}
 	s, err := ReadSnapshot(b)
 	if err != nil || s.Verdict == VerdictFailed || !reflect.DeepEqual(s.Scope, scope) {
-		return nil, nil
+		return nil
 	}
 	r.logger().Info("snapshot of this run already written; not auditing again", "key", key)
-	return s, b
+	return s
 }
 
 // holdBaseline says why a run must not move latest.json and the baseline,
@@ -278,14 +278,14 @@ func holdBaseline(s *Snapshot, narrowed bool, base *Baseline, readable bool) str
 // moveBaseline writes latest.json, then baseline.json: a run whose
 // latest.json failed leaves the baseline where it was, so a retry does both.
 func (r *Runner) moveBaseline(ctx context.Context, res *Result, base *Baseline) error {
-	if err := r.Store.Put(ctx, LatestKey, res.Encoded); err != nil {
+	if err := r.Store.Put(ctx, LatestKey, res.Snapshot.Write); err != nil {
 		return fmt.Errorf("write %s: %w", LatestKey, err)
 	}
 	b, err := NextBaseline(base, res.Snapshot).Encode()
 	if err != nil {
 		return err
 	}
-	if err := r.Store.Put(ctx, BaselineKey, b); err != nil {
+	if err := r.Store.Put(ctx, BaselineKey, Bytes(b)); err != nil {
 		return fmt.Errorf("write %s: %w", BaselineKey, err)
 	}
 	return nil
@@ -391,7 +391,7 @@ func (r *Runner) claim(ctx context.Context, key, kind string, o RunOptions) (fun
 		t := r.now().UTC()
 		rec.State, rec.DeliveredAt = "delivered", &t
 		data, _ := json.Marshal(rec)
-		if err := r.Store.Put(ctx, ck, data); err != nil {
+		if err := r.Store.Put(ctx, ck, Bytes(data)); err != nil {
 			log.Warn("cannot mark the delivery done", "claim", ck, "error", err)
 		}
 	}, ""

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,7 +41,12 @@ func (m *memStore) Get(_ context.Context, key string) ([]byte, error) {
 	return b, nil
 }
 
-func (m *memStore) Put(_ context.Context, key string, data []byte) error {
+func (m *memStore) Put(_ context.Context, key string, content Content) error {
+	var buf bytes.Buffer
+	if err := content(&buf); err != nil {
+		return err
+	}
+	data := buf.Bytes()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.failPut[key]; err != nil {
@@ -127,7 +133,7 @@ func (r *recNotifier) posts() (int, int) {
 
 func newRunner(api API, st Store, n Notifier) *Runner {
 	cfg := &Config{Regions: []string{"cn-hangzhou"}, Policy: DefaultPolicy(), Slack: SlackConfig{Notify: "always"}}
-	r := &Runner{Config: cfg, Auditor: &Auditor{API: api}, Store: st}
+	r := &Runner{Config: cfg, Accounts: []Account{{API: api, Scope: Scope{Regions: cfg.Regions}}}, Auditor: &Auditor{RatePerSecond: 1000}, Store: st}
 	if n != nil {
 		r.Notifier = n
 	}
@@ -200,7 +206,12 @@ func TestRunDatedFailureLeavesLatestUntouchedAndSaysSoOnce(t *testing.T) {
 func TestRunScopedAndDryRunsKeepTheBaseline(t *testing.T) {
 	t.Parallel()
 	st := newMemStore()
-	res, err := newRunner(world(), st, nil).Run(t.Context(), RunOptions{Now: now, Scope: &Scope{Gateways: []GatewayRef{{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-a"}}}})
+	r := newRunner(world(), st, nil)
+	narrowed, err := Narrow(r.Accounts, Narrowing{Gateways: []GatewayRef{{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Run(t.Context(), RunOptions{Now: now, Accounts: narrowed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +223,7 @@ func TestRunScopedAndDryRunsKeepTheBaseline(t *testing.T) {
 	}
 	st2 := newMemStore()
 	res, err = newRunner(world(), st2, &recNotifier{}).Run(t.Context(), RunOptions{Now: now, DryRun: true, Notify: true})
-	if err != nil || len(st2.ops) != 0 || res.Notified || len(res.Encoded) == 0 {
+	if err != nil || len(st2.ops) != 0 || res.Notified || res.Snapshot == nil {
 		t.Errorf("dry run: got err %v, ops %v, notified %v; want nothing written or posted", err, st2.ops, res.Notified)
 	}
 }
@@ -515,8 +526,9 @@ func TestOutOfRangeTimeDoesNotSinkTheRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Snapshot.Summary.DataErrors != 1 || !strings.Contains(string(res.Encoded), `"field": "expireTime"`) {
-		t.Errorf("got %d data errors in:\n%s", res.Snapshot.Summary.DataErrors, res.Encoded)
+	enc, err := res.Snapshot.Encode()
+	if err != nil || res.Snapshot.Summary.DataErrors != 1 || !strings.Contains(string(enc), `"field": "expireTime"`) {
+		t.Errorf("got %d data errors, %v in:\n%s", res.Snapshot.Summary.DataErrors, err, enc)
 	}
 }
 

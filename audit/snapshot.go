@@ -1,11 +1,14 @@
 package audit
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -87,10 +90,23 @@ type Trigger struct {
 // the run was narrowed to part of the configured scope (an ad-hoc audit):
 // such a run does not become the baseline for change tracking.
 type ScopeReport struct {
+	// Regions, Workspaces and Gateways are the run's own account's scope.
 	Regions    []string `json:"regions"`
 	Workspaces []string `json:"workspaces"`
 	Gateways   []string `json:"gateways"`
-	Partial    bool     `json:"partial"`
+	// Accounts are the other accounts audited, each with its scope.
+	Accounts []AccountScopeReport `json:"accounts,omitempty"`
+	Partial  bool                 `json:"partial"`
+}
+
+// AccountScopeReport is the scope of one account reached by a role.
+type AccountScopeReport struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	RoleARN    string   `json:"roleArn"`
+	Regions    []string `json:"regions"`
+	Workspaces []string `json:"workspaces"`
+	Gateways   []string `json:"gateways"`
 }
 
 // RulesReport records the thresholds and severities the audit used.
@@ -132,6 +148,10 @@ func (s Summary) ActiveFindings() int {
 // GatewayReport is one audited gateway. Tokens is empty when Error is set:
 // a gateway that could not be listed is never reported as "no findings".
 type GatewayReport struct {
+	// AccountID and AccountName are set for an account reached by assuming
+	// a role (accounts: in the config); empty for the run's own account.
+	AccountID     string        `json:"accountId,omitempty"`
+	AccountName   string        `json:"accountName,omitempty"`
 	Region        string        `json:"region"`
 	WorkspaceID   string        `json:"workspaceId"`
 	WorkspaceName string        `json:"workspaceName"`
@@ -147,7 +167,7 @@ type GatewayReport struct {
 
 // Ref returns the gateway's identity.
 func (g GatewayReport) Ref() GatewayRef {
-	return GatewayRef{Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName,
+	return GatewayRef{AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName,
 		GatewayID: g.GatewayID, GatewayName: g.GatewayName, GatewayStatus: g.Status}
 }
 
@@ -200,9 +220,12 @@ const (
 	CodeInvalidResponse  = "InvalidResponse"
 )
 
-// ScopeError is a failure above the gateway level: a region's workspace
-// listing, or a workspace's gateway listing.
+// ScopeError is a failure above the gateway level: an account whose role
+// could not be assumed (Region empty), a region's workspace listing, or a
+// workspace's gateway listing.
 type ScopeError struct {
+	AccountID     string `json:"accountId,omitempty"`
+	AccountName   string `json:"accountName,omitempty"`
 	Region        string `json:"region"`
 	WorkspaceID   string `json:"workspaceId,omitempty"`
 	WorkspaceName string `json:"workspaceName,omitempty"`
@@ -216,6 +239,7 @@ type SuppressionReport struct {
 	TokenID string  `json:"tokenId,omitempty"`
 	Name    string  `json:"name,omitempty"`
 	Gateway string  `json:"gateway,omitempty"`
+	Account string  `json:"account,omitempty"`
 	Rules   []Rule  `json:"rules"`
 	Reason  string  `json:"reason"`
 	Until   *string `json:"until"`
@@ -238,6 +262,26 @@ type Evaluation struct {
 // is pure and its output is deterministic: gateways, tokens and errors are
 // sorted.
 func BuildSnapshot(c Collection, ev Evaluation) *Snapshot {
+	b := NewBuilder(ev)
+	for _, res := range c.Gateways {
+		b.Add(res)
+	}
+	return b.Finish(c.Errors)
+}
+
+// Builder assembles a snapshot one gateway at a time, so that a gateway's
+// tokens are classified as soon as they are listed and the listing can be
+// let go: the fleet is held once, as the snapshot. It is not safe for
+// concurrent use.
+type Builder struct {
+	ev      Evaluation
+	now     time.Time
+	s       *Snapshot
+	matched []int
+}
+
+// NewBuilder starts a snapshot of an evaluation.
+func NewBuilder(ev Evaluation) *Builder {
 	now := ev.Now.UTC()
 	s := &Snapshot{
 		SchemaVersion: SchemaVersion,
@@ -247,7 +291,7 @@ func BuildSnapshot(c Collection, ev Evaluation) *Snapshot {
 		Scope:         ev.Scope,
 		Rules:         rulesReport(ev.Policy),
 		Gateways:      []GatewayReport{},
-		Errors:        append([]ScopeError{}, c.Errors...),
+		Errors:        []ScopeError{},
 		Suppressions:  []SuppressionReport{},
 	}
 	s.Summary.Findings = map[Rule]int{}
@@ -256,59 +300,71 @@ func BuildSnapshot(c Collection, ev Evaluation) *Snapshot {
 			s.Summary.Findings[r] = 0
 		}
 	}
-	matched := make([]int, len(ev.Suppressions))
-	for _, res := range c.Gateways {
-		g := GatewayReport{
-			Region: res.Ref.Region, WorkspaceID: res.Ref.WorkspaceID, WorkspaceName: res.Ref.WorkspaceName,
-			GatewayID: res.Ref.GatewayID, GatewayName: res.Ref.GatewayName, Status: res.Ref.GatewayStatus,
-			Error: res.Err, Tokens: []TokenReport{},
-		}
-		s.Summary.Gateways++
-		if res.Err != nil {
-			s.Summary.GatewaysFailed++
-			s.Gateways = append(s.Gateways, g)
-			continue
-		}
-		toks, dups := dedupeTokens(res.Tokens)
-		g.DuplicateTokenIDs = dups
-		s.Summary.DuplicateTokens += len(res.Tokens) - len(toks)
-		for _, t := range toks {
-			t = sanitizeTimes(t)
-			tr := TokenReport{
-				TokenID: t.ID, Name: t.Name, CreatedBy: t.CreatedBy,
-				CreateTime: timePtr(t.CreateTime), ExpireTime: timePtr(t.ExpireTime), LastUsedTime: timePtr(t.LastUsedTime),
-				Findings: []Finding{}, Suppressed: []SuppressedFinding{}, DataErrors: t.DataErrors,
-			}
-			s.Summary.DataErrors += len(t.DataErrors)
-			for _, f := range Classify(t, ev.Policy, now) {
-				if sup, ok := suppressionFor(ev.Suppressions, matched, res.Ref, t, f.Rule, now); ok {
-					tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate()})
-					s.Summary.Suppressed++
-					continue
-				}
-				tr.Findings = append(tr.Findings, f)
-				s.Summary.Findings[f.Rule]++
-			}
-			g.Tokens = append(g.Tokens, tr)
-			s.Summary.Tokens++
-		}
-		slices.SortFunc(g.Tokens, func(a, b TokenReport) int {
-			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.TokenID, b.TokenID))
-		})
-		s.Gateways = append(s.Gateways, g)
+	return &Builder{ev: ev, now: now, s: s, matched: make([]int, len(ev.Suppressions))}
+}
+
+// Add classifies one gateway's result into the snapshot.
+func (b *Builder) Add(res GatewayResult) {
+	s, ev, now := b.s, b.ev, b.now
+	g := GatewayReport{
+		AccountID: res.Ref.AccountID, AccountName: res.Ref.AccountName,
+		Region: res.Ref.Region, WorkspaceID: res.Ref.WorkspaceID, WorkspaceName: res.Ref.WorkspaceName,
+		GatewayID: res.Ref.GatewayID, GatewayName: res.Ref.GatewayName, Status: res.Ref.GatewayStatus,
+		Error: res.Err, Tokens: []TokenReport{},
 	}
+	s.Summary.Gateways++
+	if res.Err != nil {
+		s.Summary.GatewaysFailed++
+		s.Gateways = append(s.Gateways, g)
+		return
+	}
+	toks, dups := dedupeTokens(res.Tokens)
+	g.DuplicateTokenIDs = dups
+	s.Summary.DuplicateTokens += len(res.Tokens) - len(toks)
+	g.Tokens = make([]TokenReport, 0, len(toks))
+	for _, t := range toks {
+		t = sanitizeTimes(t)
+		tr := TokenReport{
+			TokenID: t.ID, Name: t.Name, CreatedBy: t.CreatedBy,
+			CreateTime: timePtr(t.CreateTime), ExpireTime: timePtr(t.ExpireTime), LastUsedTime: timePtr(t.LastUsedTime),
+			Findings: []Finding{}, Suppressed: []SuppressedFinding{}, DataErrors: t.DataErrors,
+		}
+		s.Summary.DataErrors += len(t.DataErrors)
+		for _, f := range Classify(t, ev.Policy, now) {
+			if sup, ok := suppressionFor(ev.Suppressions, b.matched, res.Ref, t, f.Rule, now); ok {
+				tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate()})
+				s.Summary.Suppressed++
+				continue
+			}
+			tr.Findings = append(tr.Findings, f)
+			s.Summary.Findings[f.Rule]++
+		}
+		g.Tokens = append(g.Tokens, tr)
+		s.Summary.Tokens++
+	}
+	slices.SortFunc(g.Tokens, func(a, b TokenReport) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.TokenID, b.TokenID))
+	})
+	s.Gateways = append(s.Gateways, g)
+}
+
+// Finish adds the failures above the gateway level, sorts, counts and
+// returns the snapshot. The builder is done with after it.
+func (b *Builder) Finish(errs []ScopeError) *Snapshot {
+	s := b.s
+	s.Errors = append(s.Errors, errs...)
 	slices.SortFunc(s.Gateways, func(a, b GatewayReport) int {
-		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.GatewayID, b.GatewayID))
+		return cmp.Or(cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.Region, b.Region), cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.GatewayID, b.GatewayID))
 	})
 	slices.SortFunc(s.Errors, func(a, b ScopeError) int {
-		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.WorkspaceID, b.WorkspaceID))
+		return cmp.Or(cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.Region, b.Region), cmp.Compare(a.WorkspaceID, b.WorkspaceID))
 	})
 	s.Summary.Errors = len(s.Errors)
 	s.Verdict = s.Summary.verdict()
-	for i, sup := range ev.Suppressions {
+	for i, sup := range b.ev.Suppressions {
 		s.Suppressions = append(s.Suppressions, SuppressionReport{
-			TokenID: sup.TokenID, Name: sup.Name, Gateway: sup.Gateway, Rules: nonNil(sup.Rules),
-			Reason: sup.Reason, Until: sup.untilDate(), Matched: matched[i], Lapsed: sup.Lapsed(now),
+			TokenID: sup.TokenID, Name: sup.Name, Gateway: sup.Gateway, Account: sup.Account, Rules: nonNil(sup.Rules),
+			Reason: sup.Reason, Until: sup.untilDate(), Matched: b.matched[i], Lapsed: sup.Lapsed(b.now),
 		})
 	}
 	return s
@@ -437,14 +493,82 @@ func SnapshotKey(t time.Time) string {
 // LatestKey is the key of the copy of the newest full snapshot.
 const LatestKey = "latest.json"
 
-// Encode writes the snapshot as indented JSON with a trailing newline.
+// Encode returns the snapshot as indented JSON with a trailing newline.
 func (s *Snapshot) Encode() ([]byte, error) {
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // names stay readable: "<!channel>", not "\u003c!channel\u003e"
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(s); err != nil {
-		return nil, fmt.Errorf("encode snapshot: %w", err)
+	if err := s.Write(&buf); err != nil {
+		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// Write streams the snapshot to w as indented JSON with a trailing newline,
+// byte for byte what encoding/json writes (two-space indent, HTML left
+// unescaped so names stay readable: "<!channel>", not "\u003c…"), but one
+// gateway at a time: the encoding of a large fleet is never held whole in
+// memory.
+func (s *Snapshot) Write(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var val bytes.Buffer
+	enc := json.NewEncoder(&val)
+	enc.SetEscapeHTML(false)
+	// value encodes v as it appears at the given depth, without the
+	// encoder's trailing newline.
+	value := func(v any, depth int) ([]byte, error) {
+		val.Reset()
+		enc.SetIndent(strings.Repeat("  ", depth), "  ")
+		if err := enc.Encode(v); err != nil {
+			return nil, err
+		}
+		return bytes.TrimSuffix(val.Bytes(), []byte("\n")), nil
+	}
+	fields := []struct {
+		name string
+		v    any
+	}{
+		{"schemaVersion", s.SchemaVersion}, {"runId", s.RunID}, {"auditedAt", s.AuditedAt}, {"verdict", s.Verdict},
+		{"trigger", s.Trigger}, {"scope", s.Scope}, {"rules", s.Rules}, {"summary", s.Summary},
+		{"gateways", nil}, {"errors", s.Errors}, {"suppressions", s.Suppressions}, {"changes", s.Changes},
+	}
+	bw.WriteString("{\n")
+	for i, f := range fields {
+		if i > 0 {
+			bw.WriteString(",\n")
+		}
+		bw.WriteString(`  "` + f.name + `": `)
+		if f.name == "gateways" {
+			if s.Gateways == nil {
+				bw.WriteString("null")
+				continue
+			}
+			if len(s.Gateways) == 0 {
+				bw.WriteString("[]")
+				continue
+			}
+			bw.WriteString("[\n")
+			for j := range s.Gateways {
+				b, err := value(&s.Gateways[j], 2)
+				if err != nil {
+					return fmt.Errorf("encode snapshot: %w", err)
+				}
+				if j > 0 {
+					bw.WriteString(",\n")
+				}
+				bw.WriteString("    ")
+				bw.Write(b)
+			}
+			bw.WriteString("\n  ]")
+			continue
+		}
+		b, err := value(f.v, 1)
+		if err != nil {
+			return fmt.Errorf("encode snapshot: %w", err)
+		}
+		bw.Write(b)
+	}
+	bw.WriteString("\n}\n")
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("encode snapshot: %w", err)
+	}
+	return nil
 }

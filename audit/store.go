@@ -35,8 +35,9 @@ type Store interface {
 	// Get returns the object at key, or an error wrapping ErrNotFound. An
 	// object larger than MaxObjectBytes is an error.
 	Get(ctx context.Context, key string) ([]byte, error)
-	// Put writes the object at key whole, or not at all.
-	Put(ctx context.Context, key string, data []byte) error
+	// Put writes the object at key whole, or not at all. content may be
+	// called more than once (a retry).
+	Put(ctx context.Context, key string, content Content) error
 	// Create writes the object at key only if there is none, atomically:
 	// of two concurrent creators exactly one succeeds, the other gets an
 	// error wrapping ErrExists.
@@ -46,6 +47,18 @@ type Store interface {
 	// Location says where key is, for people: a path or a URL. It never
 	// carries credentials.
 	Location(ctx context.Context, key string) string
+}
+
+// Content writes an object's content to w. A snapshot's is streamed, so a
+// large fleet is never encoded whole in memory.
+type Content func(w io.Writer) error
+
+// Bytes is the content b.
+func Bytes(b []byte) Content {
+	return func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	}
 }
 
 // LocalStore keeps snapshots in a directory.
@@ -126,7 +139,7 @@ func (s *LocalStore) Delete(_ context.Context, key string) error {
 
 // Put writes the file atomically: a temporary file in the same directory,
 // synced, then renamed over key.
-func (s *LocalStore) Put(_ context.Context, key string, data []byte) error {
+func (s *LocalStore) Put(_ context.Context, key string, content Content) error {
 	p, err := s.path(key)
 	if err != nil {
 		return err
@@ -139,7 +152,7 @@ func (s *LocalStore) Put(_ context.Context, key string, data []byte) error {
 		return fmt.Errorf("local store: put %s: %w", p, err)
 	}
 	defer os.Remove(f.Name()) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
+	if err := content(f); err != nil {
 		f.Close()
 		return fmt.Errorf("local store: put %s: %w", p, err)
 	}

@@ -8,13 +8,15 @@ import (
 
 // Suppression exempts findings from being counted as active. It matches a
 // token by ID or by a name glob (path.Match syntax), optionally only on one
-// gateway (ID or name, glob allowed) and only for some rules. It stops
+// gateway (ID or name, glob allowed), in one account (ID or name, glob
+// allowed) and only for some rules. It stops
 // applying after Until (a whole UTC day: a suppression until 2027-03-31
 // still applies on that day and lapses at 2027-04-01T00:00Z).
 type Suppression struct {
 	TokenID string
 	Name    string
 	Gateway string
+	Account string
 	Rules   []Rule
 	Reason  string
 	// Until is midnight UTC of the last day the suppression applies; zero for
@@ -37,6 +39,9 @@ func (s Suppression) Matches(g GatewayRef, t Token, r Rule) bool {
 		return false
 	}
 	if s.Gateway != "" && !glob(s.Gateway, g.GatewayID) && !glob(s.Gateway, g.GatewayName) {
+		return false
+	}
+	if s.Account != "" && !glob(s.Account, g.AccountID) && !glob(s.Account, g.AccountName) {
 		return false
 	}
 	return len(s.Rules) == 0 || slices.Contains(s.Rules, r)

@@ -92,8 +92,11 @@ type Gateway struct {
 }
 
 // GatewayRef names one gateway to audit. Names are empty for gateways given
-// explicitly in the config, which are not discovered.
+// explicitly in the config, which are not discovered. AccountID and
+// AccountName are empty for the run's own account.
 type GatewayRef struct {
+	AccountID     string
+	AccountName   string
 	Region        string
 	WorkspaceID   string
 	WorkspaceName string
@@ -102,9 +105,18 @@ type GatewayRef struct {
 	GatewayStatus string
 }
 
-// Key identifies a gateway across runs.
+// Key identifies a gateway across runs: region/workspace/gateway, prefixed
+// with the account ID for an account other than the run's own.
 func (g GatewayRef) Key() string {
-	return g.Region + "/" + g.WorkspaceID + "/" + g.GatewayID
+	return gatewayKey(g.AccountID, g.Region, g.WorkspaceID, g.GatewayID)
+}
+
+func gatewayKey(account, region, workspace, gateway string) string {
+	k := region + "/" + workspace + "/" + gateway
+	if account != "" {
+		k = account + "/" + k
+	}
+	return k
 }
 
 // maxMillis is the last millisecond of year 9999, the last instant a

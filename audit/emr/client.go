@@ -288,7 +288,10 @@ func translate(ctx context.Context, err error, status int, scrub scrubber) error
 	var redirect *safehttp.RedirectError
 	var ne net.Error
 	httpCode := func() string { return "HTTP" + strconv.Itoa(status) }
+	var ae *audit.APIError
 	switch {
+	case errors.As(err, &ae):
+		return ae // already ours (a role that could not be assumed)
 	case ctx.Err() != nil:
 		return &audit.APIError{Code: audit.CodeDeadlineExceeded, Message: "not audited: the run's deadline was reached"}
 	case errors.As(err, &redirect):

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
@@ -195,24 +196,69 @@ func (s *Store) putOptions(ctx context.Context) []oss.Option {
 }
 
 // Put writes an object as application/json, with server-side encryption
-// when configured, retrying 5xx, 429 and network errors.
-func (s *Store) Put(ctx context.Context, key string, data []byte) error {
-	return s.put(ctx, "put", key, data)
+// when configured, retrying 5xx, 429 and network errors. The content is
+// spooled to a temporary file first (so that a large snapshot is neither
+// held in memory nor sent without a length), then sent from it on each
+// attempt.
+func (s *Store) Put(ctx context.Context, key string, content audit.Content) error {
+	name := s.object(key)
+	body, cleanup, err := spool(content)
+	if err != nil {
+		return fmt.Errorf("oss: put %s: %w", name, err)
+	}
+	defer cleanup()
+	return s.put(ctx, "put", name, body)
 }
 
 // Create writes an object only if there is none (x-oss-forbid-overwrite):
 // OSS answers 409 FileAlreadyExists to the second of two creators.
 func (s *Store) Create(ctx context.Context, key string, data []byte) error {
-	return s.put(ctx, "create", key, data, oss.ForbidOverWrite(true))
+	return s.put(ctx, "create", s.object(key), readerAt{bytes.NewReader(data), int64(len(data))}, oss.ForbidOverWrite(true))
 }
 
-func (s *Store) put(ctx context.Context, op, key string, data []byte, extra ...oss.Option) error {
-	name := s.object(key)
+// spool writes content to a temporary file and returns it as a reader at
+// (the transport closes what it sends, so each attempt gets a section
+// reader of its own); where no temporary file can be made, it is held in
+// memory.
+func spool(content audit.Content) (readerAt, func(), error) {
+	f, err := os.CreateTemp("", "livy-audit-*.json")
+	if err != nil {
+		var buf bytes.Buffer
+		if err := content(&buf); err != nil {
+			return readerAt{}, nil, err
+		}
+		return readerAt{bytes.NewReader(buf.Bytes()), int64(buf.Len())}, func() {}, nil
+	}
+	cleanup := func() {
+		f.Close()
+		os.Remove(f.Name())
+	}
+	if err := content(f); err != nil {
+		cleanup()
+		return readerAt{}, nil, err
+	}
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		cleanup()
+		return readerAt{}, nil, err
+	}
+	return readerAt{f, size}, cleanup, nil
+}
+
+// readerAt is content that each attempt reads from its start.
+type readerAt struct {
+	r    io.ReaderAt
+	size int64
+}
+
+func (b readerAt) open() io.Reader { return io.NewSectionReader(b.r, 0, b.size) }
+
+func (s *Store) put(ctx context.Context, op, name string, body readerAt, extra ...oss.Option) error {
 	attempt := 0
 	err := s.retrier.Do(ctx, retryable, func() error {
 		attempt++
 		err := s.attempt(ctx, func(ctx context.Context) error {
-			return s.bucket.PutObject(name, bytes.NewReader(data), append(s.putOptions(ctx), extra...)...)
+			return s.bucket.PutObject(name, body.open(), append(s.putOptions(ctx), extra...)...)
 		})
 		if ok, _ := retryable(err); err != nil && ok {
 			s.log.Warn("oss: "+op+" failed", "key", name, "attempt", attempt, "error", err)

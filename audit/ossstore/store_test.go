@@ -61,7 +61,7 @@ func setup(t *testing.T, c credentials.Credential, mod func(*audit.OSSConfig)) (
 func TestPutGetRoundTrip(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, nil, nil)
-	if err := st.Put(t.Context(), "2026/11/27/20261127T090000Z.json", []byte(`{"schemaVersion":1}`)); err != nil {
+	if err := st.Put(t.Context(), "2026/11/27/20261127T090000Z.json", audit.Bytes([]byte(`{"schemaVersion":1}`))); err != nil {
 		t.Fatal(err)
 	}
 	obj, ok := emu.Objects()["livy/2026/11/27/20261127T090000Z.json"]
@@ -83,7 +83,7 @@ func TestPutGetRoundTrip(t *testing.T) {
 func TestKMS(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, nil, func(c *audit.OSSConfig) { c.ServerSideEncryption, c.KMSKeyID = "KMS", "key-123" })
-	if err := st.Put(t.Context(), "a.json", []byte("{}")); err != nil {
+	if err := st.Put(t.Context(), "a.json", audit.Bytes([]byte("{}"))); err != nil {
 		t.Fatal(err)
 	}
 	if o := emu.Objects()["livy/a.json"]; o.SSE != "KMS" || o.SSEKeyID != "key-123" {
@@ -95,7 +95,7 @@ func TestPutRetriesAfterTwo503s(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, nil, nil)
 	emu.FailPuts = 2
-	if err := st.Put(t.Context(), "a.json", []byte("{}")); err != nil {
+	if err := st.Put(t.Context(), "a.json", audit.Bytes([]byte("{}"))); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(emu.Requests()); n != 3 {
@@ -122,7 +122,7 @@ func TestPutErrorsSayWhatToDo(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st, emu := setup(t, tc.cred, tc.mod)
 			emu.DenyPrefix = tc.deny
-			err := st.Put(t.Context(), "a.json", []byte("{}"))
+			err := st.Put(t.Context(), "a.json", audit.Bytes([]byte("{}")))
 			if err == nil {
 				t.Fatal("got no error")
 			}
@@ -146,7 +146,7 @@ func TestPutErrorsSayWhatToDo(t *testing.T) {
 func TestSTSCredentialsAreAccepted(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, cred(t, "STS.Key1", "sts-secret", "sts-token-xyz"), nil)
-	if err := st.Put(t.Context(), "a.json", []byte("{}")); err != nil {
+	if err := st.Put(t.Context(), "a.json", audit.Bytes([]byte("{}"))); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := emu.Objects()["livy/a.json"]; !ok {
@@ -223,7 +223,7 @@ func TestHTML503IsRetried(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, nil, nil)
 	emu.FailPuts, emu.FailGets, emu.FailBody = 2, 2, "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
-	if err := st.Put(t.Context(), "a.json", []byte("{}")); err != nil {
+	if err := st.Put(t.Context(), "a.json", audit.Bytes([]byte("{}"))); err != nil {
 		t.Fatalf("put: %v", err)
 	}
 	if b, err := st.Get(t.Context(), "a.json"); err != nil || string(b) != "{}" {
@@ -233,7 +233,7 @@ func TestHTML503IsRetried(t *testing.T) {
 		t.Errorf("got %d requests, want 3 puts and 3 gets", n)
 	}
 	emu.FailPuts = 10
-	err := st.Put(t.Context(), "a.json", []byte("{}"))
+	err := st.Put(t.Context(), "a.json", audit.Bytes([]byte("{}")))
 	if err == nil || !strings.Contains(err.Error(), "HTTP 503 with a body that is not an OSS error document") || !strings.Contains(err.Error(), "gave up after 4 attempts") {
 		t.Errorf("got %v, want the status named after 4 attempts", err)
 	}
@@ -247,7 +247,7 @@ func TestOSSRedirectIsRefused(t *testing.T) {
 	defer other.Close()
 	st, emu := setup(t, nil, nil)
 	emu.Redirect = other.URL + "/steal"
-	err := st.Put(t.Context(), "a.json", []byte("{}"))
+	err := st.Put(t.Context(), "a.json", audit.Bytes([]byte("{}")))
 	if err == nil || !strings.Contains(err.Error(), "HTTP 302 redirect to "+strings.TrimPrefix(other.URL, "http://")+" refused") {
 		t.Errorf("got %v, want the redirect refused", err)
 	}
