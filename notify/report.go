@@ -12,11 +12,13 @@ import (
 	"livy-token-audit/audit"
 )
 
-// item is one active finding, with where it is.
+// item is one active finding, with where it is. account labels the
+// gateway's account when the report covers more than one.
 type item struct {
-	gw  audit.GatewayReport
-	tok audit.TokenReport
-	f   audit.Finding
+	gw      audit.GatewayReport
+	tok     audit.TokenReport
+	f       audit.Finding
+	account string
 }
 
 // section is one rule's findings, most urgent first.
@@ -40,7 +42,7 @@ func sections(s *audit.Snapshot) []section {
 					by[f.Rule] = sec
 				}
 				sec.severity = max(sec.severity, f.Severity)
-				sec.items = append(sec.items, item{g, t, f})
+				sec.items = append(sec.items, item{g, t, f, accountLabel(s, g.AccountID, g.AccountName)})
 			}
 		}
 	}
@@ -90,24 +92,58 @@ func counts(secs []section) string {
 }
 
 // coverage renders "4/5 gateways in 4 workspaces, 2 regions · 10 tokens".
+// With more than one account: "12/13 gateways in 3 accounts, 5 regions".
 func coverage(s *audit.Snapshot) string {
 	ws, regions := map[string]bool{}, map[string]bool{}
 	for _, g := range s.Gateways {
-		ws[g.Region+"/"+g.WorkspaceID] = true
+		ws[g.AccountID+"/"+g.Region+"/"+g.WorkspaceID] = true
 		regions[g.Region] = true
 	}
 	for _, e := range s.Errors {
 		if e.WorkspaceID != "" {
-			ws[e.Region+"/"+e.WorkspaceID] = true
+			ws[e.AccountID+"/"+e.Region+"/"+e.WorkspaceID] = true
 		}
-		regions[e.Region] = true
+		if e.Region != "" {
+			regions[e.Region] = true
+		}
 	}
 	for _, r := range s.Scope.Regions {
 		regions[r] = true
 	}
+	for _, a := range s.Scope.Accounts {
+		for _, r := range a.Regions {
+			regions[r] = true
+		}
+	}
 	sum := s.Summary
+	where := plural(len(ws), "workspace")
+	if n := accounts(s); n > 1 {
+		where = plural(n, "account")
+	}
 	return fmt.Sprintf("%d/%d gateways in %s, %s · %s", sum.Gateways-sum.GatewaysFailed, sum.Gateways,
-		plural(len(ws), "workspace"), plural(len(regions), "region"), plural(sum.Tokens, "token"))
+		where, plural(len(regions), "region"), plural(sum.Tokens, "token"))
+}
+
+// accounts counts the accounts a snapshot covers: the run's own (when it
+// had a scope) and each other.
+func accounts(s *audit.Snapshot) int {
+	n := len(s.Scope.Accounts)
+	if len(s.Scope.Regions)+len(s.Scope.Gateways) > 0 {
+		n++
+	}
+	return n
+}
+
+// accountLabel names an account in a report line when the report covers
+// more than one ("analytics / "), else "".
+func accountLabel(s *audit.Snapshot, id, name string) string {
+	if accounts(s) < 2 {
+		return ""
+	}
+	if id == "" {
+		return "own account / "
+	}
+	return cmp.Or(name, id) + " / "
 }
 
 // coverageLine is the report's context line: coverage, audit time, and
@@ -174,15 +210,19 @@ type failure struct {
 func failures(s *audit.Snapshot) []failure {
 	var out []failure
 	for _, e := range s.Errors {
-		where := e.Region + " (workspace listing)"
-		if e.WorkspaceID != "" {
-			where = e.Region + " / " + cmp.Or(e.WorkspaceName, e.WorkspaceID) + " (gateway listing)"
+		acct := accountLabel(s, e.AccountID, e.AccountName)
+		where := acct + e.Region + " (workspace listing)"
+		switch {
+		case e.Region == "":
+			where = "account " + cmp.Or(e.AccountName, e.AccountID) + " (every region: its role could not be assumed)"
+		case e.WorkspaceID != "":
+			where = acct + e.Region + " / " + cmp.Or(e.WorkspaceName, e.WorkspaceID) + " (gateway listing)"
 		}
 		out = append(out, failure{where, e.Code, e.Message, e.RequestID})
 	}
 	for _, g := range s.Gateways {
 		if g.Error != nil {
-			out = append(out, failure{g.Region + " / " + workspaceLabel(g) + " / " + gatewayLabel(g) + " (" + g.GatewayID + ")",
+			out = append(out, failure{accountLabel(s, g.AccountID, g.AccountName) + g.Region + " / " + workspaceLabel(g) + " / " + gatewayLabel(g) + " (" + g.GatewayID + ")",
 				g.Error.Code, g.Error.Message, g.Error.RequestID})
 		}
 	}
@@ -199,6 +239,9 @@ func suppressionLabel(sup audit.SuppressionReport) string {
 	}
 	if sup.Gateway != "" {
 		parts = append(parts, "gateway "+sup.Gateway)
+	}
+	if sup.Account != "" {
+		parts = append(parts, "account "+sup.Account)
 	}
 	if len(sup.Rules) > 0 {
 		rs := make([]string, len(sup.Rules))

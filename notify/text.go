@@ -55,8 +55,8 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 	for _, sec := range secs {
 		fmt.Fprintf(&b, "\n%s (%s) — %d\n", strings.ToUpper(string(sec.rule)), sec.severity, len(sec.items))
 		for _, it := range sec.items {
-			fmt.Fprintf(&b, "  %s (%s) · %s / %s · %s · owner %s · %s\n", short(it.tok.Name), short(it.tok.TokenID),
-				short(gatewayLabel(it.gw)), short(workspaceLabel(it.gw)), it.gw.Region, short(orUnknown(it.tok.CreatedBy)), it.f.Message)
+			fmt.Fprintf(&b, "  %s (%s) · %s%s / %s · %s · owner %s · %s\n", short(it.tok.Name), short(it.tok.TokenID),
+				short(it.account), short(gatewayLabel(it.gw)), short(workspaceLabel(it.gw)), it.gw.Region, short(orUnknown(it.tok.CreatedBy)), it.f.Message)
 		}
 	}
 	if fs := failures(s); len(fs) > 0 {

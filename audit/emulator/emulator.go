@@ -13,9 +13,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -158,10 +160,13 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 }
 
 // Key is an access key the emulator accepts; SecurityToken is set for STS
-// credentials and must then come with every request.
+// credentials and must then come with every request. A key of Account sees
+// that account's world (Server.Worlds), and no other; a key without one
+// sees Server.World.
 type Key struct {
 	Secret        string
 	SecurityToken string
+	Account       string
 }
 
 // Request is one request the emulator accepted or refused, for tests.
@@ -171,13 +176,17 @@ type Request struct {
 	Region        string
 	AccessKeyID   string
 	SecurityToken string
+	Account       string
 	Status        int
+	At            time.Time
 }
 
 // Server is the emulator; it implements http.Handler.
 type Server struct {
 	World *World
-	Keys  map[string]Key
+	// Worlds are the worlds of other accounts, by account ID.
+	Worlds map[string]*World
+	Keys   map[string]Key
 	// Now is the world's clock: it decides which tokens exist and which
 	// failures apply (default time.Now).
 	Now func() time.Time
@@ -190,6 +199,14 @@ type Server struct {
 	// (access key id, STS token) into token names and error messages, as a
 	// rogue endpoint could.
 	Echo bool
+	// Latency delays every authenticated answer (an API's round trip).
+	Latency time.Duration
+	// Record keeps every request for Requests (default true; a benchmark
+	// of a large fleet turns it off and reads the counters instead).
+	NoRecord bool
+
+	inFlight, maxInFlight atomic.Int64
+	served                atomic.Int64
 
 	mu       sync.Mutex
 	nonces   map[string]time.Time
@@ -207,6 +224,54 @@ func LoadWorld(b []byte) (*World, error) {
 		return nil, fmt.Errorf("emulator: world: %w", err)
 	}
 	return &w, nil
+}
+
+// AddKey lets one more key in (an STS stand-in issuing credentials).
+func (s *Server) AddKey(id string, k Key) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Keys == nil {
+		s.Keys = map[string]Key{}
+	}
+	s.Keys[id] = k
+}
+
+func (s *Server) key(id string) (Key, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.Keys[id]
+	return k, ok
+}
+
+// MaxInFlight is the most requests the emulator was answering at once.
+func (s *Server) MaxInFlight() int { return int(s.maxInFlight.Load()) }
+
+// Served is how many authenticated requests were answered.
+func (s *Server) Served() int { return int(s.served.Load()) }
+
+// MaxInWindow is the most requests accepted within any window of length d
+// (per account and region when byScope), from the recorded requests.
+func (s *Server) MaxInWindow(d time.Duration, byScope bool) int {
+	by := map[string][]time.Time{}
+	for _, r := range s.Requests() {
+		k := ""
+		if byScope {
+			k = r.Account + "/" + r.Region
+		}
+		by[k] = append(by[k], r.At)
+	}
+	most := 0
+	for _, ts := range by {
+		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+		j := 0
+		for i := range ts {
+			for ts[i].Sub(ts[j]) >= d {
+				j++
+			}
+			most = max(most, i-j+1)
+		}
+	}
+	return most
 }
 
 // Requests returns the requests served so far.
@@ -241,7 +306,19 @@ func (s *Server) routes() {
 // ServeHTTP verifies the request's signature, then serves it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.once.Do(s.routes)
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	for m := s.maxInFlight.Load(); n > m && !s.maxInFlight.CompareAndSwap(m, n); m = s.maxInFlight.Load() {
+	}
+	if s.Latency > 0 {
+		select {
+		case <-time.After(s.Latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
+	s.served.Add(1)
 }
 
 func requestID(r *http.Request) string {
@@ -250,15 +327,22 @@ func requestID(r *http.Request) string {
 }
 
 func (s *Server) record(r *http.Request, action string, status int) {
+	if s.NoRecord {
+		return
+	}
+	rec := Request{
+		Action: action, Path: r.URL.Path, Region: r.URL.Query().Get("regionId"),
+		AccessKeyID: r.Header.Get("x-acs-accesskey-id"), SecurityToken: r.Header.Get("x-acs-security-token"), Status: status, At: time.Now(),
+	}
+	if a, err := parseAuthorization(r.Header.Get("Authorization")); err == nil {
+		rec.AccessKeyID = a.accessKeyID
+		if k, ok := s.key(a.accessKeyID); ok {
+			rec.Account = k.Account
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests = append(s.requests, Request{
-		Action: action, Path: r.URL.Path, Region: r.URL.Query().Get("regionId"),
-		AccessKeyID: r.Header.Get("x-acs-accesskey-id"), SecurityToken: r.Header.Get("x-acs-security-token"), Status: status,
-	})
-	if a, err := parseAuthorization(r.Header.Get("Authorization")); err == nil {
-		s.requests[len(s.requests)-1].AccessKeyID = a.accessKeyID
-	}
+	s.requests = append(s.requests, rec)
 }
 
 // roaError writes an error the way ROA APIs do.
@@ -268,19 +352,19 @@ func roaError(w http.ResponseWriter, r *http.Request, status int, code, msg stri
 	_ = json.NewEncoder(w).Encode(map[string]string{"RequestId": requestID(r), "HostId": r.Host, "Code": code, "Message": msg})
 }
 
-// authenticate checks the signature; it writes the error and returns false
-// when the request is refused.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, action string) bool {
-	refuse := func(status int, code, msg string) bool {
+// authenticate checks the signature and returns the world the key sees;
+// it writes the error and returns false when the request is refused.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, action string) (*World, bool) {
+	refuse := func(status int, code, msg string) (*World, bool) {
 		s.record(r, action, status)
 		roaError(w, r, status, code, msg)
-		return false
+		return nil, false
 	}
 	a, err := parseAuthorization(r.Header.Get("Authorization"))
 	if err != nil {
 		return refuse(400, "IncompleteSignature", err.Error())
 	}
-	key, ok := s.Keys[a.accessKeyID]
+	key, ok := s.key(a.accessKeyID)
 	if !ok {
 		return refuse(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
 	}
@@ -326,7 +410,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, action str
 	if used {
 		return refuse(400, "SignatureNonceUsed", "The request signature nonce has been used.")
 	}
-	return true
+	if key.Account != "" {
+		return s.Worlds[key.Account], true
+	}
+	return s.World, true
 }
 
 // fail applies an injected failure; it returns true when it answered.
@@ -416,15 +503,15 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (s *Server) region(r *http.Request) *Region {
-	if s.World == nil {
+func region(world *World, r *http.Request) *Region {
+	if world == nil {
 		return nil
 	}
-	return s.World.Regions[r.URL.Query().Get("regionId")]
+	return world.Regions[r.URL.Query().Get("regionId")]
 }
 
-func (s *Server) workspace(r *http.Request) *Workspace {
-	reg := s.region(r)
+func workspace(world *World, r *http.Request) *Workspace {
+	reg := region(world, r)
 	if reg == nil {
 		return nil
 	}
@@ -438,10 +525,11 @@ func (s *Server) workspace(r *http.Request) *Workspace {
 
 func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) {
 	const action = "ListWorkspaces"
-	if !s.authenticate(w, r, action) {
+	world, ok := s.authenticate(w, r, action)
+	if !ok {
 		return
 	}
-	reg := s.region(r)
+	reg := region(world, r)
 	if reg != nil && s.fail(w, r, action, reg.Fail) {
 		return
 	}
@@ -486,10 +574,11 @@ func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listGateways(w http.ResponseWriter, r *http.Request) {
 	const action = "ListLivyCompute"
-	if !s.authenticate(w, r, action) {
+	world, ok := s.authenticate(w, r, action)
+	if !ok {
 		return
 	}
-	ws := s.workspace(r)
+	ws := workspace(world, r)
 	if ws == nil {
 		s.record(r, action, 404)
 		roaError(w, r, 404, "WorkspaceNotFound", "The workspace does not exist in this region.")
@@ -513,10 +602,11 @@ func (s *Server) listGateways(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 	const action = "ListLivyComputeToken"
-	if !s.authenticate(w, r, action) {
+	world, ok := s.authenticate(w, r, action)
+	if !ok {
 		return
 	}
-	ws := s.workspace(r)
+	ws := workspace(world, r)
 	var g *Gateway
 	if ws != nil {
 		for _, x := range ws.Gateways {

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"encoding/pem"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"livy-token-audit/audit"
+	"livy-token-audit/audit/emulator"
+)
+
+// accountWorld is a small world of one account: one gateway with one stale
+// token.
+func accountWorld(ws, gw, tok string) *emulator.World {
+	return &emulator.World{Regions: map[string]*emulator.Region{"cn-hangzhou": {Workspaces: []*emulator.Workspace{
+		{ID: ws, Name: ws + "-name", Gateways: []*emulator.Gateway{{ID: gw, Name: gw + "-name", Status: "Running", Tokens: []*emulator.Token{
+			{TokenID: tok, Name: "job-" + tok, Token: "lvt-SECRET-" + tok, CreatedBy: "ops",
+				CreateTime: emulator.At(demoStart.Add(-100 * 24 * time.Hour)), LastUsedTime: emulator.At(demoStart.Add(-60 * 24 * time.Hour))},
+		}}}},
+	}}}}
+}
+
+// TestMultiAccountRun audits the run's own account and two accounts reached
+// by assuming their roles in one CLI run of the real binary; a third
+// account's role is denied, reported, and does not stop the others. The
+// STS stand-in speaks HTTPS with a test CA, which the binary trusts through
+// SSL_CERT_FILE, and verifies the RPC signature of every AssumeRole; the
+// EMR stand-in serves each account its own world and only to its own keys.
+func TestMultiAccountRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	bin := buildBinary(t)
+	own, err := emulator.LoadWorld(demoWorld)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu := &emulator.Server{World: own, Keys: map[string]emulator.Key{cliAK: {Secret: cliSecret}},
+		Worlds: map[string]*emulator.World{
+			"1111111111111111": accountWorld("w-analytics", "lc-analytics", "tk-a1"),
+			"2222222222222222": accountWorld("w-risk", "lc-risk", "tk-r1"),
+		},
+		Now: func() time.Time { return demoStart }}
+	api := httptest.NewServer(emu)
+	defer api.Close()
+	sts := &emulator.STS{
+		Keys: map[string]emulator.Key{cliAK: {Secret: cliSecret}},
+		Roles: map[string]emulator.Role{
+			"acs:ram::1111111111111111:role/livy-token-audit-reader": {Account: "1111111111111111"},
+			"acs:ram::2222222222222222:role/livy-token-audit-reader": {Account: "2222222222222222", ExternalID: "ext-risk"},
+			"acs:ram::3333333333333333:role/livy-token-audit-reader": {Account: "3333333333333333", Deny: true},
+		},
+		API: emu,
+	}
+	stsSrv := httptest.NewTLSServer(sts)
+	defer stsSrv.Close()
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: stsSrv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`regions: [cn-hangzhou, cn-shanghai]
+accounts:
+  - {name: analytics, roleArn: "acs:ram::1111111111111111:role/livy-token-audit-reader", regions: [cn-hangzhou]}
+  - {name: risk, roleArn: "acs:ram::2222222222222222:role/livy-token-audit-reader", externalId: ext-risk, regions: [cn-hangzhou]}
+  - {name: legacy, roleArn: "acs:ram::3333333333333333:role/livy-token-audit-reader", regions: [cn-hangzhou]}
+suppressions:
+  - {account: risk, name: "job-*", rules: [stale], reason: "risk jobs run quarterly"}
+api: {endpoint: %q, stsEndpoint: %q, retries: 1, ratePerSecond: 1000}
+snapshot: {dir: %q}
+`, api.URL, strings.TrimPrefix(stsSrv.URL, "https://"), filepath.Join(dir, "out"))
+	cfgPath := filepath.Join(dir, "audit.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-config", cfgPath, "-now", day1)
+	cmd.Env = []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=" + cliAK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + cliSecret,
+		"ALIBABA_CLOUD_ECS_METADATA_DISABLED=true", "HOME=" + dir, "SSL_CERT_FILE=" + caFile}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	_ = cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != exitPartial {
+		t.Fatalf("exit %d, want %d (the legacy account's role is denied)\n%s%s", code, exitPartial, out.String(), errb.String())
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "out", day1Key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := audit.ReadSnapshot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byAccount := map[string]int{}
+	for _, g := range s.Gateways {
+		byAccount[g.AccountName]++
+		if g.AccountName == "risk" && (g.AccountID != "2222222222222222" || len(g.Tokens) != 1 || len(g.Tokens[0].Suppressed) != 1) {
+			t.Errorf("risk's gateway: got %+v, want account 2222222222222222 and its stale finding suppressed by account", g)
+		}
+	}
+	if byAccount["analytics"] != 1 || byAccount["risk"] != 1 || byAccount[""] != 5 || byAccount["legacy"] != 0 {
+		t.Errorf("gateways by account: got %v, want 5 own, 1 analytics, 1 risk", byAccount)
+	}
+	var denied *audit.ScopeError
+	for i, e := range s.Errors {
+		if e.AccountName == "legacy" {
+			denied = &s.Errors[i]
+		}
+	}
+	if denied == nil || denied.Code != "AssumeRoleFailed" || denied.AccountID != "3333333333333333" ||
+		!strings.Contains(denied.Message, "acs:ram::3333333333333333:role/livy-token-audit-reader") || !strings.Contains(denied.Message, "NoPermission") {
+		t.Errorf("legacy: got %+v, want AssumeRoleFailed naming the account and role", denied)
+	}
+	if !strings.Contains(out.String(), "6/7 gateways in 4 accounts, 2 regions") || !strings.Contains(out.String(), "account legacy (every region: its role could not be assumed)") {
+		t.Errorf("stdout does not count the accounts or name the denied one:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "analytics / lc-analytics-name") {
+		t.Errorf("stdout does not group findings by account:\n%s", out.String())
+	}
+	reqs := sts.Requests()
+	if len(reqs) != 3 {
+		t.Errorf("got %d AssumeRole requests, want 3 (one per account)", len(reqs))
+	}
+	for _, r := range reqs {
+		if r.SessionName != "livy-token-audit" || r.AccessKeyID != cliAK {
+			t.Errorf("AssumeRole: got %+v, want session livy-token-audit by the run's own key", r)
+		}
+	}
+	for _, r := range emu.Requests() {
+		if r.Status == 200 && r.Account == "" && r.AccessKeyID != cliAK {
+			t.Errorf("the own world was read with %s", r.AccessKeyID)
+		}
+	}
+	// Nothing secret left the process: not the source key's secret, nor the
+	// issued STS secrets and tokens, nor a token value.
+	for _, o := range [][]byte{out.Bytes(), errb.Bytes(), b} {
+		for _, secret := range []string{cliSecret, "sts-secret-", "sts-token-", "lvt-SECRET"} {
+			if bytes.Contains(o, []byte(secret)) {
+				t.Errorf("%q left the process", secret)
+			}
+		}
+	}
+}
