@@ -121,8 +121,10 @@ var (
 	buildErr  error
 )
 
-// buildBinary builds the real function binary, as s.yaml's pre-deploy does.
-func buildBinary(t *testing.T) string {
+// buildBinary builds the real function binary once per test run, as
+// s.yaml's pre-deploy does (without -trimpath, so the build cache serves
+// the standard library and the dependencies).
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "livy-token-audit-bin")

@@ -10,10 +10,20 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
+// defaultMemoryLimit is the soft memory limit of the Go runtime when
+// GOMEMLIMIT does not set one: the garbage collector works harder as the
+// heap nears it, so that a large fleet stays well inside the function's
+// 256 MB (a heap that must grow past it still may: it is soft).
+const defaultMemoryLimit = 96 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	if os.Getenv("FC_RUNTIME_API") != "" {
 		serveFC(os.Getenv, os.Stderr) // never returns
 	}

@@ -134,11 +134,10 @@ func (a *Auditor) Audit(ctx context.Context, accounts []Account, each func(Gatew
 		callCtx, cancel = context.WithDeadline(ctx, dl.Add(-a.Reserve))
 		defer cancel()
 	}
+	// call runs f, one call of the API, through the gate of its account and
+	// region: a GatedAPI enters it for each request; any other API is gated
+	// for the whole call.
 	call := func(acct *Account, region string, f func(context.Context) error) error {
-		if err := sem.Acquire(callCtx, 1); err != nil {
-			return context.DeadlineExceeded
-		}
-		defer sem.Release(1)
 		mu.Lock()
 		l, ok := limiters[acct.ID+"/"+region]
 		if !ok {
@@ -146,10 +145,16 @@ func (a *Auditor) Audit(ctx context.Context, accounts []Account, each func(Gatew
 			limiters[acct.ID+"/"+region] = l
 		}
 		mu.Unlock()
-		if err := l.Wait(callCtx); err != nil {
+		g := gate{sem: sem, limiter: l}
+		if _, ok := acct.API.(GatedAPI); ok {
+			return f(WithGate(callCtx, g))
+		}
+		leave, err := g.Enter(callCtx)
+		if err != nil {
 			// The limiter refuses a wait that would outlast the deadline.
 			return context.DeadlineExceeded
 		}
+		defer leave()
 		return f(callCtx)
 	}
 	emit := func(r GatewayResult) {

@@ -1,9 +1,11 @@
 package audit
 
 import (
+	"bufio"
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 )
@@ -161,11 +163,30 @@ func ReadBaseline(b []byte) (*Baseline, error) {
 	return &base, nil
 }
 
-// Encode writes the baseline as compact JSON.
-func (b *Baseline) Encode() ([]byte, error) {
-	out, err := json.Marshal(b)
+// Write streams the baseline to w as compact JSON, one gateway at a time.
+func (b *Baseline) Write(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	head, err := json.Marshal(struct {
+		SchemaVersion int       `json:"schemaVersion"`
+		AuditedAt     time.Time `json:"auditedAt"`
+		Key           string    `json:"key"`
+		RunID         string    `json:"runId"`
+	}{b.SchemaVersion, b.AuditedAt, b.Key, b.RunID})
 	if err != nil {
-		return nil, fmt.Errorf("encode baseline: %w", err)
+		return fmt.Errorf("encode baseline: %w", err)
 	}
-	return append(out, '\n'), nil
+	bw.Write(head[:len(head)-1])
+	bw.WriteString(`,"gateways":[`)
+	for i := range b.Gateways {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		g, err := json.Marshal(&b.Gateways[i])
+		if err != nil {
+			return fmt.Errorf("encode baseline: %w", err)
+		}
+		bw.Write(g)
+	}
+	bw.WriteString("]}\n")
+	return bw.Flush()
 }

@@ -281,11 +281,7 @@ func (r *Runner) moveBaseline(ctx context.Context, res *Result, base *Baseline) 
 	if err := r.Store.Put(ctx, LatestKey, res.Snapshot.Write); err != nil {
 		return fmt.Errorf("write %s: %w", LatestKey, err)
 	}
-	b, err := NextBaseline(base, res.Snapshot).Encode()
-	if err != nil {
-		return err
-	}
-	if err := r.Store.Put(ctx, BaselineKey, Bytes(b)); err != nil {
+	if err := r.Store.Put(ctx, BaselineKey, NextBaseline(base, res.Snapshot).Write); err != nil {
 		return fmt.Errorf("write %s: %w", BaselineKey, err)
 	}
 	return nil

@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -509,64 +507,41 @@ func (s *Snapshot) Encode() ([]byte, error) {
 // memory.
 func (s *Snapshot) Write(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	var val bytes.Buffer
-	enc := json.NewEncoder(&val)
-	enc.SetEscapeHTML(false)
-	// value encodes v as it appears at the given depth, without the
-	// encoder's trailing newline.
-	value := func(v any, depth int) ([]byte, error) {
-		val.Reset()
-		enc.SetIndent(strings.Repeat("  ", depth), "  ")
-		if err := enc.Encode(v); err != nil {
-			return nil, err
-		}
-		return bytes.TrimSuffix(val.Bytes(), []byte("\n")), nil
-	}
-	fields := []struct {
-		name string
-		v    any
-	}{
-		{"schemaVersion", s.SchemaVersion}, {"runId", s.RunID}, {"auditedAt", s.AuditedAt}, {"verdict", s.Verdict},
-		{"trigger", s.Trigger}, {"scope", s.Scope}, {"rules", s.Rules}, {"summary", s.Summary},
-		{"gateways", nil}, {"errors", s.Errors}, {"suppressions", s.Suppressions}, {"changes", s.Changes},
-	}
-	bw.WriteString("{\n")
-	for i, f := range fields {
-		if i > 0 {
-			bw.WriteString(",\n")
-		}
-		bw.WriteString(`  "` + f.name + `": `)
-		if f.name == "gateways" {
-			if s.Gateways == nil {
-				bw.WriteString("null")
-				continue
+	jw := newJSONWriter(bw)
+	var err error
+	jw.object(0, func(member func(string)) {
+		for _, f := range [...]struct {
+			name string
+			v    any
+		}{
+			{"schemaVersion", s.SchemaVersion}, {"runId", s.RunID}, {"auditedAt", s.AuditedAt}, {"verdict", s.Verdict},
+			{"trigger", s.Trigger}, {"scope", s.Scope}, {"rules", s.Rules}, {"summary", s.Summary},
+		} {
+			member(f.name)
+			if err = jw.value(f.v, 1); err != nil {
+				return
 			}
-			if len(s.Gateways) == 0 {
-				bw.WriteString("[]")
-				continue
-			}
-			bw.WriteString("[\n")
-			for j := range s.Gateways {
-				b, err := value(&s.Gateways[j], 2)
-				if err != nil {
-					return fmt.Errorf("encode snapshot: %w", err)
-				}
-				if j > 0 {
-					bw.WriteString(",\n")
-				}
-				bw.WriteString("    ")
-				bw.Write(b)
-			}
-			bw.WriteString("\n  ]")
-			continue
 		}
-		b, err := value(f.v, 1)
-		if err != nil {
-			return fmt.Errorf("encode snapshot: %w", err)
+		member("gateways")
+		if err = jw.array(1, len(s.Gateways), s.Gateways == nil, func(i int) error { return jw.gateway(&s.Gateways[i], 2) }); err != nil {
+			return
 		}
-		bw.Write(b)
+		for _, f := range [...]struct {
+			name string
+			v    any
+		}{{"errors", s.Errors}, {"suppressions", s.Suppressions}} {
+			member(f.name)
+			if err = jw.value(f.v, 1); err != nil {
+				return
+			}
+		}
+		member("changes")
+		err = jw.changes(s.Changes, 1)
+	})
+	if err != nil {
+		return fmt.Errorf("encode snapshot: %w", err)
 	}
-	bw.WriteString("\n}\n")
+	bw.WriteByte('\n')
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("encode snapshot: %w", err)
 	}

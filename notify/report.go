@@ -15,9 +15,9 @@ import (
 // item is one active finding, with where it is. account labels the
 // gateway's account when the report covers more than one.
 type item struct {
-	gw      audit.GatewayReport
-	tok     audit.TokenReport
-	f       audit.Finding
+	gw      *audit.GatewayReport
+	tok     *audit.TokenReport
+	f       *audit.Finding
 	account string
 }
 
@@ -33,23 +33,27 @@ type section struct {
 // longest unused, the oldest never used.
 func sections(s *audit.Snapshot) []section {
 	by := map[audit.Rule]*section{}
-	for _, g := range s.Gateways {
-		for _, t := range g.Tokens {
-			for _, f := range t.Findings {
+	for i := range s.Gateways {
+		g := &s.Gateways[i]
+		account := accountLabel(s, g.AccountID, g.AccountName)
+		for j := range g.Tokens {
+			t := &g.Tokens[j]
+			for k := range t.Findings {
+				f := &t.Findings[k]
 				sec, ok := by[f.Rule]
 				if !ok {
 					sec = &section{rule: f.Rule, severity: f.Severity}
 					by[f.Rule] = sec
 				}
 				sec.severity = max(sec.severity, f.Severity)
-				sec.items = append(sec.items, item{g, t, f, accountLabel(s, g.AccountID, g.AccountName)})
+				sec.items = append(sec.items, item{g, t, f, account})
 			}
 		}
 	}
 	var out []section
 	for _, r := range audit.Rules {
 		if sec, ok := by[r]; ok {
-			slices.SortStableFunc(sec.items, func(a, b item) int { return urgency(r, a, b) })
+			slices.SortFunc(sec.items, func(a, b item) int { return urgency(r, a, b) })
 			out = append(out, *sec)
 		}
 	}
@@ -75,7 +79,8 @@ func urgency(r audit.Rule, a, b item) int {
 	case audit.RuleUnused, audit.RuleLongLived:
 		c = cmp.Compare(t(a.tok.CreateTime), t(b.tok.CreateTime))
 	}
-	return cmp.Or(c, cmp.Compare(a.gw.Region, b.gw.Region), cmp.Compare(a.tok.Name, b.tok.Name), cmp.Compare(a.tok.TokenID, b.tok.TokenID))
+	return cmp.Or(c, cmp.Compare(a.gw.Region, b.gw.Region), cmp.Compare(a.tok.Name, b.tok.Name), cmp.Compare(a.tok.TokenID, b.tok.TokenID),
+		cmp.Compare(a.gw.AccountID, b.gw.AccountID), cmp.Compare(a.gw.WorkspaceID, b.gw.WorkspaceID), cmp.Compare(a.gw.GatewayID, b.gw.GatewayID))
 }
 
 // counts renders "3 expiring · 2 stale" in section order; "no findings"

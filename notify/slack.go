@@ -90,7 +90,7 @@ func owner(createdBy string, mentions map[string]string) string {
 
 func itemLine(it item, mentions map[string]string) string {
 	return fmt.Sprintf("• *%s* %s · %s%s / %s · %s · %s", name(it.tok.Name), code(truncate(it.tok.TokenID, maxNameChars)),
-		name(it.account), name(gatewayLabel(it.gw)), name(workspaceLabel(it.gw)), owner(it.tok.CreatedBy, mentions), escape(it.f.Message))
+		name(it.account), name(gatewayLabel(*it.gw)), name(workspaceLabel(*it.gw)), owner(it.tok.CreatedBy, mentions), escape(it.f.Message))
 }
 
 func failureLine(f failure) string {

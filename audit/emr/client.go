@@ -13,6 +13,7 @@
 package emr
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -94,7 +95,11 @@ type Client struct {
 	clients map[string]*openapi.Client
 }
 
-var _ audit.API = (*Client)(nil)
+var _ audit.GatedAPI = (*Client)(nil)
+
+// Gated says that the client passes each request through the gate of the
+// call's context.
+func (c *Client) Gated() {}
 
 // New returns a client. It makes no call.
 func New(opts Options) (*Client, error) {
@@ -201,27 +206,13 @@ func (c *Client) call(ctx context.Context, region, action, pathname string, quer
 		}
 		return false, 0
 	}
+	gate := audit.GateFrom(ctx)
 	err = retrier.Do(ctx, classify, func() error {
-		rctx, rec := safehttp.WithRecorder(ctx)
-		res, err := cl.CallApiWithCtx(rctx, params, &openapi.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
+		body, err := c.send(ctx, gate, cl, params, q, scrub)
 		if err != nil {
-			return translate(ctx, err, rec.Status(), scrub)
+			return err
 		}
-		body, ok := res["body"].(io.ReadCloser)
-		if !ok {
-			return &audit.APIError{Code: audit.CodeInvalidResponse, Message: "the SDK returned no response body"}
-		}
-		defer body.Close()
-		if err := decode(body, scrub); err != nil {
-			var ae *audit.APIError
-			if errors.As(err, &ae) {
-				return ae
-			}
-			return translate(ctx, err, rec.Status(), scrub)
-		}
-		// Drain what is left (within the cap) so the connection is reused.
-		_, _ = io.Copy(io.Discard, body)
-		return nil
+		return decode(bytes.NewReader(body), scrub)
 	})
 	if err != nil {
 		// The record on the gateway says how many attempts were made.
@@ -235,6 +226,32 @@ func (c *Client) call(ctx context.Context, region, action, pathname string, quer
 		return fmt.Errorf("%s: %w", action, err)
 	}
 	return nil
+}
+
+// send sends one request through the gate and reads its answer's body
+// (within the cap); the gate's slot is given back before the body is
+// decoded.
+func (c *Client) send(ctx context.Context, gate audit.Gate, cl *openapi.Client, params *openapi.Params, q map[string]*string, scrub scrubber) ([]byte, error) {
+	leave, err := gate.Enter(ctx)
+	if err != nil {
+		return nil, &audit.APIError{Code: audit.CodeDeadlineExceeded, Message: "not audited: the run's deadline was reached"}
+	}
+	defer leave()
+	rctx, rec := safehttp.WithRecorder(ctx)
+	res, err := cl.CallApiWithCtx(rctx, params, &openapi.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
+	if err != nil {
+		return nil, translate(ctx, err, rec.Status(), scrub)
+	}
+	body, ok := res["body"].(io.ReadCloser)
+	if !ok {
+		return nil, &audit.APIError{Code: audit.CodeInvalidResponse, Message: "the SDK returned no response body"}
+	}
+	defer body.Close()
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return nil, translate(ctx, err, rec.Status(), scrub)
+	}
+	return b, nil
 }
 
 // scrubber removes the values the client was told are secret (the

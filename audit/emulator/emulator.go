@@ -624,27 +624,49 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	list := []map[string]any{}
+	type wireToken struct {
+		TokenID      string `json:"tokenId"`
+		Name         string `json:"name"`
+		Token        string `json:"token"`
+		CreatedBy    string `json:"createdby"`
+		CreateTime   any    `json:"createTime,omitempty"`
+		ExpireTime   any    `json:"expireTime,omitempty"`
+		LastUsedTime any    `json:"lastUsedTime,omitempty"`
+	}
+	list := make([]wireToken, 0, len(g.Tokens))
 	for _, t := range g.Tokens {
 		if t.AppearsAt != nil && now.Before(*t.AppearsAt) || t.RevokedAt != nil && !now.Before(*t.RevokedAt) {
 			continue
 		}
-		m := map[string]any{"tokenId": t.TokenID, "name": s.echo(r, t.Name), "token": t.Token, "createdby": t.CreatedBy}
 		last := t.LastUsedTime
 		for _, u := range t.Uses {
 			if !u.After(now) && (!last.set || u.UnixMilli() > last.ms) {
 				last = At(u)
 			}
 		}
-		for k, v := range map[string]Time{"createTime": t.CreateTime, "expireTime": t.ExpireTime, "lastUsedTime": last} {
-			if v.set {
-				m[k] = v.value()
+		wt := wireToken{TokenID: t.TokenID, Name: s.echo(r, t.Name), Token: t.Token, CreatedBy: t.CreatedBy}
+		for _, f := range []struct {
+			v   Time
+			out *any
+		}{{t.CreateTime, &wt.CreateTime}, {t.ExpireTime, &wt.ExpireTime}, {last, &wt.LastUsedTime}} {
+			if f.v.set {
+				*f.out = f.v.value()
 			}
 		}
-		list = append(list, m)
+		list = append(list, wt)
 	}
 	s.record(r, action, 200)
-	body, _ := json.Marshal(map[string]any{"code": "1000000", "message": "ok", "requestId": requestID(r), "data": map[string]any{"tokens": list}})
+	type answer struct {
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		RequestID string `json:"requestId"`
+		Data      struct {
+			Tokens []wireToken `json:"tokens"`
+		} `json:"data"`
+	}
+	ans := answer{Code: "1000000", Message: "ok", RequestID: requestID(r)}
+	ans.Data.Tokens = list
+	body, _ := json.Marshal(ans)
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	if g.Pad > 0 {
 		// {"padding":"xxx…", ...the answer...}: streamed (chunked, no
@@ -661,4 +683,35 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	drip(w, r, body, time.Duration(g.Drip))
+}
+
+// Fleet returns a world of one region with gateways gateways spread over
+// workspaces workspaces, each gateway with tokensPer tokens: some expiring,
+// some stale, some unused, relative to at. Benchmarks and scale tests
+// audit it.
+func Fleet(region string, workspaces, gateways, tokensPer int, at time.Time) *World {
+	reg := &Region{}
+	for w := range workspaces {
+		reg.Workspaces = append(reg.Workspaces, &Workspace{ID: fmt.Sprintf("w-%04d", w), Name: fmt.Sprintf("team-%d", w)})
+	}
+	day := 24 * time.Hour
+	for g := range gateways {
+		ws := reg.Workspaces[g%workspaces]
+		gw := &Gateway{ID: fmt.Sprintf("lc-%05d", g), Name: fmt.Sprintf("gateway-%d", g), Status: "Running"}
+		for k := range tokensPer {
+			t := &Token{TokenID: fmt.Sprintf("tk-%05d-%03d", g, k), Name: fmt.Sprintf("job-%d", k), Token: fmt.Sprintf("lvt-SECRET-%05d-%03d-%032x", g, k, g*1000+k),
+				CreatedBy: fmt.Sprintf("user%d", k%17), CreateTime: At(at.Add(-time.Duration(30+k%300) * day))}
+			switch k % 4 {
+			case 0:
+				t.ExpireTime, t.LastUsedTime = At(at.Add(time.Duration(k%10)*day)), At(at.Add(-time.Hour))
+			case 1:
+				t.ExpireTime, t.LastUsedTime = At(at.Add(200*day)), At(at.Add(-time.Duration(k%90)*day))
+			case 2:
+				t.ExpireTime = At(at.Add(400 * day))
+			}
+			gw.Tokens = append(gw.Tokens, t)
+		}
+		ws.Gateways = append(ws.Gateways, gw)
+	}
+	return &World{Regions: map[string]*Region{region: reg}}
 }

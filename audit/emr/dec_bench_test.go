@@ -1,0 +1,24 @@
+package emr
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"testing"
+)
+
+func BenchmarkDecodeTokens(b *testing.B) {
+	var toks []map[string]any
+	for k := range 50 {
+		toks = append(toks, map[string]any{"tokenId": fmt.Sprintf("tk-%05d-%03d", 1, k), "name": fmt.Sprintf("job-%d", k), "token": fmt.Sprintf("lvt-SECRET-%032x", k), "createdby": "user1",
+			"createTime": 1764234000000, "expireTime": 1764234000000, "lastUsedTime": 1764234000000})
+	}
+	body, _ := json.Marshal(map[string]any{"code": "1000000", "message": "ok", "requestId": "r", "data": map[string]any{"tokens": toks}})
+	scrub := scrubber{"secret-1", "token-2", "LTAI5tAK"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeTokens(bytes.NewReader(body), scrub); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package emr
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"livy-token-audit/audit"
+	"livy-token-audit/audit/emulator"
+)
+
+// fleetStage serves a fleet from the emulator and counts the connections
+// the client dials.
+func fleetStage(t testing.TB, workspaces, gateways, tokens int, latency time.Duration) (*emulator.Server, string, *atomic.Int64) {
+	emu := &emulator.Server{World: emulator.Fleet("cn-hangzhou", workspaces, gateways, tokens, time.Now()),
+		Keys: map[string]emulator.Key{testAK: {Secret: testSecret}}, Latency: latency}
+	var dials atomic.Int64
+	srv := httptest.NewUnstartedServer(emu)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return emu, srv.URL, &dials
+}
+
+// One bound on calls in flight for the whole run, discovery included; the
+// connections are reused (dials stay near the concurrency, not near the
+// number of calls).
+func TestFleetConcurrencyAndConnections(t *testing.T) {
+	t.Parallel()
+	const concurrency = 6
+	emu, url, dials := fleetStage(t, 30, 240, 5, 5*time.Millisecond)
+	c, err := New(Options{Endpoint: url, Credential: staticCred(t, testAK, testSecret, ""), MaxConns: concurrency, PageSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &audit.Auditor{API: c, Concurrency: concurrency, RatePerSecond: 1e6}
+	col := a.Collect(t.Context(), audit.Scope{Regions: []string{"cn-hangzhou"}})
+	if len(col.Gateways) != 240 || len(col.Errors) != 0 {
+		t.Fatalf("got %d gateways and %v, want 240 and no error", len(col.Gateways), col.Errors)
+	}
+	calls := emu.Served() // 3 pages of workspaces, 30 workspaces, 240 gateways
+	if calls != 273 {
+		t.Errorf("got %d calls, want 273", calls)
+	}
+	if m := emu.MaxInFlight(); m > concurrency || m < concurrency-1 {
+		t.Errorf("got %d calls in flight at most, want %d (the bound, used)", m, concurrency)
+	}
+	if d := dials.Load(); d > concurrency+2 {
+		t.Errorf("the client dialed %d connections for %d calls; want about %d (one per slot)", d, calls, concurrency)
+	}
+}
+
+// The rate is a promise: never more than ratePerSecond requests in any
+// one-second window, per account and region. (How close the run comes to
+// calls/rate is measured by BenchmarkFleetRate.)
+func TestFleetRate(t *testing.T) {
+	t.Parallel()
+	const rps = 40
+	emu, url, _ := fleetStage(t, 4, 60, 1, 0)
+	c, err := New(Options{Endpoint: url, Credential: staticCred(t, testAK, testSecret, ""), MaxConns: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &audit.Auditor{API: c, Concurrency: 16, RatePerSecond: rps}
+	col := a.Collect(t.Context(), audit.Scope{Regions: []string{"cn-hangzhou"}})
+	if len(col.Gateways) != 60 || emu.Served() != 65 {
+		t.Fatalf("got %d gateways in %d calls, want 60 in 65", len(col.Gateways), emu.Served())
+	}
+	if most := emu.MaxInWindow(time.Second, true); most > rps {
+		t.Errorf("%d requests in one one-second window, want at most %d", most, rps)
+	}
+}
