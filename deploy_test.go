@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"debug/elf"
 	"encoding/json"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/roles"
 )
 
 // sYAML is the part of s.yaml the checks below read.
@@ -206,6 +208,52 @@ func TestSYAMLMatchesTheCode(t *testing.T) {
 		if resources[action] != want {
 			t.Errorf("policy: %s on %q, want %q (the config's bucket and prefix)", action, resources[action], want)
 		}
+	}
+}
+
+// TestMultiAccountPolicies checks the RAM documents for other accounts: the
+// reader role (trusting the auditing function's role, allowed the three EMR
+// list actions and nothing else) and the function's permission to assume it.
+func TestMultiAccountPolicies(t *testing.T) {
+	read := func(name string) (p struct {
+		Version   string
+		Statement []struct {
+			Effect    string
+			Action    any
+			Resource  any
+			Principal map[string][]string
+			Condition map[string]map[string]string
+		}
+	}) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join("deploy", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if p.Version != "1" || len(p.Statement) != 1 || p.Statement[0].Effect != "Allow" {
+			t.Fatalf("%s: got %+v, want one Allow statement, version 1", name, p)
+		}
+		return p
+	}
+	trust := read("ram-reader-trust-policy.json").Statement[0]
+	if trust.Action != "sts:AssumeRole" || len(trust.Principal["RAM"]) != 1 || !strings.HasSuffix(trust.Principal["RAM"][0], ":role/livy-token-audit") ||
+		trust.Condition["StringEquals"]["sts:ExternalId"] == "" {
+		t.Errorf("trust policy: got %+v, want sts:AssumeRole by the function's role, with an ExternalId condition", trust)
+	}
+	reader := read("ram-reader-policy.json").Statement[0]
+	if fmt.Sprint(reader.Action) != "[emr-serverless-spark:ListWorkspaces emr-serverless-spark:ListLivyCompute emr-serverless-spark:ListLivyComputeToken]" {
+		t.Errorf("reader policy: got %v, want exactly the three EMR list actions", reader.Action)
+	}
+	assume := read("ram-policy-assume.json").Statement[0]
+	if assume.Action != "sts:AssumeRole" || assume.Resource != "acs:ram::*:role/livy-token-audit-reader" {
+		t.Errorf("assume policy: got %+v, want sts:AssumeRole on the reader roles only", assume)
+	}
+	// The session name the trust policy's ActionTrail shows is the code's.
+	if roles.SessionName != "livy-token-audit" {
+		t.Errorf("session name %q", roles.SessionName)
 	}
 }
 
