@@ -202,7 +202,7 @@ func binaryFleet(b *testing.B, gateways int) {
 	}
 	calls := float64(emu.Served()) / float64(b.N)
 	bound := time.Duration(math.Ceil(calls/32)) * 20 * time.Millisecond
-	b.ReportMetric((b.Elapsed() / time.Duration(b.N)).Seconds()/bound.Seconds(), "x-latency-bound")
+	b.ReportMetric((b.Elapsed()/time.Duration(b.N)).Seconds()/bound.Seconds(), "x-latency-bound")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 }
 
@@ -260,4 +260,3 @@ func BenchmarkBinaryStartup(b *testing.B) {
 	}
 	b.ReportMetric(float64(fi.Size())/(1<<20), "stripped-MiB")
 }
-

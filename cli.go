@@ -14,6 +14,7 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/notify"
+	"livy-token-audit/notify/slack"
 )
 
 // Exit statuses of the CLI (a contract: scripts depend on them).
@@ -96,6 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			now = d.nextTime(ctx)
 		}
 		d.setClock(now)
+		getenv = d.env(getenv)
 	} else {
 		if *configPath == "" {
 			fmt.Fprintln(stderr, "livy-token-audit: no config: pass -config FILE or set AUDIT_CONFIG (or try -demo)")
@@ -147,11 +149,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "(%s not moved: %s)\n", audit.LatestKey, res.BaselineHeld)
 	}
 	if dest == "" || *dryRun {
-		printSlack(stdout, res.Snapshot, res.Location, cfg, *slackJSON)
-	} else if res.Notified {
-		fmt.Fprintf(stdout, "Slack: posted (%s)\n", dest)
-	} else if res.NotifySkipped != "" {
-		fmt.Fprintf(stdout, "Slack: not posted: %s\n", res.NotifySkipped)
+		printSlack(stdout, res.Snapshot, res.Location, cfg, *slackJSON, *dryRun)
+	} else {
+		for _, d := range res.Deliveries {
+			fmt.Fprintf(stdout, "Slack: %s: %s", d.Destination, d.Status)
+			if d.Detail != "" {
+				fmt.Fprintf(stdout, " (%s)", d.Detail)
+			}
+			fmt.Fprintln(stdout)
+		}
+		if len(res.Deliveries) == 0 && res.NotifySkipped != "" {
+			fmt.Fprintf(stdout, "Slack: not posted: %s\n", res.NotifySkipped)
+		}
 	}
 	if err != nil {
 		log.Error("audit incomplete", "run_id", res.Snapshot.RunID, "error", err)
@@ -164,20 +173,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return exitOK
 }
 
-// printSlack shows the Slack message that would be posted: readable text, or
-// Block Kit JSON with -slack-json.
-func printSlack(w io.Writer, s *audit.Snapshot, location string, cfg *audit.Config, asJSON bool) {
-	msg := notify.RenderSlack(s, notify.RenderOptions{MaxItems: cfg.Slack.MaxItems, Mentions: cfg.Slack.Mentions, Link: location})
+// printSlack shows the Slack messages that would be posted — the main
+// report, each route's, each owner's — as readable text, or as Block Kit
+// JSON with -slack-json.
+func printSlack(w io.Writer, s *audit.Snapshot, location string, cfg *audit.Config, asJSON, dryRun bool) {
+	plans := (&slack.Notifier{Config: cfg.Slack, Preview: true}).Plan(s, location)
+	why := "no SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN set"
+	if dryRun {
+		why = "dry run"
+	}
 	if asJSON {
-		b, _ := json.MarshalIndent(msg, "", "  ")
-		fmt.Fprintf(w, "\nSlack message (not posted: no SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN):\n%s\n", b)
+		type planned struct {
+			Destination string        `json:"destination"`
+			Skip        string        `json:"skip,omitempty"`
+			Message     slack.Message `json:"message"`
+		}
+		out := []planned{}
+		for _, p := range plans {
+			out = append(out, planned{p.Destination, p.Skip, p.Message})
+		}
+		b, _ := json.MarshalIndent(out, "", "  ")
+		fmt.Fprintf(w, "\nSlack messages (not posted: %s):\n%s\n", why, b)
 		return
 	}
-	why := "no SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN set"
-	if reason := audit.NotifyReason(cfg.Slack.Notify, s); reason != "" {
-		why += "; it would not be posted anyway: " + reason
+	for _, p := range plans {
+		label := ""
+		if len(plans) > 1 {
+			label = " to " + p.Label
+		}
+		note := why
+		if p.Skip != "" {
+			note += "; it would not be posted anyway: " + p.Skip
+		}
+		fmt.Fprintf(w, "\n--- Slack message%s (not posted: %s) ---\n%s", label, note, p.Message.PlainText())
 	}
-	fmt.Fprintf(w, "\n--- Slack message (not posted: %s) ---\n%s", why, msg.PlainText())
 }
 
 // defaultCredential is credentials-go's default chain: environment

@@ -111,6 +111,18 @@ func (d *demo) nextTime(ctx context.Context) time.Time {
 	return prev.AuditedAt.Add(24 * time.Hour)
 }
 
+// env is the demo's environment: the finance team's route posts to
+// SLACK_WEBHOOK_URL too when DEMO_FINANCE_WEBHOOK is not set, so that one
+// webhook shows the whole routed report.
+func (d *demo) env(getenv func(string) string) func(string) string {
+	return func(k string) string {
+		if v := getenv(k); v != "" || k != "DEMO_FINANCE_WEBHOOK" {
+			return v
+		}
+		return getenv("SLACK_WEBHOOK_URL")
+	}
+}
+
 // Close stops the emulator.
 func (d *demo) Close() {
 	_ = d.srv.Close()

@@ -72,6 +72,8 @@ type fcResponse struct {
 	Partial   bool          `json:"partial"`
 	DryRun    bool          `json:"dryRun,omitempty"`
 	Reused    bool          `json:"reused,omitempty"`
+	// Deliveries says what became of each destination's message.
+	Deliveries []audit.DeliveryResult `json:"deliveries,omitempty"`
 }
 
 // invocation is a decoded event.
@@ -294,7 +296,7 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 	}
 	s := res.Snapshot
 	resp := &fcResponse{RunID: s.RunID, AuditedAt: s.AuditedAt, Verdict: s.Verdict, Snapshot: res.Location, Summary: s.Summary,
-		Notified: res.Notified, Partial: res.Partial(), DryRun: dryRun, Reused: res.Reused}
+		Notified: res.Notified, Partial: res.Partial(), DryRun: dryRun, Reused: res.Reused, Deliveries: res.Deliveries}
 	log.Info("audit complete", "verdict", s.Verdict, "snapshot", res.Location, "written", res.Written, "reused", res.Reused,
 		"gateways", s.Summary.Gateways, "gateways_failed", s.Summary.GatewaysFailed, "errors", s.Summary.Errors,
 		"tokens", s.Summary.Tokens, "findings", s.Summary.ActiveFindings(), "suppressed", s.Summary.Suppressed,
@@ -332,8 +334,10 @@ func (h *fcHandler) noticeBadConfig(ctx context.Context, log *slog.Logger, inv i
 		return // no webhook (a bot needs slack.channel, which is in the config)
 	}
 	f := audit.FailureNotice{RunID: runID, AuditedAt: at, Trigger: audit.Trigger{Kind: cmpOr(inv.kind, "unknown")}, Cause: h.cfgErr.Error()}
-	if err := n.NotifyFailure(ctx, f); err != nil {
-		log.Error("failure notice not posted", "error", err)
+	for _, d := range n.FailureDeliveries(f) {
+		if err := d.Send(ctx); err != nil {
+			log.Error("failure notice not posted", "destination", d.Destination, "error", err)
+		}
 	}
 }
 

@@ -62,30 +62,40 @@ func TestDemoPostsToWebhook(t *testing.T) {
 	if code := run(t.Context(), []string{"-demo"}, envOf(env), &out, &errb); code != exitPartial {
 		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitPartial, errb.String())
 	}
-	if len(h.bodies) != 1 {
-		t.Fatalf("got %d posts, want 1", len(h.bodies))
+	// The main report, and the finance team's (the demo posts its route to
+	// the same webhook).
+	if len(h.bodies) != 2 {
+		t.Fatalf("got %d posts, want 2", len(h.bodies))
 	}
-	if !strings.Contains(out.String(), "Slack: posted (Slack incoming webhook)") {
-		t.Errorf("stdout does not say it posted:\n%s", out.String())
+	if !strings.Contains(out.String(), "Slack: slack: delivered") || !strings.Contains(out.String(), "Slack: slack:route:team-finance: delivered") {
+		t.Errorf("stdout does not say it posted both:\n%s", out.String())
 	}
-	var posted any
-	if err := json.Unmarshal(h.bodies[0], &posted); err != nil {
+	var main, finance any
+	if err := json.Unmarshal(h.bodies[0], &main); err != nil {
 		t.Fatal(err)
 	}
-	if text := fmt.Sprint(posted); !strings.Contains(text, "3 expiring") || !strings.Contains(text, "&lt;!channel&gt;") || strings.Contains(text, "<!channel>") {
-		t.Errorf("posted message lacks the counts or escaping:\n%s", h.bodies[0])
+	if err := json.Unmarshal(h.bodies[1], &finance); err != nil {
+		t.Fatal(err)
+	}
+	if text := fmt.Sprint(main); !strings.Contains(text, "2 expiring") || !strings.Contains(text, "&lt;!channel&gt;") || strings.Contains(text, "<!channel>") || strings.Contains(text, "risk-api") {
+		t.Errorf("the main report lacks the counts or escaping, or holds finance's tokens:\n%s", h.bodies[0])
+	}
+	if text := fmt.Sprint(finance); !strings.Contains(text, "team-finance") || !strings.Contains(text, "risk-api") || strings.Contains(text, "etl-nightly") {
+		t.Errorf("finance's report is not its slice:\n%s", h.bodies[1])
 	}
 	secrets := append(secrets, "hookSECRET")
-	for _, b := range [][]byte{out.Bytes(), errb.Bytes(), h.bodies[0]} {
+	for _, b := range [][]byte{out.Bytes(), errb.Bytes(), h.bodies[0], h.bodies[1]} {
 		for _, s := range secrets {
 			if bytes.Contains(b, []byte(s)) {
 				t.Errorf("output leaks %q", s)
 			}
 		}
 	}
-	// The delivery is recorded beside the snapshot.
-	if _, err := os.Stat(filepath.Join("demo-out", "2026", "11", "27", "20261127T090000Z.notified.json")); err != nil {
-		t.Errorf("no delivery marker: %v", err)
+	// Each delivery is recorded beside the snapshot.
+	for _, f := range []string{"20261127T090000Z.notified.json", "20261127T090000Z.slack-route-team-finance.notified.json"} {
+		if _, err := os.Stat(filepath.Join("demo-out", "2026", "11", "27", f)); err != nil {
+			t.Errorf("no delivery record: %v", err)
+		}
 	}
 }
 

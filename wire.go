@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aliyun/credentials-go/credentials"
@@ -11,7 +15,7 @@ import (
 	"livy-token-audit/audit/emr"
 	"livy-token-audit/audit/ossstore"
 	"livy-token-audit/audit/roles"
-	"livy-token-audit/notify"
+	"livy-token-audit/notify/slack"
 )
 
 // newRunner wires the audit's dependencies from a config and a credential.
@@ -41,7 +45,7 @@ func newRunner(cfg *audit.Config, cred credentials.Credential, getenv func(strin
 		Logger: log,
 	}
 	if notifier != nil {
-		r.Notifier = notifier
+		r.Notifiers = []audit.Notifier{notifier}
 	}
 	return r, dest, nil
 }
@@ -87,28 +91,78 @@ func newStore(cfg *audit.Config, cred credentials.Credential, log *slog.Logger) 
 	return ossstore.New(ossstore.Options{Config: *cfg.Snapshot.OSS, Credential: cred, Logger: log})
 }
 
-// newNotifier returns the Slack notifier the environment configures:
-// SLACK_BOT_TOKEN (with slack.channel) or SLACK_WEBHOOK_URL; none when
-// neither is set. The description it returns never holds the secret.
-func newNotifier(cfg *audit.Config, getenv func(string) string, log *slog.Logger) (audit.Notifier, string, error) {
-	opts := notify.RenderOptions{MaxItems: cfg.Slack.MaxItems, Mentions: cfg.Slack.Mentions}
-	hc := notify.NewHTTPClient(15 * time.Second)
-	var n *notify.Slack
-	var err error
-	switch token, hook := getenv("SLACK_BOT_TOKEN"), getenv("SLACK_WEBHOOK_URL"); {
-	case token != "":
-		if hook != "" {
-			log.Warn("both SLACK_BOT_TOKEN and SLACK_WEBHOOK_URL are set; posting with the bot token")
+// newNotifier returns the Slack notifier the environment configures, or nil
+// when no Slack secret is set at all (the CLI then prints the messages). The
+// main report goes to slack.channel with SLACK_BOT_TOKEN, or to
+// SLACK_WEBHOOK_URL; each route to its channel (with the bot token) or to
+// the webhook in its webhookEnv; owner messages with the bot token. A
+// destination the config needs but the environment lacks is an error, so
+// that no team's messages are dropped without a word. The description it
+// returns never holds a secret.
+func newNotifier(cfg *audit.Config, getenv func(string) string, log *slog.Logger) (*slack.Notifier, string, error) {
+	token, hook := getenv("SLACK_BOT_TOKEN"), getenv("SLACK_WEBHOOK_URL")
+	routeHooks := false
+	for _, r := range cfg.Slack.Routes {
+		if r.WebhookEnv != "" && getenv(r.WebhookEnv) != "" {
+			routeHooks = true
 		}
-		n, err = notify.NewBot(token, cfg.Slack.Channel, getenv("SLACK_API_URL"), hc, opts)
-	case hook != "":
-		n, err = notify.NewWebhook(hook, hc, opts)
-	default:
+	}
+	if token == "" && hook == "" && !routeHooks {
 		return nil, "", nil
 	}
-	if err != nil {
-		return nil, "", err
+	hc := slack.NewHTTPClient(15 * time.Second)
+	n := &slack.Notifier{Config: cfg.Slack, Routes: map[string]*slack.Slack{}}
+	var bot *slack.Slack
+	if token != "" {
+		bot = slack.NewBot(token, getenv("SLACK_API_URL"), hc)
+		bot.Logger = log
 	}
-	n.Logger = log
-	return n, n.String(), nil
+	var dests []string
+	switch {
+	case bot != nil && cfg.Slack.Channel != "":
+		if hook != "" {
+			log.Warn("both SLACK_BOT_TOKEN and SLACK_WEBHOOK_URL are set; posting the main report with the bot token")
+		}
+		n.Main = bot.To(cfg.Slack.Channel)
+	case hook != "":
+		w, err := slack.NewWebhook(hook, "SLACK_WEBHOOK_URL", hc)
+		if err != nil {
+			return nil, "", err
+		}
+		w.Logger = log
+		n.Main = w
+	}
+	if n.Main != nil {
+		dests = append(dests, "main: "+n.Main.String())
+	}
+	for i, r := range cfg.Slack.Routes {
+		field := fmt.Sprintf("slack.routes[%d] (%s)", i, r.Name)
+		switch {
+		case r.Channel != "" && bot == nil:
+			return nil, "", fmt.Errorf("%s posts to %s, which needs SLACK_BOT_TOKEN", field, r.Channel)
+		case r.Channel != "":
+			n.Routes[r.Name] = bot.To(r.Channel)
+		case getenv(r.WebhookEnv) == "":
+			return nil, "", fmt.Errorf("%s: %s is not set (it holds the route's webhook URL)", field, r.WebhookEnv)
+		default:
+			w, err := slack.NewWebhook(getenv(r.WebhookEnv), r.WebhookEnv, hc)
+			if err != nil {
+				return nil, "", err
+			}
+			w.Logger = log
+			n.Routes[r.Name] = w
+		}
+		dests = append(dests, "route "+r.Name+": "+n.Routes[r.Name].String())
+	}
+	if cfg.Slack.Owners.Enabled {
+		if bot == nil {
+			return nil, "", errors.New("slack.owners.enabled needs SLACK_BOT_TOKEN: owner messages are direct messages from the bot")
+		}
+		n.Bot = bot
+		dests = append(dests, "owners: direct messages")
+	}
+	if bot != nil && n.Main == nil && n.Bot == nil && !slices.ContainsFunc(cfg.Slack.Routes, func(r audit.Route) bool { return r.Channel != "" }) {
+		return nil, "", errors.New("slack: SLACK_BOT_TOKEN is set but nothing posts with it: set slack.channel (the main report), a route's channel, or slack.owners")
+	}
+	return n, strings.Join(dests, "; "), nil
 }

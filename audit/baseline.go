@@ -54,6 +54,7 @@ type BaselineToken struct {
 type BaselineFinding struct {
 	Rule     Rule     `json:"rule"`
 	Severity Severity `json:"severity"`
+	Stage    string   `json:"stage,omitempty"`
 }
 
 func (g BaselineGateway) key() string {
@@ -82,7 +83,7 @@ func baselineGateway(g GatewayReport, at time.Time) BaselineGateway {
 	for _, t := range g.Tokens {
 		bt := BaselineToken{TokenID: t.TokenID, Name: t.Name, Findings: make([]BaselineFinding, 0, len(t.Findings))}
 		for _, f := range t.Findings {
-			bt.Findings = append(bt.Findings, BaselineFinding{Rule: f.Rule, Severity: f.Severity})
+			bt.Findings = append(bt.Findings, BaselineFinding{Rule: f.Rule, Severity: f.Severity, Stage: f.Stage})
 		}
 		bg.Tokens = append(bg.Tokens, bt)
 	}

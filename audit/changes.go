@@ -54,6 +54,10 @@ type Change struct {
 	Severity     *Severity `json:"severity,omitempty"`
 	From         Rule      `json:"from,omitempty"`
 	FromSeverity *Severity `json:"fromSeverity,omitempty"`
+	// Stage and FromStage are an expiring finding's stages, when
+	// rules.expiryStages is set: entering a nearer stage is an escalation.
+	Stage     string `json:"stage,omitempty"`
+	FromStage string `json:"fromStage,omitempty"`
 	// Since is when the gateway was last audited, when that is before the
 	// previous audit (it could not be audited in between).
 	Since *time.Time `json:"since,omitempty"`
@@ -191,7 +195,9 @@ func removed(ch *Changes, g GatewayReport, gone map[string]BaselineToken, since 
 	}
 }
 
-func (f BaselineFinding) finding() Finding { return Finding{Rule: f.Rule, Severity: f.Severity} }
+func (f BaselineFinding) finding() Finding {
+	return Finding{Rule: f.Rule, Severity: f.Severity, Stage: f.Stage}
+}
 
 func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []BaselineFinding, hadToken bool, since *time.Time) {
 	prevBy := map[Rule]BaselineFinding{}
@@ -201,9 +207,9 @@ func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []BaselineFi
 	for _, f := range t.Findings {
 		if pf, ok := prevBy[f.Rule]; ok {
 			delete(prevBy, f.Rule)
-			if f.Severity > pf.Severity {
+			if f.Severity > pf.Severity || StageRank(f.Stage) > StageRank(pf.Stage) {
 				c := change(g, t.TokenID, t.Name, f, since)
-				c.From, c.FromSeverity = pf.Rule, &pf.Severity
+				c.From, c.FromSeverity, c.FromStage = pf.Rule, &pf.Severity, pf.Stage
 				ch.Escalated = append(ch.Escalated, c)
 			}
 			continue
@@ -213,7 +219,7 @@ func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []BaselineFi
 			if _, still := prevBy[pf.Rule]; still && escalates[[2]Rule{pf.Rule, f.Rule}] {
 				delete(prevBy, pf.Rule)
 				c := change(g, t.TokenID, t.Name, f, since)
-				c.From, c.FromSeverity = pf.Rule, &pf.Severity
+				c.From, c.FromSeverity, c.FromStage = pf.Rule, &pf.Severity, pf.Stage
 				ch.Escalated = append(ch.Escalated, c)
 				escalated = true
 				break
@@ -234,5 +240,5 @@ func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []BaselineFi
 
 func change(g GatewayReport, tokenID, name string, f Finding, since *time.Time) Change {
 	sev := f.Severity
-	return Change{AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, GatewayID: g.GatewayID, TokenID: tokenID, Name: name, Rule: f.Rule, Severity: &sev, Since: since}
+	return Change{AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, GatewayID: g.GatewayID, TokenID: tokenID, Name: name, Rule: f.Rule, Severity: &sev, Stage: f.Stage, Since: since}
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -11,7 +12,10 @@ const Day = 24 * time.Hour
 // Policy holds the thresholds of the rules. A zero MaxLifetime turns the
 // longLived rule off.
 type Policy struct {
+	// ExpiringWithin is the expiring window; with ExpiryStages (longest
+	// first), the window is the longest stage.
 	ExpiringWithin time.Duration
+	ExpiryStages   []time.Duration
 	StaleAfter     time.Duration
 	UnusedAfter    time.Duration
 	MaxLifetime    time.Duration
@@ -75,8 +79,9 @@ func Classify(t Token, p Policy, now time.Time) []Finding {
 		add(RuleExpired, "expired "+Ago(now.Sub(t.ExpireTime)))
 		return out
 	}
-	if expiryKnown && !t.ExpireTime.IsZero() && !t.ExpireTime.After(now.Add(p.ExpiringWithin)) {
+	if expiryKnown && !t.ExpireTime.IsZero() && !t.ExpireTime.After(now.Add(p.window())) {
 		add(RuleExpiring, "expires in "+Span(t.ExpireTime.Sub(now)))
+		out[len(out)-1].Stage = p.stage(t.ExpireTime.Sub(now))
 	}
 	switch {
 	case !useKnown:
@@ -99,6 +104,47 @@ func Classify(t Token, p Policy, now time.Time) []Finding {
 		}
 	}
 	return out
+}
+
+// window is the expiring window: the longest stage, or ExpiringWithin.
+func (p Policy) window() time.Duration {
+	if len(p.ExpiryStages) > 0 {
+		return p.ExpiryStages[0]
+	}
+	return p.ExpiringWithin
+}
+
+// stage is the nearest stage a token left expiring with left has entered,
+// or "" without stages.
+func (p Policy) stage(left time.Duration) string {
+	st := ""
+	for _, s := range p.ExpiryStages { // longest first
+		if left <= s {
+			st = StageName(s)
+		}
+	}
+	return st
+}
+
+// StageName names an expiry stage as configs spell it: "30d", "1d", "12h".
+func StageName(d time.Duration) string {
+	if d%Day == 0 {
+		return fmt.Sprintf("%dd", d/Day)
+	}
+	return FormatDuration(d)
+}
+
+// StageRank orders stages: a nearer stage ranks higher ("1d" > "7d"); ""
+// ranks lowest.
+func StageRank(stage string) time.Duration {
+	if stage == "" {
+		return math.MinInt64
+	}
+	d, err := ParseDuration(stage)
+	if err != nil {
+		return math.MinInt64
+	}
+	return -d
 }
 
 // Span renders a positive duration for people: "2d 3h", "5h 10m", "45m",

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -77,12 +78,39 @@ type OSSConfig struct {
 }
 
 // SlackConfig holds the report's settings; the destination's secret comes
-// from SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN.
+// from SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN (a route's from its webhookEnv).
 type SlackConfig struct {
 	Channel  string
 	Notify   string
 	MaxItems int
 	Mentions map[string]string
+	// Routes send each slice of the fleet to its own destination; the
+	// top-level destination is the catch-all.
+	Routes []Route
+	Owners Owners
+}
+
+// Route sends the report of a slice of the fleet to one destination: a
+// channel (with the bot token) or the webhook in the environment variable
+// WebhookEnv.
+type Route struct {
+	Name       string
+	Channel    string
+	WebhookEnv string
+	Match      Match
+	// Notify is the route's slack.notify ("" for the top-level one).
+	Notify string
+	// Exclusive keeps the slice out of the catch-all report.
+	Exclusive bool
+}
+
+// Owners turns on one direct message per token owner (createdBy mapped in
+// slack.mentions) listing their tokens that need action.
+type Owners struct {
+	Enabled     bool
+	MinSeverity Severity
+	Rules       []Rule
+	RunbookURL  string
 }
 
 // ScheduleConfig describes the expected cadence of runs.
@@ -164,6 +192,7 @@ type rawRules struct {
 	UnusedAfter    string            `yaml:"unusedAfter"`
 	MaxLifetime    string            `yaml:"maxLifetime"`
 	Severity       map[string]string `yaml:"severity"`
+	ExpiryStages   []string          `yaml:"expiryStages"`
 }
 
 type rawSuppression struct {
@@ -207,6 +236,33 @@ type rawSlack struct {
 	Notify   string            `yaml:"notify"`
 	MaxItems *int              `yaml:"maxItems"`
 	Mentions map[string]string `yaml:"mentions"`
+	Routes   []rawRoute        `yaml:"routes"`
+	Owners   *rawOwners        `yaml:"owners"`
+}
+
+type rawRoute struct {
+	Name       string   `yaml:"name"`
+	Channel    string   `yaml:"channel"`
+	WebhookEnv string   `yaml:"webhookEnv"`
+	Match      rawMatch `yaml:"match"`
+	Notify     string   `yaml:"notify"`
+	Exclusive  bool     `yaml:"exclusive"`
+}
+
+type rawMatch struct {
+	Accounts    []string `yaml:"accounts"`
+	Regions     []string `yaml:"regions"`
+	Workspaces  []string `yaml:"workspaces"`
+	Gateways    []string `yaml:"gateways"`
+	Rules       []string `yaml:"rules"`
+	MinSeverity string   `yaml:"minSeverity"`
+}
+
+type rawOwners struct {
+	Enabled     bool     `yaml:"enabled"`
+	MinSeverity string   `yaml:"minSeverity"`
+	Rules       []string `yaml:"rules"`
+	RunbookURL  string   `yaml:"runbookUrl"`
 }
 
 type rawSchedule struct {
@@ -419,6 +475,22 @@ func (v *validator) config(raw rawConfig) *Config {
 	p.StaleAfter = v.duration("rules.staleAfter", raw.Rules.StaleAfter, p.StaleAfter)
 	p.UnusedAfter = v.duration("rules.unusedAfter", raw.Rules.UnusedAfter, p.UnusedAfter)
 	p.MaxLifetime = v.duration("rules.maxLifetime", raw.Rules.MaxLifetime, 0)
+	if len(raw.Rules.ExpiryStages) > 0 && raw.Rules.ExpiringWithin != "" {
+		v.fail("rules.expiryStages", "set expiringWithin (one stage) or expiryStages, not both")
+	}
+	for i, st := range raw.Rules.ExpiryStages {
+		f := fmt.Sprintf("rules.expiryStages[%d]", i)
+		d := v.duration(f, st, 0)
+		switch {
+		case d <= 0:
+			v.fail(f, "%q: a stage is a duration more than 0, like 30d", st)
+		case slices.Contains(p.ExpiryStages, d):
+			v.fail(f, "%q is listed twice", st)
+		default:
+			p.ExpiryStages = append(p.ExpiryStages, d)
+		}
+	}
+	slices.SortFunc(p.ExpiryStages, func(a, b time.Duration) int { return cmp.Compare(b, a) }) // longest first
 	if p.StaleAfter == 0 {
 		v.fail("rules.staleAfter", "must be more than 0 (every used token would be stale)")
 	}
@@ -533,8 +605,82 @@ func (v *validator) config(raw rawConfig) *Config {
 			v.fail("slack.mentions."+k, "%q is not a Slack user ID like U012AB3CD", id)
 		}
 	}
+	c.Slack.Routes = v.routes(raw.Slack.Routes)
+	if o := raw.Slack.Owners; o != nil {
+		c.Slack.Owners = Owners{Enabled: o.Enabled, Rules: v.rules("slack.owners.rules", o.Rules), RunbookURL: o.RunbookURL,
+			MinSeverity: v.severity("slack.owners.minSeverity", o.MinSeverity)}
+		if o.RunbookURL != "" {
+			if u, err := url.Parse(o.RunbookURL); err != nil || u.Scheme != "https" || u.Host == "" {
+				v.fail("slack.owners.runbookUrl", "%q is not an https URL", o.RunbookURL)
+			}
+		}
+	}
 	c.Schedule.ExpectEvery = v.duration("schedule.expectEvery", raw.Schedule.ExpectEvery, 0)
 	return c
+}
+
+// envRe is an environment variable's name.
+var envRe = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+func (v *validator) routes(raw []rawRoute) []Route {
+	var out []Route
+	names := map[string]bool{}
+	for i, r := range raw {
+		f := fmt.Sprintf("slack.routes[%d]", i)
+		rt := Route{Name: r.Name, Channel: r.Channel, WebhookEnv: r.WebhookEnv, Notify: r.Notify, Exclusive: r.Exclusive}
+		switch {
+		case !nameRe.MatchString(r.Name):
+			v.fail(f+".name", "missing or not a name of letters, digits, '.', '_' or '-'")
+		case names[r.Name]:
+			v.fail(f+".name", "%q is the name of another route", r.Name)
+		}
+		names[r.Name] = true
+		switch {
+		case (r.Channel == "") == (r.WebhookEnv == ""):
+			v.fail(f, "set channel (posted with SLACK_BOT_TOKEN) or webhookEnv (the environment variable that holds the route's webhook URL), one of them")
+		case r.WebhookEnv != "" && !envRe.MatchString(r.WebhookEnv):
+			v.fail(f+".webhookEnv", "%q is not an environment variable name like TEAM_DATA_WEBHOOK (the URL itself never goes in this file)", r.WebhookEnv)
+		}
+		if r.Notify != "" && !slices.Contains([]string{"always", "findings", "changes"}, r.Notify) {
+			v.fail(f+".notify", "%q is not one of always, findings, changes", r.Notify)
+		}
+		m := r.Match
+		rt.Match = Match{Accounts: m.Accounts, Regions: m.Regions, Workspaces: m.Workspaces, Gateways: m.Gateways,
+			Rules: v.rules(f+".match.rules", m.Rules), MinSeverity: v.severity(f+".match.minSeverity", m.MinSeverity)}
+		for key, pats := range map[string][]string{"accounts": m.Accounts, "regions": m.Regions, "workspaces": m.Workspaces, "gateways": m.Gateways} {
+			for j, pat := range pats {
+				if _, err := path.Match(pat, ""); err != nil || pat == "" {
+					v.fail(fmt.Sprintf("%s.match.%s[%d]", f, key, j), "%q is not a valid glob", pat)
+				}
+			}
+		}
+		out = append(out, rt)
+	}
+	return out
+}
+
+func (v *validator) rules(field string, raw []string) []Rule {
+	var out []Rule
+	for i, r := range raw {
+		rule, err := ParseRule(r)
+		if err != nil {
+			v.fail(fmt.Sprintf("%s[%d]", field, i), "%v", err)
+			continue
+		}
+		out = append(out, rule)
+	}
+	return out
+}
+
+func (v *validator) severity(field, raw string) Severity {
+	if raw == "" {
+		return 0
+	}
+	s, err := ParseSeverity(raw)
+	if err != nil {
+		v.fail(field, "%v", err)
+	}
+	return s
 }
 
 func (v *validator) regions(field string, raw []string) []string {

@@ -40,7 +40,7 @@ func TestParseConfigErrors(t *testing.T) {
 		file string
 		want []string // each must appear in the error
 	}{
-		{"unknown-key.yaml", []string{"unknown-key.yaml:4: rules.staleAftr: unknown key (known keys: expiringWithin, staleAfter, unusedAfter, maxLifetime, severity)"}},
+		{"unknown-key.yaml", []string{"unknown-key.yaml:4: rules.staleAftr: unknown key (known keys: expiringWithin, staleAfter, unusedAfter, maxLifetime, severity, expiryStages)"}},
 		{"bad-duration.yaml", []string{`bad-duration.yaml:3: rules.staleAfter: "seven days" is not a duration (use 30d or 720h)`}},
 		{"no-scope.yaml", []string{"no-scope.yaml: regions: missing scope: set regions"}},
 		{"bad-date.yaml", []string{`bad-date.yaml:5: suppressions[0].until: "31/03/2027" is not a date like 2027-03-31`}},
@@ -48,6 +48,18 @@ func TestParseConfigErrors(t *testing.T) {
 		{"wrong-type.yaml", []string{"wrong-type.yaml:3: api.concurrency: wrong type: !!str `eight`"}},
 		{"secret.yaml", []string{"secret.yaml:3: slack.webhookUrl: unknown key (secrets never go in the config file: set SLACK_WEBHOOK_URL in the environment)"}},
 		{"bad-gateway.yaml", []string{"bad-gateway.yaml:2: gateways[0].gateway: missing or not a gateway ID"}},
+		{"bad-routes.yaml", []string{
+			"bad-routes.yaml:2: rules.expiryStages: set expiringWithin (one stage) or expiryStages, not both",
+			`bad-routes.yaml:2: rules.expiryStages[2]: "30d" is listed twice`,
+			"bad-routes.yaml:4: accounts[0].roleArn: missing or not a RAM role ARN",
+			"bad-routes.yaml:7: slack.routes[0]: set channel (posted with SLACK_BOT_TOKEN) or webhookEnv",
+			`bad-routes.yaml:8: slack.routes[1].name: "team-data" is the name of another route`,
+			`bad-routes.yaml:8: slack.routes[1].webhookEnv: "https://hooks.slack.com/services/T/B/X" is not an environment variable name`,
+			`bad-routes.yaml:9: slack.routes[2].match.rules[0]: unknown rule "expird"`,
+			`bad-routes.yaml:9: slack.routes[2].match.minSeverity: unknown severity "urgent"`,
+			`bad-routes.yaml:9: slack.routes[2].match.workspaces[0]: "[bad" is not a valid glob`,
+			`bad-routes.yaml:10: slack.owners.runbookUrl: "http://wiki/rotate" is not an https URL`,
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -115,4 +127,29 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatal("a config without scope was accepted")
 		}
 	})
+}
+
+func TestParseConfigRoutesAccountsStages(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadConfig("../testdata/config/routes.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.Accounts; len(a) != 1 || a[0].ID != "2222222222222222" || a[0].Name != "finance" || a[0].ExternalID != "fin-42" || a[0].Scope.Regions[0] != "cn-shanghai" {
+		t.Errorf("accounts: got %+v", a)
+	}
+	if got := cfg.Policy.ExpiryStages; len(got) != 4 || got[0] != 30*Day || got[3] != Day {
+		t.Errorf("stages: got %v, want 30d, 14d, 7d, 1d (longest first)", got)
+	}
+	r := cfg.Slack.Routes
+	if len(r) != 2 || r[0].Channel != "#team-data" || r[0].Match.MinSeverity != SeverityMedium || r[1].WebhookEnv != "FINANCE_SLACK_WEBHOOK" ||
+		!r[1].Exclusive || r[1].Notify != "changes" || r[1].Match.Accounts[0] != "finance" {
+		t.Errorf("routes: got %+v", r)
+	}
+	if o := cfg.Slack.Owners; !o.Enabled || o.MinSeverity != SeverityHigh || len(o.Rules) != 2 {
+		t.Errorf("owners: got %+v", o)
+	}
+	if cfg.API.STSEndpoint != DefaultSTSEndpoint {
+		t.Errorf("stsEndpoint: got %q", cfg.API.STSEndpoint)
+	}
 }

@@ -211,6 +211,10 @@ func (jw *jsonWriter) finding(member func(string), f *Finding) {
 	jw.str(f.Severity.String())
 	member("message")
 	jw.str(f.Message)
+	if f.Stage != "" {
+		member("stage")
+		jw.str(f.Stage)
+	}
 }
 
 // changes writes Changes at depth, the lists one entry at a time.
@@ -275,6 +279,14 @@ func (jw *jsonWriter) change(c *Change, depth int) {
 		if c.FromSeverity != nil {
 			member("fromSeverity")
 			jw.str(c.FromSeverity.String())
+		}
+		if c.Stage != "" {
+			member("stage")
+			jw.str(c.Stage)
+		}
+		if c.FromStage != "" {
+			member("fromStage")
+			jw.str(c.FromStage)
 		}
 		if c.Since != nil {
 			member("since")

@@ -9,15 +9,44 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 )
 
-// Notifier delivers reports (Slack). Notify posts the report of a snapshot;
-// link says where the snapshot was written. NotifyFailure posts a short
-// notice for a run that could not do its job.
+// Notifier plans what a run tells, and where: one Delivery per
+// destination (a channel, a route's webhook, an owner's direct messages).
+// It decides what each destination gets (the report of its slice, whether
+// there is anything to say); the Runner claims each delivery in the store
+// before sending it, so that a retry, or a second delivery of the same
+// event, sends only what has not gone out yet.
 type Notifier interface {
-	Notify(ctx context.Context, s *Snapshot, link string) error
-	NotifyFailure(ctx context.Context, f FailureNotice) error
+	// Deliveries are the report of s to each destination; link says where
+	// the snapshot was written.
+	Deliveries(s *Snapshot, link string) []Delivery
+	// FailureDeliveries are a short notice of a run that could not do its
+	// job.
+	FailureDeliveries(f FailureNotice) []Delivery
+}
+
+// Delivery is one message to one destination.
+type Delivery struct {
+	// Destination names where it goes, stably from run to run ("slack",
+	// "slack:route:team-data", "slack:owner:U012AB3CD"): the delivery's
+	// claim is named after it. It never holds a secret.
+	Destination string
+	// Skip, when set, says why nothing goes there this run.
+	Skip string
+	// Send sends it, retrying what can succeed on retry.
+	Send func(ctx context.Context) error
+}
+
+// DeliveryResult is what became of one delivery.
+type DeliveryResult struct {
+	Destination string `json:"destination"`
+	// Status is delivered, skipped, already (delivered by an earlier
+	// attempt or another delivery of the same event) or failed.
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // FailureNotice says that a run could not do its job, and why.
@@ -40,8 +69,9 @@ type Runner struct {
 	Accounts []Account
 	Auditor  *Auditor
 	Store    Store
-	Notifier Notifier // nil: no notification
-	Logger   *slog.Logger
+	// Notifiers are the destinations' planners (none: no notification).
+	Notifiers []Notifier
+	Logger    *slog.Logger
 	// Now is the wall clock, for delivery claims (default time.Now); the
 	// audit time is RunOptions.Now.
 	Now func() time.Time
@@ -76,7 +106,10 @@ type Result struct {
 	// run; BaselineHeld says why they did not, when they did not.
 	MovedLatest  bool
 	BaselineHeld string
-	Notified     bool
+	// Notified is true when something was delivered by this run and no
+	// delivery failed; Deliveries says what became of each.
+	Notified   bool
+	Deliveries []DeliveryResult
 	// NotifySkipped says why no notification was sent, if none was.
 	NotifySkipped string
 	// Reused is true when the run's snapshot was already written (a retry,
@@ -287,57 +320,97 @@ func (r *Runner) moveBaseline(ctx context.Context, res *Result, base *Baseline) 
 	return nil
 }
 
-// notify posts the report, once per run: it claims the delivery in the
-// store first, so that a retry or a second delivery of the same event does
-// not post again, and releases the claim when the post fails.
+// notify sends the report to every destination, each once per run: it
+// claims a delivery in the store before sending it, so that a retry or a
+// second delivery of the same event does not send it again, and gives the
+// claim back when the send fails. A destination that fails is reported and
+// does not stop the others.
 func (r *Runner) notify(ctx context.Context, o RunOptions, res *Result, errs *[]error) {
-	if why := r.skipNotify(o, res); why != "" {
-		res.NotifySkipped = why
+	switch {
+	case len(r.Notifiers) == 0:
+		res.NotifySkipped = "no Slack destination configured"
+		return
+	case !o.Notify:
+		res.NotifySkipped = "notification turned off for this run"
 		return
 	}
 	kind := claimReport
 	if res.Failed() {
 		kind = claimFailure
 	}
-	release, why := r.claim(ctx, res.Key, kind, o)
-	if why != "" {
-		res.NotifySkipped = why
-		return
+	var skipped []string
+	for _, n := range r.Notifiers {
+		for _, d := range n.Deliveries(res.Snapshot, res.Location) {
+			out := r.deliver(ctx, o, res.Key, kind, d)
+			res.Deliveries = append(res.Deliveries, out)
+			switch out.Status {
+			case "delivered":
+				res.Notified = true
+			case "failed":
+				*errs = append(*errs, fmt.Errorf("notify %s: %s", d.Destination, out.Detail))
+			default:
+				skipped = append(skipped, out.Detail)
+			}
+		}
 	}
-	if err := r.Notifier.Notify(ctx, res.Snapshot, res.Location); err != nil {
-		release(false)
-		*errs = append(*errs, fmt.Errorf("notify: %w", err))
-		return
+	for _, d := range res.Deliveries {
+		if d.Status == "failed" {
+			res.Notified = false
+		}
 	}
-	release(true)
-	res.Notified = true
+	if !res.Notified && len(skipped) > 0 {
+		res.NotifySkipped = strings.Join(slices.Compact(skipped), "; ")
+	}
 }
 
-// notifyFailure posts a short failure notice, once per run.
-func (r *Runner) notifyFailure(ctx context.Context, o RunOptions, res *Result, cause string) {
-	if r.Notifier == nil || !o.Notify {
-		return
+// deliver claims, sends and records one delivery.
+func (r *Runner) deliver(ctx context.Context, o RunOptions, key, kind string, d Delivery) DeliveryResult {
+	out := DeliveryResult{Destination: d.Destination}
+	if d.Skip != "" {
+		out.Status, out.Detail = "skipped", d.Skip
+		return out
 	}
-	release, why := r.claim(ctx, res.Key, claimFailure, o)
+	release, why := r.claim(ctx, key, kind, d.Destination, o)
 	if why != "" {
-		r.logger().Info("failure notice not posted", "reason", why)
-		return
+		out.Status, out.Detail = "already", why
+		return out
 	}
-	err := r.Notifier.NotifyFailure(ctx, FailureNotice{RunID: RunID(o.Now.UTC().Truncate(time.Second)), AuditedAt: o.Now.UTC().Truncate(time.Second), Trigger: o.Trigger, Cause: cause})
-	if err != nil {
+	if err := d.Send(ctx); err != nil {
 		release(false)
-		r.logger().Error("failure notice not posted", "error", err)
-		return
+		out.Status, out.Detail = "failed", err.Error()
+		return out
 	}
 	release(true)
+	out.Status = "delivered"
+	return out
+}
+
+// notifyFailure posts a short failure notice to every destination, once
+// per run.
+func (r *Runner) notifyFailure(ctx context.Context, o RunOptions, res *Result, cause string) {
+	if !o.Notify {
+		return
+	}
+	at := o.Now.UTC().Truncate(time.Second)
+	f := FailureNotice{RunID: RunID(at), AuditedAt: at, Trigger: o.Trigger, Cause: cause}
+	for _, n := range r.Notifiers {
+		for _, d := range n.FailureDeliveries(f) {
+			out := r.deliver(ctx, o, res.Key, claimFailure, d)
+			res.Deliveries = append(res.Deliveries, out)
+			if out.Status == "failed" {
+				r.logger().Error("failure notice not posted", "destination", d.Destination, "error", out.Detail)
+			}
+		}
+	}
 }
 
 // claimRecord is the content of a delivery claim.
 type claimRecord struct {
-	RunID     string `json:"runId"`
-	Kind      string `json:"kind"`
-	State     string `json:"state"` // posting, delivered
-	RequestID string `json:"requestId,omitempty"`
+	RunID       string `json:"runId"`
+	Kind        string `json:"kind"`
+	Destination string `json:"destination"`
+	State       string `json:"state"` // posting, delivered
+	RequestID   string `json:"requestId,omitempty"`
 	// Nonce tells this claimant's claim from another's (a create that
 	// succeeded but whose answer was lost, then retried, finds its own).
 	Nonce       string     `json:"nonce"`
@@ -349,9 +422,9 @@ type claimRecord struct {
 // release function (delivered: record it; not: give the claim back so a
 // retry can post) or why the delivery is not this run's to make. When the
 // store cannot take the claim at all, only the first attempt posts.
-func (r *Runner) claim(ctx context.Context, key, kind string, o RunOptions) (func(delivered bool), string) {
-	ck := claimKey(key, kind)
-	rec := claimRecord{RunID: RunID(o.Now.UTC().Truncate(time.Second)), Kind: kind, State: "posting", RequestID: o.Trigger.RequestID,
+func (r *Runner) claim(ctx context.Context, key, kind, dest string, o RunOptions) (func(delivered bool), string) {
+	ck := claimKey(key, kind, dest)
+	rec := claimRecord{RunID: RunID(o.Now.UTC().Truncate(time.Second)), Kind: kind, Destination: dest, State: "posting", RequestID: o.Trigger.RequestID,
 		Nonce: fmt.Sprintf("%016x", rand.Uint64()), ClaimedAt: r.now().UTC()}
 	data, _ := json.Marshal(rec)
 	log := r.logger()
@@ -401,38 +474,6 @@ func (r *Runner) heldClaim(ctx context.Context, ck string) claimRecord {
 		_ = json.Unmarshal(b, &rec)
 	}
 	return rec
-}
-
-// skipNotify says why not to notify, or "" to notify.
-func (r *Runner) skipNotify(o RunOptions, res *Result) string {
-	switch {
-	case r.Notifier == nil:
-		return "no Slack destination configured"
-	case !o.Notify:
-		return "notification turned off for this run"
-	}
-	return NotifyReason(r.Config.Slack.Notify, res.Snapshot)
-}
-
-// NotifyReason applies slack.notify: it returns "" when the snapshot is to be
-// reported, or why not. A failed audit is always reported.
-func NotifyReason(mode string, s *Snapshot) string {
-	failures := s.Summary.GatewaysFailed + s.Summary.Errors
-	switch mode {
-	case "always":
-		return ""
-	case "changes":
-		c := s.Changes
-		if c == nil || c.Previous == nil || c.Overdue != nil || failures > 0 || c.Counts().Total() > 0 {
-			return ""
-		}
-		return "nothing changed since the previous audit (slack.notify: changes)"
-	default:
-		if s.Summary.ActiveFindings() > 0 || failures > 0 || (s.Changes != nil && s.Changes.Overdue != nil) {
-			return ""
-		}
-		return "no active findings or failures (slack.notify: findings)"
-	}
 }
 
 func gatewayKeys(g []GatewayRef) []string {

@@ -93,36 +93,64 @@ func (m *memStore) count(op string) int {
 	return n
 }
 
-// recNotifier records what it is asked to post.
+// recNotifier records what it is asked to post, to one destination per
+// name in dests ("slack" by default); err fails every send, failDest the
+// sends to one destination.
 type recNotifier struct {
 	mu       sync.Mutex
 	reports  []*Snapshot
 	failures []FailureNotice
 	links    []string
+	sent     map[string]int
+	dests    []string
 	err      error
+	failDest map[string]error
 	delay    time.Duration
 }
 
-func (r *recNotifier) Notify(_ context.Context, s *Snapshot, link string) error {
+func (r *recNotifier) destinations() []string {
+	if len(r.dests) == 0 {
+		return []string{"slack"}
+	}
+	return r.dests
+}
+
+func (r *recNotifier) send(dest string, record func()) error {
 	time.Sleep(r.delay)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
 		return r.err
 	}
-	r.reports = append(r.reports, s)
-	r.links = append(r.links, link)
+	if err := r.failDest[dest]; err != nil {
+		return err
+	}
+	if r.sent == nil {
+		r.sent = map[string]int{}
+	}
+	r.sent[dest]++
+	record()
 	return nil
 }
 
-func (r *recNotifier) NotifyFailure(_ context.Context, f FailureNotice) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.err != nil {
-		return r.err
+func (r *recNotifier) Deliveries(s *Snapshot, link string) []Delivery {
+	var out []Delivery
+	for _, d := range r.destinations() {
+		out = append(out, Delivery{Destination: d, Send: func(context.Context) error {
+			return r.send(d, func() { r.reports, r.links = append(r.reports, s), append(r.links, link) })
+		}})
 	}
-	r.failures = append(r.failures, f)
-	return nil
+	return out
+}
+
+func (r *recNotifier) FailureDeliveries(f FailureNotice) []Delivery {
+	var out []Delivery
+	for _, d := range r.destinations() {
+		out = append(out, Delivery{Destination: d, Send: func(context.Context) error {
+			return r.send(d, func() { r.failures = append(r.failures, f) })
+		}})
+	}
+	return out
 }
 
 func (r *recNotifier) posts() (int, int) {
@@ -135,7 +163,7 @@ func newRunner(api API, st Store, n Notifier) *Runner {
 	cfg := &Config{Regions: []string{"cn-hangzhou"}, Policy: DefaultPolicy(), Slack: SlackConfig{Notify: "always"}}
 	r := &Runner{Config: cfg, Accounts: []Account{{API: api, Scope: Scope{Regions: cfg.Regions}}}, Auditor: &Auditor{RatePerSecond: 1000}, Store: st}
 	if n != nil {
-		r.Notifier = n
+		r.Notifiers = []Notifier{n}
 	}
 	return r
 }
@@ -253,7 +281,7 @@ func TestRunRetryAfterFailedNotificationPostsOnce(t *testing.T) {
 	t.Parallel()
 	st, n := newMemStore(), &recNotifier{err: errors.New("slack: HTTP 500")}
 	r := newRunner(world(), st, n)
-	if _, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true}); err == nil || !strings.Contains(err.Error(), "notify: slack: HTTP 500") {
+	if _, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true}); err == nil || !strings.Contains(err.Error(), "notify slack: slack: HTTP 500") {
 		t.Fatalf("got %v, want the notification error", err)
 	}
 	if _, ok := st.objects[LatestKey]; !ok {
@@ -532,23 +560,31 @@ func TestOutOfRangeTimeDoesNotSinkTheRun(t *testing.T) {
 	}
 }
 
-func TestNotifyReason(t *testing.T) {
+// Each destination is delivered, retried and recorded on its own: a retry
+// after one destination failed sends only to that one.
+func TestOneFailedDestinationIsRetriedAlone(t *testing.T) {
 	t.Parallel()
-	clean := snap(now, ok(gwA))
-	Compare(clean, base(snap(now.Add(-Day), ok(gwA))), nil, 0)
-	dirty := snap(now, ok(gwA, Token{ID: "x", CreateTime: now.Add(-90 * Day)}))
-	Compare(dirty, base(snap(now.Add(-Day), ok(gwA, Token{ID: "x", CreateTime: now.Add(-90 * Day)}))), nil, 0)
-	broken := snap(now, failed(gwA))
-	for _, tc := range []struct {
-		mode string
-		s    *Snapshot
-		post bool
-	}{
-		{"always", clean, true}, {"findings", clean, false}, {"findings", dirty, true}, {"findings", broken, true},
-		{"changes", clean, false}, {"changes", dirty, false}, {"changes", broken, true},
-	} {
-		if got := NotifyReason(tc.mode, tc.s) == ""; got != tc.post {
-			t.Errorf("%s on %d findings/%d failed: post %v, want %v", tc.mode, tc.s.Summary.ActiveFindings(), tc.s.Summary.GatewaysFailed, got, tc.post)
+	st := newMemStore()
+	n := &recNotifier{dests: []string{"slack", "slack:route:team-data", "slack:owner:U0ALICE01"}, failDest: map[string]error{"slack:route:team-data": errors.New("HTTP 500")}}
+	r := newRunner(world(), st, n)
+	res, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true})
+	if err == nil || !strings.Contains(err.Error(), "notify slack:route:team-data: HTTP 500") || res.Notified {
+		t.Fatalf("got %v, notified %v; want the route's failure", err, res.Notified)
+	}
+	if n.sent["slack"] != 1 || n.sent["slack:owner:U0ALICE01"] != 1 {
+		t.Fatalf("sent %v: the other destinations were not delivered", n.sent)
+	}
+	for _, k := range []string{"2026/11/27/20261127T090000Z.notified.json", "2026/11/27/20261127T090000Z.slack-owner-U0ALICE01.notified.json"} {
+		if _, ok := st.objects[k]; !ok {
+			t.Errorf("no delivery record %s", k)
 		}
+	}
+	delete(n.failDest, "slack:route:team-data")
+	res, err = r.Run(t.Context(), RunOptions{Now: now, Notify: true, Retry: true})
+	if err != nil || !res.Notified {
+		t.Fatalf("retry: %v, notified %v", err, res.Notified)
+	}
+	if n.sent["slack"] != 1 || n.sent["slack:owner:U0ALICE01"] != 1 || n.sent["slack:route:team-data"] != 1 {
+		t.Errorf("after the retry, sent %v; want each destination exactly once", n.sent)
 	}
 }

@@ -110,6 +110,7 @@ type AccountScopeReport struct {
 // RulesReport records the thresholds and severities the audit used.
 type RulesReport struct {
 	ExpiringWithin string            `json:"expiringWithin"`
+	ExpiryStages   []string          `json:"expiryStages,omitempty"`
 	StaleAfter     string            `json:"staleAfter"`
 	UnusedAfter    string            `json:"unusedAfter"`
 	MaxLifetime    *string           `json:"maxLifetime"`
@@ -442,7 +443,7 @@ func suppressionFor(sups []Suppression, matched []int, g GatewayRef, t Token, r 
 
 func rulesReport(p Policy) RulesReport {
 	r := RulesReport{
-		ExpiringWithin: FormatDuration(p.ExpiringWithin),
+		ExpiringWithin: FormatDuration(p.window()),
 		StaleAfter:     FormatDuration(p.StaleAfter),
 		UnusedAfter:    FormatDuration(p.UnusedAfter),
 		Severity:       map[Rule]Severity{},
@@ -450,6 +451,9 @@ func rulesReport(p Policy) RulesReport {
 	if p.MaxLifetime > 0 {
 		m := FormatDuration(p.MaxLifetime)
 		r.MaxLifetime = &m
+	}
+	for _, s := range p.ExpiryStages {
+		r.ExpiryStages = append(r.ExpiryStages, StageName(s))
 	}
 	for _, rule := range Rules {
 		if p.Enabled(rule) {

@@ -14,6 +14,8 @@ func TestSnapshotWriteMatchesEncodingJSON(t *testing.T) {
 	until := now.Add(30 * Day)
 	weird := "quote\" back\\ nl\n tab\t bell\a del\x7f bad\xff ls\u2028 ps\u2029 é 日本 <>&"
 	acct := GatewayRef{AccountID: "1111111111111111", AccountName: "analytics", Region: "cn-hangzhou", WorkspaceID: "w-9", WorkspaceName: weird, GatewayID: "lc-9", GatewayName: "g", GatewayStatus: "Running"}
+	staged := DefaultPolicy()
+	staged.ExpiryStages = []time.Duration{30 * Day, 7 * Day, Day}
 	full := BuildSnapshot(Collection{
 		Gateways: []GatewayResult{
 			ok(gwA, Token{ID: "tk-1", Name: "<!channel> & co", CreateTime: now.Add(-90 * Day)}, Token{ID: "tk-2", LastUsedTime: now.Add(-123 * time.Millisecond)},
@@ -22,14 +24,14 @@ func TestSnapshotWriteMatchesEncodingJSON(t *testing.T) {
 			failed(gwB),
 		},
 		Errors: []ScopeError{{Region: "cn-shanghai", Code: "Forbidden.RAM", Message: "no"}, {AccountID: "3", AccountName: "legacy", Code: "AssumeRoleFailed", Message: weird}},
-	}, Evaluation{Now: now, Policy: DefaultPolicy(), Suppressions: []Suppression{{Name: "tk*", Reason: "r"}, {Name: "ci-*", Account: "analytics", Reason: weird, Until: until}}})
+	}, Evaluation{Now: now, Policy: staged, Suppressions: []Suppression{{Name: "tk*", Reason: "r"}, {Name: "ci-*", Account: "analytics", Reason: weird, Until: until}}})
 	Compare(full, base(snap(now.Add(-Day), ok(gwA, Token{ID: "tk-3", CreateTime: now.Add(-90 * Day)}), failed(gwB))), nil, Day)
 	full.Changes.Overdue = &Overdue{PreviousAuditedAt: now.Add(-3 * Day), ExpectEvery: "24h", Message: weird}
 	full.Changes.PreviousError = weird
 	high, low := SeverityHigh, SeverityLow
 	since := now.Add(-3*Day - 250*time.Millisecond)
 	full.Changes.Escalated = append(full.Changes.Escalated, Change{AccountID: "1", AccountName: weird, Region: "r", WorkspaceID: "w", GatewayID: "g",
-		TokenID: "t", Name: weird, Rule: RuleExpired, Severity: &low, From: RuleExpiring, FromSeverity: &high, Since: &since})
+		TokenID: "t", Name: weird, Rule: RuleExpired, Severity: &low, From: RuleExpiring, FromSeverity: &high, Stage: "1d", FromStage: "7d", Since: &since})
 	for name, s := range map[string]*Snapshot{"full": full, "empty": snap(now), "nil gateways": {SchemaVersion: 1}} {
 		var want bytes.Buffer
 		enc := json.NewEncoder(&want)

@@ -201,12 +201,24 @@ func ReadSnapshot(b []byte) (*Snapshot, error) {
 }
 
 // claimKey is where a run claims, then records, the delivery of its report
-// (kind "report": {stamp}.notified.json) or of its failure notice (kind
-// "failure": {stamp}.failure.notified.json).
-func claimKey(snapshotKey, kind string) string {
+// (kind "report") or of its failure notice (kind "failure") to one
+// destination: {stamp}.notified.json for the main Slack destination ("slack",
+// the name earlier versions used), {stamp}.{destination}.notified.json for
+// the others, with .failure before the destination for failure notices.
+// Every claim ends in .notified.json, which is all the RAM policy lets the
+// run delete.
+func claimKey(snapshotKey, kind, dest string) string {
 	base := strings.TrimSuffix(snapshotKey, ".json")
-	if kind == claimReport {
-		return base + ".notified.json"
+	if kind == claimFailure {
+		base += ".failure"
 	}
-	return base + "." + kind + ".notified.json"
+	if dest != "slack" {
+		base += "." + strings.Map(func(r rune) rune {
+			if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' {
+				return r
+			}
+			return '-'
+		}, dest)
+	}
+	return base + ".notified.json"
 }

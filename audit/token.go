@@ -209,9 +209,12 @@ func (s *Severity) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Finding is one rule that a token breaks.
+// Finding is one rule that a token breaks. Stage is set on an expiring
+// finding when rules.expiryStages is: the nearest stage the token has
+// entered ("7d").
 type Finding struct {
 	Rule     Rule     `json:"rule"`
 	Severity Severity `json:"severity"`
 	Message  string   `json:"message"`
+	Stage    string   `json:"stage,omitempty"`
 }

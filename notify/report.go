@@ -1,5 +1,7 @@
-// Package notify turns a snapshot into what people read: a text summary for
-// the terminal and a Slack message, and delivers the Slack message.
+// Package notify turns a snapshot into what people read. It holds the report
+// model that every sink renders (findings by rule, most urgent first; the
+// coverage in words; failures; lapsed suppressions) and the text summary
+// the CLI prints; notify/slack renders and delivers it to Slack.
 package notify
 
 import (
@@ -12,56 +14,56 @@ import (
 	"livy-token-audit/audit"
 )
 
-// item is one active finding, with where it is. account labels the
+// Item is one active finding, with where it is. account labels the
 // gateway's account when the report covers more than one.
-type item struct {
-	gw      *audit.GatewayReport
-	tok     *audit.TokenReport
-	f       *audit.Finding
-	account string
+type Item struct {
+	Gateway *audit.GatewayReport
+	Token   *audit.TokenReport
+	Finding *audit.Finding
+	Account string
 }
 
-// section is one rule's findings, most urgent first.
-type section struct {
-	rule     audit.Rule
-	severity audit.Severity
-	items    []item
+// Section is one rule's findings, most urgent first.
+type Section struct {
+	Rule     audit.Rule
+	Severity audit.Severity
+	Items    []Item
 }
 
 // sections groups the active findings by rule, the most severe rule first,
 // and inside a rule the most urgent tokens first: the soonest expiry, the
 // longest unused, the oldest never used.
-func sections(s *audit.Snapshot) []section {
-	by := map[audit.Rule]*section{}
+func Sections(s *audit.Snapshot) []Section {
+	by := map[audit.Rule]*Section{}
 	for i := range s.Gateways {
 		g := &s.Gateways[i]
-		account := accountLabel(s, g.AccountID, g.AccountName)
+		account := AccountLabel(s, g.AccountID, g.AccountName)
 		for j := range g.Tokens {
 			t := &g.Tokens[j]
 			for k := range t.Findings {
 				f := &t.Findings[k]
 				sec, ok := by[f.Rule]
 				if !ok {
-					sec = &section{rule: f.Rule, severity: f.Severity}
+					sec = &Section{Rule: f.Rule, Severity: f.Severity}
 					by[f.Rule] = sec
 				}
-				sec.severity = max(sec.severity, f.Severity)
-				sec.items = append(sec.items, item{g, t, f, account})
+				sec.Severity = max(sec.Severity, f.Severity)
+				sec.Items = append(sec.Items, Item{g, t, f, account})
 			}
 		}
 	}
-	var out []section
+	var out []Section
 	for _, r := range audit.Rules {
 		if sec, ok := by[r]; ok {
-			slices.SortFunc(sec.items, func(a, b item) int { return urgency(r, a, b) })
+			slices.SortFunc(sec.Items, func(a, b Item) int { return urgency(r, a, b) })
 			out = append(out, *sec)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b section) int { return cmp.Compare(b.severity, a.severity) })
+	slices.SortStableFunc(out, func(a, b Section) int { return cmp.Compare(b.Severity, a.Severity) })
 	return out
 }
 
-func urgency(r audit.Rule, a, b item) int {
+func urgency(r audit.Rule, a, b Item) int {
 	t := func(p *time.Time) int64 {
 		if p == nil {
 			return 0
@@ -71,24 +73,24 @@ func urgency(r audit.Rule, a, b item) int {
 	var c int
 	switch r {
 	case audit.RuleExpiring:
-		c = cmp.Compare(t(a.tok.ExpireTime), t(b.tok.ExpireTime))
+		c = cmp.Compare(t(a.Token.ExpireTime), t(b.Token.ExpireTime))
 	case audit.RuleExpired:
-		c = cmp.Compare(t(b.tok.ExpireTime), t(a.tok.ExpireTime)) // just broke first
+		c = cmp.Compare(t(b.Token.ExpireTime), t(a.Token.ExpireTime)) // just broke first
 	case audit.RuleStale:
-		c = cmp.Compare(t(a.tok.LastUsedTime), t(b.tok.LastUsedTime))
+		c = cmp.Compare(t(a.Token.LastUsedTime), t(b.Token.LastUsedTime))
 	case audit.RuleUnused, audit.RuleLongLived:
-		c = cmp.Compare(t(a.tok.CreateTime), t(b.tok.CreateTime))
+		c = cmp.Compare(t(a.Token.CreateTime), t(b.Token.CreateTime))
 	}
-	return cmp.Or(c, cmp.Compare(a.gw.Region, b.gw.Region), cmp.Compare(a.tok.Name, b.tok.Name), cmp.Compare(a.tok.TokenID, b.tok.TokenID),
-		cmp.Compare(a.gw.AccountID, b.gw.AccountID), cmp.Compare(a.gw.WorkspaceID, b.gw.WorkspaceID), cmp.Compare(a.gw.GatewayID, b.gw.GatewayID))
+	return cmp.Or(c, cmp.Compare(a.Gateway.Region, b.Gateway.Region), cmp.Compare(a.Token.Name, b.Token.Name), cmp.Compare(a.Token.TokenID, b.Token.TokenID),
+		cmp.Compare(a.Gateway.AccountID, b.Gateway.AccountID), cmp.Compare(a.Gateway.WorkspaceID, b.Gateway.WorkspaceID), cmp.Compare(a.Gateway.GatewayID, b.Gateway.GatewayID))
 }
 
-// counts renders "3 expiring · 2 stale" in section order; "no findings"
+// counts renders "3 expiring · 2 stale" in Section order; "no findings"
 // when there are none.
-func counts(secs []section) string {
+func Counts(secs []Section) string {
 	var parts []string
 	for _, sec := range secs {
-		parts = append(parts, fmt.Sprintf("%d %s", len(sec.items), sec.rule))
+		parts = append(parts, fmt.Sprintf("%d %s", len(sec.Items), sec.Rule))
 	}
 	if len(parts) == 0 {
 		return "no findings"
@@ -98,7 +100,7 @@ func counts(secs []section) string {
 
 // coverage renders "4/5 gateways in 4 workspaces, 2 regions · 10 tokens".
 // With more than one account: "12/13 gateways in 3 accounts, 5 regions".
-func coverage(s *audit.Snapshot) string {
+func Coverage(s *audit.Snapshot) string {
 	ws, regions := map[string]bool{}, map[string]bool{}
 	for _, g := range s.Gateways {
 		ws[g.AccountID+"/"+g.Region+"/"+g.WorkspaceID] = true
@@ -121,17 +123,17 @@ func coverage(s *audit.Snapshot) string {
 		}
 	}
 	sum := s.Summary
-	where := plural(len(ws), "workspace")
-	if n := accounts(s); n > 1 {
-		where = plural(n, "account")
+	where := Plural(len(ws), "workspace")
+	if n := Accounts(s); n > 1 {
+		where = Plural(n, "account")
 	}
 	return fmt.Sprintf("%d/%d gateways in %s, %s · %s", sum.Gateways-sum.GatewaysFailed, sum.Gateways,
-		where, plural(len(regions), "region"), plural(sum.Tokens, "token"))
+		where, Plural(len(regions), "region"), Plural(sum.Tokens, "token"))
 }
 
 // accounts counts the accounts a snapshot covers: the run's own (when it
 // had a scope) and each other.
-func accounts(s *audit.Snapshot) int {
+func Accounts(s *audit.Snapshot) int {
 	n := len(s.Scope.Accounts)
 	if len(s.Scope.Regions)+len(s.Scope.Gateways) > 0 {
 		n++
@@ -141,8 +143,8 @@ func accounts(s *audit.Snapshot) int {
 
 // accountLabel names an account in a report line when the report covers
 // more than one ("analytics / "), else "".
-func accountLabel(s *audit.Snapshot, id, name string) string {
-	if accounts(s) < 2 {
+func AccountLabel(s *audit.Snapshot, id, name string) string {
+	if Accounts(s) < 2 {
 		return ""
 	}
 	if id == "" {
@@ -153,20 +155,20 @@ func accountLabel(s *audit.Snapshot, id, name string) string {
 
 // coverageLine is the report's context line: coverage, audit time, and
 // everything that keeps the audit from being whole.
-func coverageLine(s *audit.Snapshot) string {
-	cov := coverage(s) + " · audited " + auditedAt(s.AuditedAt)
+func CoverageLine(s *audit.Snapshot) string {
+	cov := Coverage(s) + " · audited " + AuditedAt(s.AuditedAt)
 	sum := s.Summary
 	if n := sum.Errors; n > 0 {
-		cov += " · " + plural(n, "listing") + " failed"
+		cov += " · " + Plural(n, "listing") + " failed"
 	}
 	if sum.Suppressed > 0 {
 		cov += fmt.Sprintf(" · %d suppressed", sum.Suppressed)
 	}
 	if sum.DataErrors > 0 {
-		cov += " · " + plural(sum.DataErrors, "unreadable time") + " (see the snapshot)"
+		cov += " · " + Plural(sum.DataErrors, "unreadable time") + " (see the snapshot)"
 	}
 	if sum.DuplicateTokens > 0 {
-		cov += " · " + plural(sum.DuplicateTokens, "duplicate token listing") + " dropped"
+		cov += " · " + Plural(sum.DuplicateTokens, "duplicate token listing") + " dropped"
 	}
 	if s.Scope.Partial {
 		cov += " · ad-hoc audit of part of the scope"
@@ -175,9 +177,9 @@ func coverageLine(s *audit.Snapshot) string {
 }
 
 // failedHeadline is "audit failed: 0/5 gateways audited".
-func failedHeadline(s *audit.Snapshot) string { return "audit failed: " + s.Summary.FailedCoverage() }
+func FailedHeadline(s *audit.Snapshot) string { return "audit failed: " + s.Summary.FailedCoverage() }
 
-func plural(n int, word string) string {
+func Plural(n int, word string) string {
 	if n == 1 {
 		return fmt.Sprintf("%d %s", n, word)
 	}
@@ -185,16 +187,16 @@ func plural(n int, word string) string {
 }
 
 // gatewayLabel names a gateway for people: its name when known, else its ID.
-func gatewayLabel(g audit.GatewayReport) string {
+func GatewayLabel(g audit.GatewayReport) string {
 	return cmp.Or(g.GatewayName, g.GatewayID)
 }
 
-func workspaceLabel(g audit.GatewayReport) string {
+func WorkspaceLabel(g audit.GatewayReport) string {
 	return cmp.Or(g.WorkspaceName, g.WorkspaceID)
 }
 
 // lapsed returns the suppressions past their until date.
-func lapsed(s *audit.Snapshot) []audit.SuppressionReport {
+func Lapsed(s *audit.Snapshot) []audit.SuppressionReport {
 	var out []audit.SuppressionReport
 	for _, sup := range s.Suppressions {
 		if sup.Lapsed {
@@ -204,18 +206,18 @@ func lapsed(s *audit.Snapshot) []audit.SuppressionReport {
 	return out
 }
 
-// failure is a gateway or listing that could not be audited.
-type failure struct {
-	where     string
-	code      string
-	message   string
-	requestID string
+// Failure is a gateway or listing that could not be audited.
+type Failure struct {
+	Where     string
+	Code      string
+	Message   string
+	RequestID string
 }
 
-func failures(s *audit.Snapshot) []failure {
-	var out []failure
+func Failures(s *audit.Snapshot) []Failure {
+	var out []Failure
 	for _, e := range s.Errors {
-		acct := accountLabel(s, e.AccountID, e.AccountName)
+		acct := AccountLabel(s, e.AccountID, e.AccountName)
 		where := acct + e.Region + " (workspace listing)"
 		switch {
 		case e.Region == "":
@@ -223,18 +225,18 @@ func failures(s *audit.Snapshot) []failure {
 		case e.WorkspaceID != "":
 			where = acct + e.Region + " / " + cmp.Or(e.WorkspaceName, e.WorkspaceID) + " (gateway listing)"
 		}
-		out = append(out, failure{where, e.Code, e.Message, e.RequestID})
+		out = append(out, Failure{where, e.Code, e.Message, e.RequestID})
 	}
 	for _, g := range s.Gateways {
 		if g.Error != nil {
-			out = append(out, failure{accountLabel(s, g.AccountID, g.AccountName) + g.Region + " / " + workspaceLabel(g) + " / " + gatewayLabel(g) + " (" + g.GatewayID + ")",
+			out = append(out, Failure{AccountLabel(s, g.AccountID, g.AccountName) + g.Region + " / " + WorkspaceLabel(g) + " / " + GatewayLabel(g) + " (" + g.GatewayID + ")",
 				g.Error.Code, g.Error.Message, g.Error.RequestID})
 		}
 	}
 	return out
 }
 
-func suppressionLabel(sup audit.SuppressionReport) string {
+func SuppressionLabel(sup audit.SuppressionReport) string {
 	var parts []string
 	if sup.TokenID != "" {
 		parts = append(parts, "tokenId "+sup.TokenID)
@@ -262,9 +264,75 @@ func suppressionLabel(sup audit.SuppressionReport) string {
 	return strings.Join(parts, " · ") + until
 }
 
-func changeCounts(c *audit.Changes) string {
+func ChangeCounts(c *audit.Changes) string {
 	n := c.Counts()
 	return fmt.Sprintf("%d new · %d escalated · %d resolved · %d removed · %d unknown", n.New, n.Escalated, n.Resolved, n.Removed, n.Unknown)
 }
 
-func auditedAt(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+func AuditedAt(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// Reason applies a notify mode (slack.notify, a route's notify) to a report:
+// it returns "" when the report is to be sent, or why not. A failed audit
+// is always sent.
+//   - always: every run;
+//   - findings: when there is an active finding or a failure, or the
+//     previous audit is overdue;
+//   - changes: when anything changed since the previous audit (an expiring
+//     token entering a nearer stage is a change), on a first run, on
+//     failures, or when the previous audit is overdue.
+func Reason(mode string, s *audit.Snapshot) string {
+	failures := s.Summary.GatewaysFailed + s.Summary.Errors
+	switch mode {
+	case "always":
+		return ""
+	case "changes":
+		c := s.Changes
+		if c == nil || c.Previous == nil || c.Overdue != nil || failures > 0 || c.Counts().New+c.Counts().Escalated+c.Counts().Resolved+c.Counts().Removed > 0 {
+			return ""
+		}
+		return "nothing changed since the previous audit (notify: changes)"
+	default:
+		if s.Summary.ActiveFindings() > 0 || failures > 0 || (s.Changes != nil && s.Changes.Overdue != nil) {
+			return ""
+		}
+		return "no active findings or failures (notify: findings)"
+	}
+}
+
+// Owner is one token owner (a createdBy) and their findings that need
+// action, most urgent first.
+type Owner struct {
+	Name  string
+	Items []Item
+}
+
+// Owners groups the active findings of the given rules (all when empty) and
+// of at least minSeverity by owner, the most urgent finding of each owner
+// first, owners by name. Findings of tokens without an owner are left out.
+func Owners(s *audit.Snapshot, rules []audit.Rule, minSeverity audit.Severity) []Owner {
+	by := map[string]*Owner{}
+	for _, sec := range Sections(s) {
+		if len(rules) > 0 && !slices.Contains(rules, sec.Rule) {
+			continue
+		}
+		for _, it := range sec.Items {
+			if it.Finding.Severity < minSeverity || it.Token.CreatedBy == "" {
+				continue
+			}
+			o, ok := by[it.Token.CreatedBy]
+			if !ok {
+				o = &Owner{Name: it.Token.CreatedBy}
+				by[o.Name] = o
+			}
+			o.Items = append(o.Items, it)
+		}
+	}
+	out := make([]Owner, 0, len(by))
+	for _, o := range by {
+		// Sections are most severe first, most urgent first within: an
+		// owner's items keep that order.
+		out = append(out, *o)
+	}
+	slices.SortFunc(out, func(a, b Owner) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}

@@ -15,27 +15,27 @@ import (
 // Control characters in names are replaced, so a hostile token name cannot
 // drive the terminal.
 func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
-	secs := sections(s)
+	secs := Sections(s)
 	b := bufio.NewWriter(w)
-	fmt.Fprintf(b, "Livy token audit · %s · %s\n", auditedAt(s.AuditedAt), s.RunID)
+	fmt.Fprintf(b, "Livy token audit · %s · %s\n", AuditedAt(s.AuditedAt), s.RunID)
 	if s.Verdict == audit.VerdictFailed {
-		fmt.Fprintf(b, "AUDIT FAILED: %s — every gateway and listing in scope failed; nothing below is an all-clear\n", strings.TrimPrefix(failedHeadline(s), "audit failed: "))
+		fmt.Fprintf(b, "AUDIT FAILED: %s — every gateway and listing in scope failed; nothing below is an all-clear\n", strings.TrimPrefix(FailedHeadline(s), "audit failed: "))
 	}
-	fmt.Fprintf(b, "Coverage: %s", coverage(s))
+	fmt.Fprintf(b, "Coverage: %s", Coverage(s))
 	if n := s.Summary.Errors; n > 0 {
-		fmt.Fprintf(b, " · %s failed", plural(n, "listing"))
+		fmt.Fprintf(b, " · %s failed", Plural(n, "listing"))
 	}
 	if n := s.Summary.DataErrors; n > 0 {
-		fmt.Fprintf(b, " · %s", plural(n, "unreadable time"))
+		fmt.Fprintf(b, " · %s", Plural(n, "unreadable time"))
 	}
 	if n := s.Summary.DuplicateTokens; n > 0 {
-		fmt.Fprintf(b, " · %s dropped", plural(n, "duplicate token listing"))
+		fmt.Fprintf(b, " · %s dropped", Plural(n, "duplicate token listing"))
 	}
 	if s.Scope.Partial {
 		b.WriteString(" · ad-hoc (partial scope)")
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(b, "Findings: %s", counts(secs))
+	fmt.Fprintf(b, "Findings: %s", Counts(secs))
 	if s.Summary.Suppressed > 0 {
 		fmt.Fprintf(b, " · %d suppressed", s.Summary.Suppressed)
 	}
@@ -43,9 +43,9 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 	if c := s.Changes; c != nil {
 		switch {
 		case c.Previous != nil:
-			fmt.Fprintf(b, "Changes since %s: %s\n", auditedAt(c.Previous.AuditedAt), changeCounts(c))
+			fmt.Fprintf(b, "Changes since %s: %s\n", AuditedAt(c.Previous.AuditedAt), ChangeCounts(c))
 		case c.PreviousError != "":
-			fmt.Fprintf(b, "Changes: previous snapshot unusable (%s); compared as a first run\n", clean(c.PreviousError))
+			fmt.Fprintf(b, "Changes: previous snapshot unusable (%s); compared as a first run\n", Clean(c.PreviousError))
 		default:
 			b.WriteString("Changes: first run (no previous snapshot)\n")
 		}
@@ -54,26 +54,26 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 		}
 	}
 	for _, sec := range secs {
-		fmt.Fprintf(b, "\n%s (%s) — %d\n", strings.ToUpper(string(sec.rule)), sec.severity, len(sec.items))
-		for _, it := range sec.items {
-			fmt.Fprintf(b, "  %s (%s) · %s%s / %s · %s · owner %s · %s\n", short(it.tok.Name), short(it.tok.TokenID),
-				short(it.account), short(gatewayLabel(*it.gw)), short(workspaceLabel(*it.gw)), it.gw.Region, short(orUnknown(it.tok.CreatedBy)), it.f.Message)
+		fmt.Fprintf(b, "\n%s (%s) — %d\n", strings.ToUpper(string(sec.Rule)), sec.Severity, len(sec.Items))
+		for _, it := range sec.Items {
+			fmt.Fprintf(b, "  %s (%s) · %s%s / %s · %s · owner %s · %s\n", short(it.Token.Name), short(it.Token.TokenID),
+				short(it.Account), short(GatewayLabel(*it.Gateway)), short(WorkspaceLabel(*it.Gateway)), it.Gateway.Region, short(orUnknown(it.Token.CreatedBy)), it.Finding.Message)
 		}
 	}
-	if fs := failures(s); len(fs) > 0 {
+	if fs := Failures(s); len(fs) > 0 {
 		fmt.Fprintf(b, "\nNOT AUDITED — %d\n", len(fs))
 		for _, f := range fs {
 			rid := ""
-			if f.requestID != "" {
-				rid = " (request id " + f.requestID + ")"
+			if f.RequestID != "" {
+				rid = " (request id " + f.RequestID + ")"
 			}
-			fmt.Fprintf(b, "  %s: %s: %s%s\n", clean(f.where), clean(f.code), clean(f.message), rid)
+			fmt.Fprintf(b, "  %s: %s: %s%s\n", Clean(f.Where), Clean(f.Code), Clean(f.Message), rid)
 		}
 	}
-	if ls := lapsed(s); len(ls) > 0 {
+	if ls := Lapsed(s); len(ls) > 0 {
 		fmt.Fprintf(b, "\nLAPSED SUPPRESSIONS — %d (no longer applied; renew or remove them)\n", len(ls))
 		for _, sup := range ls {
-			fmt.Fprintf(b, "  %s: %s\n", clean(suppressionLabel(sup)), clean(sup.Reason))
+			fmt.Fprintf(b, "  %s: %s\n", Clean(SuppressionLabel(sup)), Clean(sup.Reason))
 		}
 	}
 	fmt.Fprintf(b, "\nSnapshot: %s\n", location)
@@ -87,11 +87,15 @@ func orUnknown(s string) string {
 	return s
 }
 
-// short cleans a name and cuts it for a terminal line.
-func short(s string) string { return clean(audit.Truncate(s, maxNameChars)) }
+// MaxNameChars bounds a token, gateway or workspace name, or an owner, in
+// a report line.
+const MaxNameChars = 80
 
-// clean replaces control characters (escape sequences, newlines).
-func clean(s string) string {
+// short cleans a name and cuts it for a terminal line.
+func short(s string) string { return Clean(audit.Truncate(s, MaxNameChars)) }
+
+// Clean replaces control characters (escape sequences, newlines).
+func Clean(s string) string {
 	return strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return '�'

@@ -1,4 +1,4 @@
-package notify
+package slack
 
 import (
 	"bytes"
@@ -16,25 +16,25 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slack-go/slack"
+	slackgo "github.com/slack-go/slack"
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/safehttp"
+	"livy-token-audit/notify"
 )
 
-// Slack posts the report through an incoming webhook or, with a bot token,
-// chat.postMessage (then the full lists go in the message's thread when the
-// message had to cut them). It retries 429s (honouring Retry-After up to
+// Slack is one Slack destination: an incoming webhook, or a channel (or a
+// user's direct messages) posted to with a bot token and chat.postMessage
+// (then the full lists can follow in the message's thread). It retries 429s (honouring Retry-After up to
 // audit.MaxServerWait), 5xx and network failures within the context's
 // deadline. Its errors and logs never carry the webhook URL, its path or the
 // token: an error body is reduced to Slack's error code or a short scrubbed
 // excerpt. Give it a safehttp client: it must not follow redirects.
 type Slack struct {
 	webhookURL string
-	bot        *slack.Client
+	bot        *slackgo.Client
 	channel    string
 	httpClient *http.Client
-	opts       RenderOptions
 	// MaxAttempts bounds the tries of one post (default 4).
 	MaxAttempts int
 	// Sleep waits between tries (default audit.SleepContext).
@@ -60,8 +60,6 @@ func webhookSecrets(u *url.URL, raw string) []string {
 	return out
 }
 
-var _ audit.Notifier = (*Slack)(nil)
-
 // NewHTTPClient is the client Slack posts should go through: no redirects
 // (a redirect would carry the webhook's secret path away, in the Referer
 // too), the given time bound per request, answers capped at 64 KiB.
@@ -69,45 +67,51 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 	return safehttp.NewClient(safehttp.Options{Timeout: timeout, MaxBody: 64 << 10, MaxConnsPerHost: 2})
 }
 
-// NewWebhook returns a notifier that posts to an incoming webhook.
-func NewWebhook(webhookURL string, hc *http.Client, opts RenderOptions) (*Slack, error) {
+// NewWebhook returns a destination that posts to an incoming webhook. what
+// names where the URL came from (SLACK_WEBHOOK_URL, a route's webhookEnv)
+// for errors, which never repeat the URL.
+func NewWebhook(webhookURL, what string, hc *http.Client) (*Slack, error) {
 	u, err := url.Parse(webhookURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		// The URL is a secret: the error does not repeat it.
-		return nil, errors.New("slack: SLACK_WEBHOOK_URL is not an https URL")
+		return nil, fmt.Errorf("slack: %s is not an https URL", what)
 	}
-	return &Slack{webhookURL: webhookURL, httpClient: hc, opts: opts, secrets: webhookSecrets(u, webhookURL)}, nil
+	return &Slack{webhookURL: webhookURL, httpClient: hc, secrets: webhookSecrets(u, webhookURL)}, nil
 }
 
-// NewBot returns a notifier that posts with a bot token to a channel.
+// NewBot returns a bot that posts with chat.postMessage; To names where.
 // apiURL overrides Slack's API base URL when not empty (tests, proxies).
-func NewBot(token, channel, apiURL string, hc *http.Client, opts RenderOptions) (*Slack, error) {
-	if channel == "" {
-		return nil, errors.New("slack: SLACK_BOT_TOKEN is set but slack.channel is not: name the channel to post to")
-	}
-	o := []slack.Option{slack.OptionHTTPClient(hc)}
+func NewBot(token, apiURL string, hc *http.Client) *Slack {
+	o := []slackgo.Option{slackgo.OptionHTTPClient(hc)}
 	if apiURL != "" {
 		if !strings.HasSuffix(apiURL, "/") {
 			apiURL += "/"
 		}
-		o = append(o, slack.OptionAPIURL(apiURL))
+		o = append(o, slackgo.OptionAPIURL(apiURL))
 	}
-	return &Slack{bot: slack.New(token, o...), channel: channel, httpClient: hc, opts: opts, secrets: []string{token}}, nil
+	return &Slack{bot: slackgo.New(token, o...), httpClient: hc, secrets: []string{token}}
+}
+
+// To returns the bot posting to a channel, or to a user's direct messages
+// (a user ID).
+func (n *Slack) To(channel string) *Slack {
+	cp := *n
+	cp.channel = channel
+	return &cp
 }
 
 // String describes the destination without its secret.
 func (n *Slack) String() string {
 	if n.bot != nil {
-		return "Slack channel " + n.channel
+		return "Slack " + n.channel
 	}
 	return "Slack incoming webhook"
 }
 
-// Notify renders the snapshot and posts it.
-func (n *Slack) Notify(ctx context.Context, s *audit.Snapshot, link string) error {
-	o := n.opts
-	o.Link = link
-	msg := RenderSlack(s, o)
+// Post posts a message and, with a bot, the replies in its thread. A reply
+// that cannot be posted is logged, not returned: the message itself is out,
+// and a retry would post it twice.
+func (n *Slack) Post(ctx context.Context, msg Message, thread []Message) error {
 	if n.bot == nil {
 		return n.redact(n.retry(ctx, "post webhook", func() error { return n.postWebhook(ctx, msg) }))
 	}
@@ -119,10 +123,7 @@ func (n *Slack) Notify(ctx context.Context, s *audit.Snapshot, link string) erro
 	if err != nil {
 		return n.redact(err)
 	}
-	if msg.Cut == 0 {
-		return nil
-	}
-	for i, reply := range RenderThread(s, o) {
+	for i, reply := range thread {
 		if err := n.retry(ctx, "chat.postMessage (thread)", func() error {
 			_, err := n.post(ctx, reply, ts)
 			return err
@@ -141,18 +142,6 @@ func (n *Slack) logger() *slog.Logger {
 		return n.Logger
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-// NotifyFailure posts a short notice of a run that could not do its job.
-func (n *Slack) NotifyFailure(ctx context.Context, f audit.FailureNotice) error {
-	msg := RenderFailure(f)
-	if n.bot == nil {
-		return n.redact(n.retry(ctx, "post webhook", func() error { return n.postWebhook(ctx, msg) }))
-	}
-	return n.redact(n.retry(ctx, "chat.postMessage", func() error {
-		_, err := n.post(ctx, msg, "")
-		return err
-	}))
 }
 
 // redact removes the secrets from an error, as a last line of defence.
@@ -177,9 +166,9 @@ func (n *Slack) scrub(s string) string {
 }
 
 func (n *Slack) post(ctx context.Context, m Message, threadTS string) (string, error) {
-	opts := []slack.MsgOption{slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...)}
+	opts := []slackgo.MsgOption{slackgo.MsgOptionText(m.Text, false), slackgo.MsgOptionBlocks(m.Blocks...)}
 	if threadTS != "" {
-		opts = append(opts, slack.MsgOptionTS(threadTS))
+		opts = append(opts, slackgo.MsgOptionTS(threadTS))
 	}
 	_, ts, err := n.bot.PostMessageContext(ctx, n.channel, opts...)
 	return ts, err
@@ -257,17 +246,17 @@ func (n *Slack) errorCode(body []byte) string {
 	if s == "" || strings.HasPrefix(s, "<") {
 		return "" // empty, or an HTML page: the status says enough
 	}
-	s = clean(n.scrub(s))
+	s = notify.Clean(n.scrub(s))
 	return "(body: " + truncate(s, 60) + ")"
 }
 
 // retryable says whether err can succeed on retry, and after how long the
 // server asked to wait.
 func retryable(err error) (bool, time.Duration) {
-	var rl *slack.RateLimitedError
-	var sc slack.StatusCodeError
+	var rl *slackgo.RateLimitedError
+	var sc slackgo.StatusCodeError
 	var we *webhookError
-	var se slack.SlackErrorResponse
+	var se slackgo.SlackErrorResponse
 	var ne net.Error
 	switch {
 	case errors.As(err, &rl):

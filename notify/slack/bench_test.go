@@ -1,4 +1,4 @@
-package notify
+package slack
 
 import "testing"
 
@@ -8,7 +8,7 @@ func BenchmarkRenderSlack10k(b *testing.B) {
 	s := fleet(10000, 500)
 	b.ResetTimer()
 	for b.Loop() {
-		m := RenderSlack(s, RenderOptions{MaxItems: 10})
+		m := Render(s, RenderOptions{MaxItems: 10})
 		if len(m.Blocks) == 0 {
 			b.Fatal("no blocks")
 		}

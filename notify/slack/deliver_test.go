@@ -1,4 +1,4 @@
-package notify
+package slack
 
 import (
 	"bytes"
@@ -122,7 +122,7 @@ func newHook(t *testing.T, rc *receiver, log *bytes.Buffer) (*Slack, string) {
 	srv := httptest.NewServer(rc)
 	t.Cleanup(srv.Close)
 	url := srv.URL + hookPath
-	n, err := NewWebhook(url, NewHTTPClient(2*time.Second), RenderOptions{MaxItems: 10})
+	n, err := NewWebhook(url, "SLACK_WEBHOOK_URL", NewHTTPClient(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestWebhookPostsWithinLimits(t *testing.T) {
 		rc := &receiver{}
 		var log bytes.Buffer
 		hook, _ := newHook(t, rc, &log)
-		if err := hook.Notify(t.Context(), fleet(n, 0), "audit-out/x.json"); err != nil {
+		if err := send(t.Context(), hook, fleet(n, 0), "audit-out/x.json"); err != nil {
 			t.Fatalf("%d findings: %v", n, err)
 		}
 		if len(rc.accepted) != 1 {
@@ -164,7 +164,7 @@ func TestWebhookRetriesAfter429(t *testing.T) {
 	hook, _ := newHook(t, rc, &log)
 	var waited []time.Duration
 	hook.Sleep = func(ctx context.Context, d time.Duration) error { waited = append(waited, d); return nil }
-	if err := hook.Notify(t.Context(), fleet(3, 0), ""); err != nil {
+	if err := send(t.Context(), hook, fleet(3, 0), ""); err != nil {
 		t.Fatal(err)
 	}
 	if rc.calls.Load() != int32(2) || len(rc.accepted) != 1 {
@@ -181,7 +181,7 @@ func TestWebhookRetriesAfter429RealWait(t *testing.T) {
 	rc := &receiver{script: []int{http.StatusTooManyRequests}}
 	var log bytes.Buffer
 	hook, _ := newHook(t, rc, &log)
-	if err := hook.Notify(t.Context(), fleet(1, 0), ""); err != nil || rc.calls.Load() != int32(2) {
+	if err := send(t.Context(), hook, fleet(1, 0), ""); err != nil || rc.calls.Load() != int32(2) {
 		t.Errorf("got %v after %d calls, want success on the second", err, rc.calls.Load())
 	}
 }
@@ -193,7 +193,7 @@ func TestWebhookFailures(t *testing.T) {
 		var log bytes.Buffer
 		hook, url := newHook(t, rc, &log)
 		hook.Sleep = noSleep
-		err := hook.Notify(t.Context(), fleet(1, 0), "")
+		err := send(t.Context(), hook, fleet(1, 0), "")
 		if err == nil || !strings.Contains(err.Error(), "HTTP 500") || !strings.Contains(err.Error(), "gave up after 4 attempts") {
 			t.Fatalf("got %v, want HTTP 500 after 4 attempts", err)
 		}
@@ -215,19 +215,19 @@ func TestWebhookFailures(t *testing.T) {
 		}
 	})
 	t.Run("unreachable", func(t *testing.T) {
-		hook, err := NewWebhook("http://127.0.0.1:1"+hookPath, &http.Client{Timeout: time.Second}, RenderOptions{})
+		hook, err := NewWebhook("http://127.0.0.1:1"+hookPath, "SLACK_WEBHOOK_URL", &http.Client{Timeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
 		hook.Sleep = noSleep
-		err = hook.Notify(t.Context(), fleet(1, 0), "")
+		err = send(t.Context(), hook, fleet(1, 0), "")
 		if err == nil || !strings.Contains(err.Error(), "connection refused") {
 			t.Fatalf("got %v, want connection refused", err)
 		}
 		assertClean(t, err.Error())
 	})
 	t.Run("bad URL is not repeated", func(t *testing.T) {
-		_, err := NewWebhook("hooks.slack.com/services/T0SECRET", nil, RenderOptions{})
+		_, err := NewWebhook("hooks.slack.com/services/T0SECRET", "SLACK_WEBHOOK_URL", nil)
 		if err == nil {
 			t.Fatal("got no error")
 		}
@@ -270,10 +270,7 @@ func newBot(t *testing.T, b *botServer) *Slack {
 	srv := slacktest.NewTestServer(func(c slacktest.Customize) { c.Handle("/chat.postMessage", b.handle) })
 	srv.Start()
 	t.Cleanup(srv.Stop)
-	n, err := NewBot(botToken, "#platform-alerts", srv.GetAPIURL(), NewHTTPClient(5*time.Second), RenderOptions{MaxItems: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := NewBot(botToken, srv.GetAPIURL(), NewHTTPClient(5*time.Second)).To("#platform-alerts")
 	n.Sleep = noSleep
 	return n
 }
@@ -282,7 +279,7 @@ func TestBotPostsAndThreadsTheFullLists(t *testing.T) {
 	t.Parallel()
 	b := &botServer{}
 	bot := newBot(t, b)
-	if err := bot.Notify(t.Context(), fleet(200, 0), "audit-out/x.json"); err != nil {
+	if err := send(t.Context(), bot, fleet(200, 0), "audit-out/x.json"); err != nil {
 		t.Fatal(err)
 	}
 	if len(b.posts) < 2 {
@@ -310,14 +307,11 @@ func TestBotErrorNamesSlackCode(t *testing.T) {
 	t.Parallel()
 	b := &botServer{fail: "channel_not_found"}
 	bot := newBot(t, b)
-	err := bot.Notify(t.Context(), fleet(1, 0), "")
+	err := send(t.Context(), bot, fleet(1, 0), "")
 	if err == nil || !strings.Contains(err.Error(), "channel_not_found") || !strings.Contains(err.Error(), "gave up after 1 attempt") {
 		t.Fatalf("got %v, want channel_not_found after 1 attempt", err)
 	}
 	assertClean(t, err.Error())
-	if _, err := NewBot(botToken, "", "", nil, RenderOptions{}); err == nil || !strings.Contains(err.Error(), "slack.channel") {
-		t.Errorf("got %v, want an error naming slack.channel", err)
-	}
 }
 
 // Hostile or broken Slack answers: the post ends, within bounds, and the
@@ -378,7 +372,7 @@ func TestWebhookHostileAnswers(t *testing.T) {
 			hook.httpClient = NewHTTPClient(300 * time.Millisecond)
 			hook.Sleep = noSleep
 			start := time.Now()
-			err := hook.Notify(t.Context(), fleet(1, 0), "")
+			err := send(t.Context(), hook, fleet(1, 0), "")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want it to contain %q", err, tc.want)
 			}
@@ -405,8 +399,8 @@ func TestNotifyFailure(t *testing.T) {
 	rc := &receiver{}
 	var log bytes.Buffer
 	hook, _ := newHook(t, rc, &log)
-	err := hook.NotifyFailure(t.Context(), audit.FailureNotice{RunID: "audit-20261127T090000Z", AuditedAt: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC),
-		Trigger: audit.Trigger{Kind: "timer"}, Cause: "invalid config:\n  audit.yaml:4: rules.staleAftr: unknown key <!channel>"})
+	err := hook.Post(t.Context(), RenderFailure(audit.FailureNotice{RunID: "audit-20261127T090000Z", AuditedAt: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC),
+		Trigger: audit.Trigger{Kind: "timer"}, Cause: "invalid config:\n  audit.yaml:4: rules.staleAftr: unknown key <!channel>"}), nil)
 	if err != nil || len(rc.accepted) != 1 {
 		t.Fatalf("got %v and %d posts", err, len(rc.accepted))
 	}
@@ -426,4 +420,16 @@ func TestNotifyFailure(t *testing.T) {
 			t.Errorf("the notice lacks %q:\n%s", want, body)
 		}
 	}
+}
+
+// send renders a report and posts it, as the Notifier does for the main
+// report.
+func send(ctx context.Context, n *Slack, s *audit.Snapshot, link string) error {
+	o := RenderOptions{MaxItems: 10, Link: link}
+	m := Render(s, o)
+	var thread []Message
+	if m.Cut > 0 && n.bot != nil {
+		thread = RenderThread(s, o)
+	}
+	return n.Post(ctx, m, thread)
 }

@@ -1,4 +1,4 @@
-package notify
+package slack
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/slack-go/slack"
+	slackgo "github.com/slack-go/slack"
 
 	"livy-token-audit/audit"
 )
@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("..", "testdata", "golden", name)
+	path := filepath.Join("..", "..", "testdata", "golden", name)
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -39,7 +39,7 @@ func golden(t *testing.T, name string, got []byte) {
 
 func demoSnapshot(t *testing.T, name string) *audit.Snapshot {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "golden", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "golden", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestRenderDemoGolden(t *testing.T) {
 		{"demo-snapshot-day2.json", "demo-slack-day2.json"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			msg := RenderSlack(demoSnapshot(t, tc.in), demoOpts)
+			msg := Render(demoSnapshot(t, tc.in), demoOpts)
 			b, err := json.MarshalIndent(msg, "", "  ")
 			if err != nil {
 				t.Fatal(err)
@@ -79,11 +79,11 @@ func checkLimits(t *testing.T, m Message) {
 	total := 0
 	for _, b := range m.Blocks {
 		switch b := b.(type) {
-		case *slack.HeaderBlock:
+		case *slackgo.HeaderBlock:
 			if n := utf8.RuneCountInString(b.Text.Text); n > maxHeaderChars {
 				t.Errorf("header has %d chars, want at most %d", n, maxHeaderChars)
 			}
-		case *slack.SectionBlock:
+		case *slackgo.SectionBlock:
 			if n := utf8.RuneCountInString(b.Text.Text); n > maxSectionChars {
 				t.Errorf("section has %d chars, want at most %d", n, maxSectionChars)
 			}
@@ -115,7 +115,7 @@ func TestRenderEscapesHostileNames(t *testing.T) {
 		},
 	}
 	s := audit.BuildSnapshot(col, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy()})
-	msg := RenderSlack(s, RenderOptions{})
+	msg := Render(s, RenderOptions{})
 	all := strings.Join(blockTexts(msg.Blocks), "\n") + msg.Text
 	for _, h := range []string{"<!channel>", "<!here>", "<http://evil|x>", "<@U0BOSS>", "<!everyone>", "<https://phish|gw>", "<http://evil|retry here>"} {
 		if strings.Contains(all, h) {
@@ -162,7 +162,7 @@ func TestRenderLimits(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			msg := RenderSlack(fleet(tc.findings, tc.bad), RenderOptions{MaxItems: 10})
+			msg := Render(fleet(tc.findings, tc.bad), RenderOptions{MaxItems: 10})
 			checkLimits(t, msg)
 			all := strings.Join(blockTexts(msg.Blocks), "\n") + "\n" + msg.Text
 			for _, w := range tc.wantIn {
@@ -206,7 +206,7 @@ func TestRenderOverdueAndPartial(t *testing.T) {
 	s.Scope.Partial = true
 	s.Changes = &audit.Changes{Previous: &audit.PreviousRef{Key: "k", AuditedAt: now.Add(-72 * time.Hour)},
 		Overdue: &audit.Overdue{Message: "previous audit 3d ago — expected every 24h"}}
-	all := strings.Join(blockTexts(RenderSlack(s, RenderOptions{}).Blocks), "\n")
+	all := strings.Join(blockTexts(Render(s, RenderOptions{}).Blocks), "\n")
 	for _, w := range []string{":warning: *previous audit 3d ago — expected every 24h*", "ad-hoc audit of part of the scope", "1/2 gateways"} {
 		if !strings.Contains(all, w) {
 			t.Errorf("message lacks %q:\n%s", w, all)

@@ -1,4 +1,4 @@
-package notify
+package slack
 
 import (
 	"encoding/json"
@@ -6,9 +6,10 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/slack-go/slack"
+	slackgo "github.com/slack-go/slack"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/notify"
 )
 
 // Slack's documented and observed limits, with a margin.
@@ -32,12 +33,18 @@ type RenderOptions struct {
 	// Link says where the snapshot is: a URL becomes a link, anything else is
 	// shown as text.
 	Link string
+	// Route names the route whose slice this report is ("" for the main
+	// report).
+	Route string
+	// Unowned lists the owners with findings that slack.mentions does not
+	// map, so the map gets completed (owner messages on).
+	Unowned []notify.Owner
 }
 
 // Message is a Slack message: a notification text and Block Kit blocks.
 type Message struct {
 	Text   string
-	Blocks []slack.Block
+	Blocks []slackgo.Block
 	// Cut is how many finding or failure lines were left out of the blocks
 	// (they are counted in "+N more").
 	Cut int
@@ -46,15 +53,15 @@ type Message struct {
 // MarshalJSON writes the message as chat.postMessage or a webhook takes it.
 func (m Message) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		Text   string        `json:"text"`
-		Blocks []slack.Block `json:"blocks"`
+		Text   string          `json:"text"`
+		Blocks []slackgo.Block `json:"blocks"`
 	}{m.Text, m.Blocks})
 }
 
 // escape makes user-controlled text inert in Slack: no mentions (<!channel>),
 // no links (<http://x|y>), no entity tricks (&amp;).
 func escape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(clean(s))
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(notify.Clean(s))
 }
 
 // code renders s as inline code; backticks inside would end the span.
@@ -64,11 +71,7 @@ func code(s string) string {
 
 func truncate(s string, n int) string { return audit.Truncate(s, n) }
 
-// maxNameChars bounds a token, gateway or workspace name, or an owner, in a
-// report line.
-const maxNameChars = 80
-
-func name(s string) string { return escape(truncate(s, maxNameChars)) }
+func name(s string) string { return escape(truncate(s, notify.MaxNameChars)) }
 
 var ruleTitle = map[audit.Rule]string{
 	audit.RuleExpiring:  ":hourglass_flowing_sand: Expiring",
@@ -88,13 +91,17 @@ func owner(createdBy string, mentions map[string]string) string {
 	return name(createdBy)
 }
 
-func itemLine(it item, mentions map[string]string) string {
-	return fmt.Sprintf("• *%s* %s · %s%s / %s · %s · %s", name(it.tok.Name), code(truncate(it.tok.TokenID, maxNameChars)),
-		name(it.account), name(gatewayLabel(*it.gw)), name(workspaceLabel(*it.gw)), owner(it.tok.CreatedBy, mentions), escape(it.f.Message))
+func itemLine(it notify.Item, mentions map[string]string) string {
+	msg := it.Finding.Message
+	if it.Finding.Stage != "" {
+		msg += " (" + it.Finding.Stage + " stage)"
+	}
+	return fmt.Sprintf("• *%s* %s · %s%s / %s · %s · %s", name(it.Token.Name), code(truncate(it.Token.TokenID, notify.MaxNameChars)),
+		name(it.Account), name(notify.GatewayLabel(*it.Gateway)), name(notify.WorkspaceLabel(*it.Gateway)), owner(it.Token.CreatedBy, mentions), escape(msg))
 }
 
-func failureLine(f failure) string {
-	return fmt.Sprintf("• %s: %s %s", escape(f.where), code(f.code), escape(truncate(f.message, 200)))
+func failureLine(f notify.Failure) string {
+	return fmt.Sprintf("• %s: %s %s", escape(f.Where), code(f.Code), escape(truncate(f.Message, 200)))
 }
 
 // list renders a titled list of n lines (line(i) formats the i-th) within
@@ -128,27 +135,36 @@ func list(title string, n int, line func(int) string, limit int) (string, int) {
 // headline is "Livy token audit · 3 expiring · 2 stale", within 150 chars.
 // A run that audited nothing says it failed, with its coverage, never "no
 // findings"; a scope with no gateway says so plainly.
-func headline(s *audit.Snapshot, secs []section) string {
-	h := "Livy token audit · " + counts(secs)
+// A route's report names the route: "Livy token audit · team-data · 2
+// expiring"; a route whose slice holds nothing says "nothing here".
+func headline(s *audit.Snapshot, secs []notify.Section, route string) string {
+	h := "Livy token audit · "
+	if route != "" {
+		h += route + " · "
+	}
 	switch {
 	case s.Verdict == audit.VerdictFailed:
-		h = "Livy token audit · " + failedHeadline(s)
+		h += notify.FailedHeadline(s)
+	case route != "" && s.Summary.Gateways == 0 && s.Summary.Errors == 0:
+		h += "nothing here"
 	case s.Summary.Gateways == 0 && s.Summary.Errors == 0:
-		h = "Livy token audit · 0 gateways found"
+		h += "0 gateways found"
 	case len(secs) == 0 && s.Summary.GatewaysFailed+s.Summary.Errors == 0:
-		h = "Livy token audit · all clear"
+		h += "all clear"
+	default:
+		h += notify.Counts(secs)
 	}
 	return truncate(h, maxHeaderChars)
 }
 
-// RenderSlack renders the snapshot as a Slack message within Slack's limits.
+// Render renders the snapshot as a Slack message within Slack's limits.
 // When the message would be too long, finding lines are dropped (and counted
 // in "+N more"), never the counts or the failure section.
-func RenderSlack(s *audit.Snapshot, o RenderOptions) Message {
+func Render(s *audit.Snapshot, o RenderOptions) Message {
 	if o.MaxItems <= 0 {
 		o.MaxItems = audit.DefaultMaxItems
 	}
-	secs := sections(s)
+	secs := notify.Sections(s)
 	var m Message
 	for limit := o.MaxItems; ; limit /= 2 {
 		m = render(s, secs, o, limit)
@@ -158,17 +174,21 @@ func RenderSlack(s *audit.Snapshot, o RenderOptions) Message {
 	}
 }
 
-func render(s *audit.Snapshot, secs []section, o RenderOptions, limit int) Message {
-	var blocks []slack.Block
-	mrkdwn := func(t string) *slack.TextBlockObject {
-		return slack.NewTextBlockObject(slack.MarkdownType, t, false, false)
+func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int) Message {
+	var blocks []slackgo.Block
+	mrkdwn := func(t string) *slackgo.TextBlockObject {
+		return slackgo.NewTextBlockObject(slackgo.MarkdownType, t, false, false)
 	}
-	section := func(t string) { blocks = append(blocks, slack.NewSectionBlock(mrkdwn(t), nil, nil)) }
-	contextLine := func(t string) { blocks = append(blocks, slack.NewContextBlock("", mrkdwn(t))) }
+	section := func(t string) { blocks = append(blocks, slackgo.NewSectionBlock(mrkdwn(t), nil, nil)) }
+	contextLine := func(t string) { blocks = append(blocks, slackgo.NewContextBlock("", mrkdwn(t))) }
 
 	cut := 0
-	blocks = append(blocks, slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, headline(s, secs), true, false)))
-	contextLine(coverageLine(s))
+	blocks = append(blocks, slackgo.NewHeaderBlock(slackgo.NewTextBlockObject(slackgo.PlainTextType, headline(s, secs, o.Route), true, false)))
+	cov := notify.CoverageLine(s)
+	if o.Route != "" {
+		cov += " · route " + escape(o.Route) + ": its slice only"
+	}
+	contextLine(cov)
 
 	if c := s.Changes; c != nil {
 		var lines []string
@@ -177,7 +197,7 @@ func render(s *audit.Snapshot, secs []section, o RenderOptions, limit int) Messa
 		}
 		switch {
 		case c.Previous != nil:
-			lines = append(lines, "*Since "+auditedAt(c.Previous.AuditedAt)+":* "+changeCounts(c))
+			lines = append(lines, "*Since "+notify.AuditedAt(c.Previous.AuditedAt)+":* "+notify.ChangeCounts(c))
 		case c.PreviousError != "":
 			lines = append(lines, "*Changes:* previous snapshot unusable ("+escape(truncate(c.PreviousError, 200))+"); compared as a first run")
 		default:
@@ -203,12 +223,12 @@ func render(s *audit.Snapshot, secs []section, o RenderOptions, limit int) Messa
 	}
 
 	for _, sec := range secs {
-		title := fmt.Sprintf("*%s* (%s) — %d", ruleTitle[sec.rule], sec.severity, len(sec.items))
-		text, n := list(title, len(sec.items), func(i int) string { return itemLine(sec.items[i], o.Mentions) }, limit)
+		title := fmt.Sprintf("*%s* (%s) — %d", ruleTitle[sec.Rule], sec.Severity, len(sec.Items))
+		text, n := list(title, len(sec.Items), func(i int) string { return itemLine(sec.Items[i], o.Mentions) }, limit)
 		cut += n
 		section(text)
 	}
-	if fs := failures(s); len(fs) > 0 {
+	if fs := notify.Failures(s); len(fs) > 0 {
 		// Failures keep at least a few lines even when findings are cut to
 		// none: a partial audit must never look like a clean one.
 		text, n := list(fmt.Sprintf("*:x: Not audited* — %d (their tokens are not in this report)", len(fs)), len(fs),
@@ -216,9 +236,19 @@ func render(s *audit.Snapshot, secs []section, o RenderOptions, limit int) Messa
 		cut += n
 		section(text)
 	}
-	if ls := lapsed(s); len(ls) > 0 {
+	if len(o.Unowned) > 0 {
+		title := fmt.Sprintf("*:bust_in_silhouette: No Slack owner* — %d (add them to slack.mentions so they get their tokens by direct message)", len(o.Unowned))
+		text, n := list(title, len(o.Unowned), func(i int) string {
+			return fmt.Sprintf("• %s · %s", name(o.Unowned[i].Name), notify.Plural(len(o.Unowned[i].Items), "finding"))
+		}, max(limit, 3))
+		cut += n
+		section(text)
+	}
+	if ls := notify.Lapsed(s); len(ls) > 0 {
 		title := fmt.Sprintf("*:hourglass: %s lapsed* — renew or remove them", pluralVerb(len(ls), "suppression has", "suppressions have"))
-		text, n := list(title, len(ls), func(i int) string { return "• " + escape(suppressionLabel(ls[i])) + ": " + escape(ls[i].Reason) }, max(limit, 3))
+		text, n := list(title, len(ls), func(i int) string {
+			return "• " + escape(notify.SuppressionLabel(ls[i])) + ": " + escape(ls[i].Reason)
+		}, max(limit, 3))
 		cut += n
 		section(text)
 	}
@@ -233,25 +263,33 @@ func render(s *audit.Snapshot, secs []section, o RenderOptions, limit int) Messa
 
 // changeLine renders one change: "• new: *name* `id` · stale · gateway".
 func changeLine(kind string, ch audit.Change, gateways map[string]string) string {
-	rule := string(ch.Rule)
+	rule := stageOf(string(ch.Rule), ch.Stage)
 	if ch.From != "" {
-		rule = string(ch.From) + " → " + rule
+		rule = stageOf(string(ch.From), ch.FromStage) + " → " + rule
 	}
 	if rule == "" {
 		rule = "no findings"
 	}
-	gw := gateways[ch.Region+"/"+ch.WorkspaceID+"/"+ch.GatewayID]
+	gw := gateways[audit.GatewayRef{AccountID: ch.AccountID, Region: ch.Region, WorkspaceID: ch.WorkspaceID, GatewayID: ch.GatewayID}.Key()]
 	if gw == "" {
 		gw = ch.GatewayID
 	}
-	return fmt.Sprintf("• %s: *%s* %s · %s · %s", kind, name(ch.Name), code(truncate(ch.TokenID, maxNameChars)), escape(rule), name(gw))
+	return fmt.Sprintf("• %s: *%s* %s · %s · %s", kind, name(ch.Name), code(truncate(ch.TokenID, notify.MaxNameChars)), escape(rule), name(gw))
+}
+
+// stageOf is "expiring (7d)" for a finding in a stage.
+func stageOf(rule, stage string) string {
+	if stage == "" {
+		return rule
+	}
+	return rule + " (" + stage + ")"
 }
 
 // gatewayNames maps gateway keys to the names people know them by.
 func gatewayNames(s *audit.Snapshot) map[string]string {
 	m := map[string]string{}
 	for _, g := range s.Gateways {
-		m[g.Ref().Key()] = gatewayLabel(g)
+		m[g.Ref().Key()] = notify.GatewayLabel(g)
 	}
 	return m
 }
@@ -280,11 +318,11 @@ func linkTo(loc string) string {
 
 // fallback is the notification text: the counts, for screen readers and
 // push notifications.
-func fallback(s *audit.Snapshot, secs []section) string {
+func fallback(s *audit.Snapshot, secs []notify.Section) string {
 	if s.Verdict == audit.VerdictFailed {
-		return "Livy token audit: " + failedHeadline(s)
+		return "Livy token audit: " + notify.FailedHeadline(s)
 	}
-	t := "Livy token audit: " + strings.ReplaceAll(counts(secs), " · ", ", ")
+	t := "Livy token audit: " + strings.ReplaceAll(notify.Counts(secs), " · ", ", ")
 	t += fmt.Sprintf("; %d/%d gateways audited", s.Summary.Gateways-s.Summary.GatewaysFailed, s.Summary.Gateways)
 	if n := s.Summary.GatewaysFailed + s.Summary.Errors; n > 0 {
 		t += fmt.Sprintf(", %d not audited", n)
@@ -293,7 +331,7 @@ func fallback(s *audit.Snapshot, secs []section) string {
 }
 
 // textLen counts the text characters of the blocks.
-func textLen(blocks []slack.Block) int {
+func textLen(blocks []slackgo.Block) int {
 	n := 0
 	for _, t := range blockTexts(blocks) {
 		n += utf8.RuneCountInString(t)
@@ -302,17 +340,17 @@ func textLen(blocks []slack.Block) int {
 }
 
 // blockTexts returns the texts of the blocks this package renders.
-func blockTexts(blocks []slack.Block) []string {
+func blockTexts(blocks []slackgo.Block) []string {
 	var out []string
 	for _, b := range blocks {
 		switch b := b.(type) {
-		case *slack.HeaderBlock:
+		case *slackgo.HeaderBlock:
 			out = append(out, b.Text.Text)
-		case *slack.SectionBlock:
+		case *slackgo.SectionBlock:
 			out = append(out, b.Text.Text)
-		case *slack.ContextBlock:
+		case *slackgo.ContextBlock:
 			for _, e := range b.ContextElements.Elements {
-				if t, ok := e.(*slack.TextBlockObject); ok {
+				if t, ok := e.(*slackgo.TextBlockObject); ok {
 					out = append(out, t.Text)
 				}
 			}
@@ -331,25 +369,25 @@ func (m Message) PlainText() string {
 // cut lines; at most maxThreadReplies messages are returned.
 func RenderThread(s *audit.Snapshot, o RenderOptions) []Message {
 	var lines []string
-	for _, sec := range sections(s) {
-		lines = append(lines, fmt.Sprintf("*%s* (%s) — %d", ruleTitle[sec.rule], sec.severity, len(sec.items)))
-		for _, it := range sec.items {
+	for _, sec := range notify.Sections(s) {
+		lines = append(lines, fmt.Sprintf("*%s* (%s) — %d", ruleTitle[sec.Rule], sec.Severity, len(sec.Items)))
+		for _, it := range sec.Items {
 			lines = append(lines, itemLine(it, o.Mentions))
 		}
 	}
-	if fs := failures(s); len(fs) > 0 {
+	if fs := notify.Failures(s); len(fs) > 0 {
 		lines = append(lines, fmt.Sprintf("*:x: Not audited* — %d", len(fs)))
 		for _, f := range fs {
 			lines = append(lines, failureLine(f))
 		}
 	}
 	var msgs []Message
-	var blocks []slack.Block
+	var blocks []slackgo.Block
 	var sec strings.Builder
 	total := 0
 	flushSection := func() {
 		if sec.Len() > 0 {
-			blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, sec.String(), false, false), nil, nil))
+			blocks = append(blocks, slackgo.NewSectionBlock(slackgo.NewTextBlockObject(slackgo.MarkdownType, sec.String(), false, false), nil, nil))
 			sec.Reset()
 		}
 	}
@@ -378,7 +416,7 @@ func RenderThread(s *audit.Snapshot, o RenderOptions) []Message {
 	if len(msgs) > maxThreadReplies {
 		msgs = msgs[:maxThreadReplies]
 		last := &msgs[maxThreadReplies-1]
-		last.Blocks = append(last.Blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
+		last.Blocks = append(last.Blocks, slackgo.NewContextBlock("", slackgo.NewTextBlockObject(slackgo.MarkdownType,
 			"The lists go on: see the snapshot for every finding.", false, false)))
 	}
 	return msgs
@@ -386,19 +424,19 @@ func RenderThread(s *audit.Snapshot, o RenderOptions) []Message {
 
 // RenderFailure renders the short notice of a run that could not do its job.
 func RenderFailure(f audit.FailureNotice) Message {
-	mrkdwn := func(t string) *slack.TextBlockObject {
-		return slack.NewTextBlockObject(slack.MarkdownType, t, false, false)
+	mrkdwn := func(t string) *slackgo.TextBlockObject {
+		return slackgo.NewTextBlockObject(slackgo.MarkdownType, t, false, false)
 	}
-	ctx := "run " + code(f.RunID) + " · audit time " + auditedAt(f.AuditedAt)
+	ctx := "run " + code(f.RunID) + " · audit time " + notify.AuditedAt(f.AuditedAt)
 	if f.Trigger.Kind != "" {
 		ctx += " · " + escape(truncate(f.Trigger.Kind, 20))
 	}
 	return Message{
-		Text: "Livy token audit failed: " + truncate(clean(f.Cause), 300),
-		Blocks: []slack.Block{
-			slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, "Livy token audit · audit failed", true, false)),
-			slack.NewSectionBlock(mrkdwn("*The audit could not do its job:* "+escape(truncate(f.Cause, 1500))), nil, nil),
-			slack.NewContextBlock("", mrkdwn(ctx)),
+		Text: "Livy token audit failed: " + truncate(notify.Clean(f.Cause), 300),
+		Blocks: []slackgo.Block{
+			slackgo.NewHeaderBlock(slackgo.NewTextBlockObject(slackgo.PlainTextType, "Livy token audit · audit failed", true, false)),
+			slackgo.NewSectionBlock(mrkdwn("*The audit could not do its job:* "+escape(truncate(f.Cause, 1500))), nil, nil),
+			slackgo.NewContextBlock("", mrkdwn(ctx)),
 		},
 	}
 }

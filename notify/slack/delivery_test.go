@@ -1,0 +1,251 @@
+package slack
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack/slacktest"
+
+	"livy-token-audit/audit"
+)
+
+// teamAPI is a small world of two teams in one account: data-platform and
+// finance, one gateway each. Each token's expiry can be moved.
+type teamAPI struct {
+	mu     sync.Mutex
+	tokens map[string][]audit.Token
+}
+
+func newTeamAPI() *teamAPI {
+	day := 24 * time.Hour
+	return &teamAPI{tokens: map[string][]audit.Token{
+		"lc-etl": {
+			{ID: "tk-d1", Name: "nightly", CreatedBy: "alice", CreateTime: t0.Add(-90 * day), ExpireTime: t0.Add(2 * day), LastUsedTime: t0},
+			{ID: "tk-d2", Name: "backfill", CreatedBy: "bob", CreateTime: t0.Add(-90 * day), LastUsedTime: t0.Add(-40 * day)},
+		},
+		"lc-risk": {
+			{ID: "tk-f1", Name: "risk-api", CreatedBy: "alice", CreateTime: t0.Add(-90 * day), ExpireTime: t0.Add(3 * day), LastUsedTime: t0},
+		},
+	}}
+}
+
+func (a *teamAPI) ListWorkspaces(context.Context, string) ([]audit.Workspace, error) {
+	return []audit.Workspace{{ID: "w-data", Name: "data-platform"}, {ID: "w-fin", Name: "finance"}}, nil
+}
+
+func (a *teamAPI) ListGateways(_ context.Context, _, ws string) ([]audit.Gateway, error) {
+	if ws == "w-data" {
+		return []audit.Gateway{{ID: "lc-etl", Name: "etl"}}, nil
+	}
+	return []audit.Gateway{{ID: "lc-risk", Name: "risk"}}, nil
+}
+
+func (a *teamAPI) ListTokens(_ context.Context, _, _, gw string) ([]audit.Token, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]audit.Token(nil), a.tokens[gw]...), nil
+}
+
+// slackStage is the Slack side: a bot API (slacktest, with a
+// chat.postMessage handler that enforces Slack's limits and records posts
+// by channel or user) and the finance team's incoming webhook.
+type slackStage struct {
+	bot  *botServer
+	hook *receiver
+	n    *Notifier
+}
+
+func newSlackStage(t *testing.T, cfg audit.SlackConfig) *slackStage {
+	t.Helper()
+	st := &slackStage{bot: &botServer{}, hook: &receiver{}}
+	api := slacktest.NewTestServer(func(c slacktest.Customize) { c.Handle("/chat.postMessage", st.bot.handle) })
+	api.Start()
+	t.Cleanup(api.Stop)
+	hookSrv := httptest.NewServer(st.hook)
+	t.Cleanup(hookSrv.Close)
+	hc := NewHTTPClient(5 * time.Second)
+	bot := NewBot(botToken, api.GetAPIURL(), hc)
+	bot.Sleep = noSleep
+	hook, err := NewWebhook(hookSrv.URL+hookPath, "FIN_HOOK", hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook.Sleep = noSleep
+	st.n = &Notifier{Config: cfg, Main: bot.To("#platform"), Routes: map[string]*Slack{"team-data": bot.To("#team-data"), "team-finance": hook}, Bot: bot}
+	return st
+}
+
+func (st *slackStage) byChannel() map[string]int {
+	st.bot.mu.Lock()
+	defer st.bot.mu.Unlock()
+	out := map[string]int{}
+	for _, p := range st.bot.posts {
+		out[p["channel"]]++
+	}
+	st.hook.mu.Lock()
+	out["FIN_HOOK"] = len(st.hook.accepted)
+	st.hook.mu.Unlock()
+	return out
+}
+
+var teamConfig = audit.SlackConfig{
+	Notify: "findings", MaxItems: 10, Mentions: map[string]string{"alice": "U0ALICE01"},
+	Routes: []audit.Route{
+		{Name: "team-data", Channel: "#team-data", Match: audit.Match{Workspaces: []string{"data-platform"}}},
+		{Name: "team-finance", WebhookEnv: "FIN_HOOK", Exclusive: true, Match: audit.Match{Workspaces: []string{"finance"}}},
+	},
+	Owners: audit.Owners{Enabled: true},
+}
+
+func teamRunner(t *testing.T, api audit.API, n audit.Notifier, cfg audit.SlackConfig, dir string) *audit.Runner {
+	t.Helper()
+	return &audit.Runner{
+		Config:    &audit.Config{Regions: []string{"cn-hangzhou"}, Policy: audit.DefaultPolicy(), Slack: cfg},
+		Accounts:  []audit.Account{{API: api, Scope: audit.Scope{Regions: []string{"cn-hangzhou"}}}},
+		Auditor:   &audit.Auditor{RatePerSecond: 1000},
+		Store:     &audit.LocalStore{Dir: dir},
+		Notifiers: []audit.Notifier{n},
+	}
+}
+
+// Each route and each owner gets its message; a retry after one
+// destination failed posts only to that one; concurrent deliveries of the
+// same run post once per destination.
+func TestDeliveryPerDestination(t *testing.T) {
+	t.Parallel()
+	st := newSlackStage(t, teamConfig)
+	dir := t.TempDir()
+	r := teamRunner(t, newTeamAPI(), st.n, teamConfig, dir)
+
+	// The finance webhook is down for the first run.
+	st.hook.script = []int{503, 503, 503, 503}
+	res, err := r.Run(t.Context(), audit.RunOptions{Now: t0, Notify: true})
+	if err == nil || !strings.Contains(err.Error(), "notify slack:route:team-finance") {
+		t.Fatalf("got %v, want the finance route's failure", err)
+	}
+	want := map[string]int{"#platform": 1, "#team-data": 1, "U0ALICE01": 1, "FIN_HOOK": 0}
+	if got := st.byChannel(); !equal(got, want) {
+		t.Fatalf("posts after the first run: got %v, want %v (%+v)", got, want, res.Deliveries)
+	}
+	// The retry posts to finance only.
+	res, err = r.Run(t.Context(), audit.RunOptions{Now: t0, Notify: true, Retry: true})
+	if err != nil {
+		t.Fatalf("retry: %v (%+v)", err, res.Deliveries)
+	}
+	want["FIN_HOOK"] = 1
+	if got := st.byChannel(); !equal(got, want) {
+		t.Fatalf("posts after the retry: got %v, want %v", got, want)
+	}
+	// The main report kept finance out (exclusive), and alice's message
+	// lists only her tokens.
+	for _, p := range st.bot.posts {
+		switch p["channel"] {
+		case "#platform":
+			if strings.Contains(p["blocks"], "risk-api") || !strings.Contains(p["blocks"], "nightly") || !strings.Contains(p["blocks"], "No Slack owner") {
+				t.Errorf("main report: %s", p["blocks"])
+			}
+		case "U0ALICE01":
+			if !strings.Contains(p["blocks"], "nightly") || !strings.Contains(p["blocks"], "risk-api") || strings.Contains(p["blocks"], "backfill") {
+				t.Errorf("alice's message: %s", p["blocks"])
+			}
+		}
+	}
+
+	// Five concurrent deliveries of the next day's run: each destination
+	// once.
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = teamRunner(t, newTeamAPI(), st.n, teamConfig, dir).Run(context.Background(), audit.RunOptions{Now: t0.Add(24 * time.Hour), Notify: true})
+		}()
+	}
+	wg.Wait()
+	want = map[string]int{"#platform": 2, "#team-data": 2, "U0ALICE01": 2, "FIN_HOOK": 2}
+	if got := st.byChannel(); !equal(got, want) {
+		t.Errorf("after concurrent deliveries: got %v, want %v", got, want)
+	}
+}
+
+func equal(a, b map[string]int) bool {
+	for k, v := range b {
+		if a[k] != v {
+			return false
+		}
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// A token 35 days from expiry, audited daily for 36 days with notify:
+// changes and stages of 30, 14, 7 and 1 days, is posted when the audit
+// starts, when it enters each of the 4 stages, and once when it expires —
+// not every day in between. Its owner hears of it at the same moments.
+func TestExpiryStagesOverDailyRuns(t *testing.T) {
+	t.Parallel()
+	day := 24 * time.Hour
+	cfg := audit.SlackConfig{Notify: "changes", MaxItems: 10, Mentions: map[string]string{"alice": "U0ALICE01"}, Owners: audit.Owners{Enabled: true}}
+	st := newSlackStage(t, cfg)
+	st.n.Routes = nil
+	api := &teamAPI{tokens: map[string][]audit.Token{"lc-etl": {{ID: "tk-1", Name: "nightly", CreatedBy: "alice", CreateTime: t0.Add(-300 * day), ExpireTime: t0.Add(35 * day)}}}}
+	r := teamRunner(t, api, st.n, cfg, t.TempDir())
+	r.Config.Policy.ExpiryStages = []time.Duration{30 * day, 14 * day, 7 * day, day}
+	r.Config.Policy.UnusedAfter = 1000 * day // only expiry matters here
+	var posted, owner []int
+	for d := 0; d <= 36; d++ {
+		before := st.byChannel()
+		if _, err := r.Run(t.Context(), audit.RunOptions{Now: t0.Add(time.Duration(d) * day), Notify: true}); err != nil {
+			t.Fatalf("day %d: %v", d, err)
+		}
+		after := st.byChannel()
+		if after["#platform"] > before["#platform"] {
+			posted = append(posted, d)
+		}
+		if after["U0ALICE01"] > before["U0ALICE01"] {
+			owner = append(owner, d)
+		}
+	}
+	if want := []int{0, 5, 21, 28, 34, 35}; !slicesEqual(posted, want) {
+		t.Errorf("the channel got the report on days %v, want %v (the first audit, 4 stages, expired)", posted, want)
+	}
+	if want := []int{5, 21, 28, 34, 35}; !slicesEqual(owner, want) {
+		t.Errorf("the owner was messaged on days %v, want %v", owner, want)
+	}
+	var stages []string
+	for _, p := range st.bot.posts {
+		if p["channel"] == "#platform" {
+			for _, s := range []string{"new: *nightly* `tk-1` · expiring (30d)", "(30d) → expiring (14d)", "(14d) → expiring (7d)", "(7d) → expiring (1d)", "expiring (1d) → expired"} {
+				if strings.Contains(p["blocks"], s) {
+					stages = append(stages, s)
+				}
+			}
+		}
+	}
+	if len(stages) != 5 {
+		t.Errorf("the reports name the stages %v, want the 4 entries and the expiry", stages)
+	}
+}
+
+func slicesEqual(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+var _ http.Handler = (*receiver)(nil)

@@ -1,0 +1,146 @@
+package slack
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"livy-token-audit/audit"
+)
+
+var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+
+// teams is a fleet of two teams in two accounts: data (own account,
+// workspace data-platform) and finance (account 222, workspace finance),
+// with a failed listing in finance's account.
+func teams() *audit.Snapshot {
+	day := 24 * time.Hour
+	data := audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-data", WorkspaceName: "data-platform", GatewayID: "lc-etl", GatewayName: "etl"}
+	fin := audit.GatewayRef{AccountID: "2222222222222222", AccountName: "finance", Region: "cn-shanghai", WorkspaceID: "w-fin", WorkspaceName: "finance", GatewayID: "lc-risk", GatewayName: "risk"}
+	col := audit.Collection{
+		Gateways: []audit.GatewayResult{
+			{Ref: data, Tokens: []audit.Token{
+				{ID: "tk-d1", Name: "nightly", CreatedBy: "alice", CreateTime: t0.Add(-90 * day), ExpireTime: t0.Add(2 * day), LastUsedTime: t0}, // expiring (high)
+				{ID: "tk-d2", Name: "backfill", CreatedBy: "bob", CreateTime: t0.Add(-90 * day), LastUsedTime: t0.Add(-40 * day)},                // stale (medium)
+			}},
+			{Ref: fin, Tokens: []audit.Token{
+				{ID: "tk-f1", Name: "risk-api", CreatedBy: "alice", CreateTime: t0.Add(-90 * day), ExpireTime: t0.Add(3 * day), LastUsedTime: t0}, // expiring (high)
+				{ID: "tk-f2", Name: "risk-batch", CreatedBy: "carol", CreateTime: t0.Add(-90 * day)},                                              // unused (medium)
+			}},
+		},
+		Errors: []audit.ScopeError{{AccountID: "2222222222222222", AccountName: "finance", Region: "cn-shanghai", WorkspaceID: "w-ops", WorkspaceName: "finance-ops", Code: "Forbidden.RAM"}},
+	}
+	s := audit.BuildSnapshot(col, audit.Evaluation{Now: t0, Policy: audit.DefaultPolicy(),
+		Scope: audit.ScopeReport{Regions: []string{"cn-hangzhou"}, Accounts: []audit.AccountScopeReport{{ID: "2222222222222222", Name: "finance", Regions: []string{"cn-shanghai"}}}}})
+	audit.Compare(s, nil, nil, 0)
+	return s
+}
+
+func plan(t *testing.T, cfg audit.SlackConfig) map[string]Planned {
+	t.Helper()
+	if cfg.Notify == "" {
+		cfg.Notify = "findings"
+	}
+	out := map[string]Planned{}
+	for _, p := range (&Notifier{Config: cfg, Preview: true}).Plan(teams(), "audit-out/x.json") {
+		out[p.Destination] = p
+	}
+	return out
+}
+
+func text(p Planned) string { return p.Message.PlainText() }
+
+func TestRouting(t *testing.T) {
+	t.Parallel()
+	dataRoute := audit.Route{Name: "team-data", Channel: "#team-data", Match: audit.Match{Workspaces: []string{"data-*"}}}
+	expiring := audit.Route{Name: "expiring", Channel: "#oncall", Match: audit.Match{Rules: []audit.Rule{audit.RuleExpiring}}}
+	tests := []struct {
+		name    string
+		cfg     audit.SlackConfig
+		want    map[string][]string // destination -> texts it must hold
+		notWant map[string][]string // destination -> texts it must not hold
+		skip    map[string]string   // destination -> skip reason
+	}{
+		{name: "overlapping routes each get their slice, the catch-all gets all",
+			cfg: audit.SlackConfig{Routes: []audit.Route{dataRoute, expiring}},
+			want: map[string][]string{
+				"slack":                 {"2 expiring · 1 stale · 1 unused", "nightly", "risk-api", "finance-ops"},
+				"slack:route:team-data": {"team-data · 1 expiring · 1 stale", "1/1 gateways", "nightly", "backfill"},
+				"slack:route:expiring":  {"expiring · 2 expiring", "nightly", "risk-api"},
+			},
+			notWant: map[string][]string{
+				"slack:route:team-data": {"risk-api", "finance-ops"},
+				"slack:route:expiring":  {"backfill", "risk-batch"},
+			}},
+		{name: "an exclusive route keeps its slice out of the catch-all",
+			cfg: audit.SlackConfig{Routes: []audit.Route{{Name: "team-finance", WebhookEnv: "FIN_HOOK", Exclusive: true, Match: audit.Match{Accounts: []string{"finance"}}}}},
+			want: map[string][]string{
+				"slack":                    {"1 expiring · 1 stale", "1/1 gateways", "nightly"},
+				"slack:route:team-finance": {"team-finance · 1 expiring · 1 unused", "1/1 gateways", "risk-api", "finance-ops"},
+			},
+			notWant: map[string][]string{"slack": {"risk-api", "risk-batch", "finance-ops"}}},
+		{name: "minSeverity filters what a route lists",
+			cfg:     audit.SlackConfig{Routes: []audit.Route{{Name: "high", Channel: "#high", Match: audit.Match{MinSeverity: audit.SeverityHigh}}}},
+			want:    map[string][]string{"slack:route:high": {"high · 2 expiring"}},
+			notWant: map[string][]string{"slack:route:high": {"stale", "unused"}}},
+		{name: "a route that matches nothing gets nothing",
+			cfg:  audit.SlackConfig{Routes: []audit.Route{{Name: "nobody", Channel: "#nobody", Match: audit.Match{Regions: []string{"eu-*"}}}}},
+			skip: map[string]string{"slack:route:nobody": "nothing in route nobody's slice"}},
+		{name: "…and says so with notify: always",
+			cfg:  audit.SlackConfig{Routes: []audit.Route{{Name: "nobody", Channel: "#nobody", Notify: "always", Match: audit.Match{Regions: []string{"eu-*"}}}}},
+			want: map[string][]string{"slack:route:nobody": {"Livy token audit · nobody · nothing here"}}},
+		{name: "owners: one message each, only their tokens; unmapped owners are listed",
+			cfg: audit.SlackConfig{Mentions: map[string]string{"alice": "U0ALICE01"}, Owners: audit.Owners{Enabled: true}},
+			want: map[string][]string{
+				"slack":                 {"No Slack owner* — 2", "bob · 1 finding", "carol · 1 finding"},
+				"slack:owner:U0ALICE01": {"your tokens · 2 expiring", "nightly", "risk-api", "How to rotate"},
+			},
+			notWant: map[string][]string{"slack:owner:U0ALICE01": {"backfill", "risk-batch"}}},
+		{name: "owners with a minimum severity",
+			cfg:     audit.SlackConfig{Mentions: map[string]string{"alice": "U0ALICE01", "bob": "U0BOB0001"}, Owners: audit.Owners{Enabled: true, MinSeverity: audit.SeverityHigh}},
+			want:    map[string][]string{"slack:owner:U0ALICE01": {"nightly"}},
+			notWant: map[string][]string{"slack": {"No Slack owner"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := plan(t, tc.cfg)
+			for dest, wants := range tc.want {
+				p, ok := got[dest]
+				if !ok {
+					t.Fatalf("no message to %s (got %v)", dest, keys(got))
+				}
+				if p.Skip != "" {
+					t.Errorf("%s skipped: %s", dest, p.Skip)
+				}
+				for _, w := range wants {
+					if !strings.Contains(text(p), w) {
+						t.Errorf("%s lacks %q:\n%s", dest, w, text(p))
+					}
+				}
+			}
+			for dest, nots := range tc.notWant {
+				for _, w := range nots {
+					if strings.Contains(text(got[dest]), w) {
+						t.Errorf("%s holds %q, which is not its:\n%s", dest, w, text(got[dest]))
+					}
+				}
+			}
+			for dest, why := range tc.skip {
+				if got[dest].Skip != why {
+					t.Errorf("%s: skip %q, want %q", dest, got[dest].Skip, why)
+				}
+			}
+			if _, ok := got["slack:owner:U0BOB0001"]; ok && tc.name == "owners with a minimum severity" {
+				t.Error("bob, who has only a medium finding, got a message")
+			}
+		})
+	}
+}
+
+func keys(m map[string]Planned) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
