@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"path"
@@ -318,18 +319,70 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 			errs = append(errs, typeError(file, m, lines))
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
+	// The values are validated even when some keys are unknown or of the
+	// wrong type, so that every problem is listed at once; a field whose
+	// value did not decode is not validated again (its zero value would
+	// only add a misleading "missing").
 	v := validator{file: file, lines: lines}
 	cfg := v.config(raw)
-	if len(v.errs) > 0 {
-		return nil, v.errs
+	decodeErrs := slices.Clone(errs)
+	for _, fe := range v.errs {
+		if !slices.ContainsFunc(decodeErrs, func(e FieldError) bool { return related(e.Field, fe.Field) }) {
+			errs = append(errs, fe)
+		}
+	}
+	if len(errs) > 0 {
+		// By line; problems with no line (a missing key) last.
+		slices.SortStableFunc(errs, func(a, b FieldError) int {
+			return cmp.Compare(lineOrder(a.Line), lineOrder(b.Line))
+		})
+		return nil, errs
 	}
 	return cfg, nil
 }
 
-var lineRe = regexp.MustCompile(`^line (\d+): (.*)$`)
+func lineOrder(l int) int {
+	if l == 0 {
+		return math.MaxInt
+	}
+	return l
+}
+
+// related reports whether two dotted fields are the same, or one holds the
+// other (rules and rules.staleAfter, routes[0] and routes[0].name).
+func related(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	holds := func(p, f string) bool {
+		return strings.HasPrefix(f, p) && (len(f) == len(p) || f[len(p)] == '.' || f[len(p)] == '[')
+	}
+	return holds(a, b) || holds(b, a)
+}
+
+var (
+	lineRe = regexp.MustCompile(`^line (\d+): (.*)$`)
+	intoRe = regexp.MustCompile(` into ([\w.\[\]*]+)$`)
+)
+
+// wantOf says in words what a Go type of the raw config takes.
+func wantOf(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["), strings.Contains(goType, "."):
+		return "a mapping of keys"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
+	case goType == "bool":
+		return "true or false"
+	case goType == "string":
+		return "a string"
+	}
+	return ""
+}
 
 // typeError rewrites a yaml type error to name the key of that line.
 func typeError(file, m string, lines map[string]int) FieldError {
@@ -345,9 +398,16 @@ func typeError(file, m string, lines map[string]int) FieldError {
 		}
 	}
 	msg := sm[2]
-	msg = regexp.MustCompile(` into [\w.\[\]*]+$`).ReplaceAllString(msg, "")
+	want := ""
+	if m := intoRe.FindStringSubmatch(msg); m != nil {
+		msg = strings.TrimSuffix(msg, m[0])
+		want = wantOf(m[1])
+	}
 	if strings.HasPrefix(msg, "cannot unmarshal") {
 		msg = "wrong type: " + strings.TrimPrefix(msg, "cannot unmarshal ")
+		if want != "" {
+			msg += ", want " + want
+		}
 	}
 	return FieldError{File: file, Line: line, Field: field, Msg: msg}
 }
