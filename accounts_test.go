@@ -37,6 +37,7 @@ func TestMultiAccountRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary")
 	}
+	t.Parallel()
 	bin := buildBinary(t)
 	own, err := emulator.LoadWorld(demoWorld)
 	if err != nil {

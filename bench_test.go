@@ -191,7 +191,7 @@ func binaryFleet(b *testing.B, gateways int) {
 	i := 0
 	for b.Loop() {
 		i++
-		cmd := exec.Command(bin, "-config", cfg, "-now", demoStart.Add(time.Duration(i)*time.Hour).Format(time.RFC3339))
+		cmd := exec.Command(bin, "-config", cfg, "-now", demoStart.Add(time.Duration(i)*time.Second).Format(time.RFC3339))
 		cmd.Env = []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=" + benchAK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + benchSK, "ALIBABA_CLOUD_ECS_METADATA_DISABLED=true", "HOME=" + dir}
 		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 		p, err := runMeasuringPeakRSS(cmd)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aliyun/credentials-go/credentials"
@@ -19,183 +21,359 @@ import (
 
 // Exit statuses of the CLI (a contract: scripts depend on them).
 const (
-	exitOK      = 0 // audit complete
+	exitOK      = 0 // audit complete (and the demo, when it ran as designed)
 	exitFailed  = 1 // the audit could not run, or its snapshot or report could not be delivered
-	exitUsage   = 2 // bad flags or bad config
+	exitUsage   = 2 // bad flags, bad config, or a scope outside the config
 	exitPartial = 3 // complete, but some gateways could not be audited
 )
 
-const usage = `usage: livy-token-audit [-config FILE] [-now RFC3339] [-timeout DURATION] [-dry-run] [-slack-json]
-       livy-token-audit -demo [-now RFC3339] [-dry-run] [-slack-json]
+// wallClock is the CLI's clock (the tests fix it, so that they do not
+// depend on the day they run).
+var wallClock = time.Now
 
-Audits the Livy Gateway tokens of EMR Serverless Spark and writes a snapshot.
+// formats are the outputs -format writes to stdout.
+var formats = []string{"text", "json", "csv", "ndjson", "slack"}
+
+const usage = `usage: livy-token-audit [-config FILE] [-format FORMAT] [-dry-run] [scope flags] [-now RFC3339] [-timeout DURATION]
+       livy-token-audit -demo [-format FORMAT] [-dry-run] [scope flags] [-now RFC3339]
+       livy-token-audit -version
+
+Audits the Livy Gateway tokens of EMR Serverless Spark: writes a snapshot
+(JSON) and a report page (HTML) beside it, and posts the report to Slack.
+
 Exit status: 0 complete, 1 could not run or deliver (or audited nothing),
-2 bad flags or config, 3 complete but some gateways could not be audited.
+2 bad flags, config or scope, 3 complete but some gateways could not be
+audited. The demo exits 0 when it ran as designed (its failures are staged).
 
+Output: -format's output alone goes to stdout; everything else (the text
+summary when the format is not text, logs) goes to stderr.
+
+Environment:
+  AUDIT_CONFIG                      the config file (default of -config)
+  SLACK_WEBHOOK_URL                 post the main report to this incoming webhook
+  SLACK_BOT_TOKEN                   post with chat.postMessage (slack.channel, routes' channels, owner DMs)
+  SLACK_API_URL                     another Slack API base URL for the bot
+  (a route's webhookEnv)            the incoming webhook of that route
+  ALIBABA_CLOUD_ACCESS_KEY_ID,      credentials (credentials-go's default chain: also
+  ALIBABA_CLOUD_ACCESS_KEY_SECRET,  ~/.aliyun/config.json, an instance role, OIDC)
+  ALIBABA_CLOUD_SECURITY_TOKEN
+  ALIBABA_CLOUD_ECS_METADATA_DISABLED  true: do not probe the ECS metadata address
+  GOMEMLIMIT                        the Go runtime's soft memory limit (default 96MiB)
+  FC_RUNTIME_API                    set by Function Compute: serve invocations instead
+
+Flags:
 `
 
-// run is the CLI: it parses flags, runs one audit and maps the outcome to an
-// exit status. The demo is the same run against an embedded emulator.
+// listFlag is a flag that may be given more than once, or as a comma list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// options are the parsed command line.
+type options struct {
+	config  string
+	now     time.Time
+	timeout time.Duration
+	dryRun  bool
+	demo    bool
+	version bool
+	format  string
+	narrow  audit.Narrowing
+}
+
+// run is the CLI: parse, set up, run, report. The demo is the same run
+// against an embedded emulator.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	o, code, ok := parseArgs(args, getenv, wallClock(), stderr)
+	if !ok {
+		return code
+	}
+	if o.version {
+		t := tool()
+		fmt.Fprintln(stdout, t.Name, t.Version)
+		return exitOK
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	log := newLogger(stderr, false)
+
+	s, code, err := setUp(ctx, o, getenv, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "livy-token-audit: %v\n", err)
+		return code
+	}
+	defer s.close()
+
+	res, err := s.runner.Run(ctx, audit.RunOptions{
+		Now: s.now, Accounts: s.accounts, Trigger: audit.Trigger{Kind: s.kind, DryRun: o.dryRun}, DryRun: o.dryRun, Notify: true,
+	})
+	return report(o, s, res, err, stdout, stderr, log)
+}
+
+// parseArgs parses the command line; ok is false when the CLI should stop
+// with code (after -h, or a usage error it has printed).
+func parseArgs(args []string, getenv func(string) string, clock time.Time, stderr io.Writer) (o options, code int, ok bool) {
 	fs := flag.NewFlagSet("livy-token-audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
-	configPath := fs.String("config", getenv("AUDIT_CONFIG"), "config `file` (default $AUDIT_CONFIG)")
-	nowFlag := fs.String("now", "", "audit as of this RFC 3339 `time` (default: the clock)")
-	dryRun := fs.Bool("dry-run", false, "write and post nothing; print what would be written")
-	demo := fs.Bool("demo", false, "audit the embedded emulator (no account needed)")
-	slackJSON := fs.Bool("slack-json", false, "print the Slack message as Block Kit JSON when it is not posted")
-	timeout := fs.Duration("timeout", 10*time.Minute, "stop the run after this `duration` (api.deadlineReserve of it is kept for writing and posting)")
+	var (
+		nowFlag                                string
+		slackJSON                              bool
+		accounts, regions, workspaces, gateway listFlag
+	)
+	fs.StringVar(&o.config, "config", getenv("AUDIT_CONFIG"), "config `file` (default $AUDIT_CONFIG)")
+	fs.StringVar(&nowFlag, "now", "", "audit as of this RFC 3339 `time` (default: the clock; at most 5 minutes ahead of it)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "write and post nothing; say what would be written")
+	fs.BoolVar(&o.demo, "demo", false, "audit the embedded emulator (no account needed)")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.StringVar(&o.format, "format", "text", "what to print on stdout: `text|json|csv|ndjson|slack` (json: the snapshot; ndjson: one token per line; csv: one row per token and finding; slack: the Block Kit messages)")
+	fs.BoolVar(&slackJSON, "slack-json", false, "same as -format slack")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop the run after this `duration` (api.deadlineReserve of it is kept for writing and posting)")
+	fs.Var(&accounts, "account", "audit only this configured `account` (name or ID; self: the run's own); repeatable")
+	fs.Var(&regions, "region", "audit only this configured `region`; repeatable")
+	fs.Var(&workspaces, "workspace", "audit only this `workspace` (ID or name) of the configured regions; repeatable")
+	fs.Var(&gateway, "gateway", "audit only this gateway, as `[ACCOUNT:]REGION/WORKSPACE/GATEWAY`; repeatable")
+
+	fail := func(format string, args ...any) (options, int, bool) {
+		fmt.Fprintf(stderr, "livy-token-audit: "+format+"\n", args...)
+		return o, exitUsage, false
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+			return o, exitOK, false
 		}
-		return exitUsage
+		return o, exitUsage, false
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "livy-token-audit: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
-		return exitUsage
+		return o, exitUsage, false
 	}
-	if *timeout <= 0 {
-		fmt.Fprintf(stderr, "livy-token-audit: -timeout %s must be more than 0\n", *timeout)
-		return exitUsage
+	if slackJSON {
+		if o.format != "text" && o.format != "slack" {
+			return fail("-slack-json is -format slack; it cannot go with -format %s", o.format)
+		}
+		o.format = "slack"
 	}
-	log := newLogger(stderr, false)
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-
-	var now time.Time
-	if *nowFlag != "" {
-		t, err := time.Parse(time.RFC3339, *nowFlag)
+	if !slices.Contains(formats, o.format) {
+		return fail("-format %q: want one of %s", o.format, strings.Join(formats, ", "))
+	}
+	if o.timeout <= 0 {
+		return fail("-timeout %s must be more than 0", o.timeout)
+	}
+	if nowFlag != "" {
+		t, err := time.Parse(time.RFC3339, nowFlag)
 		if err != nil {
-			fmt.Fprintf(stderr, "livy-token-audit: -now %q is not an RFC 3339 time like 2026-11-27T09:00:00Z\n", *nowFlag)
-			return exitUsage
+			return fail("-now %q is not an RFC 3339 time like 2026-11-27T09:00:00Z", nowFlag)
 		}
-		now = t
+		// As for events: a run dated ahead would write a snapshot that
+		// every later run compares against as "previous".
+		if !o.demo && t.After(clock.Add(maxFutureSkew)) {
+			return fail("-now %s is ahead of the clock (%s): audits are never dated in the future", t.Format(time.RFC3339), clock.UTC().Format(time.RFC3339))
+		}
+		o.now = t
 	}
-
-	var (
-		cfg  *audit.Config
-		cred credentials.Credential
-		kind = "cli"
-		err  error
-	)
-	if *demo {
-		kind = "demo"
-		d, err := startDemo(ctx, log)
+	o.narrow = audit.Narrowing{Accounts: accounts, Regions: regions, Workspaces: workspaces}
+	for _, g := range gateway {
+		ref, err := parseGatewayFlag(g, accounts)
 		if err != nil {
-			fmt.Fprintf(stderr, "livy-token-audit: demo: %v\n", err)
-			return exitFailed
+			return fail("-gateway %q: %v", audit.Truncate(g, 200), err)
 		}
-		defer d.Close()
-		cfg, cred = d.cfg, d.cred
-		if now.IsZero() {
-			now = d.nextTime(ctx)
-		}
-		d.setClock(now)
-		getenv = d.env(getenv)
-	} else {
-		if *configPath == "" {
-			fmt.Fprintln(stderr, "livy-token-audit: no config: pass -config FILE or set AUDIT_CONFIG (or try -demo)")
-			return exitUsage
-		}
-		cfg, err = audit.LoadConfig(*configPath)
-		if err != nil {
-			fmt.Fprintf(stderr, "livy-token-audit: %v\n", err)
-			return exitUsage
-		}
-		cred, err = defaultCredential()
-		if err != nil {
-			fmt.Fprintf(stderr, "livy-token-audit: %v\n", err)
-			return exitFailed
-		}
+		o.narrow.Gateways = append(o.narrow.Gateways, ref)
 	}
-	if now.IsZero() {
-		now = time.Now()
-	}
-
-	runner, dest, err := newRunner(cfg, cred, getenv, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "livy-token-audit: %v\n", err)
-		return exitFailed
-	}
-	res, err := runner.Run(ctx, audit.RunOptions{
-		Now: now, Trigger: audit.Trigger{Kind: kind, DryRun: *dryRun}, DryRun: *dryRun, Notify: true,
-	})
-	if res == nil || res.Snapshot == nil {
-		fmt.Fprintf(stderr, "livy-token-audit: %v\n", err)
-		return exitFailed
-	}
-	if werr := notify.WriteText(stdout, res.Snapshot, res.Location); werr != nil {
-		return exitFailed
-	}
-	switch {
-	case *dryRun:
-		fmt.Fprintf(stdout, "\nDry run: nothing written. Would write %s", res.Location)
-		if !res.Snapshot.Scope.Partial {
-			fmt.Fprintf(stdout, " and %s", audit.LatestKey)
-		}
-		fmt.Fprint(stdout, ":\n")
-		if err := res.Snapshot.Write(stdout); err != nil {
-			return exitFailed
-		}
-	case res.MovedLatest:
-		fmt.Fprintf(stdout, "(%s updated)\n", audit.LatestKey)
-	case res.BaselineHeld != "" && res.Written:
-		fmt.Fprintf(stdout, "(%s not moved: %s)\n", audit.LatestKey, res.BaselineHeld)
-	}
-	if dest == "" || *dryRun {
-		printSlack(stdout, res.Snapshot, res.Location, cfg, *slackJSON, *dryRun)
-	} else {
-		for _, d := range res.Deliveries {
-			fmt.Fprintf(stdout, "Slack: %s: %s", d.Destination, d.Status)
-			if d.Detail != "" {
-				fmt.Fprintf(stdout, " (%s)", d.Detail)
-			}
-			fmt.Fprintln(stdout)
-		}
-		if len(res.Deliveries) == 0 && res.NotifySkipped != "" {
-			fmt.Fprintf(stdout, "Slack: not posted: %s\n", res.NotifySkipped)
-		}
-	}
-	if err != nil {
-		log.Error("audit incomplete", "run_id", res.Snapshot.RunID, "error", err)
-		fmt.Fprintf(stderr, "livy-token-audit: %v\n", err)
-		return exitFailed
-	}
-	if res.Partial() {
-		return exitPartial
-	}
-	return exitOK
+	return o, exitOK, true
 }
 
-// printSlack shows the Slack messages that would be posted — the main
-// report, each route's, each owner's — as readable text, or as Block Kit
-// JSON with -slack-json.
-func printSlack(w io.Writer, s *audit.Snapshot, location string, cfg *audit.Config, asJSON, dryRun bool) {
-	plans := (&slack.Notifier{Config: cfg.Slack, Preview: true}).Plan(s, location)
+// parseGatewayFlag reads [ACCOUNT:]REGION/WORKSPACE/GATEWAY. Without an
+// account, the gateway is in the one -account given, else the run's own.
+func parseGatewayFlag(v string, accounts []string) (audit.GatewayRef, error) {
+	var ref audit.GatewayRef
+	if acct, rest, ok := strings.Cut(v, ":"); ok {
+		ref.AccountID, v = acct, rest
+	} else if len(accounts) == 1 {
+		ref.AccountID = accounts[0]
+	}
+	parts := strings.Split(v, "/")
+	if len(parts) != 3 || slices.Contains(parts, "") {
+		return ref, errors.New("want REGION/WORKSPACE/GATEWAY, like cn-hangzhou/w-8adde60aa809701f/lc-zm4dzdiubu73w2yx")
+	}
+	ref.Region, ref.WorkspaceID, ref.GatewayID = parts[0], parts[1], parts[2]
+	return ref, nil
+}
+
+// session is a run set up: its config, runner, scope and time.
+type session struct {
+	cfg      *audit.Config
+	runner   *audit.Runner
+	dest     string // the Slack destinations ("" when none is configured)
+	accounts []audit.Account
+	now      time.Time
+	kind     string
+	demo     *demo
+}
+
+func (s *session) close() {
+	if s.demo != nil {
+		s.demo.Close()
+	}
+}
+
+// setUp loads the config (or starts the demo), wires the runner and
+// narrows the scope. It makes no audit call: a bad config, or a scope
+// outside it, is refused with exitUsage before any.
+func setUp(ctx context.Context, o options, getenv func(string) string, log *slog.Logger) (s *session, code int, err error) {
+	s = &session{kind: "cli", now: o.now}
+	var cred credentials.Credential
+	if o.demo {
+		s.kind = "demo"
+		if s.demo, err = startDemo(ctx, log); err != nil {
+			return nil, exitFailed, fmt.Errorf("demo: %w", err)
+		}
+		s.cfg, cred = s.demo.cfg, s.demo.cred
+		if s.now.IsZero() {
+			s.now = s.demo.nextTime(ctx)
+		}
+		s.demo.setClock(s.now)
+		getenv = s.demo.env(getenv)
+	} else {
+		if o.config == "" {
+			return nil, exitUsage, errors.New("no config: pass -config FILE or set AUDIT_CONFIG (or try -demo)")
+		}
+		if s.cfg, err = audit.LoadConfig(o.config); err != nil {
+			return nil, exitUsage, err
+		}
+		if cred, err = defaultCredential(); err != nil {
+			return nil, exitFailed, err
+		}
+	}
+	if s.now.IsZero() {
+		s.now = wallClock()
+	}
+	fail := func(code int, err error) (*session, int, error) {
+		s.close()
+		return nil, code, err
+	}
+	if s.runner, s.dest, err = newRunner(s.cfg, cred, getenv, log); err != nil {
+		return fail(exitFailed, err)
+	}
+	if !o.narrow.Empty() {
+		if s.accounts, err = audit.Narrow(s.runner.Accounts, o.narrow); err != nil {
+			return fail(exitUsage, fmt.Errorf("scope: %w", err))
+		}
+	}
+	return s, exitOK, nil
+}
+
+// report prints the outcome of a run and maps it to an exit status. The
+// chosen format goes to stdout; with any format but text, the human
+// summary goes to stderr.
+func report(o options, s *session, res *audit.Result, runErr error, stdout, stderr io.Writer, log *slog.Logger) int {
+	if res == nil || res.Snapshot == nil {
+		fmt.Fprintf(stderr, "livy-token-audit: %v\n", runErr)
+		return exitFailed
+	}
+	snap := res.Snapshot
+	human := stdout
+	if o.format != "text" {
+		human = stderr
+	}
+	if err := writeSummary(human, o, s, res); err != nil {
+		fmt.Fprintf(stderr, "livy-token-audit: write summary: %v\n", err)
+		return exitFailed
+	}
+	var err error
+	switch o.format {
+	case "json":
+		err = snap.Write(stdout)
+	case "ndjson":
+		err = notify.WriteNDJSON(stdout, snap)
+	case "csv":
+		err = notify.WriteCSV(stdout, snap)
+	case "slack":
+		err = writeSlackJSON(stdout, snap, res, s.cfg)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "livy-token-audit: write %s: %v\n", o.format, err)
+		return exitFailed
+	}
+	if runErr != nil {
+		log.Error("audit incomplete", "run_id", snap.RunID, "error", runErr)
+		fmt.Fprintf(stderr, "livy-token-audit: %v\n", runErr)
+		return exitFailed
+	}
+	if s.demo != nil && res.PageLocation != "" && res.Written {
+		fmt.Fprintf(human, "Demo: the report page is %s: open it in a browser.\n", res.PageLocation)
+	}
+	if !res.Partial() {
+		return exitOK
+	}
+	if s.demo != nil && s.demo.staged(snap) {
+		fmt.Fprintln(human, "Demo: the failures above are staged by the emulator (testdata/demo/world.json) to show how they are reported; a real run with them would exit 3 (partial).")
+		return exitOK
+	}
+	return exitPartial
+}
+
+// writeSummary writes the human summary: the report as text, what was
+// written, and what was posted (or the messages that would be).
+func writeSummary(w io.Writer, o options, s *session, res *audit.Result) error {
+	if err := notify.WriteText(w, res.Snapshot, res.Location); err != nil {
+		return err
+	}
+	if res.PageLocation != "" && !o.dryRun && res.Written {
+		fmt.Fprintf(w, "Report: %s\n", res.PageLocation)
+	}
+	switch {
+	case o.dryRun:
+		written := []string{res.Location}
+		if res.PageKey != "" {
+			written = append(written, res.PageLocation)
+		}
+		if res.WouldMoveLatest {
+			written = append(written, audit.LatestKey, audit.BaselineKey, audit.HistoryKey)
+			if res.PageKey != "" {
+				written = append(written, audit.LatestPageKey)
+			}
+		}
+		fmt.Fprintf(w, "\nDry run: nothing written. Would write %s.\n", strings.Join(written, ", "))
+	case res.MovedLatest:
+		fmt.Fprintf(w, "(%s updated)\n", audit.LatestKey)
+	case res.BaselineHeld != "" && res.Written:
+		fmt.Fprintf(w, "(%s not moved: %s)\n", audit.LatestKey, res.BaselineHeld)
+	}
+	if s.dest != "" && !o.dryRun {
+		for _, d := range res.Deliveries {
+			fmt.Fprintf(w, "Slack: %s: %s", d.Destination, d.Status)
+			if d.Detail != "" {
+				fmt.Fprintf(w, " (%s)", d.Detail)
+			}
+			fmt.Fprintln(w)
+		}
+		if len(res.Deliveries) == 0 && res.NotifySkipped != "" {
+			fmt.Fprintf(w, "Slack: not posted: %s\n", res.NotifySkipped)
+		}
+		return nil
+	}
+	if o.format == "slack" {
+		return nil // the messages are on stdout
+	}
 	why := "no SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN set"
-	if dryRun {
+	if o.dryRun {
 		why = "dry run"
 	}
-	if asJSON {
-		type planned struct {
-			Destination string        `json:"destination"`
-			Skip        string        `json:"skip,omitempty"`
-			Message     slack.Message `json:"message"`
-		}
-		out := []planned{}
-		for _, p := range plans {
-			out = append(out, planned{p.Destination, p.Skip, p.Message})
-		}
-		b, _ := json.MarshalIndent(out, "", "  ")
-		fmt.Fprintf(w, "\nSlack messages (not posted: %s):\n%s\n", why, b)
-		return
-	}
+	plans := plan(res, s.cfg)
 	for _, p := range plans {
 		label := ""
 		if len(plans) > 1 {
@@ -207,6 +385,33 @@ func printSlack(w io.Writer, s *audit.Snapshot, location string, cfg *audit.Conf
 		}
 		fmt.Fprintf(w, "\n--- Slack message%s (not posted: %s) ---\n%s", label, note, p.Message.PlainText())
 	}
+	return nil
+}
+
+// plan is the Slack messages of the run — the main report, each route's,
+// each owner's — as they were or would be posted.
+func plan(res *audit.Result, cfg *audit.Config) []slack.Planned {
+	return (&slack.Notifier{Config: cfg.Slack, Preview: true}).Plan(res.Snapshot, audit.Locations{Snapshot: res.Location, Page: res.PageLocation})
+}
+
+// writeSlackJSON writes the Slack messages as a JSON array of
+// {destination, skip, message}, message in Block Kit as posted.
+func writeSlackJSON(w io.Writer, s *audit.Snapshot, res *audit.Result, cfg *audit.Config) error {
+	type planned struct {
+		Destination string        `json:"destination"`
+		Skip        string        `json:"skip,omitempty"`
+		Message     slack.Message `json:"message"`
+	}
+	out := []planned{}
+	for _, p := range plan(res, cfg) {
+		out = append(out, planned{p.Destination, p.Skip, p.Message})
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
 }
 
 // defaultCredential is credentials-go's default chain: environment

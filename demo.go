@@ -127,3 +127,39 @@ func (d *demo) env(getenv func(string) string) func(string) string {
 func (d *demo) Close() {
 	_ = d.srv.Close()
 }
+
+// staged reports whether every failure in s is one the demo world stages
+// (so that the run went as designed), and there is at least one.
+func (d *demo) staged(s *audit.Snapshot) bool {
+	codes := map[string]bool{}
+	add := func(f *emulator.Failure) {
+		if f != nil {
+			codes[f.Code] = true
+		}
+	}
+	for _, r := range d.emu.World.Regions {
+		add(r.Fail)
+		for _, w := range r.Workspaces {
+			add(w.Fail)
+			for _, g := range w.Gateways {
+				add(g.Fail)
+			}
+		}
+	}
+	n := 0
+	for _, e := range s.Errors {
+		if !codes[e.Code] {
+			return false
+		}
+		n++
+	}
+	for _, g := range s.Gateways {
+		if g.Error != nil {
+			if !codes[g.Error.Code] {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
+}

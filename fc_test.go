@@ -121,9 +121,11 @@ var (
 	buildErr  error
 )
 
-// buildBinary builds the real function binary once per test run, as
-// s.yaml's pre-deploy does (without -trimpath, so the build cache serves
-// the standard library and the dependencies).
+// buildBinary builds the real function binary once per test run, with the
+// flags and environment of the test build itself, so that the build cache
+// serves every package the tests compiled and only the link is new (s.yaml's
+// -trimpath and CGO_ENABLED=0 would each recompile the standard library and
+// every dependency: TestPreDeployPackage checks them as text).
 func buildBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -134,7 +136,6 @@ func buildBinary(t testing.TB) string {
 		}
 		binPath = filepath.Join(dir, "main")
 		cmd := exec.Command("go", "build", "-o", binPath, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -193,6 +194,7 @@ func TestFunctionComputeHandler(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary")
 	}
+	t.Parallel()
 	bin := buildBinary(t)
 	role := [3]string{"STS.FcRoleKey01", "fc-role-secret-never-print-3b", "fc-sts-token-never-print-9z"}
 
@@ -489,6 +491,7 @@ func TestFunctionComputeBadConfigSaysSoOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary")
 	}
+	t.Parallel()
 	bin := buildBinary(t)
 	hook := &hookReceiver{}
 	slackSrv := httptest.NewServer(hook)

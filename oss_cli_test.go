@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,8 +69,14 @@ func TestCLIWritesToOSS(t *testing.T) {
 			puts = append(puts, r.Key)
 		}
 	}
-	if len(puts) != 3 || puts[1] != "livy-audit/latest.json" || puts[2] != "livy-audit/baseline.json" {
-		t.Errorf("puts %v, want the dated snapshot, then latest.json, then baseline.json", puts)
+	want := []string{"livy-audit/2026/11/27/20261127T090000Z.json", "livy-audit/2026/11/27/20261127T090000Z.html",
+		"livy-audit/latest.json", "livy-audit/baseline.json", "livy-audit/history.json", "livy-audit/latest.html"}
+	if !slices.Equal(puts, want) {
+		t.Errorf("puts %v, want %v: the dated snapshot and its page, then latest, then the baseline and history", puts, want)
+	}
+	if page := objs["livy-audit/2026/11/27/20261127T090000Z.html"]; page.ContentType != "text/html; charset=utf-8" || page.SSE != "AES256" ||
+		!bytes.HasPrefix(page.Data, []byte("<!doctype html>")) {
+		t.Errorf("the page is %q (%s), want HTML, encrypted", page.ContentType, page.SSE)
 	}
 	if !strings.Contains(out.String(), "Snapshot: https://oss.console.aliyun.com/bucket/oss-cn-hangzhou/audit-snapshots/object?path=livy-audit%2F2026%2F11%2F27%2F20261127T090000Z.json") {
 		t.Errorf("stdout does not link the object:\n%s", out.String())

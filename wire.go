@@ -15,8 +15,14 @@ import (
 	"livy-token-audit/audit/emr"
 	"livy-token-audit/audit/ossstore"
 	"livy-token-audit/audit/roles"
+	"livy-token-audit/notify/page"
 	"livy-token-audit/notify/slack"
 )
+
+// retrySleep waits between the retries of every client (nil: the real
+// wait). The in-process tests shorten the waits (they check what is
+// retried and how often, not for how long); the binary always waits.
+var retrySleep func(ctx context.Context, d time.Duration) error
 
 // newRunner wires the audit's dependencies from a config and a credential.
 // It returns the runner and a description of the Slack destination ("" when
@@ -35,6 +41,8 @@ func newRunner(cfg *audit.Config, cred credentials.Credential, getenv func(strin
 		return nil, "", err
 	}
 	r := &audit.Runner{
+		Tool:     tool(),
+		Page:     page.Page{},
 		Config:   cfg,
 		Accounts: accounts,
 		Auditor: &audit.Auditor{
@@ -57,6 +65,7 @@ func newAccounts(cfg *audit.Config, cred credentials.Credential) ([]audit.Accoun
 	client := func(c credentials.Credential) (*emr.Client, error) {
 		return emr.New(emr.Options{
 			Endpoint: cfg.API.Endpoint, Credential: c, Timeout: cfg.API.Timeout, Retries: cfg.API.Retries, MaxConns: cfg.API.Concurrency,
+			Sleep: retrySleep,
 		})
 	}
 	var out []audit.Account
@@ -88,7 +97,7 @@ func newStore(cfg *audit.Config, cred credentials.Credential, log *slog.Logger) 
 	if cfg.Snapshot.OSS == nil {
 		return &audit.LocalStore{Dir: cfg.Snapshot.Dir}, nil
 	}
-	return ossstore.New(ossstore.Options{Config: *cfg.Snapshot.OSS, Credential: cred, Logger: log})
+	return ossstore.New(ossstore.Options{Config: *cfg.Snapshot.OSS, Credential: cred, Logger: log, Retrier: audit.Retrier{Sleep: retrySleep}})
 }
 
 // newNotifier returns the Slack notifier the environment configures, or nil
@@ -115,7 +124,7 @@ func newNotifier(cfg *audit.Config, getenv func(string) string, log *slog.Logger
 	var bot *slack.Slack
 	if token != "" {
 		bot = slack.NewBot(token, getenv("SLACK_API_URL"), hc)
-		bot.Logger = log
+		bot.Logger, bot.Sleep = log, retrySleep
 	}
 	var dests []string
 	switch {
@@ -129,7 +138,7 @@ func newNotifier(cfg *audit.Config, getenv func(string) string, log *slog.Logger
 		if err != nil {
 			return nil, "", err
 		}
-		w.Logger = log
+		w.Logger, w.Sleep = log, retrySleep
 		n.Main = w
 	}
 	if n.Main != nil {
@@ -149,7 +158,7 @@ func newNotifier(cfg *audit.Config, getenv func(string) string, log *slog.Logger
 			if err != nil {
 				return nil, "", err
 			}
-			w.Logger = log
+			w.Logger, w.Sleep = log, retrySleep
 			n.Routes[r.Name] = w
 		}
 		dests = append(dests, "route "+r.Name+": "+n.Routes[r.Name].String())

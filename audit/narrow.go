@@ -18,6 +18,9 @@ type Narrowing struct {
 	// Regions keeps only these regions of each account's discovery, and the
 	// explicit gateways in them.
 	Regions []string
+	// Workspaces keeps only these workspaces (IDs or names) of each
+	// account's discovery, and the explicit gateways in them.
+	Workspaces []string
 	// Gateways are single gateways to audit; each one's AccountID holds the
 	// name or ID of its account as given (empty for the run's own).
 	Gateways []GatewayRef
@@ -25,7 +28,7 @@ type Narrowing struct {
 
 // Empty reports whether the narrowing narrows nothing.
 func (n Narrowing) Empty() bool {
-	return len(n.Accounts) == 0 && len(n.Regions) == 0 && len(n.Gateways) == 0
+	return len(n.Accounts) == 0 && len(n.Regions) == 0 && len(n.Workspaces) == 0 && len(n.Gateways) == 0
 }
 
 // Narrow applies n to the configured accounts. It returns an error naming
@@ -68,7 +71,7 @@ func Narrow(accounts []Account, n Narrowing) ([]Account, error) {
 			out = append(out, a)
 		}
 	}
-	if len(n.Regions) == 0 && len(n.Gateways) == 0 {
+	if len(n.Regions) == 0 && len(n.Workspaces) == 0 && len(n.Gateways) == 0 {
 		return out, nil
 	}
 
@@ -83,7 +86,8 @@ func Narrow(accounts []Account, n Narrowing) ([]Account, error) {
 		}
 	}
 	scopes := make([]Scope, len(out))
-	if len(n.Regions) > 0 {
+	switch {
+	case len(n.Regions) > 0:
 		for i, a := range out {
 			for _, r := range a.Scope.Regions {
 				if slices.Contains(n.Regions, r) {
@@ -98,6 +102,38 @@ func Narrow(accounts []Account, n Narrowing) ([]Account, error) {
 					scopes[i].Gateways = append(scopes[i].Gateways, g)
 				}
 			}
+		}
+	case len(n.Workspaces) > 0:
+		for i, a := range out {
+			scopes[i] = a.Scope
+		}
+	}
+	if len(n.Workspaces) > 0 {
+		allowed := false
+		for i, a := range out {
+			sc := &scopes[i]
+			var ws []string
+			for _, w := range n.Workspaces {
+				if len(sc.Regions) > 0 && (len(a.Scope.Workspaces) == 0 || slices.Contains(a.Scope.Workspaces, w)) {
+					ws = append(ws, w)
+				}
+			}
+			keep := sc.Gateways[:0:0]
+			for _, g := range sc.Gateways {
+				if slices.Contains(n.Workspaces, g.WorkspaceID) {
+					keep = append(keep, g)
+				}
+			}
+			sc.Gateways = keep
+			if len(ws) == 0 {
+				sc.Regions, sc.Workspaces = nil, nil
+			} else {
+				sc.Workspaces = ws
+			}
+			allowed = allowed || len(ws) > 0 || len(keep) > 0
+		}
+		if !allowed {
+			return nil, fmt.Errorf("workspaces %v are outside the configured scope (discovered regions and their workspaces filter, or explicit gateways)", n.Workspaces)
 		}
 	}
 	for i, g := range n.Gateways {

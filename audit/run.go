@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"reflect"
@@ -20,9 +21,9 @@ import (
 // before sending it, so that a retry, or a second delivery of the same
 // event, sends only what has not gone out yet.
 type Notifier interface {
-	// Deliveries are the report of s to each destination; link says where
-	// the snapshot was written.
-	Deliveries(s *Snapshot, link string) []Delivery
+	// Deliveries are the report of s to each destination; loc says where
+	// the snapshot and its page were written.
+	Deliveries(s *Snapshot, loc Locations) []Delivery
 	// FailureDeliveries are a short notice of a run that could not do its
 	// job.
 	FailureDeliveries(f FailureNotice) []Delivery
@@ -63,6 +64,8 @@ type FailureNotice struct {
 // baseline, write the snapshot, move the baseline, notify. The CLI, the
 // demo and the Function Compute handler all call it.
 type Runner struct {
+	// Tool names this program in the snapshots it writes.
+	Tool   Tool
 	Config *Config
 	// Accounts are the configured accounts with their API clients: the own
 	// account (when the config gives it a scope) and each of accounts:.
@@ -71,7 +74,10 @@ type Runner struct {
 	Store    Store
 	// Notifiers are the destinations' planners (none: no notification).
 	Notifiers []Notifier
-	Logger    *slog.Logger
+	// Page renders the report page written beside each snapshot ({stamp}.html,
+	// and latest.html with latest.json); nil writes none.
+	Page   Page
+	Logger *slog.Logger
 	// Now is the wall clock, for delivery claims (default time.Now); the
 	// audit time is RunOptions.Now.
 	Now func() time.Time
@@ -94,12 +100,40 @@ type RunOptions struct {
 	Retry bool
 }
 
+// Page renders the human-readable page of a snapshot: everything in it,
+// the history of the last full audits for the trend.
+type Page interface {
+	WritePage(w io.Writer, s *Snapshot, history []HistoryEntry, loc Locations) error
+}
+
+// Locations say where a run's snapshot and page are, for people (paths or
+// URLs, never with credentials).
+type Locations struct {
+	Snapshot string
+	Page     string
+}
+
+// LatestPageKey is the page of the snapshot latest.json holds.
+const LatestPageKey = "latest.html"
+
+// PageKey is the key of the page written beside the snapshot at key.
+func PageKey(snapshotKey string) string { return strings.TrimSuffix(snapshotKey, ".json") + ".html" }
+
 // Result is what a run did.
 type Result struct {
 	Snapshot *Snapshot
 	// Key is the dated snapshot's key; Location says where it is.
 	Key      string
 	Location string
+	// PageKey and PageLocation are the run's page's (empty without a Page).
+	PageKey      string
+	PageLocation string
+	// History is the history of full audits the page's trend draws: with
+	// this run when it moved the baseline.
+	History *History
+	// WouldMoveLatest is true when a dry run would have moved latest.json
+	// and the baseline (a real run of the whole scope).
+	WouldMoveLatest bool
 	// Written is true once the dated snapshot is in the store.
 	Written bool
 	// MovedLatest is true when latest.json and the baseline moved to this
@@ -175,7 +209,7 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (*Result, error) {
 		// Each gateway is classified as soon as its tokens are in; the
 		// listing is let go then.
 		b := NewBuilder(Evaluation{
-			Now: now, Policy: r.Config.Policy, Suppressions: r.Config.Suppressions, Trigger: o.Trigger, Scope: scope,
+			Tool: r.Tool, Now: now, Policy: r.Config.Policy, Suppressions: r.Config.Suppressions, Trigger: o.Trigger, Scope: scope,
 		})
 		errs := r.Auditor.Audit(ctx, accounts, b.Add)
 		snap := b.Finish(errs)
@@ -187,9 +221,20 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (*Result, error) {
 		res.Snapshot = snap
 	}
 	res.Location = r.Store.Location(ctx, key)
+	if r.Page != nil {
+		res.PageKey = PageKey(key)
+		res.PageLocation = r.Store.Location(ctx, res.PageKey)
+	}
+	hold := holdBaseline(res.Snapshot, narrowed, base, baseReadable)
+	history := r.history(ctx)
+	if hold == "" {
+		history = history.Next(res.Snapshot)
+	}
+	res.History = history
 	if o.DryRun {
 		res.NotifySkipped = "dry run"
 		res.BaselineHeld = "dry run"
+		res.WouldMoveLatest = hold == ""
 		return res, verdictError(res)
 	}
 
@@ -205,13 +250,29 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	res.Written = true
 
 	var errs []error
-	if why := holdBaseline(res.Snapshot, narrowed, base, baseReadable); why != "" {
-		res.BaselineHeld = why
-		log.Info("baseline not moved", "reason", why)
+	if r.Page != nil {
+		if err := r.Store.Put(ctx, res.PageKey, r.page(res)); err != nil {
+			errs = append(errs, fmt.Errorf("write %s: %w", res.PageKey, err))
+			res.PageLocation = "" // no report links a page that is not there
+		}
+	}
+	if hold != "" {
+		res.BaselineHeld = hold
+		log.Info("baseline not moved", "reason", hold)
 	} else if err := r.moveBaseline(ctx, res, base); err != nil {
 		errs = append(errs, err)
 	} else {
 		res.MovedLatest = true
+		// What is drawn from latest.json follows it; its failure is
+		// reported, and the next full audit writes both again.
+		if err := r.Store.Put(ctx, HistoryKey, res.History.Write); err != nil {
+			errs = append(errs, fmt.Errorf("write %s: %w", HistoryKey, err))
+		}
+		if r.Page != nil && res.PageLocation != "" {
+			if err := r.Store.Put(ctx, LatestPageKey, r.page(res)); err != nil {
+				errs = append(errs, fmt.Errorf("write %s: %w", LatestPageKey, err))
+			}
+		}
 	}
 
 	r.notify(ctx, o, res, &errs)
@@ -320,6 +381,31 @@ func (r *Runner) moveBaseline(ctx context.Context, res *Result, base *Baseline) 
 	return nil
 }
 
+// history reads history.json; a missing or unreadable one is an empty
+// history (the trend starts again).
+func (r *Runner) history(ctx context.Context) *History {
+	b, err := r.Store.Get(ctx, HistoryKey)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			r.logger().Warn("history unreadable; the trend starts again", "error", err)
+		}
+		return &History{SchemaVersion: SchemaVersion}
+	}
+	h, err := ReadHistory(b)
+	if err != nil {
+		r.logger().Warn("history unreadable; the trend starts again", "error", err)
+		return &History{SchemaVersion: SchemaVersion}
+	}
+	return h
+}
+
+// page is the content of the run's report page.
+func (r *Runner) page(res *Result) Content {
+	return func(w io.Writer) error {
+		return r.Page.WritePage(w, res.Snapshot, res.History.Runs, Locations{Snapshot: res.Location, Page: res.PageLocation})
+	}
+}
+
 // notify sends the report to every destination, each once per run: it
 // claims a delivery in the store before sending it, so that a retry or a
 // second delivery of the same event does not send it again, and gives the
@@ -340,7 +426,7 @@ func (r *Runner) notify(ctx context.Context, o RunOptions, res *Result, errs *[]
 	}
 	var skipped []string
 	for _, n := range r.Notifiers {
-		for _, d := range n.Deliveries(res.Snapshot, res.Location) {
+		for _, d := range n.Deliveries(res.Snapshot, Locations{Snapshot: res.Location, Page: res.PageLocation}) {
 			out := r.deliver(ctx, o, res.Key, kind, d)
 			res.Deliveries = append(res.Deliveries, out)
 			switch out.Status {

@@ -133,7 +133,8 @@ func (r *recNotifier) send(dest string, record func()) error {
 	return nil
 }
 
-func (r *recNotifier) Deliveries(s *Snapshot, link string) []Delivery {
+func (r *recNotifier) Deliveries(s *Snapshot, loc Locations) []Delivery {
+	link := loc.Snapshot
 	var out []Delivery
 	for _, d := range r.destinations() {
 		out = append(out, Delivery{Destination: d, Send: func(context.Context) error {
@@ -192,7 +193,7 @@ func TestRunWritesDatedThenLatestThenBaselineThenNotifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"put " + dated, "put latest.json", "put baseline.json", "create " + notified, "put " + notified}
+	want := []string{"put " + dated, "put latest.json", "put baseline.json", "put history.json", "create " + notified, "put " + notified}
 	if strings.Join(st.ops, ",") != strings.Join(want, ",") {
 		t.Errorf("ops: got %v, want %v", st.ops, want)
 	}

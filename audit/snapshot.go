@@ -17,9 +17,11 @@ const SchemaVersion = 1
 // people's scripts read (see the README's snapshot schema); add fields, never
 // rename them. It never holds a token's secret value.
 type Snapshot struct {
-	SchemaVersion int       `json:"schemaVersion"`
-	RunID         string    `json:"runId"`
-	AuditedAt     time.Time `json:"auditedAt"`
+	SchemaVersion int `json:"schemaVersion"`
+	// Tool names the program and version that wrote the snapshot.
+	Tool      Tool      `json:"tool"`
+	RunID     string    `json:"runId"`
+	AuditedAt time.Time `json:"auditedAt"`
 	// Verdict is what coverage says of the run: complete, partial or failed
 	// (nothing could be audited).
 	Verdict      Verdict             `json:"verdict"`
@@ -31,6 +33,13 @@ type Snapshot struct {
 	Errors       []ScopeError        `json:"errors"`
 	Suppressions []SuppressionReport `json:"suppressions"`
 	Changes      *Changes            `json:"changes"`
+}
+
+// Tool names the program that wrote a snapshot: its name and version
+// (module version and VCS revision).
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
 }
 
 // Verdict is the outcome of an audit, decided by its coverage.
@@ -250,6 +259,7 @@ type SuppressionReport struct {
 
 // Evaluation is what BuildSnapshot needs besides the collected results.
 type Evaluation struct {
+	Tool         Tool
 	Now          time.Time
 	Policy       Policy
 	Suppressions []Suppression
@@ -284,6 +294,7 @@ func NewBuilder(ev Evaluation) *Builder {
 	now := ev.Now.UTC()
 	s := &Snapshot{
 		SchemaVersion: SchemaVersion,
+		Tool:          ev.Tool,
 		RunID:         RunID(now),
 		AuditedAt:     now,
 		Trigger:       ev.Trigger,
@@ -518,7 +529,7 @@ func (s *Snapshot) Write(w io.Writer) error {
 			name string
 			v    any
 		}{
-			{"schemaVersion", s.SchemaVersion}, {"runId", s.RunID}, {"auditedAt", s.AuditedAt}, {"verdict", s.Verdict},
+			{"schemaVersion", s.SchemaVersion}, {"tool", s.Tool}, {"runId", s.RunID}, {"auditedAt", s.AuditedAt}, {"verdict", s.Verdict},
 			{"trigger", s.Trigger}, {"scope", s.Scope}, {"rules", s.Rules}, {"summary", s.Summary},
 		} {
 			member(f.name)

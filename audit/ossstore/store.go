@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
@@ -184,8 +185,8 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return body, nil
 }
 
-func (s *Store) putOptions(ctx context.Context) []oss.Option {
-	opts := []oss.Option{oss.ContentType("application/json"), oss.WithContext(ctx)}
+func (s *Store) putOptions(ctx context.Context, name string) []oss.Option {
+	opts := []oss.Option{oss.ContentType(contentType(name)), oss.WithContext(ctx)}
 	if sse := s.cfg.ServerSideEncryption; sse != "" {
 		opts = append(opts, oss.ServerSideEncryption(sse))
 		if s.cfg.KMSKeyID != "" {
@@ -195,7 +196,16 @@ func (s *Store) putOptions(ctx context.Context) []oss.Option {
 	return opts
 }
 
-// Put writes an object as application/json, with server-side encryption
+// contentType is the object's type by its name: the report pages are
+// HTML, everything else JSON.
+func contentType(name string) string {
+	if strings.HasSuffix(name, ".html") {
+		return "text/html; charset=utf-8"
+	}
+	return "application/json"
+}
+
+// Put writes an object (JSON, or HTML for a page), with server-side encryption
 // when configured, retrying 5xx, 429 and network errors. The content is
 // spooled to a temporary file first (so that a large snapshot is neither
 // held in memory nor sent without a length), then sent from it on each
@@ -258,7 +268,7 @@ func (s *Store) put(ctx context.Context, op, name string, body readerAt, extra .
 	err := s.retrier.Do(ctx, retryable, func() error {
 		attempt++
 		err := s.attempt(ctx, func(ctx context.Context) error {
-			return s.bucket.PutObject(name, body.open(), append(s.putOptions(ctx), extra...)...)
+			return s.bucket.PutObject(name, body.open(), append(s.putOptions(ctx, name), extra...)...)
 		})
 		if ok, _ := retryable(err); err != nil && ok {
 			s.log.Warn("oss: "+op+" failed", "key", name, "attempt", attempt, "error", err)

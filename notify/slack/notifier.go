@@ -51,9 +51,10 @@ type Planned struct {
 }
 
 // Plan returns what the run would send where.
-func (n *Notifier) Plan(s *audit.Snapshot, link string) []Planned {
+func (n *Notifier) Plan(s *audit.Snapshot, loc audit.Locations) []Planned {
 	cfg := n.Config
-	opts := RenderOptions{MaxItems: cfg.MaxItems, Mentions: cfg.Mentions, Link: link}
+	link := loc.Snapshot
+	opts := RenderOptions{MaxItems: cfg.MaxItems, Mentions: cfg.Mentions, Link: link, PageLink: loc.Page}
 	var out []Planned
 
 	var owners, unowned []notify.Owner
@@ -115,7 +116,7 @@ func (n *Notifier) Plan(s *audit.Snapshot, link string) []Planned {
 		for _, o := range owners {
 			id := cfg.Mentions[o.Name]
 			p := Planned{Destination: "slack:owner:" + id, Label: "owner " + o.Name + " (" + id + ")",
-				Message: RenderOwner(o, s, cfg.Owners.RunbookURL, link)}
+				Message: RenderOwner(o, s, cfg.Owners.RunbookURL, loc)}
 			if n.Bot != nil {
 				p.dest = n.Bot.To(id)
 			}
@@ -199,9 +200,9 @@ func (n *Notifier) catchAll(s *audit.Snapshot) *audit.Snapshot {
 }
 
 // Deliveries are the planned messages with a destination.
-func (n *Notifier) Deliveries(s *audit.Snapshot, link string) []audit.Delivery {
+func (n *Notifier) Deliveries(s *audit.Snapshot, loc audit.Locations) []audit.Delivery {
 	var out []audit.Delivery
-	for _, p := range n.Plan(s, link) {
+	for _, p := range n.Plan(s, loc) {
 		if p.dest == nil {
 			continue
 		}
@@ -240,7 +241,7 @@ const howToRotate = "*How to rotate:* create a new token on the same Livy Gatewa
 
 // RenderOwner renders an owner's direct message: their tokens that need
 // action, the most urgent first, and how to rotate.
-func RenderOwner(o notify.Owner, s *audit.Snapshot, runbookURL, link string) Message {
+func RenderOwner(o notify.Owner, s *audit.Snapshot, runbookURL string, loc audit.Locations) Message {
 	mrkdwn := func(t string) *slackgo.TextBlockObject {
 		return slackgo.NewTextBlockObject(slackgo.MarkdownType, t, false, false)
 	}
@@ -268,7 +269,7 @@ func RenderOwner(o notify.Owner, s *audit.Snapshot, runbookURL, link string) Mes
 		slackgo.NewContextBlock("", mrkdwn("audited "+notify.AuditedAt(s.AuditedAt)+" · you get this because slack.mentions maps "+name(o.Name)+" to you")),
 		slackgo.NewSectionBlock(mrkdwn(text), nil, nil),
 		slackgo.NewSectionBlock(mrkdwn(rotate), nil, nil),
-		slackgo.NewContextBlock("", mrkdwn("Snapshot: "+linkTo(link)+" · run "+code(s.RunID))),
+		slackgo.NewContextBlock("", mrkdwn(footer(s, RenderOptions{Link: loc.Snapshot, PageLink: loc.Page}))),
 	}
 	return Message{Text: "Livy token audit: " + strings.Join(counts, ", ") + " on tokens you created", Blocks: blocks}
 }

@@ -42,7 +42,7 @@ func plan(t *testing.T, cfg audit.SlackConfig) map[string]Planned {
 		cfg.Notify = "findings"
 	}
 	out := map[string]Planned{}
-	for _, p := range (&Notifier{Config: cfg, Preview: true}).Plan(teams(), "audit-out/x.json") {
+	for _, p := range (&Notifier{Config: cfg, Preview: true}).Plan(teams(), audit.Locations{Snapshot: "audit-out/x.json"}) {
 		out[p.Destination] = p
 	}
 	return out

@@ -33,6 +33,8 @@ type RenderOptions struct {
 	// Link says where the snapshot is: a URL becomes a link, anything else is
 	// shown as text.
 	Link string
+	// PageLink says where the run's report page is ("" for none).
+	PageLink string
 	// Route names the route whose slice this report is ("" for the main
 	// report).
 	Route string
@@ -253,12 +255,25 @@ func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int
 		section(text)
 	}
 
-	footer := "Snapshot: " + linkTo(o.Link) + " · run " + code(s.RunID)
+	f := footer(s, o)
 	if cut > 0 {
-		footer += " · full lists in the snapshot"
+		f += " · full lists in the snapshot"
 	}
-	contextLine(footer)
+	contextLine(f)
 	return Message{Text: fallback(s, secs), Blocks: blocks, Cut: cut}
+}
+
+// footer is "Report: … · Snapshot: … · run `…` · livy-token-audit v…".
+func footer(s *audit.Snapshot, o RenderOptions) string {
+	f := ""
+	if o.PageLink != "" {
+		f = "Report: " + linkTo(o.PageLink) + " · "
+	}
+	f += "Snapshot: " + linkTo(o.Link) + " · run " + code(s.RunID)
+	if s.Tool.Version != "" {
+		f += " · " + escape(s.Tool.Name+" "+s.Tool.Version)
+	}
+	return f
 }
 
 // changeLine renders one change: "• new: *name* `id` · stale · gateway".

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"livy-token-audit/audit"
+	"livy-token-audit/notify"
+)
+
+// demoFormat runs the first demo audit in a fresh folder with -format f.
+func demoFormat(t *testing.T, args ...string) (stdout, stderr []byte) {
+	t.Helper()
+	t.Chdir(t.TempDir())
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), append([]string{"-demo"}, args...), noEnv, &out, &errb); code != exitOK {
+		t.Fatalf("%v: exit %d; stderr:\n%s", args, code, errb.String())
+	}
+	assertNoSecrets(t, "", out.Bytes(), errb.Bytes())
+	return out.Bytes(), errb.Bytes()
+}
+
+func TestDemoFormats(t *testing.T) {
+	t.Run("json", func(t *testing.T) {
+		out, errb := demoFormat(t, "-format", "json")
+		written, err := os.ReadFile(filepath.Join("demo-out", "latest.json"))
+		if err != nil || !bytes.Equal(out, written) {
+			t.Errorf("stdout is not the snapshot written (err %v)", err)
+		}
+		golden(t, "demo-snapshot.json", out)
+		if _, err := audit.ReadSnapshot(out); err != nil {
+			t.Errorf("stdout does not decode as a snapshot: %v", err)
+		}
+		if !bytes.Contains(errb, []byte("Coverage: 4/5 gateways")) {
+			t.Errorf("the text summary is not on stderr:\n%s", errb)
+		}
+	})
+
+	t.Run("ndjson", func(t *testing.T) {
+		out, _ := demoFormat(t, "-format", "ndjson")
+		golden(t, "demo.ndjson", out)
+		snap := demoSnapshot(t)
+		// As jq reads it: one JSON value per line.
+		var ids []string
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		for sc.Scan() {
+			var line notify.TokenLine
+			dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&line); err != nil {
+				t.Fatalf("line %q: %v", sc.Text(), err)
+			}
+			if line.GatewayID == "" || line.Region == "" || line.RunID != snap.RunID {
+				t.Errorf("line %q lacks its gateway or run", sc.Text())
+			}
+			ids = append(ids, line.TokenID)
+		}
+		if want := tokenIDs(snap); !slices.Equal(ids, want) {
+			t.Errorf("tokens %v, want one line per token of the snapshot %v", ids, want)
+		}
+	})
+
+	t.Run("csv", func(t *testing.T) {
+		out, _ := demoFormat(t, "-format", "csv")
+		golden(t, "demo.csv", out)
+		r := csv.NewReader(bytes.NewReader(out))
+		records, err := r.ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(records[0], notify.CSVHeader) {
+			t.Errorf("header %v, want %v", records[0], notify.CSVHeader)
+		}
+		// One row per token and finding (suppressed ones included), one for
+		// a token with none.
+		want := 0
+		for _, g := range demoSnapshot(t).Gateways {
+			for _, tk := range g.Tokens {
+				want += max(1, len(tk.Findings)+len(tk.Suppressed))
+			}
+		}
+		if len(records)-1 != want {
+			t.Errorf("%d rows, want %d", len(records)-1, want)
+		}
+	})
+
+	t.Run("slack", func(t *testing.T) {
+		out, _ := demoFormat(t, "-format", "slack")
+		golden(t, "demo-slack-messages.json", out)
+		var msgs []struct {
+			Destination string `json:"destination"`
+			Message     struct {
+				Text   string            `json:"text"`
+				Blocks []json.RawMessage `json:"blocks"`
+			} `json:"message"`
+		}
+		if err := json.Unmarshal(out, &msgs); err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != 2 || msgs[0].Destination != "slack" || msgs[1].Destination != "slack:route:team-finance" || len(msgs[0].Message.Blocks) == 0 {
+			t.Errorf("got %d messages (%s), want the main report and the finance route's", len(msgs), out)
+		}
+		alias, _ := demoFormat(t, "-slack-json")
+		if !bytes.Equal(alias, out) {
+			t.Error("-slack-json prints something else than -format slack")
+		}
+	})
+}
+
+func demoSnapshot(t *testing.T) *audit.Snapshot {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("demo-out", "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := audit.ReadSnapshot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func tokenIDs(s *audit.Snapshot) []string {
+	var ids []string
+	for _, g := range s.Gateways {
+		for _, tk := range g.Tokens {
+			ids = append(ids, tk.TokenID)
+		}
+	}
+	return ids
+}
+
+func TestCLINarrowing(t *testing.T) {
+	tests := []struct {
+		args     []string
+		gateways []string // region/workspace/gateway audited
+	}{
+		{[]string{"-region", "cn-shanghai"}, []string{"cn-shanghai/w-sh-fin01/lc-sh-risk"}},
+		{[]string{"-workspace", "ml-research"}, []string{"cn-hangzhou/w-hz-ml02/lc-hz-ml", "cn-hangzhou/w-hz-ml02/lc-hz-ml2"}},
+		{[]string{"-gateway", "cn-hangzhou/w-hz-data01/lc-hz-bi"}, []string{"cn-hangzhou/w-hz-data01/lc-hz-bi"}},
+		{[]string{"-gateway", "self:cn-hangzhou/w-hz-data01/lc-hz-bi", "-gateway", "cn-shanghai/w-sh-fin01/lc-sh-risk"},
+			[]string{"cn-hangzhou/w-hz-data01/lc-hz-bi", "cn-shanghai/w-sh-fin01/lc-sh-risk"}},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			var out, errb bytes.Buffer
+			code := run(t.Context(), append([]string{"-demo", "-format", "json"}, tc.args...), noEnv, &out, &errb)
+			if code != exitOK {
+				t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
+			}
+			s, err := audit.ReadSnapshot(out.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, g := range s.Gateways {
+				got = append(got, g.Region+"/"+g.WorkspaceID+"/"+g.GatewayID)
+			}
+			if !s.Scope.Partial || !sameSet(got, tc.gateways) {
+				t.Errorf("audited %v (partial scope %v), want %v", got, s.Scope.Partial, tc.gateways)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "demo-out", "latest.json")); !os.IsNotExist(err) {
+				t.Errorf("a narrowed run moved latest.json (stat: %v)", err)
+			}
+			if !strings.Contains(errb.String(), "(latest.json not moved: ad-hoc run narrowed to part of the scope)") {
+				t.Errorf("stderr does not say latest.json was kept:\n%s", errb.String())
+			}
+		})
+	}
+
+	// A scope outside the config is refused before any call.
+	t.Run("refused before any call", func(t *testing.T) {
+		cfg, oss, emu := cliWorld(t, "")
+		for _, args := range [][]string{
+			{"-region", "cn-beijing"},
+			{"-gateway", "cn-beijing/w-1/lc-1"},
+			{"-account", "analytics"},
+		} {
+			var out, errb bytes.Buffer
+			if code := run(t.Context(), append([]string{"-config", cfg}, args...), noEnv, &out, &errb); code != exitUsage {
+				t.Errorf("%v: exit %d, want %d; stderr:\n%s", args, code, exitUsage, errb.String())
+			}
+			if !strings.Contains(errb.String(), "livy-token-audit: scope: ") {
+				t.Errorf("%v: stderr does not name the scope:\n%s", args, errb.String())
+			}
+		}
+		if emu.Served() != 0 || len(oss.Requests()) != 0 {
+			t.Errorf("refused runs made %d API and %d OSS requests, want none", emu.Served(), len(oss.Requests()))
+		}
+	})
+}
+
+func TestHelpListsTheEnvironment(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"-h"}, noEnv, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"AUDIT_CONFIG", "SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "ALIBABA_CLOUD_ACCESS_KEY_ID", "GOMEMLIMIT",
+		"-format", "-version", "-region", "-workspace", "-gateway", "-account"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("-h does not mention %s", want)
+		}
+	}
+}
+
+// TestREADMEConfigErrorExample runs the README's example of a bad config
+// and checks the CLI prints exactly what the README shows.
+func TestREADMEConfigErrorExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cmd = "$ livy-token-audit -config audit.yaml\n"
+	_, want, ok := strings.Cut(string(readme), cmd)
+	if !ok {
+		t.Fatalf("README lost its config error example (%q)", cmd)
+	}
+	want, _, _ = strings.Cut(want, "```")
+
+	fixture, err := os.ReadFile(filepath.Join(repoRoot, "testdata", "config", "readme", "audit.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), string(fixture)) {
+		t.Error("the README does not show testdata/config/readme/audit.yaml as it is")
+	}
+	t.Chdir(filepath.Join(repoRoot, "testdata", "config", "readme"))
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"-config", "audit.yaml"}, noEnv, &out, &errb); code != exitUsage {
+		t.Fatalf("exit %d, want %d", code, exitUsage)
+	}
+	if errb.String() != want {
+		t.Errorf("the CLI prints:\n%s\nthe README shows:\n%s", errb.String(), want)
+	}
+}

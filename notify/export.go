@@ -1,0 +1,127 @@
+package notify
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"strings"
+	"time"
+
+	"livy-token-audit/audit"
+)
+
+// TokenLine is one token with its gateway's fields: a line of the NDJSON
+// export.
+type TokenLine struct {
+	AccountID     string                    `json:"accountId,omitempty"`
+	AccountName   string                    `json:"accountName,omitempty"`
+	Region        string                    `json:"region"`
+	WorkspaceID   string                    `json:"workspaceId"`
+	WorkspaceName string                    `json:"workspaceName"`
+	GatewayID     string                    `json:"gatewayId"`
+	GatewayName   string                    `json:"gatewayName"`
+	GatewayStatus string                    `json:"gatewayStatus,omitempty"`
+	TokenID       string                    `json:"tokenId"`
+	Name          string                    `json:"name"`
+	CreatedBy     string                    `json:"createdBy"`
+	CreateTime    *time.Time                `json:"createTime"`
+	ExpireTime    *time.Time                `json:"expireTime"`
+	LastUsedTime  *time.Time                `json:"lastUsedTime"`
+	Findings      []audit.Finding           `json:"findings"`
+	Suppressed    []audit.SuppressedFinding `json:"suppressed"`
+	DataErrors    []audit.DataError         `json:"dataErrors,omitempty"`
+	AuditedAt     time.Time                 `json:"auditedAt"`
+	RunID         string                    `json:"runId"`
+}
+
+// WriteNDJSON writes one JSON object per token, with its gateway's fields,
+// one per line (gateways that could not be audited have no tokens: they are
+// in the snapshot's errors).
+func WriteNDJSON(w io.Writer, s *audit.Snapshot) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	for _, g := range s.Gateways {
+		for _, t := range g.Tokens {
+			if err := enc.Encode(TokenLine{
+				AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName,
+				GatewayID: g.GatewayID, GatewayName: g.GatewayName, GatewayStatus: g.Status,
+				TokenID: t.TokenID, Name: t.Name, CreatedBy: t.CreatedBy, CreateTime: t.CreateTime, ExpireTime: t.ExpireTime, LastUsedTime: t.LastUsedTime,
+				Findings: t.Findings, Suppressed: t.Suppressed, DataErrors: t.DataErrors, AuditedAt: s.AuditedAt, RunID: s.RunID,
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return bw.Flush()
+}
+
+// CSVHeader is the header row of the CSV export.
+var CSVHeader = []string{"account_id", "account_name", "region", "workspace_id", "workspace_name", "gateway_id", "gateway_name",
+	"token_id", "name", "created_by", "create_time", "expire_time", "last_used_time",
+	"rule", "severity", "stage", "message", "suppressed", "suppression_reason", "audited_at"}
+
+// WriteCSV writes one row per token and finding (RFC 4180, a header row):
+// a token with no finding is one row with an empty rule; a suppressed
+// finding is a row with suppressed "true". Cells that a spreadsheet would
+// take for a formula (starting with =, +, -, @, a tab or a carriage return)
+// are prefixed with a quote.
+func WriteCSV(w io.Writer, s *audit.Snapshot) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(CSVHeader); err != nil {
+		return err
+	}
+	ts := func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	at := s.AuditedAt.UTC().Format(time.RFC3339)
+	for _, g := range s.Gateways {
+		for _, t := range g.Tokens {
+			base := []string{g.AccountID, g.AccountName, g.Region, g.WorkspaceID, g.WorkspaceName, g.GatewayID, g.GatewayName,
+				t.TokenID, t.Name, t.CreatedBy, ts(t.CreateTime), ts(t.ExpireTime), ts(t.LastUsedTime)}
+			row := func(f *audit.Finding, suppressed bool, reason string) error {
+				r := append([]string(nil), base...)
+				if f == nil {
+					r = append(r, "", "", "", "", "false", "")
+				} else {
+					r = append(r, string(f.Rule), f.Severity.String(), f.Stage, f.Message, map[bool]string{true: "true", false: "false"}[suppressed], reason)
+				}
+				r = append(r, at)
+				for i := range r {
+					r[i] = neutralize(r[i])
+				}
+				return cw.Write(r)
+			}
+			if len(t.Findings) == 0 && len(t.Suppressed) == 0 {
+				if err := row(nil, false, ""); err != nil {
+					return err
+				}
+			}
+			for i := range t.Findings {
+				if err := row(&t.Findings[i], false, ""); err != nil {
+					return err
+				}
+			}
+			for i := range t.Suppressed {
+				if err := row(&t.Suppressed[i].Finding, true, t.Suppressed[i].Reason); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// neutralize keeps a spreadsheet from reading a cell as a formula (CSV
+// injection): such a cell gets a leading quote.
+func neutralize(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}

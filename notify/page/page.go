@@ -1,0 +1,373 @@
+// Package page renders the report page written beside each snapshot: one
+// self-contained HTML file (no external script, font or image; it works
+// offline and declares its own strict Content-Security-Policy, which lets
+// in only its inline style and script by their hashes), built with
+// html/template so that every name is escaped. It holds the coverage in the
+// words of the Slack report, the failures and lapsed suppressions, a
+// timeline of the expiries of the next 90 days, the trend of findings over
+// the last full audits, and a table of every token, which a few lines of
+// script make sortable and filterable — without them it is a plain table,
+// sorted by expiry.
+package page
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"livy-token-audit/audit"
+	"livy-token-audit/notify"
+)
+
+// Page renders pages; it implements audit.Page.
+type Page struct{}
+
+var _ audit.Page = Page{}
+
+const css = `:root{color-scheme:light dark;--fg:#1d1d1f;--muted:#6e6e73;--bg:#fff;--line:#d2d2d7;--bad:#b3261e;--warn:#8a5a00;--ok:#1b6e3a}
+@media (prefers-color-scheme:dark){:root{--fg:#f5f5f7;--muted:#a1a1a6;--bg:#1d1d1f;--line:#424245;--bad:#ff6b60;--warn:#ffb340;--ok:#5fd38a}}
+*{box-sizing:border-box}body{margin:0 auto;max-width:1200px;padding:16px;font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg)}
+h1{font-size:1.5em;margin:0 0 4px}h2{font-size:1.1em;margin:24px 0 8px}p{margin:4px 0}.muted{color:var(--muted)}
+.banner{padding:10px 12px;border-radius:8px;font-weight:600;margin:12px 0}.banner.failed{background:var(--bad);color:#fff}.banner.partial{border:2px solid var(--warn);color:var(--warn)}
+.alert{border-left:4px solid var(--bad);padding:4px 12px;margin:16px 0}.alert.lapsed{border-color:var(--warn)}.alert ul{margin:4px 0;padding-left:18px}
+.counts span{display:inline-block;margin-right:12px}svg{width:100%;height:auto;max-width:100%}svg text{font-size:11px;fill:var(--muted)}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);white-space:nowrap;vertical-align:top}
+td.name{white-space:normal;min-width:10em}th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:0;cursor:pointer}th[aria-sort=ascending] button::after{content:" \25B2"}th[aria-sort=descending] button::after{content:" \25BC"}
+#filter{width:100%;max-width:420px;padding:8px;margin:4px 0 8px;font:inherit;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:var(--fg)}
+.f{display:inline-block;padding:0 6px;margin:1px 2px;border-radius:10px;font-size:12px;border:1px solid currentColor}.s-critical,.s-high{color:var(--bad)}.s-medium{color:var(--warn)}.s-low{color:var(--muted)}.f.sup{opacity:.55;text-decoration:line-through}
+.r-expiring{color:#d4762c}.r-expired{color:#b3261e}.r-stale{color:#7a5cc7}.r-unused{color:#2a7ab0}.r-longLived{color:#5f7d3a}
+footer{margin-top:24px;font-size:12px;color:var(--muted)}
+@media (max-width:640px){body{padding:10px;font-size:14px}th,td{padding:5px 6px}}`
+
+const js = `(function(){var t=document.getElementById("tokens");if(!t)return;var tb=t.tBodies[0],rows=Array.prototype.slice.call(tb.rows),f=document.getElementById("filter");
+f.hidden=false;f.addEventListener("input",function(){var q=f.value.toLowerCase();rows.forEach(function(r){r.hidden=q!==""&&r.textContent.toLowerCase().indexOf(q)<0;});});
+var ths=t.tHead.rows[0].cells;function key(c){var v=c.getAttribute("data-sort");return v!==null?v:c.textContent.toLowerCase();}
+Array.prototype.forEach.call(ths,function(th,i){var b=document.createElement("button");b.type="button";b.textContent=th.textContent;th.textContent="";th.appendChild(b);
+b.addEventListener("click",function(){var asc=th.getAttribute("aria-sort")!=="ascending";Array.prototype.forEach.call(ths,function(h){h.removeAttribute("aria-sort");});
+th.setAttribute("aria-sort",asc?"ascending":"descending");rows.sort(function(a,b){var x=key(a.cells[i]),y=key(b.cells[i]);return (x<y?-1:x>y?1:0)*(asc?1:-1);});
+rows.forEach(function(r){tb.appendChild(r);});});});})();`
+
+func hash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}
+
+// csp lets in the page's own style and script, and nothing else.
+var csp = "default-src 'none'; style-src " + hash(css) + "; script-src " + hash(js) + "; img-src 'none'; base-uri 'none'; form-action 'none'"
+
+const src = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{{.CSP}}">
+<meta name="referrer" content="no-referrer">
+<title>Livy token audit · {{.S.RunID}}</title>
+<style>` + css + `</style>
+</head>
+<body>
+<header>
+<h1>{{.Headline}}</h1>
+<p class="coverage">{{.Coverage}}</p>
+{{- if eq .S.Verdict "failed"}}
+<p class="banner failed">Audit failed: {{.S.Summary.FailedCoverage}}. Nothing below is an all-clear.</p>
+{{- else if eq .S.Verdict "partial"}}
+<p class="banner partial">Partial audit: {{len .Failures}} gateway(s) or listing(s) could not be audited; their tokens are not in this report.</p>
+{{- end}}
+{{- with .Changes}}<p class="muted">{{.}}</p>{{end}}
+{{- with .Overdue}}<p class="banner partial">{{.}}</p>{{end}}
+</header>
+{{- if .Failures}}
+<section class="alert failures" id="failures">
+<h2>Not audited — {{len .Failures}}</h2>
+<ul>{{range .Failures}}<li><strong>{{.Where}}</strong>: <code>{{.Code}}</code> {{.Message}}{{with .RequestID}} <span class="muted">(request id {{.}})</span>{{end}}</li>{{end}}</ul>
+</section>
+{{- end}}
+{{- if .Lapsed}}
+<section class="alert lapsed" id="lapsed">
+<h2>Lapsed suppressions — {{len .Lapsed}} (no longer applied: renew or remove them)</h2>
+<ul>{{range .Lapsed}}<li>{{.Label}}: {{.Reason}}</li>{{end}}</ul>
+</section>
+{{- end}}
+<section id="timeline">
+<h2>Expiries in the next 90 days — {{.Timeline.Total}}{{if .Timeline.Expired}} <span class="muted">({{.Timeline.Expired}} already expired)</span>{{end}}</h2>
+<svg viewBox="0 0 {{.Timeline.W}} {{.Timeline.H}}" role="img" aria-label="Tokens expiring per day over the next 90 days">
+<line x1="0" y1="{{.Timeline.Base}}" x2="{{.Timeline.W}}" y2="{{.Timeline.Base}}" stroke="currentColor" stroke-opacity=".3"/>
+{{- range .Timeline.Bars}}
+<rect x="{{.X}}" y="{{.Y}}" width="{{.Width}}" height="{{.Height}}" fill="#d4762c"><title>{{.Title}}</title></rect>
+{{- end}}
+{{- range .Timeline.Ticks}}
+<text x="{{.X}}" y="{{.Y}}">{{.Label}}</text>
+{{- end}}
+</svg>
+</section>
+<section id="trend">
+<h2>Findings over the last {{len .Trend.Runs}} full audit(s)</h2>
+{{- if lt (len .Trend.Runs) 2}}
+<p class="muted">The trend starts after two full audits.</p>
+{{- else}}
+<svg viewBox="0 0 {{.Trend.W}} {{.Trend.H}}" role="img" aria-label="Active findings per rule over the last full audits">
+{{- range .Trend.Lines}}
+<polyline points="{{.Points}}" fill="none" stroke="{{.Color}}" stroke-width="2"><title>{{.Rule}}</title></polyline>
+{{- end}}
+{{- range .Trend.Ticks}}
+<text x="{{.X}}" y="{{.Y}}">{{.Label}}</text>
+{{- end}}
+</svg>
+<p class="counts">{{range .Trend.Lines}}<span class="r-{{.Rule}}">■ {{.Rule}} {{.Last}}</span>{{end}}</p>
+{{- end}}
+</section>
+<section id="table">
+<h2>Tokens — {{len .Rows}}</h2>
+<p class="counts">{{.Counts}}</p>
+<input id="filter" type="search" placeholder="Filter by any column…" aria-label="Filter tokens" hidden>
+<div class="scroll">
+<table id="tokens">
+<thead><tr><th>Account</th><th>Region</th><th>Workspace</th><th>Gateway</th><th>Name</th><th>Owner</th><th>Created</th><th>Expires</th><th>Last used</th><th>Findings</th></tr></thead>
+<tbody>
+{{- range .Rows}}
+<tr data-token="{{.TokenID}}"><td>{{.Account}}</td><td>{{.Region}}</td><td>{{.Workspace}}</td><td>{{.Gateway}}</td><td class="name" title="{{.TokenID}}">{{.Name}}</td><td>{{.Owner}}</td><td data-sort="{{.Created.Sort}}">{{.Created.Text}}</td><td data-sort="{{.Expires.Sort}}">{{.Expires.Text}}{{with .Expires.Rel}}<br><span class="muted">{{.}}</span>{{end}}</td><td data-sort="{{.LastUsed.Sort}}">{{.LastUsed.Text}}{{with .LastUsed.Rel}}<br><span class="muted">{{.}}</span>{{end}}</td><td data-sort="{{.Rank}}">{{range .Findings}}<span class="f s-{{.Severity}}{{if .Suppressed}} sup{{end}}" title="{{.Title}}">{{.Label}}</span>{{end}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+</div>
+</section>
+<footer>{{.S.Tool.Name}} {{.S.Tool.Version}} · run {{.S.RunID}} · audited {{.AuditedAt}}{{with .Snapshot}} · snapshot {{.}}{{end}}</footer>
+<script>` + js + `</script>
+</body>
+</html>
+`
+
+var tmpl = template.Must(template.New("page").Parse(src))
+
+type cell struct{ Text, Rel, Sort string }
+
+type chip struct {
+	Label, Severity, Title string
+	Suppressed             bool
+}
+
+type row struct {
+	TokenID, Account, Region, Workspace, Gateway, Name, Owner string
+	Created, Expires, LastUsed                                cell
+	Findings                                                  []chip
+	Rank                                                      string
+}
+
+type bar struct {
+	X, Y, Width, Height float64
+	Title               string
+}
+
+type tick struct {
+	X, Y  float64
+	Label string
+}
+
+type timeline struct {
+	W, H, Base     float64
+	Bars           []bar
+	Ticks          []tick
+	Total, Expired int
+}
+
+type line struct {
+	Rule, Color, Points string
+	Last                int
+}
+
+type trend struct {
+	W, H  float64
+	Runs  []audit.HistoryEntry
+	Lines []line
+	Ticks []tick
+}
+
+type lapsedItem struct{ Label, Reason string }
+
+type data struct {
+	CSP, Headline, Coverage, Counts, Changes, Overdue, AuditedAt, Snapshot string
+	S                                                                      *audit.Snapshot
+	Failures                                                               []notify.Failure
+	Lapsed                                                                 []lapsedItem
+	Timeline                                                               timeline
+	Trend                                                                  trend
+	Rows                                                                   []row
+}
+
+// WritePage writes the page of s; history is the last full audits, oldest
+// first, for the trend.
+func (Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryEntry, loc audit.Locations) error {
+	d := data{CSP: csp, S: s, Coverage: notify.CoverageLine(s), Counts: notify.Counts(notify.Sections(s)),
+		AuditedAt: notify.AuditedAt(s.AuditedAt), Snapshot: loc.Snapshot, Failures: notify.Failures(s)}
+	d.Headline = "Livy token audit · " + d.Counts
+	switch {
+	case s.Verdict == audit.VerdictFailed:
+		d.Headline = "Livy token audit · " + notify.FailedHeadline(s)
+	case s.Summary.Gateways == 0 && s.Summary.Errors == 0:
+		d.Headline = "Livy token audit · 0 gateways found"
+	}
+	if c := s.Changes; c != nil {
+		switch {
+		case c.Previous != nil:
+			d.Changes = "Since " + notify.AuditedAt(c.Previous.AuditedAt) + ": " + notify.ChangeCounts(c)
+		case c.PreviousError != "":
+			d.Changes = "Changes: the previous snapshot was unusable (" + c.PreviousError + "); compared as a first run"
+		default:
+			d.Changes = "Changes: first audit (no previous snapshot to compare with)"
+		}
+		if c.Overdue != nil {
+			d.Overdue = c.Overdue.Message
+		}
+	}
+	for _, sup := range notify.Lapsed(s) {
+		d.Lapsed = append(d.Lapsed, lapsedItem{notify.SuppressionLabel(sup), sup.Reason})
+	}
+	d.Rows = rows(s)
+	d.Timeline = expiries(s)
+	d.Trend = trendOf(history)
+	if err := tmpl.Execute(w, d); err != nil {
+		return fmt.Errorf("page: %w", err)
+	}
+	return nil
+}
+
+var severityRank = map[audit.Severity]int{audit.SeverityCritical: 4, audit.SeverityHigh: 3, audit.SeverityMedium: 2, audit.SeverityLow: 1}
+
+// rows are the tokens, soonest expiry first (none last), then by name.
+func rows(s *audit.Snapshot) []row {
+	var out []row
+	day := func(t *time.Time, none string) cell {
+		if t == nil {
+			return cell{Text: none, Sort: "~"}
+		}
+		return cell{Text: t.UTC().Format("2006-01-02"), Sort: t.UTC().Format(time.RFC3339Nano)}
+	}
+	for _, g := range s.Gateways {
+		account := cmp.Or(g.AccountName, g.AccountID)
+		if account == "" {
+			account = "own"
+		}
+		for _, t := range g.Tokens {
+			exp := day(t.ExpireTime, "never")
+			if t.ExpireTime != nil {
+				if left := t.ExpireTime.Sub(s.AuditedAt); left > 0 {
+					exp.Rel = "in " + audit.Span(left)
+				} else {
+					exp.Rel = "expired " + audit.Ago(left)
+				}
+			}
+			r := row{TokenID: t.TokenID, Account: account, Region: g.Region, Workspace: notify.WorkspaceLabel(g), Gateway: notify.GatewayLabel(g),
+				Name: t.Name, Owner: cmp.Or(t.CreatedBy, "unknown"),
+				Created: day(t.CreateTime, "unknown"), Expires: exp, LastUsed: day(t.LastUsedTime, "never")}
+			if t.LastUsedTime != nil {
+				r.LastUsed.Rel = audit.Ago(s.AuditedAt.Sub(*t.LastUsedTime))
+			}
+			worst := 0
+			for _, f := range t.Findings {
+				label := string(f.Rule)
+				if f.Stage != "" {
+					label += " " + f.Stage
+				}
+				r.Findings = append(r.Findings, chip{Label: label, Severity: f.Severity.String(), Title: f.Message})
+				worst = max(worst, severityRank[f.Severity])
+			}
+			for _, f := range t.Suppressed {
+				r.Findings = append(r.Findings, chip{Label: string(f.Rule), Severity: "low", Title: "suppressed: " + f.Reason, Suppressed: true})
+			}
+			for _, e := range t.DataErrors {
+				r.Findings = append(r.Findings, chip{Label: "unreadable " + e.Field, Severity: "medium", Title: e.Message})
+				r.Created.Sort = cmp.Or(r.Created.Sort, "~")
+			}
+			// Descending severity sorts first in ascending order.
+			r.Rank = fmt.Sprintf("%d%03d", 9-worst, 999-len(t.Findings))
+			out = append(out, r)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b row) int {
+		return cmp.Or(strings.Compare(a.Expires.Sort, b.Expires.Sort), strings.Compare(a.Name, b.Name), strings.Compare(a.TokenID, b.TokenID))
+	})
+	return out
+}
+
+// expiries are the tokens expiring on each of the next 90 days.
+func expiries(s *audit.Snapshot) timeline {
+	const days, w, h, base = 90, 900.0, 160.0, 130.0
+	tl := timeline{W: w, H: h, Base: base}
+	counts := make([]int, days)
+	start := s.AuditedAt.UTC()
+	for _, g := range s.Gateways {
+		for _, t := range g.Tokens {
+			if t.ExpireTime == nil {
+				continue
+			}
+			left := t.ExpireTime.Sub(start)
+			switch {
+			case left <= 0:
+				tl.Expired++
+			case left < days*24*time.Hour:
+				counts[int(left/(24*time.Hour))]++
+				tl.Total++
+			}
+		}
+	}
+	most := max(1, slices.Max(counts))
+	bw := w / days
+	for i, n := range counts {
+		if n == 0 {
+			continue
+		}
+		height := float64(n) / float64(most) * (base - 10)
+		tl.Bars = append(tl.Bars, bar{X: float64(i) * bw, Y: base - height, Width: bw - 1, Height: height,
+			Title: fmt.Sprintf("%s: %d token(s) expire", start.Add(time.Duration(i)*24*time.Hour).Format("2006-01-02"), n)})
+	}
+	for i := 0; i < days; i += 15 {
+		tl.Ticks = append(tl.Ticks, tick{X: float64(i) * bw, Y: h - 8, Label: start.Add(time.Duration(i) * 24 * time.Hour).Format("Jan 2")})
+	}
+	tl.Ticks = append(tl.Ticks, tick{X: w - 60, Y: 12, Label: fmt.Sprintf("max %d/day", most)})
+	return tl
+}
+
+var ruleColors = map[audit.Rule]string{audit.RuleExpiring: "#d4762c", audit.RuleExpired: "#b3261e", audit.RuleStale: "#7a5cc7", audit.RuleUnused: "#2a7ab0", audit.RuleLongLived: "#5f7d3a"}
+
+// trendOf draws the active findings per rule over the history.
+func trendOf(h []audit.HistoryEntry) trend {
+	const w, ht, pad = 900.0, 180.0, 20.0
+	tr := trend{W: w, H: ht, Runs: h}
+	if len(h) < 2 {
+		return tr
+	}
+	most := 1
+	for _, e := range h {
+		for _, n := range e.Findings {
+			most = max(most, n)
+		}
+	}
+	step := (w - 2*pad) / float64(len(h)-1)
+	for _, r := range audit.Rules {
+		var pts []string
+		present := false
+		for i, e := range h {
+			n, ok := e.Findings[r]
+			present = present || ok
+			x := pad + float64(i)*step
+			y := ht - pad - float64(n)/float64(most)*(ht-2*pad)
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
+		}
+		if present {
+			tr.Lines = append(tr.Lines, line{Rule: string(r), Color: ruleColors[r], Points: strings.Join(pts, " "), Last: h[len(h)-1].Findings[r]})
+		}
+	}
+	tr.Ticks = []tick{
+		{X: pad, Y: ht - 4, Label: h[0].AuditedAt.UTC().Format("Jan 2")},
+		{X: w - pad - 40, Y: ht - 4, Label: h[len(h)-1].AuditedAt.UTC().Format("Jan 2")},
+		{X: 2, Y: 12, Label: fmt.Sprintf("max %d", most)},
+	}
+	return tr
+}
