@@ -67,11 +67,14 @@ type fcResponse struct {
 	AuditedAt time.Time     `json:"auditedAt"`
 	Verdict   audit.Verdict `json:"verdict"`
 	Snapshot  string        `json:"snapshot"`
-	Summary   audit.Summary `json:"summary"`
-	Notified  bool          `json:"notified"`
-	Partial   bool          `json:"partial"`
-	DryRun    bool          `json:"dryRun,omitempty"`
-	Reused    bool          `json:"reused,omitempty"`
+	// Page is where the run's report page is (absent when none was
+	// written).
+	Page     string        `json:"page,omitempty"`
+	Summary  audit.Summary `json:"summary"`
+	Notified bool          `json:"notified"`
+	Partial  bool          `json:"partial"`
+	DryRun   bool          `json:"dryRun,omitempty"`
+	Reused   bool          `json:"reused,omitempty"`
 	// Deliveries says what became of each destination's message.
 	Deliveries []audit.DeliveryResult `json:"deliveries,omitempty"`
 }
@@ -88,12 +91,13 @@ type invocation struct {
 // manualEvent is what a manual invocation (or a timer's payload) may say.
 // Every field is optional.
 type manualEvent struct {
-	DryRun   *bool          `json:"dryRun"`
-	Notify   *bool          `json:"notify"`
-	Accounts []string       `json:"accounts"`
-	Regions  []string       `json:"regions"`
-	Gateways []eventGateway `json:"gateways"`
-	Now      *string        `json:"now"`
+	DryRun     *bool          `json:"dryRun"`
+	Notify     *bool          `json:"notify"`
+	Accounts   []string       `json:"accounts"`
+	Regions    []string       `json:"regions"`
+	Workspaces []string       `json:"workspaces"`
+	Gateways   []eventGateway `json:"gateways"`
+	Now        *string        `json:"now"`
 }
 
 type eventGateway struct {
@@ -233,9 +237,17 @@ func lenientDecode(b []byte, v any) error {
 	return decodeEvent(b, v, false)
 }
 
+// writtenPage is where the run's page is, when it was written.
+func writtenPage(res *audit.Result) string {
+	if !res.Written {
+		return ""
+	}
+	return res.PageLocation
+}
+
 // narrowing is what the event asks to narrow the configured scope to.
 func narrowing(ev manualEvent) audit.Narrowing {
-	n := audit.Narrowing{Accounts: ev.Accounts, Regions: ev.Regions}
+	n := audit.Narrowing{Accounts: ev.Accounts, Regions: ev.Regions, Workspaces: ev.Workspaces}
 	for _, g := range ev.Gateways {
 		n.Gateways = append(n.Gateways, audit.GatewayRef{AccountID: g.Account, Region: g.Region, WorkspaceID: g.Workspace, GatewayID: g.Gateway})
 	}
@@ -295,7 +307,7 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 		return nil, err
 	}
 	s := res.Snapshot
-	resp := &fcResponse{RunID: s.RunID, AuditedAt: s.AuditedAt, Verdict: s.Verdict, Snapshot: res.Location, Summary: s.Summary,
+	resp := &fcResponse{RunID: s.RunID, AuditedAt: s.AuditedAt, Verdict: s.Verdict, Snapshot: res.Location, Page: writtenPage(res), Summary: s.Summary,
 		Notified: res.Notified, Partial: res.Partial(), DryRun: dryRun, Reused: res.Reused, Deliveries: res.Deliveries}
 	log.Info("audit complete", "verdict", s.Verdict, "snapshot", res.Location, "written", res.Written, "reused", res.Reused,
 		"gateways", s.Summary.Gateways, "gateways_failed", s.Summary.GatewaysFailed, "errors", s.Summary.Errors,

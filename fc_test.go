@@ -261,8 +261,12 @@ slack: {notify: always}
 			t.Fatal(err)
 		}
 		if resp.RunID != "audit-20261127T090000Z" || !resp.Notified || !resp.Partial || resp.Summary.Tokens != 10 || resp.Summary.GatewaysFailed != 1 ||
-			!strings.Contains(resp.Snapshot, "path=livy%2F2026%2F11%2F27%2F20261127T090000Z.json") {
+			!strings.Contains(resp.Snapshot, "path=livy%2F2026%2F11%2F27%2F20261127T090000Z.json") ||
+			!strings.Contains(resp.Page, "path=livy%2F2026%2F11%2F27%2F20261127T090000Z.html") {
 			t.Errorf("response: got %s", res.body)
+		}
+		if putsOf("livy/2026/11/27/20261127T090000Z.html") != 1 || putsOf("livy/latest.html") != 1 {
+			t.Error("the function did not write the report page and latest.html")
 		}
 		if putsOf(dated) != 1 || putsOf("livy/latest.json") != 1 || len(hook.posts()) != 1 {
 			t.Errorf("got %d dated puts, %d latest puts, %d posts; want 1 each", putsOf(dated), putsOf("livy/latest.json"), len(hook.posts()))
@@ -419,8 +423,9 @@ slack: {notify: always}
 
 func TestParseEvent(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	inv, unknown, err := parseEvent([]byte(`{"triggerTime":"2026-11-27T01:00:00Z","triggerName":"daily","payload":"{\"notify\":false,\"regions\":[\"cn-hangzhou\"]}"}`), now)
-	if err != nil || inv.kind != "timer" || !inv.now.Equal(time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)) || *inv.opts.Notify || inv.opts.Regions[0] != "cn-hangzhou" || unknown != nil {
+	inv, unknown, err := parseEvent([]byte(`{"triggerTime":"2026-11-27T01:00:00Z","triggerName":"daily","payload":"{\"notify\":false,\"regions\":[\"cn-hangzhou\"],\"workspaces\":[\"finance\"]}"}`), now)
+	if err != nil || inv.kind != "timer" || !inv.now.Equal(time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)) || *inv.opts.Notify || inv.opts.Regions[0] != "cn-hangzhou" || unknown != nil ||
+		fmt.Sprint(narrowing(inv.opts).Workspaces) != "[finance]" {
 		t.Errorf("timer: got %+v, %v, %v", inv, unknown, err)
 	}
 	for _, body := range []string{"", "{}", "  \n"} {

@@ -75,9 +75,14 @@ func Narrow(accounts []Account, n Narrowing) ([]Account, error) {
 		return out, nil
 	}
 
+	// A region is in the scope when it is discovered, or holds an explicit
+	// gateway.
 	var all []string
 	for _, a := range out {
 		all = append(all, a.Scope.Regions...)
+		for _, g := range a.Scope.Gateways {
+			all = append(all, g.Region)
+		}
 	}
 	all = dedupe(all)
 	for _, r := range n.Regions {
