@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"livy-token-audit/audit"
+	goldenfile "livy-token-audit/internal/golden"
 	"livy-token-audit/notify"
 )
 
@@ -116,15 +117,7 @@ func TestDemoFormats(t *testing.T) {
 
 func demoSnapshot(t *testing.T) *audit.Snapshot {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("demo-out", "latest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := audit.ReadSnapshot(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return goldenfile.Snapshot(t, filepath.Join("demo-out", "latest.json"))
 }
 
 func tokenIDs(s *audit.Snapshot) []string {

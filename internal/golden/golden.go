@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"livy-token-audit/audit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden (and the README's screenshot)")
@@ -79,4 +81,19 @@ func Diff(want, got string) string {
 		}
 	}
 	return b.String()
+}
+
+// Snapshot reads and decodes the snapshot at path (a golden one, or one a
+// test's run wrote).
+func Snapshot(t testing.TB, path string) *audit.Snapshot {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := audit.ReadSnapshot(b)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return s
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"html"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,15 +15,7 @@ import (
 
 func demoSnapshot(t *testing.T, name string) *audit.Snapshot {
 	t.Helper()
-	b, err := os.ReadFile(goldenfile.Path(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := audit.ReadSnapshot(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return goldenfile.Snapshot(t, goldenfile.Path(t, name))
 }
 
 // render is the page of the demo's second day, with both days in the

@@ -3,8 +3,6 @@ package slack
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,15 +21,7 @@ func golden(t *testing.T, name string, got []byte) {
 
 func demoSnapshot(t *testing.T, name string) *audit.Snapshot {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "golden", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := audit.ReadSnapshot(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return goldenfile.Snapshot(t, goldenfile.Path(t, name))
 }
 
 var demoOpts = RenderOptions{MaxItems: 10, Mentions: map[string]string{"alice": "U0ALICE01", "heidi": "U0HEIDI01"},
