@@ -7,8 +7,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,16 +38,9 @@ func fleet(b *testing.B, gateways int, latency time.Duration, record bool) (*emu
 	b.Helper()
 	emu := &emulator.Server{World: emulator.Fleet("cn-hangzhou", max(1, gateways/10), gateways, 50, demoStart),
 		Keys: map[string]emulator.Key{benchAK: {Secret: benchSK}}, Latency: latency, NoRecord: !record}
-	var dials atomic.Int64
-	srv := httptest.NewUnstartedServer(emu)
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			dials.Add(1)
-		}
-	}
-	srv.Start()
+	srv, dials := emulator.Serve(emu)
 	b.Cleanup(srv.Close)
-	return emu, srv.URL, &dials
+	return emu, srv.URL, dials
 }
 
 func benchCred(b *testing.B) credentials.Credential {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emulator"
 	"livy-token-audit/audit/ossemu"
+	"livy-token-audit/internal/slacklimits"
 )
 
 // stage is a whole hostile environment on loopback for one CLI run: the EMR
@@ -62,7 +62,7 @@ func (s *slackRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "no_service")
 		return
 	}
-	if code := webhookLimits(b); code != "" {
+	if code := slacklimits.Check(b); code != "" {
 		w.WriteHeader(http.StatusBadRequest)
 		io.WriteString(w, code)
 		return
@@ -77,47 +77,6 @@ func (s *slackRecorder) posts() [][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([][]byte(nil), s.accepted...)
-}
-
-// webhookLimits returns Slack's error code for a payload over its
-// documented limits: 50 blocks, 150-character headers, 3000-character
-// sections, and about 12,000 characters of blocks in all.
-func webhookLimits(body []byte) string {
-	var p struct {
-		Text   string `json:"text"`
-		Blocks []struct {
-			Type     string                  `json:"type"`
-			Text     *struct{ Text string }  `json:"text"`
-			Elements []struct{ Text string } `json:"elements"`
-		} `json:"blocks"`
-	}
-	if json.Unmarshal(body, &p) != nil {
-		return "invalid_payload"
-	}
-	if p.Text == "" && len(p.Blocks) == 0 {
-		return "no_text"
-	}
-	if len(p.Blocks) > 50 {
-		return "invalid_blocks"
-	}
-	total := 0
-	for _, b := range p.Blocks {
-		n := 0
-		if b.Text != nil {
-			n = len([]rune(b.Text.Text))
-		}
-		for _, e := range b.Elements {
-			n += len([]rune(e.Text))
-		}
-		if b.Type == "header" && n > 150 || b.Type == "section" && n > 3000 {
-			return "invalid_blocks"
-		}
-		total += n
-	}
-	if total > 12000 {
-		return "msg_blocks_too_long"
-	}
-	return ""
 }
 
 func newStage(t *testing.T, apiExtra, extra string) *stage {

@@ -1,9 +1,6 @@
 package emr
 
 import (
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,16 +14,9 @@ import (
 func fleetStage(t testing.TB, workspaces, gateways, tokens int, latency time.Duration) (*emulator.Server, string, *atomic.Int64) {
 	emu := &emulator.Server{World: emulator.Fleet("cn-hangzhou", workspaces, gateways, tokens, time.Now()),
 		Keys: map[string]emulator.Key{testAK: {Secret: testSecret}}, Latency: latency}
-	var dials atomic.Int64
-	srv := httptest.NewUnstartedServer(emu)
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			dials.Add(1)
-		}
-	}
-	srv.Start()
+	srv, dials := emulator.Serve(emu)
 	t.Cleanup(srv.Close)
-	return emu, srv.URL, &dials
+	return emu, srv.URL, dials
 }
 
 // One bound on calls in flight for the whole run, discovery included; the

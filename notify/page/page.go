@@ -11,6 +11,7 @@
 package page
 
 import (
+	"bufio"
 	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
@@ -124,17 +125,14 @@ const src = `<!doctype html>
 {{- end}}
 </section>
 <section id="table">
-<h2>Tokens — {{len .Rows}}</h2>
+<h2>Tokens — {{.Tokens}}</h2>
 <p class="counts">{{.Counts}}</p>
 <input id="filter" type="search" placeholder="Filter by any column…" aria-label="Filter tokens" hidden>
 <div class="scroll">
 <table id="tokens">
 <thead><tr><th>Account</th><th>Region</th><th>Workspace</th><th>Gateway</th><th>Name</th><th>Owner</th><th>Created</th><th>Expires</th><th>Last used</th><th>Findings</th></tr></thead>
 <tbody>
-{{- range .Rows}}
-<tr data-token="{{.TokenID}}"><td>{{.Account}}</td><td>{{.Region}}</td><td>{{.Workspace}}</td><td>{{.Gateway}}</td><td class="name" title="{{.TokenID}}">{{.Name}}</td><td>{{.Owner}}</td><td data-sort="{{.Created.Sort}}">{{.Created.Text}}</td><td data-sort="{{.Expires.Sort}}">{{.Expires.Text}}{{with .Expires.Rel}}<br><span class="muted">{{.}}</span>{{end}}</td><td data-sort="{{.LastUsed.Sort}}">{{.LastUsed.Text}}{{with .LastUsed.Rel}}<br><span class="muted">{{.}}</span>{{end}}</td><td data-sort="{{.Rank}}">{{range .Findings}}<span class="f s-{{.Severity}}{{if .Suppressed}} sup{{end}}" title="{{.Title}}">{{.Label}}</span>{{end}}</td></tr>
-{{- end}}
-</tbody>
+{{template "rows" .}}</tbody>
 </table>
 </div>
 </section>
@@ -144,21 +142,19 @@ const src = `<!doctype html>
 </html>
 `
 
-var tmpl = template.Must(template.New("page").Parse(src))
+// The page is a template in two parts, around the table's rows: a fleet
+// has up to 100,000 tokens, and rows written by a template would take
+// seconds and a few hundred MB; they are written by writeRows instead,
+// each value escaped with template.HTMLEscapeString.
+const rowsMarker = `{{template "rows" .}}`
 
-type cell struct{ Text, Rel, Sort string }
-
-type chip struct {
-	Label, Severity, Title string
-	Suppressed             bool
-}
-
-type row struct {
-	TokenID, Account, Region, Workspace, Gateway, Name, Owner string
-	Created, Expires, LastUsed                                cell
-	Findings                                                  []chip
-	Rank                                                      string
-}
+var headTmpl, tailTmpl = func() (*template.Template, *template.Template) {
+	head, tail, ok := strings.Cut(src, rowsMarker)
+	if !ok {
+		panic("page: no rows marker")
+	}
+	return template.Must(template.New("head").Parse(head)), template.Must(template.New("tail").Parse(tail))
+}()
 
 type bar struct {
 	X, Y, Width, Height float64
@@ -198,7 +194,7 @@ type data struct {
 	Lapsed                                                                 []lapsedItem
 	Timeline                                                               timeline
 	Trend                                                                  trend
-	Rows                                                                   []row
+	Tokens                                                                 int
 }
 
 // WritePage writes the page of s; history is the last full audits, oldest
@@ -229,10 +225,20 @@ func (Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryEnt
 	for _, sup := range notify.Lapsed(s) {
 		d.Lapsed = append(d.Lapsed, lapsedItem{notify.SuppressionLabel(sup), sup.Reason})
 	}
-	d.Rows = rows(s)
+	for _, g := range s.Gateways {
+		d.Tokens += len(g.Tokens)
+	}
 	d.Timeline = expiries(s)
 	d.Trend = trendOf(history)
-	if err := tmpl.Execute(w, d); err != nil {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := headTmpl.Execute(bw, d); err != nil {
+		return fmt.Errorf("page: %w", err)
+	}
+	writeRows(bw, s)
+	if err := tailTmpl.Execute(bw, d); err != nil {
+		return fmt.Errorf("page: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("page: %w", err)
 	}
 	return nil
@@ -240,60 +246,122 @@ func (Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryEnt
 
 var severityRank = map[audit.Severity]int{audit.SeverityCritical: 4, audit.SeverityHigh: 3, audit.SeverityMedium: 2, audit.SeverityLow: 1}
 
-// rows are the tokens, soonest expiry first (none last), then by name.
-func rows(s *audit.Snapshot) []row {
-	var out []row
-	day := func(t *time.Time, none string) cell {
-		if t == nil {
-			return cell{Text: none, Sort: "~"}
-		}
-		return cell{Text: t.UTC().Format("2006-01-02"), Sort: t.UTC().Format(time.RFC3339Nano)}
-	}
-	for _, g := range s.Gateways {
-		account := cmp.Or(g.AccountName, g.AccountID)
-		if account == "" {
-			account = "own"
-		}
-		for _, t := range g.Tokens {
-			exp := day(t.ExpireTime, "never")
-			if t.ExpireTime != nil {
-				if left := t.ExpireTime.Sub(s.AuditedAt); left > 0 {
-					exp.Rel = "in " + audit.Span(left)
-				} else {
-					exp.Rel = "expired " + audit.Ago(left)
-				}
-			}
-			r := row{TokenID: t.TokenID, Account: account, Region: g.Region, Workspace: notify.WorkspaceLabel(g), Gateway: notify.GatewayLabel(g),
-				Name: t.Name, Owner: cmp.Or(t.CreatedBy, "unknown"),
-				Created: day(t.CreateTime, "unknown"), Expires: exp, LastUsed: day(t.LastUsedTime, "never")}
-			if t.LastUsedTime != nil {
-				r.LastUsed.Rel = audit.Ago(s.AuditedAt.Sub(*t.LastUsedTime))
-			}
-			worst := 0
-			for _, f := range t.Findings {
-				label := string(f.Rule)
-				if f.Stage != "" {
-					label += " " + f.Stage
-				}
-				r.Findings = append(r.Findings, chip{Label: label, Severity: f.Severity.String(), Title: f.Message})
-				worst = max(worst, severityRank[f.Severity])
-			}
-			for _, f := range t.Suppressed {
-				r.Findings = append(r.Findings, chip{Label: string(f.Rule), Severity: "low", Title: "suppressed: " + f.Reason, Suppressed: true})
-			}
-			for _, e := range t.DataErrors {
-				r.Findings = append(r.Findings, chip{Label: "unreadable " + e.Field, Severity: "medium", Title: e.Message})
-				r.Created.Sort = cmp.Or(r.Created.Sort, "~")
-			}
-			// Descending severity sorts first in ascending order.
-			r.Rank = fmt.Sprintf("%d%03d", 9-worst, 999-len(t.Findings))
-			out = append(out, r)
+type tokenRef struct {
+	g *audit.GatewayReport
+	t *audit.TokenReport
+}
+
+// writeRows writes a row per token, soonest expiry first (none last), then
+// by name and ID. Every value is escaped (for text and for quoted
+// attributes alike).
+func writeRows(w *bufio.Writer, s *audit.Snapshot) {
+	var refs []tokenRef
+	for i := range s.Gateways {
+		g := &s.Gateways[i]
+		for j := range g.Tokens {
+			refs = append(refs, tokenRef{g, &g.Tokens[j]})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b row) int {
-		return cmp.Or(strings.Compare(a.Expires.Sort, b.Expires.Sort), strings.Compare(a.Name, b.Name), strings.Compare(a.TokenID, b.TokenID))
+	slices.SortStableFunc(refs, func(a, b tokenRef) int {
+		ea, eb := a.t.ExpireTime, b.t.ExpireTime
+		switch {
+		case ea == nil && eb != nil:
+			return 1
+		case ea != nil && eb == nil:
+			return -1
+		case ea != nil && !ea.Equal(*eb):
+			return ea.Compare(*eb)
+		}
+		return cmp.Or(strings.Compare(a.t.Name, b.t.Name), strings.Compare(a.t.TokenID, b.t.TokenID))
 	})
-	return out
+	esc := template.HTMLEscapeString
+	td := func(v string) {
+		w.WriteString("<td>")
+		w.WriteString(esc(v))
+		w.WriteString("</td>")
+	}
+	// day writes a date cell that sorts by its time ("~" after every time).
+	day := func(t *time.Time, none, rel string) {
+		if t == nil {
+			w.WriteString(`<td data-sort="~">`)
+			w.WriteString(none)
+		} else {
+			u := t.UTC()
+			w.WriteString(`<td data-sort="`)
+			w.WriteString(u.Format(time.RFC3339Nano))
+			w.WriteString(`">`)
+			w.WriteString(u.Format("2006-01-02"))
+		}
+		if rel != "" {
+			w.WriteString(`<br><span class="muted">`)
+			w.WriteString(esc(rel))
+			w.WriteString("</span>")
+		}
+		w.WriteString("</td>")
+	}
+	chip := func(label, severity, title string, suppressed bool) {
+		w.WriteString(`<span class="f s-`)
+		w.WriteString(esc(severity))
+		if suppressed {
+			w.WriteString(" sup")
+		}
+		w.WriteString(`" title="`)
+		w.WriteString(esc(title))
+		w.WriteString(`">`)
+		w.WriteString(esc(label))
+		w.WriteString("</span>")
+	}
+	for _, r := range refs {
+		g, t := r.g, r.t
+		w.WriteString(`<tr data-token="`)
+		w.WriteString(esc(t.TokenID))
+		w.WriteString(`">`)
+		td(cmp.Or(g.AccountName, g.AccountID, "own"))
+		td(g.Region)
+		td(notify.WorkspaceLabel(*g))
+		td(notify.GatewayLabel(*g))
+		w.WriteString(`<td class="name" title="`)
+		w.WriteString(esc(t.TokenID))
+		w.WriteString(`">`)
+		w.WriteString(esc(t.Name))
+		w.WriteString("</td>")
+		td(cmp.Or(t.CreatedBy, "unknown"))
+		day(t.CreateTime, "unknown", "")
+		var rel string
+		if t.ExpireTime != nil {
+			if left := t.ExpireTime.Sub(s.AuditedAt); left > 0 {
+				rel = "in " + audit.Span(left)
+			} else {
+				rel = "expired " + audit.Ago(left)
+			}
+		}
+		day(t.ExpireTime, "never", rel)
+		rel = ""
+		if t.LastUsedTime != nil {
+			rel = audit.Ago(s.AuditedAt.Sub(*t.LastUsedTime))
+		}
+		day(t.LastUsedTime, "never", rel)
+		worst := 0
+		for _, f := range t.Findings {
+			worst = max(worst, severityRank[f.Severity])
+		}
+		// The most severe first in ascending order, then the most findings.
+		fmt.Fprintf(w, `<td data-sort="%d%03d">`, 9-worst, max(0, 999-len(t.Findings)))
+		for _, f := range t.Findings {
+			label := string(f.Rule)
+			if f.Stage != "" {
+				label += " " + f.Stage
+			}
+			chip(label, f.Severity.String(), f.Message, false)
+		}
+		for _, f := range t.Suppressed {
+			chip(string(f.Rule), "low", "suppressed: "+f.Reason, true)
+		}
+		for _, e := range t.DataErrors {
+			chip("unreadable "+e.Field, "medium", e.Message, false)
+		}
+		w.WriteString("</td></tr>\n")
+	}
 }
 
 // expiries are the tokens expiring on each of the next 90 days.

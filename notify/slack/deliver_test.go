@@ -14,11 +14,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/slack-go/slack/slacktest"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/internal/slacklimits"
 )
 
 const (
@@ -64,55 +64,13 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	body, _ := io.ReadAll(r.Body)
-	if code := checkPayload(body); code != "" {
+	if code := slacklimits.Check(body); code != "" {
 		w.WriteHeader(http.StatusBadRequest)
 		io.WriteString(w, code)
 		return
 	}
 	rc.accepted = append(rc.accepted, body)
 	io.WriteString(w, "ok")
-}
-
-// checkPayload returns Slack's error code for a payload over the limits.
-func checkPayload(body []byte) string {
-	var p struct {
-		Text   string `json:"text"`
-		Blocks []struct {
-			Type     string                  `json:"type"`
-			Text     *struct{ Text string }  `json:"text"`
-			Elements []struct{ Text string } `json:"elements"`
-		} `json:"blocks"`
-	}
-	if err := json.Unmarshal(body, &p); err != nil {
-		return "invalid_payload"
-	}
-	if p.Text == "" && len(p.Blocks) == 0 {
-		return "no_text"
-	}
-	if len(p.Blocks) > 50 {
-		return "invalid_blocks"
-	}
-	total := 0
-	for _, b := range p.Blocks {
-		n := 0
-		if b.Text != nil {
-			n = utf8.RuneCountInString(b.Text.Text)
-		}
-		for _, e := range b.Elements {
-			n += utf8.RuneCountInString(e.Text)
-		}
-		if b.Type == "header" && n > 150 || b.Type == "section" && n > 3000 {
-			return "invalid_blocks"
-		}
-		total += n
-	}
-	if total > 12000 {
-		return "msg_blocks_too_long"
-	}
-	if utf8.RuneCountInString(p.Text) > 40000 {
-		return "msg_too_long"
-	}
-	return ""
 }
 
 func noSleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
@@ -257,7 +215,7 @@ func (b *botServer) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	post := map[string]string{"channel": r.Form.Get("channel"), "text": r.Form.Get("text"), "blocks": r.Form.Get("blocks"), "thread_ts": r.Form.Get("thread_ts")}
 	payload, _ := json.Marshal(map[string]json.RawMessage{"text": json.RawMessage(`"x"`), "blocks": json.RawMessage(post["blocks"])})
-	if code := checkPayload(payload); code != "" {
+	if code := slacklimits.Check(payload); code != "" {
 		w.Write([]byte(`{"ok":false,"error":"` + code + `"}`))
 		return
 	}

@@ -1,0 +1,32 @@
+package page
+
+import (
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"livy-token-audit/audit"
+)
+
+// BenchmarkPage renders the page of a fleet of 1,000 gateways and 50,000
+// tokens (BENCHMARKS.md).
+func BenchmarkPage(b *testing.B) {
+	at := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	s := &audit.Snapshot{RunID: "x", AuditedAt: at}
+	for g := range 1000 {
+		gr := audit.GatewayReport{Region: "cn-hangzhou", WorkspaceID: "w", GatewayID: fmt.Sprint("lc-", g)}
+		for i := range 50 {
+			e := at.Add(time.Duration(i) * 24 * time.Hour)
+			gr.Tokens = append(gr.Tokens, audit.TokenReport{TokenID: fmt.Sprint("tk-", g, "-", i), Name: "name", CreatedBy: "bob", ExpireTime: &e, CreateTime: &at, LastUsedTime: &at,
+				Findings: []audit.Finding{{Rule: audit.RuleStale, Severity: audit.SeverityMedium, Message: "last used 40d ago"}}})
+		}
+		s.Gateways = append(s.Gateways, gr)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := (Page{}).WritePage(io.Discard, s, nil, audit.Locations{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
