@@ -12,27 +12,20 @@ import (
 )
 
 // TokenLine is one token with its gateway's fields: a line of the NDJSON
-// export.
+// export. The token's fields are the snapshot's (embedded, so the line has
+// them in the same order and under the same names).
 type TokenLine struct {
-	AccountID     string                    `json:"accountId,omitempty"`
-	AccountName   string                    `json:"accountName,omitempty"`
-	Region        string                    `json:"region"`
-	WorkspaceID   string                    `json:"workspaceId"`
-	WorkspaceName string                    `json:"workspaceName"`
-	GatewayID     string                    `json:"gatewayId"`
-	GatewayName   string                    `json:"gatewayName"`
-	GatewayStatus string                    `json:"gatewayStatus,omitempty"`
-	TokenID       string                    `json:"tokenId"`
-	Name          string                    `json:"name"`
-	CreatedBy     string                    `json:"createdBy"`
-	CreateTime    *time.Time                `json:"createTime"`
-	ExpireTime    *time.Time                `json:"expireTime"`
-	LastUsedTime  *time.Time                `json:"lastUsedTime"`
-	Findings      []audit.Finding           `json:"findings"`
-	Suppressed    []audit.SuppressedFinding `json:"suppressed"`
-	DataErrors    []audit.DataError         `json:"dataErrors,omitempty"`
-	AuditedAt     time.Time                 `json:"auditedAt"`
-	RunID         string                    `json:"runId"`
+	AccountID     string `json:"accountId,omitempty"`
+	AccountName   string `json:"accountName,omitempty"`
+	Region        string `json:"region"`
+	WorkspaceID   string `json:"workspaceId"`
+	WorkspaceName string `json:"workspaceName"`
+	GatewayID     string `json:"gatewayId"`
+	GatewayName   string `json:"gatewayName"`
+	GatewayStatus string `json:"gatewayStatus,omitempty"`
+	audit.TokenReport
+	AuditedAt time.Time `json:"auditedAt"`
+	RunID     string    `json:"runId"`
 }
 
 // WriteNDJSON writes one JSON object per token, with its gateway's fields,
@@ -47,8 +40,7 @@ func WriteNDJSON(w io.Writer, s *audit.Snapshot) error {
 			if err := enc.Encode(TokenLine{
 				AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName,
 				GatewayID: g.GatewayID, GatewayName: g.GatewayName, GatewayStatus: g.Status,
-				TokenID: t.TokenID, Name: t.Name, CreatedBy: t.CreatedBy, CreateTime: t.CreateTime, ExpireTime: t.ExpireTime, LastUsedTime: t.LastUsedTime,
-				Findings: t.Findings, Suppressed: t.Suppressed, DataErrors: t.DataErrors, AuditedAt: s.AuditedAt, RunID: s.RunID,
+				TokenReport: t, AuditedAt: s.AuditedAt, RunID: s.RunID,
 			}); err != nil {
 				return err
 			}
