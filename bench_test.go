@@ -22,6 +22,7 @@ import (
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emr"
 	"livy-token-audit/audit/emulator"
+	"livy-token-audit/audit/fleet"
 )
 
 // The benchmarks of BENCHMARKS.md. Run them with
@@ -34,7 +35,7 @@ const benchAK, benchSK = "LTAI5tBenchKey01", "bench-secret-never-print"
 
 // fleet serves gateways × 50 tokens (10 gateways a workspace) with latency
 // per call, and returns the emulator, its URL and a dial counter.
-func fleet(b *testing.B, gateways int, latency time.Duration, record bool) (*emulator.Server, string, *atomic.Int64) {
+func benchFleet(b *testing.B, gateways int, latency time.Duration, record bool) (*emulator.Server, string, *atomic.Int64) {
 	b.Helper()
 	emu := &emulator.Server{World: emulator.Fleet("cn-hangzhou", max(1, gateways/10), gateways, 50, demoStart),
 		Keys: map[string]emulator.Key{benchAK: {Secret: benchSK}}, Latency: latency, NoRecord: !record}
@@ -55,13 +56,13 @@ func benchCred(b *testing.B) credentials.Credential {
 // fleet through the real client, and reports the run's time against the
 // latency bound ceil(calls/concurrency) × latency, or against calls/rate.
 func auditFleet(b *testing.B, gateways, concurrency int, latency time.Duration, rps float64) {
-	emu, url, dials := fleet(b, gateways, latency, rps > 0)
+	emu, url, dials := benchFleet(b, gateways, latency, rps > 0)
 	c, err := emr.New(emr.Options{Endpoint: url, Credential: benchCred(b), MaxConns: concurrency, Timeout: time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := &audit.Auditor{Concurrency: concurrency, RatePerSecond: cmp.Or(rps, 1e9)}
-	accounts := []audit.Account{{API: c, Scope: audit.Scope{Regions: []string{"cn-hangzhou"}}}}
+	a := &fleet.Auditor{Concurrency: concurrency, RatePerSecond: cmp.Or(rps, 1e9)}
+	accounts := []fleet.Account{{API: c, Account: audit.Account{Scope: audit.Scope{Regions: []string{"cn-hangzhou"}}}}}
 	for b.Loop() {
 		bl := audit.NewBuilder(audit.Evaluation{Now: demoStart, Policy: audit.DefaultPolicy()})
 		s := bl.Finish(a.Audit(b.Context(), accounts, bl.Add))
@@ -172,7 +173,7 @@ func BenchmarkBinaryFleet(b *testing.B) {
 
 func binaryFleet(b *testing.B, gateways int) {
 	bin := buildBinary(b)
-	emu, url, _ := fleet(b, gateways, 20*time.Millisecond, false)
+	emu, url, _ := benchFleet(b, gateways, 20*time.Millisecond, false)
 	dir := b.TempDir()
 	cfg := filepath.Join(dir, "audit.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, "regions: [cn-hangzhou]\napi: {endpoint: %q, concurrency: 32, ratePerSecond: 1000000, timeout: 1m}\nsnapshot: {dir: %q}\n", url, filepath.Join(dir, "out")), 0o644); err != nil {

@@ -15,6 +15,9 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/config"
+	"livy-token-audit/audit/fleet"
+	auditrun "livy-token-audit/audit/run"
 	"livy-token-audit/notify"
 	"livy-token-audit/notify/slack"
 )
@@ -113,7 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer s.close()
 
-	res, err := s.runner.Run(ctx, audit.RunOptions{
+	res, err := s.runner.Run(ctx, auditrun.Options{
 		Now: s.now, Accounts: s.accounts, Trigger: audit.Trigger{Kind: s.kind, DryRun: o.dryRun}, DryRun: o.dryRun, Notify: true,
 	})
 	return report(o, s, res, err, stdout, stderr, log)
@@ -215,10 +218,10 @@ func parseGatewayFlag(v string, accounts []string) (audit.GatewayRef, error) {
 
 // session is a run set up: its config, runner, scope and time.
 type session struct {
-	cfg      *audit.Config
-	runner   *audit.Runner
+	cfg      *config.Config
+	runner   *auditrun.Runner
 	dest     string // the Slack destinations ("" when none is configured)
-	accounts []audit.Account
+	accounts []fleet.Account
 	now      time.Time
 	kind     string
 	demo     *demo
@@ -251,7 +254,7 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 		if o.config == "" {
 			return nil, exitUsage, errors.New("no config: pass -config FILE or set AUDIT_CONFIG (or try -demo)")
 		}
-		if s.cfg, err = audit.LoadConfig(o.config); err != nil {
+		if s.cfg, err = config.Load(o.config); err != nil {
 			return nil, exitUsage, err
 		}
 		if cred, err = defaultCredential(); err != nil {
@@ -269,7 +272,7 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 		return fail(exitFailed, err)
 	}
 	if !o.narrow.Empty() {
-		if s.accounts, err = audit.Narrow(s.runner.Accounts, o.narrow); err != nil {
+		if s.accounts, err = fleet.Narrow(s.runner.Accounts, o.narrow); err != nil {
 			return fail(exitUsage, fmt.Errorf("scope: %w", err))
 		}
 	}
@@ -279,7 +282,7 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 // report prints the outcome of a run and maps it to an exit status. The
 // chosen format goes to stdout; with any format but text, the human
 // summary goes to stderr.
-func report(o options, s *session, res *audit.Result, runErr error, stdout, stderr io.Writer, log *slog.Logger) int {
+func report(o options, s *session, res *auditrun.Result, runErr error, stdout, stderr io.Writer, log *slog.Logger) int {
 	if res == nil || res.Snapshot == nil {
 		fmt.Fprintf(stderr, "livy-token-audit: %v\n", runErr)
 		return exitFailed
@@ -328,7 +331,7 @@ func report(o options, s *session, res *audit.Result, runErr error, stdout, stde
 
 // writeSummary writes the human summary: the report as text, what was
 // written, and what was posted (or the messages that would be).
-func writeSummary(w io.Writer, o options, s *session, res *audit.Result) error {
+func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) error {
 	if err := notify.WriteText(w, res.Snapshot, res.Location); err != nil {
 		return err
 	}
@@ -344,7 +347,7 @@ func writeSummary(w io.Writer, o options, s *session, res *audit.Result) error {
 		if res.WouldMoveLatest {
 			written = append(written, audit.LatestKey, audit.BaselineKey, audit.HistoryKey)
 			if res.PageKey != "" {
-				written = append(written, audit.LatestPageKey)
+				written = append(written, auditrun.LatestPageKey)
 			}
 		}
 		fmt.Fprintf(w, "\nDry run: nothing written. Would write %s.\n", strings.Join(written, ", "))
@@ -373,7 +376,7 @@ func writeSummary(w io.Writer, o options, s *session, res *audit.Result) error {
 	if o.dryRun {
 		why = "dry run"
 	}
-	plans := plan(res, s.cfg)
+	plans := previewPlan(res, s.cfg)
 	for _, p := range plans {
 		label := ""
 		if len(plans) > 1 {
@@ -388,22 +391,16 @@ func writeSummary(w io.Writer, o options, s *session, res *audit.Result) error {
 	return nil
 }
 
-// plan is the Slack messages of the run — the main report, each route's,
-// each owner's — as they were or would be posted.
-func plan(res *audit.Result, cfg *audit.Config) []slack.Planned {
-	return (&slack.Notifier{Config: cfg.Slack, Preview: true}).Plan(res.Snapshot, audit.Locations{Snapshot: res.Location, Page: res.PageLocation})
-}
-
 // writeSlackJSON writes the Slack messages as a JSON array of
 // {destination, skip, message}, message in Block Kit as posted.
-func writeSlackJSON(w io.Writer, s *audit.Snapshot, res *audit.Result, cfg *audit.Config) error {
+func writeSlackJSON(w io.Writer, s *audit.Snapshot, res *auditrun.Result, cfg *config.Config) error {
 	type planned struct {
 		Destination string        `json:"destination"`
 		Skip        string        `json:"skip,omitempty"`
 		Message     slack.Message `json:"message"`
 	}
 	out := []planned{}
-	for _, p := range plan(res, cfg) {
+	for _, p := range previewPlan(res, cfg) {
 		out = append(out, planned{p.Destination, p.Skip, p.Message})
 	}
 	b, err := json.MarshalIndent(out, "", "  ")

@@ -15,7 +15,9 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/config"
 	"livy-token-audit/audit/emulator"
+	"livy-token-audit/audit/localstore"
 )
 
 var (
@@ -37,7 +39,7 @@ const (
 var demoStart = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 
 type demo struct {
-	cfg  *audit.Config
+	cfg  *config.Config
 	cred credentials.Credential
 	srv  *http.Server
 	emu  *emulator.Server
@@ -52,7 +54,7 @@ func startDemo(ctx context.Context, log *slog.Logger) (*demo, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := audit.ParseConfig("testdata/demo/audit.yaml", demoConfig)
+	cfg, err := config.Parse("testdata/demo/audit.yaml", demoConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +101,7 @@ func (d *demo) setClock(t time.Time) {
 // nextTime is the first demo time, or one day after the demo's previous run
 // in the same snapshot folder.
 func (d *demo) nextTime(ctx context.Context) time.Time {
-	st := &audit.LocalStore{Dir: d.cfg.Snapshot.Dir}
+	st := &localstore.Store{Dir: d.cfg.Snapshot.Dir}
 	b, err := st.Get(ctx, audit.LatestKey)
 	if err != nil {
 		return demoStart

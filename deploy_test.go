@@ -19,7 +19,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
 
-	"livy-token-audit/audit"
+	"livy-token-audit/audit/config"
 	"livy-token-audit/audit/roles"
 )
 
@@ -162,7 +162,7 @@ func TestSYAMLMatchesTheCode(t *testing.T) {
 	}
 	// The packaged config is valid, and the function's timeout leaves room
 	// for its deadline reserve.
-	cfg, err := audit.LoadConfig("deploy/audit.yaml")
+	cfg, err := config.Load("deploy/audit.yaml")
 	if err != nil {
 		t.Fatalf("deploy/audit.yaml: %v", err)
 	}
@@ -370,7 +370,7 @@ func TestPreDeployPackage(t *testing.T) {
 			}
 		}
 	}
-	if _, err := audit.LoadConfig(copyConfig[1]); err != nil {
+	if _, err := config.Load(copyConfig[1]); err != nil {
 		t.Errorf("packaged config %s: %v", copyConfig[1], err)
 	}
 }

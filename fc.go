@@ -23,6 +23,10 @@ import (
 	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/config"
+	"livy-token-audit/audit/fleet"
+	auditrun "livy-token-audit/audit/run"
+	"livy-token-audit/notify"
 )
 
 // serveFC runs the Function Compute handler loop; it never returns.
@@ -35,7 +39,7 @@ func serveFC(getenv func(string) string, stderr io.Writer) {
 // per instance (cold start); a bad config fails every invocation with the
 // same error.
 type fcHandler struct {
-	cfg    *audit.Config
+	cfg    *config.Config
 	cfgErr error
 	getenv func(string) string
 	log    *slog.Logger
@@ -54,7 +58,7 @@ func newFCHandler(getenv func(string) string, stderr io.Writer) *fcHandler {
 			path = filepath.Join(filepath.Dir(exe), "audit.yaml")
 		}
 	}
-	h.cfg, h.cfgErr = audit.LoadConfig(path)
+	h.cfg, h.cfgErr = config.Load(path)
 	if h.cfgErr != nil {
 		h.log.Error("config refused; every invocation will fail until it is fixed", "config", path, "error", h.cfgErr)
 	}
@@ -76,7 +80,7 @@ type fcResponse struct {
 	DryRun   bool          `json:"dryRun,omitempty"`
 	Reused   bool          `json:"reused,omitempty"`
 	// Deliveries says what became of each destination's message.
-	Deliveries []audit.DeliveryResult `json:"deliveries,omitempty"`
+	Deliveries []notify.DeliveryResult `json:"deliveries,omitempty"`
 }
 
 // invocation is a decoded event.
@@ -238,7 +242,7 @@ func lenientDecode(b []byte, v any) error {
 }
 
 // writtenPage is where the run's page is, when it was written.
-func writtenPage(res *audit.Result) string {
+func writtenPage(res *auditrun.Result) string {
 	if !res.Written {
 		return ""
 	}
@@ -287,9 +291,9 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 		log.Error("cannot set up the audit", "error", err)
 		return nil, err
 	}
-	var accounts []audit.Account
+	var accounts []fleet.Account
 	if n := narrowing(inv.opts); !n.Empty() {
-		if accounts, err = audit.Narrow(runner.Accounts, n); err != nil {
+		if accounts, err = fleet.Narrow(runner.Accounts, n); err != nil {
 			err = fmt.Errorf("event: %w", err)
 			log.Error("invocation refused: bad event", "error", err)
 			return nil, err
@@ -297,7 +301,7 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 	}
 	log.Info("audit starting", "audited_at", inv.now.UTC().Format(time.RFC3339), "retry_count", fctx.RetryCount,
 		"dry_run", dryRun, "partial_scope", accounts != nil, "slack", cmpOr(dest, "none"))
-	res, err := runner.Run(ctx, audit.RunOptions{
+	res, err := runner.Run(ctx, auditrun.Options{
 		Now: inv.now, Accounts: accounts, DryRun: dryRun, Notify: notify, Retry: fctx.RetryCount > 0,
 		Trigger: audit.Trigger{Kind: inv.kind, Name: inv.name, TriggerTime: inv.triggerTime, RequestID: audit.Truncate(fctx.RequestID, 128),
 			RetryCount: fctx.RetryCount, DryRun: dryRun},
@@ -341,11 +345,11 @@ func (h *fcHandler) noticeBadConfig(ctx context.Context, log *slog.Logger, inv i
 	if done {
 		return
 	}
-	n, _, err := newNotifier(&audit.Config{}, h.getenv, log)
+	n, _, err := newRouter(&config.Config{}, h.getenv, log)
 	if err != nil || n == nil {
 		return // no webhook (a bot needs slack.channel, which is in the config)
 	}
-	f := audit.FailureNotice{RunID: runID, AuditedAt: at, Trigger: audit.Trigger{Kind: cmpOr(inv.kind, "unknown")}, Cause: h.cfgErr.Error()}
+	f := notify.FailureNotice{Tool: tool(), RunID: runID, AuditedAt: at, Trigger: audit.Trigger{Kind: cmpOr(inv.kind, "unknown")}, Cause: h.cfgErr.Error()}
 	for _, d := range n.FailureDeliveries(f) {
 		if err := d.Send(ctx); err != nil {
 			log.Error("failure notice not posted", "destination", d.Destination, "error", err)

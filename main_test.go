@@ -12,6 +12,7 @@ import (
 
 	"livy-token-audit/audit"
 	goldenfile "livy-token-audit/internal/golden"
+	"livy-token-audit/internal/retry"
 )
 
 func TestMain(m *testing.M) {
@@ -22,7 +23,7 @@ func TestMain(m *testing.M) {
 	// Retries wait a hundredth of their backoff: the tests check what is
 	// retried and how often (the fault matrix and the demo retry for
 	// seconds otherwise).
-	retrySleep = func(ctx context.Context, d time.Duration) error { return audit.SleepContext(ctx, d/100) }
+	retrySleep = func(ctx context.Context, d time.Duration) error { return retry.SleepContext(ctx, d/100) }
 	// The golden files hold this version, however the test binary was built.
 	readBuildInfo = func() (*debug.BuildInfo, bool) {
 		return &debug.BuildInfo{Main: debug.Module{Path: "livy-token-audit", Version: "v0.0.0-test"}}, true

@@ -19,7 +19,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"livy-token-audit/audit"
+	auditrun "livy-token-audit/audit/run"
 	goldenfile "livy-token-audit/internal/golden"
+	"livy-token-audit/notify"
 	"livy-token-audit/notify/page"
 )
 
@@ -293,7 +295,7 @@ func TestReportPageInABrowser(t *testing.T) {
 		g.Tokens = append(g.Tokens, audit.TokenReport{TokenID: "tk-hostile", Name: hostile, CreatedBy: `"><svg onload=alert(1)>`,
 			Findings: []audit.Finding{}, Suppressed: []audit.SuppressedFinding{}})
 		var buf bytes.Buffer
-		if err := (page.Page{}).WritePage(&buf, snap, nil, audit.Locations{Snapshot: `x"><script>alert(1)</script>`}); err != nil {
+		if err := (page.Page{}).WritePage(&buf, snap, nil, notify.Locations{Snapshot: `x"><script>alert(1)</script>`}); err != nil {
 			t.Fatal(err)
 		}
 		hdir := t.TempDir()
@@ -345,7 +347,7 @@ func demoRuns(t *testing.T, n int) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := r.Run(t.Context(), audit.RunOptions{Now: now, Trigger: audit.Trigger{Kind: "demo"}, Notify: true})
+		res, err := r.Run(t.Context(), auditrun.Options{Now: now, Trigger: audit.Trigger{Kind: "demo"}, Notify: true})
 		if res == nil || !res.MovedLatest || (err != nil && !d.staged(res.Snapshot)) {
 			t.Fatalf("demo run %d: %v", i+1, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -11,12 +12,18 @@ import (
 
 	"github.com/aliyun/credentials-go/credentials"
 
-	"livy-token-audit/audit"
+	"livy-token-audit/audit/config"
 	"livy-token-audit/audit/emr"
+	"livy-token-audit/audit/fleet"
+	"livy-token-audit/audit/localstore"
 	"livy-token-audit/audit/ossstore"
 	"livy-token-audit/audit/roles"
+	auditrun "livy-token-audit/audit/run"
+	"livy-token-audit/internal/retry"
+	"livy-token-audit/notify"
 	"livy-token-audit/notify/page"
 	"livy-token-audit/notify/slack"
+	"livy-token-audit/notify/webhook"
 )
 
 // retrySleep waits between the retries of every client (nil: the real
@@ -24,10 +31,14 @@ import (
 // retried and how often, not for how long); the binary always waits.
 var retrySleep func(ctx context.Context, d time.Duration) error
 
+// sinkTimeout bounds one request to Slack or a JSON webhook, body
+// included.
+const sinkTimeout = 15 * time.Second
+
 // newRunner wires the audit's dependencies from a config and a credential.
-// It returns the runner and a description of the Slack destination ("" when
+// It returns the runner and a description of the destinations ("" when
 // none is configured). It makes no call.
-func newRunner(cfg *audit.Config, cred credentials.Credential, getenv func(string) string, log *slog.Logger) (*audit.Runner, string, error) {
+func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(string) string, log *slog.Logger) (*auditrun.Runner, string, error) {
 	accounts, err := newAccounts(cfg, cred)
 	if err != nil {
 		return nil, "", err
@@ -36,48 +47,56 @@ func newRunner(cfg *audit.Config, cred credentials.Credential, getenv func(strin
 	if err != nil {
 		return nil, "", err
 	}
-	notifier, dest, err := newNotifier(cfg, getenv, log)
+	router, dest, err := newRouter(cfg, getenv, log)
 	if err != nil {
 		return nil, "", err
 	}
-	r := &audit.Runner{
-		Tool:     tool(),
-		Page:     page.Page{},
-		Config:   cfg,
+	r := &auditrun.Runner{
+		Tool: tool(), Policy: cfg.Policy, Suppressions: cfg.Suppressions, ExpectEvery: cfg.Schedule.ExpectEvery,
 		Accounts: accounts,
-		Auditor: &audit.Auditor{
+		Auditor: &fleet.Auditor{
 			Concurrency: cfg.API.Concurrency, RatePerSecond: cfg.API.RatePerSecond,
 			Reserve: cfg.API.DeadlineReserve, Logger: log,
 		},
-		Store:  store,
-		Logger: log,
+		Store:     store,
+		Artifacts: artifacts,
+		Logger:    log,
 	}
-	if notifier != nil {
-		r.Notifiers = []audit.Notifier{notifier}
+	if router != nil {
+		r.Notifier = &notify.Dispatcher{Notifiers: []notify.Notifier{router}, Claims: store, Logger: log}
 	}
 	return r, dest, nil
+}
+
+// artifacts are written beside each snapshot: the report page.
+var artifacts = []auditrun.Artifact{
+	{Ext: ".html", Page: true, Render: func(w io.Writer, v auditrun.View) error {
+		return page.Page{}.WritePage(w, v.Snapshot, v.History, v.Locations)
+	}},
 }
 
 // newAccounts returns the accounts the config audits, each with an API
 // client signed by its credentials: the run's own (when the config gives it
 // a scope), and each of accounts: through its assumed role.
-func newAccounts(cfg *audit.Config, cred credentials.Credential) ([]audit.Account, error) {
+func newAccounts(cfg *config.Config, cred credentials.Credential) ([]fleet.Account, error) {
 	client := func(c credentials.Credential) (*emr.Client, error) {
 		return emr.New(emr.Options{
 			Endpoint: cfg.API.Endpoint, Credential: c, Timeout: cfg.API.Timeout, Retries: cfg.API.Retries, MaxConns: cfg.API.Concurrency,
 			Sleep: retrySleep,
 		})
 	}
-	var out []audit.Account
-	if len(cfg.Regions)+len(cfg.Gateways) > 0 {
-		api, err := client(cred)
-		if err != nil {
-			return nil, err
+	var out []fleet.Account
+	for _, id := range cfg.AuditAccounts() {
+		if id.ID == "" {
+			api, err := client(cred)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, fleet.Account{Account: id, API: api})
+			continue
 		}
-		out = append(out, audit.Account{API: api, Scope: audit.Scope{Regions: cfg.Regions, Workspaces: cfg.Workspaces, Gateways: cfg.Gateways}})
-	}
-	for _, a := range cfg.Accounts {
-		role, err := roles.Assume(cred, roles.Options{AccountName: a.Name, RoleARN: a.RoleARN, ExternalID: a.ExternalID, STSEndpoint: cfg.API.STSEndpoint})
+		i := slices.IndexFunc(cfg.Accounts, func(a config.Account) bool { return a.ID == id.ID })
+		role, err := roles.Assume(cred, roles.Options{AccountName: id.Name, RoleARN: id.RoleARN, ExternalID: cfg.Accounts[i].ExternalID, STSEndpoint: cfg.API.STSEndpoint})
 		if err != nil {
 			return nil, err
 		}
@@ -85,46 +104,77 @@ func newAccounts(cfg *audit.Config, cred credentials.Credential) ([]audit.Accoun
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, audit.Account{ID: a.ID, Name: a.Name, RoleARN: a.RoleARN, API: api, Scope: a.Scope,
-			Prepare: func(context.Context) error { return role.Check() }})
+		out = append(out, fleet.Account{Account: id, API: api, Prepare: func(context.Context) error { return role.Check() }})
 	}
 	return out, nil
 }
 
 // newStore returns the snapshot store the config names: OSS when
 // snapshot.oss is set, else the local folder snapshot.dir.
-func newStore(cfg *audit.Config, cred credentials.Credential, log *slog.Logger) (audit.Store, error) {
-	if cfg.Snapshot.OSS == nil {
-		return &audit.LocalStore{Dir: cfg.Snapshot.Dir}, nil
+func newStore(cfg *config.Config, cred credentials.Credential, log *slog.Logger) (auditrun.Store, error) {
+	o := cfg.Snapshot.OSS
+	if o == nil {
+		return &localstore.Store{Dir: cfg.Snapshot.Dir}, nil
 	}
-	return ossstore.New(ossstore.Options{Config: *cfg.Snapshot.OSS, Credential: cred, Logger: log, Retrier: audit.Retrier{Sleep: retrySleep}})
+	return ossstore.New(ossstore.Options{
+		Bucket: o.Bucket, Region: o.Region, Endpoint: o.Endpoint, Prefix: o.Prefix,
+		ServerSideEncryption: o.ServerSideEncryption, KMSKeyID: o.KMSKeyID, PresignLinks: o.PresignLinks,
+		Credential: cred, Logger: log, Retrier: retry.Retrier{Sleep: retrySleep},
+	})
 }
 
-// newNotifier returns the Slack notifier the environment configures, or nil
-// when no Slack secret is set at all (the CLI then prints the messages). The
-// main report goes to slack.channel with SLACK_BOT_TOKEN, or to
-// SLACK_WEBHOOK_URL; each route to its channel (with the bot token) or to
-// the webhook in its webhookEnv; owner messages with the bot token. A
-// destination the config needs but the environment lacks is an error, so
-// that no team's messages are dropped without a word. The description it
-// returns never holds a secret.
-func newNotifier(cfg *audit.Config, getenv func(string) string, log *slog.Logger) (*slack.Notifier, string, error) {
-	token, hook := getenv("SLACK_BOT_TOKEN"), getenv("SLACK_WEBHOOK_URL")
-	routeHooks := false
-	for _, r := range cfg.Slack.Routes {
-		if r.WebhookEnv != "" && getenv(r.WebhookEnv) != "" {
-			routeHooks = true
-		}
+// routes is the plan of the config's destinations without their senders:
+// the main report, the Slack routes, the JSON webhooks and the owners'
+// messages.
+func routes(cfg *config.Config) *notify.Router {
+	s := cfg.Slack
+	rt := &notify.Router{Notify: s.Notify, Owners: notify.Owners{Enabled: s.Owners.Enabled, Rules: s.Owners.Rules,
+		MinSeverity: s.Owners.MinSeverity, Recipients: s.Mentions, Prefix: "slack:owner:"}}
+	for _, r := range s.Routes {
+		rt.Routes = append(rt.Routes, notify.Route{Destination: "slack:route:" + r.Name, Name: r.Name, Match: r.Match, Notify: r.Notify, Exclusive: r.Exclusive})
 	}
-	if token == "" && hook == "" && !routeHooks {
+	for _, w := range cfg.Webhooks {
+		rt.Routes = append(rt.Routes, notify.Route{Destination: "webhook:" + w.Name, Name: w.Name, Match: w.Match, Notify: w.Notify, Exclusive: w.Exclusive, Failures: true})
+	}
+	return rt
+}
+
+// newRouter returns the router the environment configures, or nil when no
+// destination's secret is set at all (the CLI then prints the Slack
+// messages). The main report goes to slack.channel with SLACK_BOT_TOKEN, or
+// to SLACK_WEBHOOK_URL; each Slack route to its channel (with the bot
+// token) or to the webhook in its webhookEnv; owner messages with the bot
+// token; each JSON webhook to the URL in its urlEnv. A destination the
+// config needs but the environment lacks is an error, so that no team's
+// messages are dropped without a word. The description it returns never
+// holds a secret.
+func newRouter(cfg *config.Config, getenv func(string) string, log *slog.Logger) (*notify.Router, string, error) {
+	token, hook := getenv("SLACK_BOT_TOKEN"), getenv("SLACK_WEBHOOK_URL")
+	secrets := token != "" || hook != ""
+	for _, r := range cfg.Slack.Routes {
+		secrets = secrets || r.WebhookEnv != "" && getenv(r.WebhookEnv) != ""
+	}
+	for _, w := range cfg.Webhooks {
+		secrets = secrets || getenv(w.URLEnv) != ""
+	}
+	if !secrets {
 		return nil, "", nil
 	}
-	hc := slack.NewHTTPClient(15 * time.Second)
-	n := &slack.Notifier{Config: cfg.Slack, Routes: map[string]*slack.Slack{}}
+	hc := slack.NewHTTPClient(sinkTimeout)
+	rt := routes(cfg)
+	opts := slack.Options{MaxItems: cfg.Slack.MaxItems, Mentions: cfg.Slack.Mentions, RunbookURL: cfg.Slack.Owners.RunbookURL}
 	var bot *slack.Slack
 	if token != "" {
 		bot = slack.NewBot(token, getenv("SLACK_API_URL"), hc)
-		bot.Logger, bot.Sleep = log, retrySleep
+		bot.Logger, bot.Sleep, bot.Options = log, retrySleep, opts
+	}
+	webhookTo := func(url, what string) (*slack.Slack, error) {
+		w, err := slack.NewWebhook(url, what, hc)
+		if err != nil {
+			return nil, err
+		}
+		w.Logger, w.Sleep, w.Options = log, retrySleep, opts
+		return w, nil
 	}
 	var dests []string
 	switch {
@@ -132,46 +182,92 @@ func newNotifier(cfg *audit.Config, getenv func(string) string, log *slog.Logger
 		if hook != "" {
 			log.Warn("both SLACK_BOT_TOKEN and SLACK_WEBHOOK_URL are set; posting the main report with the bot token")
 		}
-		n.Main = bot.To(cfg.Slack.Channel)
+		rt.Main = bot.To(cfg.Slack.Channel)
 	case hook != "":
-		w, err := slack.NewWebhook(hook, "SLACK_WEBHOOK_URL", hc)
+		w, err := webhookTo(hook, "SLACK_WEBHOOK_URL")
 		if err != nil {
 			return nil, "", err
 		}
-		w.Logger, w.Sleep = log, retrySleep
-		n.Main = w
+		rt.Main = w
 	}
-	if n.Main != nil {
-		dests = append(dests, "main: "+n.Main.String())
+	if rt.Main != nil {
+		dests = append(dests, "main: "+rt.Main.String())
 	}
 	for i, r := range cfg.Slack.Routes {
 		field := fmt.Sprintf("slack.routes[%d] (%s)", i, r.Name)
+		var sender notify.Sender
 		switch {
 		case r.Channel != "" && bot == nil:
 			return nil, "", fmt.Errorf("%s posts to %s, which needs SLACK_BOT_TOKEN", field, r.Channel)
 		case r.Channel != "":
-			n.Routes[r.Name] = bot.To(r.Channel)
+			sender = bot.To(r.Channel)
 		case getenv(r.WebhookEnv) == "":
 			return nil, "", fmt.Errorf("%s: %s is not set (it holds the route's webhook URL)", field, r.WebhookEnv)
 		default:
-			w, err := slack.NewWebhook(getenv(r.WebhookEnv), r.WebhookEnv, hc)
+			w, err := webhookTo(getenv(r.WebhookEnv), r.WebhookEnv)
 			if err != nil {
 				return nil, "", err
 			}
-			w.Logger, w.Sleep = log, retrySleep
-			n.Routes[r.Name] = w
+			sender = w
 		}
-		dests = append(dests, "route "+r.Name+": "+n.Routes[r.Name].String())
+		rt.Routes[i].Sender = sender
+		dests = append(dests, "route "+r.Name+": "+sender.String())
+	}
+	for i, w := range cfg.Webhooks {
+		sender, err := newWebhook(w, getenv, log)
+		if err != nil {
+			return nil, "", fmt.Errorf("webhooks[%d] (%s): %w", i, w.Name, err)
+		}
+		rt.Routes[len(cfg.Slack.Routes)+i].Sender = sender
+		dests = append(dests, "webhook "+w.Name+": "+sender.String())
 	}
 	if cfg.Slack.Owners.Enabled {
 		if bot == nil {
 			return nil, "", errors.New("slack.owners.enabled needs SLACK_BOT_TOKEN: owner messages are direct messages from the bot")
 		}
-		n.Bot = bot
+		rt.Owners.To = func(id string) notify.Sender { return bot.To(id) }
 		dests = append(dests, "owners: direct messages")
 	}
-	if bot != nil && n.Main == nil && n.Bot == nil && !slices.ContainsFunc(cfg.Slack.Routes, func(r audit.Route) bool { return r.Channel != "" }) {
+	if bot != nil && rt.Main == nil && !cfg.Slack.Owners.Enabled && !slices.ContainsFunc(cfg.Slack.Routes, func(r config.Route) bool { return r.Channel != "" }) {
 		return nil, "", errors.New("slack: SLACK_BOT_TOKEN is set but nothing posts with it: set slack.channel (the main report), a route's channel, or slack.owners")
 	}
-	return n, strings.Join(dests, "; "), nil
+	return rt, strings.Join(dests, "; "), nil
+}
+
+// newWebhook is a JSON webhook's sender, its URL and secret read from the
+// environment variables the config names.
+func newWebhook(w config.Webhook, getenv func(string) string, log *slog.Logger) (*webhook.Webhook, error) {
+	url, secret := getenv(w.URLEnv), getenv(w.SecretEnv)
+	switch {
+	case url == "":
+		return nil, fmt.Errorf("%s is not set (it holds the webhook's URL)", w.URLEnv)
+	case secret == "":
+		return nil, fmt.Errorf("%s is not set (it holds the secret the posts are signed with)", w.SecretEnv)
+	}
+	return webhook.New(webhook.Options{URL: url, URLEnv: w.URLEnv, Secret: secret, Destination: "webhook:" + w.Name,
+		HTTPClient: webhook.NewHTTPClient(sinkTimeout), Logger: log, Sleep: retrySleep})
+}
+
+// previewPlan is the Slack messages of the run — the main report, each
+// route's, each owner's — as they were or would be posted.
+func previewPlan(res *auditrun.Result, cfg *config.Config) []slackPlan {
+	rt := routes(cfg)
+	rt.Preview = true
+	var out []slackPlan
+	for _, r := range rt.Plan(res.Snapshot, res.Locations()) {
+		if !strings.HasPrefix(r.Destination, "slack") {
+			continue
+		}
+		msg, _ := slack.Messages(&r, slack.Options{MaxItems: cfg.Slack.MaxItems, Mentions: cfg.Slack.Mentions, RunbookURL: cfg.Slack.Owners.RunbookURL}, false)
+		out = append(out, slackPlan{Destination: r.Destination, Label: r.Label, Skip: r.Skip, Message: msg})
+	}
+	return out
+}
+
+// slackPlan is one Slack message of a run, as the CLI shows it.
+type slackPlan struct {
+	Destination string
+	Label       string
+	Skip        string
+	Message     slack.Message
 }

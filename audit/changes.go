@@ -80,9 +80,10 @@ func (c *Changes) Counts() ChangeCounts {
 // Total is the number of changes of any kind.
 func (c ChangeCounts) Total() int { return c.New + c.Escalated + c.Resolved + c.Removed + c.Unknown }
 
-// escalates lists rule transitions that are escalations whatever the
-// severities say: a token that was expiring and is now expired.
-var escalates = map[[2]Rule]bool{{RuleExpiring, RuleExpired}: true, {RuleStale, RuleExpired}: true, {RuleUnused, RuleExpired}: true}
+// escalates reports whether a finding of rule from followed by one of rule
+// to is an escalation whatever the severities say: a token that was
+// expiring (or stale, or unused) and is now expired.
+func escalates(from, to Rule) bool { return to == RuleExpired && Info(from).Escalates }
 
 // Compare records in cur what changed since the baseline (nil for a first
 // run) and sets cur.Summary.Changes. Each gateway is compared against the
@@ -216,7 +217,7 @@ func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []BaselineFi
 		}
 		escalated := false
 		for _, pf := range prev {
-			if _, still := prevBy[pf.Rule]; still && escalates[[2]Rule{pf.Rule, f.Rule}] {
+			if _, still := prevBy[pf.Rule]; still && escalates(pf.Rule, f.Rule) {
 				delete(prevBy, pf.Rule)
 				c := change(g, t.TokenID, t.Name, f, since)
 				c.From, c.FromSeverity, c.FromStage = pf.Rule, &pf.Severity, pf.Stage

@@ -2,11 +2,6 @@ package audit
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
-	"io"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -48,85 +43,5 @@ func TestHistoryNext(t *testing.T) {
 		if _, err := ReadHistory([]byte(bad)); err == nil {
 			t.Errorf("ReadHistory(%s): no error", bad)
 		}
-	}
-}
-
-// recPage records what it was asked to render.
-type recPage struct {
-	histories [][]string
-	fail      error
-}
-
-func (p *recPage) WritePage(w io.Writer, s *Snapshot, history []HistoryEntry, loc Locations) error {
-	var ids []string
-	for _, e := range history {
-		ids = append(ids, e.RunID)
-	}
-	p.histories = append(p.histories, ids)
-	if p.fail != nil {
-		return p.fail
-	}
-	_, err := fmt.Fprintf(w, "<!doctype html><title>%s</title><a>%s</a>", s.RunID, loc.Snapshot)
-	return err
-}
-
-func TestRunWritesPagesAndHistory(t *testing.T) {
-	t.Parallel()
-	st, p := newMemStore(), &recPage{}
-	r := newRunner(world(), st, nil)
-	r.Page = p
-	res, err := r.Run(t.Context(), RunOptions{Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := "2026/11/27/20261127T090000Z.html"
-	want := []string{"put " + dated, "put " + page, "put latest.json", "put baseline.json", "put history.json", "put latest.html"}
-	if !slices.Equal(st.ops, want) {
-		t.Errorf("ops %v, want %v", st.ops, want)
-	}
-	if res.PageKey != page || res.PageLocation != "mem://"+page || !bytes.Equal(st.objects[page], st.objects[LatestPageKey]) {
-		t.Errorf("page %s at %s; latest.html is the run's page: %v", res.PageKey, res.PageLocation, bytes.Equal(st.objects[page], st.objects[LatestPageKey]))
-	}
-	// The page's trend includes this run.
-	if got := p.histories[0]; !slices.Equal(got, []string{RunID(now)}) {
-		t.Errorf("the page was drawn with history %v, want this run", got)
-	}
-
-	// A narrowed run writes its page, but neither latest.html nor history.
-	next := now.Add(Day)
-	narrowed, err := Narrow(r.Accounts, Narrowing{Gateways: []GatewayRef{{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-a"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.ops = nil
-	if _, err := r.Run(t.Context(), RunOptions{Now: next, Accounts: narrowed}); err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{"put 2026/11/28/20261128T090000Z.json", "put 2026/11/28/20261128T090000Z.html"}; !slices.Equal(st.ops, want) {
-		t.Errorf("narrowed run: ops %v, want %v", st.ops, want)
-	}
-	if got := p.histories[1]; !slices.Equal(got, []string{RunID(now)}) {
-		t.Errorf("the narrowed run's page was drawn with history %v, want the full audits only", got)
-	}
-	h, err := ReadHistory(st.objects[HistoryKey])
-	if err != nil || len(h.Runs) != 1 {
-		t.Errorf("history.json after a narrowed run: %v, %+v", err, h)
-	}
-}
-
-func TestRunReportsAFailedPage(t *testing.T) {
-	t.Parallel()
-	st := newMemStore()
-	r := newRunner(world(), st, &recNotifier{})
-	r.Page = &recPage{fail: errors.New("template broke")}
-	res, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true})
-	if err == nil || !strings.Contains(err.Error(), "write 2026/11/27/20261127T090000Z.html: template broke") {
-		t.Errorf("got %v, want the page's error", err)
-	}
-	if !res.Written || st.objects[dated] == nil || !res.MovedLatest || res.PageLocation != "" {
-		t.Errorf("written %v, latest moved %v, page %q: want the snapshot and the baseline moved, and no link to the page", res.Written, res.MovedLatest, res.PageLocation)
-	}
-	if _, ok := st.objects[LatestPageKey]; ok {
-		t.Error("latest.html was written though the run's page failed")
 	}
 }

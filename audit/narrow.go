@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,32 +35,62 @@ func (n Narrowing) Empty() bool {
 // Narrow applies n to the configured accounts. It returns an error naming
 // the first thing that is outside the configured scope; nothing is called.
 func Narrow(accounts []Account, n Narrowing) ([]Account, error) {
-	label := func(a Account) string {
-		if a.ID == "" {
-			return SelfAccount
+	out, err := narrowAccounts(accounts, n.Accounts)
+	if err != nil || len(n.Regions) == 0 && len(n.Workspaces) == 0 && len(n.Gateways) == 0 {
+		return out, err
+	}
+	scopes, err := narrowRegions(out, n)
+	if err != nil {
+		return nil, err
+	}
+	if len(n.Workspaces) > 0 {
+		if err := narrowWorkspaces(out, scopes, n.Workspaces); err != nil {
+			return nil, err
 		}
-		return a.Name
 	}
-	find := func(nameOrID string) int {
-		return slices.IndexFunc(accounts, func(a Account) bool {
-			if nameOrID == "" || nameOrID == SelfAccount {
-				return a.ID == ""
-			}
-			return a.ID == nameOrID || a.Name == nameOrID
-		})
+	if err := narrowGateways(out, scopes, n.Gateways); err != nil {
+		return nil, err
 	}
+	narrowed := out[:0]
+	for i, a := range out {
+		if len(scopes[i].Regions) == 0 && len(scopes[i].Gateways) == 0 {
+			continue
+		}
+		a.Scope = scopes[i]
+		narrowed = append(narrowed, a)
+	}
+	return narrowed, nil
+}
+
+// accountLabel names an account as a narrowing does.
+func accountLabel(a Account) string {
+	if a.ID == "" {
+		return SelfAccount
+	}
+	return a.Name
+}
+
+// isAccount reports whether a is the account a narrowing names (by name or
+// ID; "" and SelfAccount name the run's own).
+func isAccount(a Account, nameOrID string) bool {
+	if nameOrID == "" || nameOrID == SelfAccount {
+		return a.ID == ""
+	}
+	return a.ID == nameOrID || a.Name == nameOrID
+}
+
+// narrowAccounts keeps the accounts named (all when none is).
+func narrowAccounts(accounts []Account, names []string) ([]Account, error) {
 	selected := make([]bool, len(accounts))
-	if len(n.Accounts) == 0 {
-		for i := range selected {
-			selected[i] = true
-		}
+	for i := range selected {
+		selected[i] = len(names) == 0
 	}
-	for _, name := range n.Accounts {
-		i := find(name)
+	for _, name := range names {
+		i := slices.IndexFunc(accounts, func(a Account) bool { return isAccount(a, name) })
 		if i < 0 {
 			var known []string
 			for _, a := range accounts {
-				known = append(known, label(a))
+				known = append(known, accountLabel(a))
 			}
 			return nil, fmt.Errorf("account %q is not a configured account (configured: %s)", Truncate(name, 64), strings.Join(known, ", "))
 		}
@@ -71,10 +102,15 @@ func Narrow(accounts []Account, n Narrowing) ([]Account, error) {
 			out = append(out, a)
 		}
 	}
-	if len(n.Regions) == 0 && len(n.Workspaces) == 0 && len(n.Gateways) == 0 {
-		return out, nil
-	}
+	return out, nil
+}
 
+// narrowRegions checks the regions asked for and returns each account's
+// scope narrowed to them: with regions, the discovered regions among them
+// (and the workspace filter with them) and the explicit gateways in them;
+// with workspaces only, the whole scope (narrowed next); with gateways
+// only, nothing yet.
+func narrowRegions(out []Account, n Narrowing) ([]Scope, error) {
 	// A region is in the scope when it is discovered, or holds an explicit
 	// gateway.
 	var all []string
@@ -84,7 +120,7 @@ func Narrow(accounts []Account, n Narrowing) ([]Account, error) {
 			all = append(all, g.Region)
 		}
 	}
-	all = dedupe(all)
+	all = Dedupe(all)
 	for _, r := range n.Regions {
 		if !slices.Contains(all, r) {
 			return nil, fmt.Errorf("region %q is not in the configured regions %v", Truncate(r, 64), all)
@@ -113,46 +149,52 @@ func Narrow(accounts []Account, n Narrowing) ([]Account, error) {
 			scopes[i] = a.Scope
 		}
 	}
-	if len(n.Workspaces) > 0 {
-		allowed := false
-		for i, a := range out {
-			sc := &scopes[i]
-			var ws []string
-			for _, w := range n.Workspaces {
-				if len(sc.Regions) > 0 && (len(a.Scope.Workspaces) == 0 || slices.Contains(a.Scope.Workspaces, w)) {
-					ws = append(ws, w)
-				}
+	return scopes, nil
+}
+
+// narrowWorkspaces narrows each scope to the workspaces asked for: those
+// its discovery may find (within the account's workspace filter) and its
+// explicit gateways in them. At least one account must have one.
+func narrowWorkspaces(out []Account, scopes []Scope, workspaces []string) error {
+	allowed := false
+	for i, a := range out {
+		sc := &scopes[i]
+		var ws []string
+		for _, w := range workspaces {
+			if len(sc.Regions) > 0 && (len(a.Scope.Workspaces) == 0 || slices.Contains(a.Scope.Workspaces, w)) {
+				ws = append(ws, w)
 			}
-			keep := sc.Gateways[:0:0]
-			for _, g := range sc.Gateways {
-				if slices.Contains(n.Workspaces, g.WorkspaceID) {
-					keep = append(keep, g)
-				}
-			}
-			sc.Gateways = keep
-			if len(ws) == 0 {
-				sc.Regions, sc.Workspaces = nil, nil
-			} else {
-				sc.Workspaces = ws
-			}
-			allowed = allowed || len(ws) > 0 || len(keep) > 0
 		}
-		if !allowed {
-			return nil, fmt.Errorf("workspaces %v are outside the configured scope (discovered regions and their workspaces filter, or explicit gateways)", n.Workspaces)
+		keep := sc.Gateways[:0:0]
+		for _, g := range sc.Gateways {
+			if slices.Contains(workspaces, g.WorkspaceID) {
+				keep = append(keep, g)
+			}
 		}
+		sc.Gateways = keep
+		if len(ws) == 0 {
+			sc.Regions, sc.Workspaces = nil, nil
+		} else {
+			sc.Workspaces = ws
+		}
+		allowed = allowed || len(ws) > 0 || len(keep) > 0
 	}
-	for i, g := range n.Gateways {
+	if !allowed {
+		return fmt.Errorf("workspaces %v are outside the configured scope (discovered regions and their workspaces filter, or explicit gateways)", workspaces)
+	}
+	return nil
+}
+
+// narrowGateways adds each gateway asked for to its account's scope: it
+// must be an explicit gateway of the config, or one its discovery may find.
+func narrowGateways(out []Account, scopes []Scope, gateways []GatewayRef) error {
+	for i, g := range gateways {
 		if g.Region == "" || g.WorkspaceID == "" || g.GatewayID == "" {
-			return nil, fmt.Errorf("gateways[%d] needs region, workspace and gateway", i)
+			return fmt.Errorf("gateways[%d] needs region, workspace and gateway", i)
 		}
-		j := slices.IndexFunc(out, func(a Account) bool {
-			if g.AccountID == "" || g.AccountID == SelfAccount {
-				return a.ID == ""
-			}
-			return a.ID == g.AccountID || a.Name == g.AccountID
-		})
+		j := slices.IndexFunc(out, func(a Account) bool { return isAccount(a, g.AccountID) })
 		if j < 0 {
-			return nil, fmt.Errorf("gateways[%d]: account %q is not among the accounts of this run", i, Truncate(cmpOr(g.AccountID, SelfAccount), 64))
+			return fmt.Errorf("gateways[%d]: account %q is not among the accounts of this run", i, Truncate(cmp.Or(g.AccountID, SelfAccount), 64))
 		}
 		a := out[j]
 		ref := GatewayRef{AccountID: a.ID, AccountName: a.Name, Region: g.Region, WorkspaceID: g.WorkspaceID, GatewayID: g.GatewayID}
@@ -161,38 +203,9 @@ func Narrow(accounts []Account, n Narrowing) ([]Account, error) {
 		})
 		discoverable := slices.Contains(a.Scope.Regions, g.Region) && (len(a.Scope.Workspaces) == 0 || slices.Contains(a.Scope.Workspaces, g.WorkspaceID))
 		if !explicit && !discoverable {
-			return nil, fmt.Errorf("gateways[%d] %s is outside the configured scope", i, Truncate(ref.Key(), 200))
+			return fmt.Errorf("gateways[%d] %s is outside the configured scope", i, Truncate(ref.Key(), 200))
 		}
 		scopes[j].Gateways = append(scopes[j].Gateways, GatewayRef{Region: g.Region, WorkspaceID: g.WorkspaceID, GatewayID: g.GatewayID})
 	}
-	narrowed := out[:0]
-	for i, a := range out {
-		if len(scopes[i].Regions) == 0 && len(scopes[i].Gateways) == 0 {
-			continue
-		}
-		a.Scope = scopes[i]
-		narrowed = append(narrowed, a)
-	}
-	return narrowed, nil
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-// scopeReport records what a run over accounts was asked to audit.
-func scopeReport(accounts []Account, partial bool) ScopeReport {
-	r := ScopeReport{Regions: []string{}, Workspaces: []string{}, Gateways: []string{}, Partial: partial}
-	for _, a := range accounts {
-		if a.ID == "" {
-			r.Regions, r.Workspaces, r.Gateways = nonNil(dedupe(a.Scope.Regions)), nonNil(a.Scope.Workspaces), gatewayKeys(a.Scope.Gateways)
-			continue
-		}
-		r.Accounts = append(r.Accounts, AccountScopeReport{ID: a.ID, Name: a.Name, RoleARN: a.RoleARN,
-			Regions: nonNil(dedupe(a.Scope.Regions)), Workspaces: nonNil(a.Scope.Workspaces), Gateways: gatewayKeys(a.Scope.Gateways)})
-	}
-	return r
+	return nil
 }

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ func TestNarrow(t *testing.T) {
 	scope := func(as []Account) string {
 		var b strings.Builder
 		for _, a := range as {
-			fmt.Fprintf(&b, "%s:%v/%v/%d;", cmpOr(a.Name, "self"), a.Scope.Regions, a.Scope.Workspaces, len(a.Scope.Gateways))
+			fmt.Fprintf(&b, "%s:%v/%v/%d;", cmp.Or(a.Name, "self"), a.Scope.Regions, a.Scope.Workspaces, len(a.Scope.Gateways))
 		}
 		return b.String()
 	}

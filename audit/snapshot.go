@@ -562,3 +562,10 @@ func (s *Snapshot) Write(w io.Writer) error {
 	}
 	return nil
 }
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

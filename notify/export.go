@@ -28,6 +28,15 @@ type TokenLine struct {
 	RunID     string    `json:"runId"`
 }
 
+// LineOf is token t of gateway g in snapshot s, as an NDJSON line.
+func LineOf(s *audit.Snapshot, g *audit.GatewayReport, t audit.TokenReport) TokenLine {
+	return TokenLine{
+		AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName,
+		GatewayID: g.GatewayID, GatewayName: g.GatewayName, GatewayStatus: g.Status,
+		TokenReport: t, AuditedAt: s.AuditedAt, RunID: s.RunID,
+	}
+}
+
 // WriteNDJSON writes one JSON object per token, with its gateway's fields,
 // one per line (gateways that could not be audited have no tokens: they are
 // in the snapshot's errors).
@@ -37,11 +46,7 @@ func WriteNDJSON(w io.Writer, s *audit.Snapshot) error {
 	enc.SetEscapeHTML(false)
 	for _, g := range s.Gateways {
 		for _, t := range g.Tokens {
-			if err := enc.Encode(TokenLine{
-				AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName,
-				GatewayID: g.GatewayID, GatewayName: g.GatewayName, GatewayStatus: g.Status,
-				TokenReport: t, AuditedAt: s.AuditedAt, RunID: s.RunID,
-			}); err != nil {
+			if err := enc.Encode(LineOf(s, &g, t)); err != nil {
 				return err
 			}
 		}

@@ -52,36 +52,25 @@ func Sections(s *audit.Snapshot) []Section {
 			}
 		}
 	}
-	var out []Section
-	for _, r := range audit.Rules {
-		if sec, ok := by[r]; ok {
-			slices.SortFunc(sec.Items, func(a, b Item) int { return urgency(r, a, b) })
-			out = append(out, *sec)
-		}
+	out := make([]Section, 0, len(by))
+	for _, sec := range by {
+		r := sec.Rule
+		slices.SortFunc(sec.Items, func(a, b Item) int { return urgency(r, a, b) })
+		out = append(out, *sec)
 	}
-	slices.SortStableFunc(out, func(a, b Section) int { return cmp.Compare(b.Severity, a.Severity) })
+	// The most severe rule first; then report order (a rule this version
+	// does not know comes after the known ones, by name).
+	slices.SortFunc(out, func(a, b Section) int {
+		return cmp.Or(cmp.Compare(b.Severity, a.Severity), cmp.Compare(audit.Order(a.Rule), audit.Order(b.Rule)), cmp.Compare(a.Rule, b.Rule))
+	})
 	return out
 }
 
+// urgency orders two items of rule r, the most urgent first (the rule
+// table says how: the soonest expiry, the longest unused…), then by where
+// they are.
 func urgency(r audit.Rule, a, b Item) int {
-	t := func(p *time.Time) int64 {
-		if p == nil {
-			return 0
-		}
-		return p.UnixMilli()
-	}
-	var c int
-	switch r {
-	case audit.RuleExpiring:
-		c = cmp.Compare(t(a.Token.ExpireTime), t(b.Token.ExpireTime))
-	case audit.RuleExpired:
-		c = cmp.Compare(t(b.Token.ExpireTime), t(a.Token.ExpireTime)) // just broke first
-	case audit.RuleStale:
-		c = cmp.Compare(t(a.Token.LastUsedTime), t(b.Token.LastUsedTime))
-	case audit.RuleUnused, audit.RuleLongLived:
-		c = cmp.Compare(t(a.Token.CreateTime), t(b.Token.CreateTime))
-	}
-	return cmp.Or(c, cmp.Compare(a.Gateway.Region, b.Gateway.Region), cmp.Compare(a.Token.Name, b.Token.Name), cmp.Compare(a.Token.TokenID, b.Token.TokenID),
+	return cmp.Or(audit.Info(r).Urgency(a.Token, b.Token), cmp.Compare(a.Gateway.Region, b.Gateway.Region), cmp.Compare(a.Token.Name, b.Token.Name), cmp.Compare(a.Token.TokenID, b.Token.TokenID),
 		cmp.Compare(a.Gateway.AccountID, b.Gateway.AccountID), cmp.Compare(a.Gateway.WorkspaceID, b.Gateway.WorkspaceID), cmp.Compare(a.Gateway.GatewayID, b.Gateway.GatewayID))
 }
 
@@ -208,10 +197,10 @@ func Lapsed(s *audit.Snapshot) []audit.SuppressionReport {
 
 // Failure is a gateway or listing that could not be audited.
 type Failure struct {
-	Where     string
-	Code      string
-	Message   string
-	RequestID string
+	Where     string `json:"where"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"requestId,omitempty"`
 }
 
 func Failures(s *audit.Snapshot) []Failure {
@@ -306,10 +295,10 @@ type Owner struct {
 	Items []Item
 }
 
-// Owners groups the active findings of the given rules (all when empty) and
+// OwnersOf groups the active findings of the given rules (all when empty) and
 // of at least minSeverity by owner, the most urgent finding of each owner
 // first, owners by name. Findings of tokens without an owner are left out.
-func Owners(s *audit.Snapshot, rules []audit.Rule, minSeverity audit.Severity) []Owner {
+func OwnersOf(s *audit.Snapshot, rules []audit.Rule, minSeverity audit.Severity) []Owner {
 	by := map[string]*Owner{}
 	for _, sec := range Sections(s) {
 		if len(rules) > 0 && !slices.Contains(rules, sec.Rule) {

@@ -33,14 +33,13 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/fleet"
 	"livy-token-audit/audit/safehttp"
+	"livy-token-audit/internal/retry"
 )
 
 // APIVersion is the EMR Serverless Spark API version the client speaks.
 const APIVersion = "2023-08-08"
-
-// DefaultEndpoint is the public endpoint template; {region} is substituted.
-const DefaultEndpoint = "https://emr-serverless-spark.{region}.aliyuncs.com"
 
 // SuccessCode is the body code of a successful call.
 const SuccessCode = "1000000"
@@ -52,16 +51,17 @@ const MaxResponseBytes = 4 << 20
 
 // Options configure a Client.
 type Options struct {
-	// Endpoint is a URL template with {region}; default DefaultEndpoint. A
-	// URL without a scheme means https.
+	// Endpoint is a URL template with {region}, like
+	// https://emr-serverless-spark.{region}.aliyuncs.com. A URL without a
+	// scheme means https.
 	Endpoint string
 	// Credential signs the requests (credentials-go: static, STS or the
 	// default chain).
 	Credential credentials.Credential
-	// Timeout bounds one HTTP call, body included (default 10s).
+	// Timeout bounds one HTTP call, body included (api.timeout).
 	Timeout time.Duration
 	// Retries is how many times a throttled, 5xx or failed-network call is
-	// tried again (default 3; negative for none).
+	// tried again (api.retries; 0 for none).
 	Retries int
 	// PageSize is maxResults for ListWorkspaces (default 50).
 	PageSize int
@@ -95,28 +95,25 @@ type Client struct {
 	clients map[string]*openapi.Client
 }
 
-var _ audit.GatedAPI = (*Client)(nil)
+var _ fleet.GatedAPI = (*Client)(nil)
 
 // Gated says that the client passes each request through the gate of the
 // call's context.
 func (c *Client) Gated() {}
 
-// New returns a client. It makes no call.
+// New returns a client. Its options are resolved by the config (api.*):
+// it holds no defaults of its own for them. It makes no call.
 func New(opts Options) (*Client, error) {
-	if opts.Credential == nil {
+	switch {
+	case opts.Credential == nil:
 		return nil, errors.New("emr: no credential")
-	}
-	if opts.Endpoint == "" {
-		opts.Endpoint = DefaultEndpoint
+	case opts.Timeout <= 0:
+		return nil, errors.New("emr: no timeout (api.timeout)")
+	case opts.Retries < 0:
+		return nil, fmt.Errorf("emr: %d retries", opts.Retries)
 	}
 	if _, _, err := splitEndpoint(strings.ReplaceAll(opts.Endpoint, "{region}", "cn-hangzhou")); err != nil {
 		return nil, err
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 10 * time.Second
-	}
-	if opts.Retries == 0 {
-		opts.Retries = 3
 	}
 	if opts.PageSize <= 0 {
 		opts.PageSize = 50
@@ -198,7 +195,7 @@ func (c *Client) call(ctx context.Context, region, action, pathname string, quer
 		q[k] = dara.String(v)
 	}
 	scrub := c.scrubber()
-	retrier := audit.Retrier{Attempts: max(1, c.opts.Retries+1), Sleep: c.opts.Sleep}
+	retrier := retry.Retrier{Attempts: c.opts.Retries + 1, Sleep: c.opts.Sleep}
 	classify := func(err error) (bool, time.Duration) {
 		var ae *audit.APIError
 		if errors.As(err, &ae) && ae.Retryable {
@@ -206,7 +203,7 @@ func (c *Client) call(ctx context.Context, region, action, pathname string, quer
 		}
 		return false, 0
 	}
-	gate := audit.GateFrom(ctx)
+	gate := fleet.GateFrom(ctx)
 	err = retrier.Do(ctx, classify, func() error {
 		body, err := c.send(ctx, gate, cl, params, q, scrub)
 		if err != nil {
@@ -216,7 +213,7 @@ func (c *Client) call(ctx context.Context, region, action, pathname string, quer
 	})
 	if err != nil {
 		// The record on the gateway says how many attempts were made.
-		var gu *audit.GaveUpError
+		var gu *retry.GaveUpError
 		var ae *audit.APIError
 		if errors.As(err, &gu) && errors.As(gu.Err, &ae) && ae.Code != audit.CodeDeadlineExceeded && (gu.Attempts > 1 || gu.Why != "") {
 			cp := *ae
@@ -231,7 +228,7 @@ func (c *Client) call(ctx context.Context, region, action, pathname string, quer
 // send sends one request through the gate and reads its answer's body
 // (within the cap); the gate's slot is given back before the body is
 // decoded.
-func (c *Client) send(ctx context.Context, gate audit.Gate, cl *openapi.Client, params *openapi.Params, q map[string]*string, scrub scrubber) ([]byte, error) {
+func (c *Client) send(ctx context.Context, gate fleet.Gate, cl *openapi.Client, params *openapi.Params, q map[string]*string, scrub scrubber) ([]byte, error) {
 	leave, err := gate.Enter(ctx)
 	if err != nil {
 		return nil, &audit.APIError{Code: audit.CodeDeadlineExceeded, Message: "not audited: the run's deadline was reached"}

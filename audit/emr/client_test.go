@@ -67,7 +67,7 @@ func setup(t *testing.T, world *emulator.World, cred credentials.Credential) (*C
 		cred = staticCred(t, testAK, testSecret, "")
 	}
 	c, err := New(Options{Endpoint: srv.URL, Credential: cred, Timeout: 5 * time.Second,
-		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }, Retries: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestSTSToken(t *testing.T) {
 	for _, tc := range []struct {
 		token, wantCode string
 	}{{"sts-token-1", ""}, {"sts-token-other", "InvalidSecurityToken.Mismatch"}} {
-		c, err := New(Options{Endpoint: srv.URL, Credential: staticCred(t, "STS.AK1", "sts-secret", tc.token)})
+		c, err := New(Options{Endpoint: srv.URL, Credential: staticCred(t, "STS.AK1", "sts-secret", tc.token), Retries: 3, Timeout: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +222,7 @@ func TestEmulatorRejectsTamperedRequests(t *testing.T) {
 				_, _ = w.Write(buf[:n])
 			}))
 			defer proxy.Close()
-			c, err := New(Options{Endpoint: proxy.URL, Credential: staticCred(t, testAK, testSecret, ""), Retries: -1})
+			c, err := New(Options{Endpoint: proxy.URL, Credential: staticCred(t, testAK, testSecret, ""), Retries: 0, Timeout: 10 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -288,7 +288,7 @@ func TestGiveUpSaysHowManyAttempts(t *testing.T) {
 func TestNewRejectsBadEndpoint(t *testing.T) {
 	t.Parallel()
 	for _, ep := range []string{"ftp://x", "http://", "https://host/path"} {
-		if _, err := New(Options{Endpoint: ep, Credential: staticCred(t, testAK, testSecret, "")}); err == nil {
+		if _, err := New(Options{Endpoint: ep, Credential: staticCred(t, testAK, testSecret, ""), Retries: 3, Timeout: 10 * time.Second}); err == nil {
 			t.Errorf("New(%q): got no error", ep)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emulator"
+	"livy-token-audit/audit/fleet"
 )
 
 // fleetStage serves a fleet from the emulator and counts the connections
@@ -26,12 +27,12 @@ func TestFleetConcurrencyAndConnections(t *testing.T) {
 	t.Parallel()
 	const concurrency = 6
 	emu, url, dials := fleetStage(t, 30, 240, 5, 5*time.Millisecond)
-	c, err := New(Options{Endpoint: url, Credential: staticCred(t, testAK, testSecret, ""), MaxConns: concurrency, PageSize: 10})
+	c, err := New(Options{Endpoint: url, Credential: staticCred(t, testAK, testSecret, ""), MaxConns: concurrency, PageSize: 10, Retries: 3, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &audit.Auditor{API: c, Concurrency: concurrency, RatePerSecond: 1e6}
-	col := a.Collect(t.Context(), audit.Scope{Regions: []string{"cn-hangzhou"}})
+	a := &fleet.Auditor{Concurrency: concurrency, RatePerSecond: 1e6}
+	col := a.Collect(t.Context(), c, audit.Scope{Regions: []string{"cn-hangzhou"}})
 	if len(col.Gateways) != 240 || len(col.Errors) != 0 {
 		t.Fatalf("got %d gateways and %v, want 240 and no error", len(col.Gateways), col.Errors)
 	}
@@ -54,12 +55,12 @@ func TestFleetRate(t *testing.T) {
 	t.Parallel()
 	const rps = 40
 	emu, url, _ := fleetStage(t, 4, 60, 1, 0)
-	c, err := New(Options{Endpoint: url, Credential: staticCred(t, testAK, testSecret, ""), MaxConns: 16})
+	c, err := New(Options{Endpoint: url, Credential: staticCred(t, testAK, testSecret, ""), MaxConns: 16, Retries: 3, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &audit.Auditor{API: c, Concurrency: 16, RatePerSecond: rps}
-	col := a.Collect(t.Context(), audit.Scope{Regions: []string{"cn-hangzhou"}})
+	a := &fleet.Auditor{Concurrency: 16, RatePerSecond: rps}
+	col := a.Collect(t.Context(), c, audit.Scope{Regions: []string{"cn-hangzhou"}})
 	if len(col.Gateways) != 60 || emu.Served() != 65 {
 		t.Fatalf("got %d gateways in %d calls, want 60 in 65", len(col.Gateways), emu.Served())
 	}

@@ -189,7 +189,7 @@ func TestHugeRetryAfterIsNotHonoured(t *testing.T) {
 	srv := httptest.NewServer(emu)
 	defer srv.Close()
 	c, err := New(Options{Endpoint: srv.URL, Credential: staticCred(t, testAK, testSecret, ""),
-		Sleep: func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }})
+		Sleep: func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }, Retries: 3, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestEchoedCredentialsAreScrubbed(t *testing.T) {
 	emu := &emulator.Server{World: w, Keys: map[string]emulator.Key{ak: {Secret: secret, SecurityToken: sts}}, Echo: true}
 	srv := httptest.NewServer(emu)
 	defer srv.Close()
-	c, err := New(Options{Endpoint: srv.URL, Credential: staticCred(t, ak, secret, sts), Sleep: noSleep})
+	c, err := New(Options{Endpoint: srv.URL, Credential: staticCred(t, ak, secret, sts), Sleep: noSleep, Retries: 3, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Package ossemu is an OSS stand-in for tests: an in-memory bucket that
-// serves PutObject (with x-oss-forbid-overwrite), GetObject, HeadObject and
-// DeleteObject on loopback (path-style URLs), verifies OSS4-HMAC-SHA256 (V4)
+// serves PutObject (with x-oss-forbid-overwrite), CopyObject (a PUT with
+// x-oss-copy-source), GetObject, HeadObject and DeleteObject on loopback (path-style URLs), verifies OSS4-HMAC-SHA256 (V4)
 // signatures and STS tokens as the published algorithm describes them, and
 // can inject 503s (with OSS's error document or an HTML page), latency,
 // dripping bodies, redirects and access denials.
@@ -38,11 +38,14 @@ type Object struct {
 	Modified    time.Time
 }
 
-// Request is one request served, for tests.
+// Request is one request served, for tests. CopySource is the source key
+// of a CopyObject; Bytes is how many bytes of body a PUT sent.
 type Request struct {
 	Method, Key string
 	Status      int
 	Code        string
+	CopySource  string
+	Bytes       int
 }
 
 // Server is the stand-in; it implements http.Handler.
@@ -238,6 +241,10 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, key string) {
 		s.fail(w, r, key, http.StatusBadRequest, "IncompleteBody", err.Error())
 		return
 	}
+	if src := r.Header.Get("x-oss-copy-source"); src != "" {
+		s.copy(w, r, key, src, sse, len(data))
+		return
+	}
 	s.mu.Lock()
 	if _, exists := s.objects[key]; exists && r.Header.Get("x-oss-forbid-overwrite") == "true" {
 		// Checked and written under one lock: of two concurrent creators
@@ -251,10 +258,47 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, key string) {
 	}
 	s.objects[key] = Object{Data: data, ContentType: r.Header.Get("Content-Type"), SSE: sse,
 		SSEKeyID: r.Header.Get("x-oss-server-side-encryption-key-id"), Modified: time.Now()}
-	s.requests = append(s.requests, Request{Method: r.Method, Key: key, Status: 200})
+	s.requests = append(s.requests, Request{Method: r.Method, Key: key, Status: 200, Bytes: len(data)})
 	s.mu.Unlock()
 	w.Header().Set("ETag", fmt.Sprintf(`"%x"`, sha256.Sum256(data)))
 	w.WriteHeader(http.StatusOK)
+}
+
+// copy serves CopyObject: x-oss-copy-source is /bucket/key, the key
+// URL-encoded; the object's content and metadata are copied (the
+// x-oss-metadata-directive COPY), its encryption is the request's or the
+// source's; x-oss-forbid-overwrite applies as for a put.
+func (s *Server) copy(w http.ResponseWriter, r *http.Request, key, src, sse string, sent int) {
+	b, k, ok := strings.Cut(strings.TrimPrefix(src, "/"), "/")
+	srcKey, err := url.PathUnescape(k)
+	if !ok || err != nil || b != s.Bucket || sent > 0 {
+		s.fail(w, r, key, http.StatusBadRequest, "InvalidArgument", "x-oss-copy-source is not /bucket/key, or the copy carried a body")
+		return
+	}
+	s.mu.Lock()
+	obj, found := s.objects[srcKey]
+	_, exists := s.objects[key]
+	switch {
+	case !found:
+		s.mu.Unlock()
+		s.fail(w, r, key, http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
+		return
+	case exists && r.Header.Get("x-oss-forbid-overwrite") == "true":
+		s.mu.Unlock()
+		s.fail(w, r, key, http.StatusConflict, "FileAlreadyExists", "The object you specified already exists and can not be overwritten.")
+		return
+	}
+	if sse != "" {
+		obj.SSE, obj.SSEKeyID = sse, r.Header.Get("x-oss-server-side-encryption-key-id")
+	}
+	obj.Modified = time.Now()
+	s.objects[key] = obj
+	s.requests = append(s.requests, Request{Method: r.Method, Key: key, Status: 200, CopySource: srcKey})
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, "%s<CopyObjectResult><LastModified>%s</LastModified><ETag>\"%x\"</ETag></CopyObjectResult>",
+		xml.Header, obj.Modified.UTC().Format(time.RFC3339), sha256.Sum256(obj.Data))
 }
 
 // The V4 signature, from the published description ("Signature V4" in the

@@ -3,7 +3,7 @@
 // refresh), and retries what the SDK does not: 5xx, 429 and network errors,
 // whatever the error body looks like. Requests go through a safehttp client:
 // no redirects, a total time bound per attempt that covers the body, and
-// reads capped at audit.MaxObjectBytes.
+// reads capped at run.MaxObjectBytes.
 package ossstore
 
 import (
@@ -22,43 +22,44 @@ import (
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 	"github.com/aliyun/credentials-go/credentials"
 
-	"livy-token-audit/audit"
+	"livy-token-audit/audit/run"
 	"livy-token-audit/audit/safehttp"
+	"livy-token-audit/internal/retry"
 )
 
-// Options configure a Store.
+// Options configure a Store. They are resolved by the config (snapshot.oss).
 type Options struct {
-	Config     audit.OSSConfig
-	Credential credentials.Credential
+	Bucket string
+	Region string
+	// Endpoint is the OSS endpoint: https://oss-{region}.aliyuncs.com, its
+	// internal twin, or a stand-in's.
+	Endpoint string
+	// Prefix is put before every key ("" or ending in /).
+	Prefix string
+	// ServerSideEncryption is "", AES256 or KMS (with KMSKeyID, optional).
+	ServerSideEncryption string
+	KMSKeyID             string
+	// PresignLinks, when positive, makes Location a presigned GET URL valid
+	// that long (with long-term keys only).
+	PresignLinks time.Duration
+	Credential   credentials.Credential
 	// Timeout bounds one request, body included (default 30s).
 	Timeout time.Duration
-	Retrier audit.Retrier
+	// Retrier retries what can succeed on retry.
+	Retrier retry.Retrier
 	Logger  *slog.Logger
 }
 
-// Store is an audit.Store in OSS: keys are prefixed with Config.Prefix.
+// Store is a run.Store in OSS: keys are prefixed with Options.Prefix.
 type Store struct {
-	cfg     audit.OSSConfig
+	cfg     Options
 	bucket  *oss.Bucket
-	retrier audit.Retrier
-	cred    credentials.Credential
+	retrier retry.Retrier
 	log     *slog.Logger
 	timeout time.Duration
 }
 
-var _ audit.Store = (*Store)(nil)
-
-// Endpoint is the OSS endpoint the config names: its own, or the public (or
-// internal) endpoint of its region.
-func Endpoint(c audit.OSSConfig) string {
-	switch {
-	case c.Endpoint != "":
-		return c.Endpoint
-	case c.Internal:
-		return "https://oss-" + c.Region + "-internal.aliyuncs.com"
-	}
-	return "https://oss-" + c.Region + ".aliyuncs.com"
-}
+var _ run.Store = (*Store)(nil)
 
 // New returns a store for the configured bucket. It makes no call.
 func New(o Options) (*Store, error) {
@@ -67,27 +68,27 @@ func New(o Options) (*Store, error) {
 		timeout = 30 * time.Second
 	}
 	opts := []oss.ClientOption{
-		oss.AuthVersion(oss.AuthV4), oss.Region(o.Config.Region),
+		oss.AuthVersion(oss.AuthV4), oss.Region(o.Region),
 		oss.SetCredentialsProvider(&provider{o.Credential}),
-		oss.HTTPClient(safehttp.NewClient(safehttp.Options{Timeout: timeout, MaxBody: audit.MaxObjectBytes})),
+		oss.HTTPClient(safehttp.NewClient(safehttp.Options{Timeout: timeout, MaxBody: run.MaxObjectBytes})),
 		oss.RedirectEnabled(false),
 	}
-	if u, err := url.Parse(Endpoint(o.Config)); err == nil && u.Hostname() == "localhost" {
+	if u, err := url.Parse(o.Endpoint); err == nil && u.Hostname() == "localhost" {
 		opts = append(opts, oss.ForcePathStyle(true))
 	}
-	client, err := oss.New(Endpoint(o.Config), "", "", opts...)
+	client, err := oss.New(o.Endpoint, "", "", opts...)
 	if err != nil {
-		return nil, fmt.Errorf("oss: client for %s: %w", Endpoint(o.Config), err)
+		return nil, fmt.Errorf("oss: client for %s: %w", o.Endpoint, err)
 	}
-	bucket, err := client.Bucket(o.Config.Bucket)
+	bucket, err := client.Bucket(o.Bucket)
 	if err != nil {
-		return nil, fmt.Errorf("oss: bucket %s: %w", o.Config.Bucket, err)
+		return nil, fmt.Errorf("oss: bucket %s: %w", o.Bucket, err)
 	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{cfg: o.Config, bucket: bucket, retrier: o.Retrier, cred: o.Credential, log: log, timeout: timeout}, nil
+	return &Store{cfg: o, bucket: bucket, retrier: o.Retrier, log: log, timeout: timeout}, nil
 }
 
 // provider adapts a credentials-go credential to the OSS SDK, so that
@@ -156,8 +157,8 @@ func (e *statusError) Error() string {
 
 func (e *statusError) Unwrap() error { return e.err }
 
-// Get reads an object; a missing one is audit.ErrNotFound, one larger than
-// audit.MaxObjectBytes is audit.ErrTooLarge.
+// Get reads an object; a missing one is run.ErrNotFound, one larger than
+// run.MaxObjectBytes is run.ErrTooLarge.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	name := s.object(key)
 	var body []byte
@@ -176,9 +177,9 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		var se oss.ServiceError
 		switch {
 		case errors.As(err, &se) && se.Code == "NoSuchKey":
-			return nil, fmt.Errorf("oss: get %s: %w", name, audit.ErrNotFound)
+			return nil, fmt.Errorf("oss: get %s: %w", name, run.ErrNotFound)
 		case errors.Is(err, safehttp.ErrTooLarge):
-			return nil, fmt.Errorf("oss: get %s: %w", name, audit.ErrTooLarge)
+			return nil, fmt.Errorf("oss: get %s: %w", name, run.ErrTooLarge)
 		}
 		return nil, s.explain("get", name, err)
 	}
@@ -186,12 +187,18 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (s *Store) putOptions(ctx context.Context, name string) []oss.Option {
-	opts := []oss.Option{oss.ContentType(contentType(name)), oss.WithContext(ctx)}
-	if sse := s.cfg.ServerSideEncryption; sse != "" {
-		opts = append(opts, oss.ServerSideEncryption(sse))
-		if s.cfg.KMSKeyID != "" {
-			opts = append(opts, oss.ServerSideEncryptionKeyID(s.cfg.KMSKeyID))
-		}
+	return append([]oss.Option{oss.ContentType(contentType(name)), oss.WithContext(ctx)}, s.sseOptions()...)
+}
+
+// sseOptions ask for the configured server-side encryption.
+func (s *Store) sseOptions() []oss.Option {
+	sse := s.cfg.ServerSideEncryption
+	if sse == "" {
+		return nil
+	}
+	opts := []oss.Option{oss.ServerSideEncryption(sse)}
+	if s.cfg.KMSKeyID != "" {
+		opts = append(opts, oss.ServerSideEncryptionKeyID(s.cfg.KMSKeyID))
 	}
 	return opts
 }
@@ -210,7 +217,7 @@ func contentType(name string) string {
 // spooled to a temporary file first (so that a large snapshot is neither
 // held in memory nor sent without a length), then sent from it on each
 // attempt.
-func (s *Store) Put(ctx context.Context, key string, content audit.Content) error {
+func (s *Store) Put(ctx context.Context, key string, content run.Content) error {
 	name := s.object(key)
 	body, cleanup, err := spool(content)
 	if err != nil {
@@ -230,7 +237,7 @@ func (s *Store) Create(ctx context.Context, key string, data []byte) error {
 // (the transport closes what it sends, so each attempt gets a section
 // reader of its own); where no temporary file can be made, it is held in
 // memory.
-func spool(content audit.Content) (readerAt, func(), error) {
+func spool(content run.Content) (readerAt, func(), error) {
 	f, err := os.CreateTemp("", "livy-audit-*.json")
 	if err != nil {
 		var buf bytes.Buffer
@@ -264,25 +271,31 @@ type readerAt struct {
 func (b readerAt) open() io.Reader { return io.NewSectionReader(b.r, 0, b.size) }
 
 func (s *Store) put(ctx context.Context, op, name string, body readerAt, extra ...oss.Option) error {
+	err := s.do(ctx, op, name, func(ctx context.Context) error {
+		return s.bucket.PutObject(name, body.open(), append(s.putOptions(ctx, name), extra...)...)
+	})
+	if err != nil {
+		var se oss.ServiceError
+		if errors.As(err, &se) && se.Code == "FileAlreadyExists" {
+			return fmt.Errorf("oss: %s %s: %w", op, name, run.ErrExists)
+		}
+		return s.explain(op, name, err)
+	}
+	return nil
+}
+
+// do runs one request of op on name, retrying what can succeed on retry and
+// logging each retried failure.
+func (s *Store) do(ctx context.Context, op, name string, f func(ctx context.Context) error) error {
 	attempt := 0
-	err := s.retrier.Do(ctx, retryable, func() error {
+	return s.retrier.Do(ctx, retryable, func() error {
 		attempt++
-		err := s.attempt(ctx, func(ctx context.Context) error {
-			return s.bucket.PutObject(name, body.open(), append(s.putOptions(ctx, name), extra...)...)
-		})
+		err := s.attempt(ctx, f)
 		if ok, _ := retryable(err); err != nil && ok {
 			s.log.Warn("oss: "+op+" failed", "key", name, "attempt", attempt, "error", err)
 		}
 		return err
 	})
-	if err != nil {
-		var se oss.ServiceError
-		if errors.As(err, &se) && se.Code == "FileAlreadyExists" {
-			return fmt.Errorf("oss: %s %s: %w", op, name, audit.ErrExists)
-		}
-		return s.explain(op, name, err)
-	}
-	return nil
 }
 
 // Delete removes an object (a delivery claim given back).
@@ -328,7 +341,7 @@ func (s *Store) explain(op, name string, err error) error {
 	hint := ""
 	switch se.Code {
 	case "AccessDenied":
-		perm := map[string]string{"get": "oss:GetObject", "delete": "oss:DeleteObject"}[op]
+		perm := map[string]string{"get": "oss:GetObject", "delete": "oss:DeleteObject", "copy": "oss:GetObject and oss:PutObject"}[op]
 		if perm == "" {
 			perm = "oss:PutObject"
 		}
@@ -337,12 +350,12 @@ func (s *Store) explain(op, name string, err error) error {
 			hint += " (and kms:GenerateDataKey, kms:Decrypt for SSE-KMS)"
 		}
 	case "NoSuchBucket":
-		hint = fmt.Sprintf(" — bucket %q does not exist at %s: check snapshot.oss.bucket and snapshot.oss.region", s.cfg.Bucket, Endpoint(s.cfg))
+		hint = fmt.Sprintf(" — bucket %q does not exist at %s: check snapshot.oss.bucket and snapshot.oss.region", s.cfg.Bucket, s.cfg.Endpoint)
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken":
 		hint = " — the credentials are not valid for OSS"
 	}
 	suffix := ""
-	var gu *audit.GaveUpError
+	var gu *retry.GaveUpError
 	if errors.As(err, &gu) {
 		suffix = gu.Suffix()
 	}
@@ -357,7 +370,7 @@ func (s *Store) Location(ctx context.Context, key string) string {
 	if s.cfg.PresignLinks > 0 {
 		// A URL presigned with STS credentials carries the security token in
 		// its query: such a link would leak the token, so it is not made.
-		if m, err := s.cred.GetCredential(); err == nil && deref(m.SecurityToken) == "" {
+		if m, err := s.cfg.Credential.GetCredential(); err == nil && deref(m.SecurityToken) == "" {
 			u, err := s.bucket.SignURL(name, oss.HTTPGet, int64(s.cfg.PresignLinks/time.Second))
 			if err == nil {
 				return u
@@ -367,10 +380,29 @@ func (s *Store) Location(ctx context.Context, key string) string {
 			s.log.Warn("oss: snapshot.oss.presignLinks ignored: the credentials are STS credentials, and a presigned URL would carry the security token")
 		}
 	}
-	return ConsoleURL(s.cfg, name)
+	return ConsoleURL(s.cfg.Region, s.cfg.Bucket, name)
 }
 
 // ConsoleURL is the OSS console page of an object.
-func ConsoleURL(c audit.OSSConfig, object string) string {
-	return fmt.Sprintf("https://oss.console.aliyun.com/bucket/oss-%s/%s/object?path=%s", c.Region, c.Bucket, url.QueryEscape(object))
+func ConsoleURL(region, bucket, object string) string {
+	return fmt.Sprintf("https://oss.console.aliyun.com/bucket/oss-%s/%s/object?path=%s", region, bucket, url.QueryEscape(object))
+}
+
+// Copy copies an object in the bucket (CopyObject: OSS copies it in place;
+// its content is not sent again), with server-side encryption when
+// configured, retrying like Put.
+func (s *Store) Copy(ctx context.Context, src, dst string) error {
+	from, name := s.object(src), s.object(dst)
+	err := s.do(ctx, "copy", name, func(ctx context.Context) error {
+		_, err := s.bucket.CopyObject(from, name, append([]oss.Option{oss.WithContext(ctx)}, s.sseOptions()...)...)
+		return err
+	})
+	if err != nil {
+		var se oss.ServiceError
+		if errors.As(err, &se) && se.Code == "NoSuchKey" {
+			return fmt.Errorf("oss: copy %s to %s: %w", from, name, run.ErrNotFound)
+		}
+		return s.explain("copy", name, err)
+	}
+	return nil
 }

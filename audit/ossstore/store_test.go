@@ -13,8 +13,9 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/aliyun/credentials-go/credentials"
 
-	"livy-token-audit/audit"
 	"livy-token-audit/audit/ossemu"
+	"livy-token-audit/audit/run"
+	"livy-token-audit/internal/retry"
 )
 
 const (
@@ -36,22 +37,22 @@ func cred(t *testing.T, id, sk, token string) credentials.Credential {
 }
 
 // setup starts the stand-in with one bucket and returns a store on it.
-func setup(t *testing.T, c credentials.Credential, mod func(*audit.OSSConfig)) (*Store, *ossemu.Server) {
+func setup(t *testing.T, c credentials.Credential, mod func(*Options)) (*Store, *ossemu.Server) {
 	t.Helper()
 	emu := &ossemu.Server{Bucket: "audit-snapshots", Region: "cn-hangzhou", Keys: map[string]ossemu.Key{
 		ak: {Secret: secret}, "STS.Key1": {Secret: "sts-secret", SecurityToken: "sts-token-xyz"},
 	}}
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
-	cfg := audit.OSSConfig{Bucket: "audit-snapshots", Region: "cn-hangzhou", Endpoint: srv.URL, Prefix: "livy/", ServerSideEncryption: "AES256"}
-	if mod != nil {
-		mod(&cfg)
-	}
 	if c == nil {
 		c = cred(t, ak, secret, "")
 	}
-	st, err := New(Options{Config: cfg, Credential: c, Timeout: 5 * time.Second,
-		Retrier: audit.Retrier{Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }}})
+	o := Options{Bucket: "audit-snapshots", Region: "cn-hangzhou", Endpoint: srv.URL, Prefix: "livy/", ServerSideEncryption: "AES256",
+		Credential: c, Timeout: 5 * time.Second, Retrier: retry.Retrier{Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }}}
+	if mod != nil {
+		mod(&o)
+	}
+	st, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func setup(t *testing.T, c credentials.Credential, mod func(*audit.OSSConfig)) (
 func TestPutGetRoundTrip(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, nil, nil)
-	if err := st.Put(t.Context(), "2026/11/27/20261127T090000Z.json", audit.Bytes([]byte(`{"schemaVersion":1}`))); err != nil {
+	if err := st.Put(t.Context(), "2026/11/27/20261127T090000Z.json", run.Bytes([]byte(`{"schemaVersion":1}`))); err != nil {
 		t.Fatal(err)
 	}
 	obj, ok := emu.Objects()["livy/2026/11/27/20261127T090000Z.json"]
@@ -75,15 +76,15 @@ func TestPutGetRoundTrip(t *testing.T) {
 	if err != nil || string(b) != `{"schemaVersion":1}` {
 		t.Errorf("Get: got %q, %v", b, err)
 	}
-	if _, err := st.Get(t.Context(), "latest.json"); !errors.Is(err, audit.ErrNotFound) {
+	if _, err := st.Get(t.Context(), "latest.json"); !errors.Is(err, run.ErrNotFound) {
 		t.Errorf("Get of a missing key: got %v, want ErrNotFound", err)
 	}
 }
 
 func TestKMS(t *testing.T) {
 	t.Parallel()
-	st, emu := setup(t, nil, func(c *audit.OSSConfig) { c.ServerSideEncryption, c.KMSKeyID = "KMS", "key-123" })
-	if err := st.Put(t.Context(), "a.json", audit.Bytes([]byte("{}"))); err != nil {
+	st, emu := setup(t, nil, func(c *Options) { c.ServerSideEncryption, c.KMSKeyID = "KMS", "key-123" })
+	if err := st.Put(t.Context(), "a.json", run.Bytes([]byte("{}"))); err != nil {
 		t.Fatal(err)
 	}
 	if o := emu.Objects()["livy/a.json"]; o.SSE != "KMS" || o.SSEKeyID != "key-123" {
@@ -95,7 +96,7 @@ func TestPutRetriesAfterTwo503s(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, nil, nil)
 	emu.FailPuts = 2
-	if err := st.Put(t.Context(), "a.json", audit.Bytes([]byte("{}"))); err != nil {
+	if err := st.Put(t.Context(), "a.json", run.Bytes([]byte("{}"))); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(emu.Requests()); n != 3 {
@@ -108,13 +109,13 @@ func TestPutErrorsSayWhatToDo(t *testing.T) {
 	tests := []struct {
 		name   string
 		cred   credentials.Credential
-		mod    func(*audit.OSSConfig)
+		mod    func(*Options)
 		deny   string
 		want   []string
 		nCalls int
 	}{
 		{"access denied", nil, nil, "livy/", []string{"AccessDenied", "need oss:PutObject on acs:oss:*:*:audit-snapshots/livy/*"}, 1},
-		{"no such bucket", nil, func(c *audit.OSSConfig) { c.Bucket = "other-bucket" }, "", []string{"NoSuchBucket", `bucket "other-bucket" does not exist`}, 1},
+		{"no such bucket", nil, func(c *Options) { c.Bucket = "other-bucket" }, "", []string{"NoSuchBucket", `bucket "other-bucket" does not exist`}, 1},
 		{"wrong secret", cred(t, ak, "wrong-secret", ""), nil, "", []string{"SignatureDoesNotMatch", "not valid for OSS"}, 1},
 		{"wrong STS token", cred(t, "STS.Key1", "sts-secret", "sts-token-other"), nil, "", []string{"InvalidSecurityToken"}, 1},
 	}
@@ -122,7 +123,7 @@ func TestPutErrorsSayWhatToDo(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st, emu := setup(t, tc.cred, tc.mod)
 			emu.DenyPrefix = tc.deny
-			err := st.Put(t.Context(), "a.json", audit.Bytes([]byte("{}")))
+			err := st.Put(t.Context(), "a.json", run.Bytes([]byte("{}")))
 			if err == nil {
 				t.Fatal("got no error")
 			}
@@ -146,7 +147,7 @@ func TestPutErrorsSayWhatToDo(t *testing.T) {
 func TestSTSCredentialsAreAccepted(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, cred(t, "STS.Key1", "sts-secret", "sts-token-xyz"), nil)
-	if err := st.Put(t.Context(), "a.json", audit.Bytes([]byte("{}"))); err != nil {
+	if err := st.Put(t.Context(), "a.json", run.Bytes([]byte("{}"))); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := emu.Objects()["livy/a.json"]; !ok {
@@ -160,30 +161,14 @@ func TestLocation(t *testing.T) {
 	if got, want := st.Location(t.Context(), "2026/11/27/x.json"), "https://oss.console.aliyun.com/bucket/oss-cn-hangzhou/audit-snapshots/object?path=livy%2F2026%2F11%2F27%2Fx.json"; got != want {
 		t.Errorf("console link: got %s, want %s", got, want)
 	}
-	st, _ = setup(t, nil, func(c *audit.OSSConfig) { c.PresignLinks = 24 * time.Hour })
+	st, _ = setup(t, nil, func(c *Options) { c.PresignLinks = 24 * time.Hour })
 	u := st.Location(t.Context(), "x.json")
 	if !strings.Contains(u, "x-oss-signature") || !strings.Contains(u, "x-oss-expires=86400") || strings.Contains(u, secret) {
 		t.Errorf("presigned link: got %s, want a V4 presigned URL valid 24h without the secret", u)
 	}
-	st, _ = setup(t, cred(t, "STS.Key1", "sts-secret", "sts-token-xyz"), func(c *audit.OSSConfig) { c.PresignLinks = 24 * time.Hour })
+	st, _ = setup(t, cred(t, "STS.Key1", "sts-secret", "sts-token-xyz"), func(c *Options) { c.PresignLinks = 24 * time.Hour })
 	if u := st.Location(t.Context(), "x.json"); strings.Contains(u, "sts-token") || !strings.HasPrefix(u, "https://oss.console.aliyun.com/") {
 		t.Errorf("with STS credentials: got %s, want the console link (a presigned URL would carry the token)", u)
-	}
-}
-
-func TestEndpoint(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		c    audit.OSSConfig
-		want string
-	}{
-		{audit.OSSConfig{Region: "cn-hangzhou"}, "https://oss-cn-hangzhou.aliyuncs.com"},
-		{audit.OSSConfig{Region: "cn-hangzhou", Internal: true}, "https://oss-cn-hangzhou-internal.aliyuncs.com"},
-		{audit.OSSConfig{Region: "cn-hangzhou", Endpoint: "http://127.0.0.1:9000"}, "http://127.0.0.1:9000"},
-	} {
-		if got := Endpoint(tc.c); got != tc.want {
-			t.Errorf("Endpoint(%+v): got %s, want %s", tc.c, got, tc.want)
-		}
 	}
 }
 
@@ -200,7 +185,7 @@ func TestCreateIsExclusiveAndDeleteGivesItBack(t *testing.T) {
 		switch err := <-results; {
 		case err == nil:
 			won++
-		case !errors.Is(err, audit.ErrExists):
+		case !errors.Is(err, run.ErrExists):
 			t.Errorf("got %v, want ErrExists for the losers", err)
 		}
 	}
@@ -223,7 +208,7 @@ func TestHTML503IsRetried(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, nil, nil)
 	emu.FailPuts, emu.FailGets, emu.FailBody = 2, 2, "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
-	if err := st.Put(t.Context(), "a.json", audit.Bytes([]byte("{}"))); err != nil {
+	if err := st.Put(t.Context(), "a.json", run.Bytes([]byte("{}"))); err != nil {
 		t.Fatalf("put: %v", err)
 	}
 	if b, err := st.Get(t.Context(), "a.json"); err != nil || string(b) != "{}" {
@@ -233,7 +218,7 @@ func TestHTML503IsRetried(t *testing.T) {
 		t.Errorf("got %d requests, want 3 puts and 3 gets", n)
 	}
 	emu.FailPuts = 10
-	err := st.Put(t.Context(), "a.json", audit.Bytes([]byte("{}")))
+	err := st.Put(t.Context(), "a.json", run.Bytes([]byte("{}")))
 	if err == nil || !strings.Contains(err.Error(), "HTTP 503 with a body that is not an OSS error document") || !strings.Contains(err.Error(), "gave up after 4 attempts") {
 		t.Errorf("got %v, want the status named after 4 attempts", err)
 	}
@@ -247,7 +232,7 @@ func TestOSSRedirectIsRefused(t *testing.T) {
 	defer other.Close()
 	st, emu := setup(t, nil, nil)
 	emu.Redirect = other.URL + "/steal"
-	err := st.Put(t.Context(), "a.json", audit.Bytes([]byte("{}")))
+	err := st.Put(t.Context(), "a.json", run.Bytes([]byte("{}")))
 	if err == nil || !strings.Contains(err.Error(), "HTTP 302 redirect to "+strings.TrimPrefix(other.URL, "http://")+" refused") {
 		t.Errorf("got %v, want the redirect refused", err)
 	}
@@ -269,9 +254,9 @@ func TestDrippingReadEnds(t *testing.T) {
 	emu.PutObject("livy/latest.json", []byte(strings.Repeat(" ", 1000)+"{}"))
 	srv := httptest.NewServer(emu)
 	defer srv.Close()
-	st, err := New(Options{Config: audit.OSSConfig{Bucket: "audit-snapshots", Region: "cn-hangzhou", Endpoint: srv.URL, Prefix: "livy/"},
+	st, err := New(Options{Bucket: "audit-snapshots", Region: "cn-hangzhou", Endpoint: srv.URL, Prefix: "livy/",
 		Credential: cred(t, ak, secret, ""), Timeout: 300 * time.Millisecond,
-		Retrier: audit.Retrier{Attempts: 2, Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }}})
+		Retrier: retry.Retrier{Attempts: 2, Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,12 +274,39 @@ func TestDrippingReadEnds(t *testing.T) {
 func TestOversizedObjectIsRefused(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, nil, nil)
-	emu.PutObject("livy/latest.json", make([]byte, audit.MaxObjectBytes+1))
+	emu.PutObject("livy/latest.json", make([]byte, run.MaxObjectBytes+1))
 	_, err := st.Get(t.Context(), "latest.json")
-	if !errors.Is(err, audit.ErrTooLarge) {
+	if !errors.Is(err, run.ErrTooLarge) {
 		t.Errorf("got %v, want ErrTooLarge", err)
 	}
 	if n := len(emu.Requests()); n != 1 {
 		t.Errorf("got %d requests, want 1 (not retried)", n)
+	}
+}
+
+// Copy is a server-side CopyObject: the object's bytes are not sent again,
+// the copy keeps the content type and gets the configured encryption, and
+// a missing source is run.ErrNotFound.
+func TestCopyIsServerSide(t *testing.T) {
+	t.Parallel()
+	st, emu := setup(t, nil, nil)
+	page := []byte("<!doctype html><title>x</title>")
+	if err := st.Put(t.Context(), "2026/11/27/x.html", run.Bytes(page)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Copy(t.Context(), "2026/11/27/x.html", "latest.html"); err != nil {
+		t.Fatal(err)
+	}
+	got := emu.Objects()["livy/latest.html"]
+	if string(got.Data) != string(page) || got.ContentType != "text/html; charset=utf-8" || got.SSE != "AES256" {
+		t.Errorf("copy: got %q (%s, %s), want the page, as HTML, encrypted", got.Data, got.ContentType, got.SSE)
+	}
+	reqs := emu.Requests()
+	last := reqs[len(reqs)-1]
+	if last.CopySource != "livy/2026/11/27/x.html" || last.Bytes != 0 || last.Key != "livy/latest.html" {
+		t.Errorf("the copy was %+v, want a CopyObject of livy/2026/11/27/x.html with no body", last)
+	}
+	if err := st.Copy(t.Context(), "missing.json", "latest.json"); !errors.Is(err, run.ErrNotFound) {
+		t.Errorf("copy of a missing object: got %v, want run.ErrNotFound", err)
 	}
 }

@@ -38,7 +38,7 @@ type Options struct {
 	AccountName string
 	RoleARN     string
 	ExternalID  string
-	// STSEndpoint is host[:port] (HTTPS); default sts.aliyuncs.com.
+	// STSEndpoint is host[:port] (HTTPS): api.stsEndpoint.
 	STSEndpoint string
 	// Duration of the role's credentials (default 1h; they are refreshed
 	// three minutes before they expire).
@@ -58,7 +58,7 @@ type Role struct {
 // no call: the role is assumed at the first use (or by Check).
 func Assume(source credentials.Credential, o Options) (*Role, error) {
 	if o.STSEndpoint == "" {
-		o.STSEndpoint = audit.DefaultSTSEndpoint
+		return nil, fmt.Errorf("role %s: no STS endpoint (api.stsEndpoint)", o.RoleARN)
 	}
 	if o.Duration == 0 {
 		o.Duration = time.Hour

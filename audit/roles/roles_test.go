@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/aliyun/credentials-go/credentials"
@@ -91,7 +92,7 @@ func TestAssumedRoleAuditsItsAccount(t *testing.T) {
 	if err := role.Check(); err != nil {
 		t.Fatal(err)
 	}
-	c, err := emr.New(emr.Options{Endpoint: st.apiURL, Credential: role.Credential()})
+	c, err := emr.New(emr.Options{Endpoint: st.apiURL, Credential: role.Credential(), Timeout: 10 * time.Second, Retries: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

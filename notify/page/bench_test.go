@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/notify"
 )
 
 // BenchmarkPage renders the page of a fleet of 1,000 gateways and 50,000
@@ -25,7 +26,7 @@ func BenchmarkPage(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := (Page{}).WritePage(io.Discard, s, nil, audit.Locations{}); err != nil {
+		if err := (Page{}).WritePage(io.Discard, s, nil, notify.Locations{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -26,12 +26,10 @@ import (
 	"livy-token-audit/notify"
 )
 
-// Page renders pages; it implements audit.Page.
+// Page renders pages.
 type Page struct{}
 
-var _ audit.Page = Page{}
-
-const css = `:root{color-scheme:light dark;--fg:#1d1d1f;--muted:#6e6e73;--bg:#fff;--line:#d2d2d7;--bad:#b3261e;--warn:#8a5a00;--ok:#1b6e3a}
+var css = `:root{color-scheme:light dark;--fg:#1d1d1f;--muted:#6e6e73;--bg:#fff;--line:#d2d2d7;--bad:#b3261e;--warn:#8a5a00;--ok:#1b6e3a}
 @media (prefers-color-scheme:dark){:root{--fg:#f5f5f7;--muted:#a1a1a6;--bg:#1d1d1f;--line:#424245;--bad:#ff6b60;--warn:#ffb340;--ok:#5fd38a}}
 *{box-sizing:border-box}body{margin:0 auto;max-width:1200px;padding:16px;font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg)}
 h1{font-size:1.5em;margin:0 0 4px}h2{font-size:1.1em;margin:24px 0 8px}p{margin:4px 0}.muted{color:var(--muted)}
@@ -42,9 +40,18 @@ h1{font-size:1.5em;margin:0 0 4px}h2{font-size:1.1em;margin:24px 0 8px}p{margin:
 td.name{white-space:normal;min-width:10em}th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:0;cursor:pointer}th[aria-sort=ascending] button::after{content:" \25B2"}th[aria-sort=descending] button::after{content:" \25BC"}
 #filter{width:100%;max-width:420px;padding:8px;margin:4px 0 8px;font:inherit;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:var(--fg)}
 .f{display:inline-block;padding:0 6px;margin:1px 2px;border-radius:10px;font-size:12px;border:1px solid currentColor}.s-critical,.s-high{color:var(--bad)}.s-medium{color:var(--warn)}.s-low{color:var(--muted)}.f.sup{opacity:.55;text-decoration:line-through}
-.r-expiring{color:#d4762c}.r-expired{color:#b3261e}.r-stale{color:#7a5cc7}.r-unused{color:#2a7ab0}.r-longLived{color:#5f7d3a}
+` + ruleCSS + `
 footer{margin-top:24px;font-size:12px;color:var(--muted)}
 @media (max-width:640px){body{padding:10px;font-size:14px}th,td{padding:5px 6px}}`
+
+// ruleCSS colours each rule (the trend's legend) from the rule table.
+var ruleCSS = func() string {
+	var b strings.Builder
+	for _, r := range audit.RuleTable() {
+		fmt.Fprintf(&b, ".r-%s{color:%s}", r.ID, r.Color)
+	}
+	return b.String()
+}()
 
 const js = `(function(){var t=document.getElementById("tokens");if(!t)return;var tb=t.tBodies[0],rows=Array.prototype.slice.call(tb.rows),f=document.getElementById("filter");
 f.hidden=false;f.addEventListener("input",function(){var q=f.value.toLowerCase();rows.forEach(function(r){r.hidden=q!==""&&r.textContent.toLowerCase().indexOf(q)<0;});});
@@ -62,7 +69,7 @@ func hash(s string) string {
 // csp lets in the page's own style and script, and nothing else.
 var csp = "default-src 'none'; style-src " + hash(css) + "; script-src " + hash(js) + "; img-src 'none'; base-uri 'none'; form-action 'none'"
 
-const src = `<!doctype html>
+var src = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -199,7 +206,7 @@ type data struct {
 
 // WritePage writes the page of s; history is the last full audits, oldest
 // first, for the trend.
-func (Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryEntry, loc audit.Locations) error {
+func (Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryEntry, loc notify.Locations) error {
 	d := data{CSP: csp, S: s, Coverage: notify.CoverageLine(s), Counts: notify.Counts(notify.Sections(s)),
 		AuditedAt: notify.AuditedAt(s.AuditedAt), Snapshot: loc.Snapshot, Failures: notify.Failures(s)}
 	d.Headline = "Livy token audit · " + d.Counts
@@ -402,8 +409,6 @@ func expiries(s *audit.Snapshot) timeline {
 	return tl
 }
 
-var ruleColors = map[audit.Rule]string{audit.RuleExpiring: "#d4762c", audit.RuleExpired: "#b3261e", audit.RuleStale: "#7a5cc7", audit.RuleUnused: "#2a7ab0", audit.RuleLongLived: "#5f7d3a"}
-
 // trendOf draws the active findings per rule over the history.
 func trendOf(h []audit.HistoryEntry) trend {
 	const w, ht, pad = 900.0, 180.0, 20.0
@@ -429,7 +434,7 @@ func trendOf(h []audit.HistoryEntry) trend {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
 		}
 		if present {
-			tr.Lines = append(tr.Lines, line{Rule: string(r), Color: ruleColors[r], Points: strings.Join(pts, " "), Last: h[len(h)-1].Findings[r]})
+			tr.Lines = append(tr.Lines, line{Rule: string(r), Color: audit.Info(r).Color, Points: strings.Join(pts, " "), Last: h[len(h)-1].Findings[r]})
 		}
 	}
 	tr.Ticks = []tick{

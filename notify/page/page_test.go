@@ -11,6 +11,7 @@ import (
 
 	"livy-token-audit/audit"
 	goldenfile "livy-token-audit/internal/golden"
+	"livy-token-audit/notify"
 )
 
 func demoSnapshot(t *testing.T, name string) *audit.Snapshot {
@@ -25,7 +26,7 @@ func render(t *testing.T) []byte {
 	day1, day2 := demoSnapshot(t, "demo-snapshot.json"), demoSnapshot(t, "demo-snapshot-day2.json")
 	h := (*audit.History)(nil).Next(day1).Next(day2)
 	var buf bytes.Buffer
-	if err := (Page{}).WritePage(&buf, day2, h.Runs, audit.Locations{Snapshot: "demo-out/2026/11/28/20261128T090000Z.json"}); err != nil {
+	if err := (Page{}).WritePage(&buf, day2, h.Runs, notify.Locations{Snapshot: "demo-out/2026/11/28/20261128T090000Z.json"}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -91,7 +92,7 @@ func TestPageEscapesEveryName(t *testing.T) {
 	s.Gateways[0].Tokens[0].CreatedBy = hostile
 	s.Errors = append(s.Errors, audit.ScopeError{Region: "cn-hangzhou", Code: hostile, Message: hostile})
 	var buf bytes.Buffer
-	if err := (Page{}).WritePage(&buf, s, nil, audit.Locations{Snapshot: hostile}); err != nil {
+	if err := (Page{}).WritePage(&buf, s, nil, notify.Locations{Snapshot: hostile}); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(buf.String(), "<script"); n != 1 {

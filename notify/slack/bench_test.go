@@ -5,7 +5,7 @@ import "testing"
 // BenchmarkRenderSlack10k renders the report of 10,000 findings and 500
 // failed gateways: the renderer must stay fast while it trims to Slack's limits.
 func BenchmarkRenderSlack10k(b *testing.B) {
-	s := fleet(10000, 500)
+	s := fleetOf(10000, 500)
 	b.ResetTimer()
 	for b.Loop() {
 		m := Render(s, RenderOptions{MaxItems: 10})

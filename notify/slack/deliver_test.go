@@ -19,6 +19,7 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/internal/slacklimits"
+	"livy-token-audit/notify"
 )
 
 const (
@@ -105,7 +106,7 @@ func TestWebhookPostsWithinLimits(t *testing.T) {
 		rc := &receiver{}
 		var log bytes.Buffer
 		hook, _ := newHook(t, rc, &log)
-		if err := send(t.Context(), hook, fleet(n, 0), "audit-out/x.json"); err != nil {
+		if err := send(t.Context(), hook, fleetOf(n, 0), "audit-out/x.json"); err != nil {
 			t.Fatalf("%d findings: %v", n, err)
 		}
 		if len(rc.accepted) != 1 {
@@ -122,7 +123,7 @@ func TestWebhookRetriesAfter429(t *testing.T) {
 	hook, _ := newHook(t, rc, &log)
 	var waited []time.Duration
 	hook.Sleep = func(ctx context.Context, d time.Duration) error { waited = append(waited, d); return nil }
-	if err := send(t.Context(), hook, fleet(3, 0), ""); err != nil {
+	if err := send(t.Context(), hook, fleetOf(3, 0), ""); err != nil {
 		t.Fatal(err)
 	}
 	if rc.calls.Load() != int32(2) || len(rc.accepted) != 1 {
@@ -139,7 +140,7 @@ func TestWebhookRetriesAfter429RealWait(t *testing.T) {
 	rc := &receiver{script: []int{http.StatusTooManyRequests}}
 	var log bytes.Buffer
 	hook, _ := newHook(t, rc, &log)
-	if err := send(t.Context(), hook, fleet(1, 0), ""); err != nil || rc.calls.Load() != int32(2) {
+	if err := send(t.Context(), hook, fleetOf(1, 0), ""); err != nil || rc.calls.Load() != int32(2) {
 		t.Errorf("got %v after %d calls, want success on the second", err, rc.calls.Load())
 	}
 }
@@ -151,7 +152,7 @@ func TestWebhookFailures(t *testing.T) {
 		var log bytes.Buffer
 		hook, url := newHook(t, rc, &log)
 		hook.Sleep = noSleep
-		err := send(t.Context(), hook, fleet(1, 0), "")
+		err := send(t.Context(), hook, fleetOf(1, 0), "")
 		if err == nil || !strings.Contains(err.Error(), "HTTP 500") || !strings.Contains(err.Error(), "gave up after 4 attempts") {
 			t.Fatalf("got %v, want HTTP 500 after 4 attempts", err)
 		}
@@ -178,7 +179,7 @@ func TestWebhookFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		hook.Sleep = noSleep
-		err = send(t.Context(), hook, fleet(1, 0), "")
+		err = send(t.Context(), hook, fleetOf(1, 0), "")
 		if err == nil || !strings.Contains(err.Error(), "connection refused") {
 			t.Fatalf("got %v, want connection refused", err)
 		}
@@ -237,7 +238,7 @@ func TestBotPostsAndThreadsTheFullLists(t *testing.T) {
 	t.Parallel()
 	b := &botServer{}
 	bot := newBot(t, b)
-	if err := send(t.Context(), bot, fleet(200, 0), "audit-out/x.json"); err != nil {
+	if err := send(t.Context(), bot, fleetOf(200, 0), "audit-out/x.json"); err != nil {
 		t.Fatal(err)
 	}
 	if len(b.posts) < 2 {
@@ -265,7 +266,7 @@ func TestBotErrorNamesSlackCode(t *testing.T) {
 	t.Parallel()
 	b := &botServer{fail: "channel_not_found"}
 	bot := newBot(t, b)
-	err := send(t.Context(), bot, fleet(1, 0), "")
+	err := send(t.Context(), bot, fleetOf(1, 0), "")
 	if err == nil || !strings.Contains(err.Error(), "channel_not_found") || !strings.Contains(err.Error(), "gave up after 1 attempt") {
 		t.Fatalf("got %v, want channel_not_found after 1 attempt", err)
 	}
@@ -330,7 +331,7 @@ func TestWebhookHostileAnswers(t *testing.T) {
 			hook.httpClient = NewHTTPClient(300 * time.Millisecond)
 			hook.Sleep = noSleep
 			start := time.Now()
-			err := send(t.Context(), hook, fleet(1, 0), "")
+			err := send(t.Context(), hook, fleetOf(1, 0), "")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want it to contain %q", err, tc.want)
 			}
@@ -357,7 +358,7 @@ func TestNotifyFailure(t *testing.T) {
 	rc := &receiver{}
 	var log bytes.Buffer
 	hook, _ := newHook(t, rc, &log)
-	err := hook.Post(t.Context(), RenderFailure(audit.FailureNotice{RunID: "audit-20261127T090000Z", AuditedAt: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC),
+	err := hook.Post(t.Context(), RenderFailure(notify.FailureNotice{RunID: "audit-20261127T090000Z", AuditedAt: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC),
 		Trigger: audit.Trigger{Kind: "timer"}, Cause: "invalid config:\n  audit.yaml:4: rules.staleAftr: unknown key <!channel>"}), nil)
 	if err != nil || len(rc.accepted) != 1 {
 		t.Fatalf("got %v and %d posts", err, len(rc.accepted))

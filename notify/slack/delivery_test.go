@@ -12,6 +12,10 @@ import (
 	"github.com/slack-go/slack/slacktest"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/fleet"
+	"livy-token-audit/audit/localstore"
+	"livy-token-audit/audit/run"
+	"livy-token-audit/notify"
 )
 
 // teamAPI is a small world of two teams in one account: data-platform and
@@ -57,10 +61,16 @@ func (a *teamAPI) ListTokens(_ context.Context, _, _, gw string) ([]audit.Token,
 type slackStage struct {
 	bot  *botServer
 	hook *receiver
-	n    *Notifier
+	n    *notify.Router
 }
 
-func newSlackStage(t *testing.T, cfg audit.SlackConfig) *slackStage {
+// teamOptions render the teams' messages.
+var teamOptions = Options{MaxItems: 10, Mentions: map[string]string{"alice": "U0ALICE01"}}
+
+// newSlackStage routes as the config would: the main report to #platform
+// with the bot, the data team's route to #team-data, the finance team's
+// (exclusive) to its webhook, owners' messages from the bot.
+func newSlackStage(t *testing.T, mode string) *slackStage {
 	t.Helper()
 	st := &slackStage{bot: &botServer{}, hook: &receiver{}}
 	api := slacktest.NewTestServer(func(c slacktest.Customize) { c.Handle("/chat.postMessage", st.bot.handle) })
@@ -70,13 +80,18 @@ func newSlackStage(t *testing.T, cfg audit.SlackConfig) *slackStage {
 	t.Cleanup(hookSrv.Close)
 	hc := NewHTTPClient(5 * time.Second)
 	bot := NewBot(botToken, api.GetAPIURL(), hc)
-	bot.Sleep = noSleep
+	bot.Sleep, bot.Options = noSleep, teamOptions
 	hook, err := NewWebhook(hookSrv.URL+hookPath, "FIN_HOOK", hc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hook.Sleep = noSleep
-	st.n = &Notifier{Config: cfg, Main: bot.To("#platform"), Routes: map[string]*Slack{"team-data": bot.To("#team-data"), "team-finance": hook}, Bot: bot}
+	hook.Sleep, hook.Options = noSleep, teamOptions
+	st.n = &notify.Router{Notify: mode, Main: bot.To("#platform"),
+		Routes: []notify.Route{
+			{Destination: "slack:route:team-data", Name: "team-data", Notify: mode, Match: audit.Match{Workspaces: []string{"data-platform"}}, Sender: bot.To("#team-data")},
+			{Destination: "slack:route:team-finance", Name: "team-finance", Notify: mode, Exclusive: true, Match: audit.Match{Workspaces: []string{"finance"}}, Sender: hook},
+		},
+		Owners: notify.Owners{Enabled: true, Recipients: teamOptions.Mentions, Prefix: "slack:owner:", To: func(id string) notify.Sender { return bot.To(id) }}}
 	return st
 }
 
@@ -93,23 +108,15 @@ func (st *slackStage) byChannel() map[string]int {
 	return out
 }
 
-var teamConfig = audit.SlackConfig{
-	Notify: "findings", MaxItems: 10, Mentions: map[string]string{"alice": "U0ALICE01"},
-	Routes: []audit.Route{
-		{Name: "team-data", Channel: "#team-data", Match: audit.Match{Workspaces: []string{"data-platform"}}},
-		{Name: "team-finance", WebhookEnv: "FIN_HOOK", Exclusive: true, Match: audit.Match{Workspaces: []string{"finance"}}},
-	},
-	Owners: audit.Owners{Enabled: true},
-}
-
-func teamRunner(t *testing.T, api audit.API, n audit.Notifier, cfg audit.SlackConfig, dir string) *audit.Runner {
+func teamRunner(t *testing.T, api fleet.API, n notify.Notifier, dir string) *run.Runner {
 	t.Helper()
-	return &audit.Runner{
-		Config:    &audit.Config{Regions: []string{"cn-hangzhou"}, Policy: audit.DefaultPolicy(), Slack: cfg},
-		Accounts:  []audit.Account{{API: api, Scope: audit.Scope{Regions: []string{"cn-hangzhou"}}}},
-		Auditor:   &audit.Auditor{RatePerSecond: 1000},
-		Store:     &audit.LocalStore{Dir: dir},
-		Notifiers: []audit.Notifier{n},
+	st := &localstore.Store{Dir: dir}
+	return &run.Runner{
+		Policy:   audit.DefaultPolicy(),
+		Accounts: []fleet.Account{{API: api, Account: audit.Account{Scope: audit.Scope{Regions: []string{"cn-hangzhou"}}}}},
+		Auditor:  &fleet.Auditor{Concurrency: 8, RatePerSecond: 1000},
+		Store:    st,
+		Notifier: &notify.Dispatcher{Notifiers: []notify.Notifier{n}, Claims: st},
 	}
 }
 
@@ -118,13 +125,13 @@ func teamRunner(t *testing.T, api audit.API, n audit.Notifier, cfg audit.SlackCo
 // same run post once per destination.
 func TestDeliveryPerDestination(t *testing.T) {
 	t.Parallel()
-	st := newSlackStage(t, teamConfig)
+	st := newSlackStage(t, "findings")
 	dir := t.TempDir()
-	r := teamRunner(t, newTeamAPI(), st.n, teamConfig, dir)
+	r := teamRunner(t, newTeamAPI(), st.n, dir)
 
 	// The finance webhook is down for the first run.
 	st.hook.script = []int{503, 503, 503, 503}
-	res, err := r.Run(t.Context(), audit.RunOptions{Now: t0, Notify: true})
+	res, err := r.Run(t.Context(), run.Options{Now: t0, Notify: true})
 	if err == nil || !strings.Contains(err.Error(), "notify slack:route:team-finance") {
 		t.Fatalf("got %v, want the finance route's failure", err)
 	}
@@ -133,7 +140,7 @@ func TestDeliveryPerDestination(t *testing.T) {
 		t.Fatalf("posts after the first run: got %v, want %v (%+v)", got, want, res.Deliveries)
 	}
 	// The retry posts to finance only.
-	res, err = r.Run(t.Context(), audit.RunOptions{Now: t0, Notify: true, Retry: true})
+	res, err = r.Run(t.Context(), run.Options{Now: t0, Notify: true, Retry: true})
 	if err != nil {
 		t.Fatalf("retry: %v (%+v)", err, res.Deliveries)
 	}
@@ -163,7 +170,7 @@ func TestDeliveryPerDestination(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = teamRunner(t, newTeamAPI(), st.n, teamConfig, dir).Run(context.Background(), audit.RunOptions{Now: t0.Add(24 * time.Hour), Notify: true})
+			_, _ = teamRunner(t, newTeamAPI(), st.n, dir).Run(context.Background(), run.Options{Now: t0.Add(24 * time.Hour), Notify: true})
 		}()
 	}
 	wg.Wait()
@@ -194,17 +201,16 @@ func equal(a, b map[string]int) bool {
 func TestExpiryStagesOverDailyRuns(t *testing.T) {
 	t.Parallel()
 	day := 24 * time.Hour
-	cfg := audit.SlackConfig{Notify: "changes", MaxItems: 10, Mentions: map[string]string{"alice": "U0ALICE01"}, Owners: audit.Owners{Enabled: true}}
-	st := newSlackStage(t, cfg)
+	st := newSlackStage(t, "changes")
 	st.n.Routes = nil
 	api := &teamAPI{tokens: map[string][]audit.Token{"lc-etl": {{ID: "tk-1", Name: "nightly", CreatedBy: "alice", CreateTime: t0.Add(-300 * day), ExpireTime: t0.Add(35 * day)}}}}
-	r := teamRunner(t, api, st.n, cfg, t.TempDir())
-	r.Config.Policy.ExpiryStages = []time.Duration{30 * day, 14 * day, 7 * day, day}
-	r.Config.Policy.UnusedAfter = 1000 * day // only expiry matters here
+	r := teamRunner(t, api, st.n, t.TempDir())
+	r.Policy.ExpiryStages = []time.Duration{30 * day, 14 * day, 7 * day, day}
+	r.Policy.UnusedAfter = 1000 * day // only expiry matters here
 	var posted, owner []int
 	for d := 0; d <= 36; d++ {
 		before := st.byChannel()
-		if _, err := r.Run(t.Context(), audit.RunOptions{Now: t0.Add(time.Duration(d) * day), Notify: true}); err != nil {
+		if _, err := r.Run(t.Context(), run.Options{Now: t0.Add(time.Duration(d) * day), Notify: true}); err != nil {
 			t.Fatalf("day %d: %v", d, err)
 		}
 		after := st.byChannel()

@@ -26,7 +26,7 @@ const (
 
 // RenderOptions shape the Slack message.
 type RenderOptions struct {
-	// MaxItems is the most tokens listed per rule (default 10).
+	// MaxItems is the most tokens listed per rule (at least 1).
 	MaxItems int
 	// Mentions maps a token's createdBy to a Slack user ID.
 	Mentions map[string]string
@@ -75,12 +75,11 @@ func truncate(s string, n int) string { return audit.Truncate(s, n) }
 
 func name(s string) string { return escape(truncate(s, notify.MaxNameChars)) }
 
-var ruleTitle = map[audit.Rule]string{
-	audit.RuleExpiring:  ":hourglass_flowing_sand: Expiring",
-	audit.RuleExpired:   ":no_entry: Expired",
-	audit.RuleStale:     ":zzz: Stale",
-	audit.RuleUnused:    ":ghost: Unused",
-	audit.RuleLongLived: ":infinity: Long-lived",
+// ruleTitle is a rule's section title: its emoji and its title, from the
+// rule table (a rule this version does not know is titled as itself).
+func ruleTitle(r audit.Rule) string {
+	ri := audit.Info(r)
+	return ":" + ri.Icon + ": " + escape(ri.Title)
 }
 
 func owner(createdBy string, mentions map[string]string) string {
@@ -163,9 +162,7 @@ func headline(s *audit.Snapshot, secs []notify.Section, route string) string {
 // When the message would be too long, finding lines are dropped (and counted
 // in "+N more"), never the counts or the failure section.
 func Render(s *audit.Snapshot, o RenderOptions) Message {
-	if o.MaxItems <= 0 {
-		o.MaxItems = audit.DefaultMaxItems
-	}
+	o.MaxItems = max(o.MaxItems, 1)
 	secs := notify.Sections(s)
 	var m Message
 	for limit := o.MaxItems; ; limit /= 2 {
@@ -225,7 +222,7 @@ func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int
 	}
 
 	for _, sec := range secs {
-		title := fmt.Sprintf("*%s* (%s) — %d", ruleTitle[sec.Rule], sec.Severity, len(sec.Items))
+		title := fmt.Sprintf("*%s* (%s) — %d", ruleTitle(sec.Rule), sec.Severity, len(sec.Items))
 		text, n := list(title, len(sec.Items), func(i int) string { return itemLine(sec.Items[i], o.Mentions) }, limit)
 		cut += n
 		section(text)
@@ -385,7 +382,7 @@ func (m Message) PlainText() string {
 func RenderThread(s *audit.Snapshot, o RenderOptions) []Message {
 	var lines []string
 	for _, sec := range notify.Sections(s) {
-		lines = append(lines, fmt.Sprintf("*%s* (%s) — %d", ruleTitle[sec.Rule], sec.Severity, len(sec.Items)))
+		lines = append(lines, fmt.Sprintf("*%s* (%s) — %d", ruleTitle(sec.Rule), sec.Severity, len(sec.Items)))
 		for _, it := range sec.Items {
 			lines = append(lines, itemLine(it, o.Mentions))
 		}
@@ -438,7 +435,7 @@ func RenderThread(s *audit.Snapshot, o RenderOptions) []Message {
 }
 
 // RenderFailure renders the short notice of a run that could not do its job.
-func RenderFailure(f audit.FailureNotice) Message {
+func RenderFailure(f notify.FailureNotice) Message {
 	mrkdwn := func(t string) *slackgo.TextBlockObject {
 		return slackgo.NewTextBlockObject(slackgo.MarkdownType, t, false, false)
 	}

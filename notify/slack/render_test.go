@@ -89,7 +89,7 @@ func TestRenderEscapesHostileNames(t *testing.T) {
 		},
 	}
 	s := audit.BuildSnapshot(col, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy()})
-	msg := Render(s, RenderOptions{})
+	msg := Render(s, RenderOptions{MaxItems: 10})
 	all := strings.Join(blockTexts(msg.Blocks), "\n") + msg.Text
 	for _, h := range []string{"<!channel>", "<!here>", "<http://evil|x>", "<@U0BOSS>", "<!everyone>", "<https://phish|gw>", "<http://evil|retry here>"} {
 		if strings.Contains(all, h) {
@@ -103,8 +103,8 @@ func TestRenderEscapesHostileNames(t *testing.T) {
 	}
 }
 
-// fleet builds a snapshot with n expiring tokens and f failed gateways.
-func fleet(n, f int) *audit.Snapshot {
+// fleetOf builds a snapshot with n expiring tokens and f failed gateways.
+func fleetOf(n, f int) *audit.Snapshot {
 	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	var toks []audit.Token
 	for i := range n {
@@ -136,7 +136,7 @@ func TestRenderLimits(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			msg := Render(fleet(tc.findings, tc.bad), RenderOptions{MaxItems: 10})
+			msg := Render(fleetOf(tc.findings, tc.bad), RenderOptions{MaxItems: 10})
 			checkLimits(t, msg)
 			all := strings.Join(blockTexts(msg.Blocks), "\n") + "\n" + msg.Text
 			for _, w := range tc.wantIn {
@@ -153,8 +153,8 @@ func TestRenderLimits(t *testing.T) {
 
 func TestRenderThreadCarriesEveryLine(t *testing.T) {
 	t.Parallel()
-	s := fleet(300, 20)
-	msgs := RenderThread(s, RenderOptions{})
+	s := fleetOf(300, 20)
+	msgs := RenderThread(s, RenderOptions{MaxItems: 10})
 	if len(msgs) < 2 {
 		t.Fatalf("got %d replies, want the lists split over several", len(msgs))
 	}
@@ -168,19 +168,19 @@ func TestRenderThreadCarriesEveryLine(t *testing.T) {
 			t.Errorf("the thread lacks %s", w)
 		}
 	}
-	if n := len(RenderThread(fleet(10000, 0), RenderOptions{})); n != maxThreadReplies {
+	if n := len(RenderThread(fleetOf(10000, 0), RenderOptions{MaxItems: 10})); n != maxThreadReplies {
 		t.Errorf("10,000 findings: got %d replies, want the cap %d", n, maxThreadReplies)
 	}
 }
 
 func TestRenderOverdueAndPartial(t *testing.T) {
 	t.Parallel()
-	s := fleet(2, 1)
+	s := fleetOf(2, 1)
 	now := s.AuditedAt
 	s.Scope.Partial = true
 	s.Changes = &audit.Changes{Previous: &audit.PreviousRef{Key: "k", AuditedAt: now.Add(-72 * time.Hour)},
 		Overdue: &audit.Overdue{Message: "previous audit 3d ago — expected every 24h"}}
-	all := strings.Join(blockTexts(Render(s, RenderOptions{}).Blocks), "\n")
+	all := strings.Join(blockTexts(Render(s, RenderOptions{MaxItems: 10}).Blocks), "\n")
 	for _, w := range []string{":warning: *previous audit 3d ago — expected every 24h*", "ad-hoc audit of part of the scope", "1/2 gateways"} {
 		if !strings.Contains(all, w) {
 			t.Errorf("message lacks %q:\n%s", w, all)

@@ -1,4 +1,4 @@
-package audit
+package config
 
 import (
 	"errors"
@@ -7,26 +7,28 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"livy-token-audit/audit"
 )
 
 func TestParseConfigValid(t *testing.T) {
 	t.Parallel()
-	cfg, err := LoadConfig("../testdata/config/valid.yaml")
+	cfg, err := Load("../../testdata/config/valid.yaml")
 	if err != nil {
 		t.Fatalf("LoadConfig: %v", err)
 	}
 	if len(cfg.Regions) != 1 || cfg.Regions[0] != "cn-hangzhou" {
 		t.Errorf("regions: got %v, want [cn-hangzhou]", cfg.Regions)
 	}
-	want := GatewayRef{Region: "cn-shanghai", WorkspaceID: "w-8adde60aa809701f", GatewayID: "lc-zm4dzdiubu73w2yx"}
+	want := audit.GatewayRef{Region: "cn-shanghai", WorkspaceID: "w-8adde60aa809701f", GatewayID: "lc-zm4dzdiubu73w2yx"}
 	if len(cfg.Gateways) != 1 || cfg.Gateways[0] != want {
 		t.Errorf("gateways: got %+v, want [%+v]", cfg.Gateways, want)
 	}
-	if cfg.Policy.ExpiringWithin != 7*Day || cfg.Policy.StaleAfter != 30*Day || cfg.Policy.UnusedAfter != 14*Day || cfg.Policy.MaxLifetime != 0 {
+	if cfg.Policy.ExpiringWithin != 7*audit.Day || cfg.Policy.StaleAfter != 30*audit.Day || cfg.Policy.UnusedAfter != 14*audit.Day || cfg.Policy.MaxLifetime != 0 {
 		t.Errorf("policy: got %+v", cfg.Policy)
 	}
 	s := cfg.Suppressions[0]
-	if s.Name != "ci-*" || len(s.Rules) != 1 || s.Rules[0] != RuleUnused || !s.Until.Equal(time.Date(2027, 3, 31, 0, 0, 0, 0, time.UTC)) {
+	if s.Name != "ci-*" || len(s.Rules) != 1 || s.Rules[0] != audit.RuleUnused || !s.Until.Equal(time.Date(2027, 3, 31, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("suppression: got %+v", s)
 	}
 	if cfg.API.Concurrency != 8 || cfg.Snapshot.Dir != "./audit-out" || cfg.Slack.Notify != "findings" || cfg.Slack.MaxItems != 10 || cfg.API.DeadlineReserve != 15*time.Second {
@@ -63,12 +65,12 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			_, err := LoadConfig(filepath.Join("../testdata/config", tc.file))
-			var ce ConfigError
+			_, err := Load(filepath.Join("../../testdata/config", tc.file))
+			var ce Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("got %v, want a ConfigError", err)
+				t.Fatalf("got %v, want an Error", err)
 			}
-			msg := strings.ReplaceAll(err.Error(), "../testdata/config/", "")
+			msg := strings.ReplaceAll(err.Error(), "../../testdata/config/", "")
 			for _, w := range tc.want {
 				if !strings.Contains(msg, w) {
 					t.Errorf("got:\n%s\nwant it to contain:\n%s", msg, w)
@@ -80,8 +82,8 @@ func TestParseConfigErrors(t *testing.T) {
 
 func TestParseConfigReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	_, err := ParseConfig("c.yaml", []byte("regions: [Hangzhou]\nrules: {expiringWithin: soon, severity: {expired: urgent}}\nslack: {notify: sometimes, mentions: {alice: alice}}\n"))
-	var ce ConfigError
+	_, err := Parse("c.yaml", []byte("regions: [Hangzhou]\nrules: {expiringWithin: soon, severity: {expired: urgent}}\nslack: {notify: sometimes, mentions: {alice: alice}}\n"))
+	var ce Error
 	if !errors.As(err, &ce) || len(ce) != 5 {
 		t.Fatalf("got %v, want 5 problems", err)
 	}
@@ -94,7 +96,7 @@ func TestParseConfigReportsEveryProblem(t *testing.T) {
 
 func TestParseConfigOSS(t *testing.T) {
 	t.Parallel()
-	cfg, err := ParseConfig("c.yaml", []byte("regions: [cn-hangzhou]\nsnapshot:\n  oss: {bucket: audit-snapshots, region: cn-hangzhou, prefix: livy, serverSideEncryption: KMS, kmsKeyId: key-1, presignLinks: 24h}\n"))
+	cfg, err := Parse("c.yaml", []byte("regions: [cn-hangzhou]\nsnapshot:\n  oss: {bucket: audit-snapshots, region: cn-hangzhou, prefix: livy, serverSideEncryption: KMS, kmsKeyId: key-1, presignLinks: 24h}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func TestParseConfigOSS(t *testing.T) {
 	if o.Prefix != "livy/" || o.PresignLinks != 24*time.Hour || o.ServerSideEncryption != "KMS" {
 		t.Errorf("oss: got %+v, want prefix livy/, presign 24h, KMS", o)
 	}
-	_, err = ParseConfig("c.yaml", []byte("regions: [cn-hangzhou]\nsnapshot:\n  oss: {bucket: B, region: cn-hangzhou, serverSideEncryption: DES, presignLinks: 8d}\n"))
+	_, err = Parse("c.yaml", []byte("regions: [cn-hangzhou]\nsnapshot:\n  oss: {bucket: B, region: cn-hangzhou, serverSideEncryption: DES, presignLinks: 8d}\n"))
 	for _, w := range []string{"snapshot.oss.bucket", "snapshot.oss.serverSideEncryption", "snapshot.oss.presignLinks: at most 7d"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("got %v, want it to name %s", err, w)
@@ -110,16 +112,16 @@ func TestParseConfigOSS(t *testing.T) {
 	}
 }
 
-func FuzzParseConfig(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, name := range []string{"valid.yaml", "unknown-key.yaml", "bad-date.yaml", "wrong-type.yaml"} {
-		b, err := os.ReadFile(filepath.Join("../testdata/config", name))
+		b, err := os.ReadFile(filepath.Join("../../testdata/config", name))
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		cfg, err := ParseConfig("f.yaml", b)
+		cfg, err := Parse("f.yaml", b)
 		if (cfg == nil) == (err == nil) {
 			t.Fatalf("got config %v and error %v; want exactly one", cfg, err)
 		}
@@ -131,22 +133,22 @@ func FuzzParseConfig(f *testing.F) {
 
 func TestParseConfigRoutesAccountsStages(t *testing.T) {
 	t.Parallel()
-	cfg, err := LoadConfig("../testdata/config/routes.yaml")
+	cfg, err := Load("../../testdata/config/routes.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a := cfg.Accounts; len(a) != 1 || a[0].ID != "2222222222222222" || a[0].Name != "finance" || a[0].ExternalID != "fin-42" || a[0].Scope.Regions[0] != "cn-shanghai" {
 		t.Errorf("accounts: got %+v", a)
 	}
-	if got := cfg.Policy.ExpiryStages; len(got) != 4 || got[0] != 30*Day || got[3] != Day {
+	if got := cfg.Policy.ExpiryStages; len(got) != 4 || got[0] != 30*audit.Day || got[3] != audit.Day {
 		t.Errorf("stages: got %v, want 30d, 14d, 7d, 1d (longest first)", got)
 	}
 	r := cfg.Slack.Routes
-	if len(r) != 2 || r[0].Channel != "#team-data" || r[0].Match.MinSeverity != SeverityMedium || r[1].WebhookEnv != "FINANCE_SLACK_WEBHOOK" ||
+	if len(r) != 2 || r[0].Channel != "#team-data" || r[0].Match.MinSeverity != audit.SeverityMedium || r[1].WebhookEnv != "FINANCE_SLACK_WEBHOOK" ||
 		!r[1].Exclusive || r[1].Notify != "changes" || r[1].Match.Accounts[0] != "finance" {
 		t.Errorf("routes: got %+v", r)
 	}
-	if o := cfg.Slack.Owners; !o.Enabled || o.MinSeverity != SeverityHigh || len(o.Rules) != 2 {
+	if o := cfg.Slack.Owners; !o.Enabled || o.MinSeverity != audit.SeverityHigh || len(o.Rules) != 2 {
 		t.Errorf("owners: got %+v", o)
 	}
 	if cfg.API.STSEndpoint != DefaultSTSEndpoint {

@@ -18,15 +18,15 @@ import (
 
 	slackgo "github.com/slack-go/slack"
 
-	"livy-token-audit/audit"
 	"livy-token-audit/audit/safehttp"
+	"livy-token-audit/internal/retry"
 	"livy-token-audit/notify"
 )
 
 // Slack is one Slack destination: an incoming webhook, or a channel (or a
 // user's direct messages) posted to with a bot token and chat.postMessage
 // (then the full lists can follow in the message's thread). It retries 429s (honouring Retry-After up to
-// audit.MaxServerWait), 5xx and network failures within the context's
+// retry.MaxServerWait), 5xx and network failures within the context's
 // deadline. Its errors and logs never carry the webhook URL, its path or the
 // token: an error body is reduced to Slack's error code or a short scrubbed
 // excerpt. Give it a safehttp client: it must not follow redirects.
@@ -37,9 +37,11 @@ type Slack struct {
 	httpClient *http.Client
 	// MaxAttempts bounds the tries of one post (default 4).
 	MaxAttempts int
-	// Sleep waits between tries (default audit.SleepContext).
+	// Sleep waits between tries (default retry.SleepContext).
 	Sleep  func(ctx context.Context, d time.Duration) error
 	Logger *slog.Logger
+	// Options shape the messages it renders.
+	Options Options
 	// secrets are scrubbed from anything that leaves: the webhook URL, its
 	// path and path segments, the bot token.
 	secrets []string
@@ -283,7 +285,7 @@ func retryable(err error) (bool, time.Duration) {
 }
 
 func (n *Slack) retry(ctx context.Context, what string, f func() error) error {
-	r := audit.Retrier{Attempts: n.MaxAttempts, Base: time.Second, Max: 30 * time.Second, Sleep: n.Sleep}
+	r := retry.Retrier{Attempts: n.MaxAttempts, Base: time.Second, Max: 30 * time.Second, Sleep: n.Sleep}
 	attempt := 0
 	err := r.Do(ctx, retryable, func() error {
 		attempt++

@@ -1,11 +1,13 @@
 package slack
 
 import (
+	"cmp"
 	"strings"
 	"testing"
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/notify"
 )
 
 var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
@@ -36,33 +38,47 @@ func teams() *audit.Snapshot {
 	return s
 }
 
-func plan(t *testing.T, cfg audit.SlackConfig) map[string]Planned {
+// planned is one destination's report rendered for Slack.
+type planned struct {
+	notify.Report
+	Message Message
+}
+
+// plan routes the teams' snapshot as the config would (routes named
+// slack:route:<name>, notify modes defaulting to findings, owners mapped by
+// Mentions) and renders every report.
+func plan(t *testing.T, rt notify.Router, mentions map[string]string) map[string]planned {
 	t.Helper()
-	if cfg.Notify == "" {
-		cfg.Notify = "findings"
+	rt.Notify, rt.Preview = cmp.Or(rt.Notify, "findings"), true
+	rt.Owners.Recipients, rt.Owners.Prefix = mentions, "slack:owner:"
+	for i := range rt.Routes {
+		r := &rt.Routes[i]
+		r.Destination, r.Notify = "slack:route:"+r.Name, cmp.Or(r.Notify, rt.Notify)
 	}
-	out := map[string]Planned{}
-	for _, p := range (&Notifier{Config: cfg, Preview: true}).Plan(teams(), audit.Locations{Snapshot: "audit-out/x.json"}) {
-		out[p.Destination] = p
+	out := map[string]planned{}
+	for _, r := range rt.Plan(teams(), notify.Locations{Snapshot: "audit-out/x.json"}) {
+		msg, _ := Messages(&r, Options{MaxItems: 10, Mentions: mentions}, false)
+		out[r.Destination] = planned{r, msg}
 	}
 	return out
 }
 
-func text(p Planned) string { return p.Message.PlainText() }
+func text(p planned) string { return p.Message.PlainText() }
 
 func TestRouting(t *testing.T) {
 	t.Parallel()
-	dataRoute := audit.Route{Name: "team-data", Channel: "#team-data", Match: audit.Match{Workspaces: []string{"data-*"}}}
-	expiring := audit.Route{Name: "expiring", Channel: "#oncall", Match: audit.Match{Rules: []audit.Rule{audit.RuleExpiring}}}
+	dataRoute := notify.Route{Name: "team-data", Match: audit.Match{Workspaces: []string{"data-*"}}}
+	expiring := notify.Route{Name: "expiring", Match: audit.Match{Rules: []audit.Rule{audit.RuleExpiring}}}
 	tests := []struct {
-		name    string
-		cfg     audit.SlackConfig
-		want    map[string][]string // destination -> texts it must hold
-		notWant map[string][]string // destination -> texts it must not hold
-		skip    map[string]string   // destination -> skip reason
+		name     string
+		cfg      notify.Router
+		mentions map[string]string
+		want     map[string][]string // destination -> texts it must hold
+		notWant  map[string][]string // destination -> texts it must not hold
+		skip     map[string]string   // destination -> skip reason
 	}{
 		{name: "overlapping routes each get their slice, the catch-all gets all",
-			cfg: audit.SlackConfig{Routes: []audit.Route{dataRoute, expiring}},
+			cfg: notify.Router{Routes: []notify.Route{dataRoute, expiring}},
 			want: map[string][]string{
 				"slack":                 {"2 expiring · 1 stale · 1 unused", "nightly", "risk-api", "finance-ops"},
 				"slack:route:team-data": {"team-data · 1 expiring · 1 stale", "1/1 gateways", "nightly", "backfill"},
@@ -73,37 +89,37 @@ func TestRouting(t *testing.T) {
 				"slack:route:expiring":  {"backfill", "risk-batch"},
 			}},
 		{name: "an exclusive route keeps its slice out of the catch-all",
-			cfg: audit.SlackConfig{Routes: []audit.Route{{Name: "team-finance", WebhookEnv: "FIN_HOOK", Exclusive: true, Match: audit.Match{Accounts: []string{"finance"}}}}},
+			cfg: notify.Router{Routes: []notify.Route{{Name: "team-finance", Exclusive: true, Match: audit.Match{Accounts: []string{"finance"}}}}},
 			want: map[string][]string{
 				"slack":                    {"1 expiring · 1 stale", "1/1 gateways", "nightly"},
 				"slack:route:team-finance": {"team-finance · 1 expiring · 1 unused", "1/1 gateways", "risk-api", "finance-ops"},
 			},
 			notWant: map[string][]string{"slack": {"risk-api", "risk-batch", "finance-ops"}}},
 		{name: "minSeverity filters what a route lists",
-			cfg:     audit.SlackConfig{Routes: []audit.Route{{Name: "high", Channel: "#high", Match: audit.Match{MinSeverity: audit.SeverityHigh}}}},
+			cfg:     notify.Router{Routes: []notify.Route{{Name: "high", Match: audit.Match{MinSeverity: audit.SeverityHigh}}}},
 			want:    map[string][]string{"slack:route:high": {"high · 2 expiring"}},
 			notWant: map[string][]string{"slack:route:high": {"stale", "unused"}}},
 		{name: "a route that matches nothing gets nothing",
-			cfg:  audit.SlackConfig{Routes: []audit.Route{{Name: "nobody", Channel: "#nobody", Match: audit.Match{Regions: []string{"eu-*"}}}}},
+			cfg:  notify.Router{Routes: []notify.Route{{Name: "nobody", Match: audit.Match{Regions: []string{"eu-*"}}}}},
 			skip: map[string]string{"slack:route:nobody": "nothing in route nobody's slice"}},
 		{name: "…and says so with notify: always",
-			cfg:  audit.SlackConfig{Routes: []audit.Route{{Name: "nobody", Channel: "#nobody", Notify: "always", Match: audit.Match{Regions: []string{"eu-*"}}}}},
+			cfg:  notify.Router{Routes: []notify.Route{{Name: "nobody", Notify: "always", Match: audit.Match{Regions: []string{"eu-*"}}}}},
 			want: map[string][]string{"slack:route:nobody": {"Livy token audit · nobody · nothing here"}}},
 		{name: "owners: one message each, only their tokens; unmapped owners are listed",
-			cfg: audit.SlackConfig{Mentions: map[string]string{"alice": "U0ALICE01"}, Owners: audit.Owners{Enabled: true}},
+			cfg: notify.Router{Owners: notify.Owners{Enabled: true}}, mentions: map[string]string{"alice": "U0ALICE01"},
 			want: map[string][]string{
 				"slack":                 {"No Slack owner* — 2", "bob · 1 finding", "carol · 1 finding"},
 				"slack:owner:U0ALICE01": {"your tokens · 2 expiring", "nightly", "risk-api", "How to rotate"},
 			},
 			notWant: map[string][]string{"slack:owner:U0ALICE01": {"backfill", "risk-batch"}}},
 		{name: "owners with a minimum severity",
-			cfg:     audit.SlackConfig{Mentions: map[string]string{"alice": "U0ALICE01", "bob": "U0BOB0001"}, Owners: audit.Owners{Enabled: true, MinSeverity: audit.SeverityHigh}},
+			cfg: notify.Router{Owners: notify.Owners{Enabled: true, MinSeverity: audit.SeverityHigh}}, mentions: map[string]string{"alice": "U0ALICE01", "bob": "U0BOB0001"},
 			want:    map[string][]string{"slack:owner:U0ALICE01": {"nightly"}},
 			notWant: map[string][]string{"slack": {"No Slack owner"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := plan(t, tc.cfg)
+			got := plan(t, tc.cfg, tc.mentions)
 			for dest, wants := range tc.want {
 				p, ok := got[dest]
 				if !ok {
@@ -137,7 +153,7 @@ func TestRouting(t *testing.T) {
 	}
 }
 
-func keys(m map[string]Planned) []string {
+func keys(m map[string]planned) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)

@@ -1,4 +1,4 @@
-package audit
+package retry
 
 import (
 	"context"

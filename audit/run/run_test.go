@@ -1,4 +1,4 @@
-package audit
+package run
 
 import (
 	"bytes"
@@ -6,12 +6,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"livy-token-audit/audit"
+	"livy-token-audit/audit/fleet"
+	"livy-token-audit/internal/fakeapi"
+	"livy-token-audit/notify"
 )
+
+var now = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+
+const Day = audit.Day
 
 // memStore is an in-memory Store that records its operations in order and
 // can fail the keys it is told to. Create is atomic, as OSS's
@@ -71,6 +82,21 @@ func (m *memStore) Create(_ context.Context, key string, data []byte) error {
 	return nil
 }
 
+func (m *memStore) Copy(_ context.Context, src, dst string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failPut[dst]; err != nil {
+		return err
+	}
+	b, ok := m.objects[src]
+	if !ok {
+		return fmt.Errorf("mem: copy %s: %w", src, ErrNotFound)
+	}
+	m.ops = append(m.ops, "copy "+dst)
+	m.objects[dst] = b
+	return nil
+}
+
 func (m *memStore) Delete(_ context.Context, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -98,8 +124,8 @@ func (m *memStore) count(op string) int {
 // sends to one destination.
 type recNotifier struct {
 	mu       sync.Mutex
-	reports  []*Snapshot
-	failures []FailureNotice
+	reports  []*audit.Snapshot
+	failures []notify.FailureNotice
 	links    []string
 	sent     map[string]int
 	dests    []string
@@ -133,21 +159,21 @@ func (r *recNotifier) send(dest string, record func()) error {
 	return nil
 }
 
-func (r *recNotifier) Deliveries(s *Snapshot, loc Locations) []Delivery {
+func (r *recNotifier) Deliveries(s *audit.Snapshot, loc notify.Locations) []notify.Delivery {
 	link := loc.Snapshot
-	var out []Delivery
+	var out []notify.Delivery
 	for _, d := range r.destinations() {
-		out = append(out, Delivery{Destination: d, Send: func(context.Context) error {
+		out = append(out, notify.Delivery{Destination: d, Send: func(context.Context) error {
 			return r.send(d, func() { r.reports, r.links = append(r.reports, s), append(r.links, link) })
 		}})
 	}
 	return out
 }
 
-func (r *recNotifier) FailureDeliveries(f FailureNotice) []Delivery {
-	var out []Delivery
+func (r *recNotifier) FailureDeliveries(f notify.FailureNotice) []notify.Delivery {
+	var out []notify.Delivery
 	for _, d := range r.destinations() {
-		out = append(out, Delivery{Destination: d, Send: func(context.Context) error {
+		out = append(out, notify.Delivery{Destination: d, Send: func(context.Context) error {
 			return r.send(d, func() { r.failures = append(r.failures, f) })
 		}})
 	}
@@ -160,25 +186,41 @@ func (r *recNotifier) posts() (int, int) {
 	return len(r.reports), len(r.failures)
 }
 
-func newRunner(api API, st Store, n Notifier) *Runner {
-	cfg := &Config{Regions: []string{"cn-hangzhou"}, Policy: DefaultPolicy(), Slack: SlackConfig{Notify: "always"}}
-	r := &Runner{Config: cfg, Accounts: []Account{{API: api, Scope: Scope{Regions: cfg.Regions}}}, Auditor: &Auditor{RatePerSecond: 1000}, Store: st}
+func newRunner(api fleet.API, st *memStore, n notify.Notifier) *Runner {
+	r := &Runner{Policy: audit.DefaultPolicy(), Store: st, Auditor: &fleet.Auditor{Concurrency: 8, RatePerSecond: 1000},
+		Accounts: []fleet.Account{{API: api, Account: audit.Account{Scope: audit.Scope{Regions: []string{"cn-hangzhou"}}}}}}
 	if n != nil {
-		r.Notifiers = []Notifier{n}
+		r.Notifier = &notify.Dispatcher{Notifiers: []notify.Notifier{n}, Claims: st}
 	}
 	return r
 }
 
-func world() *fakeAPI {
-	return &fakeAPI{
-		workspaces: map[string][]Workspace{"cn-hangzhou": {{ID: "w-1", Name: "one"}}},
-		gateways:   map[string][]Gateway{"w-1": {{ID: "lc-a", Name: "a"}, {ID: "lc-b", Name: "b"}}},
-		tokens: map[string][]Token{
+func world() *fakeapi.API {
+	return &fakeapi.API{
+		Workspaces: map[string][]audit.Workspace{"cn-hangzhou": {{ID: "w-1", Name: "one"}}},
+		Gateways:   map[string][]audit.Gateway{"w-1": {{ID: "lc-a", Name: "a"}, {ID: "lc-b", Name: "b"}}},
+		Tokens: map[string][]audit.Token{
 			"lc-a": {{ID: "tk-1", Name: "etl", CreateTime: now.Add(-90 * Day), LastUsedTime: now.Add(-40 * Day)}},
 			"lc-b": {{ID: "tk-2", Name: "bi", CreateTime: now.Add(-90 * Day), LastUsedTime: now.Add(-time.Hour)}},
 		},
-		fail: map[string]error{},
+		Fail: map[string]error{},
 	}
+}
+
+// ok is a gateway's result with its tokens.
+func ok(ref audit.GatewayRef, toks ...audit.Token) audit.GatewayResult {
+	return audit.GatewayResult{Ref: ref, Tokens: toks}
+}
+
+// kinds lists the changes by kind, as tokenID:rule.
+func kinds(c *audit.Changes) map[string][]string {
+	out := map[string][]string{}
+	for k, list := range map[string][]audit.Change{"new": c.New, "escalated": c.Escalated, "resolved": c.Resolved, "removed": c.Removed, "unknown": c.Unknown} {
+		for _, ch := range list {
+			out[k] = append(out[k], ch.TokenID+":"+string(ch.Rule))
+		}
+	}
+	return out
 }
 
 const (
@@ -189,18 +231,18 @@ const (
 func TestRunWritesDatedThenLatestThenBaselineThenNotifies(t *testing.T) {
 	t.Parallel()
 	st, n := newMemStore(), &recNotifier{}
-	res, err := newRunner(world(), st, n).Run(t.Context(), RunOptions{Now: now, Trigger: Trigger{Kind: "cli"}, Notify: true})
+	res, err := newRunner(world(), st, n).Run(t.Context(), Options{Now: now, Trigger: audit.Trigger{Kind: "cli"}, Notify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"put " + dated, "put latest.json", "put baseline.json", "put history.json", "create " + notified, "put " + notified}
+	want := []string{"put " + dated, "copy latest.json", "put baseline.json", "put history.json", "create " + notified, "put " + notified}
 	if strings.Join(st.ops, ",") != strings.Join(want, ",") {
 		t.Errorf("ops: got %v, want %v", st.ops, want)
 	}
-	if !res.MovedLatest || !res.Notified || len(n.reports) != 1 || n.links[0] != "mem://"+dated || res.Snapshot.Verdict != VerdictComplete {
+	if !res.MovedLatest || !res.Notified || len(n.reports) != 1 || n.links[0] != "mem://"+dated || res.Snapshot.Verdict != audit.VerdictComplete {
 		t.Errorf("got %+v and %d notifications to %v", res, len(n.reports), n.links)
 	}
-	var rec claimRecord
+	var rec struct{ RunID, State string }
 	if err := json.Unmarshal(st.objects[notified], &rec); err != nil || rec.State != "delivered" || rec.RunID != "audit-20261127T090000Z" {
 		t.Errorf("delivery record: got %s, %v", st.objects[notified], err)
 	}
@@ -209,15 +251,15 @@ func TestRunWritesDatedThenLatestThenBaselineThenNotifies(t *testing.T) {
 func TestRunDatedFailureLeavesLatestUntouchedAndSaysSoOnce(t *testing.T) {
 	t.Parallel()
 	st, n := newMemStore(), &recNotifier{}
-	st.objects[LatestKey] = []byte("previous")
+	st.objects[audit.LatestKey] = []byte("previous")
 	st.failPut[dated] = errors.New("oss: put: AccessDenied")
 	r := newRunner(world(), st, n)
-	_, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true})
+	_, err := r.Run(t.Context(), Options{Now: now, Notify: true})
 	if err == nil || !strings.Contains(err.Error(), "write snapshot: oss: put: AccessDenied") {
 		t.Fatalf("got %v, want the write error", err)
 	}
-	if string(st.objects[LatestKey]) != "previous" {
-		t.Errorf("latest.json %q; want it untouched", st.objects[LatestKey])
+	if string(st.objects[audit.LatestKey]) != "previous" {
+		t.Errorf("latest.json %q; want it untouched", st.objects[audit.LatestKey])
 	}
 	reports, failures := n.posts()
 	if reports != 0 || failures != 1 || !strings.Contains(n.failures[0].Cause, "AccessDenied") {
@@ -225,7 +267,7 @@ func TestRunDatedFailureLeavesLatestUntouchedAndSaysSoOnce(t *testing.T) {
 	}
 	// The retries fail the same way: the notice is not repeated.
 	for range 3 {
-		_, _ = r.Run(t.Context(), RunOptions{Now: now, Notify: true, Retry: true})
+		_, _ = r.Run(t.Context(), Options{Now: now, Notify: true, Retry: true})
 	}
 	if _, failures := n.posts(); failures != 1 {
 		t.Errorf("got %d notices after the retries, want 1", failures)
@@ -236,22 +278,22 @@ func TestRunScopedAndDryRunsKeepTheBaseline(t *testing.T) {
 	t.Parallel()
 	st := newMemStore()
 	r := newRunner(world(), st, nil)
-	narrowed, err := Narrow(r.Accounts, Narrowing{Gateways: []GatewayRef{{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-a"}}})
+	narrowed, err := fleet.Narrow(r.Accounts, audit.Narrowing{Gateways: []audit.GatewayRef{{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-a"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.Run(t.Context(), RunOptions{Now: now, Accounts: narrowed})
+	res, err := r.Run(t.Context(), Options{Now: now, Accounts: narrowed})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := st.objects[LatestKey]; ok || res.MovedLatest || !res.Snapshot.Scope.Partial {
+	if _, ok := st.objects[audit.LatestKey]; ok || res.MovedLatest || !res.Snapshot.Scope.Partial {
 		t.Errorf("a scoped run moved latest.json (ops %v)", st.ops)
 	}
 	if len(st.ops) != 1 || res.BaselineHeld != "ad-hoc run narrowed to part of the scope" {
 		t.Errorf("scoped run: got ops %v (%q), want only its dated snapshot", st.ops, res.BaselineHeld)
 	}
 	st2 := newMemStore()
-	res, err = newRunner(world(), st2, &recNotifier{}).Run(t.Context(), RunOptions{Now: now, DryRun: true, Notify: true})
+	res, err = newRunner(world(), st2, &recNotifier{}).Run(t.Context(), Options{Now: now, DryRun: true, Notify: true})
 	if err != nil || len(st2.ops) != 0 || res.Notified || res.Snapshot == nil {
 		t.Errorf("dry run: got err %v, ops %v, notified %v; want nothing written or posted", err, st2.ops, res.Notified)
 	}
@@ -261,17 +303,17 @@ func TestRunRetryRepeatsNothing(t *testing.T) {
 	t.Parallel()
 	st, n, api := newMemStore(), &recNotifier{}, world()
 	r := newRunner(api, st, n)
-	if _, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true}); err != nil {
+	if _, err := r.Run(t.Context(), Options{Now: now, Notify: true}); err != nil {
 		t.Fatal(err)
 	}
-	calls := len(api.calls)
-	res, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true, Retry: true})
+	calls := len(api.Calls())
+	res, err := r.Run(t.Context(), Options{Now: now, Notify: true, Retry: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Reused || res.Notified || len(n.reports) != 1 || len(api.calls) != calls {
+	if !res.Reused || res.Notified || len(n.reports) != 1 || len(api.Calls()) != calls {
 		t.Errorf("retry: reused %v, notified %v, %d notifications, %d more API calls; want reused, no post, no calls",
-			res.Reused, res.Notified, len(n.reports), len(api.calls)-calls)
+			res.Reused, res.Notified, len(n.reports), len(api.Calls())-calls)
 	}
 	if n := st.count("put " + dated); n != 1 {
 		t.Errorf("dated snapshot written %d times, want once", n)
@@ -282,17 +324,17 @@ func TestRunRetryAfterFailedNotificationPostsOnce(t *testing.T) {
 	t.Parallel()
 	st, n := newMemStore(), &recNotifier{err: errors.New("slack: HTTP 500")}
 	r := newRunner(world(), st, n)
-	if _, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true}); err == nil || !strings.Contains(err.Error(), "notify slack: slack: HTTP 500") {
+	if _, err := r.Run(t.Context(), Options{Now: now, Notify: true}); err == nil || !strings.Contains(err.Error(), "notify slack: slack: HTTP 500") {
 		t.Fatalf("got %v, want the notification error", err)
 	}
-	if _, ok := st.objects[LatestKey]; !ok {
+	if _, ok := st.objects[audit.LatestKey]; !ok {
 		t.Fatal("the snapshot was not written before notifying")
 	}
 	if _, ok := st.objects[notified]; ok {
 		t.Fatal("the claim was kept after the post failed; a retry could not post")
 	}
 	n.err = nil
-	res, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true, Retry: true})
+	res, err := r.Run(t.Context(), Options{Now: now, Notify: true, Retry: true})
 	if err != nil || !res.Notified || len(n.reports) != 1 {
 		t.Errorf("retry: got %v, notified %v after %d posts; want the post to go out", err, res.Notified, len(n.reports))
 	}
@@ -309,7 +351,7 @@ func TestConcurrentDuplicateDeliveriesPostOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := newRunner(world(), st, n).Run(context.Background(), RunOptions{Now: now, Notify: true})
+			res, err := newRunner(world(), st, n).Run(context.Background(), Options{Now: now, Notify: true})
 			if err != nil {
 				t.Error(err)
 			}
@@ -332,13 +374,13 @@ func TestStaleClaimIsTakenOver(t *testing.T) {
 	for _, tc := range []struct {
 		age  time.Duration
 		post bool
-	}{{time.Minute, false}, {claimTTL + time.Minute, true}} {
+	}{{time.Minute, false}, {16 * time.Minute, true}} {
 		st, n := newMemStore(), &recNotifier{}
-		held, _ := json.Marshal(claimRecord{RunID: "audit-20261127T090000Z", Kind: claimReport, State: "posting", Nonce: "other", ClaimedAt: wall.Add(-tc.age)})
+		held, _ := json.Marshal(map[string]any{"runId": "audit-20261127T090000Z", "kind": "report", "state": "posting", "nonce": "other", "claimedAt": wall.Add(-tc.age)})
 		st.objects[notified] = held
 		r := newRunner(world(), st, n)
-		r.Now = func() time.Time { return wall }
-		res, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true, Retry: true})
+		r.Notifier.(*notify.Dispatcher).Now = func() time.Time { return wall }
+		res, err := r.Run(t.Context(), Options{Now: now, Notify: true, Retry: true})
 		if err != nil || res.Notified != tc.post || len(n.reports) != map[bool]int{true: 1}[tc.post] {
 			t.Errorf("claim %v old: got notified %v (%s), %v; want %v", tc.age, res.Notified, res.NotifySkipped, err, tc.post)
 		}
@@ -351,30 +393,30 @@ func TestNothingAuditedIsAFailedAudit(t *testing.T) {
 	t.Parallel()
 	st, n, api := newMemStore(), &recNotifier{}, world()
 	r := newRunner(api, st, n)
-	if _, err := r.Run(t.Context(), RunOptions{Now: now.Add(-Day), Notify: true}); err != nil {
+	if _, err := r.Run(t.Context(), Options{Now: now.Add(-Day), Notify: true}); err != nil {
 		t.Fatal(err)
 	}
-	api.fail["cn-hangzhou"] = &APIError{Code: CodeInvalidResponse, Message: "empty response body"}
-	res, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true})
+	api.Fail["cn-hangzhou"] = &audit.APIError{Code: audit.CodeInvalidResponse, Message: "empty response body"}
+	res, err := r.Run(t.Context(), Options{Now: now, Notify: true})
 	var fe *FailedAuditError
-	if !errors.As(err, &fe) || !res.Failed() || res.Snapshot.Verdict != VerdictFailed || !res.Written {
+	if !errors.As(err, &fe) || !res.Failed() || res.Snapshot.Verdict != audit.VerdictFailed || !res.Written {
 		t.Fatalf("got %v (verdict %s); want a failed audit whose snapshot is written", err, res.Snapshot.Verdict)
 	}
 	if res.MovedLatest || res.BaselineHeld != "nothing was audited" {
 		t.Errorf("baseline: moved %v, held %q; want held", res.MovedLatest, res.BaselineHeld)
 	}
-	if reports, _ := n.posts(); reports != 2 || n.reports[1].Verdict != VerdictFailed {
+	if reports, _ := n.posts(); reports != 2 || n.reports[1].Verdict != audit.VerdictFailed {
 		t.Errorf("got %d reports; want the failed audit reported", reports)
 	}
 	// A retry that fails again posts nothing more; one that succeeds posts
 	// the real report.
-	_, _ = r.Run(t.Context(), RunOptions{Now: now, Notify: true, Retry: true})
+	_, _ = r.Run(t.Context(), Options{Now: now, Notify: true, Retry: true})
 	if reports, _ := n.posts(); reports != 2 {
 		t.Errorf("a failing retry posted again (%d reports)", reports)
 	}
-	delete(api.fail, "cn-hangzhou")
-	res, err = r.Run(t.Context(), RunOptions{Now: now, Notify: true, Retry: true})
-	if err != nil || res.Reused || !res.Notified || !res.MovedLatest || res.Snapshot.Verdict != VerdictComplete {
+	delete(api.Fail, "cn-hangzhou")
+	res, err = r.Run(t.Context(), Options{Now: now, Notify: true, Retry: true})
+	if err != nil || res.Reused || !res.Notified || !res.MovedLatest || res.Snapshot.Verdict != audit.VerdictComplete {
 		t.Errorf("recovered retry: got %v, reused %v, notified %v, moved %v", err, res.Reused, res.Notified, res.MovedLatest)
 	}
 	if c := res.Snapshot.Changes; c.Previous == nil || c.Previous.AuditedAt != now.Add(-Day) || c.Counts().Total() != 0 {
@@ -385,9 +427,9 @@ func TestNothingAuditedIsAFailedAudit(t *testing.T) {
 // A scope that is truly empty is a success that says so.
 func TestEmptyScopeIsComplete(t *testing.T) {
 	t.Parallel()
-	api := &fakeAPI{workspaces: map[string][]Workspace{}, fail: map[string]error{}}
-	res, err := newRunner(api, newMemStore(), nil).Run(t.Context(), RunOptions{Now: now})
-	if err != nil || res.Snapshot.Verdict != VerdictComplete || res.Snapshot.Summary.Gateways != 0 || !res.MovedLatest {
+	api := &fakeapi.API{Workspaces: map[string][]audit.Workspace{}, Fail: map[string]error{}}
+	res, err := newRunner(api, newMemStore(), nil).Run(t.Context(), Options{Now: now})
+	if err != nil || res.Snapshot.Verdict != audit.VerdictComplete || res.Snapshot.Summary.Gateways != 0 || !res.MovedLatest {
 		t.Errorf("got %v, verdict %s, %d gateways; want a complete audit of nothing", err, res.Snapshot.Verdict, res.Snapshot.Summary.Gateways)
 	}
 }
@@ -397,10 +439,10 @@ func TestBaselineOnlyMovesForward(t *testing.T) {
 	t.Parallel()
 	st := newMemStore()
 	r := newRunner(world(), st, nil)
-	if _, err := r.Run(t.Context(), RunOptions{Now: now}); err != nil {
+	if _, err := r.Run(t.Context(), Options{Now: now}); err != nil {
 		t.Fatal(err)
 	}
-	latest := string(st.objects[LatestKey])
+	latest := string(st.objects[audit.LatestKey])
 	for _, tc := range []struct {
 		name string
 		at   time.Time
@@ -409,15 +451,15 @@ func TestBaselineOnlyMovesForward(t *testing.T) {
 		{"earlier audit time", now.Add(-Day), "the baseline is from a later audit (2026-11-27T09:00:00Z)"},
 		{"same audit time", now, "the baseline is already this audit time's"},
 	} {
-		res, err := r.Run(t.Context(), RunOptions{Now: tc.at})
-		if err != nil || res.MovedLatest || res.BaselineHeld != tc.held || string(st.objects[LatestKey]) != latest {
+		res, err := r.Run(t.Context(), Options{Now: tc.at})
+		if err != nil || res.MovedLatest || res.BaselineHeld != tc.held || string(st.objects[audit.LatestKey]) != latest {
 			t.Errorf("%s: got %v, moved %v, held %q; want latest.json untouched, held %q", tc.name, err, res.MovedLatest, res.BaselineHeld, tc.held)
 		}
 		if !res.Written {
 			t.Errorf("%s: the dated snapshot was not written", tc.name)
 		}
 	}
-	if res, _ := r.Run(t.Context(), RunOptions{Now: now.Add(-Day)}); !strings.Contains(res.Snapshot.Changes.PreviousError, "not before this audit's time") {
+	if res, _ := r.Run(t.Context(), Options{Now: now.Add(-Day)}); !strings.Contains(res.Snapshot.Changes.PreviousError, "not before this audit's time") {
 		t.Errorf("an earlier run compared with a later baseline: %+v", res.Snapshot.Changes)
 	}
 }
@@ -427,36 +469,36 @@ func TestBaselineOnlyMovesForward(t *testing.T) {
 func TestOutageInTheMiddle(t *testing.T) {
 	t.Parallel()
 	t1, t2, t3 := now, now.Add(Day), now.Add(2*Day)
-	expiring := Token{ID: "tk-e", Name: "soon", CreateTime: t1.Add(-90 * Day), LastUsedTime: t1.Add(-time.Hour), ExpireTime: t1.Add(36 * time.Hour)}
-	stale := Token{ID: "tk-1", Name: "etl", CreateTime: t1.Add(-90 * Day), LastUsedTime: t1.Add(-40 * Day)}
-	gone := Token{ID: "tk-g", Name: "gone", CreateTime: t1.Add(-90 * Day), LastUsedTime: t1.Add(-50 * Day)}
+	expiring := audit.Token{ID: "tk-e", Name: "soon", CreateTime: t1.Add(-90 * Day), LastUsedTime: t1.Add(-time.Hour), ExpireTime: t1.Add(36 * time.Hour)}
+	stale := audit.Token{ID: "tk-1", Name: "etl", CreateTime: t1.Add(-90 * Day), LastUsedTime: t1.Add(-40 * Day)}
+	gone := audit.Token{ID: "tk-g", Name: "gone", CreateTime: t1.Add(-90 * Day), LastUsedTime: t1.Add(-50 * Day)}
 	for _, tc := range []struct {
 		name  string
-		after []Token // lc-a's tokens on the third day
+		after []audit.Token // lc-a's tokens on the third day
 		want  map[string][]string
 	}{
-		{"unchanged through the outage", []Token{stale, expiring, gone}, map[string][]string{"escalated": {"tk-e:expired"}}},
-		{"resolved during the outage", []Token{{ID: "tk-1", Name: "etl", CreateTime: t1.Add(-90 * Day), LastUsedTime: t3.Add(-time.Hour)}, expiring},
+		{"unchanged through the outage", []audit.Token{stale, expiring, gone}, map[string][]string{"escalated": {"tk-e:expired"}}},
+		{"resolved during the outage", []audit.Token{{ID: "tk-1", Name: "etl", CreateTime: t1.Add(-90 * Day), LastUsedTime: t3.Add(-time.Hour)}, expiring},
 			map[string][]string{"resolved": {"tk-1:stale"}, "escalated": {"tk-e:expired"}, "removed": {"tk-g:stale"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, api := newMemStore(), world()
 			r := newRunner(api, st, nil)
-			api.tokens["lc-a"] = []Token{stale, expiring, gone}
-			if _, err := r.Run(t.Context(), RunOptions{Now: t1}); err != nil {
+			api.Tokens["lc-a"] = []audit.Token{stale, expiring, gone}
+			if _, err := r.Run(t.Context(), Options{Now: t1}); err != nil {
 				t.Fatal(err)
 			}
 			// Day 2: lc-a fails; lc-b is audited, so the run is real and
 			// moves the baseline, but lc-a keeps its day-1 state.
-			api.fail["lc-a"] = &APIError{Code: "ServiceUnavailable"}
-			res, err := r.Run(t.Context(), RunOptions{Now: t2})
+			api.Fail["lc-a"] = &audit.APIError{Code: "ServiceUnavailable"}
+			res, err := r.Run(t.Context(), Options{Now: t2})
 			if err != nil || !res.MovedLatest || len(res.Snapshot.Changes.Unknown) != 3 {
 				t.Fatalf("day 2: got %v, moved %v, changes %+v; want 3 unknown and the baseline moved", err, res.MovedLatest, res.Snapshot.Changes.Counts())
 			}
 			// Day 3: lc-a is back.
-			delete(api.fail, "lc-a")
-			api.tokens["lc-a"] = tc.after
-			res, err = r.Run(t.Context(), RunOptions{Now: t3})
+			delete(api.Fail, "lc-a")
+			api.Tokens["lc-a"] = tc.after
+			res, err = r.Run(t.Context(), Options{Now: t3})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -480,11 +522,11 @@ func TestRunComparesWithTheBaseline(t *testing.T) {
 	t.Parallel()
 	st, api := newMemStore(), world()
 	r := newRunner(api, st, nil)
-	if _, err := r.Run(t.Context(), RunOptions{Now: now.Add(-Day)}); err != nil {
+	if _, err := r.Run(t.Context(), Options{Now: now.Add(-Day)}); err != nil {
 		t.Fatal(err)
 	}
-	api.tokens["lc-a"] = nil // the token was deleted
-	res, err := r.Run(t.Context(), RunOptions{Now: now})
+	api.Tokens["lc-a"] = nil // the token was deleted
+	res, err := r.Run(t.Context(), Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,14 +534,14 @@ func TestRunComparesWithTheBaseline(t *testing.T) {
 	if c.Previous == nil || c.Previous.Key != "2026/11/26/20261126T090000Z.json" || len(c.Removed) != 1 {
 		t.Errorf("changes: got %+v, want tk-1 removed since 2026-11-26", c)
 	}
-	st.objects[BaselineKey] = []byte(`{"schemaVersion": 7}`)
-	res, err = r.Run(t.Context(), RunOptions{Now: now.Add(Day)})
+	st.objects[audit.BaselineKey] = []byte(`{"schemaVersion": 7}`)
+	res, err = r.Run(t.Context(), Options{Now: now.Add(Day)})
 	if err != nil || !strings.Contains(res.Snapshot.Changes.PreviousError, "schemaVersion 7") || !res.MovedLatest {
 		t.Errorf("unreadable baseline: got %v, %+v, moved %v; want a first run that replaces it", err, res.Snapshot.Changes, res.MovedLatest)
 	}
 	// A store that cannot be read is not a bad baseline: nothing is replaced.
-	st.failGet[BaselineKey] = errors.New("oss: get baseline.json: HTTP 503")
-	res, err = r.Run(t.Context(), RunOptions{Now: now.Add(2 * Day)})
+	st.failGet[audit.BaselineKey] = errors.New("oss: get baseline.json: HTTP 503")
+	res, err = r.Run(t.Context(), Options{Now: now.Add(2 * Day)})
 	if err != nil || res.MovedLatest || !strings.Contains(res.BaselineHeld, "could not be read") {
 		t.Errorf("store down: got %v, moved %v, held %q", err, res.MovedLatest, res.BaselineHeld)
 	}
@@ -509,15 +551,15 @@ func TestRunComparesWithTheBaseline(t *testing.T) {
 func TestBaselineFromLatestJSON(t *testing.T) {
 	t.Parallel()
 	st, api := newMemStore(), world()
-	prev := BuildSnapshot(Collection{Gateways: []GatewayResult{ok(GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-a"}, api.tokens["lc-a"]...)}},
-		Evaluation{Now: now.Add(-Day), Policy: DefaultPolicy()})
+	prev := audit.BuildSnapshot(audit.Collection{Gateways: []audit.GatewayResult{ok(audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-a"}, api.Tokens["lc-a"]...)}},
+		audit.Evaluation{Now: now.Add(-Day), Policy: audit.DefaultPolicy()})
 	b, _ := prev.Encode()
-	st.objects[LatestKey] = b
-	res, err := newRunner(api, st, nil).Run(t.Context(), RunOptions{Now: now})
+	st.objects[audit.LatestKey] = b
+	res, err := newRunner(api, st, nil).Run(t.Context(), Options{Now: now})
 	if err != nil || res.Snapshot.Changes.Previous == nil || res.Snapshot.Changes.Counts().Total() != 0 {
 		t.Errorf("got %v, changes %+v; want a comparison with latest.json and no change", err, res.Snapshot.Changes)
 	}
-	if _, ok := st.objects[BaselineKey]; !ok {
+	if _, ok := st.objects[audit.BaselineKey]; !ok {
 		t.Error("baseline.json was not written")
 	}
 }
@@ -526,12 +568,12 @@ func TestBaselineFromLatestJSON(t *testing.T) {
 func TestDuplicateTokenIDsAreStable(t *testing.T) {
 	t.Parallel()
 	st, api := newMemStore(), world()
-	tk := api.tokens["lc-a"][0]
+	tk := api.Tokens["lc-a"][0]
 	older := tk
 	older.LastUsedTime = tk.LastUsedTime.Add(-Day)
-	api.tokens["lc-a"] = []Token{older, tk, older}
+	api.Tokens["lc-a"] = []audit.Token{older, tk, older}
 	r := newRunner(api, st, nil)
-	res, err := r.Run(t.Context(), RunOptions{Now: now})
+	res, err := r.Run(t.Context(), Options{Now: now})
 	if err != nil || res.Snapshot.Summary.Tokens != 2 || res.Snapshot.Summary.DuplicateTokens != 2 {
 		t.Fatalf("got %v, %d tokens, %d duplicates; want 2 and 2", err, res.Snapshot.Summary.Tokens, res.Snapshot.Summary.DuplicateTokens)
 	}
@@ -539,8 +581,8 @@ func TestDuplicateTokenIDsAreStable(t *testing.T) {
 	if len(g.DuplicateTokenIDs) != 1 || g.DuplicateTokenIDs[0] != "tk-1" || !g.Tokens[0].LastUsedTime.Equal(tk.LastUsedTime) {
 		t.Errorf("gateway: got %+v; want tk-1 noted, the most recently used kept", g)
 	}
-	api.tokens["lc-a"] = []Token{tk, older, older} // another order
-	res, err = r.Run(t.Context(), RunOptions{Now: now.Add(time.Hour)})
+	api.Tokens["lc-a"] = []audit.Token{tk, older, older} // another order
+	res, err = r.Run(t.Context(), Options{Now: now.Add(time.Hour)})
 	if err != nil || res.Snapshot.Changes.Counts().Total() != 0 {
 		t.Errorf("second run: got %v, changes %+v; want none", err, res.Snapshot.Changes.Counts())
 	}
@@ -550,8 +592,8 @@ func TestDuplicateTokenIDsAreStable(t *testing.T) {
 func TestOutOfRangeTimeDoesNotSinkTheRun(t *testing.T) {
 	t.Parallel()
 	api := world()
-	api.tokens["lc-a"] = append(api.tokens["lc-a"], Token{ID: "tk-far", ExpireTime: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), LastUsedTime: now})
-	res, err := newRunner(api, newMemStore(), nil).Run(t.Context(), RunOptions{Now: now})
+	api.Tokens["lc-a"] = append(api.Tokens["lc-a"], audit.Token{ID: "tk-far", ExpireTime: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), LastUsedTime: now})
+	res, err := newRunner(api, newMemStore(), nil).Run(t.Context(), Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -568,7 +610,7 @@ func TestOneFailedDestinationIsRetriedAlone(t *testing.T) {
 	st := newMemStore()
 	n := &recNotifier{dests: []string{"slack", "slack:route:team-data", "slack:owner:U0ALICE01"}, failDest: map[string]error{"slack:route:team-data": errors.New("HTTP 500")}}
 	r := newRunner(world(), st, n)
-	res, err := r.Run(t.Context(), RunOptions{Now: now, Notify: true})
+	res, err := r.Run(t.Context(), Options{Now: now, Notify: true})
 	if err == nil || !strings.Contains(err.Error(), "notify slack:route:team-data: HTTP 500") || res.Notified {
 		t.Fatalf("got %v, notified %v; want the route's failure", err, res.Notified)
 	}
@@ -581,11 +623,95 @@ func TestOneFailedDestinationIsRetriedAlone(t *testing.T) {
 		}
 	}
 	delete(n.failDest, "slack:route:team-data")
-	res, err = r.Run(t.Context(), RunOptions{Now: now, Notify: true, Retry: true})
+	res, err = r.Run(t.Context(), Options{Now: now, Notify: true, Retry: true})
 	if err != nil || !res.Notified {
 		t.Fatalf("retry: %v, notified %v", err, res.Notified)
 	}
 	if n.sent["slack"] != 1 || n.sent["slack:owner:U0ALICE01"] != 1 || n.sent["slack:route:team-data"] != 1 {
 		t.Errorf("after the retry, sent %v; want each destination exactly once", n.sent)
+	}
+}
+
+// recPage records what it was asked to render.
+type recPage struct {
+	histories [][]string
+	fail      error
+}
+
+func (p *recPage) artifact() Artifact {
+	return Artifact{Ext: ".html", Page: true, Render: func(w io.Writer, v View) error { return p.render(w, v.Snapshot, v.History, v.Locations) }}
+}
+
+func (p *recPage) render(w io.Writer, s *audit.Snapshot, history []audit.HistoryEntry, loc notify.Locations) error {
+	var ids []string
+	for _, e := range history {
+		ids = append(ids, e.RunID)
+	}
+	p.histories = append(p.histories, ids)
+	if p.fail != nil {
+		return p.fail
+	}
+	_, err := fmt.Fprintf(w, "<!doctype html><title>%s</title><a>%s</a>", s.RunID, loc.Snapshot)
+	return err
+}
+
+func TestRunWritesPagesAndHistory(t *testing.T) {
+	t.Parallel()
+	st, p := newMemStore(), &recPage{}
+	r := newRunner(world(), st, nil)
+	r.Artifacts = []Artifact{p.artifact()}
+	res, err := r.Run(t.Context(), Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := "2026/11/27/20261127T090000Z.html"
+	want := []string{"put " + dated, "put " + page, "copy latest.json", "put baseline.json", "put history.json", "copy latest.html"}
+	if !slices.Equal(st.ops, want) {
+		t.Errorf("ops %v, want %v", st.ops, want)
+	}
+	if res.PageKey != page || res.PageLocation != "mem://"+page || !bytes.Equal(st.objects[page], st.objects[LatestPageKey]) {
+		t.Errorf("page %s at %s; latest.html is the run's page: %v", res.PageKey, res.PageLocation, bytes.Equal(st.objects[page], st.objects[LatestPageKey]))
+	}
+	// The page's trend includes this run.
+	if got := p.histories[0]; !slices.Equal(got, []string{audit.RunID(now)}) {
+		t.Errorf("the page was drawn with history %v, want this run", got)
+	}
+
+	// A narrowed run writes its page, but neither latest.html nor history.
+	next := now.Add(Day)
+	narrowed, err := fleet.Narrow(r.Accounts, audit.Narrowing{Gateways: []audit.GatewayRef{{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.ops = nil
+	if _, err := r.Run(t.Context(), Options{Now: next, Accounts: narrowed}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"put 2026/11/28/20261128T090000Z.json", "put 2026/11/28/20261128T090000Z.html"}; !slices.Equal(st.ops, want) {
+		t.Errorf("narrowed run: ops %v, want %v", st.ops, want)
+	}
+	if got := p.histories[1]; !slices.Equal(got, []string{audit.RunID(now)}) {
+		t.Errorf("the narrowed run's page was drawn with history %v, want the full audits only", got)
+	}
+	h, err := audit.ReadHistory(st.objects[audit.HistoryKey])
+	if err != nil || len(h.Runs) != 1 {
+		t.Errorf("history.json after a narrowed run: %v, %+v", err, h)
+	}
+}
+
+func TestRunReportsAFailedPage(t *testing.T) {
+	t.Parallel()
+	st := newMemStore()
+	r := newRunner(world(), st, &recNotifier{})
+	r.Artifacts = []Artifact{(&recPage{fail: errors.New("template broke")}).artifact()}
+	res, err := r.Run(t.Context(), Options{Now: now, Notify: true})
+	if err == nil || !strings.Contains(err.Error(), "write 2026/11/27/20261127T090000Z.html: template broke") {
+		t.Errorf("got %v, want the page's error", err)
+	}
+	if !res.Written || st.objects[dated] == nil || !res.MovedLatest || res.PageLocation != "" {
+		t.Errorf("written %v, latest moved %v, page %q: want the snapshot and the baseline moved, and no link to the page", res.Written, res.MovedLatest, res.PageLocation)
+	}
+	if _, ok := st.objects[LatestPageKey]; ok {
+		t.Error("latest.html was written though the run's page failed")
 	}
 }

@@ -1,0 +1,151 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func lineOrder(l int) int {
+	if l == 0 {
+		return math.MaxInt
+	}
+	return l
+}
+
+// related reports whether two dotted fields are the same, or one holds the
+// other (rules and rules.staleAfter, routes[0] and routes[0].name).
+func related(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	holds := func(p, f string) bool {
+		return strings.HasPrefix(f, p) && (len(f) == len(p) || f[len(p)] == '.' || f[len(p)] == '[')
+	}
+	return holds(a, b) || holds(b, a)
+}
+
+var (
+	lineRe = regexp.MustCompile(`^line (\d+): (.*)$`)
+	intoRe = regexp.MustCompile(` into ([\w.\[\]*]+)$`)
+)
+
+// wantOf says in words what a Go type of the raw config takes.
+func wantOf(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["), strings.Contains(goType, "."):
+		return "a mapping of keys"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
+	case goType == "bool":
+		return "true or false"
+	case goType == "string":
+		return "a string"
+	}
+	return ""
+}
+
+// typeError rewrites a yaml type error to name the key of that line.
+func typeError(file, m string, lines map[string]int) FieldError {
+	sm := lineRe.FindStringSubmatch(m)
+	if sm == nil {
+		return FieldError{File: file, Msg: m}
+	}
+	line, _ := strconv.Atoi(sm[1])
+	field := ""
+	for k, l := range lines {
+		if l == line && (field == "" || len(k) > len(field)) {
+			field = k
+		}
+	}
+	msg := sm[2]
+	want := ""
+	if m := intoRe.FindStringSubmatch(msg); m != nil {
+		msg = strings.TrimSuffix(msg, m[0])
+		want = wantOf(m[1])
+	}
+	if strings.HasPrefix(msg, "cannot unmarshal") {
+		msg = "wrong type: " + strings.TrimPrefix(msg, "cannot unmarshal ")
+		if want != "" {
+			msg += ", want " + want
+		}
+	}
+	return FieldError{File: file, Line: line, Field: field, Msg: msg}
+}
+
+// walkKeys records the line of every key and reports unknown keys with their
+// full dotted name.
+func walkKeys(file string, n *yaml.Node, t reflect.Type, prefix string, lines map[string]int, errs *Error) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			name := k.Value
+			full := join(prefix, name)
+			lines[full] = k.Line
+			switch t.Kind() {
+			case reflect.Struct:
+				f, ok := fieldByTag(t, name)
+				if !ok {
+					msg := "unknown key"
+					if hint, secret := secretKeys[name]; secret {
+						msg += " (secrets never go in the config file: " + hint + ")"
+					} else if known := tags(t); len(known) > 0 {
+						msg += " (known keys: " + strings.Join(known, ", ") + ")"
+					}
+					*errs = append(*errs, FieldError{File: file, Line: k.Line, Field: full, Msg: msg})
+					continue
+				}
+				walkKeys(file, val, f.Type, full, lines, errs)
+			case reflect.Map:
+				walkKeys(file, val, t.Elem(), full, lines, errs)
+			}
+		}
+	case yaml.SequenceNode:
+		if t.Kind() != reflect.Slice {
+			return
+		}
+		for i, item := range n.Content {
+			full := fmt.Sprintf("%s[%d]", prefix, i)
+			lines[full] = item.Line
+			walkKeys(file, item, t.Elem(), full, lines, errs)
+		}
+	}
+}
+
+func join(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
+}
+
+func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if strings.Split(f.Tag.Get("yaml"), ",")[0] == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func tags(t reflect.Type) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		out = append(out, strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0])
+	}
+	return out
+}

@@ -1,0 +1,331 @@
+// Package fleet walks the configured accounts, regions, workspaces and
+// gateways and lists every gateway's tokens, concurrently: one bound on the
+// requests in flight for the whole run (api.concurrency), a rate per
+// account and region that no one-second window exceeds
+// (api.ratePerSecond), and a reserve of time kept before the run's
+// deadline for writing and posting. A failure is recorded on its gateway,
+// or as a scope error, and the rest goes on.
+package fleet
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
+
+	"livy-token-audit/audit"
+)
+
+// API is what the audit needs of EMR Serverless Spark. Implementations
+// return an *audit.APIError (or an error wrapping one) for failures the API
+// reported, and never include a token's value in a result or an error.
+type API interface {
+	ListWorkspaces(ctx context.Context, region string) ([]audit.Workspace, error)
+	ListGateways(ctx context.Context, region, workspaceID string) ([]audit.Gateway, error)
+	ListTokens(ctx context.Context, region, workspaceID, gatewayID string) ([]audit.Token, error)
+}
+
+// Account is an account to audit with the API client that signs with its
+// credentials.
+type Account struct {
+	audit.Account
+	API API
+	// Prepare, when set, runs before the account's first call (it assumes
+	// the account's role). Its error is one scope error for the account,
+	// and nothing of the account is audited.
+	Prepare func(ctx context.Context) error
+}
+
+// Identities returns the accounts' identities and scopes.
+func Identities(accounts []Account) []audit.Account {
+	out := make([]audit.Account, len(accounts))
+	for i, a := range accounts {
+		out[i] = a.Account
+	}
+	return out
+}
+
+// Narrow applies n to the accounts (see audit.Narrow): the accounts it
+// keeps, each with its scope narrowed. Nothing is called.
+func Narrow(accounts []Account, n audit.Narrowing) ([]Account, error) {
+	narrowed, err := audit.Narrow(Identities(accounts), n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Account, 0, len(narrowed))
+	for _, id := range narrowed {
+		i := slices.IndexFunc(accounts, func(a Account) bool { return a.ID == id.ID })
+		a := accounts[i]
+		a.Scope = id.Scope
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Auditor discovers gateways and lists their tokens concurrently. Its
+// options are resolved by the config: it holds no defaults.
+type Auditor struct {
+	// Concurrency bounds the calls in flight across the whole run,
+	// discovery included (at least 1).
+	Concurrency int
+	// RatePerSecond bounds the calls per second to each account and
+	// region: never more in any one-second window (0: no bound).
+	RatePerSecond float64
+	// Reserve is the time kept back before the context's deadline for
+	// writing the snapshot and notifying: no gateway is started once less
+	// than this is left, and calls in flight are cut off then.
+	Reserve time.Duration
+	// Now is the clock used for the deadline check (nil: time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Collect audits one account's scope with api and gathers every result,
+// sorted by gateway.
+func (a *Auditor) Collect(ctx context.Context, api API, sc audit.Scope) audit.Collection {
+	var c audit.Collection
+	c.Errors = a.Audit(ctx, []Account{{API: api, Account: audit.Account{Scope: sc}}}, func(r audit.GatewayResult) { c.Gateways = append(c.Gateways, r) })
+	slices.SortFunc(c.Gateways, func(x, y audit.GatewayResult) int { return cmp.Compare(x.Ref.Key(), y.Ref.Key()) })
+	return c
+}
+
+// Limiter returns the rate limiter the auditor uses for rps calls per
+// second: never more than rps calls in any one-second window. The bucket
+// holds a burst of 5% of the rate (at least 1) and refills at the rate less
+// that burst, so that a full bucket plus a second of refill stays within
+// rps; the run takes at most about 1.05 times calls/rps. A rate of 0 or
+// less is no bound.
+func Limiter(rps float64) *rate.Limiter {
+	if rps <= 0 {
+		return rate.NewLimiter(rate.Inf, 1)
+	}
+	burst := max(1, int(math.Floor(rps/20)))
+	refill := max(rps-float64(burst), rps/2)
+	return rate.NewLimiter(rate.Limit(refill), burst)
+}
+
+// Audit lists every gateway in scope of every account, and its tokens, and
+// hands each result to each (one call at a time) as soon as it is in, so
+// that the caller can classify it and let its tokens go. It returns the
+// failures above the gateway level. It never fails as a whole: each failure
+// is recorded on its gateway or as a ScopeError and the rest goes on.
+//
+// One semaphore bounds the calls in flight across the whole run, discovery
+// included, and discovery is pipelined: a gateway's tokens are listed as
+// soon as it is found. A gateway found twice (discovered and listed
+// explicitly) is audited once, with the discovered names.
+func (a *Auditor) Audit(ctx context.Context, accounts []Account, each func(audit.GatewayResult)) []audit.ScopeError {
+	w := a.walk(ctx, each)
+	defer w.cancel()
+	for i := range accounts {
+		acct := &accounts[i]
+		w.spawn(func() { w.account(acct) })
+	}
+	w.wg.Wait()
+	slices.SortFunc(w.errs, func(a, b audit.ScopeError) int {
+		return cmp.Or(cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.Region, b.Region), cmp.Compare(a.WorkspaceID, b.WorkspaceID))
+	})
+	return w.errs
+}
+
+// walk is one Audit under way: a method per level (account, region,
+// workspace, gateway), each spawning the next.
+type walk struct {
+	ctx     context.Context // the run's
+	callCtx context.Context // the run's, less the reserve
+	cancel  context.CancelFunc
+	reserve time.Duration
+	now     func() time.Time
+	log     *slog.Logger
+	sem     *semaphore.Weighted
+	rps     float64
+	wg      sync.WaitGroup
+
+	mu       sync.Mutex // guards everything below, and each
+	limiters map[string]*rate.Limiter
+	started  map[string]bool
+	errs     []audit.ScopeError
+	each     func(audit.GatewayResult)
+}
+
+func (a *Auditor) walk(ctx context.Context, each func(audit.GatewayResult)) *walk {
+	w := &walk{ctx: ctx, callCtx: ctx, cancel: func() {}, reserve: a.Reserve, now: a.Now, log: a.Logger,
+		sem: semaphore.NewWeighted(int64(max(1, a.Concurrency))), rps: a.RatePerSecond,
+		limiters: map[string]*rate.Limiter{}, started: map[string]bool{}, each: each}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	// Calls stop when only the reserve is left, so the sinks still have time.
+	if dl, ok := ctx.Deadline(); ok && a.Reserve > 0 {
+		w.callCtx, w.cancel = context.WithDeadline(ctx, dl.Add(-a.Reserve))
+	}
+	return w
+}
+
+func (w *walk) spawn(f func()) {
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		f()
+	}()
+}
+
+// call runs f, one call of the API, through the gate of its account and
+// region: a GatedAPI enters it for each request; any other API is gated
+// for the whole call.
+func (w *walk) call(acct *Account, region string, f func(context.Context) error) error {
+	w.mu.Lock()
+	l, ok := w.limiters[acct.ID+"/"+region]
+	if !ok {
+		l = Limiter(w.rps)
+		w.limiters[acct.ID+"/"+region] = l
+	}
+	w.mu.Unlock()
+	g := gate{sem: w.sem, limiter: l}
+	if _, ok := acct.API.(GatedAPI); ok {
+		return f(WithGate(w.callCtx, g))
+	}
+	leave, err := g.Enter(w.callCtx)
+	if err != nil {
+		// The limiter refuses a wait that would outlast the deadline.
+		return context.DeadlineExceeded
+	}
+	defer leave()
+	return f(w.callCtx)
+}
+
+func (w *walk) emit(r audit.GatewayResult) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.each(r)
+}
+
+func (w *walk) scopeError(e audit.ScopeError, err *audit.APIError) {
+	e.Code, e.Message, e.RequestID = err.Code, err.Message, err.RequestID
+	w.log.Error("listing failed", "account", e.AccountName, "region", e.Region, "workspace", e.WorkspaceID,
+		"code", err.Code, "error", err.Message, "api_request_id", err.RequestID)
+	w.mu.Lock()
+	w.errs = append(w.errs, e)
+	w.mu.Unlock()
+}
+
+// account prepares the account (assumes its role), then starts its
+// explicit gateways outside the discovered regions and the discovery of
+// each region.
+func (w *walk) account(acct *Account) {
+	if acct.Prepare != nil {
+		if err := acct.Prepare(w.callCtx); err != nil {
+			w.scopeError(audit.ScopeError{AccountID: acct.ID, AccountName: acct.Name}, toAPIError(w.callCtx, err))
+			return
+		}
+	}
+	regions := audit.Dedupe(acct.Scope.Regions)
+	later := map[string][]audit.GatewayRef{} // explicit gateways of discovered regions
+	for _, ref := range acct.Scope.Gateways {
+		if slices.Contains(regions, ref.Region) {
+			later[ref.Region] = append(later[ref.Region], ref)
+		} else {
+			w.gateway(acct, ref)
+		}
+	}
+	for _, r := range regions {
+		w.spawn(func() { w.region(acct, r, later[r]) })
+	}
+}
+
+// region discovers the workspaces of one region and their gateways, then
+// starts the explicit gateways of that region that discovery did not find.
+func (w *walk) region(acct *Account, region string, explicit []audit.GatewayRef) {
+	var wss []audit.Workspace
+	err := w.call(acct, region, func(ctx context.Context) (err error) {
+		wss, err = acct.API.ListWorkspaces(ctx, region)
+		return err
+	})
+	if err != nil {
+		w.scopeError(audit.ScopeError{AccountID: acct.ID, AccountName: acct.Name, Region: region}, toAPIError(w.callCtx, err))
+	}
+	var ws sync.WaitGroup
+	for _, ww := range wss {
+		if f := acct.Scope.Workspaces; len(f) > 0 && !slices.Contains(f, ww.ID) && !slices.Contains(f, ww.Name) {
+			continue
+		}
+		ws.Add(1)
+		w.spawn(func() {
+			defer ws.Done()
+			w.workspace(acct, region, ww)
+		})
+	}
+	ws.Wait()
+	for _, ref := range explicit {
+		w.gateway(acct, ref)
+	}
+}
+
+// workspace lists the gateways of one workspace and starts each.
+func (w *walk) workspace(acct *Account, region string, ws audit.Workspace) {
+	var gws []audit.Gateway
+	err := w.call(acct, region, func(ctx context.Context) (err error) {
+		gws, err = acct.API.ListGateways(ctx, region, ws.ID)
+		return err
+	})
+	if err != nil {
+		w.scopeError(audit.ScopeError{AccountID: acct.ID, AccountName: acct.Name, Region: region, WorkspaceID: ws.ID, WorkspaceName: ws.Name}, toAPIError(w.callCtx, err))
+		return
+	}
+	for _, g := range gws {
+		w.gateway(acct, audit.GatewayRef{Region: region, WorkspaceID: ws.ID, WorkspaceName: ws.Name, GatewayID: g.ID, GatewayName: g.Name, GatewayStatus: g.Status})
+	}
+}
+
+// gateway lists one gateway's tokens, unless it was started already.
+func (w *walk) gateway(acct *Account, ref audit.GatewayRef) {
+	ref.AccountID, ref.AccountName = acct.ID, acct.Name
+	w.mu.Lock()
+	if w.started[ref.Key()] {
+		w.mu.Unlock()
+		return
+	}
+	w.started[ref.Key()] = true
+	w.mu.Unlock()
+	if dl, ok := w.ctx.Deadline(); ok && dl.Sub(w.now()) < w.reserve {
+		w.emit(audit.GatewayResult{Ref: ref, Err: &audit.APIError{Code: audit.CodeDeadlineExceeded, Message: "not audited: the run's deadline was too close"}})
+		return
+	}
+	w.spawn(func() {
+		var toks []audit.Token
+		err := w.call(acct, ref.Region, func(ctx context.Context) (err error) {
+			toks, err = acct.API.ListTokens(ctx, ref.Region, ref.WorkspaceID, ref.GatewayID)
+			return err
+		})
+		if err != nil {
+			e := toAPIError(w.callCtx, err)
+			w.log.Error("list tokens failed", "account", ref.AccountName, "region", ref.Region, "workspace", ref.WorkspaceID, "gateway", ref.GatewayID,
+				"code", e.Code, "error", e.Message, "api_request_id", e.RequestID)
+			w.emit(audit.GatewayResult{Ref: ref, Err: e})
+			return
+		}
+		w.emit(audit.GatewayResult{Ref: ref, Tokens: toks})
+	})
+}
+
+// toAPIError turns any failure of a call into the record kept on a gateway.
+func toAPIError(ctx context.Context, err error) *audit.APIError {
+	var ae *audit.APIError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return &audit.APIError{Code: audit.CodeDeadlineExceeded, Message: "not audited: the run's deadline was reached"}
+	}
+	return &audit.APIError{Code: audit.CodeRequestFailed, Message: audit.BoundText(err.Error())}
+}

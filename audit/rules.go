@@ -1,0 +1,184 @@
+package audit
+
+import (
+	"cmp"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Rule names one check of a token.
+type Rule string
+
+// The rules, in the order reports list them when severities tie.
+const (
+	RuleExpired   Rule = "expired"
+	RuleExpiring  Rule = "expiring"
+	RuleStale     Rule = "stale"
+	RuleUnused    Rule = "unused"
+	RuleLongLived Rule = "longLived"
+)
+
+// RuleInfo is everything the audit and its reports know of one rule. Every
+// renderer (the text summary, Slack, the report page) reads a rule's title
+// and colour from here, so a new rule is one entry of ruleTable, its
+// predicate and its test.
+type RuleInfo struct {
+	ID Rule
+	// Title names the rule for people ("Long-lived").
+	Title string
+	// Icon is the Slack emoji of the rule's section ("infinity").
+	Icon string
+	// Severity is the severity of its findings unless rules.severity says
+	// otherwise.
+	Severity Severity
+	// Color is the rule's colour on the report page (CSS hex).
+	Color string
+	// Urgency orders two tokens flagged by the rule, the most urgent first
+	// (the soonest expiry, the longest unused…).
+	Urgency func(a, b *TokenReport) int
+	// Escalates says that this rule's finding followed by an expired one
+	// on the same token is an escalation, whatever the severities say.
+	Escalates bool
+	// Exclusive says that a token this rule flags gets no other finding.
+	Exclusive bool
+	// Enabled says whether a policy checks the rule (nil: always).
+	Enabled func(Policy) bool
+	// check is the predicate: the finding's message and stage when the rule
+	// flags t under p at now.
+	check func(t Token, p Policy, now time.Time) (msg, stage string, ok bool)
+}
+
+// ruleTable is every rule, in report order (when severities tie).
+var ruleTable = []RuleInfo{
+	{ID: RuleExpiring, Title: "Expiring", Icon: "hourglass_flowing_sand", Severity: SeverityHigh, Color: "#d4762c", Escalates: true,
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.ExpireTime }, false), check: expiring},
+	{ID: RuleExpired, Title: "Expired", Icon: "no_entry", Severity: SeverityLow, Color: "#b3261e", Exclusive: true,
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.ExpireTime }, true), check: expired}, // just broke first
+	{ID: RuleStale, Title: "Stale", Icon: "zzz", Severity: SeverityMedium, Color: "#7a5cc7", Escalates: true,
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.LastUsedTime }, false), check: stale},
+	{ID: RuleUnused, Title: "Unused", Icon: "ghost", Severity: SeverityMedium, Color: "#2a7ab0", Escalates: true,
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: unused},
+	{ID: RuleLongLived, Title: "Long-lived", Icon: "infinity", Severity: SeverityMedium, Color: "#5f7d3a",
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: longLived,
+		Enabled: func(p Policy) bool { return p.MaxLifetime > 0 }},
+}
+
+// Rules lists every rule in report order.
+var Rules = func() []Rule {
+	out := make([]Rule, len(ruleTable))
+	for i, r := range ruleTable {
+		out[i] = r.ID
+	}
+	return out
+}()
+
+// RuleTable returns every rule's metadata, in report order.
+func RuleTable() []RuleInfo { return append([]RuleInfo(nil), ruleTable...) }
+
+// neutral is the colour of a rule this version does not know.
+const neutral = "#6e6e73"
+
+// Info returns what is known of rule r. A rule this version does not know
+// (read back from a snapshot written by a newer one) is shown as itself:
+// its ID is its title, in a neutral colour, ordered after the known rules.
+func Info(r Rule) RuleInfo {
+	for _, ri := range ruleTable {
+		if ri.ID == r {
+			return ri
+		}
+	}
+	return RuleInfo{ID: r, Title: string(r), Icon: "grey_question", Severity: SeverityMedium, Color: neutral,
+		Urgency: func(a, b *TokenReport) int { return 0 }}
+}
+
+// Order is r's place in report order; rules this version does not know
+// come after every known one.
+func Order(r Rule) int {
+	for i, ri := range ruleTable {
+		if ri.ID == r {
+			return i
+		}
+	}
+	return len(ruleTable)
+}
+
+// ParseRule returns the rule named s.
+func ParseRule(s string) (Rule, error) {
+	for _, r := range ruleTable {
+		if string(r.ID) == s {
+			return r.ID, nil
+		}
+	}
+	names := make([]string, len(ruleTable))
+	for i, r := range ruleTable {
+		names[i] = string(r.ID)
+	}
+	return "", fmt.Errorf("unknown rule %q (want one of %s)", s, strings.Join(names, ", "))
+}
+
+// byTime orders tokens by one of their times, earliest first (latest first
+// when desc); a token without that time sorts as the epoch.
+func byTime(field func(*TokenReport) *time.Time, desc bool) func(a, b *TokenReport) int {
+	ms := func(t *TokenReport) int64 {
+		if p := field(t); p != nil {
+			return p.UnixMilli()
+		}
+		return 0
+	}
+	return func(a, b *TokenReport) int {
+		if desc {
+			return cmp.Compare(ms(b), ms(a))
+		}
+		return cmp.Compare(ms(a), ms(b))
+	}
+}
+
+// The predicates. A field the API answered with something that is not a
+// time is unknown: no rule that needs it applies (an unknown expiry is not
+// "never expires", an unknown last use is not "never used").
+
+func expired(t Token, _ Policy, now time.Time) (string, string, bool) {
+	if t.Unknown(FieldExpireTime) || t.ExpireTime.IsZero() || t.ExpireTime.After(now) {
+		return "", "", false
+	}
+	return "expired " + Ago(now.Sub(t.ExpireTime)), "", true
+}
+
+func expiring(t Token, p Policy, now time.Time) (string, string, bool) {
+	if t.Unknown(FieldExpireTime) || t.ExpireTime.IsZero() || !t.ExpireTime.After(now) || t.ExpireTime.After(now.Add(p.window())) {
+		return "", "", false
+	}
+	left := t.ExpireTime.Sub(now)
+	return "expires in " + Span(left), p.stage(left), true
+}
+
+func stale(t Token, p Policy, now time.Time) (string, string, bool) {
+	if t.Unknown(FieldLastUsedTime) || t.LastUsedTime.IsZero() || t.LastUsedTime.After(now.Add(-p.StaleAfter)) {
+		return "", "", false
+	}
+	return "last used " + Ago(now.Sub(t.LastUsedTime)), "", true
+}
+
+func unused(t Token, p Policy, now time.Time) (string, string, bool) {
+	switch {
+	case t.Unknown(FieldLastUsedTime) || !t.LastUsedTime.IsZero():
+		return "", "", false
+	case t.CreateTime.IsZero():
+		return "never used · creation time unknown", "", true
+	case !t.CreateTime.After(now.Add(-p.UnusedAfter)):
+		return "never used · created " + Ago(now.Sub(t.CreateTime)), "", true
+	}
+	return "", "", false
+}
+
+func longLived(t Token, p Policy, _ time.Time) (string, string, bool) {
+	switch {
+	case t.Unknown(FieldExpireTime):
+	case t.ExpireTime.IsZero():
+		return "never expires (max lifetime " + FormatDuration(p.MaxLifetime) + ")", "", true
+	case !t.CreateTime.IsZero() && t.ExpireTime.Sub(t.CreateTime) > p.MaxLifetime:
+		return fmt.Sprintf("lifetime %s exceeds %s", Span(t.ExpireTime.Sub(t.CreateTime)), FormatDuration(p.MaxLifetime)), "", true
+	}
+	return "", "", false
+}

@@ -1,0 +1,346 @@
+// Package run runs one whole audit: collect (through the fleet), classify,
+// compare with the baseline, write the snapshot and the artifacts beside
+// it, move latest.json, the baseline and the history forward, and hand the
+// report to delivery. The CLI, the demo and the Function Compute handler
+// all call Runner.Run.
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"livy-token-audit/audit"
+	"livy-token-audit/audit/fleet"
+	"livy-token-audit/notify"
+)
+
+// Notifier is how the run reaches delivery (notify.Dispatcher): the report
+// of a run to every destination, each once per run, or a short notice of a
+// run that could not do its job.
+type Notifier interface {
+	Report(ctx context.Context, run notify.Run, s *audit.Snapshot, loc notify.Locations) notify.Outcome
+	Failure(ctx context.Context, run notify.Run, f notify.FailureNotice) []notify.DeliveryResult
+}
+
+var _ Notifier = (*notify.Dispatcher)(nil)
+
+// Artifact is a rendering of the snapshot that the run writes beside it:
+// {stamp}{Ext}, and latest{Ext} (a copy of it) when latest.json moves. Each
+// is rendered once per run.
+type Artifact struct {
+	// Ext is the key's extension: ".html".
+	Ext string
+	// Page marks the report page, which the reports link.
+	Page bool
+	// Render writes the artifact of the run's view.
+	Render func(w io.Writer, v View) error
+}
+
+// View is what an artifact renders: the snapshot, the history of the last
+// full audits (with this run when it moved the baseline) and where things
+// are.
+type View struct {
+	Snapshot  *audit.Snapshot
+	History   []audit.HistoryEntry
+	Locations notify.Locations
+}
+
+// Runner runs one whole audit. Its fields are resolved options: it holds
+// no defaults.
+type Runner struct {
+	// Tool names this program in the snapshots it writes.
+	Tool         audit.Tool
+	Policy       audit.Policy
+	Suppressions []audit.Suppression
+	// ExpectEvery turns on the dead-man's switch (0: off).
+	ExpectEvery time.Duration
+	// Accounts are the configured accounts with their API clients: the own
+	// account (when the config gives it a scope) and each of accounts:.
+	Accounts []fleet.Account
+	Auditor  *fleet.Auditor
+	Store    Store
+	// Artifacts are written beside each snapshot, in order (the report
+	// page).
+	Artifacts []Artifact
+	// Notifier delivers the reports (nil: no destination is configured).
+	Notifier Notifier
+	Logger   *slog.Logger
+}
+
+// Options describe one run.
+type Options struct {
+	// Now is the audit time; a retry of the same run has the same one.
+	Now     time.Time
+	Trigger audit.Trigger
+	// Accounts, when not nil, narrows the configured scope (an ad-hoc audit,
+	// see fleet.Narrow); such a run does not move latest.json or the
+	// baseline.
+	Accounts []fleet.Account
+	DryRun   bool
+	// Notify says whether to notify at all (subject to slack.notify).
+	Notify bool
+	// Retry is true for a retry of a run that may have partly succeeded. It
+	// only matters when the store cannot record a delivery claim: a failure
+	// notice is then posted on the first attempt only.
+	Retry bool
+}
+
+// Result is what a run did.
+type Result struct {
+	Snapshot *audit.Snapshot
+	// Key is the dated snapshot's key; Location says where it is.
+	Key      string
+	Location string
+	// PageKey and PageLocation are the run's page's (empty without one, and
+	// PageLocation also when it could not be written).
+	PageKey      string
+	PageLocation string
+	// History is the history of full audits the page's trend draws: with
+	// this run when it moved the baseline.
+	History *audit.History
+	// WouldMoveLatest is true when a dry run would have moved latest.json
+	// and the baseline (a real run of the whole scope).
+	WouldMoveLatest bool
+	// Written is true once the dated snapshot is in the store.
+	Written bool
+	// MovedLatest is true when latest.json and the baseline moved to this
+	// run; BaselineHeld says why they did not, when they did not.
+	MovedLatest  bool
+	BaselineHeld string
+	// Notified is true when something was delivered by this run and no
+	// delivery failed; Deliveries says what became of each.
+	Notified   bool
+	Deliveries []notify.DeliveryResult
+	// NotifySkipped says why no notification was sent, if none was.
+	NotifySkipped string
+	// Reused is true when the run's snapshot was already written (a retry,
+	// or a second delivery of the same event) and was not audited again.
+	Reused bool
+	// unwritten are the extensions of the artifacts that could not be
+	// written: their latest copies stay where they were.
+	unwritten map[string]bool
+}
+
+// Partial reports whether some gateways or listings could not be audited.
+func (r *Result) Partial() bool {
+	return r.Snapshot != nil && (r.Snapshot.Summary.GatewaysFailed > 0 || r.Snapshot.Summary.Errors > 0)
+}
+
+// Failed reports whether the run audited nothing while something failed.
+func (r *Result) Failed() bool {
+	return r.Snapshot != nil && r.Snapshot.Verdict == audit.VerdictFailed
+}
+
+// Locations say where the run's snapshot and page are.
+func (r *Result) Locations() notify.Locations {
+	return notify.Locations{Snapshot: r.Location, Page: r.PageLocation}
+}
+
+// FailedAuditError is the error of a run that could audit nothing.
+type FailedAuditError struct {
+	Summary audit.Summary
+}
+
+func (e *FailedAuditError) Error() string {
+	return "audit failed: " + e.Summary.FailedCoverage() + " — every gateway and listing in scope failed (see the snapshot's errors)"
+}
+
+// LatestPageKey is the page of the snapshot latest.json holds.
+const LatestPageKey = "latest.html"
+
+// ArtifactKey is the key of the artifact with extension ext written beside
+// the snapshot at key.
+func ArtifactKey(snapshotKey, ext string) string {
+	return strings.TrimSuffix(snapshotKey, ".json") + ext
+}
+
+// Run runs the audit. The error is non-nil when the run could not do its
+// job: nothing could be audited (a *FailedAuditError), the snapshot could
+// not be written, or the notification failed after its retries (the
+// snapshot is written first either way). Gateways that failed while others
+// were audited are not errors: they are in the snapshot.
+func (r *Runner) Run(ctx context.Context, o Options) (*Result, error) {
+	res, st := r.evaluate(ctx, o)
+	if o.DryRun {
+		res.NotifySkipped = "dry run"
+		res.BaselineHeld = "dry run"
+		res.WouldMoveLatest = st.hold == ""
+		return res, verdictError(res)
+	}
+	if !res.Reused {
+		if err := r.Store.Put(ctx, res.Key, res.Snapshot.Write); err != nil {
+			// Nothing else is written: latest.json and the baseline keep
+			// the last good audit.
+			err = fmt.Errorf("write snapshot: %w", err)
+			r.notifyFailure(ctx, o, res, err.Error())
+			return res, err
+		}
+	}
+	res.Written = true
+	errs := r.writeArtifacts(ctx, res)
+	errs = append(errs, r.advance(ctx, res, st)...)
+	errs = append(errs, r.notify(ctx, o, res)...)
+	if err := verdictError(res); err != nil {
+		errs = append(errs, err)
+	}
+	return res, errors.Join(errs...)
+}
+
+func (r *Runner) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Logger
+}
+
+func verdictError(res *Result) error {
+	if res.Failed() {
+		return &FailedAuditError{Summary: res.Snapshot.Summary}
+	}
+	return nil
+}
+
+// state is what the run read of the store before writing: the baseline,
+// and whether (and why not) it moves.
+type state struct {
+	base *audit.Baseline
+	// hold says why latest.json and the baseline must not move ("": they
+	// move).
+	hold string
+}
+
+// evaluate reads the baseline, reuses the run's snapshot when it is
+// already written, or audits, classifies and compares; it decides whether
+// the baseline moves and draws the history.
+func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
+	now := o.Now.UTC().Truncate(time.Second)
+	res := &Result{Key: audit.SnapshotKey(now)}
+	narrowed := o.Accounts != nil
+	accounts := r.Accounts
+	if narrowed {
+		accounts = o.Accounts
+	}
+	scope := audit.ScopeReportOf(fleet.Identities(accounts), narrowed)
+
+	base, baseReadable, baseErr := r.baseline(ctx)
+	if baseErr != nil {
+		r.logger().Warn("baseline unusable; comparing as a first run", "error", baseErr)
+	}
+	if !o.DryRun {
+		res.Snapshot = r.reusable(ctx, res.Key, scope)
+		res.Reused = res.Snapshot != nil
+	}
+	if res.Snapshot == nil {
+		// Each gateway is classified as soon as its tokens are in; the
+		// listing is let go then.
+		b := audit.NewBuilder(audit.Evaluation{
+			Tool: r.Tool, Now: now, Policy: r.Policy, Suppressions: r.Suppressions, Trigger: o.Trigger, Scope: scope,
+		})
+		snap := b.Finish(r.Auditor.Audit(ctx, accounts, b.Add))
+		cmpBase, cmpErr := base, baseErr
+		if base != nil && !base.AuditedAt.Before(now) {
+			cmpBase, cmpErr = nil, fmt.Errorf("the baseline is from %s, not before this audit's time", base.AuditedAt.Format(time.RFC3339))
+		}
+		audit.Compare(snap, cmpBase, cmpErr, r.ExpectEvery)
+		res.Snapshot = snap
+	}
+	res.Location = r.Store.Location(ctx, res.Key)
+	for _, a := range r.Artifacts {
+		if a.Page {
+			res.PageKey = ArtifactKey(res.Key, a.Ext)
+			res.PageLocation = r.Store.Location(ctx, res.PageKey)
+		}
+	}
+	st := state{base: base, hold: holdBaseline(res.Snapshot, narrowed, base, baseReadable)}
+	res.History = r.history(ctx)
+	if st.hold == "" {
+		res.History = res.History.Next(res.Snapshot)
+	}
+	return res, st
+}
+
+// writeArtifacts renders and writes each artifact beside the snapshot,
+// once.
+func (r *Runner) writeArtifacts(ctx context.Context, res *Result) []error {
+	var errs []error
+	for _, a := range r.Artifacts {
+		key := ArtifactKey(res.Key, a.Ext)
+		v := View{Snapshot: res.Snapshot, History: res.History.Runs, Locations: res.Locations()}
+		if err := r.Store.Put(ctx, key, func(w io.Writer) error { return a.Render(w, v) }); err != nil {
+			errs = append(errs, fmt.Errorf("write %s: %w", key, err))
+			if res.unwritten == nil {
+				res.unwritten = map[string]bool{}
+			}
+			res.unwritten[a.Ext] = true
+			if a.Page {
+				res.PageLocation = "" // no report links a page that is not there
+			}
+		}
+	}
+	return errs
+}
+
+// advance moves latest.json and the baseline to this run, then the
+// history and the latest copies of the artifacts, unless the run must hold
+// them.
+func (r *Runner) advance(ctx context.Context, res *Result, st state) []error {
+	if st.hold != "" {
+		res.BaselineHeld = st.hold
+		r.logger().Info("baseline not moved", "reason", st.hold)
+		return nil
+	}
+	if err := r.moveBaseline(ctx, res, st.base); err != nil {
+		return []error{err}
+	}
+	res.MovedLatest = true
+	// What is drawn from latest.json follows it; its failure is reported,
+	// and the next full audit writes both again.
+	var errs []error
+	if err := r.Store.Put(ctx, audit.HistoryKey, res.History.Write); err != nil {
+		errs = append(errs, fmt.Errorf("write %s: %w", audit.HistoryKey, err))
+	}
+	for _, a := range r.Artifacts {
+		if res.unwritten[a.Ext] {
+			continue // the run's artifact was not written: its latest copy stays
+		}
+		latest := "latest" + a.Ext
+		if err := r.Store.Copy(ctx, ArtifactKey(res.Key, a.Ext), latest); err != nil {
+			errs = append(errs, fmt.Errorf("write %s: %w", latest, err))
+		}
+	}
+	return errs
+}
+
+// notify hands the report to delivery.
+func (r *Runner) notify(ctx context.Context, o Options, res *Result) []error {
+	switch {
+	case r.Notifier == nil:
+		res.NotifySkipped = "no Slack destination configured"
+		return nil
+	case !o.Notify:
+		res.NotifySkipped = "notification turned off for this run"
+		return nil
+	}
+	out := r.Notifier.Report(ctx, r.notifyRun(o, res), res.Snapshot, res.Locations())
+	res.Deliveries, res.Notified, res.NotifySkipped = out.Deliveries, out.Notified, out.Skipped
+	return out.Errs
+}
+
+func (r *Runner) notifyRun(o Options, res *Result) notify.Run {
+	return notify.Run{Key: res.Key, RunID: audit.RunID(o.Now.UTC().Truncate(time.Second)), RequestID: o.Trigger.RequestID, Retry: o.Retry}
+}
+
+// notifyFailure posts a short failure notice, once per run.
+func (r *Runner) notifyFailure(ctx context.Context, o Options, res *Result, cause string) {
+	if !o.Notify || r.Notifier == nil {
+		return
+	}
+	at := o.Now.UTC().Truncate(time.Second)
+	f := notify.FailureNotice{Tool: r.Tool, RunID: audit.RunID(at), AuditedAt: at, Trigger: o.Trigger, Cause: cause}
+	res.Deliveries = append(res.Deliveries, r.Notifier.Failure(ctx, r.notifyRun(o, res), f)...)
+}

@@ -1,0 +1,73 @@
+package notify
+
+import (
+	"context"
+	"time"
+
+	"livy-token-audit/audit"
+)
+
+// Locations say where a run's snapshot and report page are, for people
+// (paths or URLs, never with credentials). Page is empty when no page was
+// written.
+type Locations struct {
+	Snapshot string
+	Page     string
+}
+
+// FailureNotice says that a run could not do its job, and why.
+type FailureNotice struct {
+	// Tool names the program that ran (it may be empty when the config
+	// could not be read).
+	Tool      audit.Tool
+	RunID     string
+	AuditedAt time.Time
+	Trigger   audit.Trigger
+	// Cause is one line that names the cause (the config key and line, the
+	// store's error), never a secret.
+	Cause string
+}
+
+// Notifier plans what a run tells, and where: one Delivery per
+// destination (a channel, a route's webhook, an owner's direct messages, a
+// JSON webhook). It decides what each destination gets (the report of its
+// slice, whether there is anything to say); the Dispatcher claims each
+// delivery before sending it, so that a retry, or a second delivery of the
+// same event, sends only what has not gone out yet.
+type Notifier interface {
+	// Deliveries are the report of s to each destination; loc says where
+	// the snapshot and its page were written.
+	Deliveries(s *audit.Snapshot, loc Locations) []Delivery
+	// FailureDeliveries are a short notice of a run that could not do its
+	// job.
+	FailureDeliveries(f FailureNotice) []Delivery
+}
+
+// Delivery is one message to one destination.
+type Delivery struct {
+	// Destination names where it goes, stably from run to run ("slack",
+	// "slack:route:team-data", "slack:owner:U012AB3CD", "webhook:tickets"):
+	// the delivery's claim is named after it. It never holds a secret.
+	Destination string
+	// Skip, when set, says why nothing goes there this run.
+	Skip string
+	// Send sends it, retrying what can succeed on retry.
+	Send func(ctx context.Context) error
+}
+
+// DeliveryResult is what became of one delivery.
+type DeliveryResult struct {
+	Destination string `json:"destination"`
+	// Status is delivered, skipped, already (delivered by an earlier
+	// attempt or another delivery of the same event) or failed.
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// The statuses of a delivery.
+const (
+	StatusDelivered = "delivered"
+	StatusSkipped   = "skipped"
+	StatusAlready   = "already"
+	StatusFailed    = "failed"
+)

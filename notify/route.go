@@ -1,0 +1,273 @@
+package notify
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"livy-token-audit/audit"
+)
+
+// Sender sends reports to one destination: it renders a Report in its
+// sink's format and posts it, retrying what can succeed on retry. Each sink
+// (notify/slack, notify/webhook) implements it; routing is done here, once
+// for every sink.
+type Sender interface {
+	// Send renders and posts one destination's report.
+	Send(ctx context.Context, r *Report) error
+	// SendFailure posts the short notice of a run that could not do its
+	// job.
+	SendFailure(ctx context.Context, f FailureNotice) error
+	// String describes the destination without its secret.
+	String() string
+}
+
+// Report is what one destination is told by one run.
+type Report struct {
+	// Destination names where it goes, stably from run to run: "slack" (the
+	// main report), "slack:route:<name>", "slack:owner:<user ID>",
+	// "webhook:<name>".
+	Destination string
+	// Label says where it goes, for people.
+	Label string
+	// Route is the route's name ("" for the main report and owner
+	// messages).
+	Route string
+	// Skip says why nothing goes there this run.
+	Skip string
+	// Snapshot is the destination's slice of the run's snapshot (the whole
+	// snapshot for an owner's message).
+	Snapshot *audit.Snapshot
+	// Owner is set on an owner's message: their findings that need action.
+	Owner *Owner
+	// Unowned lists, on the main report, the owners with findings that have
+	// no recipient, so that the mapping gets completed.
+	Unowned   []Owner
+	Locations Locations
+	// Sender sends it; nil when it is only planned (a preview).
+	Sender Sender
+}
+
+// Route sends the report of a slice of the fleet to one destination.
+type Route struct {
+	// Destination is the delivery's stable name: "slack:route:team-data",
+	// "webhook:tickets".
+	Destination string
+	// Name is the route's name in the config: it titles its report.
+	Name  string
+	Match audit.Match
+	// Notify is the route's notify mode (always, findings, changes).
+	Notify string
+	// Exclusive keeps the slice out of the main report.
+	Exclusive bool
+	// Failures says the route also gets failure notices when there is a
+	// main destination (a JSON webhook does; a Slack route hears of them
+	// only when there is no main report).
+	Failures bool
+	// Sender sends its reports; nil plans them without sending.
+	Sender Sender
+}
+
+// Owners turns on one message per token owner listing their tokens that
+// need action.
+type Owners struct {
+	Enabled     bool
+	Rules       []audit.Rule
+	MinSeverity audit.Severity
+	// Recipients maps a token's createdBy to who gets the owner's message
+	// (slack.mentions: a Slack user ID). Several may map to one recipient.
+	Recipients map[string]string
+	// Prefix names an owner's destination: Prefix + recipient.
+	Prefix string
+	// To is the sender of a recipient's message; nil plans the messages
+	// without sending them.
+	To func(recipient string) Sender
+}
+
+// Router plans a run's reports: the main report (the catch-all: every
+// gateway but the slices of exclusive routes), one report per route (its
+// slice of the fleet), one message per token owner. It implements Notifier
+// for every sink at once.
+type Router struct {
+	// Notify is the main report's mode (slack.notify), and the owners'.
+	Notify string
+	// Main sends the main report ("slack"); nil when there is none.
+	Main   Sender
+	Routes []Route
+	Owners Owners
+	// Preview plans the main report and the owners' messages even without a
+	// sender (the CLI prints them when nothing is posted).
+	Preview bool
+}
+
+var _ Notifier = (*Router)(nil)
+
+// MainDestination is the main report's destination name (the name earlier
+// versions gave their only one).
+const MainDestination = "slack"
+
+// Plan returns what the run would send where: the main report, each
+// route's, each owner's, in that order.
+func (rt *Router) Plan(s *audit.Snapshot, loc Locations) []Report {
+	var owners, unowned []Owner
+	if rt.Owners.Enabled {
+		owners, unowned = rt.owners(s)
+	}
+	var out []Report
+	if rt.Main != nil || rt.Preview {
+		out = append(out, rt.mainReport(s, loc, unowned))
+	}
+	for _, r := range rt.Routes {
+		out = append(out, rt.routeReport(s, loc, r))
+	}
+	if rt.Owners.Enabled && (rt.Owners.To != nil || rt.Preview) {
+		for _, o := range owners {
+			id := rt.Owners.Recipients[o.Name]
+			rep := Report{Destination: rt.Owners.Prefix + id, Label: "owner " + o.Name + " (" + id + ")", Snapshot: s, Owner: &o, Locations: loc}
+			if rt.Owners.To != nil {
+				rep.Sender = rt.Owners.To(id)
+			}
+			out = append(out, rep)
+		}
+	}
+	return out
+}
+
+func (rt *Router) mainReport(s *audit.Snapshot, loc Locations, unowned []Owner) Report {
+	main := s
+	if slices.ContainsFunc(rt.Routes, func(r Route) bool { return r.Exclusive }) {
+		main = rt.catchAll(s)
+	}
+	rep := Report{Destination: MainDestination, Label: "the main report", Snapshot: main, Unowned: unowned, Locations: loc, Sender: rt.Main}
+	if rt.Main != nil {
+		rep.Label += " (" + rt.Main.String() + ")"
+	}
+	rep.Skip = Reason(rt.Notify, main)
+	return rep
+}
+
+func (rt *Router) routeReport(s *audit.Snapshot, loc Locations, r Route) Report {
+	m := r.Match
+	slice := audit.Slice(s, m.Gateway, func(g *audit.GatewayReport, f *audit.Finding) bool { return m.Gateway(g) && m.Finding(f) },
+		m.ScopeError, m.Change)
+	rep := Report{Destination: r.Destination, Label: "route " + r.Name, Route: r.Name, Snapshot: slice, Locations: loc, Sender: r.Sender}
+	if r.Sender != nil {
+		rep.Label += " (" + r.Sender.String() + ")"
+	}
+	empty := len(slice.Gateways) == 0 && len(slice.Errors) == 0
+	switch {
+	case empty && r.Notify != "always":
+		rep.Skip = "nothing in route " + r.Name + "'s slice"
+	case !empty:
+		rep.Skip = Reason(r.Notify, slice)
+	}
+	return rep
+}
+
+// owners returns the owners to message (one per recipient, in recipient
+// order) and those no recipient is mapped for.
+func (rt *Router) owners(s *audit.Snapshot) (mapped, unmapped []Owner) {
+	o := rt.Owners
+	all := OwnersOf(s, o.Rules, o.MinSeverity)
+	// With notify: changes an owner hears of a token when it changes (a new
+	// finding, entering a nearer expiry stage), not every day in between.
+	if rt.Notify == "changes" && s.Changes != nil && s.Changes.Previous != nil {
+		changed := map[string]bool{}
+		for _, c := range append(slices.Clone(s.Changes.New), s.Changes.Escalated...) {
+			changed[changeKey(c.AccountID, c.Region, c.WorkspaceID, c.GatewayID, c.TokenID, c.Rule)] = true
+		}
+		for i := range all {
+			all[i].Items = slices.DeleteFunc(all[i].Items, func(it Item) bool {
+				g := it.Gateway
+				return !changed[changeKey(g.AccountID, g.Region, g.WorkspaceID, g.GatewayID, it.Token.TokenID, it.Finding.Rule)]
+			})
+		}
+		all = slices.DeleteFunc(all, func(o Owner) bool { return len(o.Items) == 0 })
+	}
+	byID := map[string]*Owner{}
+	var ids []string
+	for _, ow := range all {
+		id, ok := o.Recipients[ow.Name]
+		if !ok {
+			unmapped = append(unmapped, ow)
+			continue
+		}
+		if m, ok := byID[id]; ok {
+			m.Items = append(m.Items, ow.Items...)
+			continue
+		}
+		cp := ow
+		byID[id] = &cp
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		mapped = append(mapped, *byID[id])
+	}
+	return mapped, unmapped
+}
+
+func changeKey(account, region, ws, gw, token string, rule audit.Rule) string {
+	return strings.Join([]string{account, region, ws, gw, token, string(rule)}, "\x00")
+}
+
+// catchAll is the snapshot without the slices of exclusive routes: a route
+// without a rule or severity filter takes its gateways out; one with a
+// filter takes out only its findings.
+func (rt *Router) catchAll(s *audit.Snapshot) *audit.Snapshot {
+	var excl []audit.Match
+	for _, r := range rt.Routes {
+		if r.Exclusive {
+			excl = append(excl, r.Match)
+		}
+	}
+	whole := func(m audit.Match) bool { return len(m.Rules) == 0 && m.MinSeverity == 0 }
+	return audit.Slice(s,
+		func(g *audit.GatewayReport) bool {
+			return !slices.ContainsFunc(excl, func(m audit.Match) bool { return whole(m) && m.Gateway(g) })
+		},
+		func(g *audit.GatewayReport, f *audit.Finding) bool {
+			return !slices.ContainsFunc(excl, func(m audit.Match) bool { return m.Gateway(g) && m.Finding(f) })
+		},
+		func(e *audit.ScopeError) bool {
+			return !slices.ContainsFunc(excl, func(m audit.Match) bool { return whole(m) && m.ScopeError(e) })
+		},
+		func(c *audit.Change, g *audit.GatewayReport) bool {
+			return !slices.ContainsFunc(excl, func(m audit.Match) bool { return m.Change(c, g) })
+		})
+}
+
+// Deliveries are the planned reports that have a sender.
+func (rt *Router) Deliveries(s *audit.Snapshot, loc Locations) []Delivery {
+	var out []Delivery
+	for _, r := range rt.Plan(s, loc) {
+		if r.Sender == nil {
+			continue
+		}
+		d := Delivery{Destination: r.Destination, Skip: r.Skip}
+		if r.Skip == "" {
+			d.Send = func(ctx context.Context) error { return r.Sender.Send(ctx, &r) }
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// FailureDeliveries send a failure notice to the main destination and the
+// routes that ask for them, or, when there is no main destination, to
+// every route.
+func (rt *Router) FailureDeliveries(f FailureNotice) []Delivery {
+	send := func(dest Sender) func(context.Context) error {
+		return func(ctx context.Context) error { return dest.SendFailure(ctx, f) }
+	}
+	var out []Delivery
+	if rt.Main != nil {
+		out = append(out, Delivery{Destination: MainDestination, Send: send(rt.Main)})
+	}
+	for _, r := range rt.Routes {
+		if r.Sender != nil && (rt.Main == nil || r.Failures) {
+			out = append(out, Delivery{Destination: r.Destination, Send: send(r.Sender)})
+		}
+	}
+	return out
+}

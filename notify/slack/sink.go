@@ -1,0 +1,91 @@
+package slack
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	slackgo "github.com/slack-go/slack"
+
+	"livy-token-audit/audit"
+	"livy-token-audit/notify"
+)
+
+// Options shape every message of a Slack destination.
+type Options struct {
+	// MaxItems is the most tokens listed per rule.
+	MaxItems int
+	// Mentions maps a token's createdBy to a Slack user ID.
+	Mentions map[string]string
+	// RunbookURL is linked in owners' messages ("" for none).
+	RunbookURL string
+}
+
+var _ notify.Sender = (*Slack)(nil)
+
+// Send renders a report as Slack messages and posts them: the message,
+// and with a bot, the full lists in its thread when the message had to cut
+// them.
+func (n *Slack) Send(ctx context.Context, r *notify.Report) error {
+	msg, thread := Messages(r, n.Options, n.bot != nil)
+	return n.Post(ctx, msg, thread)
+}
+
+// SendFailure posts the short notice of a run that could not do its job.
+func (n *Slack) SendFailure(ctx context.Context, f notify.FailureNotice) error {
+	return n.Post(ctx, RenderFailure(f), nil)
+}
+
+// Messages renders a report: its message and, when thread is set (a bot
+// posts it) and the message had to cut lines, the replies that hold the
+// full lists.
+func Messages(r *notify.Report, o Options, thread bool) (Message, []Message) {
+	if r.Owner != nil {
+		return RenderOwner(*r.Owner, r.Snapshot, o.RunbookURL, r.Locations), nil
+	}
+	ro := RenderOptions{MaxItems: o.MaxItems, Mentions: o.Mentions, Link: r.Locations.Snapshot, PageLink: r.Locations.Page, Route: r.Route, Unowned: r.Unowned}
+	msg := Render(r.Snapshot, ro)
+	if msg.Cut > 0 && thread {
+		return msg, RenderThread(r.Snapshot, ro)
+	}
+	return msg, nil
+}
+
+// howToRotate is what an owner is told to do.
+const howToRotate = "*How to rotate:* create a new token on the same Livy Gateway (EMR Serverless Spark console → your workspace → Livy Gateway → Tokens), " +
+	"move the jobs that use the old token to the new one, then delete the old one. A token that is unused or stale can simply be deleted."
+
+// RenderOwner renders an owner's direct message: their tokens that need
+// action, the most urgent first, and how to rotate.
+func RenderOwner(o notify.Owner, s *audit.Snapshot, runbookURL string, loc notify.Locations) Message {
+	mrkdwn := func(t string) *slackgo.TextBlockObject {
+		return slackgo.NewTextBlockObject(slackgo.MarkdownType, t, false, false)
+	}
+	rules := map[audit.Rule]int{}
+	var order []audit.Rule
+	for _, it := range o.Items {
+		if rules[it.Finding.Rule] == 0 {
+			order = append(order, it.Finding.Rule)
+		}
+		rules[it.Finding.Rule]++
+	}
+	var counts []string
+	for _, r := range order {
+		counts = append(counts, fmt.Sprintf("%d %s", rules[r], r))
+	}
+	title := truncate("Livy token audit · your tokens · "+strings.Join(counts, " · "), maxHeaderChars)
+	text, _ := list(fmt.Sprintf("*Tokens created by %s that need action* — %d", name(o.Name), len(o.Items)), len(o.Items),
+		func(i int) string { return itemLine(o.Items[i], nil) }, 25)
+	rotate := howToRotate
+	if runbookURL != "" {
+		rotate += " Runbook: " + linkTo(runbookURL)
+	}
+	blocks := []slackgo.Block{
+		slackgo.NewHeaderBlock(slackgo.NewTextBlockObject(slackgo.PlainTextType, title, true, false)),
+		slackgo.NewContextBlock("", mrkdwn("audited "+notify.AuditedAt(s.AuditedAt)+" · you get this because slack.mentions maps "+name(o.Name)+" to you")),
+		slackgo.NewSectionBlock(mrkdwn(text), nil, nil),
+		slackgo.NewSectionBlock(mrkdwn(rotate), nil, nil),
+		slackgo.NewContextBlock("", mrkdwn(footer(s, RenderOptions{Link: loc.Snapshot, PageLink: loc.Page}))),
+	}
+	return Message{Text: "Livy token audit: " + strings.Join(counts, ", ") + " on tokens you created", Blocks: blocks}
+}

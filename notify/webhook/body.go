@@ -1,0 +1,121 @@
+package webhook
+
+import (
+	"cmp"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"livy-token-audit/audit"
+	"livy-token-audit/notify"
+)
+
+// SchemaVersion is the version of the body's format: fields are added,
+// never renamed.
+const SchemaVersion = 1
+
+// reportBody is a post's body for a run's report.
+type reportBody struct {
+	SchemaVersion int                `json:"schemaVersion"`
+	Event         string             `json:"event"`
+	Tool          audit.Tool         `json:"tool"`
+	RunID         string             `json:"runId"`
+	AuditedAt     time.Time          `json:"auditedAt"`
+	Destination   string             `json:"destination"`
+	Coverage      coverage           `json:"coverage"`
+	Summary       audit.Summary      `json:"summary"`
+	Changes       *audit.Changes     `json:"changes"`
+	Tokens        []notify.TokenLine `json:"tokens"`
+	// TokensOmitted counts the flagged tokens left out to keep the body
+	// within MaxBodyBytes (the least urgent ones).
+	TokensOmitted int              `json:"tokensOmitted"`
+	Failures      []notify.Failure `json:"failures"`
+	Links         links            `json:"links"`
+}
+
+// coverage is what the slice covers, in counts and in words.
+type coverage struct {
+	Verdict         audit.Verdict `json:"verdict"`
+	Gateways        int           `json:"gateways"`
+	GatewaysAudited int           `json:"gatewaysAudited"`
+	GatewaysFailed  int           `json:"gatewaysFailed"`
+	ListingsFailed  int           `json:"listingsFailed"`
+	Text            string        `json:"text"`
+}
+
+type links struct {
+	Snapshot string `json:"snapshot"`
+	Page     string `json:"page,omitempty"`
+}
+
+// failureBody is a post's body for a run that could not do its job.
+type failureBody struct {
+	SchemaVersion int        `json:"schemaVersion"`
+	Event         string     `json:"event"`
+	Tool          audit.Tool `json:"tool"`
+	RunID         string     `json:"runId"`
+	AuditedAt     time.Time  `json:"auditedAt"`
+	Destination   string     `json:"destination"`
+	Failure       failure    `json:"failure"`
+}
+
+type failure struct {
+	Cause string `json:"cause"`
+}
+
+// Render returns the body of a report to destination: the flagged tokens
+// of its slice (those with an active finding), the most severe first, with
+// their gateway's fields and findings as in the NDJSON export; within
+// MaxBodyBytes.
+func Render(r *notify.Report, destination string) ([]byte, error) {
+	s := r.Snapshot
+	b := reportBody{SchemaVersion: SchemaVersion, Event: "report", Tool: s.Tool, RunID: s.RunID, AuditedAt: s.AuditedAt, Destination: destination,
+		Coverage: coverage{Verdict: s.Verdict, Gateways: s.Summary.Gateways, GatewaysAudited: s.Summary.Audited(), GatewaysFailed: s.Summary.GatewaysFailed,
+			ListingsFailed: s.Summary.Errors, Text: notify.CoverageLine(s)},
+		Summary: s.Summary, Changes: s.Changes, Tokens: []notify.TokenLine{}, Failures: notify.Failures(s),
+		Links: links{Snapshot: r.Locations.Snapshot, Page: r.Locations.Page}}
+	if b.Failures == nil {
+		b.Failures = []notify.Failure{}
+	}
+	flagged := flaggedTokens(s)
+	base, err := json.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	size := len(base)
+	for _, t := range flagged {
+		line, err := json.Marshal(t)
+		if err != nil {
+			return nil, err
+		}
+		if size+len(line)+1 > MaxBodyBytes {
+			break
+		}
+		size += len(line) + 1
+		b.Tokens = append(b.Tokens, t)
+	}
+	b.TokensOmitted = len(flagged) - len(b.Tokens)
+	return json.Marshal(b)
+}
+
+// flaggedTokens are the tokens with an active finding, the most severe
+// first (then in the snapshot's order).
+func flaggedTokens(s *audit.Snapshot) []notify.TokenLine {
+	var out []notify.TokenLine
+	for _, g := range s.Gateways {
+		for _, t := range g.Tokens {
+			if len(t.Findings) > 0 {
+				out = append(out, notify.LineOf(s, &g, t))
+			}
+		}
+	}
+	worst := func(t notify.TokenLine) audit.Severity {
+		var w audit.Severity
+		for _, f := range t.Findings {
+			w = max(w, f.Severity)
+		}
+		return w
+	}
+	slices.SortStableFunc(out, func(a, b notify.TokenLine) int { return cmp.Compare(worst(b), worst(a)) })
+	return out
+}

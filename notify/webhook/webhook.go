@@ -1,0 +1,284 @@
+// Package webhook is a generic JSON webhook sink, for ticketing and
+// alerting systems (an EventBridge HTTP source, an automation webhook): one
+// signed POST per run and destination, with the flagged tokens of its
+// slice. It renders and posts; routing, claims and retries of the whole
+// delivery are notify's.
+//
+// The body is JSON (Content-Type: application/json):
+//
+//	{schemaVersion, event: "report", tool, runId, auditedAt, destination,
+//	 coverage, summary, changes, tokens, tokensOmitted, failures, links}
+//
+// or, for a run that could not do its job, {schemaVersion, event:
+// "failure", tool, runId, auditedAt, destination, failure: {cause}}. It
+// never holds a token's secret value.
+//
+// Every post is signed: X-Livy-Audit-Timestamp is Unix seconds, and
+// X-Livy-Audit-Signature is "v1=" followed by the hex HMAC-SHA256, keyed by
+// the secret, of "v1:{timestamp}:{body}". A receiver recomputes it over the
+// raw body, compares it in constant time, and refuses a timestamp more than
+// five minutes from its clock (Verify does all of that).
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"livy-token-audit/audit"
+	"livy-token-audit/audit/safehttp"
+	"livy-token-audit/internal/retry"
+	"livy-token-audit/notify"
+)
+
+// Headers of a signed post.
+const (
+	TimestampHeader = "X-Livy-Audit-Timestamp"
+	SignatureHeader = "X-Livy-Audit-Signature"
+)
+
+// MaxBodyBytes caps a post's body: past it, the least urgent tokens are
+// left out (counted in tokensOmitted), never the counts or the failures.
+const MaxBodyBytes = 1 << 20
+
+// MaxSkew is how far from the receiver's clock a signed timestamp may be.
+const MaxSkew = 5 * time.Minute
+
+// Options configure a Webhook.
+type Options struct {
+	// URL is where posts go: https, or http on loopback (tests and local
+	// stand-ins).
+	URL string
+	// URLEnv names the environment variable the URL came from, for
+	// messages (which never repeat the URL).
+	URLEnv string
+	// Secret keys the signature.
+	Secret string
+	// Destination is the delivery's name ("webhook:tickets"), in the body.
+	Destination string
+	// HTTPClient must not follow redirects: NewHTTPClient.
+	HTTPClient *http.Client
+	// Retrier retries 408, 429, 5xx and network failures; MaxAttempts…
+	Attempts int
+	// Sleep waits between attempts (nil: the real wait); Now is the clock
+	// of the signatures (nil: time.Now).
+	Sleep  func(ctx context.Context, d time.Duration) error
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Webhook is one JSON webhook destination; it implements notify.Sender.
+type Webhook struct {
+	o       Options
+	secrets []string
+}
+
+var _ notify.Sender = (*Webhook)(nil)
+
+// NewHTTPClient is the client posts go through: no redirects (a redirect
+// would carry the post, and the URL's secrets, elsewhere), the given time
+// bound per request, answers read up to 64 KiB.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	return safehttp.NewClient(safehttp.Options{Timeout: timeout, MaxBody: 64 << 10, MaxConnsPerHost: 2})
+}
+
+// New returns a webhook destination. It makes no call. Its errors never
+// repeat the URL.
+func New(o Options) (*Webhook, error) {
+	u, err := url.Parse(o.URL)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return nil, fmt.Errorf("webhook: %s is not an https URL", o.URLEnv)
+	case u.Scheme == "http" && !loopback(u.Hostname()):
+		return nil, fmt.Errorf("webhook: %s is an http URL: posts carry the audit's findings, so it must be https (http is accepted on loopback only)", o.URLEnv)
+	case o.Secret == "":
+		return nil, errors.New("webhook: no signing secret")
+	case o.HTTPClient == nil:
+		return nil, errors.New("webhook: no HTTP client")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	secrets := []string{o.URL, o.Secret, u.Path}
+	if u.RawQuery != "" {
+		secrets = append(secrets, u.RawQuery)
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if len(seg) >= 8 {
+			secrets = append(secrets, seg)
+		}
+	}
+	return &Webhook{o: o, secrets: secrets}, nil
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// String describes the destination without its secret.
+func (w *Webhook) String() string { return "JSON webhook (" + w.o.URLEnv + ")" }
+
+// Send posts a report.
+func (w *Webhook) Send(ctx context.Context, r *notify.Report) error {
+	body, err := Render(r, w.o.Destination)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	return w.post(ctx, body)
+}
+
+// SendFailure posts the notice of a run that could not do its job.
+func (w *Webhook) SendFailure(ctx context.Context, f notify.FailureNotice) error {
+	body, err := json.Marshal(failureBody{SchemaVersion: SchemaVersion, Event: "failure", Tool: f.Tool, RunID: f.RunID, AuditedAt: f.AuditedAt,
+		Destination: w.o.Destination, Failure: failure{Cause: notify.Clean(audit.Truncate(f.Cause, 2000))}})
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	return w.post(ctx, body)
+}
+
+// Sign returns the signature of body at timestamp ts under secret: "v1="
+// and the hex HMAC-SHA256 of "v1:{ts}:{body}".
+func Sign(secret string, ts int64, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(mac, "v1:%d:", ts)
+	mac.Write(body)
+	return "v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Verify checks a post as a receiver should: the timestamp is within
+// MaxSkew of now, and the signature is the body's under secret (compared
+// in constant time).
+func Verify(secret, timestamp, signature string, body []byte, now time.Time) error {
+	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return errors.New("webhook: the timestamp is not Unix seconds")
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > MaxSkew || d < -MaxSkew {
+		return errors.New("webhook: the timestamp is more than 5 minutes from the clock (a replay?)")
+	}
+	if !hmac.Equal([]byte(Sign(secret, ts, body)), []byte(signature)) {
+		return errors.New("webhook: the signature does not match")
+	}
+	return nil
+}
+
+// post signs and posts a body, retrying 408, 429, 5xx and network
+// failures within the context's deadline.
+func (w *Webhook) post(ctx context.Context, body []byte) error {
+	r := retry.Retrier{Attempts: w.o.Attempts, Base: time.Second, Max: 30 * time.Second, Sleep: w.o.Sleep}
+	attempt := 0
+	err := r.Do(ctx, retryable, func() error {
+		attempt++
+		err := w.once(ctx, body)
+		if ok, _ := retryable(err); err != nil && ok {
+			w.o.Logger.Warn("webhook: post failed", "destination", w.o.Destination, "attempt", attempt, "error", w.scrub(err.Error()))
+		}
+		return err
+	})
+	if err != nil {
+		return errors.New(w.scrub(fmt.Sprintf("webhook: post: %v", err)))
+	}
+	return nil
+}
+
+// statusError is an answer that is not 2xx.
+type statusError struct {
+	status     int
+	excerpt    string
+	retryAfter time.Duration
+}
+
+func (e *statusError) Error() string {
+	if e.excerpt == "" {
+		return fmt.Sprintf("HTTP %d", e.status)
+	}
+	return fmt.Sprintf("HTTP %d (body: %s)", e.status, e.excerpt)
+}
+
+func (w *Webhook) once(ctx context.Context, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.o.URL, bytes.NewReader(body))
+	if err != nil {
+		return errors.New("build request: invalid webhook URL")
+	}
+	ts := w.o.Now().Unix()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(TimestampHeader, strconv.FormatInt(ts, 10))
+	req.Header.Set(SignatureHeader, Sign(w.o.Secret, ts, body))
+	resp, err := w.o.HTTPClient.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // *url.Error repeats the URL, which may hold a secret
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	e := &statusError{status: resp.StatusCode, excerpt: audit.Truncate(notify.Clean(w.scrub(strings.TrimSpace(string(b)))), 60)}
+	if strings.HasPrefix(e.excerpt, "<") {
+		e.excerpt = "" // an HTML page: the status says enough
+	}
+	if s, err := strconv.ParseFloat(strings.TrimSpace(resp.Header.Get("Retry-After")), 64); err == nil && s >= 0 {
+		e.retryAfter = time.Duration(min(s, 86400) * float64(time.Second))
+	}
+	return e
+}
+
+// retryable: 408, 429 (after its Retry-After), 5xx and network failures;
+// any other 4xx is the receiver refusing the post, and is not retried.
+func retryable(err error) (bool, time.Duration) {
+	var se *statusError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return false, 0
+	case errors.As(err, &se):
+		switch {
+		case se.status == http.StatusTooManyRequests:
+			return true, max(se.retryAfter, time.Second)
+		case se.status == http.StatusRequestTimeout || se.status >= 500:
+			return true, 0
+		}
+		return false, 0
+	case errors.Is(err, context.Canceled), errors.As(err, new(*safehttp.RedirectError)):
+		return false, 0
+	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded), errors.Is(err, io.ErrUnexpectedEOF):
+		return true, 0
+	}
+	return false, 0
+}
+
+// scrub removes the URL, its path and query, and the secret from text.
+func (w *Webhook) scrub(s string) string {
+	for _, secret := range w.secrets {
+		if secret != "" && secret != "/" && strings.Contains(s, secret) {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
+	}
+	return s
+}
