@@ -63,16 +63,25 @@ func TestCLIWritesToOSS(t *testing.T) {
 	if latest := objs["livy-audit/latest.json"]; !bytes.Equal(latest.Data, dated.Data) {
 		t.Error("latest.json is not the dated snapshot")
 	}
+	// latest.json and latest.html are server-side copies (CopyObject) of
+	// their dated twins, not a second upload of the same bytes.
 	var puts []string
 	for _, r := range oss.Requests() {
-		if r.Method == "PUT" {
-			puts = append(puts, r.Key)
+		switch {
+		case r.Method == "PUT" && r.CopySource != "" && r.Bytes == 0:
+			puts = append(puts, "copy "+r.CopySource+" "+r.Key)
+		case r.Method == "PUT":
+			puts = append(puts, "put "+r.Key)
 		}
 	}
-	want := []string{"livy-audit/2026/11/27/20261127T090000Z.json", "livy-audit/2026/11/27/20261127T090000Z.html",
-		"livy-audit/latest.json", "livy-audit/baseline.json", "livy-audit/history.json", "livy-audit/latest.html"}
+	dk, pk := "livy-audit/2026/11/27/20261127T090000Z.json", "livy-audit/2026/11/27/20261127T090000Z.html"
+	want := []string{"put " + dk, "put " + pk, "copy " + dk + " livy-audit/latest.json", "put livy-audit/baseline.json", "put livy-audit/history.json",
+		"copy " + pk + " livy-audit/latest.html"}
 	if !slices.Equal(puts, want) {
-		t.Errorf("puts %v, want %v: the dated snapshot and its page, then latest, then the baseline and history", puts, want)
+		t.Errorf("puts %v, want %v: the dated snapshot and its page, then latest (a copy), then the baseline and history, then latest.html (a copy)", puts, want)
+	}
+	if latest := objs["livy-audit/latest.html"]; !bytes.Equal(latest.Data, objs[pk].Data) || latest.ContentType != "text/html; charset=utf-8" || latest.SSE != "AES256" {
+		t.Errorf("latest.html is not the page's copy (%s, %s)", latest.ContentType, latest.SSE)
 	}
 	if page := objs["livy-audit/2026/11/27/20261127T090000Z.html"]; page.ContentType != "text/html; charset=utf-8" || page.SSE != "AES256" ||
 		!bytes.HasPrefix(page.Data, []byte("<!doctype html>")) {

@@ -149,66 +149,23 @@ func routes(cfg *config.Config) *notify.Router {
 // messages are dropped without a word. The description it returns never
 // holds a secret.
 func newRouter(cfg *config.Config, getenv func(string) string, log *slog.Logger) (*notify.Router, string, error) {
-	token, hook := getenv("SLACK_BOT_TOKEN"), getenv("SLACK_WEBHOOK_URL")
-	secrets := token != "" || hook != ""
-	for _, r := range cfg.Slack.Routes {
-		secrets = secrets || r.WebhookEnv != "" && getenv(r.WebhookEnv) != ""
-	}
-	for _, w := range cfg.Webhooks {
-		secrets = secrets || getenv(w.URLEnv) != ""
-	}
-	if !secrets {
+	if !anySecret(cfg, getenv) {
 		return nil, "", nil
 	}
-	hc := slack.NewHTTPClient(sinkTimeout)
 	rt := routes(cfg)
-	opts := slack.Options{MaxItems: cfg.Slack.MaxItems, Mentions: cfg.Slack.Mentions, RunbookURL: cfg.Slack.Owners.RunbookURL}
-	var bot *slack.Slack
-	if token != "" {
-		bot = slack.NewBot(token, getenv("SLACK_API_URL"), hc)
-		bot.Logger, bot.Sleep, bot.Options = log, retrySleep, opts
-	}
-	webhookTo := func(url, what string) (*slack.Slack, error) {
-		w, err := slack.NewWebhook(url, what, hc)
-		if err != nil {
-			return nil, err
-		}
-		w.Logger, w.Sleep, w.Options = log, retrySleep, opts
-		return w, nil
+	sl, err := newSlack(cfg, getenv, log)
+	if err != nil {
+		return nil, "", err
 	}
 	var dests []string
-	switch {
-	case bot != nil && cfg.Slack.Channel != "":
-		if hook != "" {
-			log.Warn("both SLACK_BOT_TOKEN and SLACK_WEBHOOK_URL are set; posting the main report with the bot token")
-		}
-		rt.Main = bot.To(cfg.Slack.Channel)
-	case hook != "":
-		w, err := webhookTo(hook, "SLACK_WEBHOOK_URL")
-		if err != nil {
-			return nil, "", err
-		}
-		rt.Main = w
-	}
-	if rt.Main != nil {
+	if sl.main != nil { // a nil *slack.Slack must not become a non-nil Sender
+		rt.Main = sl.main
 		dests = append(dests, "main: "+rt.Main.String())
 	}
 	for i, r := range cfg.Slack.Routes {
-		field := fmt.Sprintf("slack.routes[%d] (%s)", i, r.Name)
-		var sender notify.Sender
-		switch {
-		case r.Channel != "" && bot == nil:
-			return nil, "", fmt.Errorf("%s posts to %s, which needs SLACK_BOT_TOKEN", field, r.Channel)
-		case r.Channel != "":
-			sender = bot.To(r.Channel)
-		case getenv(r.WebhookEnv) == "":
-			return nil, "", fmt.Errorf("%s: %s is not set (it holds the route's webhook URL)", field, r.WebhookEnv)
-		default:
-			w, err := webhookTo(getenv(r.WebhookEnv), r.WebhookEnv)
-			if err != nil {
-				return nil, "", err
-			}
-			sender = w
+		sender, err := sl.route(i, r)
+		if err != nil {
+			return nil, "", err
 		}
 		rt.Routes[i].Sender = sender
 		dests = append(dests, "route "+r.Name+": "+sender.String())
@@ -222,16 +179,91 @@ func newRouter(cfg *config.Config, getenv func(string) string, log *slog.Logger)
 		dests = append(dests, "webhook "+w.Name+": "+sender.String())
 	}
 	if cfg.Slack.Owners.Enabled {
-		if bot == nil {
+		if sl.bot == nil {
 			return nil, "", errors.New("slack.owners.enabled needs SLACK_BOT_TOKEN: owner messages are direct messages from the bot")
 		}
-		rt.Owners.To = func(id string) notify.Sender { return bot.To(id) }
+		rt.Owners.To = func(id string) notify.Sender { return sl.bot.To(id) }
 		dests = append(dests, "owners: direct messages")
 	}
-	if bot != nil && rt.Main == nil && !cfg.Slack.Owners.Enabled && !slices.ContainsFunc(cfg.Slack.Routes, func(r config.Route) bool { return r.Channel != "" }) {
+	if sl.bot != nil && rt.Main == nil && !cfg.Slack.Owners.Enabled && !slices.ContainsFunc(cfg.Slack.Routes, func(r config.Route) bool { return r.Channel != "" }) {
 		return nil, "", errors.New("slack: SLACK_BOT_TOKEN is set but nothing posts with it: set slack.channel (the main report), a route's channel, or slack.owners")
 	}
 	return rt, strings.Join(dests, "; "), nil
+}
+
+// anySecret reports whether the environment holds any destination's
+// secret.
+func anySecret(cfg *config.Config, getenv func(string) string) bool {
+	if getenv("SLACK_BOT_TOKEN") != "" || getenv("SLACK_WEBHOOK_URL") != "" {
+		return true
+	}
+	for _, r := range cfg.Slack.Routes {
+		if r.WebhookEnv != "" && getenv(r.WebhookEnv) != "" {
+			return true
+		}
+	}
+	for _, w := range cfg.Webhooks {
+		if getenv(w.URLEnv) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// slackSenders are the Slack destinations the environment configures.
+type slackSenders struct {
+	bot    *slack.Slack // nil without SLACK_BOT_TOKEN
+	main   *slack.Slack // nil when the main report has no destination
+	getenv func(string) string
+	// webhook makes an incoming webhook's destination.
+	webhook func(url, what string) (*slack.Slack, error)
+}
+
+func newSlack(cfg *config.Config, getenv func(string) string, log *slog.Logger) (*slackSenders, error) {
+	token, hook := getenv("SLACK_BOT_TOKEN"), getenv("SLACK_WEBHOOK_URL")
+	hc := slack.NewHTTPClient(sinkTimeout)
+	opts := slack.Options{MaxItems: cfg.Slack.MaxItems, Mentions: cfg.Slack.Mentions, RunbookURL: cfg.Slack.Owners.RunbookURL}
+	sl := &slackSenders{getenv: getenv, webhook: func(url, what string) (*slack.Slack, error) {
+		w, err := slack.NewWebhook(url, what, hc)
+		if err != nil {
+			return nil, err
+		}
+		w.Logger, w.Sleep, w.Options = log, retrySleep, opts
+		return w, nil
+	}}
+	if token != "" {
+		sl.bot = slack.NewBot(token, getenv("SLACK_API_URL"), hc)
+		sl.bot.Logger, sl.bot.Sleep, sl.bot.Options = log, retrySleep, opts
+	}
+	switch {
+	case sl.bot != nil && cfg.Slack.Channel != "":
+		if hook != "" {
+			log.Warn("both SLACK_BOT_TOKEN and SLACK_WEBHOOK_URL are set; posting the main report with the bot token")
+		}
+		sl.main = sl.bot.To(cfg.Slack.Channel)
+	case hook != "":
+		w, err := sl.webhook(hook, "SLACK_WEBHOOK_URL")
+		if err != nil {
+			return nil, err
+		}
+		sl.main = w
+	}
+	return sl, nil
+}
+
+// route is the destination of Slack route i: its channel with the bot, or
+// the webhook in its webhookEnv.
+func (sl *slackSenders) route(i int, r config.Route) (notify.Sender, error) {
+	field := fmt.Sprintf("slack.routes[%d] (%s)", i, r.Name)
+	switch {
+	case r.Channel != "" && sl.bot == nil:
+		return nil, fmt.Errorf("%s posts to %s, which needs SLACK_BOT_TOKEN", field, r.Channel)
+	case r.Channel != "":
+		return sl.bot.To(r.Channel), nil
+	case sl.getenv(r.WebhookEnv) == "":
+		return nil, fmt.Errorf("%s: %s is not set (it holds the route's webhook URL)", field, r.WebhookEnv)
+	}
+	return sl.webhook(sl.getenv(r.WebhookEnv), r.WebhookEnv)
 }
 
 // newWebhook is a JSON webhook's sender, its URL and secret read from the

@@ -123,61 +123,81 @@ func Compare(cur *Snapshot, base *Baseline, baseErr error, expectEvery time.Dura
 	for _, g := range base.Gateways {
 		prevGW[g.key()] = g
 	}
-	// since is set on a change when the gateway's baseline is older than
-	// the previous audit's (it failed in between).
-	since := func(pg BaselineGateway) *time.Time {
-		if pg.AuditedAt.IsZero() || pg.AuditedAt.Equal(base.AuditedAt) {
-			return nil // a gateway new to the baseline, or audited last time
-		}
-		t := pg.AuditedAt
-		return &t
-	}
+	c := comparison{ch: ch, base: base}
 	for _, g := range cur.Gateways {
 		key := g.Ref().Key()
 		pg, had := prevGW[key]
 		delete(prevGW, key)
-		if g.Error != nil {
-			for _, t := range pg.Tokens {
-				for _, f := range t.Findings {
-					ch.Unknown = append(ch.Unknown, change(g, t.TokenID, t.Name, f.finding(), since(pg)))
-				}
-			}
-			continue
-		}
-		prevTok := map[string]BaselineToken{}
-		for _, t := range pg.Tokens {
-			prevTok[t.TokenID] = t
-		}
-		for _, t := range g.Tokens {
-			pt, ok := prevTok[t.TokenID]
-			delete(prevTok, t.TokenID)
-			compareToken(ch, g, t, pt.Findings, ok, since(pg))
-		}
-		if had {
-			removed(ch, g, prevTok, since(pg))
-		}
+		c.gateway(g, pg, had)
 	}
 	for _, pg := range prevGW { // gateways this run did not list
-		switch fateOf(cur, pg) {
-		case fateUnknown:
-			for _, t := range pg.Tokens {
-				for _, f := range t.Findings {
-					ch.Unknown = append(ch.Unknown, change(pg.report(), t.TokenID, t.Name, f.finding(), since(pg)))
-				}
-			}
-		case fateGone:
-			toks := map[string]BaselineToken{}
-			for _, t := range pg.Tokens {
-				toks[t.TokenID] = t
-			}
-			removed(ch, pg.report(), toks, since(pg))
-		}
+		c.unlisted(cur, pg)
 	}
 	for _, list := range []*[]Change{&ch.New, &ch.Escalated, &ch.Resolved, &ch.Removed, &ch.Unknown} {
 		slices.SortFunc(*list, func(a, b Change) int {
 			return cmp.Or(cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.Region, b.Region), cmp.Compare(a.WorkspaceID, b.WorkspaceID),
 				cmp.Compare(a.GatewayID, b.GatewayID), cmp.Compare(a.Name, b.Name), cmp.Compare(a.TokenID, b.TokenID), cmp.Compare(a.Rule, b.Rule))
 		})
+	}
+}
+
+// comparison is Compare's per-gateway step against one baseline.
+type comparison struct {
+	ch   *Changes
+	base *Baseline
+}
+
+// since is set on a change when the gateway's baseline is older than the
+// previous audit's (it failed in between).
+func (c comparison) since(pg BaselineGateway) *time.Time {
+	if pg.AuditedAt.IsZero() || pg.AuditedAt.Equal(c.base.AuditedAt) {
+		return nil // a gateway new to the baseline, or audited last time
+	}
+	t := pg.AuditedAt
+	return &t
+}
+
+// gateway compares one gateway of this run with its baselined state (had:
+// it has one): a failed gateway's findings are unknown, never resolved.
+func (c comparison) gateway(g GatewayReport, pg BaselineGateway, had bool) {
+	if g.Error != nil {
+		for _, t := range pg.Tokens {
+			for _, f := range t.Findings {
+				c.ch.Unknown = append(c.ch.Unknown, change(g, t.TokenID, t.Name, f.finding(), c.since(pg)))
+			}
+		}
+		return
+	}
+	prevTok := map[string]BaselineToken{}
+	for _, t := range pg.Tokens {
+		prevTok[t.TokenID] = t
+	}
+	for _, t := range g.Tokens {
+		pt, ok := prevTok[t.TokenID]
+		delete(prevTok, t.TokenID)
+		compareToken(c.ch, g, t, pt.Findings, ok, c.since(pg))
+	}
+	if had {
+		removed(c.ch, g, prevTok, c.since(pg))
+	}
+}
+
+// unlisted is a baselined gateway this run did not list: unknown when its
+// listing failed, removed when its workspace was listed without it.
+func (c comparison) unlisted(cur *Snapshot, pg BaselineGateway) {
+	switch fateOf(cur, pg) {
+	case fateUnknown:
+		for _, t := range pg.Tokens {
+			for _, f := range t.Findings {
+				c.ch.Unknown = append(c.ch.Unknown, change(pg.report(), t.TokenID, t.Name, f.finding(), c.since(pg)))
+			}
+		}
+	case fateGone:
+		toks := map[string]BaselineToken{}
+		for _, t := range pg.Tokens {
+			toks[t.TokenID] = t
+		}
+		removed(c.ch, pg.report(), toks, c.since(pg))
 	}
 }
 

@@ -155,3 +155,66 @@ func TestParseConfigRoutesAccountsStages(t *testing.T) {
 		t.Errorf("stsEndpoint: got %q", cfg.API.STSEndpoint)
 	}
 }
+
+func TestParseConfigWebhooks(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse("c.yaml", []byte(`regions: [cn-hangzhou]
+slack: {notify: changes}
+webhooks:
+  - name: tickets
+    urlEnv: TICKETS_WEBHOOK_URL
+    secretEnv: TICKETS_WEBHOOK_SECRET
+    match: {workspaces: [finance], minSeverity: high}
+    exclusive: true
+  - {name: alerts, urlEnv: ALERTS_URL, secretEnv: ALERTS_SECRET, notify: always}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Webhooks
+	if len(w) != 2 || w[0].Name != "tickets" || w[0].URLEnv != "TICKETS_WEBHOOK_URL" || w[0].SecretEnv != "TICKETS_WEBHOOK_SECRET" || !w[0].Exclusive ||
+		w[0].Match.MinSeverity != audit.SeverityHigh || w[0].Notify != "changes" || w[1].Notify != "always" {
+		t.Errorf("webhooks: got %+v, want tickets (notify from slack.notify) and alerts", w)
+	}
+	_, err = Parse("c.yaml", []byte(`regions: [cn-hangzhou]
+webhooks:
+  - {name: tickets, urlEnv: "https://hooks.example.com/x", notify: sometimes, match: {rules: [expird]}}
+  - {name: tickets, urlEnv: A, secretEnv: B, url: "https://hooks.example.com/x"}
+`))
+	for _, w := range []string{
+		`c.yaml:3: webhooks[0].urlEnv: "https://hooks.example.com/x" is not an environment variable name like TICKETS_WEBHOOK_URL (the URL itself never goes in this file)`,
+		"c.yaml:3: webhooks[0].secretEnv: missing",
+		`c.yaml:3: webhooks[0].notify: "sometimes" is not one of always, findings, changes`,
+		`c.yaml:3: webhooks[0].match.rules[0]: unknown rule "expird"`,
+		`c.yaml:4: webhooks[1].name: "tickets" is the name of another webhook`,
+		"c.yaml:4: webhooks[1].url: unknown key (secrets never go in the config file: put the URL in an environment variable and name it in urlEnv)",
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("got:\n%v\nwant it to contain:\n%s", err, w)
+		}
+	}
+}
+
+// Each default is resolved here, once: the adapters get values, not zeros.
+func TestDefaultsAreResolved(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse("c.yaml", []byte("regions: [cn-hangzhou]\nslack: {routes: [{name: r, channel: '#r'}]}\nsnapshot: {oss: {bucket: b-1, region: cn-shanghai}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := API{Endpoint: DefaultEndpoint, Concurrency: DefaultConcurrency, Timeout: DefaultTimeout, Retries: DefaultRetries,
+		RatePerSecond: DefaultRatePerSecond, DeadlineReserve: DefaultDeadlineReserve, STSEndpoint: DefaultSTSEndpoint}
+	if cfg.API != want {
+		t.Errorf("api: got %+v, want %+v", cfg.API, want)
+	}
+	if cfg.Slack.Notify != DefaultNotify || cfg.Slack.MaxItems != DefaultMaxItems || cfg.Slack.Routes[0].Notify != DefaultNotify {
+		t.Errorf("slack: got %+v", cfg.Slack)
+	}
+	if cfg.Snapshot.Dir != DefaultSnapshotDir || cfg.Snapshot.OSS.Endpoint != "https://oss-cn-shanghai.aliyuncs.com" {
+		t.Errorf("snapshot: got %+v, %+v", cfg.Snapshot, cfg.Snapshot.OSS)
+	}
+	cfg, err = Parse("c.yaml", []byte("regions: [cn-hangzhou]\napi: {retries: 0}\nsnapshot: {oss: {bucket: b-1, region: cn-shanghai, internal: true}}\n"))
+	if err != nil || cfg.API.Retries != 0 || cfg.Snapshot.OSS.Endpoint != "https://oss-cn-shanghai-internal.aliyuncs.com" {
+		t.Errorf("retries 0 and internal: got %v, %+v, %+v", err, cfg.API, cfg.Snapshot.OSS)
+	}
+}

@@ -262,6 +262,15 @@ type tokenRef struct {
 // by name and ID. Every value is escaped (for text and for quoted
 // attributes alike).
 func writeRows(w *bufio.Writer, s *audit.Snapshot) {
+	rw := rowWriter{w: w, at: s.AuditedAt}
+	for _, r := range sortedTokens(s) {
+		rw.row(r.g, r.t)
+	}
+}
+
+// sortedTokens are every token of s, soonest expiry first (none last),
+// then by name and ID.
+func sortedTokens(s *audit.Snapshot) []tokenRef {
 	var refs []tokenRef
 	for i := range s.Gateways {
 		g := &s.Gateways[i]
@@ -281,94 +290,115 @@ func writeRows(w *bufio.Writer, s *audit.Snapshot) {
 		}
 		return cmp.Or(strings.Compare(a.t.Name, b.t.Name), strings.Compare(a.t.TokenID, b.t.TokenID))
 	})
-	esc := template.HTMLEscapeString
-	td := func(v string) {
-		w.WriteString("<td>")
-		w.WriteString(esc(v))
-		w.WriteString("</td>")
-	}
-	// day writes a date cell that sorts by its time ("~" after every time).
-	day := func(t *time.Time, none, rel string) {
-		if t == nil {
-			w.WriteString(`<td data-sort="~">`)
-			w.WriteString(none)
-		} else {
-			u := t.UTC()
-			w.WriteString(`<td data-sort="`)
-			w.WriteString(u.Format(time.RFC3339Nano))
-			w.WriteString(`">`)
-			w.WriteString(u.Format("2006-01-02"))
-		}
-		if rel != "" {
-			w.WriteString(`<br><span class="muted">`)
-			w.WriteString(esc(rel))
-			w.WriteString("</span>")
-		}
-		w.WriteString("</td>")
-	}
-	chip := func(label, severity, title string, suppressed bool) {
-		w.WriteString(`<span class="f s-`)
-		w.WriteString(esc(severity))
-		if suppressed {
-			w.WriteString(" sup")
-		}
-		w.WriteString(`" title="`)
-		w.WriteString(esc(title))
+	return refs
+}
+
+// rowWriter writes the table's rows by hand: a fleet has up to 100,000
+// tokens, too many for html/template.
+type rowWriter struct {
+	w  *bufio.Writer
+	at time.Time
+}
+
+var esc = template.HTMLEscapeString
+
+func (rw rowWriter) td(v string) {
+	rw.w.WriteString("<td>")
+	rw.w.WriteString(esc(v))
+	rw.w.WriteString("</td>")
+}
+
+// day writes a date cell that sorts by its time ("~" after every time).
+func (rw rowWriter) day(t *time.Time, none, rel string) {
+	w := rw.w
+	if t == nil {
+		w.WriteString(`<td data-sort="~">`)
+		w.WriteString(none)
+	} else {
+		u := t.UTC()
+		w.WriteString(`<td data-sort="`)
+		w.WriteString(u.Format(time.RFC3339Nano))
 		w.WriteString(`">`)
-		w.WriteString(esc(label))
+		w.WriteString(u.Format("2006-01-02"))
+	}
+	if rel != "" {
+		w.WriteString(`<br><span class="muted">`)
+		w.WriteString(esc(rel))
 		w.WriteString("</span>")
 	}
-	for _, r := range refs {
-		g, t := r.g, r.t
-		w.WriteString(`<tr data-token="`)
-		w.WriteString(esc(t.TokenID))
-		w.WriteString(`">`)
-		td(cmp.Or(g.AccountName, g.AccountID, "own"))
-		td(g.Region)
-		td(notify.WorkspaceLabel(*g))
-		td(notify.GatewayLabel(*g))
-		w.WriteString(`<td class="name" title="`)
-		w.WriteString(esc(t.TokenID))
-		w.WriteString(`">`)
-		w.WriteString(esc(t.Name))
-		w.WriteString("</td>")
-		td(cmp.Or(t.CreatedBy, "unknown"))
-		day(t.CreateTime, "unknown", "")
-		var rel string
-		if t.ExpireTime != nil {
-			if left := t.ExpireTime.Sub(s.AuditedAt); left > 0 {
-				rel = "in " + audit.Span(left)
-			} else {
-				rel = "expired " + audit.Ago(left)
-			}
-		}
-		day(t.ExpireTime, "never", rel)
-		rel = ""
-		if t.LastUsedTime != nil {
-			rel = audit.Ago(s.AuditedAt.Sub(*t.LastUsedTime))
-		}
-		day(t.LastUsedTime, "never", rel)
-		worst := 0
-		for _, f := range t.Findings {
-			worst = max(worst, severityRank[f.Severity])
-		}
-		// The most severe first in ascending order, then the most findings.
-		fmt.Fprintf(w, `<td data-sort="%d%03d">`, 9-worst, max(0, 999-len(t.Findings)))
-		for _, f := range t.Findings {
-			label := string(f.Rule)
-			if f.Stage != "" {
-				label += " " + f.Stage
-			}
-			chip(label, f.Severity.String(), f.Message, false)
-		}
-		for _, f := range t.Suppressed {
-			chip(string(f.Rule), "low", "suppressed: "+f.Reason, true)
-		}
-		for _, e := range t.DataErrors {
-			chip("unreadable "+e.Field, "medium", e.Message, false)
-		}
-		w.WriteString("</td></tr>\n")
+	w.WriteString("</td>")
+}
+
+func (rw rowWriter) chip(label, severity, title string, suppressed bool) {
+	w := rw.w
+	w.WriteString(`<span class="f s-`)
+	w.WriteString(esc(severity))
+	if suppressed {
+		w.WriteString(" sup")
 	}
+	w.WriteString(`" title="`)
+	w.WriteString(esc(title))
+	w.WriteString(`">`)
+	w.WriteString(esc(label))
+	w.WriteString("</span>")
+}
+
+func (rw rowWriter) row(g *audit.GatewayReport, t *audit.TokenReport) {
+	w := rw.w
+	w.WriteString(`<tr data-token="`)
+	w.WriteString(esc(t.TokenID))
+	w.WriteString(`">`)
+	rw.td(cmp.Or(g.AccountName, g.AccountID, "own"))
+	rw.td(g.Region)
+	rw.td(notify.WorkspaceLabel(*g))
+	rw.td(notify.GatewayLabel(*g))
+	w.WriteString(`<td class="name" title="`)
+	w.WriteString(esc(t.TokenID))
+	w.WriteString(`">`)
+	w.WriteString(esc(t.Name))
+	w.WriteString("</td>")
+	rw.td(cmp.Or(t.CreatedBy, "unknown"))
+	rw.day(t.CreateTime, "unknown", "")
+	var rel string
+	if t.ExpireTime != nil {
+		if left := t.ExpireTime.Sub(rw.at); left > 0 {
+			rel = "in " + audit.Span(left)
+		} else {
+			rel = "expired " + audit.Ago(left)
+		}
+	}
+	rw.day(t.ExpireTime, "never", rel)
+	rel = ""
+	if t.LastUsedTime != nil {
+		rel = audit.Ago(rw.at.Sub(*t.LastUsedTime))
+	}
+	rw.day(t.LastUsedTime, "never", rel)
+	rw.findings(t)
+	w.WriteString("</tr>\n")
+}
+
+// findings writes the findings cell, sorting the most severe first in
+// ascending order, then the most findings.
+func (rw rowWriter) findings(t *audit.TokenReport) {
+	worst := 0
+	for _, f := range t.Findings {
+		worst = max(worst, severityRank[f.Severity])
+	}
+	fmt.Fprintf(rw.w, `<td data-sort="%d%03d">`, 9-worst, max(0, 999-len(t.Findings)))
+	for _, f := range t.Findings {
+		label := string(f.Rule)
+		if f.Stage != "" {
+			label += " " + f.Stage
+		}
+		rw.chip(label, f.Severity.String(), f.Message, false)
+	}
+	for _, f := range t.Suppressed {
+		rw.chip(string(f.Rule), "low", "suppressed: "+f.Reason, true)
+	}
+	for _, e := range t.DataErrors {
+		rw.chip("unreadable "+e.Field, "medium", e.Message, false)
+	}
+	rw.w.WriteString("</td>")
 }
 
 // expiries are the tokens expiring on each of the next 90 days.

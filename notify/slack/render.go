@@ -174,90 +174,105 @@ func Render(s *audit.Snapshot, o RenderOptions) Message {
 }
 
 func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int) Message {
-	var blocks []slackgo.Block
-	mrkdwn := func(t string) *slackgo.TextBlockObject {
-		return slackgo.NewTextBlockObject(slackgo.MarkdownType, t, false, false)
-	}
-	section := func(t string) { blocks = append(blocks, slackgo.NewSectionBlock(mrkdwn(t), nil, nil)) }
-	contextLine := func(t string) { blocks = append(blocks, slackgo.NewContextBlock("", mrkdwn(t))) }
-
-	cut := 0
-	blocks = append(blocks, slackgo.NewHeaderBlock(slackgo.NewTextBlockObject(slackgo.PlainTextType, headline(s, secs, o.Route), true, false)))
+	m := &message{}
+	m.blocks = append(m.blocks, slackgo.NewHeaderBlock(slackgo.NewTextBlockObject(slackgo.PlainTextType, headline(s, secs, o.Route), true, false)))
 	cov := notify.CoverageLine(s)
 	if o.Route != "" {
 		cov += " · route " + escape(o.Route) + ": its slice only"
 	}
-	contextLine(cov)
-
-	if c := s.Changes; c != nil {
-		var lines []string
-		if c.Overdue != nil {
-			lines = append(lines, ":warning: *"+escape(c.Overdue.Message)+"*")
-		}
-		switch {
-		case c.Previous != nil:
-			lines = append(lines, "*Since "+notify.AuditedAt(c.Previous.AuditedAt)+":* "+notify.ChangeCounts(c))
-		case c.PreviousError != "":
-			lines = append(lines, "*Changes:* previous snapshot unusable ("+escape(truncate(c.PreviousError, 200))+"); compared as a first run")
-		default:
-			lines = append(lines, "*Changes:* first audit here (no previous snapshot to compare with)")
-		}
-		// What changed, token by token (unknown ones are only counted: their
-		// gateway is in the failure section).
-		var changed []string
-		if c.Previous != nil {
-			names := gatewayNames(s)
-			for _, k := range []struct {
-				label string
-				list  []audit.Change
-			}{{"new", c.New}, {"escalated", c.Escalated}, {"resolved", c.Resolved}, {"removed", c.Removed}} {
-				for _, ch := range k.list {
-					changed = append(changed, changeLine(k.label, ch, names))
-				}
-			}
-		}
-		text, n := list(strings.Join(lines, "\n"), len(changed), func(i int) string { return changed[i] }, limit)
-		section(text)
-		cut += n
+	m.context(cov)
+	if s.Changes != nil {
+		changes := changeLines(s)
+		m.list(changesTitle(s.Changes), len(changes), func(i int) string { return changes[i] }, limit)
 	}
-
 	for _, sec := range secs {
-		title := fmt.Sprintf("*%s* (%s) — %d", ruleTitle(sec.Rule), sec.Severity, len(sec.Items))
-		text, n := list(title, len(sec.Items), func(i int) string { return itemLine(sec.Items[i], o.Mentions) }, limit)
-		cut += n
-		section(text)
+		m.list(fmt.Sprintf("*%s* (%s) — %d", ruleTitle(sec.Rule), sec.Severity, len(sec.Items)), len(sec.Items),
+			func(i int) string { return itemLine(sec.Items[i], o.Mentions) }, limit)
 	}
+	// Failures, unowned tokens and lapsed suppressions keep at least a few
+	// lines even when findings are cut to none: a partial audit must never
+	// look like a clean one.
 	if fs := notify.Failures(s); len(fs) > 0 {
-		// Failures keep at least a few lines even when findings are cut to
-		// none: a partial audit must never look like a clean one.
-		text, n := list(fmt.Sprintf("*:x: Not audited* — %d (their tokens are not in this report)", len(fs)), len(fs),
+		m.list(fmt.Sprintf("*:x: Not audited* — %d (their tokens are not in this report)", len(fs)), len(fs),
 			func(i int) string { return failureLine(fs[i]) }, max(limit, 3))
-		cut += n
-		section(text)
 	}
 	if len(o.Unowned) > 0 {
 		title := fmt.Sprintf("*:bust_in_silhouette: No Slack owner* — %d (add them to slack.mentions so they get their tokens by direct message)", len(o.Unowned))
-		text, n := list(title, len(o.Unowned), func(i int) string {
+		m.list(title, len(o.Unowned), func(i int) string {
 			return fmt.Sprintf("• %s · %s", name(o.Unowned[i].Name), notify.Plural(len(o.Unowned[i].Items), "finding"))
 		}, max(limit, 3))
-		cut += n
-		section(text)
 	}
 	if ls := notify.Lapsed(s); len(ls) > 0 {
 		title := fmt.Sprintf("*:hourglass: %s lapsed* — renew or remove them", pluralVerb(len(ls), "suppression has", "suppressions have"))
-		text, n := list(title, len(ls), func(i int) string {
+		m.list(title, len(ls), func(i int) string {
 			return "• " + escape(notify.SuppressionLabel(ls[i])) + ": " + escape(ls[i].Reason)
 		}, max(limit, 3))
-		cut += n
-		section(text)
 	}
-
 	f := footer(s, o)
-	if cut > 0 {
+	if m.cut > 0 {
 		f += " · full lists in the snapshot"
 	}
-	contextLine(f)
-	return Message{Text: fallback(s, secs), Blocks: blocks, Cut: cut}
+	m.context(f)
+	return Message{Text: fallback(s, secs), Blocks: m.blocks, Cut: m.cut}
+}
+
+// message is a message being rendered: its blocks, and how many lines
+// were cut from them.
+type message struct {
+	blocks []slackgo.Block
+	cut    int
+}
+
+func mrkdwn(t string) *slackgo.TextBlockObject {
+	return slackgo.NewTextBlockObject(slackgo.MarkdownType, t, false, false)
+}
+
+func (m *message) context(t string) {
+	m.blocks = append(m.blocks, slackgo.NewContextBlock("", mrkdwn(t)))
+}
+
+// list adds a section of a titled list (see list).
+func (m *message) list(title string, n int, line func(int) string, limit int) {
+	text, cut := list(title, n, line, limit)
+	m.cut += cut
+	m.blocks = append(m.blocks, slackgo.NewSectionBlock(mrkdwn(text), nil, nil))
+}
+
+// changesTitle says what changed since the previous audit, in counts.
+func changesTitle(c *audit.Changes) string {
+	var lines []string
+	if c.Overdue != nil {
+		lines = append(lines, ":warning: *"+escape(c.Overdue.Message)+"*")
+	}
+	switch {
+	case c.Previous != nil:
+		lines = append(lines, "*Since "+notify.AuditedAt(c.Previous.AuditedAt)+":* "+notify.ChangeCounts(c))
+	case c.PreviousError != "":
+		lines = append(lines, "*Changes:* previous snapshot unusable ("+escape(truncate(c.PreviousError, 200))+"); compared as a first run")
+	default:
+		lines = append(lines, "*Changes:* first audit here (no previous snapshot to compare with)")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// changeLines list what changed, token by token (unknown ones are only
+// counted: their gateway is in the failure section).
+func changeLines(s *audit.Snapshot) []string {
+	c := s.Changes
+	if c.Previous == nil {
+		return nil
+	}
+	var changed []string
+	names := gatewayNames(s)
+	for _, k := range []struct {
+		label string
+		list  []audit.Change
+	}{{"new", c.New}, {"escalated", c.Escalated}, {"resolved", c.Resolved}, {"removed", c.Removed}} {
+		for _, ch := range k.list {
+			changed = append(changed, changeLine(k.label, ch, names))
+		}
+	}
+	return changed
 }
 
 // footer is "Report: … · Snapshot: … · run `…` · livy-token-audit v…".
@@ -436,9 +451,6 @@ func RenderThread(s *audit.Snapshot, o RenderOptions) []Message {
 
 // RenderFailure renders the short notice of a run that could not do its job.
 func RenderFailure(f notify.FailureNotice) Message {
-	mrkdwn := func(t string) *slackgo.TextBlockObject {
-		return slackgo.NewTextBlockObject(slackgo.MarkdownType, t, false, false)
-	}
 	ctx := "run " + code(f.RunID) + " · audit time " + notify.AuditedAt(f.AuditedAt)
 	if f.Trigger.Kind != "" {
 		ctx += " · " + escape(truncate(f.Trigger.Kind, 20))

@@ -187,3 +187,16 @@ func TestRenderOverdueAndPartial(t *testing.T) {
 		}
 	}
 }
+
+// A rule this version does not know is titled as itself, never blank.
+func TestRenderUnknownRule(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	s := &audit.Snapshot{RunID: "audit-x", AuditedAt: at, Summary: audit.Summary{Gateways: 1, Tokens: 1},
+		Gateways: []audit.GatewayReport{{Region: "cn-hangzhou", WorkspaceID: "w", GatewayID: "g", Tokens: []audit.TokenReport{
+			{TokenID: "tk-1", Name: "shared", Findings: []audit.Finding{{Rule: "reused", Severity: audit.SeverityHigh, Message: "shares its secret"}}}}}}}
+	text := Render(s, RenderOptions{MaxItems: 10}).PlainText()
+	if !strings.Contains(text, "*:grey_question: reused* (high) — 1") || !strings.Contains(text, "shared") {
+		t.Errorf("the unknown rule's section: %s", text)
+	}
+}

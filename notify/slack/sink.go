@@ -58,9 +58,6 @@ const howToRotate = "*How to rotate:* create a new token on the same Livy Gatewa
 // RenderOwner renders an owner's direct message: their tokens that need
 // action, the most urgent first, and how to rotate.
 func RenderOwner(o notify.Owner, s *audit.Snapshot, runbookURL string, loc notify.Locations) Message {
-	mrkdwn := func(t string) *slackgo.TextBlockObject {
-		return slackgo.NewTextBlockObject(slackgo.MarkdownType, t, false, false)
-	}
 	rules := map[audit.Rule]int{}
 	var order []audit.Rule
 	for _, it := range o.Items {

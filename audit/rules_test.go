@@ -1,0 +1,76 @@
+package audit
+
+import (
+	"regexp"
+	"slices"
+	"testing"
+)
+
+// Every rule has everything the renderers read from the table: a rule
+// without a title would be a blank line in Slack, one without a colour an
+// invisible line in the page's trend.
+func TestRuleTableIsComplete(t *testing.T) {
+	t.Parallel()
+	hex := regexp.MustCompile(`^#[0-9a-f]{6}$`)
+	icon := regexp.MustCompile(`^[a-z0-9_+-]+$`)
+	seen := map[Rule]bool{}
+	for i, r := range RuleTable() {
+		switch {
+		case r.ID == "" || seen[r.ID]:
+			t.Errorf("rule %d: ID %q is empty or listed twice", i, r.ID)
+		case r.Title == "":
+			t.Errorf("%s: no title of its own (%q)", r.ID, r.Title)
+		case !icon.MatchString(r.Icon):
+			t.Errorf("%s: icon %q is not a Slack emoji name", r.ID, r.Icon)
+		case r.Severity < SeverityLow || r.Severity > SeverityCritical:
+			t.Errorf("%s: default severity %v", r.ID, r.Severity)
+		case !hex.MatchString(r.Color):
+			t.Errorf("%s: colour %q is not #rrggbb", r.ID, r.Color)
+		case r.Urgency == nil || r.check == nil:
+			t.Errorf("%s: no urgency order or no predicate", r.ID)
+		case Order(r.ID) != i:
+			t.Errorf("%s: order %d, want %d", r.ID, Order(r.ID), i)
+		}
+		seen[r.ID] = true
+		if got, err := ParseRule(string(r.ID)); err != nil || got != r.ID {
+			t.Errorf("ParseRule(%q): %v, %v", r.ID, got, err)
+		}
+		if DefaultSeverities()[r.ID] != r.Severity {
+			t.Errorf("%s: default severity %v, the policy's %v", r.ID, r.Severity, DefaultSeverities()[r.ID])
+		}
+	}
+	if !slices.Equal(Rules, []Rule{RuleExpiring, RuleExpired, RuleStale, RuleUnused, RuleLongLived}) {
+		t.Errorf("report order: got %v", Rules)
+	}
+}
+
+// A rule this version does not know (read back from a snapshot a newer
+// release wrote) is shown as itself, after the known rules: never blank.
+func TestUnknownRuleIsShownAsItself(t *testing.T) {
+	t.Parallel()
+	ri := Info("reused")
+	if ri.Title != "reused" || ri.Color == "" || ri.Icon == "" || ri.Urgency == nil || Order("reused") != len(Rules) {
+		t.Errorf("got %+v (order %d), want the rule shown as itself, after the known ones", ri, Order("reused"))
+	}
+	if _, err := ParseRule("reused"); err == nil {
+		t.Error("a config may not name a rule this version cannot check")
+	}
+	if p := DefaultPolicy(); !p.Enabled("reused") || p.severity("reused") != SeverityMedium {
+		t.Errorf("unknown rule: enabled %v, severity %v", p.Enabled("reused"), p.severity("reused"))
+	}
+}
+
+// Which rules escalate to expired is the table's: expiring, stale and
+// unused followed by expired are escalations.
+func TestEscalations(t *testing.T) {
+	t.Parallel()
+	for _, from := range Rules {
+		want := from == RuleExpiring || from == RuleStale || from == RuleUnused
+		if got := escalates(from, RuleExpired); got != want {
+			t.Errorf("%s → expired: escalates %v, want %v", from, got, want)
+		}
+		if escalates(from, RuleStale) {
+			t.Errorf("%s → stale is not an escalation", from)
+		}
+	}
+}
