@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +24,8 @@ import (
 	"livy-token-audit/audit/emr"
 	"livy-token-audit/audit/emulator"
 	"livy-token-audit/audit/fleet"
+	"livy-token-audit/audit/localstore"
+	auditrun "livy-token-audit/audit/run"
 )
 
 // The benchmarks of BENCHMARKS.md. Run them with
@@ -65,7 +68,7 @@ func auditFleet(b *testing.B, gateways, concurrency int, latency time.Duration, 
 	accounts := []fleet.Account{{API: c, Account: audit.Account{Scope: audit.Scope{Regions: []string{"cn-hangzhou"}}}}}
 	for b.Loop() {
 		bl := audit.NewBuilder(audit.Evaluation{Now: demoStart, Policy: audit.DefaultPolicy()})
-		s := bl.Finish(a.Audit(b.Context(), accounts, bl.Add))
+		s := bl.Finish(a.Audit(b.Context(), accounts, func(r audit.GatewayResult) { bl.Add(r) }))
 		if s.Summary.Gateways != gateways || s.Summary.GatewaysFailed != 0 || s.Summary.Tokens != gateways*50 {
 			b.Fatalf("audited %d gateways (%d failed), %d tokens", s.Summary.Gateways, s.Summary.GatewaysFailed, s.Summary.Tokens)
 		}
@@ -251,4 +254,55 @@ func BenchmarkBinaryStartup(b *testing.B) {
 		ln.Close()
 	}
 	b.ReportMetric(float64(fi.Size())/(1<<20), "stripped-MiB")
+}
+
+// BenchmarkRunVsLean is the whole run — discovery, listing through the
+// real client, classification, comparison with the baseline, the snapshot,
+// its page, latest.json, the baseline and the history written to a local
+// folder — over 1,000 gateways × 50 tokens at 20 ms a call, concurrency
+// 32, against a lean client that only lists and decodes (lean_test.go),
+// both measured in the same run, one after the other, against the same
+// stand-in: x-lean is the ratio of their times.
+func BenchmarkRunVsLean(b *testing.B) {
+	emu, url, _ := benchFleet(b, 1000, 20*time.Millisecond, false)
+	c, err := emr.New(emr.Options{Endpoint: url, Credential: benchCred(b), MaxConns: 32, Timeout: time.Minute, Retries: 0})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := &localstore.Store{Dir: b.TempDir()}
+	r := &auditrun.Runner{Tool: tool(), Policy: audit.DefaultPolicy(), Store: st, Artifacts: artifacts,
+		Accounts: []fleet.Account{{API: c, Account: audit.Account{Scope: audit.Scope{Regions: []string{"cn-hangzhou"}}}}},
+		Auditor:  &fleet.Auditor{Concurrency: 32, RatePerSecond: 1e9}}
+	lean := newLeanClient(url, benchAK, benchSK, 32)
+	var leanTime, runTime, runCPU, leanCPU time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		var lu0, lu1 syscall.Rusage
+		syscall.Getrusage(0, &lu0)
+		start := time.Now()
+		n, err := lean.audit(b.Context(), "cn-hangzhou")
+		if err != nil || n != 50000 {
+			b.Fatalf("lean: %d tokens, %v", n, err)
+		}
+		leanTime += time.Since(start)
+		syscall.Getrusage(0, &lu1)
+		leanCPU += time.Duration(lu1.Utime.Nano() + lu1.Stime.Nano() - lu0.Utime.Nano() - lu0.Stime.Nano())
+		var ru0, ru1 syscall.Rusage
+		syscall.Getrusage(0, &ru0)
+		start = time.Now()
+		res, err := r.Run(b.Context(), auditrun.Options{Now: demoStart.Add(time.Duration(i) * time.Hour)})
+		if err != nil || res.Snapshot.Summary.Tokens != 50000 || !res.MovedLatest {
+			b.Fatalf("run: %v, %d tokens, moved %v", err, res.Snapshot.Summary.Tokens, res.MovedLatest)
+		}
+		runTime += time.Since(start)
+		syscall.Getrusage(0, &ru1)
+		runCPU += time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	}
+	b.ReportMetric(runCPU.Seconds()/float64(b.N), "run-cpu-s/op")
+	b.ReportMetric(leanCPU.Seconds()/float64(b.N), "lean-cpu-s/op")
+	b.ReportMetric(leanTime.Seconds()/float64(b.N), "lean-s/op")
+	b.ReportMetric(runTime.Seconds()/float64(b.N), "run-s/op")
+	b.ReportMetric(runTime.Seconds()/leanTime.Seconds(), "x-lean")
+	b.ReportMetric(float64(emu.Served())/float64(b.N)/2, "calls/op")
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aliyun/credentials-go/credentials"
 
+	"livy-token-audit/audit"
 	"livy-token-audit/audit/config"
 	"livy-token-audit/audit/emr"
 	"livy-token-audit/audit/fleet"
@@ -68,11 +69,35 @@ func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(stri
 	return r, dest, nil
 }
 
-// artifacts are written beside each snapshot: the report page.
+// artifacts are written beside each snapshot: the report page, whose
+// token rows are rendered ahead, while the fleet is audited.
 var artifacts = []auditrun.Artifact{
-	{Ext: ".html", Page: true, Render: func(w io.Writer, v auditrun.View) error {
-		return page.Page{}.WritePage(w, v.Snapshot, v.History, v.Locations)
+	{Ext: ".html", Page: true, Start: func(at time.Time) auditrun.Rendering {
+		rows, err := page.NewRows(at)
+		if err != nil {
+			return pageRendering{} // no temporary file: the rows are rendered at the end
+		}
+		return pageRendering{page.Page{Rows: rows}}
 	}},
+}
+
+// pageRendering is the report page of one run.
+type pageRendering struct{ p page.Page }
+
+func (r pageRendering) Gateway(g audit.GatewayReport) {
+	if r.p.Rows != nil {
+		r.p.Rows.Add(g)
+	}
+}
+
+func (r pageRendering) Render(w io.Writer, v auditrun.View) error {
+	return r.p.WritePage(w, v.Snapshot, v.History, v.Locations)
+}
+
+func (r pageRendering) Close() {
+	if r.p.Rows != nil {
+		_ = r.p.Rows.Close()
+	}
 }
 
 // newAccounts returns the accounts the config audits, each with an API

@@ -3,6 +3,7 @@ package audit
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -39,21 +40,26 @@ func Span(d time.Duration) string {
 	days := int64(d / Day)
 	hours := int64(d % Day / time.Hour)
 	mins := int64(d % time.Hour / time.Minute)
+	// strconv, not fmt: a message is made for every finding of the fleet.
+	unit := func(b []byte, n int64, u byte) []byte { return append(strconv.AppendInt(b, n, 10), u) }
+	var b []byte
 	switch {
-	case days >= 7:
-		return fmt.Sprintf("%dd", days)
-	case days > 0 && hours > 0:
-		return fmt.Sprintf("%dd %dh", days, hours)
+	case days >= 7 || days > 0 && hours == 0:
+		b = unit(b, days, 'd')
 	case days > 0:
-		return fmt.Sprintf("%dd", days)
+		b = append(unit(b, days, 'd'), ' ')
+		b = unit(b, hours, 'h')
 	case hours > 0 && mins > 0:
-		return fmt.Sprintf("%dh %dm", hours, mins)
+		b = append(unit(b, hours, 'h'), ' ')
+		b = unit(b, mins, 'm')
 	case hours > 0:
-		return fmt.Sprintf("%dh", hours)
+		b = unit(b, hours, 'h')
 	case mins > 0:
-		return fmt.Sprintf("%dm", mins)
+		b = unit(b, mins, 'm')
+	default:
+		return "under a minute"
 	}
-	return "under a minute"
+	return string(b)
 }
 
 // Ago renders how long ago something happened: "45d ago", "just now".

@@ -1,6 +1,9 @@
 package audit
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // Severity ranks findings; a larger value is more severe.
 type Severity int
@@ -45,4 +48,27 @@ func (s *Severity) UnmarshalText(b []byte) error {
 	}
 	*s = v
 	return nil
+}
+
+// UnmarshalJSON reads a severity's name (a fast path for the baseline and
+// snapshots read back, which hold one per finding); null leaves it as it
+// is.
+func (s *Severity) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return fmt.Errorf("severity: %s is not a string", Truncate(string(b), 20))
+	}
+	for v, n := range severityNames {
+		if string(b[1:len(b)-1]) == n {
+			*s = v
+			return nil
+		}
+	}
+	var name string
+	if err := json.Unmarshal(b, &name); err != nil {
+		return err
+	}
+	return s.UnmarshalText([]byte(name))
 }

@@ -273,7 +273,7 @@ type Evaluation struct {
 func BuildSnapshot(c Collection, ev Evaluation) *Snapshot {
 	b := NewBuilder(ev)
 	for _, res := range c.Gateways {
-		b.Add(res)
+		_ = b.Add(res)
 	}
 	return b.Finish(c.Errors)
 }
@@ -313,8 +313,9 @@ func NewBuilder(ev Evaluation) *Builder {
 	return &Builder{ev: ev, now: now, s: s, matched: make([]int, len(ev.Suppressions))}
 }
 
-// Add classifies one gateway's result into the snapshot.
-func (b *Builder) Add(res GatewayResult) {
+// Add classifies one gateway's result into the snapshot, and returns the
+// gateway as the snapshot holds it (it is not changed after).
+func (b *Builder) Add(res GatewayResult) GatewayReport {
 	s, ev, now := b.s, b.ev, b.now
 	g := GatewayReport{
 		AccountID: res.Ref.AccountID, AccountName: res.Ref.AccountName,
@@ -326,27 +327,45 @@ func (b *Builder) Add(res GatewayResult) {
 	if res.Err != nil {
 		s.Summary.GatewaysFailed++
 		s.Gateways = append(s.Gateways, g)
-		return
+		return g
 	}
 	toks, dups := dedupeTokens(res.Tokens)
 	g.DuplicateTokenIDs = dups
 	s.Summary.DuplicateTokens += len(res.Tokens) - len(toks)
 	g.Tokens = make([]TokenReport, 0, len(toks))
+	// The tokens' times live in one block per gateway, not one allocation
+	// each: a fleet has hundreds of thousands of them.
+	times := make([]time.Time, 0, 3*len(toks))
+	at := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		times = append(times, t.UTC())
+		return &times[len(times)-1]
+	}
 	for _, t := range toks {
 		t = sanitizeTimes(t)
 		tr := TokenReport{
 			TokenID: t.ID, Name: t.Name, CreatedBy: t.CreatedBy,
-			CreateTime: timePtr(t.CreateTime), ExpireTime: timePtr(t.ExpireTime), LastUsedTime: timePtr(t.LastUsedTime),
-			Findings: []Finding{}, Suppressed: []SuppressedFinding{}, DataErrors: t.DataErrors,
+			CreateTime: at(t.CreateTime), ExpireTime: at(t.ExpireTime), LastUsedTime: at(t.LastUsedTime),
+			Suppressed: []SuppressedFinding{}, DataErrors: t.DataErrors,
 		}
 		s.Summary.DataErrors += len(t.DataErrors)
-		for _, f := range Classify(t, ev.Policy, now) {
-			if sup, ok := suppressionFor(ev.Suppressions, b.matched, res.Ref, t, f.Rule, now); ok {
-				tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate()})
-				s.Summary.Suppressed++
-				continue
-			}
-			tr.Findings = append(tr.Findings, f)
+		tr.Findings = Classify(t, ev.Policy, now)
+		if len(ev.Suppressions) > 0 {
+			tr.Findings = slices.DeleteFunc(tr.Findings, func(f Finding) bool {
+				sup, ok := suppressionFor(ev.Suppressions, b.matched, res.Ref, t, f.Rule, now)
+				if ok {
+					tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate()})
+				}
+				return ok
+			})
+		}
+		if tr.Findings == nil {
+			tr.Findings = []Finding{}
+		}
+		s.Summary.Suppressed += len(tr.Suppressed)
+		for _, f := range tr.Findings {
 			s.Summary.Findings[f.Rule]++
 		}
 		g.Tokens = append(g.Tokens, tr)
@@ -356,6 +375,7 @@ func (b *Builder) Add(res GatewayResult) {
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.TokenID, b.TokenID))
 	})
 	s.Gateways = append(s.Gateways, g)
+	return g
 }
 
 // Finish adds the failures above the gateway level, sorts, counts and
@@ -384,15 +404,15 @@ func (b *Builder) Finish(errs []ScopeError) *Snapshot {
 // an unknown field, whatever API produced it: one token must never sink the
 // encoding of the whole snapshot.
 func sanitizeTimes(t Token) Token {
-	for _, f := range []struct {
-		name string
-		v    *time.Time
-	}{{FieldCreateTime, &t.CreateTime}, {FieldExpireTime, &t.ExpireTime}, {FieldLastUsedTime, &t.LastUsedTime}} {
-		if y := f.v.Year(); !f.v.IsZero() && (y < 1 || y > 9999) {
-			t.DataErrors = append(slices.Clip(t.DataErrors), DataError{Field: f.name, Message: fmt.Sprintf("year %d is not a time a snapshot can hold", y)})
-			*f.v = time.Time{}
+	check := func(name string, v *time.Time) {
+		if y := v.Year(); !v.IsZero() && (y < 1 || y > 9999) {
+			t.DataErrors = append(slices.Clip(t.DataErrors), DataError{Field: name, Message: fmt.Sprintf("year %d is not a time a snapshot can hold", y)})
+			*v = time.Time{}
 		}
 	}
+	check(FieldCreateTime, &t.CreateTime)
+	check(FieldExpireTime, &t.ExpireTime)
+	check(FieldLastUsedTime, &t.LastUsedTime)
 	return t
 }
 
@@ -401,6 +421,13 @@ func sanitizeTimes(t Token) Token {
 // by name. It returns the tokens kept and the IDs that were duplicated.
 func dedupeTokens(toks []Token) ([]Token, []string) {
 	seen := make(map[string]int, len(toks))
+	for i, t := range toks {
+		seen[t.ID] = i
+	}
+	if len(seen) == len(toks) {
+		return toks, nil // no duplicate: nothing to copy
+	}
+	clear(seen)
 	var dups []string
 	out := make([]Token, 0, len(toks))
 	for _, t := range toks {
@@ -474,14 +501,6 @@ func rulesReport(p Policy) RulesReport {
 	return r
 }
 
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
@@ -520,7 +539,22 @@ func (s *Snapshot) Encode() ([]byte, error) {
 // unescaped so names stay readable: "<!channel>", not "\u003c…"), but one
 // gateway at a time: the encoding of a large fleet is never held whole in
 // memory.
-func (s *Snapshot) Write(w io.Writer) error {
+func (s *Snapshot) Write(w io.Writer) error { return s.WriteWith(w, nil) }
+
+// EncodedGateway writes the encoding of gateway g, as EncodeGateway wrote
+// it, when it has one (written is false when it has none: Write encodes
+// it then).
+type EncodedGateway func(w *bufio.Writer, g *GatewayReport) (written bool, err error)
+
+// EncodeGateway writes g as Write writes it in the snapshot's gateways
+// array: so that a run can encode each gateway as soon as it is audited,
+// and WriteWith only splice them.
+func EncodeGateway(w *bufio.Writer, g *GatewayReport) error {
+	return newJSONWriter(w).gateway(g, 2)
+}
+
+// WriteWith is Write, with the gateways encoded ahead taken from encoded.
+func (s *Snapshot) WriteWith(w io.Writer, encoded EncodedGateway) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	jw := newJSONWriter(bw)
 	var err error
@@ -538,7 +572,14 @@ func (s *Snapshot) Write(w io.Writer) error {
 			}
 		}
 		member("gateways")
-		if err = jw.array(1, len(s.Gateways), s.Gateways == nil, func(i int) error { return jw.gateway(&s.Gateways[i], 2) }); err != nil {
+		if err = jw.array(1, len(s.Gateways), s.Gateways == nil, func(i int) error {
+			if encoded != nil {
+				if ok, err := encoded(bw, &s.Gateways[i]); ok || err != nil {
+					return err
+				}
+			}
+			return jw.gateway(&s.Gateways[i], 2)
+		}); err != nil {
 			return
 		}
 		for _, f := range [...]struct {

@@ -30,10 +30,23 @@ type Section struct {
 	Items    []Item
 }
 
-// sections groups the active findings by rule, the most severe rule first,
+// Sections groups the active findings by rule, the most severe rule first,
 // and inside a rule the most urgent tokens first: the soonest expiry, the
 // longest unused, the oldest never used.
 func Sections(s *audit.Snapshot) []Section {
+	out := group(s)
+	for i := range out {
+		r := out[i].Rule
+		u := audit.Info(r).Urgency
+		slices.SortFunc(out[i].Items, func(a, b Item) int { return urgency(u, a, b) })
+	}
+	return out
+}
+
+// group groups the active findings by rule, the most severe rule first,
+// then in report order (a rule this version does not know comes after the
+// known ones, by name); the items of a rule are in snapshot order.
+func group(s *audit.Snapshot) []Section {
 	by := map[audit.Rule]*Section{}
 	for i := range s.Gateways {
 		g := &s.Gateways[i]
@@ -54,23 +67,23 @@ func Sections(s *audit.Snapshot) []Section {
 	}
 	out := make([]Section, 0, len(by))
 	for _, sec := range by {
-		r := sec.Rule
-		slices.SortFunc(sec.Items, func(a, b Item) int { return urgency(r, a, b) })
 		out = append(out, *sec)
 	}
-	// The most severe rule first; then report order (a rule this version
-	// does not know comes after the known ones, by name).
 	slices.SortFunc(out, func(a, b Section) int {
 		return cmp.Or(cmp.Compare(b.Severity, a.Severity), cmp.Compare(audit.Order(a.Rule), audit.Order(b.Rule)), cmp.Compare(a.Rule, b.Rule))
 	})
 	return out
 }
 
-// urgency orders two items of rule r, the most urgent first (the rule
-// table says how: the soonest expiry, the longest unused…), then by where
-// they are.
-func urgency(r audit.Rule, a, b Item) int {
-	return cmp.Or(audit.Info(r).Urgency(a.Token, b.Token), cmp.Compare(a.Gateway.Region, b.Gateway.Region), cmp.Compare(a.Token.Name, b.Token.Name), cmp.Compare(a.Token.TokenID, b.Token.TokenID),
+// CountsOf renders the counts of s's active findings, as Counts does of its
+// sections (without ordering each rule's tokens, which counts do not need).
+func CountsOf(s *audit.Snapshot) string { return Counts(group(s)) }
+
+// urgency orders two items by the urgency of their rule u, the most urgent
+// first (the rule table says how: the soonest expiry, the longest unused…),
+// then by where they are.
+func urgency(u func(a, b *audit.TokenReport) int, a, b Item) int {
+	return cmp.Or(u(a.Token, b.Token), cmp.Compare(a.Gateway.Region, b.Gateway.Region), cmp.Compare(a.Token.Name, b.Token.Name), cmp.Compare(a.Token.TokenID, b.Token.TokenID),
 		cmp.Compare(a.Gateway.AccountID, b.Gateway.AccountID), cmp.Compare(a.Gateway.WorkspaceID, b.Gateway.WorkspaceID), cmp.Compare(a.Gateway.GatewayID, b.Gateway.GatewayID))
 }
 

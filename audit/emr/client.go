@@ -3,7 +3,7 @@
 // darabonba-openapi's CallApiWithCtx with the official product SDK's Params,
 // so requests are signed with ACS3-HMAC-SHA256; the one difference is
 // BodyType "binary", which hands back the raw body so that it is decoded
-// once, as a stream, straight into types that have no field for a token's
+// once, from the bytes read, into types that have no field for a token's
 // secret value (the value is never made into a Go string).
 //
 // Every request goes through a safehttp client: no redirects (the signed
@@ -172,7 +172,7 @@ func (c *Client) client(region string) (*openapi.Client, error) {
 
 // call runs one API action with the official SDK's Params, decodes the body
 // into out with decode, and retries what can succeed on retry.
-func (c *Client) call(ctx context.Context, region, action, pathname string, query map[string]string, decode func(io.Reader, scrubber) error) error {
+func (c *Client) call(ctx context.Context, region, action, pathname string, query map[string]string, decode func([]byte, scrubber) error) error {
 	cl, err := c.client(region)
 	if err != nil {
 		return err
@@ -209,7 +209,7 @@ func (c *Client) call(ctx context.Context, region, action, pathname string, quer
 		if err != nil {
 			return err
 		}
-		return decode(bytes.NewReader(body), scrub)
+		return decode(body, scrub)
 	})
 	if err != nil {
 		// The record on the gateway says how many attempts were made.
@@ -244,11 +244,18 @@ func (c *Client) send(ctx context.Context, gate fleet.Gate, cl *openapi.Client, 
 		return nil, &audit.APIError{Code: audit.CodeInvalidResponse, Message: "the SDK returned no response body"}
 	}
 	defer body.Close()
-	b, err := io.ReadAll(body)
-	if err != nil {
+	// Read into a buffer of the announced size (within the cap): growing
+	// one from nothing copies every answer several times.
+	var buf bytes.Buffer
+	if h, ok := res["headers"].(map[string]*string); ok {
+		if n, err := strconv.ParseInt(dara.StringValue(h["content-length"]), 10, 64); err == nil && n > 0 && n <= c.opts.MaxBody {
+			buf.Grow(int(n) + 1)
+		}
+	}
+	if _, err := buf.ReadFrom(body); err != nil {
 		return nil, translate(ctx, err, rec.Status(), scrub)
 	}
-	return b, nil
+	return buf.Bytes(), nil
 }
 
 // scrubber removes the values the client was told are secret (the
@@ -397,30 +404,32 @@ func (e envelope) check(action string, requireCode bool, scrub scrubber) error {
 	return &audit.APIError{Code: c, Message: msg, RequestID: scrub.code(e.RequestID), Retryable: strings.Contains(c, "Throttling")}
 }
 
-// decodeJSON decodes one JSON object from r into v, in one pass. An empty
-// body or one that is not an object is InvalidResponse; the error never
-// echoes the body, which may hold a token value.
-func decodeJSON(action string, r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(v); err != nil {
-		switch {
-		case errors.Is(err, io.EOF):
-			return &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": empty response body"}
-		case errors.Is(err, safehttp.ErrTooLarge):
-			return err
-		}
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &se) || errors.As(err, &te):
-			return &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": response body is not the expected JSON object: " + describe(err)}
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			// Cut short by the server or the network: worth another try.
-			return &audit.APIError{Code: audit.CodeRequestFailed, Message: action + ": the response body ended in the middle of the JSON", Retryable: true}
-		}
-		return err // a transport failure while reading
+// decodeJSON decodes one JSON object from b into v, in one pass. An empty
+// body or one that is not an object is InvalidResponse; one cut short is a
+// retryable RequestFailed; the error never echoes the body, which may hold
+// a token value.
+func decodeJSON(action string, b []byte, v any) error {
+	err := json.Unmarshal(b, v)
+	var se *json.SyntaxError
+	if errors.As(err, &se) && strings.Contains(se.Error(), "after top-level value") {
+		// Something after the object: the object is the answer, as a
+		// stream decoder reads it.
+		err = json.NewDecoder(bytes.NewReader(b)).Decode(v)
 	}
-	return nil
+	if err == nil {
+		return nil
+	}
+	var te *json.UnmarshalTypeError
+	switch {
+	case len(bytes.TrimSpace(b)) == 0:
+		return &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": empty response body"}
+	case errors.As(err, &se) && se.Offset >= int64(len(b)) && strings.Contains(se.Error(), "unexpected end"):
+		// Cut short by the server or the network: worth another try.
+		return &audit.APIError{Code: audit.CodeRequestFailed, Message: action + ": the response body ended in the middle of the JSON", Retryable: true}
+	case errors.As(err, &se) || errors.As(err, &te):
+		return &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": response body is not the expected JSON object: " + describe(err)}
+	}
+	return &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": response body is not the expected JSON object"}
 }
 
 // describe renders a JSON decoding error without echoing the input.
@@ -452,8 +461,8 @@ func (c *Client) ListWorkspaces(ctx context.Context, region string) ([]audit.Wor
 			q["nextToken"] = next
 		}
 		var nextToken string
-		err := c.call(ctx, region, "ListWorkspaces", "/api/v1/workspaces", q, func(r io.Reader, scrub scrubber) error {
-			ws, tok, err := decodeWorkspaces(r, scrub)
+		err := c.call(ctx, region, "ListWorkspaces", "/api/v1/workspaces", q, func(b []byte, scrub scrubber) error {
+			ws, tok, err := decodeWorkspaces(b, scrub)
 			out, nextToken = append(out, ws...), tok
 			return err
 		})
@@ -468,7 +477,7 @@ func (c *Client) ListWorkspaces(ctx context.Context, region string) ([]audit.Wor
 }
 
 // decodeWorkspaces decodes one page of ListWorkspaces.
-func decodeWorkspaces(r io.Reader, scrub scrubber) ([]audit.Workspace, string, error) {
+func decodeWorkspaces(b []byte, scrub scrubber) ([]audit.Workspace, string, error) {
 	const action = "ListWorkspaces"
 	var body struct {
 		envelope
@@ -479,7 +488,7 @@ func decodeWorkspaces(r io.Reader, scrub scrubber) ([]audit.Workspace, string, e
 		} `json:"workspaces"`
 		NextToken string `json:"nextToken"`
 	}
-	if err := decodeJSON(action, r, &body); err != nil {
+	if err := decodeJSON(action, b, &body); err != nil {
 		return nil, "", err
 	}
 	if err := body.check(action, false, scrub); err != nil {
@@ -508,8 +517,8 @@ func decodeWorkspaces(r io.Reader, scrub scrubber) ([]audit.Workspace, string, e
 func (c *Client) ListGateways(ctx context.Context, region, workspaceID string) ([]audit.Gateway, error) {
 	var out []audit.Gateway
 	p := "/api/interactive/v1/workspace/" + url.PathEscape(workspaceID) + "/livycompute"
-	err := c.call(ctx, region, "ListLivyCompute", p, map[string]string{"regionId": region}, func(r io.Reader, scrub scrubber) (err error) {
-		out, err = decodeGateways(r, scrub)
+	err := c.call(ctx, region, "ListLivyCompute", p, map[string]string{"regionId": region}, func(b []byte, scrub scrubber) (err error) {
+		out, err = decodeGateways(b, scrub)
 		return err
 	})
 	if err != nil {
@@ -519,7 +528,7 @@ func (c *Client) ListGateways(ctx context.Context, region, workspaceID string) (
 }
 
 // decodeGateways decodes an answer of ListLivyCompute.
-func decodeGateways(r io.Reader, scrub scrubber) ([]audit.Gateway, error) {
+func decodeGateways(b []byte, scrub scrubber) ([]audit.Gateway, error) {
 	const action = "ListLivyCompute"
 	var body struct {
 		envelope
@@ -532,7 +541,7 @@ func decodeGateways(r io.Reader, scrub scrubber) ([]audit.Gateway, error) {
 			} `json:"livyComputes"`
 		} `json:"data"`
 	}
-	if err := decodeJSON(action, r, &body); err != nil {
+	if err := decodeJSON(action, b, &body); err != nil {
 		return nil, err
 	}
 	if err := body.check(action, true, scrub); err != nil {
@@ -572,8 +581,8 @@ type apiToken struct {
 func (c *Client) ListTokens(ctx context.Context, region, workspaceID, gatewayID string) ([]audit.Token, error) {
 	var out []audit.Token
 	p := "/api/interactive/v1/workspace/" + url.PathEscape(workspaceID) + "/livycompute/" + url.PathEscape(gatewayID) + "/token"
-	err := c.call(ctx, region, "ListLivyComputeToken", p, map[string]string{"regionId": region}, func(r io.Reader, scrub scrubber) (err error) {
-		out, err = decodeTokens(r, scrub)
+	err := c.call(ctx, region, "ListLivyComputeToken", p, map[string]string{"regionId": region}, func(b []byte, scrub scrubber) (err error) {
+		out, err = decodeTokens(b, scrub)
 		return err
 	})
 	if err != nil {
@@ -583,7 +592,7 @@ func (c *Client) ListTokens(ctx context.Context, region, workspaceID, gatewayID 
 }
 
 // decodeTokens decodes an answer of ListLivyComputeToken.
-func decodeTokens(r io.Reader, scrub scrubber) ([]audit.Token, error) {
+func decodeTokens(b []byte, scrub scrubber) ([]audit.Token, error) {
 	const action = "ListLivyComputeToken"
 	var body struct {
 		envelope
@@ -591,7 +600,7 @@ func decodeTokens(r io.Reader, scrub scrubber) ([]audit.Token, error) {
 			Tokens *[]apiToken `json:"tokens"`
 		} `json:"data"`
 	}
-	if err := decodeJSON(action, r, &body); err != nil {
+	if err := decodeJSON(action, b, &body); err != nil {
 		return nil, err
 	}
 	if err := body.check(action, true, scrub); err != nil {

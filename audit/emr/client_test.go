@@ -1,7 +1,6 @@
 package emr
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -317,7 +316,7 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("%s: got %T %v, want an *audit.APIError", what, err, err)
 			}
 		}
-		toks, err := decodeTokens(bytes.NewReader(b), scrub)
+		toks, err := decodeTokens(b, scrub)
 		check("tokens", toks, err)
 		for _, tk := range toks {
 			for _, tm := range []time.Time{tk.CreateTime, tk.ExpireTime, tk.LastUsedTime} {
@@ -326,9 +325,9 @@ func FuzzDecode(f *testing.F) {
 				}
 			}
 		}
-		gws, err := decodeGateways(bytes.NewReader(b), scrub)
+		gws, err := decodeGateways(b, scrub)
 		check("gateways", gws, err)
-		wss, next, err := decodeWorkspaces(bytes.NewReader(b), scrub)
+		wss, next, err := decodeWorkspaces(b, scrub)
 		check("workspaces", wss, err)
 		_ = next
 	})

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,9 +38,33 @@ type Artifact struct {
 	Ext string
 	// Page marks the report page, which the reports link.
 	Page bool
-	// Render writes the artifact of the run's view.
-	Render func(w io.Writer, v View) error
+	// Start begins the artifact's rendering for a run audited at at.
+	Start func(at time.Time) Rendering
 }
+
+// Rendering is one run's rendering of an artifact. It may render ahead:
+// it is handed each gateway as soon as it is classified, while the fleet
+// is still being audited.
+type Rendering interface {
+	// Gateway hands over one gateway, one call at a time; it is not changed
+	// after.
+	Gateway(g audit.GatewayReport)
+	// Render writes the artifact of the finished run, once.
+	Render(w io.Writer, v View) error
+	// Close releases what the rendering holds.
+	Close()
+}
+
+// Rendered is the Start of an artifact that renders at the end only.
+func Rendered(render func(w io.Writer, v View) error) func(time.Time) Rendering {
+	return func(time.Time) Rendering { return atEnd(render) }
+}
+
+type atEnd func(w io.Writer, v View) error
+
+func (atEnd) Gateway(audit.GatewayReport)        {}
+func (r atEnd) Render(w io.Writer, v View) error { return r(w, v) }
+func (atEnd) Close()                             {}
 
 // View is what an artifact renders: the snapshot, the history of the last
 // full audits (with this run when it moved the baseline) and where things
@@ -166,14 +191,27 @@ func ArtifactKey(snapshotKey, ext string) string {
 // were audited are not errors: they are in the snapshot.
 func (r *Runner) Run(ctx context.Context, o Options) (*Result, error) {
 	res, st := r.evaluate(ctx, o)
+	for _, rd := range st.renderings {
+		defer rd.Close()
+	}
+	defer st.spool.close()
 	if o.DryRun {
 		res.NotifySkipped = "dry run"
 		res.BaselineHeld = "dry run"
 		res.WouldMoveLatest = st.hold == ""
 		return res, verdictError(res)
 	}
+	// The artifacts are rendered while the snapshot is written, and stored
+	// after it.
+	renders := make([]*prerendered, len(r.Artifacts))
+	v := View{Snapshot: res.Snapshot, History: res.History.Runs, Locations: res.Locations()}
+	for i, rd := range st.renderings {
+		renders[i] = prerender(func(w io.Writer) error { return rd.Render(w, v) })
+		defer renders[i].close()
+	}
 	if !res.Reused {
-		if err := r.Store.Put(ctx, res.Key, res.Snapshot.Write); err != nil {
+		encoded := st.spool.encoded()
+		if err := r.Store.Put(ctx, res.Key, func(w io.Writer) error { return res.Snapshot.WriteWith(w, encoded) }); err != nil {
 			// Nothing else is written: latest.json and the baseline keep
 			// the last good audit.
 			err = fmt.Errorf("write snapshot: %w", err)
@@ -182,7 +220,7 @@ func (r *Runner) Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	res.Written = true
-	errs := r.writeArtifacts(ctx, res)
+	errs := r.writeArtifacts(ctx, res, renders)
 	errs = append(errs, r.advance(ctx, res, st)...)
 	errs = append(errs, r.notify(ctx, o, res)...)
 	if err := verdictError(res); err != nil {
@@ -206,12 +244,16 @@ func verdictError(res *Result) error {
 }
 
 // state is what the run read of the store before writing: the baseline,
-// and whether (and why not) it moves.
+// and whether (and why not) it moves; and the artifacts' renderings.
 type state struct {
 	base *audit.Baseline
 	// hold says why latest.json and the baseline must not move ("": they
 	// move).
-	hold string
+	hold       string
+	renderings []Rendering
+	// spool holds the gateways' part of the snapshot, encoded as they were
+	// audited (nil when the run did not audit, or had no temporary file).
+	spool *gatewaySpool
 }
 
 // evaluate reads the baseline, reuses the run's snapshot when it is
@@ -227,21 +269,42 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 	}
 	scope := audit.ScopeReportOf(fleet.Identities(accounts), narrowed)
 
-	base, baseReadable, baseErr := r.baseline(ctx)
-	if baseErr != nil {
-		r.logger().Warn("baseline unusable; comparing as a first run", "error", baseErr)
-	}
+	// The baseline and the history are read while the fleet is audited.
+	reading := r.read(ctx)
 	if !o.DryRun {
 		res.Snapshot = r.reusable(ctx, res.Key, scope)
 		res.Reused = res.Snapshot != nil
 	}
+	var renderings []Rendering
+	if !o.DryRun {
+		for _, a := range r.Artifacts {
+			renderings = append(renderings, a.Start(now))
+		}
+	}
+	var snap *audit.Snapshot
+	var spool *gatewaySpool
 	if res.Snapshot == nil {
-		// Each gateway is classified as soon as its tokens are in; the
-		// listing is let go then.
-		b := audit.NewBuilder(audit.Evaluation{
-			Tool: r.Tool, Now: now, Policy: r.Policy, Suppressions: r.Suppressions, Trigger: o.Trigger, Scope: scope,
-		})
-		snap := b.Finish(r.Auditor.Audit(ctx, accounts, b.Add))
+		if !o.DryRun {
+			spool = newGatewaySpool()
+		}
+		hand := renderings
+		if spool != nil {
+			hand = append(slices.Clip(hand), spool)
+		}
+		snap = r.collect(ctx, o, now, accounts, scope, hand)
+	} else {
+		for _, g := range res.Snapshot.Gateways {
+			for _, rd := range renderings {
+				rd.Gateway(g)
+			}
+		}
+	}
+	rd := <-reading
+	base, baseReadable, baseErr := rd.base, rd.readable, rd.err
+	if baseErr != nil {
+		r.logger().Warn("baseline unusable; comparing as a first run", "error", baseErr)
+	}
+	if snap != nil {
 		cmpBase, cmpErr := base, baseErr
 		if base != nil && !base.AuditedAt.Before(now) {
 			cmpBase, cmpErr = nil, fmt.Errorf("the baseline is from %s, not before this audit's time", base.AuditedAt.Format(time.RFC3339))
@@ -256,22 +319,56 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 			res.PageLocation = r.Store.Location(ctx, res.PageKey)
 		}
 	}
-	st := state{base: base, hold: holdBaseline(res.Snapshot, narrowed, base, baseReadable)}
-	res.History = r.history(ctx)
+	st := state{base: base, hold: holdBaseline(res.Snapshot, narrowed, base, baseReadable), renderings: renderings, spool: spool}
+	res.History = rd.history
 	if st.hold == "" {
 		res.History = res.History.Next(res.Snapshot)
 	}
 	return res, st
 }
 
-// writeArtifacts renders and writes each artifact beside the snapshot,
-// once.
-func (r *Runner) writeArtifacts(ctx context.Context, res *Result) []error {
+// stored is what a run reads of the store before it compares.
+type stored struct {
+	base     *audit.Baseline
+	readable bool
+	err      error
+	history  *audit.History
+}
+
+// read reads the baseline and the history in the background.
+func (r *Runner) read(ctx context.Context) <-chan stored {
+	reading := make(chan stored, 1)
+	go func() {
+		var rd stored
+		rd.base, rd.readable, rd.err = r.baseline(ctx)
+		rd.history = r.history(ctx)
+		reading <- rd
+	}()
+	return reading
+}
+
+// collect audits the fleet: each gateway is classified as soon as its
+// tokens are in (and the listing is let go then), and handed to the
+// artifacts' renderings.
+func (r *Runner) collect(ctx context.Context, o Options, now time.Time, accounts []fleet.Account, scope audit.ScopeReport, renderings []Rendering) *audit.Snapshot {
+	b := audit.NewBuilder(audit.Evaluation{
+		Tool: r.Tool, Now: now, Policy: r.Policy, Suppressions: r.Suppressions, Trigger: o.Trigger, Scope: scope,
+	})
+	return b.Finish(r.Auditor.Audit(ctx, accounts, func(res audit.GatewayResult) {
+		g := b.Add(res)
+		for _, rd := range renderings {
+			rd.Gateway(g)
+		}
+	}))
+}
+
+// writeArtifacts writes each artifact beside the snapshot; each was
+// rendered once.
+func (r *Runner) writeArtifacts(ctx context.Context, res *Result, renders []*prerendered) []error {
 	var errs []error
-	for _, a := range r.Artifacts {
+	for i, a := range r.Artifacts {
 		key := ArtifactKey(res.Key, a.Ext)
-		v := View{Snapshot: res.Snapshot, History: res.History.Runs, Locations: res.Locations()}
-		if err := r.Store.Put(ctx, key, func(w io.Writer) error { return a.Render(w, v) }); err != nil {
+		if err := r.Store.Put(ctx, key, renders[i].content); err != nil {
 			errs = append(errs, fmt.Errorf("write %s: %w", key, err))
 			if res.unwritten == nil {
 				res.unwritten = map[string]bool{}

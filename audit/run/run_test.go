@@ -639,7 +639,7 @@ type recPage struct {
 }
 
 func (p *recPage) artifact() Artifact {
-	return Artifact{Ext: ".html", Page: true, Render: func(w io.Writer, v View) error { return p.render(w, v.Snapshot, v.History, v.Locations) }}
+	return Artifact{Ext: ".html", Page: true, Start: Rendered(func(w io.Writer, v View) error { return p.render(w, v.Snapshot, v.History, v.Locations) })}
 }
 
 func (p *recPage) render(w io.Writer, s *audit.Snapshot, history []audit.HistoryEntry, loc notify.Locations) error {

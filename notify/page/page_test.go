@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"html"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"livy-token-audit/audit"
 	goldenfile "livy-token-audit/internal/golden"
@@ -100,5 +102,63 @@ func TestPageEscapesEveryName(t *testing.T) {
 	}
 	if n := strings.Count(buf.String(), "&lt;script&gt;alert(1)&lt;/script&gt;"); n < 6 {
 		t.Errorf("the hostile name is shown escaped %d times, want at least 6", n)
+	}
+}
+
+// The page's hand-written time format is time.RFC3339Nano's, byte for byte.
+func TestAppendRFC3339Nano(t *testing.T) {
+	t.Parallel()
+	for _, u := range []time.Time{
+		time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC), time.Date(2026, 1, 2, 3, 4, 5, 120_000_000, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC), time.UnixMilli(1764234000123).UTC(),
+	} {
+		if got, want := string(appendRFC3339Nano(nil, u)), u.Format(time.RFC3339Nano); got != want {
+			t.Errorf("got %s, want %s", got, want)
+		}
+	}
+}
+
+// Rows rendered ahead, in whatever order the gateways were audited, make
+// the same page, byte for byte, as rows rendered at the end; rows of
+// another snapshot are not used.
+func TestRowsRenderedAheadMakeTheSamePage(t *testing.T) {
+	t.Parallel()
+	day1, day2 := demoSnapshot(t, "demo-snapshot.json"), demoSnapshot(t, "demo-snapshot-day2.json")
+	// Ties in expiry and name, to check the order on ties.
+	i := slices.IndexFunc(day2.Gateways, func(g audit.GatewayReport) bool { return len(g.Tokens) > 0 })
+	g := &day2.Gateways[i]
+	dup := g.Tokens[0]
+	dup.TokenID = dup.TokenID + "-b"
+	g.Tokens = append(g.Tokens, dup, dup)
+	h := (*audit.History)(nil).Next(day1).Next(day2)
+	loc := notify.Locations{Snapshot: "x.json"}
+	var want bytes.Buffer
+	if err := (Page{}).WritePage(&want, day2, h.Runs, loc); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := NewRows(day2.AuditedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for i := len(day2.Gateways) - 1; i >= 0; i-- { // the audit's order is any order
+		rows.Add(day2.Gateways[i])
+	}
+	var got bytes.Buffer
+	if err := (Page{Rows: rows}).WritePage(&got, day2, h.Runs, loc); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Errorf("the page from rows rendered ahead differs:\n%s", got.String())
+	}
+	if !rows.covers(day2) || rows.covers(day1) {
+		t.Error("rows claim to be those of another snapshot")
+	}
+	var other, direct bytes.Buffer
+	if err := (Page{Rows: rows}).WritePage(&other, day1, nil, loc); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Page{}).WritePage(&direct, day1, nil, loc); err != nil || !bytes.Equal(other.Bytes(), direct.Bytes()) {
+		t.Errorf("another snapshot's page was drawn from these rows (%v)", err)
 	}
 }
