@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/config"
 	goldenfile "livy-token-audit/internal/golden"
 	"livy-token-audit/notify"
 )
@@ -233,5 +234,22 @@ func TestREADMEConfigErrorExample(t *testing.T) {
 	}
 	if errb.String() != want {
 		t.Errorf("the CLI prints:\n%s\nthe README shows:\n%s", errb.String(), want)
+	}
+}
+
+// The README's full config parses: every key it shows exists, with a value
+// of its kind.
+func TestREADMEFullConfigParses(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "A full config:\n\n```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("the README lost its full config")
+	}
+	if _, err := config.Parse("README.md", []byte(block)); err != nil {
+		t.Errorf("the README's full config: %v", err)
 	}
 }
