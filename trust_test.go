@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -157,12 +158,23 @@ func (st *stage) run(t *testing.T, now string, extraArgs ...string) (int, string
 	return code, out.String(), errb.String()
 }
 
+// stsToken is the STS token of stages that use STS credentials.
+const stsToken = "CAIS-sts-SECRET-token-b7e1"
+
+// useSTS makes the run's credentials STS credentials, which the stand-ins
+// require with their token.
+func (st *stage) useSTS(t *testing.T) {
+	st.emu.AddKey(cliAK, emulator.Key{Secret: cliSecret, SecurityToken: stsToken})
+	st.oss.Keys[cliAK] = ossemu.Key{Secret: cliSecret, SecurityToken: stsToken}
+	t.Setenv("ALIBABA_CLOUD_SECURITY_TOKEN", stsToken)
+}
+
 // leaks searches every byte that left the process — stdout, stderr, every
 // object written, every request Slack got — for the token values, the
 // access key secret and the webhook's secret path.
 func (st *stage) leaks(t *testing.T, outputs ...string) {
 	t.Helper()
-	secrets := []string{"lvt-SECRET", cliSecret, "hookSECRET", "T0SECRET", "B0SECRET"}
+	secrets := []string{"lvt-SECRET", cliSecret, "hookSECRET", "T0SECRET", "B0SECRET", stsToken}
 	var all [][]byte
 	for _, o := range outputs {
 		all = append(all, []byte(o))
@@ -210,6 +222,7 @@ func TestFaultMatrix(t *testing.T) {
 		apiExtra string
 		stage    func(st *stage)
 		args     []string
+		sts      bool // the run's credentials are STS credentials
 		exit     int
 		verdict  audit.Verdict // "" when no snapshot is written
 		latest   bool          // latest.json moved
@@ -295,6 +308,23 @@ func TestFaultMatrix(t *testing.T) {
 			st.healthy()
 			st.oss.DenyPrefix = "livy/"
 		}, exit: exitFailed, posts: 1, want: []string{"AccessDenied", "need oss:PutObject"}},
+		{name: "OSS 403 echoing the STS token and mrkdwn", sts: true, stage: func(st *stage) {
+			st.healthy()
+			st.oss.DenyPrefix, st.oss.EchoDenied = "livy/", true
+		}, exit: exitFailed, want: []string{"AccessDenied", "need oss:PutObject", "[redacted]"},
+			check: func(t *testing.T, st *stage, _ *audit.Snapshot) {
+				b := st.slack.posts()
+				if len(b) != 1 || !bytes.Contains(b[0], []byte("The audit could not do its job")) {
+					t.Fatalf("want one failure notice, got %d posts", len(b))
+				}
+				// Every text of the notice, its top-level text included, is
+				// escaped: no mention, no link.
+				for _, raw := range []string{"<!channel>", "<https://evil.example"} {
+					if bytes.Contains(b[0], []byte(raw)) || bytes.Contains(b[0], []byte(strings.NewReplacer("<", `\u003c`, ">", `\u003e`).Replace(raw))) {
+						t.Errorf("the notice carries %q raw:\n%s", raw, b[0])
+					}
+				}
+			}},
 		{name: "OSS slow", stage: func(st *stage) {
 			st.healthy()
 			st.oss.Latency = 50 * time.Millisecond
@@ -337,6 +367,9 @@ func TestFaultMatrix(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st := newStage(t, tc.apiExtra, "")
+			if tc.sts {
+				st.useSTS(t)
+			}
 			tc.stage(st)
 			code, out, errb := st.run(t, day1, tc.args...)
 			if code != tc.exit {
@@ -488,4 +521,35 @@ func runMeasuringPeakRSS(cmd *exec.Cmd) (int64, error) {
 			read()
 		}
 	}
+}
+
+// DEBUG=dara,tea asks the SDKs to print every request, its signed headers
+// included, to stdout: the binary turns that off whatever DEBUG says, so
+// -format json stays JSON and nothing secret is printed.
+func TestSDKDebugIsOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	bin := buildBinary(t)
+	st := newStage(t, "", "")
+	st.useSTS(t)
+	st.healthy()
+	cmd := exec.Command(bin, "-config", st.cfgPath, "-now", day1, "-format", "json")
+	cmd.Env = []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=" + cliAK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + cliSecret, "ALIBABA_CLOUD_SECURITY_TOKEN=" + stsToken,
+		"ALIBABA_CLOUD_ECS_METADATA_DISABLED=true", "HOME=" + t.TempDir(), "SLACK_WEBHOOK_URL=" + st.hookURL, "DEBUG=dara,tea,other"}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	var snap audit.Snapshot
+	if err := json.Unmarshal(out.Bytes(), &snap); err != nil || snap.RunID != "audit-20261127T090000Z" {
+		t.Errorf("stdout is not the snapshot's JSON (%v):\n%.600s", err, out.String())
+	}
+	for _, b := range []string{out.String(), errb.String()} {
+		if strings.Contains(b, "x-acs-") || strings.Contains(b, "Authorization") {
+			t.Errorf("the SDKs printed their requests:\n%.600s", b)
+		}
+	}
+	st.leaks(t, out.String(), errb.String())
 }

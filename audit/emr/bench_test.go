@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+
+	scrubpkg "livy-token-audit/internal/scrub"
 )
 
 // BenchmarkDecodeTokens decodes one ListLivyComputeToken answer of 50
@@ -15,7 +17,7 @@ func BenchmarkDecodeTokens(b *testing.B) {
 			"createTime": 1764234000000, "expireTime": 1764234000000, "lastUsedTime": 1764234000000})
 	}
 	body, _ := json.Marshal(map[string]any{"code": "1000000", "message": "ok", "requestId": "r", "data": map[string]any{"tokens": toks}})
-	scrub := scrubber{"secret-1", "token-2", "LTAI5tAK"}
+	scrub := scrubber{scrubpkg.New("secret-1", "token-2", "LTAI5tAK")}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := decodeTokens(body, scrub); err != nil {

@@ -36,6 +36,7 @@ import (
 	"livy-token-audit/audit/fleet"
 	"livy-token-audit/audit/safehttp"
 	"livy-token-audit/internal/retry"
+	"livy-token-audit/internal/scrub"
 )
 
 // APIVersion is the EMR Serverless Spark API version the client speaks.
@@ -258,34 +259,27 @@ func (c *Client) send(ctx context.Context, gate fleet.Gate, cl *openapi.Client, 
 	return buf.Bytes(), nil
 }
 
-// scrubber removes the values the client was told are secret (the
-// credential's key id, secret and STS token) from text that came from a
-// response: a hostile or misconfigured endpoint may echo the signed headers.
-type scrubber []string
+// scrubber removes secrets from text that came from a response: a hostile
+// or misconfigured endpoint may echo the signed headers. It is the
+// project's one scrubber (internal/scrub), given the credential's key id,
+// secret and STS token.
+type scrubber struct{ s scrub.Scrubber }
 
 func (c *Client) scrubber() scrubber {
 	m, err := c.opts.Credential.GetCredential()
 	if err != nil || m == nil {
-		return nil
+		return scrubber{}
 	}
-	var s scrubber
-	for _, v := range []*string{m.AccessKeySecret, m.SecurityToken, m.AccessKeyId} {
-		if v := dara.StringValue(v); len(v) >= 4 {
-			s = append(s, v)
-		}
-	}
-	return s
+	return scrubber{scrub.New(dara.StringValue(m.AccessKeySecret), dara.StringValue(m.SecurityToken), dara.StringValue(m.AccessKeyId))}
 }
 
-// text bounds and scrubs a string that came from a response.
-func (s scrubber) text(v string) string {
-	for _, secret := range s {
-		if strings.Contains(v, secret) {
-			v = strings.ReplaceAll(v, secret, "[redacted]")
-		}
-	}
-	return audit.BoundText(v)
-}
+// text bounds and scrubs a value of the answer's data (a name, an ID): of
+// the secrets' values, cheaply, as there is one per token.
+func (s scrubber) text(v string) string { return audit.BoundText(s.s.Values(v)) }
+
+// message bounds and scrubs a message (an error's, the API's): of the
+// secrets' values and of whatever has a secret's shape.
+func (s scrubber) message(v string) string { return audit.BoundText(s.s.Text(v)) }
 
 // codeRe is what an API error code looks like: Forbidden.RAM,
 // Throttling.User, 2000001. Anything else in the code field is not kept.
@@ -340,9 +334,9 @@ func translate(ctx context.Context, err error, status int, scrub scrubber) error
 		// an empty 502): the status decides.
 		return &audit.APIError{Code: httpCode(), Message: fmt.Sprintf("HTTP %d with a body that is not the API's JSON error", status), Retryable: safehttp.Retryable(status)}
 	case errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return &audit.APIError{Code: audit.CodeRequestFailed, Message: scrub.text(netMessage(err)), Retryable: true}
+		return &audit.APIError{Code: audit.CodeRequestFailed, Message: scrub.message(netMessage(err)), Retryable: true}
 	}
-	return &audit.APIError{Code: audit.CodeRequestFailed, Message: scrub.text(netMessage(err)), Retryable: true}
+	return &audit.APIError{Code: audit.CodeRequestFailed, Message: scrub.message(netMessage(err)), Retryable: true}
 }
 
 // netMessage renders a transport error without the request URL.
@@ -371,7 +365,7 @@ func sdkMessage(p *string, scrub scrubber) string {
 	if i := strings.LastIndex(m, " request id: "); i >= 0 {
 		m = m[:i]
 	}
-	return scrub.text(m)
+	return scrub.message(m)
 }
 
 // envelope is what every answer may carry besides its data: the Livy APIs
@@ -397,7 +391,7 @@ func (e envelope) check(action string, requireCode bool, scrub scrubber) error {
 	if c == "" {
 		return &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": the response's code is not an API code", RequestID: scrub.code(e.RequestID)}
 	}
-	msg := scrub.text(e.Message)
+	msg := scrub.message(e.Message)
 	if msg == "" {
 		msg = "the API reported a failure without a message"
 	}

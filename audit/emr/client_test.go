@@ -16,6 +16,7 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emulator"
+	scrubpkg "livy-token-audit/internal/scrub"
 )
 
 const (
@@ -305,7 +306,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"code":"1000000","data":{"tokens":[{"tokenId":"t","expireTime":253402300800000,"createTime":1.5,"lastUsedTime":"soon"}]}}`))
 	f.Add([]byte(``))
 	f.Add([]byte(`null`))
-	scrub := scrubber{"lvt-SECRET"}
+	scrub := scrubber{scrubpkg.New("lvt-SECRET")}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		check := func(what string, v any, err error) {
 			if s := fmt.Sprintf("%+v %v", v, err); strings.Contains(s, "lvt-SECRET") {

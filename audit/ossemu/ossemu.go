@@ -63,6 +63,10 @@ type Server struct {
 	FailBody string
 	// DenyPrefix makes PutObject under that prefix answer AccessDenied.
 	DenyPrefix string
+	// EchoDenied makes that AccessDenied echo the request's Authorization
+	// and x-oss-security-token headers, and Slack markup, in its message (a
+	// hostile or broken proxy).
+	EchoDenied bool
 	// Latency delays every answer; Drip sends GetObject bodies one byte
 	// every Drip.
 	Latency time.Duration
@@ -228,7 +232,12 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	if s.DenyPrefix != "" && strings.HasPrefix(key, s.DenyPrefix) {
-		s.fail(w, r, key, http.StatusForbidden, "AccessDenied", "You have no right to access this object because of bucket acl.")
+		msg := "You have no right to access this object because of bucket acl."
+		if s.EchoDenied {
+			msg += " <!channel> <https://evil.example|details> Authorization: " + r.Header.Get("Authorization") +
+				" x-oss-security-token: " + r.Header.Get("x-oss-security-token") + " (token " + r.Header.Get("x-oss-security-token") + ")"
+		}
+		s.fail(w, r, key, http.StatusForbidden, "AccessDenied", msg)
 		return
 	}
 	sse := r.Header.Get("x-oss-server-side-encryption")

@@ -25,6 +25,7 @@ import (
 	"livy-token-audit/audit/run"
 	"livy-token-audit/audit/safehttp"
 	"livy-token-audit/internal/retry"
+	"livy-token-audit/internal/scrub"
 )
 
 // Options configure a Store. They are resolved by the config (snapshot.oss).
@@ -57,6 +58,10 @@ type Store struct {
 	retrier retry.Retrier
 	log     *slog.Logger
 	timeout time.Duration
+	// scrub removes the credentials (as they are now: STS tokens refresh)
+	// and anything of a secret's shape from errors: an error body may echo
+	// the request's headers.
+	scrub scrub.Scrubber
 }
 
 var _ run.Store = (*Store)(nil)
@@ -88,7 +93,15 @@ func New(o Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{cfg: o, bucket: bucket, retrier: o.Retrier, log: log, timeout: timeout}, nil
+	st := &Store{cfg: o, bucket: bucket, retrier: o.Retrier, log: log, timeout: timeout}
+	st.scrub = scrub.New().WithSource(func() []string {
+		m, err := o.Credential.GetCredential()
+		if err != nil || m == nil {
+			return nil
+		}
+		return []string{deref(m.AccessKeySecret), deref(m.SecurityToken), deref(m.AccessKeyId)}
+	})
+	return st, nil
 }
 
 // provider adapts a credentials-go credential to the OSS SDK, so that
@@ -221,7 +234,7 @@ func (s *Store) Put(ctx context.Context, key string, content run.Content) error 
 	name := s.object(key)
 	body, cleanup, err := spool(content)
 	if err != nil {
-		return fmt.Errorf("oss: put %s: %w", name, err)
+		return s.scrub.Err(fmt.Errorf("oss: put %s: %w", name, err))
 	}
 	defer cleanup()
 	return s.put(ctx, "put", name, body)
@@ -292,7 +305,7 @@ func (s *Store) do(ctx context.Context, op, name string, f func(ctx context.Cont
 		attempt++
 		err := s.attempt(ctx, f)
 		if ok, _ := retryable(err); err != nil && ok {
-			s.log.Warn("oss: "+op+" failed", "key", name, "attempt", attempt, "error", err)
+			s.log.Warn("oss: "+op+" failed", "key", name, "attempt", attempt, "error", s.scrub.Err(err))
 		}
 		return err
 	})
@@ -332,8 +345,12 @@ func retryable(err error) (bool, time.Duration) {
 	return false, 0
 }
 
-// explain turns an OSS error into one that says what to do.
+// explain turns an OSS error into one that says what to do, scrubbed.
 func (s *Store) explain(op, name string, err error) error {
+	return s.scrub.Err(s.explained(op, name, err))
+}
+
+func (s *Store) explained(op, name string, err error) error {
 	var se oss.ServiceError
 	if !errors.As(err, &se) {
 		return fmt.Errorf("oss: %s %s: %w", op, name, err)
@@ -375,7 +392,7 @@ func (s *Store) Location(ctx context.Context, key string) string {
 			if err == nil {
 				return u
 			}
-			s.log.Warn("oss: cannot presign the snapshot link; linking the console instead", "error", err)
+			s.log.Warn("oss: cannot presign the snapshot link; linking the console instead", "error", s.scrub.Err(err))
 		} else {
 			s.log.Warn("oss: snapshot.oss.presignLinks ignored: the credentials are STS credentials, and a presigned URL would carry the security token")
 		}

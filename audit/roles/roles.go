@@ -23,6 +23,7 @@ import (
 	"github.com/aliyun/credentials-go/credentials/providers"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/internal/scrub"
 )
 
 // SessionName is the role session name of every assumed role: it shows in
@@ -139,18 +140,20 @@ func (r *Role) translate(err error) error {
 	}
 }
 
-// scrub removes the source's credentials from text.
+// scrub removes the source's credentials from text, and whatever has a
+// secret's shape (the project's one scrubber, internal/scrub).
 func (r *Role) scrub(s string) string {
 	m, err := r.source.GetCredential()
 	if err != nil || m == nil {
-		return s
+		return scrub.New().Text(s)
 	}
-	for _, p := range []*string{m.AccessKeySecret, m.SecurityToken, m.AccessKeyId} {
-		if p != nil && len(*p) >= 4 {
-			s = strings.ReplaceAll(s, *p, "[redacted]")
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
 		}
+		return *p
 	}
-	return s
+	return scrub.New(deref(m.AccessKeySecret), deref(m.SecurityToken), deref(m.AccessKeyId)).Text(s)
 }
 
 // sourceProvider adapts a credentials-go Credential to the provider

@@ -19,6 +19,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"livy-token-audit/audit/safehttp"
+	"livy-token-audit/internal/scrub"
 	"livy-token-audit/internal/retry"
 	"livy-token-audit/notify"
 )
@@ -42,9 +43,9 @@ type Slack struct {
 	Logger *slog.Logger
 	// Options shape the messages it renders.
 	Options Options
-	// secrets are scrubbed from anything that leaves: the webhook URL, its
-	// path and path segments, the bot token.
-	secrets []string
+	// scrubber removes from anything that leaves the webhook URL, its path
+	// and path segments, the bot token, and whatever has a secret's shape.
+	scrubber scrub.Scrubber
 }
 
 // webhookSecrets lists what of a webhook URL must never be shown: the URL,
@@ -78,7 +79,7 @@ func NewWebhook(webhookURL, what string, hc *http.Client) (*Slack, error) {
 		// The URL is a secret: the error does not repeat it.
 		return nil, fmt.Errorf("slack: %s is not an https URL", what)
 	}
-	return &Slack{webhookURL: webhookURL, httpClient: hc, secrets: webhookSecrets(u, webhookURL)}, nil
+	return &Slack{webhookURL: webhookURL, httpClient: hc, scrubber: scrub.New(webhookSecrets(u, webhookURL)...)}, nil
 }
 
 // NewBot returns a bot that posts with chat.postMessage; To names where.
@@ -91,7 +92,7 @@ func NewBot(token, apiURL string, hc *http.Client) *Slack {
 		}
 		o = append(o, slackgo.OptionAPIURL(apiURL))
 	}
-	return &Slack{bot: slackgo.New(token, o...), httpClient: hc, secrets: []string{token}}
+	return &Slack{bot: slackgo.New(token, o...), httpClient: hc, scrubber: scrub.New(token)}
 }
 
 // To returns the bot posting to a channel, or to a user's direct messages
@@ -147,25 +148,9 @@ func (n *Slack) logger() *slog.Logger {
 }
 
 // redact removes the secrets from an error, as a last line of defence.
-func (n *Slack) redact(err error) error {
-	if err == nil {
-		return nil
-	}
-	s := n.scrub(err.Error())
-	if s == err.Error() {
-		return err
-	}
-	return errors.New(s)
-}
+func (n *Slack) redact(err error) error { return n.scrubber.Err(err) }
 
-func (n *Slack) scrub(s string) string {
-	for _, secret := range n.secrets {
-		if secret != "" && strings.Contains(s, secret) {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
-	}
-	return s
-}
+func (n *Slack) scrub(s string) string { return n.scrubber.Text(s) }
 
 func (n *Slack) post(ctx context.Context, m Message, threadTS string) (string, error) {
 	opts := []slackgo.MsgOption{slackgo.MsgOptionText(m.Text, false), slackgo.MsgOptionBlocks(m.Blocks...)}

@@ -344,8 +344,12 @@ func linkTo(loc string) string {
 }
 
 // fallback is the notification text: the counts, for screen readers and
-// push notifications.
+// push notifications. Slack reads it as mrkdwn too: it is escaped.
 func fallback(s *audit.Snapshot, secs []notify.Section) string {
+	return escape(fallbackText(s, secs))
+}
+
+func fallbackText(s *audit.Snapshot, secs []notify.Section) string {
 	if s.Verdict == audit.VerdictFailed {
 		return "Livy token audit: " + notify.FailedHeadline(s)
 	}
@@ -421,7 +425,7 @@ func RenderThread(s *audit.Snapshot, o RenderOptions) []Message {
 	flushMessage := func() {
 		flushSection()
 		if len(blocks) > 0 {
-			msgs = append(msgs, Message{Text: fmt.Sprintf("Livy token audit %s: full lists (part %d)", s.RunID, len(msgs)+1), Blocks: blocks})
+			msgs = append(msgs, Message{Text: fmt.Sprintf("Livy token audit %s: full lists (part %d)", escape(s.RunID), len(msgs)+1), Blocks: blocks})
 			blocks, total = nil, 0
 		}
 	}
@@ -456,7 +460,7 @@ func RenderFailure(f notify.FailureNotice) Message {
 		ctx += " · " + escape(truncate(f.Trigger.Kind, 20))
 	}
 	return Message{
-		Text: "Livy token audit failed: " + truncate(notify.Clean(f.Cause), 300),
+		Text: "Livy token audit failed: " + escape(truncate(f.Cause, 300)),
 		Blocks: []slackgo.Block{
 			slackgo.NewHeaderBlock(slackgo.NewTextBlockObject(slackgo.PlainTextType, "Livy token audit · audit failed", true, false)),
 			slackgo.NewSectionBlock(mrkdwn("*The audit could not do its job:* "+escape(truncate(f.Cause, 1500))), nil, nil),

@@ -84,5 +84,5 @@ func RenderOwner(o notify.Owner, s *audit.Snapshot, runbookURL string, loc notif
 		slackgo.NewSectionBlock(mrkdwn(rotate), nil, nil),
 		slackgo.NewContextBlock("", mrkdwn(footer(s, RenderOptions{Link: loc.Snapshot, PageLink: loc.Page}))),
 	}
-	return Message{Text: "Livy token audit: " + strings.Join(counts, ", ") + " on tokens you created", Blocks: blocks}
+	return Message{Text: escape("Livy token audit: " + strings.Join(counts, ", ") + " on tokens you created"), Blocks: blocks}
 }

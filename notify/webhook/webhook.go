@@ -41,6 +41,7 @@ import (
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/safehttp"
 	"livy-token-audit/internal/retry"
+	"livy-token-audit/internal/scrub"
 	"livy-token-audit/notify"
 )
 
@@ -82,8 +83,8 @@ type Options struct {
 
 // Webhook is one JSON webhook destination; it implements notify.Sender.
 type Webhook struct {
-	o       Options
-	secrets []string
+	o        Options
+	scrubber scrub.Scrubber
 }
 
 var _ notify.Sender = (*Webhook)(nil)
@@ -124,7 +125,7 @@ func New(o Options) (*Webhook, error) {
 			secrets = append(secrets, seg)
 		}
 	}
-	return &Webhook{o: o, secrets: secrets}, nil
+	return &Webhook{o: o, scrubber: scrub.New(secrets...)}, nil
 }
 
 func loopback(host string) bool {
@@ -273,12 +274,6 @@ func retryable(err error) (bool, time.Duration) {
 	return false, 0
 }
 
-// scrub removes the URL, its path and query, and the secret from text.
-func (w *Webhook) scrub(s string) string {
-	for _, secret := range w.secrets {
-		if secret != "" && secret != "/" && strings.Contains(s, secret) {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
-	}
-	return s
-}
+// scrub removes the URL, its path and query, the secret, and whatever has
+// a secret's shape from text.
+func (w *Webhook) scrub(s string) string { return w.scrubber.Text(s) }
