@@ -74,9 +74,10 @@ func (l *listFlag) String() string { return strings.Join(*l, ",") }
 
 func (l *listFlag) Set(v string) error {
 	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
+		if s = strings.TrimSpace(s); s == "" {
+			return errors.New("an empty value: name one (an empty one would not narrow anything)")
 		}
+		*l = append(*l, s)
 	}
 	return nil
 }
@@ -117,7 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer s.close()
 
 	res, err := s.runner.Run(ctx, auditrun.Options{
-		Now: s.now, Accounts: s.accounts, Trigger: audit.Trigger{Kind: s.kind, DryRun: o.dryRun}, DryRun: o.dryRun, Notify: true,
+		Now: s.now, Accounts: s.accounts, Asked: o.narrow, Trigger: audit.Trigger{Kind: s.kind, DryRun: o.dryRun}, DryRun: o.dryRun, Notify: true,
 	})
 	return report(o, s, res, err, stdout, stderr, log)
 }
@@ -183,6 +184,9 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 		}
 		// As for events: a run dated ahead would write a snapshot that
 		// every later run compares against as "previous".
+		if t.Before(minAuditTime) {
+			return fail("-now %s is before 2000: not an audit time", t.UTC().Format(time.RFC3339))
+		}
 		if !o.demo && t.After(clock.Add(maxFutureSkew)) {
 			return fail("-now %s is ahead of the clock (%s): audits are never dated in the future", t.Format(time.RFC3339), clock.UTC().Format(time.RFC3339))
 		}
@@ -283,6 +287,10 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 // chosen format goes to stdout; with any format but text, the human
 // summary goes to stderr.
 func report(o options, s *session, res *auditrun.Result, runErr error, stdout, stderr io.Writer, log *slog.Logger) int {
+	if nf := (*auditrun.NotFoundError)(nil); errors.As(runErr, &nf) {
+		fmt.Fprintf(stderr, "livy-token-audit: %v\n", runErr)
+		return exitUsage
+	}
 	if res == nil || res.Snapshot == nil {
 		fmt.Fprintf(stderr, "livy-token-audit: %v\n", runErr)
 		return exitFailed

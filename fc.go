@@ -174,6 +174,10 @@ func jsonType(goType string) string {
 // (clock skew between the scheduler and the instance); further is refused.
 const maxFutureSkew = 5 * time.Minute
 
+// minAuditTime is the earliest audit time accepted: an earlier one is a
+// mistake (a zero time, a time in seconds), never an audit.
+var minAuditTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // parseEvent decodes a timer event or a manual event. It never echoes the
 // payload. Timer events accept fields this version does not know (the
 // platform may add some) and return their names; manual events are strict.
@@ -205,6 +209,9 @@ func parseEvent(payload []byte, now time.Time) (inv invocation, unknown []string
 			return invocation{}, nil, errors.New("timer event: triggerTime is not an RFC 3339 time like 2026-11-27T01:00:00Z")
 		}
 		t = t.UTC()
+		if t.Before(minAuditTime) {
+			return invocation{}, nil, fmt.Errorf("timer event: triggerTime %s is before 2000", t.Format(time.RFC3339))
+		}
 		if t.After(now.Add(maxFutureSkew)) {
 			return invocation{}, nil, fmt.Errorf("timer event: triggerTime %s is in the future (the clock says %s)", t.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 		}
@@ -230,6 +237,9 @@ func parseEvent(payload []byte, now time.Time) (inv invocation, unknown []string
 		}
 		if t.After(now.Add(maxFutureSkew)) {
 			return invocation{}, nil, fmt.Errorf("manual event: now %s is in the future", t.UTC().Format(time.RFC3339))
+		}
+		if t.Before(minAuditTime) {
+			return invocation{}, nil, fmt.Errorf("manual event: now %s is before 2000", t.UTC().Format(time.RFC3339))
 		}
 		inv.now = t
 	}
@@ -302,10 +312,15 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 	log.Info("audit starting", "audited_at", inv.now.UTC().Format(time.RFC3339), "retry_count", fctx.RetryCount,
 		"dry_run", dryRun, "partial_scope", accounts != nil, "slack", cmpOr(dest, "none"))
 	res, err := runner.Run(ctx, auditrun.Options{
-		Now: inv.now, Accounts: accounts, DryRun: dryRun, Notify: notify, Retry: fctx.RetryCount > 0,
+		Now: inv.now, Accounts: accounts, Asked: narrowing(inv.opts), DryRun: dryRun, Notify: notify, Retry: fctx.RetryCount > 0,
 		Trigger: audit.Trigger{Kind: inv.kind, Name: inv.name, TriggerTime: inv.triggerTime, RequestID: audit.Truncate(fctx.RequestID, 128),
 			RetryCount: fctx.RetryCount, DryRun: dryRun},
 	})
+	if nf := (*auditrun.NotFoundError)(nil); errors.As(err, &nf) {
+		err = fmt.Errorf("event: %w", err)
+		log.Error("invocation refused: bad event", "error", err)
+		return nil, err
+	}
 	if res == nil || res.Snapshot == nil {
 		log.Error("audit failed", "error", err)
 		return nil, err

@@ -206,6 +206,11 @@ func TestUsageErrors(t *testing.T) {
 		{"region outside the scope", []string{"-demo", "-region", "eu-central-1"}, nil, `scope: region "eu-central-1" is not in the configured regions [cn-hangzhou cn-shanghai]`},
 		{"workspace outside the scope", []string{"-demo", "-gateway", "cn-beijing/w-1/lc-1"}, nil, "scope: gateways[0] cn-beijing/w-1/lc-1 is outside the configured scope"},
 		{"unknown account", []string{"-demo", "-account", "analytics"}, nil, `scope: account "analytics" is not a configured account (configured: self)`},
+		{"now before 2000", []string{"-demo", "-now", "0001-01-01T00:00:00Z"}, nil, "-now 0001-01-01T00:00:00Z is before 2000"},
+		{"an empty workspace", []string{"-demo", "-workspace", ""}, nil, `invalid value "" for flag -workspace: an empty value`},
+		{"a workspace with path characters", []string{"-demo", "-workspace", ".."}, nil, `scope: workspace ".." is not a name`},
+		{"a gateway with path characters", []string{"-demo", "-gateway", "cn-hangzhou/w-1/lc%2F.."}, nil, `scope: gateways[0] gateway "lc%2F.." has a character that no name has`},
+		{"a workspace found nowhere", []string{"-demo", "-workspace", "finanse"}, nil, `scope: workspace "finanse" was found nowhere in the configured scope`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -257,7 +257,11 @@ func newSlack(cfg *config.Config, getenv func(string) string, log *slog.Logger) 
 		return w, nil
 	}}
 	if token != "" {
-		sl.bot = slack.NewBot(token, getenv("SLACK_API_URL"), hc)
+		bot, err := slack.NewBot(token, getenv("SLACK_API_URL"), hc)
+		if err != nil {
+			return nil, err
+		}
+		sl.bot = bot
 		sl.bot.Logger, sl.bot.Sleep, sl.bot.Options = log, retrySleep, opts
 	}
 	switch {

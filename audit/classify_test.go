@@ -181,3 +181,17 @@ func TestSpan(t *testing.T) {
 		}
 	}
 }
+
+// A duration too long for a time.Duration is refused, never wrapped round
+// to a short one (213504d would be 25m26s, and every token stale).
+func TestParseDurationOverflow(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"213504d", "106752d", "106751d24h", "999999d"} {
+		if d, err := ParseDuration(in); err == nil || !strings.Contains(err.Error(), "too long") {
+			t.Errorf("ParseDuration(%q): got %v, %v; want too long", in, d, err)
+		}
+	}
+	if d, err := ParseDuration("106751d"); err != nil || d <= 0 {
+		t.Errorf("106751d: got %v, %v", d, err)
+	}
+}

@@ -10,6 +10,9 @@ import (
 // Day is 24 hours; configs and messages count in days.
 const Day = 24 * time.Hour
 
+// maxDuration is the longest duration there is (about 292 years).
+const maxDuration = time.Duration(math.MaxInt64)
+
 // StageName names an expiry stage as configs spell it: "30d", "1d", "12h".
 func StageName(d time.Duration) string {
 	if d%Day == 0 {
@@ -106,6 +109,9 @@ func ParseDuration(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("%q is not a duration (use 30d or 720h)", in)
 		}
 		rest = d
+	}
+	if days > int64(maxDuration/Day) || time.Duration(days)*Day > maxDuration-rest {
+		return 0, fmt.Errorf("%q is too long (at most %dd)", in, int64(maxDuration/Day))
 	}
 	d := time.Duration(days)*Day + rest
 	if d < 0 {

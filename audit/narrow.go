@@ -27,6 +27,49 @@ type Narrowing struct {
 	Gateways []GatewayRef
 }
 
+// Check refuses a narrowing that names an empty value, or one with path
+// characters (/, \, ?, #, %, control characters, "." or ".."): such a name
+// is no account, region, workspace or gateway, and it must never reach an
+// API path.
+func (n Narrowing) Check() error {
+	check := func(what, v string) error {
+		switch {
+		case strings.TrimSpace(v) == "":
+			return fmt.Errorf("%s: an empty value", what)
+		case v == "." || v == "..":
+			return fmt.Errorf("%s %q is not a name", what, v)
+		case strings.ContainsFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f || strings.ContainsRune(`/\?#%`, r) }):
+			return fmt.Errorf("%s %q has a character that no name has (/, \\, ?, #, %%, control)", what, Truncate(v, 64))
+		case len(v) > MaxText:
+			return fmt.Errorf("%s %q is longer than any name", what, Truncate(v, 64))
+		}
+		return nil
+	}
+	for _, list := range []struct {
+		what   string
+		values []string
+	}{{"account", n.Accounts}, {"region", n.Regions}, {"workspace", n.Workspaces}} {
+		for _, v := range list.values {
+			if err := check(list.what, v); err != nil {
+				return err
+			}
+		}
+	}
+	for i, g := range n.Gateways {
+		for _, f := range []struct{ what, v string }{{"region", g.Region}, {"workspace", g.WorkspaceID}, {"gateway", g.GatewayID}} {
+			if err := check(fmt.Sprintf("gateways[%d] %s", i, f.what), f.v); err != nil {
+				return err
+			}
+		}
+		if g.AccountID != "" {
+			if err := check(fmt.Sprintf("gateways[%d] account", i), g.AccountID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Empty reports whether the narrowing narrows nothing.
 func (n Narrowing) Empty() bool {
 	return len(n.Accounts) == 0 && len(n.Regions) == 0 && len(n.Workspaces) == 0 && len(n.Gateways) == 0
@@ -35,6 +78,9 @@ func (n Narrowing) Empty() bool {
 // Narrow applies n to the configured accounts. It returns an error naming
 // the first thing that is outside the configured scope; nothing is called.
 func Narrow(accounts []Account, n Narrowing) ([]Account, error) {
+	if err := n.Check(); err != nil {
+		return nil, err
+	}
 	out, err := narrowAccounts(accounts, n.Accounts)
 	if err != nil || len(n.Regions) == 0 && len(n.Workspaces) == 0 && len(n.Gateways) == 0 {
 		return out, err

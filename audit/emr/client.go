@@ -442,6 +442,19 @@ func describe(err error) string {
 	return "malformed JSON"
 }
 
+// pathIDs refuses IDs that would change the path they are put in: "." and
+// ".." (which escaping keeps as they are), empty ones, and any with a slash
+// (which escaping would hide, and no ID has). They come from flags, events
+// and the API's own answers.
+func pathIDs(ids ...string) error {
+	for _, id := range ids {
+		if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\\") {
+			return &audit.APIError{Code: audit.CodeInvalidResponse, Message: fmt.Sprintf("%q is not an ID (it would change the request's path)", audit.Truncate(id, 64))}
+		}
+	}
+	return nil
+}
+
 // ListWorkspaces lists every workspace of a region, following nextToken.
 func (c *Client) ListWorkspaces(ctx context.Context, region string) ([]audit.Workspace, error) {
 	var out []audit.Workspace
@@ -510,6 +523,9 @@ func decodeWorkspaces(b []byte, scrub scrubber) ([]audit.Workspace, string, erro
 // ListGateways lists the Livy Gateways ("Livy computes") of a workspace.
 func (c *Client) ListGateways(ctx context.Context, region, workspaceID string) ([]audit.Gateway, error) {
 	var out []audit.Gateway
+	if err := pathIDs(workspaceID); err != nil {
+		return nil, err
+	}
 	p := "/api/interactive/v1/workspace/" + url.PathEscape(workspaceID) + "/livycompute"
 	err := c.call(ctx, region, "ListLivyCompute", p, map[string]string{"regionId": region}, func(b []byte, scrub scrubber) (err error) {
 		out, err = decodeGateways(b, scrub)
@@ -574,6 +590,9 @@ type apiToken struct {
 // ListTokens lists the tokens of one gateway.
 func (c *Client) ListTokens(ctx context.Context, region, workspaceID, gatewayID string) ([]audit.Token, error) {
 	var out []audit.Token
+	if err := pathIDs(workspaceID, gatewayID); err != nil {
+		return nil, err
+	}
 	p := "/api/interactive/v1/workspace/" + url.PathEscape(workspaceID) + "/livycompute/" + url.PathEscape(gatewayID) + "/token"
 	err := c.call(ctx, region, "ListLivyComputeToken", p, map[string]string{"regionId": region}, func(b []byte, scrub scrubber) (err error) {
 		out, err = decodeTokens(b, scrub)

@@ -333,3 +333,23 @@ func FuzzDecode(f *testing.F) {
 		_ = next
 	})
 }
+
+// An ID that would change the request's path is never sent: "..", ".",
+// a slash (from a flag, an event, or the API's own answers).
+func TestPathIDsAreRefused(t *testing.T) {
+	t.Parallel()
+	c, err := New(Options{Endpoint: "http://127.0.0.1:1", Credential: staticCred(t, testAK, testSecret, ""), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ids := range [][2]string{{"..", "lc-1"}, {"w-1", "."}, {"w/1", "lc-1"}, {"w-1", `lc\1`}, {"", "lc-1"}} {
+		_, err := c.ListTokens(t.Context(), "cn-hangzhou", ids[0], ids[1])
+		var ae *audit.APIError
+		if !errors.As(err, &ae) || ae.Code != audit.CodeInvalidResponse || !strings.Contains(ae.Message, "not an ID") {
+			t.Errorf("%q: got %v, want InvalidResponse before any call", ids, err)
+		}
+	}
+	if _, err := c.ListGateways(t.Context(), "cn-hangzhou", ".."); err == nil {
+		t.Error("ListGateways(..) was sent")
+	}
+}

@@ -122,6 +122,25 @@ func Limiter(rps float64) *rate.Limiter {
 // soon as it is found. A gateway found twice (discovered and listed
 // explicitly) is audited once, with the discovered names.
 func (a *Auditor) Audit(ctx context.Context, accounts []Account, each func(audit.GatewayResult)) []audit.ScopeError {
+	errs, _ := a.Walk(ctx, accounts, each)
+	return errs
+}
+
+// Discovered is what the listings found, whether or not the gateways
+// could then be audited.
+type Discovered struct {
+	// Workspaces are the workspaces the regions' listings found, each with
+	// its account and region (GatewayID empty).
+	Workspaces []audit.GatewayRef
+	// Gateways are the keys of the gateways the workspaces' listings found.
+	Gateways map[string]bool
+	// Listed are the keys (account/region/workspace) of the workspaces whose
+	// gateway listing succeeded.
+	Listed map[string]bool
+}
+
+// Walk is Audit, and also says what discovery found.
+func (a *Auditor) Walk(ctx context.Context, accounts []Account, each func(audit.GatewayResult)) ([]audit.ScopeError, Discovered) {
 	w := a.walk(ctx, each)
 	defer w.cancel()
 	for i := range accounts {
@@ -132,7 +151,7 @@ func (a *Auditor) Audit(ctx context.Context, accounts []Account, each func(audit
 	slices.SortFunc(w.errs, func(a, b audit.ScopeError) int {
 		return cmp.Or(cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.Region, b.Region), cmp.Compare(a.WorkspaceID, b.WorkspaceID))
 	})
-	return w.errs
+	return w.errs, w.found
 }
 
 // walk is one Audit under way: a method per level (account, region,
@@ -152,13 +171,15 @@ type walk struct {
 	limiters map[string]*rate.Limiter
 	started  map[string]bool
 	errs     []audit.ScopeError
+	found    Discovered
 	each     func(audit.GatewayResult)
 }
 
 func (a *Auditor) walk(ctx context.Context, each func(audit.GatewayResult)) *walk {
 	w := &walk{ctx: ctx, callCtx: ctx, cancel: func() {}, reserve: a.Reserve, now: a.Now, log: a.Logger,
 		sem: semaphore.NewWeighted(int64(max(1, a.Concurrency))), rps: a.RatePerSecond,
-		limiters: map[string]*rate.Limiter{}, started: map[string]bool{}, each: each}
+		limiters: map[string]*rate.Limiter{}, started: map[string]bool{}, each: each,
+		found: Discovered{Gateways: map[string]bool{}, Listed: map[string]bool{}}}
 	if w.now == nil {
 		w.now = time.Now
 	}
@@ -254,6 +275,11 @@ func (w *walk) region(acct *Account, region string, explicit []audit.GatewayRef)
 	if err != nil {
 		w.scopeError(audit.ScopeError{AccountID: acct.ID, AccountName: acct.Name, Region: region}, toAPIError(w.callCtx, err))
 	}
+	w.mu.Lock()
+	for _, ww := range wss {
+		w.found.Workspaces = append(w.found.Workspaces, audit.GatewayRef{AccountID: acct.ID, AccountName: acct.Name, Region: region, WorkspaceID: ww.ID, WorkspaceName: ww.Name})
+	}
+	w.mu.Unlock()
 	var ws sync.WaitGroup
 	for _, ww := range wss {
 		if f := acct.Scope.Workspaces; len(f) > 0 && !slices.Contains(f, ww.ID) && !slices.Contains(f, ww.Name) {
@@ -282,6 +308,12 @@ func (w *walk) workspace(acct *Account, region string, ws audit.Workspace) {
 		w.scopeError(audit.ScopeError{AccountID: acct.ID, AccountName: acct.Name, Region: region, WorkspaceID: ws.ID, WorkspaceName: ws.Name}, toAPIError(w.callCtx, err))
 		return
 	}
+	w.mu.Lock()
+	w.found.Listed[acct.ID+"/"+region+"/"+ws.ID] = true
+	for _, g := range gws {
+		w.found.Gateways[audit.GatewayRef{AccountID: acct.ID, Region: region, WorkspaceID: ws.ID, GatewayID: g.ID}.Key()] = true
+	}
+	w.mu.Unlock()
 	for _, g := range gws {
 		w.gateway(acct, audit.GatewayRef{Region: region, WorkspaceID: ws.ID, WorkspaceName: ws.Name, GatewayID: g.ID, GatewayName: g.Name, GatewayStatus: g.Status})
 	}

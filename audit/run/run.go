@@ -106,6 +106,9 @@ type Options struct {
 	// see fleet.Narrow); such a run does not move latest.json or the
 	// baseline.
 	Accounts []fleet.Account
+	// Asked is the narrowing Accounts came from: a workspace or gateway it
+	// names that discovery found nowhere is a *NotFoundError.
+	Asked audit.Narrowing
 	DryRun   bool
 	// Notify says whether to notify at all (subject to slack.notify).
 	Notify bool
@@ -175,6 +178,17 @@ func (e *FailedAuditError) Error() string {
 	return "audit failed: " + e.Summary.FailedCoverage() + " — every gateway and listing in scope failed (see the snapshot's errors)"
 }
 
+// NotFoundError is a workspace or gateway that a narrowing named and that
+// discovery found nowhere in the configured scope: a typo, never an
+// audit of nothing. Nothing is written for it.
+type NotFoundError struct {
+	What, Name string
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("scope: %s %q was found nowhere in the configured scope (check its ID or name)", e.What, audit.Truncate(e.Name, 64))
+}
+
 // LatestPageKey is the page of the snapshot latest.json holds.
 const LatestPageKey = "latest.html"
 
@@ -195,6 +209,10 @@ func (r *Runner) Run(ctx context.Context, o Options) (*Result, error) {
 		defer rd.Close()
 	}
 	defer st.spool.close()
+	if st.scopeErr != nil {
+		res.NotifySkipped = "the narrowing names what is nowhere"
+		return res, st.scopeErr
+	}
 	if o.DryRun {
 		res.NotifySkipped = "dry run"
 		res.BaselineHeld = "dry run"
@@ -254,6 +272,8 @@ type state struct {
 	// spool holds the gateways' part of the snapshot, encoded as they were
 	// audited (nil when the run did not audit, or had no temporary file).
 	spool *gatewaySpool
+	// scopeErr is a narrowing that named what is nowhere: nothing is written.
+	scopeErr error
 }
 
 // evaluate reads the baseline, reuses the run's snapshot when it is
@@ -283,6 +303,7 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 	}
 	var snap *audit.Snapshot
 	var spool *gatewaySpool
+	var scopeErr error
 	if res.Snapshot == nil {
 		if !o.DryRun {
 			spool = newGatewaySpool()
@@ -291,7 +312,7 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 		if spool != nil {
 			hand = append(slices.Clip(hand), spool)
 		}
-		snap = r.collect(ctx, o, now, accounts, scope, hand)
+		snap, scopeErr = r.collect(ctx, o, now, accounts, scope, hand)
 	} else {
 		for _, g := range res.Snapshot.Gateways {
 			for _, rd := range renderings {
@@ -319,7 +340,7 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 			res.PageLocation = r.Store.Location(ctx, res.PageKey)
 		}
 	}
-	st := state{base: base, hold: holdBaseline(res.Snapshot, narrowed, base, baseReadable), renderings: renderings, spool: spool}
+	st := state{base: base, hold: holdBaseline(res.Snapshot, narrowed, base, baseReadable), renderings: renderings, spool: spool, scopeErr: scopeErr}
 	res.History = rd.history
 	if st.hold == "" {
 		res.History = res.History.Next(res.Snapshot)
@@ -350,16 +371,46 @@ func (r *Runner) read(ctx context.Context) <-chan stored {
 // collect audits the fleet: each gateway is classified as soon as its
 // tokens are in (and the listing is let go then), and handed to the
 // artifacts' renderings.
-func (r *Runner) collect(ctx context.Context, o Options, now time.Time, accounts []fleet.Account, scope audit.ScopeReport, renderings []Rendering) *audit.Snapshot {
+func (r *Runner) collect(ctx context.Context, o Options, now time.Time, accounts []fleet.Account, scope audit.ScopeReport, renderings []Rendering) (*audit.Snapshot, error) {
 	b := audit.NewBuilder(audit.Evaluation{
 		Tool: r.Tool, Now: now, Policy: r.Policy, Suppressions: r.Suppressions, Trigger: o.Trigger, Scope: scope,
 	})
-	return b.Finish(r.Auditor.Audit(ctx, accounts, func(res audit.GatewayResult) {
+	errs, found := r.Auditor.Walk(ctx, accounts, func(res audit.GatewayResult) {
 		g := b.Add(res)
 		for _, rd := range renderings {
 			rd.Gateway(g)
 		}
-	}))
+	})
+	return b.Finish(errs), notFound(o.Asked, fleet.Identities(accounts), found, errs)
+}
+
+// notFound returns the first workspace or gateway of asked that discovery
+// found nowhere, when it could have: a workspace no region's listing holds
+// while every region's listing succeeded; a gateway its workspace's
+// listing does not hold.
+func notFound(asked audit.Narrowing, accounts []audit.Account, found fleet.Discovered, errs []audit.ScopeError) error {
+	blind := slices.ContainsFunc(errs, func(e audit.ScopeError) bool { return e.WorkspaceID == "" })
+	for _, w := range asked.Workspaces {
+		seen := slices.ContainsFunc(found.Workspaces, func(ref audit.GatewayRef) bool { return ref.WorkspaceID == w || ref.WorkspaceName == w })
+		explicit := slices.ContainsFunc(accounts, func(a audit.Account) bool {
+			return slices.ContainsFunc(a.Scope.Gateways, func(g audit.GatewayRef) bool { return g.WorkspaceID == w })
+		})
+		if !seen && !explicit && !blind {
+			return &NotFoundError{What: "workspace", Name: w}
+		}
+	}
+	for _, g := range asked.Gateways {
+		for _, a := range accounts {
+			if g.AccountID != "" && g.AccountID != audit.SelfAccount && g.AccountID != a.ID && g.AccountID != a.Name || (g.AccountID == "" || g.AccountID == audit.SelfAccount) && a.ID != "" {
+				continue
+			}
+			ref := audit.GatewayRef{AccountID: a.ID, Region: g.Region, WorkspaceID: g.WorkspaceID, GatewayID: g.GatewayID}
+			if found.Listed[a.ID+"/"+g.Region+"/"+g.WorkspaceID] && !found.Gateways[ref.Key()] {
+				return &NotFoundError{What: "gateway", Name: g.Region + "/" + g.WorkspaceID + "/" + g.GatewayID}
+			}
+		}
+	}
+	return nil
 }
 
 // writeArtifacts writes each artifact beside the snapshot; each was

@@ -193,3 +193,14 @@ func FormatBytes(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+// Loopback reports whether host (a URL's Hostname) is this machine:
+// localhost, 127.0.0.0/8 or ::1. Plain http is accepted there only (tests
+// and local stand-ins); anywhere else a destination must be https.
+func Loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

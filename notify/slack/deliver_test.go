@@ -200,6 +200,10 @@ type botServer struct {
 	mu    sync.Mutex
 	posts []map[string]string
 	fail  string
+	// limit answers the first calls with a 429 and this Retry-After ("-"
+	// for none).
+	limit []string
+	calls int
 }
 
 func (b *botServer) handle(w http.ResponseWriter, r *http.Request) {
@@ -210,6 +214,15 @@ func (b *botServer) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.calls++
+	if len(b.limit) > 0 {
+		if ra := b.limit[0]; ra != "-" {
+			w.Header().Set("Retry-After", ra)
+		}
+		b.limit = b.limit[1:]
+		w.WriteHeader(http.StatusTooManyRequests)
+		return
+	}
 	if b.fail != "" {
 		w.Write([]byte(`{"ok":false,"error":"` + b.fail + `"}`))
 		return
@@ -229,7 +242,11 @@ func newBot(t *testing.T, b *botServer) *Slack {
 	srv := slacktest.NewTestServer(func(c slacktest.Customize) { c.Handle("/chat.postMessage", b.handle) })
 	srv.Start()
 	t.Cleanup(srv.Stop)
-	n := NewBot(botToken, srv.GetAPIURL(), NewHTTPClient(5*time.Second)).To("#platform-alerts")
+	bot, err := NewBot(botToken, srv.GetAPIURL(), NewHTTPClient(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := bot.To("#platform-alerts")
 	n.Sleep = noSleep
 	return n
 }
@@ -391,4 +408,35 @@ func send(ctx context.Context, n *Slack, s *audit.Snapshot, link string) error {
 		thread = RenderThread(s, o)
 	}
 	return n.Post(ctx, m, thread)
+}
+
+// The bot retries a 429 like the webhook: without a Retry-After, and with a
+// fractional one.
+func TestBotRetries429(t *testing.T) {
+	t.Parallel()
+	b := &botServer{limit: []string{"-", "1.5"}}
+	bot := newBot(t, b)
+	if err := send(t.Context(), bot, fleetOf(1, 0), ""); err != nil || len(b.posts) != 1 || b.calls != 3 {
+		t.Errorf("got %v after %d calls, %d posts; want the third call to post", err, b.calls, len(b.posts))
+	}
+}
+
+// A destination over plain http is refused unless it is on loopback: the
+// webhook's URL is a secret, and the bot's token goes in the body.
+func TestPlainHTTPOnlyOnLoopback(t *testing.T) {
+	t.Parallel()
+	hc := NewHTTPClient(time.Second)
+	for _, u := range []string{"http://hooks.example.com/services/T0SECRET/B0/x", "http://10.0.0.1/services/T0SECRET/B0/x"} {
+		if _, err := NewWebhook(u, "SLACK_WEBHOOK_URL", hc); err == nil || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("%s: got %v, want a refusal that does not repeat the URL", u, err)
+		}
+	}
+	if _, err := NewBot(botToken, "http://slack.example.com/api/", hc); err == nil {
+		t.Error("an http SLACK_API_URL off loopback was accepted")
+	}
+	for _, u := range []string{"http://127.0.0.1:8080/services/x", "http://localhost/services/x", "https://hooks.slack.com/services/T/B/x"} {
+		if _, err := NewWebhook(u, "SLACK_WEBHOOK_URL", hc); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
 }

@@ -79,7 +79,10 @@ func newSlackStage(t *testing.T, mode string) *slackStage {
 	hookSrv := httptest.NewServer(st.hook)
 	t.Cleanup(hookSrv.Close)
 	hc := NewHTTPClient(5 * time.Second)
-	bot := NewBot(botToken, api.GetAPIURL(), hc)
+	bot, err := NewBot(botToken, api.GetAPIURL(), hc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	bot.Sleep, bot.Options = noSleep, teamOptions
 	hook, err := NewWebhook(hookSrv.URL+hookPath, "FIN_HOOK", hc)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -75,24 +76,55 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 // for errors, which never repeat the URL.
 func NewWebhook(webhookURL, what string, hc *http.Client) (*Slack, error) {
 	u, err := url.Parse(webhookURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Scheme == "http" && !safehttp.Loopback(u.Hostname()) {
 		// The URL is a secret: the error does not repeat it.
-		return nil, fmt.Errorf("slack: %s is not an https URL", what)
+		return nil, fmt.Errorf("slack: %s is not an https URL (http is accepted on loopback only)", what)
 	}
 	return &Slack{webhookURL: webhookURL, httpClient: hc, scrubber: scrub.New(webhookSecrets(u, webhookURL)...)}, nil
 }
 
 // NewBot returns a bot that posts with chat.postMessage; To names where.
 // apiURL overrides Slack's API base URL when not empty (tests, proxies).
-func NewBot(token, apiURL string, hc *http.Client) *Slack {
-	o := []slackgo.Option{slackgo.OptionHTTPClient(hc)}
+func NewBot(token, apiURL string, hc *http.Client) (*Slack, error) {
+	// slack-go gives up on a 429 whose Retry-After is missing or not a
+	// whole number of seconds: the transport makes it one, so that the
+	// bot's 429s are retried like the webhook's.
+	bc := *hc
+	bc.Transport = retryAfterTransport{hc.Transport}
+	o := []slackgo.Option{slackgo.OptionHTTPClient(&bc)}
 	if apiURL != "" {
+		u, err := url.Parse(apiURL)
+		if err != nil || u.Host == "" || u.Scheme != "https" && !(u.Scheme == "http" && safehttp.Loopback(u.Hostname())) {
+			return nil, errors.New("slack: SLACK_API_URL is not an https URL (http is accepted on loopback only)")
+		}
 		if !strings.HasSuffix(apiURL, "/") {
 			apiURL += "/"
 		}
 		o = append(o, slackgo.OptionAPIURL(apiURL))
 	}
-	return &Slack{bot: slackgo.New(token, o...), httpClient: hc, scrubber: scrub.New(token)}
+	return &Slack{bot: slackgo.New(token, o...), httpClient: hc, scrubber: scrub.New(token)}, nil
+}
+
+// retryAfterTransport makes a 429's Retry-After a whole number of seconds
+// (rounded up; 1 when it is missing or unreadable).
+type retryAfterTransport struct{ base http.RoundTripper }
+
+func (t retryAfterTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		resp.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(retryAfter(resp.Header.Get("Retry-After")).Seconds()))))
+	}
+	return resp, err
+}
+
+// retryAfter reads a Retry-After in seconds, fractions allowed (1s when it
+// is missing or unreadable; at most a day).
+func retryAfter(v string) time.Duration {
+	s, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || s < 0 || math.IsNaN(s) {
+		return time.Second
+	}
+	return time.Duration(min(s, 86400) * float64(time.Second))
 }
 
 // To returns the bot posting to a channel, or to a user's direct messages
@@ -205,8 +237,8 @@ func (n *Slack) postWebhook(ctx context.Context, m Message) error {
 		return nil
 	}
 	e := &webhookError{status: resp.StatusCode, code: n.errorCode(b)}
-	if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s >= 0 {
-		e.retryAfter = time.Duration(min(s, 86400)) * time.Second
+	if resp.StatusCode == http.StatusTooManyRequests {
+		e.retryAfter = retryAfter(resp.Header.Get("Retry-After"))
 	}
 	return e
 }

@@ -103,7 +103,7 @@ func New(o Options) (*Webhook, error) {
 	switch {
 	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
 		return nil, fmt.Errorf("webhook: %s is not an https URL", o.URLEnv)
-	case u.Scheme == "http" && !loopback(u.Hostname()):
+	case u.Scheme == "http" && !safehttp.Loopback(u.Hostname()):
 		return nil, fmt.Errorf("webhook: %s is an http URL: posts carry the audit's findings, so it must be https (http is accepted on loopback only)", o.URLEnv)
 	case o.Secret == "":
 		return nil, errors.New("webhook: no signing secret")
@@ -126,14 +126,6 @@ func New(o Options) (*Webhook, error) {
 		}
 	}
 	return &Webhook{o: o, scrubber: scrub.New(secrets...)}, nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // String describes the destination without its secret.
@@ -244,8 +236,8 @@ func (w *Webhook) once(ctx context.Context, body []byte) error {
 	if strings.HasPrefix(e.excerpt, "<") {
 		e.excerpt = "" // an HTML page: the status says enough
 	}
-	if s, err := strconv.ParseFloat(strings.TrimSpace(resp.Header.Get("Retry-After")), 64); err == nil && s >= 0 {
-		e.retryAfter = time.Duration(min(s, 86400) * float64(time.Second))
+	if s, err := strconv.ParseFloat(strings.TrimSpace(resp.Header.Get("Retry-After")), 64); err == nil && s >= 0 && s <= 86400 {
+		e.retryAfter = time.Duration(s * float64(time.Second))
 	}
 	return e
 }
