@@ -108,8 +108,8 @@ type Options struct {
 	Accounts []fleet.Account
 	// Asked is the narrowing Accounts came from: a workspace or gateway it
 	// names that discovery found nowhere is a *NotFoundError.
-	Asked audit.Narrowing
-	DryRun   bool
+	Asked  audit.Narrowing
+	DryRun bool
 	// Notify says whether to notify at all (subject to slack.notify).
 	Notify bool
 	// Retry is true for a retry of a run that may have partly succeeded. It

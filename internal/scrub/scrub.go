@@ -121,4 +121,3 @@ type scrubbed struct {
 
 func (e *scrubbed) Error() string { return e.text }
 func (e *scrubbed) Unwrap() error { return e.err }
-

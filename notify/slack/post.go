@@ -20,8 +20,8 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"livy-token-audit/audit/safehttp"
-	"livy-token-audit/internal/scrub"
 	"livy-token-audit/internal/retry"
+	"livy-token-audit/internal/scrub"
 	"livy-token-audit/notify"
 )
 
