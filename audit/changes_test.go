@@ -52,7 +52,7 @@ func TestCompare(t *testing.T) {
 	t1 := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	t2 := t1.Add(Day)
 	created := t1.Add(-100 * Day)
-	fresh := Token{ID: "fine", CreateTime: created, LastUsedTime: t2.Add(-time.Hour), ExpireTime: t2.Add(100 * Day)}
+	fresh := Token{ID: "fine", CreateTime: created, LastUsedTime: t1.Add(-time.Hour), ExpireTime: t2.Add(100 * Day)} // used before both audits
 	stale := Token{ID: "tk", CreateTime: created, LastUsedTime: t1.Add(-60 * Day), ExpireTime: t2.Add(100 * Day)}
 	expiring := Token{ID: "tk", CreateTime: created, LastUsedTime: t1.Add(-time.Hour), ExpireTime: t1.Add(12 * time.Hour)}
 	tests := []struct {

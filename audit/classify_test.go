@@ -195,3 +195,38 @@ func TestParseDurationOverflow(t *testing.T) {
 		t.Errorf("106751d: got %v, %v", d, err)
 	}
 }
+
+// Times that cannot be right become unknown, and the token is flagged
+// implausible; the rules that need those times do not claim a state.
+func TestImplausibleTimes(t *testing.T) {
+	t.Parallel()
+	p := DefaultPolicy()
+	secs := time.UnixMilli(now.Add(-40 * Day).Unix()).UTC() // seconds sent as milliseconds: 1970
+	for _, tc := range []struct {
+		name   string
+		tok    Token
+		want   []Rule
+		fields []string
+	}{
+		{"last used 200 days ahead is not recent use", Token{CreateTime: now.Add(-400 * Day), LastUsedTime: now.Add(200 * Day)}, []Rule{RuleImplausible}, []string{FieldLastUsedTime}},
+		{"last used within the clock skew is fine", Token{CreateTime: now.Add(-400 * Day), LastUsedTime: now.Add(4 * time.Minute)}, []Rule{}, nil},
+		{"an expiry in seconds is not 'expired 20,000 days ago'", Token{CreateTime: now.Add(-90 * Day), ExpireTime: secs, LastUsedTime: now}, []Rule{RuleImplausible}, []string{FieldExpireTime}},
+		{"a last use in seconds is not stale", Token{CreateTime: now.Add(-90 * Day), LastUsedTime: secs}, []Rule{RuleImplausible}, []string{FieldLastUsedTime}},
+		{"created after it expires", Token{CreateTime: now.Add(10 * Day), ExpireTime: now.Add(5 * Day), LastUsedTime: now}, []Rule{RuleExpiring, RuleImplausible}, []string{FieldCreateTime}},
+		{"1999 as milliseconds is a time, if an old one", Token{CreateTime: time.Date(1999, 5, 1, 0, 0, 0, 0, time.UTC), LastUsedTime: now}, []Rule{}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := Plausible(tc.tok, now)
+			if got := rules(Classify(tok, p, now)); !slices.Equal(got, tc.want) {
+				t.Errorf("findings %v, want %v", got, tc.want)
+			}
+			var fields []string
+			for _, e := range tok.DataErrors {
+				fields = append(fields, e.Field)
+			}
+			if !slices.Equal(fields, tc.fields) {
+				t.Errorf("data errors on %v, want %v (%+v)", fields, tc.fields, tok.DataErrors)
+			}
+		})
+	}
+}

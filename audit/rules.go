@@ -17,6 +17,8 @@ const (
 	RuleStale     Rule = "stale"
 	RuleUnused    Rule = "unused"
 	RuleLongLived Rule = "longLived"
+	// RuleImplausible flags a token whose API times cannot be right.
+	RuleImplausible Rule = "implausible"
 )
 
 // RuleInfo is everything the audit and its reports know of one rule. Every
@@ -62,6 +64,8 @@ var ruleTable = []RuleInfo{
 	{ID: RuleLongLived, Title: "Long-lived", Icon: "infinity", Severity: SeverityMedium, Color: "#5f7d3a",
 		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: longLived,
 		Enabled: func(p Policy) bool { return p.MaxLifetime > 0 }},
+	{ID: RuleImplausible, Title: "Implausible times", Icon: "warning", Severity: SeverityMedium, Color: "#8a5a00",
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: implausible},
 }
 
 // Rules lists every rule in report order.

@@ -39,7 +39,7 @@ func TestRuleTableIsComplete(t *testing.T) {
 			t.Errorf("%s: default severity %v, the policy's %v", r.ID, r.Severity, DefaultSeverities()[r.ID])
 		}
 	}
-	if !slices.Equal(Rules, []Rule{RuleExpiring, RuleExpired, RuleStale, RuleUnused, RuleLongLived}) {
+	if !slices.Equal(Rules, []Rule{RuleExpiring, RuleExpired, RuleStale, RuleUnused, RuleLongLived, RuleImplausible}) {
 		t.Errorf("report order: got %v", Rules)
 	}
 }

@@ -344,7 +344,7 @@ func (b *Builder) Add(res GatewayResult) GatewayReport {
 		return &times[len(times)-1]
 	}
 	for _, t := range toks {
-		t = sanitizeTimes(t)
+		t = Plausible(sanitizeTimes(t), now)
 		tr := TokenReport{
 			TokenID: t.ID, Name: t.Name, CreatedBy: t.CreatedBy,
 			CreateTime: at(t.CreateTime), ExpireTime: at(t.ExpireTime), LastUsedTime: at(t.LastUsedTime),

@@ -34,6 +34,9 @@ type Token struct {
 type DataError struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
+	// implausible marks a time that could be read but cannot be right (see
+	// Plausible): the implausible rule flags it.
+	implausible bool
 }
 
 // Token field names, as the API and the snapshot spell them.

@@ -201,7 +201,7 @@ func world() *fakeapi.API {
 		Gateways:   map[string][]audit.Gateway{"w-1": {{ID: "lc-a", Name: "a"}, {ID: "lc-b", Name: "b"}}},
 		Tokens: map[string][]audit.Token{
 			"lc-a": {{ID: "tk-1", Name: "etl", CreateTime: now.Add(-90 * Day), LastUsedTime: now.Add(-40 * Day)}},
-			"lc-b": {{ID: "tk-2", Name: "bi", CreateTime: now.Add(-90 * Day), LastUsedTime: now.Add(-time.Hour)}},
+			"lc-b": {{ID: "tk-2", Name: "bi", CreateTime: now.Add(-90 * Day), LastUsedTime: now.Add(-2 * Day)}}, // used before every audit of the tests
 		},
 		Fail: map[string]error{},
 	}
