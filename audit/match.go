@@ -1,9 +1,6 @@
 package audit
 
-import (
-	"path"
-	"slices"
-)
+import "slices"
 
 // Match selects a slice of the fleet: gateways by account, region,
 // workspace and gateway (IDs or names, globs allowed; an empty list matches
@@ -29,7 +26,7 @@ func matchAny(pats []string, values ...string) bool {
 			if v == "" && p != SelfAccount {
 				continue
 			}
-			if ok, err := path.Match(p, v); err == nil && ok {
+			if Glob(p, v) {
 				return true
 			}
 		}

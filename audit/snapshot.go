@@ -265,6 +265,10 @@ type Evaluation struct {
 	Suppressions []Suppression
 	Trigger      Trigger
 	Scope        ScopeReport
+	// Stop, when set, says that the run's deadline has come: suppressions
+	// are no longer matched (the findings stay active: more is reported,
+	// never less), so that classification ends in time.
+	Stop func() bool
 }
 
 // BuildSnapshot classifies the collected tokens and assembles a snapshot. It
@@ -287,7 +291,14 @@ type Builder struct {
 	now     time.Time
 	s       *Snapshot
 	matched []int
+	// unsuppressed counts the tokens whose suppressions were not matched
+	// because Stop said the deadline had come.
+	unsuppressed int
 }
+
+// Unsuppressed is how many tokens' suppressions were not matched because
+// the run's deadline had come.
+func (b *Builder) Unsuppressed() int { return b.unsuppressed }
 
 // NewBuilder starts a snapshot of an evaluation.
 func NewBuilder(ev Evaluation) *Builder {
@@ -352,7 +363,9 @@ func (b *Builder) Add(res GatewayResult) GatewayReport {
 		}
 		s.Summary.DataErrors += len(t.DataErrors)
 		tr.Findings = Classify(t, ev.Policy, now)
-		if len(ev.Suppressions) > 0 {
+		if len(ev.Suppressions) > 0 && len(tr.Findings) > 0 && ev.Stop != nil && ev.Stop() {
+			b.unsuppressed++
+		} else if len(ev.Suppressions) > 0 {
 			tr.Findings = slices.DeleteFunc(tr.Findings, func(f Finding) bool {
 				sup, ok := suppressionFor(ev.Suppressions, b.matched, res.Ref, t, f.Rule, now)
 				if ok {

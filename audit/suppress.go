@@ -1,13 +1,12 @@
 package audit
 
 import (
-	"path"
 	"slices"
 	"time"
 )
 
 // Suppression exempts findings from being counted as active. It matches a
-// token by ID or by a name glob (path.Match syntax), optionally only on one
+// token by ID or by a name glob (path.Match syntax, matched by Glob), optionally only on one
 // gateway (ID or name, glob allowed), in one account (ID or name, glob
 // allowed) and only for some rules. It stops
 // applying after Until (a whole UTC day: a suppression until 2027-03-31
@@ -51,8 +50,7 @@ func glob(pattern, s string) bool {
 	if s == "" {
 		return false
 	}
-	ok, err := path.Match(pattern, s)
-	return err == nil && ok
+	return Glob(pattern, s)
 }
 
 // untilDate renders Until as a date, or nil.

@@ -95,3 +95,18 @@ func TestBuildSnapshotFailedGatewayHasNoTokens(t *testing.T) {
 		t.Errorf("gateways: got %+v, want sorted, the failed one with an error and no tokens", s.Gateways)
 	}
 }
+
+// Once the run's deadline has come, suppressions are no longer matched:
+// the findings stay active (more is reported, never less) and are counted.
+func TestSuppressionsStopAtTheDeadline(t *testing.T) {
+	t.Parallel()
+	sup := []Suppression{{Name: "ci-*", Reason: "r"}}
+	toks := []Token{{ID: "tk-1", Name: "ci-1", CreateTime: now.Add(-90 * Day)}, {ID: "tk-2", Name: "ci-2", CreateTime: now.Add(-90 * Day)}}
+	calls := 0
+	b := NewBuilder(Evaluation{Now: now, Policy: DefaultPolicy(), Suppressions: sup, Stop: func() bool { calls++; return calls > 1 }})
+	b.Add(GatewayResult{Ref: gwA, Tokens: toks})
+	s := b.Finish(nil)
+	if s.Summary.Suppressed != 1 || s.Summary.Findings[RuleUnused] != 1 || b.Unsuppressed() != 1 {
+		t.Errorf("suppressed %d, active unused %d, unsuppressed %d; want 1, 1, 1", s.Summary.Suppressed, s.Summary.Findings[RuleUnused], b.Unsuppressed())
+	}
+}

@@ -372,9 +372,19 @@ func (r *Runner) read(ctx context.Context) <-chan stored {
 // tokens are in (and the listing is let go then), and handed to the
 // artifacts' renderings.
 func (r *Runner) collect(ctx context.Context, o Options, now time.Time, accounts []fleet.Account, scope audit.ScopeReport, renderings []Rendering) (*audit.Snapshot, error) {
+	stop := func() bool { return false }
+	if dl, ok := ctx.Deadline(); ok {
+		reserve := r.Auditor.Reserve
+		stop = func() bool { return !time.Now().Before(dl.Add(-reserve)) }
+	}
 	b := audit.NewBuilder(audit.Evaluation{
-		Tool: r.Tool, Now: now, Policy: r.Policy, Suppressions: r.Suppressions, Trigger: o.Trigger, Scope: scope,
+		Tool: r.Tool, Now: now, Policy: r.Policy, Suppressions: r.Suppressions, Trigger: o.Trigger, Scope: scope, Stop: stop,
 	})
+	defer func() {
+		if n := b.Unsuppressed(); n > 0 {
+			r.logger().Warn("suppressions not matched: the run's deadline came while classifying; their findings are reported as active", "tokens", n)
+		}
+	}()
 	errs, found := r.Auditor.Walk(ctx, accounts, func(res audit.GatewayResult) {
 		g := b.Add(res)
 		for _, rd := range renderings {
