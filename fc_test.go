@@ -379,7 +379,7 @@ slack: {notify: always}
 		if got := len(hook.posts()) - posts; got != 1 || notified != 1 {
 			t.Errorf("got %d posts and %d responses saying notified; want 1 and 1", got, notified)
 		}
-		if _, ok := oss.Objects()["livy/2026/11/27/20261127T103000Z.notified.json"]; !ok {
+		if _, ok := oss.Objects()["livy/2026/11/27/20261127T103000Z.slack.2.notified.json"]; !ok {
 			t.Error("no delivery record")
 		}
 	})

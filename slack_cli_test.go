@@ -92,7 +92,7 @@ func TestDemoPostsToWebhook(t *testing.T) {
 		}
 	}
 	// Each delivery is recorded beside the snapshot.
-	for _, f := range []string{"20261127T090000Z.notified.json", "20261127T090000Z.slack-route-team-finance.notified.json"} {
+	for _, f := range []string{"20261127T090000Z.slack.2.notified.json", "20261127T090000Z.slack.route.team-finance.2.notified.json"} {
 		if _, err := os.Stat(filepath.Join("demo-out", "2026", "11", "27", f)); err != nil {
 			t.Errorf("no delivery record: %v", err)
 		}

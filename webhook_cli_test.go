@@ -75,7 +75,7 @@ func TestCLIPostsToJSONWebhook(t *testing.T) {
 			t.Errorf("a token of %s is outside the webhook's slice", tk.Region)
 		}
 	}
-	if _, ok := oss.Objects()["livy-audit/2026/11/27/20261127T090000Z.webhook-tickets.notified.json"]; !ok {
+	if _, ok := oss.Objects()["livy-audit/2026/11/27/20261127T090000Z.webhook.tickets.2.notified.json"]; !ok {
 		t.Error("the delivery is not claimed beside the snapshot")
 	}
 	// A retry of the same run posts nothing more.

@@ -51,15 +51,20 @@ type Delivery struct {
 	Destination string
 	// Skip, when set, says why nothing goes there this run.
 	Skip string
-	// Send sends it, retrying what can succeed on retry.
+	// Send sends it, retrying what can succeed on retry. An
+	// *UncertainError says the request went out and no answer came.
 	Send func(ctx context.Context) error
+	// Delivered, when set, runs once the delivery is recorded as made (the
+	// destination's ledger moves).
+	Delivered func(ctx context.Context)
 }
 
 // DeliveryResult is what became of one delivery.
 type DeliveryResult struct {
 	Destination string `json:"destination"`
 	// Status is delivered, skipped, already (delivered by an earlier
-	// attempt or another delivery of the same event) or failed.
+	// attempt or another delivery of the same event), uncertain (sent, no
+	// answer: not sent again) or failed.
 	Status string `json:"status"`
 	Detail string `json:"detail,omitempty"`
 }

@@ -2,13 +2,10 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -24,7 +21,6 @@ type ClaimStore interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Create(ctx context.Context, key string, data []byte) error
 	Put(ctx context.Context, key string, content func(io.Writer) error) error
-	Delete(ctx context.Context, key string) error
 }
 
 // Run names the run whose reports are delivered.
@@ -70,10 +66,6 @@ const (
 	claimFailure = "failure"
 )
 
-// claimTTL is how long a claim that was never marked delivered holds: past
-// it, the delivery that made it is taken to have died mid-post.
-const claimTTL = 15 * time.Minute
-
 // Report delivers the report of s to every destination. A failed audit's
 // report is claimed as the run's failure notice, so that a later retry
 // that succeeds still posts its real report.
@@ -93,6 +85,11 @@ func (d *Dispatcher) Report(ctx context.Context, run Run, s *audit.Snapshot, loc
 				out.Notified = true
 			case StatusFailed:
 				out.Errs = append(out.Errs, fmt.Errorf("notify %s: %s", dl.Destination, r.Detail))
+			case StatusUncertain:
+				// Not a failure to retry: the message may be there, and is
+				// never sent again blindly. It is said, not hidden.
+				d.logger().Warn("delivery uncertain", "destination", dl.Destination, "detail", r.Detail)
+				skipped = append(skipped, r.Detail)
 			default:
 				skipped = append(skipped, r.Detail)
 			}
@@ -144,112 +141,29 @@ func (d *Dispatcher) deliver(ctx context.Context, run Run, kind string, dl Deliv
 		out.Status, out.Detail = StatusSkipped, dl.Skip
 		return out
 	}
-	release, why := d.claim(ctx, run, kind, dl.Destination)
-	if why != "" {
-		out.Status, out.Detail = StatusAlready, why
-		return out
-	}
-	if err := dl.Send(ctx); err != nil {
-		release(false)
-		out.Status, out.Detail = StatusFailed, err.Error()
-		return out
-	}
-	release(true)
-	out.Status = StatusDelivered
-	return out
-}
-
-// claimRecord is the content of a delivery claim.
-type claimRecord struct {
-	RunID       string `json:"runId"`
-	Kind        string `json:"kind"`
-	Destination string `json:"destination"`
-	State       string `json:"state"` // posting, delivered
-	RequestID   string `json:"requestId,omitempty"`
-	// Nonce tells this claimant's claim from another's (a create that
-	// succeeded but whose answer was lost, then retried, finds its own).
-	Nonce       string     `json:"nonce"`
-	ClaimedAt   time.Time  `json:"claimedAt"`
-	DeliveredAt *time.Time `json:"deliveredAt,omitempty"`
-}
-
-// claim claims the delivery of kind for the run. It returns a release
-// function (delivered: record it; not: give the claim back so a retry can
-// post) or why the delivery is not this run's to make. When the store
-// cannot take the claim at all, only the first attempt posts.
-func (d *Dispatcher) claim(ctx context.Context, run Run, kind, dest string) (func(delivered bool), string) {
-	ck := ClaimKey(run.Key, kind, dest)
-	rec := claimRecord{RunID: run.RunID, Kind: kind, Destination: dest, State: "posting", RequestID: run.RequestID,
-		Nonce: fmt.Sprintf("%016x", rand.Uint64()), ClaimedAt: d.now().UTC()}
-	data, _ := json.Marshal(rec)
-	log := d.logger()
-	err := d.Claims.Create(ctx, ck, data)
-	if errors.Is(err, fs.ErrExist) {
-		switch held := d.heldClaim(ctx, ck); {
-		case held.Nonce == rec.Nonce:
-			err = nil // our own create, whose first answer was lost
-		case held.State == "posting" && d.now().Sub(held.ClaimedAt) > claimTTL:
-			log.Warn("taking over a delivery claim that was never completed", "claim", ck, "claimed_at", held.ClaimedAt)
-			if derr := d.Claims.Delete(ctx, ck); derr == nil {
-				err = d.Claims.Create(ctx, ck, data)
-			}
-		}
-	}
+	c, why := d.claim(ctx, run, kind, dl.Destination)
 	switch {
-	case errors.Is(err, fs.ErrExist):
-		return nil, "already delivered (or being delivered) for this run"
+	case why.status != "":
+		out.Status, out.Detail = why.status, why.detail
+		return out
+	case c == nil: // the store takes no claim: this first attempt sends
+		out.Detail = why.detail
+	}
+	err := dl.Send(ctx)
+	var ue *UncertainError
+	switch {
+	case errors.As(err, &ue):
+		c.settle(ctx, stateUncertain, err.Error())
+		out.Status, out.Detail = StatusUncertain, err.Error()
 	case err != nil:
-		log.Warn("cannot record the delivery claim", "claim", ck, "error", err)
-		if run.Retry {
-			return nil, "the store cannot record deliveries, and this is a retry: the first attempt posted"
+		c.settle(ctx, stateReleased, err.Error())
+		out.Status, out.Detail = StatusFailed, err.Error()
+	default:
+		c.settle(ctx, stateDelivered, "")
+		out.Status = StatusDelivered
+		if dl.Delivered != nil {
+			dl.Delivered(ctx)
 		}
-		return func(bool) {}, ""
 	}
-	return func(delivered bool) {
-		if !delivered {
-			if err := d.Claims.Delete(ctx, ck); err != nil {
-				log.Warn("cannot release the delivery claim; a retry will not post until it goes stale", "claim", ck, "error", err)
-			}
-			return
-		}
-		t := d.now().UTC()
-		rec.State, rec.DeliveredAt = "delivered", &t
-		data, _ := json.Marshal(rec)
-		if err := d.Claims.Put(ctx, ck, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
-			log.Warn("cannot mark the delivery done", "claim", ck, "error", err)
-		}
-	}, ""
-}
-
-// heldClaim reads the claim at ck; a zero record when it cannot be read (a
-// marker of an older version reads as delivered).
-func (d *Dispatcher) heldClaim(ctx context.Context, ck string) claimRecord {
-	var rec claimRecord
-	if b, err := d.Claims.Get(ctx, ck); err == nil {
-		_ = json.Unmarshal(b, &rec)
-	}
-	return rec
-}
-
-// ClaimKey is where a run claims, then records, the delivery of its report
-// (kind "report") or of its failure notice (kind "failure") to one
-// destination: {stamp}.notified.json for the main Slack destination ("slack",
-// the name earlier versions used), {stamp}.{destination}.notified.json for
-// the others, with .failure before the destination for failure notices.
-// Every claim ends in .notified.json, which is all the RAM policy lets the
-// run delete.
-func ClaimKey(snapshotKey, kind, dest string) string {
-	base := strings.TrimSuffix(snapshotKey, ".json")
-	if kind == claimFailure {
-		base += ".failure"
-	}
-	if dest != "slack" {
-		base += "." + strings.Map(func(r rune) rune {
-			if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' {
-				return r
-			}
-			return '-'
-		}, dest)
-	}
-	return base + ".notified.json"
+	return out
 }

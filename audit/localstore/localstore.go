@@ -55,7 +55,11 @@ func (s *Store) Get(_ context.Context, key string) ([]byte, error) {
 	return b, nil
 }
 
-// Create writes the file only if it does not exist (O_EXCL).
+// Create writes the file only if it does not exist, whole: the content
+// goes to a temporary file, synced, which is then hard-linked to the key
+// (link fails if the key exists, as O_EXCL does). So no reader ever sees a
+// created file empty or in part, not even when the process is killed
+// between two writes.
 func (s *Store) Create(_ context.Context, key string, data []byte) error {
 	p, err := s.path(key)
 	if err != nil {
@@ -64,31 +68,29 @@ func (s *Store) Create(_ context.Context, key string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("local store: create %s: %w", p, err)
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("local store: create %s: %w", p, run.ErrExists)
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("local store: create %s: %w", p, err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
 	}
 	if err != nil {
 		return fmt.Errorf("local store: create %s: %w", p, err)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
+	if err := os.Link(f.Name(), p); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("local store: create %s: %w", p, run.ErrExists)
+		}
 		return fmt.Errorf("local store: create %s: %w", p, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("local store: create %s: %w", p, err)
-	}
-	return nil
-}
-
-// Delete removes the file at key.
-func (s *Store) Delete(_ context.Context, key string) error {
-	p, err := s.path(key)
-	if err != nil {
-		return err
-	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("local store: delete %s: %w", p, err)
 	}
 	return nil
 }

@@ -311,18 +311,6 @@ func (s *Store) do(ctx context.Context, op, name string, f func(ctx context.Cont
 	})
 }
 
-// Delete removes an object (a delivery claim given back).
-func (s *Store) Delete(ctx context.Context, key string) error {
-	name := s.object(key)
-	err := s.retrier.Do(ctx, retryable, func() error {
-		return s.attempt(ctx, func(ctx context.Context) error { return s.bucket.DeleteObject(name, oss.WithContext(ctx)) })
-	})
-	if err != nil {
-		return s.explain("delete", name, err)
-	}
-	return nil
-}
-
 // retryable says whether an OSS error can succeed on retry.
 func retryable(err error) (bool, time.Duration) {
 	var se oss.ServiceError
@@ -358,7 +346,7 @@ func (s *Store) explained(op, name string, err error) error {
 	hint := ""
 	switch se.Code {
 	case "AccessDenied":
-		perm := map[string]string{"get": "oss:GetObject", "delete": "oss:DeleteObject", "copy": "oss:GetObject and oss:PutObject"}[op]
+		perm := map[string]string{"get": "oss:GetObject", "copy": "oss:GetObject and oss:PutObject"}[op]
 		if perm == "" {
 			perm = "oss:PutObject"
 		}

@@ -97,14 +97,6 @@ func (m *memStore) Copy(_ context.Context, src, dst string) error {
 	return nil
 }
 
-func (m *memStore) Delete(_ context.Context, key string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.ops = append(m.ops, "delete "+key)
-	delete(m.objects, key)
-	return nil
-}
-
 func (m *memStore) Location(_ context.Context, key string) string { return "mem://" + key }
 
 func (m *memStore) count(op string) int {
@@ -225,7 +217,8 @@ func kinds(c *audit.Changes) map[string][]string {
 
 const (
 	dated    = "2026/11/27/20261127T090000Z.json"
-	notified = "2026/11/27/20261127T090000Z.notified.json"
+	notified = "2026/11/27/20261127T090000Z.slack.1.notified.json" // the claim
+	recorded = "2026/11/27/20261127T090000Z.slack.2.notified.json" // what became of it
 )
 
 func TestRunWritesDatedThenLatestThenBaselineThenNotifies(t *testing.T) {
@@ -235,7 +228,7 @@ func TestRunWritesDatedThenLatestThenBaselineThenNotifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"put " + dated, "copy latest.json", "put baseline.json", "put history.json", "create " + notified, "put " + notified}
+	want := []string{"put " + dated, "copy latest.json", "put baseline.json", "put history.json", "create " + notified, "create " + recorded}
 	if strings.Join(st.ops, ",") != strings.Join(want, ",") {
 		t.Errorf("ops: got %v, want %v", st.ops, want)
 	}
@@ -243,8 +236,8 @@ func TestRunWritesDatedThenLatestThenBaselineThenNotifies(t *testing.T) {
 		t.Errorf("got %+v and %d notifications to %v", res, len(n.reports), n.links)
 	}
 	var rec struct{ RunID, State string }
-	if err := json.Unmarshal(st.objects[notified], &rec); err != nil || rec.State != "delivered" || rec.RunID != "audit-20261127T090000Z" {
-		t.Errorf("delivery record: got %s, %v", st.objects[notified], err)
+	if err := json.Unmarshal(st.objects[recorded], &rec); err != nil || rec.State != "delivered" || rec.RunID != "audit-20261127T090000Z" {
+		t.Errorf("delivery record: got %s, %v", st.objects[recorded], err)
 	}
 }
 
@@ -330,8 +323,9 @@ func TestRunRetryAfterFailedNotificationPostsOnce(t *testing.T) {
 	if _, ok := st.objects[audit.LatestKey]; !ok {
 		t.Fatal("the snapshot was not written before notifying")
 	}
-	if _, ok := st.objects[notified]; ok {
-		t.Fatal("the claim was kept after the post failed; a retry could not post")
+	var rec struct{ State string }
+	if err := json.Unmarshal(st.objects[recorded], &rec); err != nil || rec.State != "released" {
+		t.Fatalf("after the failed post the claim is %s (%v); want it released, so that a retry can post", st.objects[recorded], err)
 	}
 	n.err = nil
 	res, err := r.Run(t.Context(), Options{Now: now, Notify: true, Retry: true})
@@ -367,22 +361,24 @@ func TestConcurrentDuplicateDeliveriesPostOnce(t *testing.T) {
 }
 
 // A claim left "posting" by a delivery that died mid-post is taken over
-// once it is stale; a fresh one is respected.
+// once its lease (its attempt's deadline, and 5 minutes for the clocks)
+// has ended; one whose lease runs is respected.
 func TestStaleClaimIsTakenOver(t *testing.T) {
 	t.Parallel()
 	wall := time.Date(2026, 11, 27, 9, 1, 0, 0, time.UTC)
 	for _, tc := range []struct {
-		age  time.Duration
-		post bool
-	}{{time.Minute, false}, {16 * time.Minute, true}} {
+		leaseEnded time.Duration // how long ago the holder's lease ended
+		post       bool
+	}{{-time.Minute, false}, {4 * time.Minute, false}, {6 * time.Minute, true}} {
 		st, n := newMemStore(), &recNotifier{}
-		held, _ := json.Marshal(map[string]any{"runId": "audit-20261127T090000Z", "kind": "report", "state": "posting", "nonce": "other", "claimedAt": wall.Add(-tc.age)})
+		held, _ := json.Marshal(map[string]any{"runId": "audit-20261127T090000Z", "kind": "report", "state": "posting", "nonce": "other",
+			"at": wall.Add(-tc.leaseEnded - 10*time.Minute), "leaseEnds": wall.Add(-tc.leaseEnded)})
 		st.objects[notified] = held
 		r := newRunner(world(), st, n)
 		r.Notifier.(*notify.Dispatcher).Now = func() time.Time { return wall }
 		res, err := r.Run(t.Context(), Options{Now: now, Notify: true, Retry: true})
 		if err != nil || res.Notified != tc.post || len(n.reports) != map[bool]int{true: 1}[tc.post] {
-			t.Errorf("claim %v old: got notified %v (%s), %v; want %v", tc.age, res.Notified, res.NotifySkipped, err, tc.post)
+			t.Errorf("lease ended %v ago: got notified %v (%s), %v; want %v", tc.leaseEnded, res.Notified, res.NotifySkipped, err, tc.post)
 		}
 	}
 }
@@ -617,7 +613,7 @@ func TestOneFailedDestinationIsRetriedAlone(t *testing.T) {
 	if n.sent["slack"] != 1 || n.sent["slack:owner:U0ALICE01"] != 1 {
 		t.Fatalf("sent %v: the other destinations were not delivered", n.sent)
 	}
-	for _, k := range []string{"2026/11/27/20261127T090000Z.notified.json", "2026/11/27/20261127T090000Z.slack-owner-U0ALICE01.notified.json"} {
+	for _, k := range []string{recorded, "2026/11/27/20261127T090000Z.slack.owner.U0ALICE01.2.notified.json"} {
 		if _, ok := st.objects[k]; !ok {
 			t.Errorf("no delivery record %s", k)
 		}

@@ -24,8 +24,6 @@ type Store interface {
 	// without sending its content again where the store can copy in place
 	// (OSS CopyObject; a hard link on disk).
 	Copy(ctx context.Context, src, dst string) error
-	// Delete removes the object at key; a missing one is not an error.
-	Delete(ctx context.Context, key string) error
 	// Location says where key is, for people: a path or a URL. It never
 	// carries credentials.
 	Location(ctx context.Context, key string) string
