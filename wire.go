@@ -34,7 +34,7 @@ var retrySleep func(ctx context.Context, d time.Duration) error
 
 // sinkTimeout bounds one request to Slack or a JSON webhook, body
 // included.
-const sinkTimeout = 15 * time.Second
+const sinkTimeout = 30 * time.Second
 
 // newRunner wires the audit's dependencies from a config and a credential.
 // It returns the runner and a description of the destinations ("" when

@@ -22,6 +22,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"sync/atomic"
 	"time"
 )
@@ -203,4 +204,30 @@ func Loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Sent records whether a request went out whole: an error after that (a
+// time-out waiting for the answer, a connection closed) leaves it unknown
+// whether the peer acted on it.
+type Sent struct{ wrote atomic.Bool }
+
+// WithSent returns a context whose requests record in the returned Sent
+// when they have been written whole.
+func WithSent(ctx context.Context) (context.Context, *Sent) {
+	s := &Sent{}
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(info httptrace.WroteRequestInfo) {
+		if info.Err == nil {
+			s.wrote.Store(true)
+		}
+	}}), s
+}
+
+// Whole reports whether a request went out whole.
+func (s *Sent) Whole() bool { return s.wrote.Load() }
+
+// Answered reports whether a request's error came with an answer of the
+// peer (a redirect refused, a body over the cap): the peer did answer, so
+// the request is not one whose answer was lost.
+func Answered(err error) bool {
+	return errors.As(err, new(*RedirectError)) || errors.Is(err, ErrTooLarge)
 }

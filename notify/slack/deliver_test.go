@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -331,13 +332,15 @@ func TestWebhookHostileAnswers(t *testing.T) {
 				}
 			}
 		}, "HTTP 400 (body: xxxx", 1},
+		// The post went out whole and no answer came: Slack may have it. It
+		// is not sent again (at most once), and the error says uncertain.
 		{"hangs", func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.ReadAll(r.Body) // then the server notices the client leave
 			select {
 			case <-r.Context().Done():
 			case <-time.After(10 * time.Second):
 			}
-		}, "no answer within 300ms (gave up after 4 attempts)", 4},
+		}, "no answer after the request was sent (it may have been delivered; not sent again): no answer within 300ms (gave up after 1 attempt)", 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -438,5 +441,107 @@ func TestPlainHTTPOnlyOnLoopback(t *testing.T) {
 		if _, err := NewWebhook(u, "SLACK_WEBHOOK_URL", hc); err != nil {
 			t.Errorf("%s: %v", u, err)
 		}
+	}
+}
+
+// lossyBot is a Slack API whose chat.postMessage keeps the message (or
+// not) and then gives no answer, and whose conversations.history shows
+// what it kept, with its metadata.
+type lossyBot struct {
+	mu      sync.Mutex
+	calls   int
+	kept    []map[string]any
+	lose    bool // it hangs without keeping
+	noScope bool // conversations.history answers missing_scope
+}
+
+func (b *lossyBot) post(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	b.mu.Lock()
+	b.calls++
+	call := b.calls
+	var meta map[string]any
+	_ = json.Unmarshal([]byte(r.Form.Get("metadata")), &meta)
+	if !b.lose || call > 1 {
+		b.kept = append(b.kept, map[string]any{"type": "message", "ts": fmt.Sprintf("1764234000.00010%d", call), "text": r.Form.Get("text"), "metadata": meta})
+	}
+	b.mu.Unlock()
+	if call == 1 { // the first answer is lost
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+		return
+	}
+	io.WriteString(w, `{"ok":true,"channel":"C0AUDIT01","ts":"1764234000.000102"}`)
+}
+
+func (b *lossyBot) history(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.noScope {
+		io.WriteString(w, `{"ok":false,"error":"missing_scope"}`)
+		return
+	}
+	if r.Form.Get("channel") != "C0AUDIT01" || r.Form.Get("include_all_metadata") != "1" {
+		io.WriteString(w, `{"ok":false,"error":"channel_not_found"}`)
+		return
+	}
+	out, _ := json.Marshal(map[string]any{"ok": true, "messages": b.kept})
+	w.Write(out)
+}
+
+func (b *lossyBot) list(w http.ResponseWriter, r *http.Request) {
+	io.WriteString(w, `{"ok":true,"channels":[{"id":"C0OTHER01","name":"general"},{"id":"C0AUDIT01","name":"platform-alerts"}],"response_metadata":{"next_cursor":""}}`)
+}
+
+// A bot's post whose answer is lost is looked for in the channel's history
+// before it is posted again: found, it is delivered once; not there, it is
+// posted again, once; the history unreadable, it is uncertain and not
+// posted again.
+func TestBotPostWithoutAnswer(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		bot         *lossyBot
+		calls, kept int
+		uncertain   bool
+	}{
+		{"Slack has it", &lossyBot{}, 1, 1, false},
+		{"Slack lost it", &lossyBot{lose: true}, 2, 1, false},
+		{"no history scope", &lossyBot{noScope: true}, 1, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := slacktest.NewTestServer(func(c slacktest.Customize) {
+				c.Handle("/chat.postMessage", tc.bot.post)
+				c.Handle("/conversations.history", tc.bot.history)
+				c.Handle("/conversations.list", tc.bot.list)
+			})
+			srv.Start()
+			t.Cleanup(srv.Stop)
+			bot, err := NewBot(botToken, srv.GetAPIURL(), NewHTTPClient(300*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := bot.To("#platform-alerts")
+			n.Sleep = noSleep
+			msg := Render(fleetOf(1, 0), RenderOptions{MaxItems: 10})
+			msg.Meta = &Meta{RunID: "audit-20261127T090000Z", Destination: "slack"}
+			err = n.Post(t.Context(), msg, nil)
+			var ue *notify.UncertainError
+			if errors.As(err, &ue) != tc.uncertain || !tc.uncertain && err != nil {
+				t.Errorf("got %v, want uncertain: %v", err, tc.uncertain)
+			}
+			tc.bot.mu.Lock()
+			defer tc.bot.mu.Unlock()
+			if tc.bot.calls != tc.calls || len(tc.bot.kept) != tc.kept {
+				t.Errorf("%d posts, %d kept; want %d and %d", tc.bot.calls, len(tc.bot.kept), tc.calls, tc.kept)
+			}
+			if m := tc.bot.kept[0]["metadata"].(map[string]any); m["event_type"] != "livy_token_audit" {
+				t.Errorf("metadata: %v", m)
+			}
+		})
 	}
 }

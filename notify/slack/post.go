@@ -146,13 +146,24 @@ func (n *Slack) String() string {
 // Post posts a message and, with a bot, the replies in its thread. A reply
 // that cannot be posted is logged, not returned: the message itself is out,
 // and a retry would post it twice.
+//
+// A post that went out whole and got no answer is uncertain: through a
+// webhook it is never sent again (a *notify.UncertainError: at most once);
+// with the bot, the channel's history is read for the message's metadata
+// first, and it is posted again only when it is not there (exactly once),
+// or not at all when the history cannot be read.
 func (n *Slack) Post(ctx context.Context, msg Message, thread []Message) error {
 	if n.bot == nil {
 		return n.redact(n.retry(ctx, "post webhook", func() error { return n.postWebhook(ctx, msg) }))
 	}
 	var ts string
+	since := time.Now().Add(-time.Minute)
 	err := n.retry(ctx, "chat.postMessage", func() (err error) {
-		ts, err = n.post(ctx, msg, "")
+		sctx, sent := safehttp.WithSent(ctx)
+		ts, err = n.post(sctx, msg, "")
+		if err != nil && sent.Whole() && !answered(err) && !safehttp.Answered(err) {
+			ts, err = n.afterNoAnswer(ctx, msg, since, err)
+		}
 		return err
 	})
 	if err != nil {
@@ -172,6 +183,96 @@ func (n *Slack) Post(ctx context.Context, msg Message, thread []Message) error {
 	return nil
 }
 
+// answered reports whether Slack answered the call (an error of Slack's,
+// a status): then it was not a lost answer.
+func answered(err error) bool {
+	var rl *slackgo.RateLimitedError
+	var sc slackgo.StatusCodeError
+	var se slackgo.SlackErrorResponse
+	return errors.As(err, &rl) || errors.As(err, &sc) || errors.As(err, &se)
+}
+
+// afterNoAnswer looks for a post whose answer was lost in the channel's
+// history: there, it is delivered; not there, the error is retried (the
+// post goes again); the history unreadable, it is uncertain.
+func (n *Slack) afterNoAnswer(ctx context.Context, msg Message, since time.Time, lost error) (string, error) {
+	if msg.Meta == nil {
+		return "", &notify.UncertainError{Err: lost}
+	}
+	ts, found, err := n.posted(ctx, msg.Meta, since)
+	switch {
+	case err != nil:
+		n.logger().Warn("slack: no answer to a post, and its channel's history cannot be read: not posting again", "error", n.redact(err))
+		return "", &notify.UncertainError{Err: lost}
+	case found:
+		return ts, nil
+	}
+	return "", lost
+}
+
+// metaEventType marks the messages a run posts, in their metadata.
+const metaEventType = "livy_token_audit"
+
+// posted looks in the bot's channel's history (since a time) for a message
+// whose metadata names the run and the destination.
+func (n *Slack) posted(ctx context.Context, meta *Meta, since time.Time) (ts string, found bool, err error) {
+	ch, err := n.channelID(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	hist, err := n.bot.GetConversationHistoryContext(ctx, &slackgo.GetConversationHistoryParameters{
+		ChannelID: ch, Oldest: strconv.FormatInt(since.Unix(), 10) + ".000000", Limit: 100, IncludeAllMetadata: true})
+	if err != nil {
+		return "", false, fmt.Errorf("conversations.history: %w", err)
+	}
+	for _, m := range hist.Messages {
+		p := m.Metadata.EventPayload
+		if m.Metadata.EventType == metaEventType && p["run_id"] == meta.RunID && p["destination"] == meta.Destination {
+			return m.Timestamp, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+var (
+	channelIDRe = regexp.MustCompile(`^[CGD][A-Z0-9]{6,}$`)
+	userIDRe    = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+)
+
+// channelID is the ID of the bot's channel: as configured, the direct
+// messages of a user (conversations.open), or a channel's by its name
+// (conversations.list).
+func (n *Slack) channelID(ctx context.Context) (string, error) {
+	switch c := n.channel; {
+	case channelIDRe.MatchString(c):
+		return c, nil
+	case userIDRe.MatchString(c):
+		ch, _, _, err := n.bot.OpenConversationContext(ctx, &slackgo.OpenConversationParameters{Users: []string{c}})
+		if err != nil {
+			return "", fmt.Errorf("conversations.open: %w", err)
+		}
+		return ch.ID, nil
+	}
+	name := strings.TrimPrefix(n.channel, "#")
+	cursor := ""
+	for range 20 {
+		chs, next, err := n.bot.GetConversationsContext(ctx, &slackgo.GetConversationsParameters{Cursor: cursor, Limit: 200, ExcludeArchived: true,
+			Types: []string{"public_channel", "private_channel"}})
+		if err != nil {
+			return "", fmt.Errorf("conversations.list: %w", err)
+		}
+		for _, ch := range chs {
+			if ch.Name == name {
+				return ch.ID, nil
+			}
+		}
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	return "", fmt.Errorf("channel %s not found among the bot's conversations", n.channel)
+}
+
 func (n *Slack) logger() *slog.Logger {
 	if n.Logger != nil {
 		return n.Logger
@@ -186,6 +287,10 @@ func (n *Slack) scrub(s string) string { return n.scrubber.Text(s) }
 
 func (n *Slack) post(ctx context.Context, m Message, threadTS string) (string, error) {
 	opts := []slackgo.MsgOption{slackgo.MsgOptionText(m.Text, false), slackgo.MsgOptionBlocks(m.Blocks...)}
+	if m.Meta != nil && threadTS == "" {
+		opts = append(opts, slackgo.MsgOptionMetadata(slackgo.SlackMetadata{EventType: metaEventType,
+			EventPayload: map[string]any{"run_id": m.Meta.RunID, "destination": m.Meta.Destination}}))
+	}
 	if threadTS != "" {
 		opts = append(opts, slackgo.MsgOptionTS(threadTS))
 	}
@@ -219,23 +324,28 @@ func (n *Slack) postWebhook(ctx context.Context, m Message) error {
 		return errors.New("build request: invalid webhook URL")
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := n.httpClient.Do(req)
+	sctx, sent := safehttp.WithSent(ctx)
+	resp, err := n.httpClient.Do(req.WithContext(sctx))
 	if err != nil {
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			return &timeoutError{after: n.httpClient.Timeout}
-		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // *url.Error repeats the URL, which is the secret
 		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			err = &timeoutError{after: n.httpClient.Timeout}
+		}
+		if sent.Whole() && !safehttp.Answered(err) {
+			// Slack may have the message: it is not sent again.
+			return &notify.UncertainError{Err: err}
+		}
 		return err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode == http.StatusOK {
-		return nil
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return nil // Slack took it, whatever the rest of the body does
 	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	e := &webhookError{status: resp.StatusCode, code: n.errorCode(b)}
 	if resp.StatusCode == http.StatusTooManyRequests {
 		e.retryAfter = retryAfter(resp.Header.Get("Retry-After"))
@@ -278,6 +388,8 @@ func retryable(err error) (bool, time.Duration) {
 	var se slackgo.SlackErrorResponse
 	var ne net.Error
 	switch {
+	case errors.As(err, new(*notify.UncertainError)):
+		return false, 0 // never sent again blindly
 	case errors.As(err, &rl):
 		return true, max(rl.RetryAfter, time.Second)
 	case errors.As(err, &we):

@@ -47,9 +47,18 @@ type RenderOptions struct {
 type Message struct {
 	Text   string
 	Blocks []slackgo.Block
+	// Meta names the run and the destination in the message's metadata,
+	// when a bot posts it: so that a post whose answer was lost can be
+	// found in the channel's history rather than posted again.
+	Meta *Meta
 	// Cut is how many finding or failure lines were left out of the blocks
 	// (they are counted in "+N more").
 	Cut int
+}
+
+// Meta is a message's metadata.
+type Meta struct {
+	RunID, Destination string
 }
 
 // MarshalJSON writes the message as chat.postMessage or a webhook takes it.

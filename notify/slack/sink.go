@@ -28,12 +28,15 @@ var _ notify.Sender = (*Slack)(nil)
 // them.
 func (n *Slack) Send(ctx context.Context, r *notify.Report) error {
 	msg, thread := Messages(r, n.Options, n.bot != nil)
+	msg.Meta = &Meta{RunID: r.Snapshot.RunID, Destination: r.Destination}
 	return n.Post(ctx, msg, thread)
 }
 
 // SendFailure posts the short notice of a run that could not do its job.
 func (n *Slack) SendFailure(ctx context.Context, f notify.FailureNotice) error {
-	return n.Post(ctx, RenderFailure(f), nil)
+	msg := RenderFailure(f)
+	msg.Meta = &Meta{RunID: f.RunID, Destination: "failure"}
+	return n.Post(ctx, msg, nil)
 }
 
 // Messages renders a report: its message and, when thread is set (a bot

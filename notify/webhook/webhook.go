@@ -190,7 +190,7 @@ func (w *Webhook) post(ctx context.Context, body []byte) error {
 		return err
 	})
 	if err != nil {
-		return errors.New(w.scrub(fmt.Sprintf("webhook: post: %v", err)))
+		return w.scrubber.Err(fmt.Errorf("webhook: post: %w", err))
 	}
 	return nil
 }
@@ -218,11 +218,16 @@ func (w *Webhook) once(ctx context.Context, body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(TimestampHeader, strconv.FormatInt(ts, 10))
 	req.Header.Set(SignatureHeader, Sign(w.o.Secret, ts, body))
-	resp, err := w.o.HTTPClient.Do(req)
+	sctx, sent := safehttp.WithSent(ctx)
+	resp, err := w.o.HTTPClient.Do(req.WithContext(sctx))
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // *url.Error repeats the URL, which may hold a secret
+		}
+		if sent.Whole() && !safehttp.Answered(err) {
+			// The receiver may have acted on it: it is not sent again.
+			return &notify.UncertainError{Err: err}
 		}
 		return err
 	}
@@ -248,8 +253,8 @@ func retryable(err error) (bool, time.Duration) {
 	var se *statusError
 	var ne net.Error
 	switch {
-	case err == nil:
-		return false, 0
+	case err == nil, errors.As(err, new(*notify.UncertainError)):
+		return false, 0 // an uncertain post is never sent again blindly
 	case errors.As(err, &se):
 		switch {
 		case se.status == http.StatusTooManyRequests:

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -316,5 +318,28 @@ func TestFailureNotice(t *testing.T) {
 	if err := json.Unmarshal(rc.accepted[0], &body); err != nil || body.Event != "failure" || !strings.HasPrefix(body.Failure.Cause, "write snapshot: oss: AccessDenied") ||
 		strings.ContainsAny(body.Failure.Cause, "\n\x1b") {
 		t.Errorf("got %s (%v)", rc.accepted[0], err)
+	}
+}
+
+// A receiver that takes the post but answers after the client's time: the
+// post is uncertain, and not sent again (at most once).
+func TestSlowReceiverGetsOnePost(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		_, _ = io.ReadAll(r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	defer srv.Close()
+	w := newHook(t, srv.URL)
+	w.o.HTTPClient = NewHTTPClient(200 * time.Millisecond)
+	err := w.Send(t.Context(), report())
+	var ue *notify.UncertainError
+	if !errors.As(err, &ue) || calls.Load() != 1 || strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("got %v after %d calls; want one post, uncertain", err, calls.Load())
 	}
 }
