@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -306,7 +310,7 @@ func NewBuilder(ev Evaluation) *Builder {
 	s := &Snapshot{
 		SchemaVersion: SchemaVersion,
 		Tool:          ev.Tool,
-		RunID:         RunID(now),
+		RunID:         RunIDOf(now, ev.Scope),
 		AuditedAt:     now,
 		Trigger:       ev.Trigger,
 		Scope:         ev.Scope,
@@ -527,6 +531,35 @@ func Stamp(t time.Time) string { return t.UTC().Format("20060102T150405Z") }
 // RunID identifies the run of an audit time: a retry of the same run (same
 // audit time) has the same id.
 func RunID(t time.Time) string { return "audit-" + Stamp(t) }
+
+// ID is a stable short name of a narrowed scope (the first 8 hex digits of
+// the SHA-256 of its JSON): the same narrowing has the same ID, and two
+// narrowings, or a narrowing and the whole scope, never share a key.
+func (r ScopeReport) ID() string {
+	b, _ := json.Marshal(r)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:4])
+}
+
+// SnapshotKeyOf is where the snapshot of an audit at t of scope is stored:
+// SnapshotKey for the whole configured scope; for a narrowed one (Partial)
+// YYYY/MM/DD/{stamp}.{scope ID}.json, so that it never overwrites the whole
+// run's snapshot, page or claims of the same audit time.
+func SnapshotKeyOf(t time.Time, scope ScopeReport) string {
+	if !scope.Partial {
+		return SnapshotKey(t)
+	}
+	return strings.TrimSuffix(SnapshotKey(t), ".json") + "." + scope.ID() + ".json"
+}
+
+// RunIDOf identifies the run of an audit at t of scope: RunID for the
+// whole scope, with the scope's ID for a narrowed one.
+func RunIDOf(t time.Time, scope ScopeReport) string {
+	if !scope.Partial {
+		return RunID(t)
+	}
+	return RunID(t) + "." + scope.ID()
+}
 
 // SnapshotKey is where the snapshot of an audit at t is stored, relative to
 // the store's root: YYYY/MM/DD/{stamp}.json.

@@ -120,6 +120,9 @@ type Options struct {
 
 // Result is what a run did.
 type Result struct {
+	// RunID names the run: audit-{stamp}, and the scope's ID for a
+	// narrowed one.
+	RunID    string
 	Snapshot *audit.Snapshot
 	// Key is the dated snapshot's key; Location says where it is.
 	Key      string
@@ -281,13 +284,15 @@ type state struct {
 // the baseline moves and draws the history.
 func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 	now := o.Now.UTC().Truncate(time.Second)
-	res := &Result{Key: audit.SnapshotKey(now)}
 	narrowed := o.Accounts != nil
 	accounts := r.Accounts
 	if narrowed {
 		accounts = o.Accounts
 	}
 	scope := audit.ScopeReportOf(fleet.Identities(accounts), narrowed)
+	// A narrowed run has keys of its own: it never overwrites the whole
+	// run's snapshot, page or claims.
+	res := &Result{Key: audit.SnapshotKeyOf(now, scope), RunID: audit.RunIDOf(now, scope)}
 
 	// The baseline and the history are read while the fleet is audited.
 	reading := r.read(ctx)
@@ -490,7 +495,7 @@ func (r *Runner) notify(ctx context.Context, o Options, res *Result) []error {
 }
 
 func (r *Runner) notifyRun(o Options, res *Result) notify.Run {
-	return notify.Run{Key: res.Key, RunID: audit.RunID(o.Now.UTC().Truncate(time.Second)), RequestID: o.Trigger.RequestID, Retry: o.Retry}
+	return notify.Run{Key: res.Key, RunID: res.RunID, RequestID: o.Trigger.RequestID, Retry: o.Retry}
 }
 
 // notifyFailure posts a short failure notice, once per run.
@@ -499,6 +504,6 @@ func (r *Runner) notifyFailure(ctx context.Context, o Options, res *Result, caus
 		return
 	}
 	at := o.Now.UTC().Truncate(time.Second)
-	f := notify.FailureNotice{Tool: r.Tool, RunID: audit.RunID(at), AuditedAt: at, Trigger: o.Trigger, Cause: cause}
+	f := notify.FailureNotice{Tool: r.Tool, RunID: res.RunID, AuditedAt: at, Trigger: o.Trigger, Cause: cause}
 	res.Deliveries = append(res.Deliveries, r.Notifier.Failure(ctx, r.notifyRun(o, res), f)...)
 }

@@ -680,10 +680,13 @@ func TestRunWritesPagesAndHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.ops = nil
-	if _, err := r.Run(t.Context(), Options{Now: next, Accounts: narrowed}); err != nil {
+	nres, err := r.Run(t.Context(), Options{Now: next, Accounts: narrowed})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"put 2026/11/28/20261128T090000Z.json", "put 2026/11/28/20261128T090000Z.html"}; !slices.Equal(st.ops, want) {
+	// A narrowed run's keys are its own: {stamp}.{scope ID}.
+	id := nres.Snapshot.Scope.ID()
+	if want := []string{"put 2026/11/28/20261128T090000Z." + id + ".json", "put 2026/11/28/20261128T090000Z." + id + ".html"}; !slices.Equal(st.ops, want) {
 		t.Errorf("narrowed run: ops %v, want %v", st.ops, want)
 	}
 	if got := p.histories[1]; !slices.Equal(got, []string{audit.RunID(now)}) {
@@ -709,5 +712,43 @@ func TestRunReportsAFailedPage(t *testing.T) {
 	}
 	if _, ok := st.objects[LatestPageKey]; ok {
 		t.Error("latest.html was written though the run's page failed")
+	}
+}
+
+// A narrowed run and a full run at the same audit time, in either order and
+// after a failed post, never share a snapshot, a page or a claim: each
+// writes its own, and each posts its own report.
+func TestNarrowedAndFullRunsAtOneTime(t *testing.T) {
+	t.Parallel()
+	for _, narrowedFirst := range []bool{true, false} {
+		st, n := newMemStore(), &recNotifier{}
+		r := newRunner(world(), st, n)
+		narrowed, err := fleet.Narrow(r.Accounts, audit.Narrowing{Gateways: []audit.GatewayRef{{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-a"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs := []Options{{Now: now, Notify: true}, {Now: now, Notify: true, Accounts: narrowed}}
+		if narrowedFirst {
+			runs[0], runs[1] = runs[1], runs[0]
+		}
+		n.err = errors.New("slack: HTTP 500") // the first post fails
+		_, _ = r.Run(t.Context(), runs[0])
+		n.err = nil
+		var keys []string
+		for _, o := range []Options{runs[1], runs[0]} { // the other, then the first's retry
+			o.Retry = true
+			res, err := r.Run(t.Context(), o)
+			if err != nil || !res.Notified {
+				t.Fatalf("narrowed first %v: %v, notified %v (%s)", narrowedFirst, err, res.Notified, res.NotifySkipped)
+			}
+			keys = append(keys, res.Key)
+		}
+		full, _ := audit.ReadSnapshot(st.objects[dated])
+		if full == nil || full.Scope.Partial || full.Summary.Gateways != 2 {
+			t.Errorf("narrowed first %v: the full run's snapshot is %+v", narrowedFirst, full)
+		}
+		if keys[0] == keys[1] || len(n.reports) != 2 {
+			t.Errorf("narrowed first %v: keys %v, %d reports; want two keys and two reports", narrowedFirst, keys, len(n.reports))
+		}
 	}
 }
