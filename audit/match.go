@@ -63,6 +63,24 @@ func (m Match) ScopeError(e *ScopeError) bool {
 		(e.WorkspaceID == "" || matchAny(m.Workspaces, e.WorkspaceID, e.WorkspaceName))
 }
 
+// Covers reports whether every gateway that a failure above the gateway
+// level may hide is in the slice: then the slice's destination is the only
+// one that needs to hear of it. A region's failure may hide a gateway of
+// any of its workspaces, an account's one of any region.
+func (m Match) Covers(e *ScopeError) bool {
+	switch {
+	case len(m.Gateways) > 0 || !matchAny(m.Accounts, accountValues(e.AccountID, e.AccountName)...):
+		return false
+	case e.Region == "":
+		return len(m.Regions) == 0 && len(m.Workspaces) == 0
+	case !matchAny(m.Regions, e.Region):
+		return false
+	case e.WorkspaceID == "":
+		return len(m.Workspaces) == 0
+	}
+	return matchAny(m.Workspaces, e.WorkspaceID, e.WorkspaceName)
+}
+
 // Change reports whether a change is of the slice; g is the change's
 // gateway in the snapshot (nil when it is not there: then only its IDs can
 // match).

@@ -42,7 +42,11 @@ type Report struct {
 	Owner *Owner
 	// Unowned lists, on the main report, the owners with findings that have
 	// no recipient, so that the mapping gets completed.
-	Unowned   []Owner
+	Unowned []Owner
+	// Routed counts, on the main report, the gateways that exclusive routes
+	// took out of it, and RoutedTo names those routes.
+	Routed    int
+	RoutedTo  []string
 	Locations Locations
 	// Sender sends it; nil when it is only planned (a preview).
 	Sender Sender
@@ -135,10 +139,12 @@ func (rt *Router) Plan(s *audit.Snapshot, loc Locations) []Report {
 
 func (rt *Router) mainReport(s *audit.Snapshot, loc Locations, unowned []Owner) Report {
 	main := s
+	var routedTo []string
 	if slices.ContainsFunc(rt.Routes, func(r Route) bool { return r.Exclusive }) {
-		main = rt.catchAll(s)
+		main, routedTo = rt.catchAll(s)
 	}
-	rep := Report{Destination: MainDestination, Label: "the main report", Snapshot: main, Unowned: unowned, Locations: loc, Sender: rt.Main}
+	rep := Report{Destination: MainDestination, Label: "the main report", Snapshot: main, Unowned: unowned, Locations: loc, Sender: rt.Main,
+		Routed: s.Summary.Gateways - main.Summary.Gateways, RoutedTo: routedTo}
 	if rt.Main != nil {
 		rep.Label += " (" + rt.Main.String() + ")"
 	}
@@ -213,28 +219,44 @@ func changeKey(account, region, ws, gw, token string, rule audit.Rule) string {
 
 // catchAll is the snapshot without the slices of exclusive routes: a route
 // without a rule or severity filter takes its gateways out; one with a
-// filter takes out only its findings.
-func (rt *Router) catchAll(s *audit.Snapshot) *audit.Snapshot {
-	var excl []audit.Match
+// filter takes out only its findings. A failure above the gateway level
+// stays unless an exclusive route takes every gateway it may hide (a
+// region's failed listing may hide a gateway of any of its workspaces): the
+// main report hears of every failure that may hide one of its gateways. It
+// also returns the routes that took gateways out.
+func (rt *Router) catchAll(s *audit.Snapshot) (*audit.Snapshot, []string) {
+	whole := func(m audit.Match) bool { return len(m.Rules) == 0 && m.MinSeverity == 0 }
+	var excl []Route
 	for _, r := range rt.Routes {
 		if r.Exclusive {
-			excl = append(excl, r.Match)
+			excl = append(excl, r)
 		}
 	}
-	whole := func(m audit.Match) bool { return len(m.Rules) == 0 && m.MinSeverity == 0 }
-	return audit.Slice(s,
+	took := map[string]bool{}
+	main := audit.Slice(s,
 		func(g *audit.GatewayReport) bool {
-			return !slices.ContainsFunc(excl, func(m audit.Match) bool { return whole(m) && m.Gateway(g) })
+			i := slices.IndexFunc(excl, func(r Route) bool { return whole(r.Match) && r.Match.Gateway(g) })
+			if i >= 0 {
+				took[excl[i].Name] = true
+			}
+			return i < 0
 		},
 		func(g *audit.GatewayReport, f *audit.Finding) bool {
-			return !slices.ContainsFunc(excl, func(m audit.Match) bool { return m.Gateway(g) && m.Finding(f) })
+			return !slices.ContainsFunc(excl, func(r Route) bool { return r.Match.Gateway(g) && r.Match.Finding(f) })
 		},
 		func(e *audit.ScopeError) bool {
-			return !slices.ContainsFunc(excl, func(m audit.Match) bool { return whole(m) && m.ScopeError(e) })
+			return !slices.ContainsFunc(excl, func(r Route) bool { return whole(r.Match) && r.Match.Covers(e) })
 		},
 		func(c *audit.Change, g *audit.GatewayReport) bool {
-			return !slices.ContainsFunc(excl, func(m audit.Match) bool { return m.Change(c, g) })
+			return !slices.ContainsFunc(excl, func(r Route) bool { return r.Match.Change(c, g) })
 		})
+	var names []string
+	for _, r := range excl {
+		if took[r.Name] {
+			names = append(names, r.Name)
+		}
+	}
+	return main, names
 }
 
 // Deliveries are the planned reports that have a sender.

@@ -41,6 +41,10 @@ type RenderOptions struct {
 	// Unowned lists the owners with findings that slack.mentions does not
 	// map, so the map gets completed (owner messages on).
 	Unowned []notify.Owner
+	// Routed counts the gateways exclusive routes took out of this (the
+	// main) report, and RoutedTo names those routes.
+	Routed   int
+	RoutedTo []string
 }
 
 // Message is a Slack message: a notification text and Block Kit blocks.
@@ -147,12 +151,21 @@ func list(title string, n int, line func(int) string, limit int) (string, int) {
 // findings"; a scope with no gateway says so plainly.
 // A route's report names the route: "Livy token audit · team-data · 2
 // expiring"; a route whose slice holds nothing says "nothing here".
-func headline(s *audit.Snapshot, secs []notify.Section, route string) string {
+func headline(s *audit.Snapshot, secs []notify.Section, o RenderOptions) string {
+	route := o.Route
 	h := "Livy token audit · "
 	if route != "" {
 		h += route + " · "
 	}
 	switch {
+	case s.Verdict == audit.VerdictFailed && s.Summary.Gateways > 0:
+		h += notify.FailedHeadline(s)
+	case s.Summary.Gateways == 0 && o.Routed > 0 && len(secs) == 0:
+		// Exclusive routes took every gateway: never "0 gateways found".
+		h += fmt.Sprintf("all %s reported to %s", notify.Plural(o.Routed, "gateway"), strings.Join(o.RoutedTo, ", "))
+		if n := s.Summary.Errors; n > 0 {
+			h += " · " + notify.Plural(n, "listing") + " failed"
+		}
 	case s.Verdict == audit.VerdictFailed:
 		h += notify.FailedHeadline(s)
 	case route != "" && s.Summary.Gateways == 0 && s.Summary.Errors == 0:
@@ -184,10 +197,13 @@ func Render(s *audit.Snapshot, o RenderOptions) Message {
 
 func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int) Message {
 	m := &message{}
-	m.blocks = append(m.blocks, slackgo.NewHeaderBlock(slackgo.NewTextBlockObject(slackgo.PlainTextType, headline(s, secs, o.Route), true, false)))
+	m.blocks = append(m.blocks, slackgo.NewHeaderBlock(slackgo.NewTextBlockObject(slackgo.PlainTextType, headline(s, secs, o), true, false)))
 	cov := notify.CoverageLine(s)
 	if o.Route != "" {
 		cov += " · route " + escape(o.Route) + ": its slice only"
+	}
+	if o.Routed > 0 {
+		cov += fmt.Sprintf(" · %s in routes of their own (%s)", notify.Plural(o.Routed, "gateway"), escape(strings.Join(o.RoutedTo, ", ")))
 	}
 	m.context(cov)
 	if s.Changes != nil {

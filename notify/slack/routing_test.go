@@ -49,6 +49,12 @@ type planned struct {
 // Mentions) and renders every report.
 func plan(t *testing.T, rt notify.Router, mentions map[string]string) map[string]planned {
 	t.Helper()
+	return planOf(t, rt, mentions, teams())
+}
+
+// planOf routes snapshot s as plan does.
+func planOf(t *testing.T, rt notify.Router, mentions map[string]string, s *audit.Snapshot) map[string]planned {
+	t.Helper()
 	rt.Notify, rt.Preview = cmp.Or(rt.Notify, "findings"), true
 	rt.Owners.Recipients, rt.Owners.Prefix = mentions, "slack:owner:"
 	for i := range rt.Routes {
@@ -56,7 +62,7 @@ func plan(t *testing.T, rt notify.Router, mentions map[string]string) map[string
 		r.Destination, r.Notify = "slack:route:"+r.Name, cmp.Or(r.Notify, rt.Notify)
 	}
 	out := map[string]planned{}
-	for _, r := range rt.Plan(teams(), notify.Locations{Snapshot: "audit-out/x.json"}) {
+	for _, r := range rt.Plan(s, notify.Locations{Snapshot: "audit-out/x.json"}) {
 		msg, _ := Messages(&r, Options{MaxItems: 10, Mentions: mentions}, false)
 		out[r.Destination] = planned{r, msg}
 	}
@@ -159,4 +165,30 @@ func keys(m map[string]planned) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// Every destination whose slice a failure may hide hears of it, the main
+// report always among them; when exclusive routes take every gateway, the
+// main report says where they went, never "0 gateways found".
+func TestRoutingFailuresAndAllRouted(t *testing.T) {
+	t.Parallel()
+	s := teams()
+	// The own account's region listing failed too: it may hide a gateway
+	// of any workspace there, the main report's among them.
+	s.Errors = append(s.Errors, audit.ScopeError{Region: "cn-hangzhou", Code: "Forbidden.RAM", Message: "region denied"})
+	s.Summary.Errors = len(s.Errors)
+	dataOnly := notify.Route{Name: "team-data", Exclusive: true, Match: audit.Match{Workspaces: []string{"data-platform"}}}
+	got := planOf(t, notify.Router{Routes: []notify.Route{dataOnly}}, nil, s)
+	for _, dest := range []string{"slack", "slack:route:team-data"} {
+		if !strings.Contains(text(got[dest]), "region denied") {
+			t.Errorf("%s does not hear of the region's failure:\n%s", dest, text(got[dest]))
+		}
+	}
+	// Every gateway routed away: the main report says so.
+	finance := notify.Route{Name: "team-finance", Exclusive: true, Match: audit.Match{Accounts: []string{"finance"}}}
+	got = planOf(t, notify.Router{Notify: "always", Routes: []notify.Route{dataOnly, finance}}, nil, s)
+	main := text(got["slack"])
+	if !strings.Contains(main, "all 2 gateways reported to team-data, team-finance") || strings.Contains(main, "0 gateways found") {
+		t.Errorf("the main report, everything routed away:\n%s", main)
+	}
 }

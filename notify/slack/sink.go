@@ -46,7 +46,8 @@ func Messages(r *notify.Report, o Options, thread bool) (Message, []Message) {
 	if r.Owner != nil {
 		return RenderOwner(*r.Owner, r.Snapshot, o.RunbookURL, r.Locations), nil
 	}
-	ro := RenderOptions{MaxItems: o.MaxItems, Mentions: o.Mentions, Link: r.Locations.Snapshot, PageLink: r.Locations.Page, Route: r.Route, Unowned: r.Unowned}
+	ro := RenderOptions{MaxItems: o.MaxItems, Mentions: o.Mentions, Link: r.Locations.Snapshot, PageLink: r.Locations.Page, Route: r.Route, Unowned: r.Unowned,
+		Routed: r.Routed, RoutedTo: r.RoutedTo}
 	msg := Render(r.Snapshot, ro)
 	if msg.Cut > 0 && thread {
 		return msg, RenderThread(r.Snapshot, ro)
