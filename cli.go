@@ -275,6 +275,7 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 	if s.runner, s.dest, err = newRunner(s.cfg, cred, getenv, log); err != nil {
 		return fail(exitFailed, err)
 	}
+	s.runner.Now = wallClock
 	if !o.narrow.Empty() {
 		if s.accounts, err = fleet.Narrow(s.runner.Accounts, o.narrow); err != nil {
 			return fail(exitUsage, fmt.Errorf("scope: %w", err))
@@ -361,6 +362,9 @@ func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) erro
 		fmt.Fprintf(w, "\nDry run: nothing written. Would write %s.\n", strings.Join(written, ", "))
 	case res.MovedLatest:
 		fmt.Fprintf(w, "(%s updated)\n", audit.LatestKey)
+		if res.HistoryHeld != "" {
+			fmt.Fprintf(w, "(%s not moved: %s)\n", audit.HistoryKey, res.HistoryHeld)
+		}
 	case res.BaselineHeld != "" && res.Written:
 		fmt.Fprintf(w, "(%s not moved: %s)\n", audit.LatestKey, res.BaselineHeld)
 	}

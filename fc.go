@@ -81,6 +81,10 @@ type fcResponse struct {
 	Reused   bool          `json:"reused,omitempty"`
 	// Deliveries says what became of each destination's message.
 	Deliveries []notify.DeliveryResult `json:"deliveries,omitempty"`
+	// BaselineHeld and HistoryHeld say why latest.json and the baseline,
+	// or history.json, were not moved to this run.
+	BaselineHeld string `json:"baselineHeld,omitempty"`
+	HistoryHeld  string `json:"historyHeld,omitempty"`
 }
 
 // invocation is a decoded event.
@@ -301,6 +305,7 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 		log.Error("cannot set up the audit", "error", err)
 		return nil, err
 	}
+	runner.Now = h.now
 	var accounts []fleet.Account
 	if n := narrowing(inv.opts); !n.Empty() {
 		if accounts, err = fleet.Narrow(runner.Accounts, n); err != nil {
@@ -327,7 +332,8 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 	}
 	s := res.Snapshot
 	resp := &fcResponse{RunID: s.RunID, AuditedAt: s.AuditedAt, Verdict: s.Verdict, Snapshot: res.Location, Page: writtenPage(res), Summary: s.Summary,
-		Notified: res.Notified, Partial: res.Partial(), DryRun: dryRun, Reused: res.Reused, Deliveries: res.Deliveries}
+		Notified: res.Notified, Partial: res.Partial(), DryRun: dryRun, Reused: res.Reused, Deliveries: res.Deliveries,
+		BaselineHeld: res.BaselineHeld, HistoryHeld: res.HistoryHeld}
 	log.Info("audit complete", "verdict", s.Verdict, "snapshot", res.Location, "written", res.Written, "reused", res.Reused,
 		"gateways", s.Summary.Gateways, "gateways_failed", s.Summary.GatewaysFailed, "errors", s.Summary.Errors,
 		"tokens", s.Summary.Tokens, "findings", s.Summary.ActiveFindings(), "suppressed", s.Summary.Suppressed,

@@ -158,8 +158,8 @@ func ReadBaseline(b []byte) (*Baseline, error) {
 	if err := json.Unmarshal(b, &base); err != nil {
 		return nil, fmt.Errorf("not a baseline: %w", err)
 	}
-	if base.SchemaVersion != SchemaVersion {
-		return nil, fmt.Errorf("schemaVersion %d, want %d", base.SchemaVersion, SchemaVersion)
+	if err := checkVersion(base.SchemaVersion); err != nil {
+		return nil, err
 	}
 	return &base, nil
 }
@@ -190,4 +190,35 @@ func (b *Baseline) Write(w io.Writer) error {
 	}
 	bw.WriteString("]}\n")
 	return bw.Flush()
+}
+
+// RebuildBaseline rebuilds a lost baseline from latest.json: each gateway
+// it audited, and for each gateway that failed in it, its state in the
+// last snapshot before it that audited it — following the snapshots that
+// latest.json (then each of them) names as previous, through earlier, at
+// most hops of them.
+func RebuildBaseline(latest *Snapshot, earlier func(key string) (*Snapshot, bool), hops int) *Baseline {
+	b := BaselineOf(latest)
+	missing := map[string]bool{}
+	for _, g := range latest.Gateways {
+		if g.Error != nil {
+			missing[g.Ref().Key()] = true
+		}
+	}
+	prev := latest.Changes
+	for ; len(missing) > 0 && hops > 0 && prev != nil && prev.Previous != nil; hops-- {
+		s, ok := earlier(prev.Previous.Key)
+		if !ok {
+			break
+		}
+		for _, g := range s.Gateways {
+			if k := g.Ref().Key(); g.Error == nil && missing[k] {
+				b.Gateways = append(b.Gateways, baselineGateway(g, s.AuditedAt))
+				delete(missing, k)
+			}
+		}
+		prev = s.Changes
+	}
+	slices.SortFunc(b.Gateways, func(x, y BaselineGateway) int { return cmp.Compare(x.key(), y.key()) })
+	return b
 }

@@ -64,8 +64,8 @@ func ReadHistory(b []byte) (*History, error) {
 	if err := json.Unmarshal(b, &h); err != nil {
 		return nil, fmt.Errorf("not a history: %w", err)
 	}
-	if h.SchemaVersion != SchemaVersion {
-		return nil, fmt.Errorf("schemaVersion %d, want %d", h.SchemaVersion, SchemaVersion)
+	if err := checkVersion(h.SchemaVersion); err != nil {
+		return nil, err
 	}
 	if len(h.Runs) > HistoryMax {
 		h.Runs = h.Runs[len(h.Runs)-HistoryMax:]

@@ -95,6 +95,9 @@ type Runner struct {
 	// Notifier delivers the reports (nil: no destination is configured).
 	Notifier Notifier
 	Logger   *slog.Logger
+	// Now is the wall clock (nil: time.Now): a state file dated ahead of
+	// it is invalid.
+	Now func() time.Time
 }
 
 // Options describe one run.
@@ -143,6 +146,8 @@ type Result struct {
 	// run; BaselineHeld says why they did not, when they did not.
 	MovedLatest  bool
 	BaselineHeld string
+	// HistoryHeld says why history.json was not moved with them.
+	HistoryHeld string
 	// Notified is true when something was delivered by this run and no
 	// delivery failed; Deliveries says what became of each.
 	Notified   bool
@@ -247,6 +252,9 @@ func (r *Runner) Run(ctx context.Context, o Options) (*Result, error) {
 	if err := verdictError(res); err != nil {
 		errs = append(errs, err)
 	}
+	if st.fatal != nil {
+		errs = append(errs, st.fatal)
+	}
 	return res, errors.Join(errs...)
 }
 
@@ -277,6 +285,10 @@ type state struct {
 	spool *gatewaySpool
 	// scopeErr is a narrowing that named what is nowhere: nothing is written.
 	scopeErr error
+	// historyHeld says why history.json must not be replaced; fatal is a
+	// state file of a newer release (the run fails).
+	historyHeld string
+	fatal       error
 }
 
 // evaluate reads the baseline, reuses the run's snapshot when it is
@@ -326,7 +338,7 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 		}
 	}
 	rd := <-reading
-	base, baseReadable, baseErr := rd.base, rd.readable, rd.err
+	base, baseErr := rd.base, rd.baseErr
 	if baseErr != nil {
 		r.logger().Warn("baseline unusable; comparing as a first run", "error", baseErr)
 	}
@@ -345,32 +357,13 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 			res.PageLocation = r.Store.Location(ctx, res.PageKey)
 		}
 	}
-	st := state{base: base, hold: holdBaseline(res.Snapshot, narrowed, base, baseReadable), renderings: renderings, spool: spool, scopeErr: scopeErr}
+	st := state{base: base, hold: holdBaseline(res.Snapshot, narrowed, base, rd.held), renderings: renderings, spool: spool, scopeErr: scopeErr,
+		historyHeld: rd.historyHeld, fatal: rd.fatal}
 	res.History = rd.history
 	if st.hold == "" {
 		res.History = res.History.Next(res.Snapshot)
 	}
 	return res, st
-}
-
-// stored is what a run reads of the store before it compares.
-type stored struct {
-	base     *audit.Baseline
-	readable bool
-	err      error
-	history  *audit.History
-}
-
-// read reads the baseline and the history in the background.
-func (r *Runner) read(ctx context.Context) <-chan stored {
-	reading := make(chan stored, 1)
-	go func() {
-		var rd stored
-		rd.base, rd.readable, rd.err = r.baseline(ctx)
-		rd.history = r.history(ctx)
-		reading <- rd
-	}()
-	return reading
 }
 
 // collect audits the fleet: each gateway is classified as soon as its
@@ -457,14 +450,23 @@ func (r *Runner) advance(ctx context.Context, res *Result, st state) []error {
 		r.logger().Info("baseline not moved", "reason", st.hold)
 		return nil
 	}
-	if err := r.moveBaseline(ctx, res, st.base); err != nil {
+	held, err := r.moveBaseline(ctx, res, st.base)
+	switch {
+	case err != nil:
 		return []error{err}
+	case held != "":
+		res.BaselineHeld = held
+		r.logger().Warn("baseline not moved", "reason", held)
+		return nil
 	}
 	res.MovedLatest = true
 	// What is drawn from latest.json follows it; its failure is reported,
 	// and the next full audit writes both again.
 	var errs []error
-	if err := r.Store.Put(ctx, audit.HistoryKey, res.History.Write); err != nil {
+	if st.historyHeld != "" {
+		res.HistoryHeld = st.historyHeld
+		r.logger().Warn("history not moved", "reason", st.historyHeld)
+	} else if err := r.Store.Put(ctx, audit.HistoryKey, res.History.Write); err != nil {
 		errs = append(errs, fmt.Errorf("write %s: %w", audit.HistoryKey, err))
 	}
 	for _, a := range r.Artifacts {

@@ -33,6 +33,8 @@ type memStore struct {
 	ops     []string
 	failPut map[string]error
 	failGet map[string]error
+	// onPut runs (under the lock) after each put.
+	onPut func(key string)
 }
 
 func newMemStore() *memStore {
@@ -65,6 +67,9 @@ func (m *memStore) Put(_ context.Context, key string, content Content) error {
 	}
 	m.ops = append(m.ops, "put "+key)
 	m.objects[key] = data
+	if m.onPut != nil {
+		m.onPut(key)
+	}
 	return nil
 }
 
@@ -530,10 +535,20 @@ func TestRunComparesWithTheBaseline(t *testing.T) {
 	if c.Previous == nil || c.Previous.Key != "2026/11/26/20261126T090000Z.json" || len(c.Removed) != 1 {
 		t.Errorf("changes: got %+v, want tk-1 removed since 2026-11-26", c)
 	}
-	st.objects[audit.BaselineKey] = []byte(`{"schemaVersion": 7}`)
+	// A baseline of a newer release is never overwritten, and the run fails
+	// saying which version wrote it.
+	newer := []byte(`{"schemaVersion": 7}`)
+	st.objects[audit.BaselineKey] = newer
 	res, err = r.Run(t.Context(), Options{Now: now.Add(Day)})
-	if err != nil || !strings.Contains(res.Snapshot.Changes.PreviousError, "schemaVersion 7") || !res.MovedLatest {
-		t.Errorf("unreadable baseline: got %v, %+v, moved %v; want a first run that replaces it", err, res.Snapshot.Changes, res.MovedLatest)
+	if err == nil || !strings.Contains(err.Error(), "schemaVersion 7") || res.MovedLatest || string(st.objects[audit.BaselineKey]) != string(newer) {
+		t.Errorf("newer baseline: got %v, moved %v; want an error naming the version, and nothing replaced", err, res.MovedLatest)
+	}
+	// A corrupt baseline is rebuilt from latest.json: day 2 is compared with
+	// day 1, not as a first run.
+	st.objects[audit.BaselineKey] = []byte(`{"schemaVersion": 1, "gateways": [`)
+	res, err = r.Run(t.Context(), Options{Now: now.Add(Day + time.Hour)})
+	if c := res.Snapshot.Changes; err != nil || c.Previous == nil || c.Previous.AuditedAt != now || c.Counts().Total() != 0 || !res.MovedLatest {
+		t.Errorf("corrupt baseline: got %v, changes %+v, moved %v; want it rebuilt from latest.json", err, c, res.MovedLatest)
 	}
 	// A store that cannot be read is not a bad baseline: nothing is replaced.
 	st.failGet[audit.BaselineKey] = errors.New("oss: get baseline.json: HTTP 503")
@@ -750,5 +765,69 @@ func TestNarrowedAndFullRunsAtOneTime(t *testing.T) {
 		if keys[0] == keys[1] || len(n.reports) != 2 {
 			t.Errorf("narrowed first %v: keys %v, %d reports; want two keys and two reports", narrowedFirst, keys, len(n.reports))
 		}
+	}
+}
+
+// A baseline dated ahead of the clock (a skewed clock, corruption) would
+// freeze latest.json forever: it is invalid, reported and replaced.
+func TestFutureBaselineIsReplaced(t *testing.T) {
+	t.Parallel()
+	st := newMemStore()
+	future := audit.BaselineOf(audit.BuildSnapshot(audit.Collection{}, audit.Evaluation{Now: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), Policy: audit.DefaultPolicy()}))
+	var buf bytes.Buffer
+	_ = future.Write(&buf)
+	st.objects[audit.BaselineKey] = buf.Bytes()
+	r := newRunner(world(), st, nil)
+	r.Now = func() time.Time { return now.Add(time.Hour) }
+	res, err := r.Run(t.Context(), Options{Now: now})
+	if err != nil || !res.MovedLatest || !strings.Contains(res.Snapshot.Changes.PreviousError, "ahead of the clock") {
+		t.Errorf("got %v, moved %v, %q; want it reported and replaced", err, res.MovedLatest, res.Snapshot.Changes.PreviousError)
+	}
+	if base, _ := audit.ReadBaseline(st.objects[audit.BaselineKey]); base == nil || !base.AuditedAt.Equal(now) {
+		t.Errorf("the baseline is %+v, want this run's", base)
+	}
+}
+
+// history.json that cannot be read (the store failing through every retry)
+// is not replaced by a trend of one run.
+func TestUnreadableHistoryIsNotReplaced(t *testing.T) {
+	t.Parallel()
+	st := newMemStore()
+	r := newRunner(world(), st, nil)
+	for d := range 3 {
+		if _, err := r.Run(t.Context(), Options{Now: now.Add(time.Duration(d) * Day)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := string(st.objects[audit.HistoryKey])
+	st.failGet[audit.HistoryKey] = errors.New("oss: get history.json: HTTP 503 (gave up after 4 attempts)")
+	res, err := r.Run(t.Context(), Options{Now: now.Add(3 * Day)})
+	if err != nil || !res.MovedLatest || !strings.Contains(res.HistoryHeld, "could not be read") || string(st.objects[audit.HistoryKey]) != before {
+		t.Errorf("got %v, moved %v, held %q; want the history kept as it was", err, res.MovedLatest, res.HistoryHeld)
+	}
+}
+
+// Just before moving the baseline, it is read again: a run that moved it
+// past this one meanwhile is not undone.
+func TestBaselineIsReadAgainBeforeItMoves(t *testing.T) {
+	t.Parallel()
+	st := newMemStore()
+	r := newRunner(world(), st, nil)
+	if _, err := r.Run(t.Context(), Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	// A slow run of day 2 reads the baseline of day 1; meanwhile a run of
+	// day 3 moves it (the hook fires when the slow run writes its snapshot).
+	later := audit.BaselineOf(audit.BuildSnapshot(audit.Collection{}, audit.Evaluation{Now: now.Add(2 * Day), Policy: audit.DefaultPolicy()}))
+	var buf bytes.Buffer
+	_ = later.Write(&buf)
+	st.onPut = func(key string) {
+		if key == "2026/11/28/20261128T090000Z.json" {
+			st.objects[audit.BaselineKey] = buf.Bytes()
+		}
+	}
+	res, err := r.Run(t.Context(), Options{Now: now.Add(Day)})
+	if err != nil || res.MovedLatest || !strings.Contains(res.BaselineHeld, "another run moved the baseline to 2026-11-29") {
+		t.Errorf("got %v, moved %v, held %q; want the later baseline kept", err, res.MovedLatest, res.BaselineHeld)
 	}
 }

@@ -213,7 +213,9 @@ func TestExpiryStagesOverDailyRuns(t *testing.T) {
 	var posted, owner []int
 	for d := 0; d <= 36; d++ {
 		before := st.byChannel()
-		if _, err := r.Run(t.Context(), run.Options{Now: t0.Add(time.Duration(d) * day), Notify: true}); err != nil {
+		now := t0.Add(time.Duration(d) * day)
+		r.Now = func() time.Time { return now } // the wall clock moves with the audits
+		if _, err := r.Run(t.Context(), run.Options{Now: now, Notify: true}); err != nil {
 			t.Fatalf("day %d: %v", d, err)
 		}
 		after := st.byChannel()
