@@ -272,10 +272,9 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 		s.close()
 		return nil, code, err
 	}
-	if s.runner, s.dest, err = newRunner(s.cfg, cred, getenv, log); err != nil {
+	if s.runner, s.dest, err = newRunner(s.cfg, cred, getenv, log, wallClock); err != nil {
 		return fail(exitFailed, err)
 	}
-	s.runner.Now = wallClock
 	if !o.narrow.Empty() {
 		if s.accounts, err = fleet.Narrow(s.runner.Accounts, o.narrow); err != nil {
 			return fail(exitUsage, fmt.Errorf("scope: %w", err))

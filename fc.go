@@ -300,12 +300,11 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 	dryRun := inv.opts.DryRun != nil && *inv.opts.DryRun
 	notify := inv.opts.Notify == nil || *inv.opts.Notify
 	log = log.With("run_id", audit.RunID(inv.now.UTC().Truncate(time.Second)), "trigger", inv.kind)
-	runner, dest, err := newRunner(h.cfg, cred, h.getenv, log)
+	runner, dest, err := newRunner(h.cfg, cred, h.getenv, log, h.now)
 	if err != nil {
 		log.Error("cannot set up the audit", "error", err)
 		return nil, err
 	}
-	runner.Now = h.now
 	var accounts []fleet.Account
 	if n := narrowing(inv.opts); !n.Empty() {
 		if accounts, err = fleet.Narrow(runner.Accounts, n); err != nil {

@@ -39,7 +39,7 @@ const sinkTimeout = 30 * time.Second
 // newRunner wires the audit's dependencies from a config and a credential.
 // It returns the runner and a description of the destinations ("" when
 // none is configured). It makes no call.
-func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(string) string, log *slog.Logger) (*auditrun.Runner, string, error) {
+func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(string) string, log *slog.Logger, now func() time.Time) (*auditrun.Runner, string, error) {
 	accounts, err := newAccounts(cfg, cred)
 	if err != nil {
 		return nil, "", err
@@ -62,9 +62,10 @@ func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(stri
 		Store:     store,
 		Artifacts: artifacts,
 		Logger:    log,
+		Now:       now,
 	}
 	if router != nil {
-		r.Notifier = &notify.Dispatcher{Notifiers: []notify.Notifier{router}, Claims: store, Logger: log}
+		r.Notifier = &notify.Dispatcher{Notifiers: []notify.Notifier{router}, Claims: store, Logger: log, Now: now}
 	}
 	return r, dest, nil
 }
@@ -315,7 +316,7 @@ func previewPlan(res *auditrun.Result, cfg *config.Config) []slackPlan {
 	rt := routes(cfg)
 	rt.Preview = true
 	var out []slackPlan
-	for _, r := range rt.Plan(res.Snapshot, res.Locations()) {
+	for _, r := range rt.Plan(res.Snapshot, res.Locations(), nil) {
 		if !strings.HasPrefix(r.Destination, "slack") {
 			continue
 		}

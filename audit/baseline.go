@@ -23,10 +23,15 @@ type Baseline struct {
 	SchemaVersion int `json:"schemaVersion"`
 	// AuditedAt, Key and RunID name the last real audit that moved the
 	// baseline: the snapshot latest.json holds.
-	AuditedAt time.Time         `json:"auditedAt"`
-	Key       string            `json:"key"`
-	RunID     string            `json:"runId"`
-	Gateways  []BaselineGateway `json:"gateways"`
+	AuditedAt time.Time `json:"auditedAt"`
+	Key       string    `json:"key"`
+	RunID     string    `json:"runId"`
+	// Ledgers says that the release that wrote the baseline records what
+	// each destination was told (notify's delivery ledger): a destination
+	// without a ledger is then new, or its ledger was lost — not merely
+	// older than the ledger.
+	Ledgers  bool              `json:"ledgers,omitempty"`
+	Gateways []BaselineGateway `json:"gateways"`
 }
 
 // BaselineGateway is one gateway's state as of the last run that audited
@@ -96,7 +101,7 @@ func baselineGateway(g GatewayReport, at time.Time) BaselineGateway {
 // audited state; a gateway that is gone (its workspace was listed and it
 // was not there) or no longer in scope is dropped. prev may be nil.
 func NextBaseline(prev *Baseline, cur *Snapshot) *Baseline {
-	next := &Baseline{SchemaVersion: SchemaVersion, AuditedAt: cur.AuditedAt, Key: SnapshotKey(cur.AuditedAt), RunID: cur.RunID, Gateways: []BaselineGateway{}}
+	next := &Baseline{SchemaVersion: SchemaVersion, AuditedAt: cur.AuditedAt, Key: SnapshotKey(cur.AuditedAt), RunID: cur.RunID, Ledgers: true, Gateways: []BaselineGateway{}}
 	old := map[string]BaselineGateway{}
 	if prev != nil {
 		for _, g := range prev.Gateways {
@@ -172,7 +177,8 @@ func (b *Baseline) Write(w io.Writer) error {
 		AuditedAt     time.Time `json:"auditedAt"`
 		Key           string    `json:"key"`
 		RunID         string    `json:"runId"`
-	}{b.SchemaVersion, b.AuditedAt, b.Key, b.RunID})
+		Ledgers       bool      `json:"ledgers,omitempty"`
+	}{b.SchemaVersion, b.AuditedAt, b.Key, b.RunID, b.Ledgers})
 	if err != nil {
 		return fmt.Errorf("encode baseline: %w", err)
 	}

@@ -16,6 +16,10 @@ type Changes struct {
 	// PreviousError says why no baseline could be used; the run then counts
 	// as a first run.
 	PreviousError string `json:"previousError,omitempty"`
+	// Note, set on the changes compared for one destination (never
+	// written to the snapshot), says what they are compared with: the last
+	// report that reached it, or why that is not known.
+	Note string `json:"-"`
 	// Overdue is set when the previous audit is older than twice the
 	// expected schedule (schedule.expectEvery).
 	Overdue   *Overdue `json:"overdue,omitempty"`

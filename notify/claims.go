@@ -128,24 +128,58 @@ func EncodeDestination(dest string) string {
 	return b.String()
 }
 
-// claim claims the delivery of kind for the run: it returns the claim
+// claim claims the delivery dl of kind for the run: it returns the claim
 // held, or why this attempt does not send (or, with a nil claim and no
 // status, why it sends without one).
-func (d *Dispatcher) claim(ctx context.Context, run Run, kind, dest string) (*claim, refusal) {
-	base := ClaimBase(run.Key, kind, dest)
+//
+// A claim another attempt holds (its lease running) is waited for, within
+// this attempt's own deadline: a second delivery of the same event then
+// finds it delivered; an attempt that died holding it is taken over once
+// its lease ends, or, when the lease outlasts this attempt, the delivery
+// fails saying so, so that the run is retried rather than told all is
+// well. Before sending what an earlier attempt may have sent (an uncertain
+// or stale claim), a sink that can look (the Slack bot) looks first.
+func (d *Dispatcher) claim(ctx context.Context, run Run, kind string, dl Delivery) (*claim, refusal) {
+	base := ClaimBase(run.Key, kind, dl.Destination)
 	lease := d.now().Add(defaultLease)
 	if dl, ok := ctx.Deadline(); ok {
 		lease = dl
 	}
-	rec := claimRecord{RunID: run.RunID, Kind: kind, Destination: dest, State: statePosting, RequestID: run.RequestID,
+	rec := claimRecord{RunID: run.RunID, Kind: kind, Destination: dl.Destination, State: statePosting, RequestID: run.RequestID,
 		Nonce: fmt.Sprintf("%016x", rand.Uint64()), At: d.now().UTC(), LeaseEnds: lease.UTC()}
-	for range 4 {
+	var waitEnds time.Time // by this machine's clock, when the holder's lease ends
+	// ends is this attempt's deadline by d.now's clock.
+	ends := time.Time{}
+	if dl, ok := ctx.Deadline(); ok {
+		ends = d.now().Add(time.Until(dl))
+	}
+	for races := 0; races < 4; {
 		n, head, err := d.head(ctx, base)
 		if err != nil {
 			return d.unclaimed(run, base, err)
 		}
-		if why, taken := d.taken(base, head); taken {
+		why, next := d.taken(base, head)
+		if next == wait {
+			if waitEnds.IsZero() {
+				waitEnds = time.Now().Add(head.LeaseEnds.Add(leaseSkew).Sub(d.now()))
+			}
+			if time.Now().After(waitEnds) {
+				next = look // the lease has ended in real time (a clock that does not move)
+			}
+		}
+		switch next {
+		case refuse:
 			return nil, why
+		case wait:
+			if !d.wait(ctx, ends) {
+				return nil, refusal{StatusFailed, "held by another attempt of this run whose lease ends " + head.LeaseEnds.Format(time.RFC3339) +
+					", after this attempt's deadline: not sent now, so that a retry after the lease sends it (if that attempt died)"}
+			}
+			continue
+		case look:
+			if why, done := d.look(ctx, base, n, rec, head, dl); done {
+				return nil, why
+			}
 		}
 		c := &claim{d: d, base: base, n: n, rec: rec}
 		err = d.create(ctx, claimKey(base, n), rec)
@@ -156,7 +190,7 @@ func (d *Dispatcher) claim(ctx context.Context, run Run, kind, dest string) (*cl
 			if held, _ := d.read(ctx, claimKey(base, n)); held != nil && held.Nonce == rec.Nonce {
 				return c, refusal{} // our own create, whose first answer was lost
 			}
-			continue // another attempt took it first: read the chain again
+			races++ // another attempt took it first: read the chain again
 		default:
 			return d.unclaimed(run, base, err)
 		}
@@ -164,19 +198,89 @@ func (d *Dispatcher) claim(ctx context.Context, run Run, kind, dest string) (*cl
 	return nil, refusal{StatusAlready, "another attempt of this run holds the delivery"}
 }
 
-// taken says why the head of a chain keeps this attempt from sending.
-func (d *Dispatcher) taken(base string, head *claimRecord) (refusal, bool) {
+// What an attempt does on reading a claim's head.
+type step int
+
+const (
+	send   step = iota // nothing was sent, or what was sent failed: send
+	refuse             // delivered, or uncertain with no way to look
+	wait               // another attempt holds it
+	look               // an earlier attempt may have sent it: look, then send
+)
+
+// leaseSkew is the clock difference allowed between the machines of two
+// attempts when a lease ends.
+const leaseSkew = 30 * time.Second
+
+// taken says what the head of a chain leaves this attempt to do.
+func (d *Dispatcher) taken(base string, head *claimRecord) (refusal, step) {
 	switch {
 	case head == nil || head.State == stateReleased:
-		return refusal{}, false
+		return refusal{}, send
 	case head.State == stateDelivered:
-		return refusal{StatusAlready, "delivered by an earlier attempt of this run (" + head.At.Format(time.RFC3339) + ")"}, true
+		return refusal{StatusAlready, "delivered by an earlier attempt of this run (" + head.At.Format(time.RFC3339) + ")"}, refuse
 	case head.State == stateUncertain:
-		return refusal{StatusUncertain, "an earlier attempt of this run sent it and got no answer (" + head.At.Format(time.RFC3339) + "): it may have been delivered, and is not sent again"}, true
-	case head.State == statePosting && d.now().Before(head.LeaseEnds.Add(maxSkew)):
-		return refusal{StatusAlready, "being delivered by another attempt of this run (its lease ends " + head.LeaseEnds.Format(time.RFC3339) + ")"}, true
+		return refusal{StatusUncertain, "an earlier attempt of this run sent it and got no answer (" + head.At.Format(time.RFC3339) + "): it may have been delivered, and is not sent again"}, look
+	case head.State == statePosting && d.now().Before(head.LeaseEnds.Add(leaseSkew)):
+		return refusal{}, wait
 	}
 	d.logger().Warn("taking over a delivery claim whose attempt ended without a word", "claim", base, "state", head.State, "lease_ends", head.LeaseEnds)
+	return refusal{}, look
+}
+
+// pollEvery is how often a claim held by another attempt is read again.
+const pollEvery = 500 * time.Millisecond
+
+// sendReserve is what an attempt keeps of its time to send once a claim
+// it waited for is free.
+const sendReserve = 40 * time.Second
+
+// wait waits for a held claim to change or its lease to end: false when
+// this attempt's deadline would come first.
+func (d *Dispatcher) wait(ctx context.Context, ends time.Time) bool {
+	if !ends.IsZero() && ends.Sub(d.now()) < sendReserve+pollEvery {
+		return false
+	}
+	sleep := d.Sleep
+	if sleep == nil {
+		sleep = func(ctx context.Context, t time.Duration) error {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(t):
+				return nil
+			}
+		}
+	}
+	return sleep(ctx, pollEvery) == nil
+}
+
+// look is an attempt's look at the destination before it sends what an
+// earlier attempt may have sent (head: uncertain, or a stale posting): it
+// returns done with why it does not send, or done false to send. A sink
+// that cannot look sends a stale posting (its attempt most likely died
+// before or while sending: documented as the one way a webhook may get a
+// report twice) and does not send an uncertain one (at most once).
+func (d *Dispatcher) look(ctx context.Context, base string, n int, rec claimRecord, head *claimRecord, dl Delivery) (refusal, bool) {
+	uncertain := refusal{StatusUncertain, "an earlier attempt of this run sent it and got no answer (" + head.At.Format(time.RFC3339) + "): it may have been delivered, and is not sent again"}
+	if dl.Posted == nil {
+		return uncertain, head.State == stateUncertain
+	}
+	found, err := dl.Posted(ctx, head.At.Add(-maxSkew))
+	switch {
+	case errors.Is(err, ErrCannotLook):
+		return uncertain, head.State == stateUncertain
+	case err != nil:
+		d.logger().Warn("cannot look for an earlier attempt's post; not sending it again", "claim", base, "error", err)
+		uncertain.detail += " (the destination's history cannot be read: " + err.Error() + ")"
+		return uncertain, true
+	case found:
+		rec.State, rec.Detail, rec.LeaseEnds = stateDelivered, "found at the destination, posted by an earlier attempt", time.Time{}
+		if err := d.create(ctx, claimKey(base, n), rec); err != nil {
+			d.logger().Warn("cannot record a delivery found at the destination", "claim", base, "error", err)
+		}
+		return refusal{StatusAlready, "delivered by an earlier attempt of this run (found at the destination)"}, true
+	}
 	return refusal{}, false
 }
 

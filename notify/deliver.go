@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"livy-token-audit/audit"
@@ -36,8 +37,9 @@ type FailureNotice struct {
 // same event, sends only what has not gone out yet.
 type Notifier interface {
 	// Deliveries are the report of s to each destination; loc says where
-	// the snapshot and its page were written.
-	Deliveries(s *audit.Snapshot, loc Locations) []Delivery
+	// the snapshot and its page were written; l says what each destination
+	// was last told (nil: compare with the previous audit).
+	Deliveries(s *audit.Snapshot, loc Locations, l Ledger) []Delivery
 	// FailureDeliveries are a short notice of a run that could not do its
 	// job.
 	FailureDeliveries(f FailureNotice) []Delivery
@@ -54,10 +56,24 @@ type Delivery struct {
 	// Send sends it, retrying what can succeed on retry. An
 	// *UncertainError says the request went out and no answer came.
 	Send func(ctx context.Context) error
-	// Delivered, when set, runs once the delivery is recorded as made (the
-	// destination's ledger moves).
-	Delivered func(ctx context.Context)
+	// Posted, when set, looks at the destination for this delivery's
+	// message posted since a time (the Slack bot reads the channel's
+	// history): a retry looks before it sends what an earlier attempt may
+	// have sent.
+	Posted func(ctx context.Context, since time.Time) (bool, error)
 }
+
+// Looker is a Sender that can look at its destination for a message it
+// posted (the Slack bot, in the channel's history, by the message's
+// metadata): the run's id and the destination.
+type Looker interface {
+	// Posted returns ErrCannotLook when this destination cannot be looked
+	// at (a webhook).
+	Posted(ctx context.Context, runID, destination string, since time.Time) (bool, error)
+}
+
+// ErrCannotLook says a destination cannot be looked at.
+var ErrCannotLook = errors.New("the destination cannot be looked at")
 
 // DeliveryResult is what became of one delivery.
 type DeliveryResult struct {

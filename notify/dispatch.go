@@ -34,6 +34,13 @@ type Run struct {
 	// only matters when the store cannot record a claim: then only a first
 	// attempt sends.
 	Retry bool
+	// Ledger turns on the delivery ledger (a full run): each destination is
+	// told what it has not been told, and its ledger moves once it has.
+	Ledger bool
+	// Ledgered says that the previous audit's release kept ledgers: a
+	// destination without one is then new, or lost its ledger, and is told
+	// everything once.
+	Ledgered bool
 }
 
 // Outcome is what became of a run's reports.
@@ -56,7 +63,10 @@ type Dispatcher struct {
 	Notifiers []Notifier
 	Claims    ClaimStore
 	// Now is the wall clock, for claims (nil: time.Now).
-	Now    func() time.Time
+	Now func() time.Time
+	// Sleep waits between two reads of a claim another attempt holds (nil:
+	// a timer).
+	Sleep  func(ctx context.Context, d time.Duration) error
 	Logger *slog.Logger
 }
 
@@ -76,9 +86,20 @@ func (d *Dispatcher) Report(ctx context.Context, run Run, s *audit.Snapshot, loc
 		kind = claimFailure
 	}
 	var skipped []string
+	l := d.ledger(ctx, run, s)
+	var told Ledger
+	if l != nil {
+		told = l
+	}
 	for _, n := range d.Notifiers {
-		for _, dl := range n.Deliveries(s, loc) {
+		for _, dl := range n.Deliveries(s, loc, told) {
 			r := d.deliver(ctx, run, kind, dl)
+			if r.Status == StatusDelivered || r.Status == StatusSkipped {
+				if err := l.record(ctx, dl.Destination); err != nil {
+					d.logger().Warn("delivery ledger not moved; the next report tells this again", "destination", dl.Destination, "error", err)
+					r.Detail = strings.TrimPrefix(r.Detail+"; ", "; ") + "its ledger was not moved (" + err.Error() + "): the next report tells this again"
+				}
+			}
 			out.Deliveries = append(out.Deliveries, r)
 			switch r.Status {
 			case StatusDelivered:
@@ -141,7 +162,7 @@ func (d *Dispatcher) deliver(ctx context.Context, run Run, kind string, dl Deliv
 		out.Status, out.Detail = StatusSkipped, dl.Skip
 		return out
 	}
-	c, why := d.claim(ctx, run, kind, dl.Destination)
+	c, why := d.claim(ctx, run, kind, dl)
 	switch {
 	case why.status != "":
 		out.Status, out.Detail = why.status, why.detail
@@ -161,9 +182,6 @@ func (d *Dispatcher) deliver(ctx context.Context, run Run, kind string, dl Deliv
 	default:
 		c.settle(ctx, stateDelivered, "")
 		out.Status = StatusDelivered
-		if dl.Delivered != nil {
-			dl.Delivered(ctx)
-		}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"livy-token-audit/audit"
 )
@@ -111,23 +112,34 @@ var _ Notifier = (*Router)(nil)
 const MainDestination = "slack"
 
 // Plan returns what the run would send where: the main report, each
-// route's, each owner's, in that order.
-func (rt *Router) Plan(s *audit.Snapshot, loc Locations) []Report {
+// route's, each owner's, in that order. Each destination's changes are
+// what it has not been told, by its ledger (nil: compared with the
+// previous audit, as the snapshot's are).
+func (rt *Router) Plan(s *audit.Snapshot, loc Locations, l Ledger) []Report {
+	v := views{s: s, l: l, by: map[*audit.Baseline]*audit.Snapshot{}}
 	var owners, unowned []Owner
 	if rt.Owners.Enabled {
 		owners, unowned = rt.owners(s)
 	}
 	var out []Report
 	if rt.Main != nil || rt.Preview {
-		out = append(out, rt.mainReport(s, loc, unowned))
+		view := v.of(MainDestination, rt.Main != nil)
+		out = append(out, rt.mainReport(view, loc, rt.changed(unowned, view)))
 	}
 	for _, r := range rt.Routes {
-		out = append(out, rt.routeReport(s, loc, r))
+		view := v.of(r.Destination, r.Sender != nil)
+		out = append(out, rt.routeReport(view, loc, r))
 	}
 	if rt.Owners.Enabled && (rt.Owners.To != nil || rt.Preview) {
 		for _, o := range owners {
 			id := rt.Owners.Recipients[o.Name]
-			rep := Report{Destination: rt.Owners.Prefix + id, Label: "owner " + o.Name + " (" + id + ")", Snapshot: s, Owner: &o, Locations: loc}
+			dest := rt.Owners.Prefix + id
+			view := v.of(dest, rt.Owners.To != nil)
+			o.Items = rt.changedItems(o.Items, view)
+			if len(o.Items) == 0 {
+				continue // nothing it has not been told
+			}
+			rep := Report{Destination: dest, Label: "owner " + o.Name + " (" + id + ")", Snapshot: view, Owner: &o, Locations: loc}
 			if rt.Owners.To != nil {
 				rep.Sender = rt.Owners.To(id)
 			}
@@ -135,6 +147,48 @@ func (rt *Router) Plan(s *audit.Snapshot, loc Locations) []Report {
 		}
 	}
 	return out
+}
+
+// views are the snapshot as each destination sees it: its changes
+// compared with what the destination was last told.
+type views struct {
+	s  *audit.Snapshot
+	l  Ledger
+	by map[*audit.Baseline]*audit.Snapshot
+}
+
+// of returns dest's view of the snapshot. sends is false for a
+// destination that is only previewed: it is compared with the previous
+// audit.
+func (v views) of(dest string, sends bool) *audit.Snapshot {
+	if v.l == nil || !sends {
+		return v.s
+	}
+	t := v.l.Told(dest)
+	switch {
+	case t.Lost != "":
+		return v.compare(nil, t.Lost+": everything is told once")
+	case t.Base != nil:
+		if view, ok := v.by[t.Base]; ok {
+			return view
+		}
+		view := v.compare(t.Base, "the last audit reported here")
+		v.by[t.Base] = view
+		return view
+	}
+	return v.s
+}
+
+// compare is the snapshot with its changes compared with base instead
+// (nil: everything is new); the overdue check stays the run's.
+func (v views) compare(base *audit.Baseline, note string) *audit.Snapshot {
+	view := *v.s
+	audit.Compare(&view, base, nil, 0)
+	if v.s.Changes != nil {
+		view.Changes.Overdue = v.s.Changes.Overdue
+	}
+	view.Changes.Note = note
+	return &view
 }
 
 func (rt *Router) mainReport(s *audit.Snapshot, loc Locations, unowned []Owner) Report {
@@ -174,25 +228,9 @@ func (rt *Router) routeReport(s *audit.Snapshot, loc Locations, r Route) Report 
 // order) and those no recipient is mapped for.
 func (rt *Router) owners(s *audit.Snapshot) (mapped, unmapped []Owner) {
 	o := rt.Owners
-	all := OwnersOf(s, o.Rules, o.MinSeverity)
-	// With notify: changes an owner hears of a token when it changes (a new
-	// finding, entering a nearer expiry stage), not every day in between.
-	if rt.Notify == "changes" && s.Changes != nil && s.Changes.Previous != nil {
-		changed := map[string]bool{}
-		for _, c := range append(slices.Clone(s.Changes.New), s.Changes.Escalated...) {
-			changed[changeKey(c.AccountID, c.Region, c.WorkspaceID, c.GatewayID, c.TokenID, c.Rule)] = true
-		}
-		for i := range all {
-			all[i].Items = slices.DeleteFunc(all[i].Items, func(it Item) bool {
-				g := it.Gateway
-				return !changed[changeKey(g.AccountID, g.Region, g.WorkspaceID, g.GatewayID, it.Token.TokenID, it.Finding.Rule)]
-			})
-		}
-		all = slices.DeleteFunc(all, func(o Owner) bool { return len(o.Items) == 0 })
-	}
 	byID := map[string]*Owner{}
 	var ids []string
-	for _, ow := range all {
+	for _, ow := range OwnersOf(s, o.Rules, o.MinSeverity) {
 		id, ok := o.Recipients[ow.Name]
 		if !ok {
 			unmapped = append(unmapped, ow)
@@ -211,6 +249,36 @@ func (rt *Router) owners(s *audit.Snapshot) (mapped, unmapped []Owner) {
 		mapped = append(mapped, *byID[id])
 	}
 	return mapped, unmapped
+}
+
+// changed keeps, with notify: changes, the owners' items that changed in
+// view (a new finding, a nearer expiry stage): an owner hears of a token
+// when it changes, not every day in between.
+func (rt *Router) changed(owners []Owner, view *audit.Snapshot) []Owner {
+	var out []Owner
+	for _, o := range owners {
+		if o.Items = rt.changedItems(o.Items, view); len(o.Items) > 0 {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (rt *Router) changedItems(items []Item, view *audit.Snapshot) []Item {
+	c := view.Changes
+	if rt.Notify != "changes" || c == nil || c.Previous == nil {
+		return items
+	}
+	changed := map[string]bool{}
+	for _, l := range [][]audit.Change{c.New, c.Escalated} {
+		for _, ch := range l {
+			changed[changeKey(ch.AccountID, ch.Region, ch.WorkspaceID, ch.GatewayID, ch.TokenID, ch.Rule)] = true
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(items), func(it Item) bool {
+		g := it.Gateway
+		return !changed[changeKey(g.AccountID, g.Region, g.WorkspaceID, g.GatewayID, it.Token.TokenID, it.Finding.Rule)]
+	})
 }
 
 func changeKey(account, region, ws, gw, token string, rule audit.Rule) string {
@@ -260,13 +328,13 @@ func (rt *Router) catchAll(s *audit.Snapshot) (*audit.Snapshot, []string) {
 }
 
 // Deliveries are the planned reports that have a sender.
-func (rt *Router) Deliveries(s *audit.Snapshot, loc Locations) []Delivery {
+func (rt *Router) Deliveries(s *audit.Snapshot, loc Locations, l Ledger) []Delivery {
 	var out []Delivery
-	for _, r := range rt.Plan(s, loc) {
+	for _, r := range rt.Plan(s, loc, l) {
 		if r.Sender == nil {
 			continue
 		}
-		d := Delivery{Destination: r.Destination, Skip: r.Skip}
+		d := Delivery{Destination: r.Destination, Skip: r.Skip, Posted: posted(r.Sender, s.RunID, r.Destination)}
 		if r.Skip == "" {
 			d.Send = func(ctx context.Context) error { return r.Sender.Send(ctx, &r) }
 		}
@@ -284,12 +352,25 @@ func (rt *Router) FailureDeliveries(f FailureNotice) []Delivery {
 	}
 	var out []Delivery
 	if rt.Main != nil {
-		out = append(out, Delivery{Destination: MainDestination, Send: send(rt.Main)})
+		out = append(out, Delivery{Destination: MainDestination, Send: send(rt.Main), Posted: posted(rt.Main, f.RunID, FailureDestination)})
 	}
 	for _, r := range rt.Routes {
 		if r.Sender != nil && (rt.Main == nil || r.Failures) {
-			out = append(out, Delivery{Destination: r.Destination, Send: send(r.Sender)})
+			out = append(out, Delivery{Destination: r.Destination, Send: send(r.Sender), Posted: posted(r.Sender, f.RunID, FailureDestination)})
 		}
 	}
 	return out
+}
+
+// FailureDestination names a failure notice in its message's metadata.
+const FailureDestination = "failure"
+
+// posted is the look of a sender that can look for its message (nil when
+// it cannot).
+func posted(s Sender, runID, dest string) func(context.Context, time.Time) (bool, error) {
+	l, ok := s.(Looker)
+	if !ok {
+		return nil
+	}
+	return func(ctx context.Context, since time.Time) (bool, error) { return l.Posted(ctx, runID, dest, since) }
 }

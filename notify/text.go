@@ -42,8 +42,12 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 	b.WriteString("\n")
 	if c := s.Changes; c != nil {
 		switch {
+		case c.Previous != nil && c.Note != "":
+			fmt.Fprintf(b, "Changes since %s, %s: %s\n", AuditedAt(c.Previous.AuditedAt), Clean(c.Note), ChangeCounts(c))
 		case c.Previous != nil:
 			fmt.Fprintf(b, "Changes since %s: %s\n", AuditedAt(c.Previous.AuditedAt), ChangeCounts(c))
+		case c.Note != "":
+			fmt.Fprintf(b, "Changes: %s\n", Clean(c.Note))
 		case c.PreviousError != "":
 			fmt.Fprintf(b, "Changes: previous snapshot unusable (%s); compared as a first run\n", Clean(c.PreviousError))
 		default:

@@ -160,6 +160,9 @@ type Result struct {
 	// unwritten are the extensions of the artifacts that could not be
 	// written: their latest copies stay where they were.
 	unwritten map[string]bool
+	// ledger says the run is a full one, whose deliveries use the delivery
+	// ledger; ledgered that its baseline's release kept ledgers.
+	ledger, ledgered bool
 }
 
 // Partial reports whether some gateways or listings could not be audited.
@@ -360,6 +363,8 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 	st := state{base: base, hold: holdBaseline(res.Snapshot, narrowed, base, rd.held), renderings: renderings, spool: spool, scopeErr: scopeErr,
 		historyHeld: rd.historyHeld, fatal: rd.fatal}
 	res.History = rd.history
+	res.ledger = !narrowed && res.Snapshot != nil && !res.Snapshot.Scope.Partial
+	res.ledgered = base != nil && base.Ledgers
 	if st.hold == "" {
 		res.History = res.History.Next(res.Snapshot)
 	}
@@ -497,7 +502,7 @@ func (r *Runner) notify(ctx context.Context, o Options, res *Result) []error {
 }
 
 func (r *Runner) notifyRun(o Options, res *Result) notify.Run {
-	return notify.Run{Key: res.Key, RunID: res.RunID, RequestID: o.Trigger.RequestID, Retry: o.Retry}
+	return notify.Run{Key: res.Key, RunID: res.RunID, RequestID: o.Trigger.RequestID, Retry: o.Retry, Ledger: res.ledger, Ledgered: res.ledgered}
 }
 
 // notifyFailure posts a short failure notice, once per run.

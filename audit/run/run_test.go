@@ -156,7 +156,7 @@ func (r *recNotifier) send(dest string, record func()) error {
 	return nil
 }
 
-func (r *recNotifier) Deliveries(s *audit.Snapshot, loc notify.Locations) []notify.Delivery {
+func (r *recNotifier) Deliveries(s *audit.Snapshot, loc notify.Locations, _ notify.Ledger) []notify.Delivery {
 	link := loc.Snapshot
 	var out []notify.Delivery
 	for _, d := range r.destinations() {
@@ -233,7 +233,7 @@ func TestRunWritesDatedThenLatestThenBaselineThenNotifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"put " + dated, "copy latest.json", "put baseline.json", "put history.json", "create " + notified, "create " + recorded}
+	want := []string{"put " + dated, "copy latest.json", "put baseline.json", "put history.json", "create " + notified, "create " + recorded, "put ledger/slack.json"}
 	if strings.Join(st.ops, ",") != strings.Join(want, ",") {
 		t.Errorf("ops: got %v, want %v", st.ops, want)
 	}
@@ -366,25 +366,65 @@ func TestConcurrentDuplicateDeliveriesPostOnce(t *testing.T) {
 }
 
 // A claim left "posting" by a delivery that died mid-post is taken over
-// once its lease (its attempt's deadline, and 5 minutes for the clocks)
-// has ended; one whose lease runs is respected.
+// once its lease (its attempt's deadline, and 30 seconds for the clocks)
+// has ended: at once, or after waiting for it within this attempt's own
+// deadline. One whose holder delivers meanwhile is not sent again; one
+// whose lease outlasts this attempt fails it, so that the run is retried
+// rather than told all is well.
 func TestStaleClaimIsTakenOver(t *testing.T) {
 	t.Parallel()
-	wall := time.Date(2026, 11, 27, 9, 1, 0, 0, time.UTC)
 	for _, tc := range []struct {
+		name       string
 		leaseEnded time.Duration // how long ago the holder's lease ended
-		post       bool
-	}{{-time.Minute, false}, {4 * time.Minute, false}, {6 * time.Minute, true}} {
-		st, n := newMemStore(), &recNotifier{}
-		held, _ := json.Marshal(map[string]any{"runId": "audit-20261127T090000Z", "kind": "report", "state": "posting", "nonce": "other",
-			"at": wall.Add(-tc.leaseEnded - 10*time.Minute), "leaseEnds": wall.Add(-tc.leaseEnded)})
-		st.objects[notified] = held
-		r := newRunner(world(), st, n)
-		r.Notifier.(*notify.Dispatcher).Now = func() time.Time { return wall }
-		res, err := r.Run(t.Context(), Options{Now: now, Notify: true, Retry: true})
-		if err != nil || res.Notified != tc.post || len(n.reports) != map[bool]int{true: 1}[tc.post] {
-			t.Errorf("lease ended %v ago: got notified %v (%s), %v; want %v", tc.leaseEnded, res.Notified, res.NotifySkipped, err, tc.post)
-		}
+		deadline   time.Duration // this attempt's (0: none)
+		delivers   bool          // the holder delivers while this attempt waits
+		post, fail bool
+	}{
+		{name: "lease ended a minute ago", leaseEnded: time.Minute, post: true},
+		{name: "lease ended 10s ago: waited for", leaseEnded: 10 * time.Second, post: true},
+		{name: "lease runs, the holder delivers", leaseEnded: -time.Minute, delivers: true},
+		{name: "lease outlasts this attempt", leaseEnded: -time.Hour, deadline: 2 * time.Minute, fail: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			wall := time.Date(2026, 11, 27, 9, 1, 0, 0, time.UTC)
+			st, n := newMemStore(), &recNotifier{}
+			at := wall.Add(-tc.leaseEnded - 10*time.Minute)
+			if at.After(wall) {
+				at = wall.Add(-time.Minute) // a holder that started a minute ago
+			}
+			held, _ := json.Marshal(map[string]any{"runId": "audit-20261127T090000Z", "kind": "report", "state": "posting", "nonce": "other",
+				"at": at, "leaseEnds": wall.Add(-tc.leaseEnded)})
+			st.objects[notified] = held
+			r := newRunner(world(), st, n)
+			d := r.Notifier.(*notify.Dispatcher)
+			d.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return wall }
+			d.Sleep = func(_ context.Context, dt time.Duration) error {
+				mu.Lock()
+				wall = wall.Add(dt)
+				mu.Unlock()
+				if tc.delivers {
+					st.mu.Lock()
+					st.objects[recorded] = []byte(`{"runId":"audit-20261127T090000Z","kind":"report","state":"delivered","nonce":"other","at":"2026-11-27T09:01:00Z"}`)
+					st.mu.Unlock()
+				}
+				return nil
+			}
+			ctx := t.Context()
+			if tc.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+				defer cancel()
+			}
+			res, err := r.Run(ctx, Options{Now: now, Notify: true, Retry: true})
+			if (err != nil) != tc.fail || res.Notified != tc.post || len(n.reports) != map[bool]int{true: 1}[tc.post] {
+				t.Errorf("got notified %v (%s), %v, %d posts; want posted %v, failed %v", res.Notified, res.NotifySkipped, err, len(n.reports), tc.post, tc.fail)
+			}
+			if tc.fail && !strings.Contains(fmt.Sprint(err), "held by another attempt of this run") {
+				t.Errorf("the error does not say why: %v", err)
+			}
+		})
 	}
 }
 

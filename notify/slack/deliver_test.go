@@ -19,6 +19,7 @@ import (
 	"github.com/slack-go/slack/slacktest"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/localstore"
 	"livy-token-audit/internal/slacklimits"
 	"livy-token-audit/notify"
 )
@@ -541,6 +542,77 @@ func TestBotPostWithoutAnswer(t *testing.T) {
 			}
 			if m := tc.bot.kept[0]["metadata"].(map[string]any); m["event_type"] != "livy_token_audit" {
 				t.Errorf("metadata: %v", m)
+			}
+		})
+	}
+}
+
+// A retry looks in the channel's history before it posts what an earlier
+// attempt may have posted: after an attempt that got no answer and could
+// not read the history (uncertain), and after one that died mid-post (its
+// claim left "posting", its lease ended). Found, nothing is posted again;
+// not there, it is posted once.
+func TestRetryLooksBeforePostingAgain(t *testing.T) {
+	t.Parallel()
+	const runID, key = "audit-20261127T090000Z", "2026/11/27/20261127T090000Z.json"
+	stale := `{"runId":"` + runID + `","kind":"report","destination":"slack","state":"posting","nonce":"dead","at":"2026-11-27T09:00:10Z","leaseEnds":"2026-11-27T09:10:00Z"}`
+	meta := map[string]any{"event_type": "livy_token_audit", "event_payload": map[string]any{"run_id": runID, "destination": "slack"}}
+	for _, tc := range []struct {
+		name      string
+		bot       *lossyBot
+		head      string // a claim record left by the earlier attempt ("": run it)
+		calls     int    // posts over both attempts
+		status    string // the retry's
+		uncertain bool   // the first attempt's
+	}{
+		{name: "uncertain, then the scope is granted: found", bot: &lossyBot{noScope: true}, calls: 1, status: notify.StatusAlready, uncertain: true},
+		{name: "died mid-post, Slack has it", bot: &lossyBot{kept: []map[string]any{{"type": "message", "ts": "1764234000.000101", "metadata": meta}}}, head: stale, calls: 0, status: notify.StatusAlready},
+		{name: "died mid-post, Slack does not have it", bot: &lossyBot{lose: true}, head: stale, calls: 2, status: notify.StatusDelivered},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := slacktest.NewTestServer(func(c slacktest.Customize) {
+				c.Handle("/chat.postMessage", tc.bot.post)
+				c.Handle("/conversations.history", tc.bot.history)
+				c.Handle("/conversations.list", tc.bot.list)
+			})
+			srv.Start()
+			t.Cleanup(srv.Stop)
+			bot, err := NewBot(botToken, srv.GetAPIURL(), NewHTTPClient(300*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bot.Sleep = noSleep
+			store := &localstore.Store{Dir: t.TempDir()}
+			d := &notify.Dispatcher{Claims: store, Notifiers: []notify.Notifier{&notify.Router{Notify: "always", Main: bot.To("#platform-alerts")}}}
+			s := fleetOf(1, 0)
+			s.RunID = runID
+			run := notify.Run{Key: key, RunID: runID}
+			if tc.head == "" {
+				out := d.Report(t.Context(), run, s, notify.Locations{})
+				if got := out.Deliveries[0].Status == notify.StatusUncertain; got != tc.uncertain {
+					t.Fatalf("first attempt: %+v, want uncertain %v", out.Deliveries, tc.uncertain)
+				}
+				tc.bot.mu.Lock()
+				tc.bot.noScope = false // the bot is given the history scope
+				tc.bot.mu.Unlock()
+			} else if err := store.Create(t.Context(), "2026/11/27/20261127T090000Z.slack.1.notified.json", []byte(tc.head)); err != nil {
+				t.Fatal(err)
+			}
+			run.Retry = true
+			out := d.Report(t.Context(), run, s, notify.Locations{})
+			if len(out.Deliveries) != 1 || out.Deliveries[0].Status != tc.status {
+				t.Errorf("the retry: %+v, want %s", out.Deliveries, tc.status)
+			}
+			tc.bot.mu.Lock()
+			defer tc.bot.mu.Unlock()
+			if tc.bot.calls != tc.calls || len(tc.bot.kept) != 1 {
+				t.Errorf("%d posts, %d in the channel; want %d posts and 1 message", tc.bot.calls, len(tc.bot.kept), tc.calls)
+			}
+			// A third attempt finds the delivery recorded: it neither looks
+			// nor posts.
+			if out := d.Report(t.Context(), run, s, notify.Locations{}); out.Deliveries[0].Status != notify.StatusAlready {
+				t.Errorf("a third attempt: %+v", out.Deliveries)
 			}
 		})
 	}

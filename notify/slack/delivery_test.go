@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -197,35 +199,66 @@ func equal(a, b map[string]int) bool {
 	return true
 }
 
+// expiryWorld is one token 35 days from expiry, audited daily with notify:
+// changes and stages of 30, 14, 7 and 1 days.
+func expiryWorld(t *testing.T) (*slackStage, *run.Runner, string) {
+	t.Helper()
+	day := 24 * time.Hour
+	st := newSlackStage(t, "changes")
+	st.n.Routes = nil
+	api := &teamAPI{tokens: map[string][]audit.Token{"lc-etl": {{ID: "tk-1", Name: "nightly", CreatedBy: "alice", CreateTime: t0.Add(-300 * day), ExpireTime: t0.Add(35 * day)}}}}
+	dir := t.TempDir()
+	r := teamRunner(t, api, st.n, dir)
+	r.Policy.ExpiryStages = []time.Duration{30 * day, 14 * day, 7 * day, day}
+	r.Policy.UnusedAfter = 1000 * day // only expiry matters here
+	return st, r, dir
+}
+
+// daily runs the audit on days from..to, calling before each run, and
+// returns the days the channel and the owner got a message.
+func daily(t *testing.T, st *slackStage, r *run.Runner, from, to int, before func(d int)) (posted, owner []int) {
+	t.Helper()
+	for d := from; d <= to; d++ {
+		b := st.byChannel()
+		now := t0.Add(time.Duration(d) * 24 * time.Hour)
+		r.Now = func() time.Time { return now } // the wall clock moves with the audits
+		r.Notifier.(*notify.Dispatcher).Now = r.Now
+		if before != nil {
+			before(d)
+		}
+		_, _ = r.Run(t.Context(), run.Options{Now: now, Notify: true})
+		a := st.byChannel()
+		if a["#platform"] > b["#platform"] {
+			posted = append(posted, d)
+		}
+		if a["U0ALICE01"] > b["U0ALICE01"] {
+			owner = append(owner, d)
+		}
+	}
+	return posted, owner
+}
+
+// posts returns the blocks of the bot's posts to channel.
+func (st *slackStage) posts(channel string) []string {
+	st.bot.mu.Lock()
+	defer st.bot.mu.Unlock()
+	var out []string
+	for _, p := range st.bot.posts {
+		if p["channel"] == channel {
+			out = append(out, p["blocks"])
+		}
+	}
+	return out
+}
+
 // A token 35 days from expiry, audited daily for 36 days with notify:
 // changes and stages of 30, 14, 7 and 1 days, is posted when the audit
 // starts, when it enters each of the 4 stages, and once when it expires —
 // not every day in between. Its owner hears of it at the same moments.
 func TestExpiryStagesOverDailyRuns(t *testing.T) {
 	t.Parallel()
-	day := 24 * time.Hour
-	st := newSlackStage(t, "changes")
-	st.n.Routes = nil
-	api := &teamAPI{tokens: map[string][]audit.Token{"lc-etl": {{ID: "tk-1", Name: "nightly", CreatedBy: "alice", CreateTime: t0.Add(-300 * day), ExpireTime: t0.Add(35 * day)}}}}
-	r := teamRunner(t, api, st.n, t.TempDir())
-	r.Policy.ExpiryStages = []time.Duration{30 * day, 14 * day, 7 * day, day}
-	r.Policy.UnusedAfter = 1000 * day // only expiry matters here
-	var posted, owner []int
-	for d := 0; d <= 36; d++ {
-		before := st.byChannel()
-		now := t0.Add(time.Duration(d) * day)
-		r.Now = func() time.Time { return now } // the wall clock moves with the audits
-		if _, err := r.Run(t.Context(), run.Options{Now: now, Notify: true}); err != nil {
-			t.Fatalf("day %d: %v", d, err)
-		}
-		after := st.byChannel()
-		if after["#platform"] > before["#platform"] {
-			posted = append(posted, d)
-		}
-		if after["U0ALICE01"] > before["U0ALICE01"] {
-			owner = append(owner, d)
-		}
-	}
+	st, r, _ := expiryWorld(t)
+	posted, owner := daily(t, st, r, 0, 36, nil)
 	if want := []int{0, 5, 21, 28, 34, 35}; !slicesEqual(posted, want) {
 		t.Errorf("the channel got the report on days %v, want %v (the first audit, 4 stages, expired)", posted, want)
 	}
@@ -233,17 +266,57 @@ func TestExpiryStagesOverDailyRuns(t *testing.T) {
 		t.Errorf("the owner was messaged on days %v, want %v", owner, want)
 	}
 	var stages []string
-	for _, p := range st.bot.posts {
-		if p["channel"] == "#platform" {
-			for _, s := range []string{"new: *nightly* `tk-1` · expiring (30d)", "(30d) → expiring (14d)", "(14d) → expiring (7d)", "(7d) → expiring (1d)", "expiring (1d) → expired"} {
-				if strings.Contains(p["blocks"], s) {
-					stages = append(stages, s)
-				}
+	for _, p := range st.posts("#platform") {
+		for _, s := range []string{"new: *nightly* `tk-1` · expiring (30d)", "(30d) → expiring (14d)", "(14d) → expiring (7d)", "(7d) → expiring (1d)", "expiring (1d) → expired"} {
+			if strings.Contains(p, s) {
+				stages = append(stages, s)
 			}
 		}
 	}
 	if len(stages) != 5 {
 		t.Errorf("the reports name the stages %v, want the 4 entries and the expiry", stages)
+	}
+}
+
+// With notify: changes, a change whose report failed is told by the next
+// report (the delivery ledger): Slack is down on the day the token enters
+// its 30-day stage, and the channel and the owner hear of it the day
+// after, then of each later stage once. A lost ledger is said, and
+// everything is told once.
+func TestChangeOfAFailedReportIsCarried(t *testing.T) {
+	t.Parallel()
+	st, r, dir := expiryWorld(t)
+	posted, owner := daily(t, st, r, 0, 22, func(d int) {
+		st.bot.mu.Lock()
+		defer st.bot.mu.Unlock()
+		st.bot.fail = map[bool]string{true: "fatal_error"}[d == 5]
+	})
+	if want := []int{0, 6, 21}; !slicesEqual(posted, want) {
+		t.Errorf("the channel got the report on days %v, want %v (the first audit, the day after the outage, the next stage)", posted, want)
+	}
+	if want := []int{6, 21}; !slicesEqual(owner, want) {
+		t.Errorf("the owner was messaged on days %v, want %v", owner, want)
+	}
+	ps := st.posts("#platform")
+	if len(ps) < 2 || !strings.Contains(ps[1], "new: *nightly* `tk-1` · expiring (30d)") || !strings.Contains(ps[1], "the last audit reported here") {
+		t.Errorf("the report after the outage does not carry the change:\n%v", ps)
+	}
+	if ps := st.posts("U0ALICE01"); len(ps) == 0 || !strings.Contains(ps[0], "nightly") {
+		t.Errorf("the owner's message after the outage: %v", ps)
+	}
+
+	// The channel's ledger is lost: the next report says so and tells
+	// everything once; the owner's ledger is intact, so they hear nothing.
+	if err := os.Remove(filepath.Join(dir, notify.LedgerKey(notify.MainDestination))); err != nil {
+		t.Fatal(err)
+	}
+	posted, owner = daily(t, st, r, 23, 24, nil)
+	if !slicesEqual(posted, []int{23}) || len(owner) != 0 {
+		t.Errorf("after the ledger was lost: the channel got reports on days %v, the owner on %v; want day 23 only, and none", posted, owner)
+	}
+	ps = st.posts("#platform")
+	if last := ps[len(ps)-1]; !strings.Contains(last, "no earlier report to this destination is recorded") || !strings.Contains(last, "everything is told once") {
+		t.Errorf("the report after the ledger was lost does not say so:\n%s", last)
 	}
 }
 

@@ -270,8 +270,12 @@ func changesTitle(c *audit.Changes) string {
 		lines = append(lines, ":warning: *"+escape(c.Overdue.Message)+"*")
 	}
 	switch {
+	case c.Previous != nil && c.Note != "":
+		lines = append(lines, "*Since "+notify.AuditedAt(c.Previous.AuditedAt)+", "+escape(c.Note)+":* "+notify.ChangeCounts(c))
 	case c.Previous != nil:
 		lines = append(lines, "*Since "+notify.AuditedAt(c.Previous.AuditedAt)+":* "+notify.ChangeCounts(c))
+	case c.Note != "":
+		lines = append(lines, "*Changes:* "+escape(truncate(c.Note, 300)))
 	case c.PreviousError != "":
 		lines = append(lines, "*Changes:* previous snapshot unusable ("+escape(truncate(c.PreviousError, 200))+"); compared as a first run")
 	default:

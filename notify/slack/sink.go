@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	slackgo "github.com/slack-go/slack"
 
@@ -35,8 +36,22 @@ func (n *Slack) Send(ctx context.Context, r *notify.Report) error {
 // SendFailure posts the short notice of a run that could not do its job.
 func (n *Slack) SendFailure(ctx context.Context, f notify.FailureNotice) error {
 	msg := RenderFailure(f)
-	msg.Meta = &Meta{RunID: f.RunID, Destination: "failure"}
+	msg.Meta = &Meta{RunID: f.RunID, Destination: notify.FailureDestination}
 	return n.Post(ctx, msg, nil)
+}
+
+var _ notify.Looker = (*Slack)(nil)
+
+// Posted looks in the bot's channel's history, since a time, for the
+// message of a run to a destination (by its metadata): a retry looks before
+// it posts again what an earlier attempt may have posted. Through a
+// webhook it cannot look (notify.ErrCannotLook).
+func (n *Slack) Posted(ctx context.Context, runID, destination string, since time.Time) (bool, error) {
+	if n.bot == nil {
+		return false, notify.ErrCannotLook
+	}
+	_, found, err := n.posted(ctx, &Meta{RunID: runID, Destination: destination}, since)
+	return found, n.redact(err)
 }
 
 // Messages renders a report: its message and, when thread is set (a bot

@@ -16,16 +16,20 @@ const SchemaVersion = 1
 
 // reportBody is a post's body for a run's report.
 type reportBody struct {
-	SchemaVersion int                `json:"schemaVersion"`
-	Event         string             `json:"event"`
-	Tool          audit.Tool         `json:"tool"`
-	RunID         string             `json:"runId"`
-	AuditedAt     time.Time          `json:"auditedAt"`
-	Destination   string             `json:"destination"`
-	Coverage      coverage           `json:"coverage"`
-	Summary       audit.Summary      `json:"summary"`
-	Changes       *audit.Changes     `json:"changes"`
-	Tokens        []notify.TokenLine `json:"tokens"`
+	SchemaVersion int            `json:"schemaVersion"`
+	Event         string         `json:"event"`
+	Tool          audit.Tool     `json:"tool"`
+	RunID         string         `json:"runId"`
+	AuditedAt     time.Time      `json:"auditedAt"`
+	Destination   string         `json:"destination"`
+	Coverage      coverage       `json:"coverage"`
+	Summary       audit.Summary  `json:"summary"`
+	Changes       *audit.Changes `json:"changes"`
+	// ChangesNote says what the changes are compared with when it is not
+	// the previous audit: the last audit reported to this destination (a
+	// report failed in between), or why that is not known.
+	ChangesNote string             `json:"changesNote,omitempty"`
+	Tokens      []notify.TokenLine `json:"tokens"`
 	// TokensOmitted counts the flagged tokens left out to keep the body
 	// within MaxBodyBytes (the least urgent ones).
 	TokensOmitted int              `json:"tokensOmitted"`
@@ -76,6 +80,9 @@ func Render(r *notify.Report, destination string) ([]byte, error) {
 		Links: links{Snapshot: r.Locations.Snapshot, Page: r.Locations.Page}}
 	if b.Failures == nil {
 		b.Failures = []notify.Failure{}
+	}
+	if s.Changes != nil {
+		b.ChangesNote = s.Changes.Note
 	}
 	flagged := flaggedTokens(s)
 	base, err := json.Marshal(b)
