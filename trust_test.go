@@ -36,6 +36,8 @@ type stage struct {
 	cfgPath   string
 	hookURL   string
 	otherURL  string
+	// env is added to the run's environment.
+	env map[string]string
 }
 
 // slackRecorder records every request it gets (headers and body) and
@@ -101,12 +103,15 @@ func newStage(t *testing.T, apiExtra, extra string) *stage {
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { st.elsewhere.Add(1) }))
 	t.Cleanup(other.Close)
 	st.otherURL = other.URL
+	slackCfg := "slack: {notify: always}\n"
+	if strings.HasPrefix(extra, "slack:") || strings.Contains(extra, "\nslack:") {
+		slackCfg = "" // the case configures Slack itself
+	}
 	cfg := fmt.Sprintf(`regions: [cn-hangzhou, cn-shanghai]
 api: {endpoint: %q, retries: 1, ratePerSecond: 1000%s}
 snapshot:
   oss: {bucket: audit-snapshots, region: cn-hangzhou, endpoint: %q, prefix: livy/}
-slack: {notify: always}
-%s`, api.URL, apiExtra, bucket.URL, extra)
+%s%s`, api.URL, apiExtra, bucket.URL, slackCfg, extra)
 	st.cfgPath = filepath.Join(t.TempDir(), "audit.yaml")
 	if err := os.WriteFile(st.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -154,7 +159,11 @@ func (st *stage) run(t *testing.T, now string, extraArgs ...string) (int, string
 	st.worldNow.Store(at.UnixMilli())
 	var out, errb bytes.Buffer
 	args := append([]string{"-config", st.cfgPath, "-now", now}, extraArgs...)
-	code := run(t.Context(), args, envOf(map[string]string{"SLACK_WEBHOOK_URL": st.hookURL}), &out, &errb)
+	env := map[string]string{"SLACK_WEBHOOK_URL": st.hookURL}
+	for k, v := range st.env {
+		env[k] = v
+	}
+	code := run(t.Context(), args, envOf(env), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

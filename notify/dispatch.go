@@ -170,7 +170,7 @@ func (d *Dispatcher) deliver(ctx context.Context, run Run, kind string, dl Deliv
 	case c == nil: // the store takes no claim: this first attempt sends
 		out.Detail = why.detail
 	}
-	err := dl.Send(ctx)
+	err := d.send(ctx, dl)
 	var ue *UncertainError
 	switch {
 	case errors.As(err, &ue):
@@ -184,4 +184,24 @@ func (d *Dispatcher) deliver(ctx context.Context, run Run, kind string, dl Deliv
 		out.Status = StatusDelivered
 	}
 	return out
+}
+
+// settleReserve is what a send leaves of its attempt's time to record what
+// became of it: a post that hangs ends that much before the deadline (the
+// function's, after which Function Compute stops the instance), so that
+// "uncertain" is recorded and a retry does not send it again blindly. A
+// short deadline (a CLI -timeout of seconds) keeps a quarter of what is
+// left.
+const settleReserve = 5 * time.Second
+
+// send sends one delivery, within its attempt's deadline less its
+// reserve.
+func (d *Dispatcher) send(ctx context.Context, dl Delivery) error {
+	if end, ok := ctx.Deadline(); ok {
+		reserve := min(settleReserve, time.Until(end)/4)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, end.Add(-reserve))
+		defer cancel()
+	}
+	return dl.Send(ctx)
 }

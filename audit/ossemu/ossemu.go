@@ -73,6 +73,10 @@ type Server struct {
 	Drip    time.Duration
 	// Redirect answers every request with a 302 to that location.
 	Redirect string
+	// Fault, when set, is asked of every GET and PUT (before anything
+	// else): a non-zero status answers it — 403 as AccessDenied, anything
+	// else as ServiceUnavailable.
+	Fault func(method, key string) int
 
 	mu       sync.Mutex
 	objects  map[string]Object
@@ -156,6 +160,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if bucket != s.Bucket {
 		s.fail(w, r, key, http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist.")
 		return
+	}
+	if s.Fault != nil {
+		switch status := s.Fault(r.Method, key); status {
+		case 0:
+		case http.StatusForbidden:
+			s.fail(w, r, key, status, "AccessDenied", "You have no right to access this object because of bucket acl.")
+			return
+		default:
+			s.fail(w, r, key, status, "ServiceUnavailable", "Please reduce your request rate.")
+			return
+		}
 	}
 	switch r.Method {
 	case http.MethodPut:

@@ -333,6 +333,9 @@ func (n *Slack) postWebhook(ctx context.Context, m Message) error {
 		}
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
 			err = &timeoutError{after: n.httpClient.Timeout}
+			if ctx.Err() != nil {
+				err = errRunDeadline
+			}
 		}
 		if sent.Whole() && !safehttp.Answered(err) {
 			// Slack may have the message: it is not sent again.
@@ -352,6 +355,9 @@ func (n *Slack) postWebhook(ctx context.Context, m Message) error {
 	}
 	return e
 }
+
+// errRunDeadline is a post cut by the run's own deadline.
+var errRunDeadline = errors.New("no answer before the run's deadline")
 
 // timeoutError is a post that got no answer in time.
 type timeoutError struct{ after time.Duration }
