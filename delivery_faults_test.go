@@ -432,8 +432,9 @@ func TestKilledBetweenAttempts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary")
 	}
+	t.Parallel()
 	bin := buildBinary(t)
-	st := newStage(t, ", deadlineReserve: 100ms", "")
+	st := buildStage(t, ", deadlineReserve: 100ms", "")
 	st.healthy()
 	firstPost := make(chan struct{})
 	var once sync.Once

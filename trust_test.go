@@ -83,7 +83,19 @@ func (s *slackRecorder) posts() [][]byte {
 	return append([][]byte(nil), s.accepted...)
 }
 
+// newStage sets a stage up for runs in this process: the run's credentials
+// are in the environment (t.Setenv: the test cannot be parallel).
 func newStage(t *testing.T, apiExtra, extra string) *stage {
+	t.Helper()
+	st := buildStage(t, apiExtra, extra)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", cliAK)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", cliSecret)
+	return st
+}
+
+// buildStage sets a stage up; runs of the binary get the credentials in
+// their own environment.
+func buildStage(t *testing.T, apiExtra, extra string) *stage {
 	t.Helper()
 	world, err := emulator.LoadWorld(demoWorld)
 	if err != nil {
@@ -116,8 +128,6 @@ snapshot:
 	if err := os.WriteFile(st.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", cliAK)
-	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", cliSecret)
 	return st
 }
 
