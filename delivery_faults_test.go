@@ -71,12 +71,12 @@ func TestDeliveryFaults(t *testing.T) {
 			return []out{{code, o, e}}
 		}},
 		{name: "claims refused (403)", run: func(t *testing.T, st *stage) []out {
-			st.oss.Fault = func(method, key string) int {
+			st.oss.SetFault(func(method, key string) int {
 				if method == http.MethodPut && strings.HasSuffix(key, ".notified.json") {
 					return http.StatusForbidden
 				}
 				return 0
-			}
+			})
 			code, o, e := st.run(t, day1)
 			if code != exitOK || len(st.slack.posts()) != 1 || !strings.Contains(o, "sent without a claim: the store takes none") || strings.Contains(o+e, "the first attempt posted") {
 				t.Errorf("exit %d, %d posts; want 0 and one post that says it had no claim\n%s%s", code, len(st.slack.posts()), o, e)
@@ -200,12 +200,12 @@ func TestDeliveryFaults(t *testing.T) {
 		{name: "history read 503", run: func(t *testing.T, st *stage) []out {
 			c1, o1, e1 := st.run(t, day1)
 			before := st.oss.Objects()["livy/history.json"].Data
-			st.oss.Fault = func(method, key string) int {
+			st.oss.SetFault(func(method, key string) int {
 				if method == http.MethodGet && key == "livy/history.json" {
 					return http.StatusServiceUnavailable
 				}
 				return 0
-			}
+			})
 			c2, o2, e2 := st.run(t, "2026-11-28T09:00:00Z")
 			if !bytes.Equal(st.oss.Objects()["livy/history.json"].Data, before) || !strings.Contains(o2, "history.json not moved: history.json could not be read") {
 				t.Errorf("history.json was replaced, or the run does not say it held it\n%s%s", o2, e2)
@@ -390,13 +390,13 @@ slack: {notify: always}
 	})
 
 	t.Run("claims refused (403), then a retry", func(t *testing.T) {
-		oss.Fault = func(method, key string) int {
+		oss.SetFault(func(method, key string) int {
 			if method == http.MethodPut && strings.HasSuffix(key, ".notified.json") {
 				return http.StatusForbidden
 			}
 			return 0
-		}
-		defer func() { oss.Fault = nil }()
+		})
+		defer oss.SetFault(nil)
 		const event = `{"triggerTime":"2026-11-28T09:00:00Z","triggerName":"daily"}`
 		_, before := hook.counts()
 		first := rt.invoke(t, event, 60*time.Second, 0, role)

@@ -184,7 +184,7 @@ const stsToken = "CAIS-sts-SECRET-token-b7e1"
 // require with their token.
 func (st *stage) useSTS(t *testing.T) {
 	st.emu.AddKey(cliAK, emulator.Key{Secret: cliSecret, SecurityToken: stsToken})
-	st.oss.Keys[cliAK] = ossemu.Key{Secret: cliSecret, SecurityToken: stsToken}
+	st.oss.AddKey(cliAK, ossemu.Key{Secret: cliSecret, SecurityToken: stsToken})
 	t.Setenv("ALIBABA_CLOUD_SECURITY_TOKEN", stsToken)
 }
 

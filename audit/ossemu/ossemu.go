@@ -83,6 +83,23 @@ type Server struct {
 	requests []Request
 }
 
+// SetFault sets Fault while the stand-in serves.
+func (s *Server) SetFault(f func(method, key string) int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Fault = f
+}
+
+// AddKey adds (or replaces) a key pair, while the stand-in serves.
+func (s *Server) AddKey(id string, k Key) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Keys == nil {
+		s.Keys = map[string]Key{}
+	}
+	s.Keys[id] = k
+}
+
 // Objects returns a copy of the bucket's objects.
 func (s *Server) Objects() map[string]Object {
 	s.mu.Lock()
@@ -161,8 +178,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, key, http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist.")
 		return
 	}
-	if s.Fault != nil {
-		switch status := s.Fault(r.Method, key); status {
+	s.mu.Lock()
+	fault := s.Fault
+	s.mu.Unlock()
+	if fault != nil {
+		switch status := fault(r.Method, key); status {
 		case 0:
 		case http.StatusForbidden:
 			s.fail(w, r, key, status, "AccessDenied", "You have no right to access this object because of bucket acl.")
@@ -359,7 +379,9 @@ func (s *Server) verify(r *http.Request, bucket, key string) (code, msg string) 
 		return "AccessDenied", "malformed Credential or Signature"
 	}
 	ak, day, region := scope[0], scope[1], scope[2]
+	s.mu.Lock()
 	k, ok := s.Keys[ak]
+	s.mu.Unlock()
 	if !ok {
 		return "InvalidAccessKeyId", "The OSS Access Key Id you provided does not exist in our records."
 	}
