@@ -497,6 +497,24 @@ func (b *lossyBot) list(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"ok":true,"channels":[{"id":"C0OTHER01","name":"general"},{"id":"C0AUDIT01","name":"platform-alerts"}],"response_metadata":{"next_cursor":""}}`)
 }
 
+// serve starts slacktest with the lossy bot's handlers, and returns a bot
+// client of it whose requests get 300 ms to answer.
+func (b *lossyBot) serve(t *testing.T) *Slack {
+	t.Helper()
+	srv := slacktest.NewTestServer(func(c slacktest.Customize) {
+		c.Handle("/chat.postMessage", b.post)
+		c.Handle("/conversations.history", b.history)
+		c.Handle("/conversations.list", b.list)
+	})
+	srv.Start()
+	t.Cleanup(srv.Stop)
+	bot, err := NewBot(botToken, srv.GetAPIURL(), NewHTTPClient(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bot
+}
+
 // A bot's post whose answer is lost is looked for in the channel's history
 // before it is posted again: found, it is delivered once; not there, it is
 // posted again, once; the history unreadable, it is uncertain and not
@@ -515,22 +533,12 @@ func TestBotPostWithoutAnswer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := slacktest.NewTestServer(func(c slacktest.Customize) {
-				c.Handle("/chat.postMessage", tc.bot.post)
-				c.Handle("/conversations.history", tc.bot.history)
-				c.Handle("/conversations.list", tc.bot.list)
-			})
-			srv.Start()
-			t.Cleanup(srv.Stop)
-			bot, err := NewBot(botToken, srv.GetAPIURL(), NewHTTPClient(300*time.Millisecond))
-			if err != nil {
-				t.Fatal(err)
-			}
+			bot := tc.bot.serve(t)
 			n := bot.To("#platform-alerts")
 			n.Sleep = noSleep
 			msg := Render(fleetOf(1, 0), RenderOptions{MaxItems: 10})
 			msg.Meta = &Meta{RunID: "audit-20261127T090000Z", Destination: "slack"}
-			err = n.Post(t.Context(), msg, nil)
+			err := n.Post(t.Context(), msg, nil)
 			var ue *notify.UncertainError
 			if errors.As(err, &ue) != tc.uncertain || !tc.uncertain && err != nil {
 				t.Errorf("got %v, want uncertain: %v", err, tc.uncertain)
@@ -571,17 +579,7 @@ func TestRetryLooksBeforePostingAgain(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := slacktest.NewTestServer(func(c slacktest.Customize) {
-				c.Handle("/chat.postMessage", tc.bot.post)
-				c.Handle("/conversations.history", tc.bot.history)
-				c.Handle("/conversations.list", tc.bot.list)
-			})
-			srv.Start()
-			t.Cleanup(srv.Stop)
-			bot, err := NewBot(botToken, srv.GetAPIURL(), NewHTTPClient(300*time.Millisecond))
-			if err != nil {
-				t.Fatal(err)
-			}
+			bot := tc.bot.serve(t)
 			bot.Sleep = noSleep
 			store := &localstore.Store{Dir: t.TempDir()}
 			d := &notify.Dispatcher{Claims: store, Notifiers: []notify.Notifier{&notify.Router{Notify: "always", Main: bot.To("#platform-alerts")}}}
