@@ -12,7 +12,20 @@ type Policy struct {
 	StaleAfter     time.Duration
 	UnusedAfter    time.Duration
 	MaxLifetime    time.Duration
-	Severity       map[Rule]Severity
+	// MinSecretBits is the least estimated strength of a secret value that
+	// is not weak (0: DefaultMinSecretBits).
+	MinSecretBits int
+	Severity      map[Rule]Severity
+}
+
+// DefaultMinSecretBits is rules.minSecretBits by default.
+const DefaultMinSecretBits = 128
+
+func (p Policy) minSecretBits() float64 {
+	if p.MinSecretBits <= 0 {
+		return DefaultMinSecretBits
+	}
+	return float64(p.MinSecretBits)
 }
 
 // DefaultPolicy returns the thresholds and severities used when the config
@@ -22,6 +35,7 @@ func DefaultPolicy() Policy {
 		ExpiringWithin: 7 * Day,
 		StaleAfter:     30 * Day,
 		UnusedAfter:    14 * Day,
+		MinSecretBits:  DefaultMinSecretBits,
 		Severity:       DefaultSeverities(),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -139,6 +140,20 @@ func (jw *jsonWriter) gateway(g *GatewayReport, depth int) error {
 			member("status")
 			jw.str(g.Status)
 		}
+		if g.Public != nil {
+			member("public")
+			jw.w.WriteString(strconv.FormatBool(*g.Public))
+		}
+		if g.AuthType != "" {
+			member("authType")
+			jw.str(g.AuthType)
+		}
+		if g.DetailsError != nil {
+			member("detailsError")
+			if err = jw.value(g.DetailsError, depth+1); err != nil {
+				return
+			}
+		}
 		member("error")
 		if err = jw.value(g.Error, depth+1); err != nil {
 			return
@@ -214,6 +229,10 @@ func (jw *jsonWriter) finding(member func(string), f *Finding) {
 	if f.Stage != "" {
 		member("stage")
 		jw.str(f.Stage)
+	}
+	if f.ReuseGroup != 0 {
+		member("reuseGroup")
+		jw.w.WriteString(strconv.Itoa(f.ReuseGroup))
 	}
 }
 

@@ -188,6 +188,12 @@ func (s *Snapshot) recount() {
 	}
 	for _, g := range s.Gateways {
 		sum.Gateways++
+		if g.Public != nil && *g.Public {
+			sum.PublicGateways++
+		}
+		if g.DetailsError != nil {
+			sum.DetailsErrors++
+		}
 		if g.Error != nil {
 			sum.GatewaysFailed++
 			continue

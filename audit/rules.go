@@ -19,6 +19,10 @@ const (
 	RuleLongLived Rule = "longLived"
 	// RuleImplausible flags a token whose API times cannot be right.
 	RuleImplausible Rule = "implausible"
+	// RuleReused flags tokens that share one secret value, anywhere in the
+	// run; RuleWeak a value a guesser could find.
+	RuleReused Rule = "reused"
+	RuleWeak   Rule = "weak"
 )
 
 // RuleInfo is everything the audit and its reports know of one rule. Every
@@ -64,6 +68,10 @@ var ruleTable = []RuleInfo{
 	{ID: RuleLongLived, Title: "Long-lived", Icon: "infinity", Severity: SeverityMedium, Color: "#5f7d3a",
 		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: longLived,
 		Enabled: func(p Policy) bool { return p.MaxLifetime > 0 }},
+	{ID: RuleReused, Title: "Reused secret", Icon: "recycle", Severity: SeverityHigh, Color: "#c2185b",
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: never}, // decided once the whole run is in: Builder.Finish
+	{ID: RuleWeak, Title: "Weak secret", Icon: "unlock", Severity: SeverityMedium, Color: "#6d4c41",
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: weak},
 	{ID: RuleImplausible, Title: "Implausible times", Icon: "warning", Severity: SeverityMedium, Color: "#8a5a00",
 		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: implausible},
 }
@@ -172,6 +180,20 @@ func unused(t Token, p Policy, now time.Time) (string, string, bool) {
 		return "never used · creation time unknown", "", true
 	case !t.CreateTime.After(now.Add(-p.UnusedAfter)):
 		return "never used · created " + Ago(now.Sub(t.CreateTime)), "", true
+	}
+	return "", "", false
+}
+
+// never is the predicate of a rule no single token decides (reused).
+func never(Token, Policy, time.Time) (string, string, bool) { return "", "", false }
+
+func weak(t Token, p Policy, _ time.Time) (string, string, bool) {
+	switch s := t.Secret; {
+	case !s.Known():
+	case s.Distinct() < MinDistinctChars:
+		return fmt.Sprintf("secret drawn from fewer than %d distinct characters", MinDistinctChars), "", true
+	case s.Bits() < p.minSecretBits():
+		return fmt.Sprintf("secret strength about %d bits, below %d (rules.minSecretBits)", int(s.Bits()), int(p.minSecretBits())), "", true
 	}
 	return "", "", false
 }

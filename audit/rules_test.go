@@ -39,7 +39,7 @@ func TestRuleTableIsComplete(t *testing.T) {
 			t.Errorf("%s: default severity %v, the policy's %v", r.ID, r.Severity, DefaultSeverities()[r.ID])
 		}
 	}
-	if !slices.Equal(Rules, []Rule{RuleExpiring, RuleExpired, RuleStale, RuleUnused, RuleLongLived, RuleImplausible}) {
+	if !slices.Equal(Rules, []Rule{RuleExpiring, RuleExpired, RuleStale, RuleUnused, RuleLongLived, RuleReused, RuleWeak, RuleImplausible}) {
 		t.Errorf("report order: got %v", Rules)
 	}
 }
@@ -48,15 +48,15 @@ func TestRuleTableIsComplete(t *testing.T) {
 // release wrote) is shown as itself, after the known rules: never blank.
 func TestUnknownRuleIsShownAsItself(t *testing.T) {
 	t.Parallel()
-	ri := Info("reused")
-	if ri.Title != "reused" || ri.Color == "" || ri.Icon == "" || ri.Urgency == nil || Order("reused") != len(Rules) {
-		t.Errorf("got %+v (order %d), want the rule shown as itself, after the known ones", ri, Order("reused"))
+	ri := Info("leaked")
+	if ri.Title != "leaked" || ri.Color == "" || ri.Icon == "" || ri.Urgency == nil || Order("leaked") != len(Rules) {
+		t.Errorf("got %+v (order %d), want the rule shown as itself, after the known ones", ri, Order("leaked"))
 	}
-	if _, err := ParseRule("reused"); err == nil {
+	if _, err := ParseRule("leaked"); err == nil {
 		t.Error("a config may not name a rule this version cannot check")
 	}
-	if p := DefaultPolicy(); !p.Enabled("reused") || p.severity("reused") != SeverityMedium {
-		t.Errorf("unknown rule: enabled %v, severity %v", p.Enabled("reused"), p.severity("reused"))
+	if p := DefaultPolicy(); !p.Enabled("leaked") || p.severity("leaked") != SeverityMedium {
+		t.Errorf("unknown rule: enabled %v, severity %v", p.Enabled("leaked"), p.severity("leaked"))
 	}
 }
 

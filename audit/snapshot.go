@@ -127,6 +127,7 @@ type RulesReport struct {
 	StaleAfter     string            `json:"staleAfter"`
 	UnusedAfter    string            `json:"unusedAfter"`
 	MaxLifetime    *string           `json:"maxLifetime"`
+	MinSecretBits  int               `json:"minSecretBits"`
 	Severity       map[Rule]Severity `json:"severity"`
 }
 
@@ -143,9 +144,14 @@ type Summary struct {
 	// DataErrors counts token fields the API answered with something that
 	// is not a time (each is listed on its token); DuplicateTokens counts
 	// token entries dropped because their tokenId was listed twice.
-	DataErrors      int           `json:"dataErrors"`
-	DuplicateTokens int           `json:"duplicateTokens"`
-	Changes         *ChangeCounts `json:"changes,omitempty"`
+	DataErrors      int `json:"dataErrors"`
+	DuplicateTokens int `json:"duplicateTokens"`
+	// PublicGateways counts the gateways with a public endpoint;
+	// DetailsErrors those whose exposure is unknown (their details could
+	// not be read).
+	PublicGateways int           `json:"publicGateways"`
+	DetailsErrors  int           `json:"detailsErrors"`
+	Changes        *ChangeCounts `json:"changes,omitempty"`
 }
 
 // ActiveFindings is the number of findings that are not suppressed.
@@ -162,16 +168,23 @@ func (s Summary) ActiveFindings() int {
 type GatewayReport struct {
 	// AccountID and AccountName are set for an account reached by assuming
 	// a role (accounts: in the config); empty for the run's own account.
-	AccountID     string        `json:"accountId,omitempty"`
-	AccountName   string        `json:"accountName,omitempty"`
-	Region        string        `json:"region"`
-	WorkspaceID   string        `json:"workspaceId"`
-	WorkspaceName string        `json:"workspaceName"`
-	GatewayID     string        `json:"gatewayId"`
-	GatewayName   string        `json:"gatewayName"`
-	Status        string        `json:"status,omitempty"`
-	Error         *APIError     `json:"error"`
-	Tokens        []TokenReport `json:"tokens"`
+	AccountID     string `json:"accountId,omitempty"`
+	AccountName   string `json:"accountName,omitempty"`
+	Region        string `json:"region"`
+	WorkspaceID   string `json:"workspaceId"`
+	WorkspaceName string `json:"workspaceName"`
+	GatewayID     string `json:"gatewayId"`
+	GatewayName   string `json:"gatewayName"`
+	Status        string `json:"status,omitempty"`
+	// Public says whether the gateway has a public endpoint (GetLivyCompute's
+	// enablePublic), and AuthType how it authenticates; absent when its
+	// details were not asked for, or could not be read (DetailsError: its
+	// exposure is unknown).
+	Public       *bool         `json:"public,omitempty"`
+	AuthType     string        `json:"authType,omitempty"`
+	DetailsError *APIError     `json:"detailsError,omitempty"`
+	Error        *APIError     `json:"error"`
+	Tokens       []TokenReport `json:"tokens"`
 	// DuplicateTokenIDs lists the tokenIds the listing returned more than
 	// once; each is kept once.
 	DuplicateTokenIDs []string `json:"duplicateTokenIds,omitempty"`
@@ -298,6 +311,10 @@ type Builder struct {
 	// unsuppressed counts the tokens whose suppressions were not matched
 	// because Stop said the deadline had come.
 	unsuppressed int
+	// reuse finds the tokens that share a secret; amended are the gateways
+	// Finish changed for it.
+	reuse   reuse
+	amended []GatewayReport
 }
 
 // Unsuppressed is how many tokens' suppressions were not matched because
@@ -329,14 +346,26 @@ func NewBuilder(ev Evaluation) *Builder {
 }
 
 // Add classifies one gateway's result into the snapshot, and returns the
-// gateway as the snapshot holds it (it is not changed after).
+// gateway as the snapshot holds it. It is changed after only when its
+// tokens share a secret with others (see Amended).
 func (b *Builder) Add(res GatewayResult) GatewayReport {
-	s, ev, now := b.s, b.ev, b.now
+	s := b.s
 	g := GatewayReport{
 		AccountID: res.Ref.AccountID, AccountName: res.Ref.AccountName,
 		Region: res.Ref.Region, WorkspaceID: res.Ref.WorkspaceID, WorkspaceName: res.Ref.WorkspaceName,
 		GatewayID: res.Ref.GatewayID, GatewayName: res.Ref.GatewayName, Status: res.Ref.GatewayStatus,
 		Error: res.Err, Tokens: []TokenReport{},
+	}
+	switch {
+	case res.Details != nil:
+		public := res.Details.Public
+		g.Public, g.AuthType = &public, res.Details.AuthType
+		if public {
+			s.Summary.PublicGateways++
+		}
+	case res.DetailsErr != nil:
+		g.DetailsError = res.DetailsErr
+		s.Summary.DetailsErrors++
 	}
 	s.Summary.Gateways++
 	if res.Err != nil {
@@ -358,47 +387,82 @@ func (b *Builder) Add(res GatewayResult) GatewayReport {
 		times = append(times, t.UTC())
 		return &times[len(times)-1]
 	}
+	var secrets map[string]Secret // by token ID, for the reuse check
 	for _, t := range toks {
-		t = Plausible(sanitizeTimes(t), now)
+		t = Plausible(sanitizeTimes(t), b.now)
 		tr := TokenReport{
 			TokenID: t.ID, Name: t.Name, CreatedBy: t.CreatedBy,
 			CreateTime: at(t.CreateTime), ExpireTime: at(t.ExpireTime), LastUsedTime: at(t.LastUsedTime),
 			Suppressed: []SuppressedFinding{}, DataErrors: t.DataErrors,
 		}
-		s.Summary.DataErrors += len(t.DataErrors)
-		tr.Findings = Classify(t, ev.Policy, now)
-		if len(ev.Suppressions) > 0 && len(tr.Findings) > 0 && ev.Stop != nil && ev.Stop() {
-			b.unsuppressed++
-		} else if len(ev.Suppressions) > 0 {
-			tr.Findings = slices.DeleteFunc(tr.Findings, func(f Finding) bool {
-				sup, ok := suppressionFor(ev.Suppressions, b.matched, res.Ref, t, f.Rule, now)
-				if ok {
-					tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate()})
-				}
-				return ok
-			})
-		}
-		if tr.Findings == nil {
-			tr.Findings = []Finding{}
-		}
-		s.Summary.Suppressed += len(tr.Suppressed)
-		for _, f := range tr.Findings {
-			s.Summary.Findings[f.Rule]++
-		}
+		b.classify(&tr, t, res.Ref, g.Public != nil && *g.Public)
 		g.Tokens = append(g.Tokens, tr)
-		s.Summary.Tokens++
+		if t.Secret.Known() {
+			if secrets == nil {
+				secrets = map[string]Secret{}
+			}
+			secrets[t.ID] = t.Secret
+		}
 	}
 	slices.SortFunc(g.Tokens, func(a, b TokenReport) int {
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.TokenID, b.TokenID))
 	})
+	for i := range g.Tokens {
+		if sec, ok := secrets[g.Tokens[i].TokenID]; ok {
+			b.reuse.add(sec.digest, len(s.Gateways), i)
+		}
+	}
 	s.Gateways = append(s.Gateways, g)
 	return g
 }
 
-// Finish adds the failures above the gateway level, sorts, counts and
-// returns the snapshot. The builder is done with after it.
+// classify finds t's findings (one step more severe on a public gateway),
+// applies the suppressions, and counts them.
+func (b *Builder) classify(tr *TokenReport, t Token, ref GatewayRef, public bool) {
+	s, ev := b.s, b.ev
+	s.Summary.DataErrors += len(t.DataErrors)
+	tr.Findings = Classify(t, ev.Policy, b.now)
+	if public {
+		for i := range tr.Findings {
+			exposed(&tr.Findings[i])
+		}
+	}
+	if len(ev.Suppressions) > 0 && len(tr.Findings) > 0 && ev.Stop != nil && ev.Stop() {
+		b.unsuppressed++
+	} else if len(ev.Suppressions) > 0 {
+		tr.Findings = slices.DeleteFunc(tr.Findings, func(f Finding) bool {
+			sup, ok := suppressionFor(ev.Suppressions, b.matched, ref, t, f.Rule, b.now)
+			if ok {
+				tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate()})
+			}
+			return ok
+		})
+	}
+	if tr.Findings == nil {
+		tr.Findings = []Finding{}
+	}
+	s.Summary.Suppressed += len(tr.Suppressed)
+	for _, f := range tr.Findings {
+		s.Summary.Findings[f.Rule]++
+	}
+	s.Summary.Tokens++
+}
+
+// exposed makes a finding of a token on a gateway with a public endpoint
+// one step more severe, and says why.
+func exposed(f *Finding) {
+	if f.Severity < SeverityCritical {
+		f.Severity++
+	}
+	f.Message += " · public endpoint"
+}
+
+// Finish flags the tokens that share a secret, adds the failures above the
+// gateway level, sorts, counts and returns the snapshot. The builder is
+// done with after it.
 func (b *Builder) Finish(errs []ScopeError) *Snapshot {
 	s := b.s
+	b.markReused()
 	s.Errors = append(s.Errors, errs...)
 	slices.SortFunc(s.Gateways, func(a, b GatewayReport) int {
 		return cmp.Or(cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.Region, b.Region), cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.GatewayID, b.GatewayID))
@@ -501,6 +565,7 @@ func rulesReport(p Policy) RulesReport {
 		ExpiringWithin: FormatDuration(p.window()),
 		StaleAfter:     FormatDuration(p.StaleAfter),
 		UnusedAfter:    FormatDuration(p.UnusedAfter),
+		MinSecretBits:  int(p.minSecretBits()),
 		Severity:       map[Rule]Severity{},
 	}
 	if p.MaxLifetime > 0 {

@@ -14,6 +14,10 @@ func TestSnapshotWriteMatchesEncodingJSON(t *testing.T) {
 	until := now.Add(30 * Day)
 	weird := "quote\" back\\ nl\n tab\t bell\a del\x7f bad\xff ls\u2028 ps\u2029 é 日本 <>&"
 	acct := GatewayRef{AccountID: "1111111111111111", AccountName: "analytics", Region: "cn-hangzhou", WorkspaceID: "w-9", WorkspaceName: weird, GatewayID: "lc-9", GatewayName: "g", GatewayStatus: "Running"}
+	key, err := NewSecretKey()
+	if err != nil {
+		t.Fatal(err)
+	}
 	staged := DefaultPolicy()
 	staged.ExpiryStages = []time.Duration{30 * Day, 7 * Day, Day}
 	full := BuildSnapshot(Collection{
@@ -22,6 +26,11 @@ func TestSnapshotWriteMatchesEncodingJSON(t *testing.T) {
 				Token{ID: "tk-2", Name: weird, CreatedBy: weird, ExpireTime: now.Add(Day), DataErrors: []DataError{{Field: FieldCreateTime, Message: weird}}}),
 			ok(acct, Token{ID: "tk-s", Name: "ci-1", CreateTime: now.Add(-90 * Day)}),
 			failed(gwB),
+			// Gateway details (public, and failed), and two tokens sharing a
+			// secret.
+			{Ref: GatewayRef{Region: "cn-beijing", WorkspaceID: "w-p", GatewayID: "lc-p"}, Details: &GatewayDetails{Public: true, AuthType: weird},
+				Tokens: []Token{{ID: "tk-p1", Secret: key.Measure([]byte("shared-Value-0123456789-XYZ"))}, {ID: "tk-p2", Secret: key.Measure([]byte("shared-Value-0123456789-XYZ"))}}},
+			{Ref: GatewayRef{Region: "cn-beijing", WorkspaceID: "w-p", GatewayID: "lc-q"}, DetailsErr: &APIError{Code: "Forbidden.RAM", Message: weird}},
 		},
 		Errors: []ScopeError{{Region: "cn-shanghai", Code: "Forbidden.RAM", Message: "no"}, {AccountID: "3", AccountName: "legacy", Code: "AssumeRoleFailed", Message: weird}},
 	}, Evaluation{Now: now, Policy: staged, Suppressions: []Suppression{{Name: "tk*", Reason: "r"}, {Name: "ci-*", Account: "analytics", Reason: weird, Until: until}}})

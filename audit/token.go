@@ -12,12 +12,16 @@ import (
 )
 
 // Token is one Livy Gateway access token as the audit sees it. It has no field
-// for the token's secret value: clients drop the value when they decode a
-// response, so it cannot reach a snapshot, a log or a report.
+// for the token's secret value: clients measure the value as they decode a
+// response (Secret: a keyed digest and a strength estimate) and drop it, so
+// it cannot reach a snapshot, a log or a report.
 type Token struct {
 	ID        string
 	Name      string
 	CreatedBy string
+	// Secret is what is kept of the value (zero when the API returned
+	// none).
+	Secret Secret
 	// CreateTime, ExpireTime and LastUsedTime are zero when the API reported
 	// none (absent, 0 or negative).
 	CreateTime   time.Time
@@ -150,4 +154,7 @@ type Finding struct {
 	Severity Severity `json:"severity"`
 	Message  string   `json:"message"`
 	Stage    string   `json:"stage,omitempty"`
+	// ReuseGroup numbers, on a reused finding, the group of tokens that
+	// share one secret (1, 2, … in the run; never the value or a digest).
+	ReuseGroup int `json:"reuseGroup,omitempty"`
 }

@@ -16,7 +16,7 @@ func unknownRuleSnapshot() *audit.Snapshot {
 	at := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	return &audit.Snapshot{RunID: "audit-20261127T090000Z", AuditedAt: at, Summary: audit.Summary{Gateways: 1, Tokens: 2},
 		Gateways: []audit.GatewayReport{{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1", Tokens: []audit.TokenReport{
-			{TokenID: "tk-1", Name: "shared", Findings: []audit.Finding{{Rule: "reused", Severity: audit.SeverityHigh, Message: "shares its secret"}}},
+			{TokenID: "tk-1", Name: "shared", Findings: []audit.Finding{{Rule: "leaked", Severity: audit.SeverityHigh, Message: "shares its secret"}}},
 			{TokenID: "tk-2", Name: "old", Findings: []audit.Finding{{Rule: audit.RuleStale, Severity: audit.SeverityHigh, Message: "last used 40d ago"}}},
 		}}}}
 }
@@ -30,7 +30,7 @@ func TestUnknownRuleIsReported(t *testing.T) {
 	for _, sec := range Sections(s) {
 		rules = append(rules, sec.Rule)
 	}
-	if !slices.Equal(rules, []audit.Rule{audit.RuleStale, "reused"}) {
+	if !slices.Equal(rules, []audit.Rule{audit.RuleStale, "leaked"}) {
 		t.Errorf("sections %v, want stale then the unknown rule", rules)
 	}
 	var buf bytes.Buffer

@@ -194,9 +194,9 @@ func TestRenderUnknownRule(t *testing.T) {
 	at := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	s := &audit.Snapshot{RunID: "audit-x", AuditedAt: at, Summary: audit.Summary{Gateways: 1, Tokens: 1},
 		Gateways: []audit.GatewayReport{{Region: "cn-hangzhou", WorkspaceID: "w", GatewayID: "g", Tokens: []audit.TokenReport{
-			{TokenID: "tk-1", Name: "shared", Findings: []audit.Finding{{Rule: "reused", Severity: audit.SeverityHigh, Message: "shares its secret"}}}}}}}
+			{TokenID: "tk-1", Name: "shared", Findings: []audit.Finding{{Rule: "leaked", Severity: audit.SeverityHigh, Message: "shares its secret"}}}}}}}
 	text := Render(s, RenderOptions{MaxItems: 10}).PlainText()
-	if !strings.Contains(text, "*:grey_question: reused* (high) — 1") || !strings.Contains(text, "shared") {
+	if !strings.Contains(text, "*:grey_question: leaked* (high) — 1") || !strings.Contains(text, "shared") {
 		t.Errorf("the unknown rule's section: %s", text)
 	}
 }
