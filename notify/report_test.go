@@ -37,7 +37,7 @@ func TestUnknownRuleIsReported(t *testing.T) {
 	if err := WriteText(&buf, s, "x.json"); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"REUSED (high) — 1", "shared (tk-1)", "1 stale · 1 reused"} {
+	for _, want := range []string{"LEAKED (high) — 1", "shared (tk-1)", "1 stale · 1 leaked"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("the text lacks %q:\n%s", want, buf.String())
 		}
