@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,10 +44,13 @@ func TestMultiAccountRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The analytics and risk accounts' tokens share one secret value.
+	risk := accountWorld("w-risk", "lc-risk", "tk-r1")
+	risk.Regions["cn-hangzhou"].Workspaces[0].Gateways[0].Tokens[0].Token = "lvt-SECRET-tk-a1"
 	emu := &emulator.Server{World: own, Keys: map[string]emulator.Key{cliAK: {Secret: cliSecret}},
 		Worlds: map[string]*emulator.World{
 			"1111111111111111": accountWorld("w-analytics", "lc-analytics", "tk-a1"),
-			"2222222222222222": accountWorld("w-risk", "lc-risk", "tk-r1"),
+			"2222222222222222": risk,
 		},
 		Now: func() time.Time { return demoStart }}
 	api := httptest.NewServer(emu)
@@ -101,6 +105,14 @@ snapshot: {dir: %q}
 	byAccount := map[string]int{}
 	for _, g := range s.Gateways {
 		byAccount[g.AccountName]++
+		if g.AccountName == "analytics" {
+			f := g.Tokens[0].Findings
+			if !slices.ContainsFunc(f, func(f audit.Finding) bool {
+				return f.Rule == audit.RuleReused && strings.Contains(f.Message, "job-tk-r1 (tk-r1) on risk / cn-hangzhou / w-risk-name / lc-risk-name")
+			}) {
+				t.Errorf("analytics' token shares its secret with risk's across accounts: got %+v", f)
+			}
+		}
 		if g.AccountName == "risk" && (g.AccountID != "2222222222222222" || len(g.Tokens) != 1 || len(g.Tokens[0].Suppressed) != 1) {
 			t.Errorf("risk's gateway: got %+v, want account 2222222222222222 and its stale finding suppressed by account", g)
 		}

@@ -194,7 +194,7 @@ func TestSYAMLMatchesTheCode(t *testing.T) {
 		}
 	}
 	sort.Strings(actions)
-	want := []string{"emr-serverless-spark:ListLivyCompute", "emr-serverless-spark:ListLivyComputeToken", "emr-serverless-spark:ListWorkspaces",
+	want := []string{"emr-serverless-spark:GetLivyCompute", "emr-serverless-spark:ListLivyCompute", "emr-serverless-spark:ListLivyComputeToken", "emr-serverless-spark:ListWorkspaces",
 		"oss:GetObject", "oss:PutObject"} // nothing is ever deleted: claims are append-only
 	if !slices.Equal(actions, want) {
 		t.Errorf("policy actions %v, want exactly %v", actions, want)
@@ -213,7 +213,7 @@ func TestSYAMLMatchesTheCode(t *testing.T) {
 
 // TestMultiAccountPolicies checks the RAM documents for other accounts: the
 // reader role (trusting the auditing function's role, allowed the three EMR
-// list actions and nothing else) and the function's permission to assume it.
+// list actions and GetLivyCompute, and nothing else) and the function's permission to assume it.
 func TestMultiAccountPolicies(t *testing.T) {
 	read := func(name string) (p struct {
 		Version   string
@@ -244,8 +244,8 @@ func TestMultiAccountPolicies(t *testing.T) {
 		t.Errorf("trust policy: got %+v, want sts:AssumeRole by the function's role, with an ExternalId condition", trust)
 	}
 	reader := read("ram-reader-policy.json").Statement[0]
-	if fmt.Sprint(reader.Action) != "[emr-serverless-spark:ListWorkspaces emr-serverless-spark:ListLivyCompute emr-serverless-spark:ListLivyComputeToken]" {
-		t.Errorf("reader policy: got %v, want exactly the three EMR list actions", reader.Action)
+	if fmt.Sprint(reader.Action) != "[emr-serverless-spark:ListWorkspaces emr-serverless-spark:ListLivyCompute emr-serverless-spark:GetLivyCompute emr-serverless-spark:ListLivyComputeToken]" {
+		t.Errorf("reader policy: got %v, want exactly the EMR read actions (the three lists and GetLivyCompute)", reader.Action)
 	}
 	assume := read("ram-policy-assume.json").Statement[0]
 	if assume.Action != "sts:AssumeRole" || assume.Resource != "acs:ram::*:role/livy-token-audit-reader" {

@@ -57,7 +57,7 @@ func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(stri
 		Accounts: accounts,
 		Auditor: &fleet.Auditor{
 			Concurrency: cfg.API.Concurrency, RatePerSecond: cfg.API.RatePerSecond,
-			Reserve: cfg.API.DeadlineReserve, Logger: log,
+			Reserve: cfg.API.DeadlineReserve, Details: cfg.API.GatewayDetails, Logger: log,
 		},
 		Store:     store,
 		Artifacts: artifacts,
@@ -104,11 +104,19 @@ func (r pageRendering) Close() {
 // newAccounts returns the accounts the config audits, each with an API
 // client signed by its credentials: the run's own (when the config gives it
 // a scope), and each of accounts: through its assumed role.
+//
+// One secret key serves every account's client: it is the run's (drawn for
+// each call), so a value shared across accounts is found, and a digest
+// means nothing outside the run.
 func newAccounts(cfg *config.Config, cred credentials.Credential) ([]fleet.Account, error) {
+	key, err := audit.NewSecretKey()
+	if err != nil {
+		return nil, err
+	}
 	client := func(c credentials.Credential) (*emr.Client, error) {
 		return emr.New(emr.Options{
 			Endpoint: cfg.API.Endpoint, Credential: c, Timeout: cfg.API.Timeout, Retries: cfg.API.Retries, MaxConns: cfg.API.Concurrency,
-			Sleep: retrySleep,
+			Sleep: retrySleep, SecretKey: key,
 		})
 	}
 	var out []fleet.Account

@@ -234,6 +234,10 @@ func (jw *jsonWriter) finding(member func(string), f *Finding) {
 		member("reuseGroup")
 		jw.w.WriteString(strconv.Itoa(f.ReuseGroup))
 	}
+	if f.SharedWith != 0 {
+		member("sharedWith")
+		jw.w.WriteString(strconv.Itoa(f.SharedWith))
+	}
 }
 
 // changes writes Changes at depth, the lists one entry at a time.

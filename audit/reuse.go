@@ -109,7 +109,7 @@ func (b *Builder) flagReused(g []reuseMember, m reuseMember, n int) bool {
 	if ev.Scope.Partial {
 		msg += " (compared within this run's narrowed scope only)"
 	}
-	f := Finding{Rule: RuleReused, Severity: ev.Policy.severity(RuleReused), Message: msg, ReuseGroup: n}
+	f := Finding{Rule: RuleReused, Severity: ev.Policy.severity(RuleReused), Message: msg, ReuseGroup: n, SharedWith: len(others)}
 	if gw.Public != nil && *gw.Public {
 		exposed(&f)
 	}

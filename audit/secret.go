@@ -110,6 +110,12 @@ func strength(value []byte) (bits float64, distinct int) {
 	return float64(n) * math.Log2(float64(alphabet)), distinct
 }
 
+// Same reports whether two secrets are of one value (measured under one
+// key).
+func (s Secret) Same(o Secret) bool {
+	return s.known && o.known && hmac.Equal(s.digest[:], o.digest[:])
+}
+
 // Known reports whether the API returned the token's value.
 func (s Secret) Known() bool { return s.known }
 

@@ -155,6 +155,8 @@ type Finding struct {
 	Message  string   `json:"message"`
 	Stage    string   `json:"stage,omitempty"`
 	// ReuseGroup numbers, on a reused finding, the group of tokens that
-	// share one secret (1, 2, … in the run; never the value or a digest).
+	// share one secret (1, 2, … in the run; never the value or a digest),
+	// and SharedWith counts the other tokens of the group.
 	ReuseGroup int `json:"reuseGroup,omitempty"`
+	SharedWith int `json:"sharedWith,omitempty"`
 }

@@ -23,6 +23,9 @@ type TokenLine struct {
 	GatewayID     string `json:"gatewayId"`
 	GatewayName   string `json:"gatewayName"`
 	GatewayStatus string `json:"gatewayStatus,omitempty"`
+	// Public and AuthType are the gateway's exposure (absent when unknown).
+	Public   *bool  `json:"public,omitempty"`
+	AuthType string `json:"authType,omitempty"`
 	audit.TokenReport
 	AuditedAt time.Time `json:"auditedAt"`
 	RunID     string    `json:"runId"`
@@ -32,7 +35,7 @@ type TokenLine struct {
 func LineOf(s *audit.Snapshot, g *audit.GatewayReport, t audit.TokenReport) TokenLine {
 	return TokenLine{
 		AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName,
-		GatewayID: g.GatewayID, GatewayName: g.GatewayName, GatewayStatus: g.Status,
+		GatewayID: g.GatewayID, GatewayName: g.GatewayName, GatewayStatus: g.Status, Public: g.Public, AuthType: g.AuthType,
 		TokenReport: t, AuditedAt: s.AuditedAt, RunID: s.RunID,
 	}
 }
@@ -57,7 +60,8 @@ func WriteNDJSON(w io.Writer, s *audit.Snapshot) error {
 // CSVHeader is the header row of the CSV export.
 var CSVHeader = []string{"account_id", "account_name", "region", "workspace_id", "workspace_name", "gateway_id", "gateway_name",
 	"token_id", "name", "created_by", "create_time", "expire_time", "last_used_time",
-	"rule", "severity", "stage", "message", "suppressed", "suppression_reason", "audited_at"}
+	"rule", "severity", "stage", "message", "suppressed", "suppression_reason", "audited_at",
+	"public", "auth_type"}
 
 // WriteCSV writes one row per token and finding (RFC 4180, a header row):
 // a token with no finding is one row with an empty rule; a suppressed
@@ -77,6 +81,10 @@ func WriteCSV(w io.Writer, s *audit.Snapshot) error {
 	}
 	at := s.AuditedAt.UTC().Format(time.RFC3339)
 	for _, g := range s.Gateways {
+		public := "" // unknown
+		if g.Public != nil {
+			public = map[bool]string{true: "true", false: "false"}[*g.Public]
+		}
 		for _, t := range g.Tokens {
 			base := []string{g.AccountID, g.AccountName, g.Region, g.WorkspaceID, g.WorkspaceName, g.GatewayID, g.GatewayName,
 				t.TokenID, t.Name, t.CreatedBy, ts(t.CreateTime), ts(t.ExpireTime), ts(t.LastUsedTime)}
@@ -87,7 +95,7 @@ func WriteCSV(w io.Writer, s *audit.Snapshot) error {
 				} else {
 					r = append(r, string(f.Rule), f.Severity.String(), f.Stage, f.Message, map[bool]string{true: "true", false: "false"}[suppressed], reason)
 				}
-				r = append(r, at)
+				r = append(r, at, public, g.AuthType)
 				for i := range r {
 					r[i] = neutralize(r[i])
 				}

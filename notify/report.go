@@ -43,6 +43,37 @@ func Sections(s *audit.Snapshot) []Section {
 	return out
 }
 
+// ReuseGroup is one group of tokens that share a secret, as a report's
+// slice holds it: its items (the group's tokens in the slice), and how many
+// tokens the whole group has.
+type ReuseGroup struct {
+	Items []Item
+	Size  int
+}
+
+// ReuseGroups groups a reused section's items by their group, in group
+// order.
+func ReuseGroups(sec Section) []ReuseGroup {
+	by := map[int]*ReuseGroup{}
+	var order []int
+	for _, it := range sec.Items {
+		n := it.Finding.ReuseGroup
+		g, ok := by[n]
+		if !ok {
+			g = &ReuseGroup{Size: it.Finding.SharedWith + 1}
+			by[n] = g
+			order = append(order, n)
+		}
+		g.Items = append(g.Items, it)
+	}
+	slices.Sort(order)
+	out := make([]ReuseGroup, len(order))
+	for i, n := range order {
+		out[i] = *by[n]
+	}
+	return out
+}
+
 // group groups the active findings by rule, the most severe rule first,
 // then in report order (a rule this version does not know comes after the
 // known ones, by name); the items of a rule are in snapshot order.
@@ -165,6 +196,12 @@ func CoverageLine(s *audit.Snapshot) string {
 	}
 	if sum.Suppressed > 0 {
 		cov += fmt.Sprintf(" · %d suppressed", sum.Suppressed)
+	}
+	if sum.PublicGateways > 0 {
+		cov += " · " + Plural(sum.PublicGateways, "public gateway")
+	}
+	if n := sum.DetailsErrors; n > 0 {
+		cov += fmt.Sprintf(" · exposure unknown for %s (their details could not be read)", Plural(n, "gateway"))
 	}
 	if sum.DataErrors > 0 {
 		cov += " · " + Plural(sum.DataErrors, "unreadable time") + " (see the snapshot)"

@@ -59,6 +59,10 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 	}
 	for _, sec := range secs {
 		fmt.Fprintf(b, "\n%s (%s) — %d\n", strings.ToUpper(string(sec.Rule)), sec.Severity, len(sec.Items))
+		if sec.Rule == audit.RuleReused {
+			writeReuseGroups(b, sec)
+			continue
+		}
 		for _, it := range sec.Items {
 			fmt.Fprintf(b, "  %s (%s) · %s%s / %s · %s · owner %s · %s\n", short(it.Token.Name), short(it.Token.TokenID),
 				short(it.Account), short(GatewayLabel(*it.Gateway)), short(WorkspaceLabel(*it.Gateway)), it.Gateway.Region, short(orUnknown(it.Token.CreatedBy)), it.Finding.Message)
@@ -106,4 +110,21 @@ func Clean(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// writeReuseGroups writes a reused section one group per line: "2 tokens
+// share one secret: a (tk-1) · etl / data · cn-hangzhou; b (tk-2) · …".
+func writeReuseGroups(b *bufio.Writer, sec Section) {
+	for _, g := range ReuseGroups(sec) {
+		var members []string
+		for _, it := range g.Items {
+			members = append(members, fmt.Sprintf("%s (%s) · %s%s / %s · %s · owner %s", short(it.Token.Name), short(it.Token.TokenID),
+				short(it.Account), short(GatewayLabel(*it.Gateway)), short(WorkspaceLabel(*it.Gateway)), it.Gateway.Region, short(orUnknown(it.Token.CreatedBy))))
+		}
+		fmt.Fprintf(b, "  %d tokens share one secret: %s", g.Size, strings.Join(members, "; "))
+		if out := g.Size - len(g.Items); out > 0 {
+			fmt.Fprintf(b, " · %d outside this report", out)
+		}
+		b.WriteString("\n")
+	}
 }

@@ -26,6 +26,9 @@ type API struct {
 	DeadlineReserve time.Duration
 	// STSEndpoint is where roles are assumed (host[:port], HTTPS).
 	STSEndpoint string
+	// GatewayDetails reads each gateway's details (GetLivyCompute: whether
+	// it has a public endpoint): one more call per gateway.
+	GatewayDetails bool
 }
 
 // The api section's defaults.
@@ -37,6 +40,7 @@ const (
 	DefaultRatePerSecond   = 10
 	DefaultDeadlineReserve = 15 * time.Second
 	DefaultSTSEndpoint     = "sts.aliyuncs.com"
+	DefaultGatewayDetails  = true
 )
 
 type rawAPI struct {
@@ -47,6 +51,7 @@ type rawAPI struct {
 	RatePerSecond   *float64 `yaml:"ratePerSecond"`
 	DeadlineReserve string   `yaml:"deadlineReserve"`
 	STSEndpoint     string   `yaml:"stsEndpoint"`
+	GatewayDetails  *bool    `yaml:"gatewayDetails"`
 }
 
 // api validates the api section.
@@ -57,6 +62,10 @@ func (v *validator) api(c *Config, r raw) {
 		Timeout:         v.duration("api.timeout", ra.Timeout, DefaultTimeout),
 		DeadlineReserve: v.duration("api.deadlineReserve", ra.DeadlineReserve, DefaultDeadlineReserve),
 		STSEndpoint:     DefaultSTSEndpoint,
+		GatewayDetails:  DefaultGatewayDetails,
+	}
+	if ra.GatewayDetails != nil {
+		c.API.GatewayDetails = *ra.GatewayDetails
 	}
 	if ra.STSEndpoint != "" {
 		c.API.STSEndpoint = ra.STSEndpoint

@@ -12,14 +12,15 @@ import (
 )
 
 // The rules' defaults are audit.DefaultPolicy's: expiringWithin 7d,
-// staleAfter 30d, unusedAfter 14d, no maxLifetime, and each rule's severity
-// from the rule table.
+// staleAfter 30d, unusedAfter 14d, no maxLifetime, minSecretBits 128, and
+// each rule's severity from the rule table.
 
 type rawRules struct {
 	ExpiringWithin string            `yaml:"expiringWithin"`
 	StaleAfter     string            `yaml:"staleAfter"`
 	UnusedAfter    string            `yaml:"unusedAfter"`
 	MaxLifetime    string            `yaml:"maxLifetime"`
+	MinSecretBits  *int              `yaml:"minSecretBits"`
 	Severity       map[string]string `yaml:"severity"`
 	ExpiryStages   []string          `yaml:"expiryStages"`
 }
@@ -60,6 +61,12 @@ func (v *validator) rules(c *Config, r raw) {
 	slices.SortFunc(p.ExpiryStages, func(a, b time.Duration) int { return cmp.Compare(b, a) }) // longest first
 	if p.StaleAfter == 0 {
 		v.fail("rules.staleAfter", "must be more than 0 (every used token would be stale)")
+	}
+	if n := rr.MinSecretBits; n != nil {
+		if *n < 1 || *n > 1024 {
+			v.fail("rules.minSecretBits", "%d is out of range (1 to 1024 bits)", *n)
+		}
+		p.MinSecretBits = *n
 	}
 	for _, k := range sortedKeys(rr.Severity) {
 		f := "rules.severity." + k

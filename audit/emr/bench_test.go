@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"livy-token-audit/audit"
 	scrubpkg "livy-token-audit/internal/scrub"
 )
 
@@ -18,9 +19,10 @@ func BenchmarkDecodeTokens(b *testing.B) {
 	}
 	body, _ := json.Marshal(map[string]any{"code": "1000000", "message": "ok", "requestId": "r", "data": map[string]any{"tokens": toks}})
 	scrub := scrubber{scrubpkg.New("secret-1", "token-2", "LTAI5tAK")}
+	key, _ := audit.NewSecretKey()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := decodeTokens(body, scrub); err != nil {
+		if _, err := decodeTokens(body, scrub, key); err != nil {
 			b.Fatal(err)
 		}
 	}

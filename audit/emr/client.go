@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
 	"github.com/alibabacloud-go/tea/dara"
@@ -74,6 +76,11 @@ type Options struct {
 	// Sleep waits between retries; tests replace it. It returns early with
 	// the context's error.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// SecretKey measures each token's secret value as it is decoded (a
+	// keyed digest and a strength estimate: audit.Secret); one key serves
+	// every client of a run, so values shared across accounts are found.
+	// Nil: values are skipped unmeasured.
+	SecretKey *audit.SecretKey
 	// HTTPClient sends the requests (default: a safehttp client per
 	// endpoint). The SDK's own pooled client is not used: it rewrites its
 	// timeout while other goroutines send with it, a data race under
@@ -210,6 +217,7 @@ func (c *Client) call(ctx context.Context, region, action, pathname string, quer
 		if err != nil {
 			return err
 		}
+		defer clear(body) // the answer may hold token values: none outlives its decoding
 		return decode(body, scrub)
 	})
 	if err != nil {
@@ -574,17 +582,55 @@ func decodeGateways(b []byte, scrub scrubber) ([]audit.Gateway, error) {
 	return out, nil
 }
 
-// apiToken is a token as the API returns it, minus the secret value: the
-// "token" field is deliberately not decoded, so the decoder skips its bytes
-// without making a string of them.
+// GatewayDetails reads one gateway's exposure with GetLivyCompute: whether
+// it has a public endpoint (enablePublic) and its authType.
+func (c *Client) GatewayDetails(ctx context.Context, region, workspaceID, gatewayID string) (audit.GatewayDetails, error) {
+	var out audit.GatewayDetails
+	if err := pathIDs(workspaceID, gatewayID); err != nil {
+		return out, err
+	}
+	p := "/api/interactive/v1/workspace/" + url.PathEscape(workspaceID) + "/livycompute/" + url.PathEscape(gatewayID)
+	err := c.call(ctx, region, "GetLivyCompute", p, map[string]string{"regionId": region}, func(b []byte, scrub scrubber) (err error) {
+		out, err = decodeDetails(b, scrub)
+		return err
+	})
+	return out, err
+}
+
+// decodeDetails decodes an answer of GetLivyCompute: an answer without
+// data.enablePublic says nothing of the exposure, and is InvalidResponse.
+func decodeDetails(b []byte, scrub scrubber) (audit.GatewayDetails, error) {
+	const action = "GetLivyCompute"
+	var body struct {
+		envelope
+		Data *struct {
+			EnablePublic *bool  `json:"enablePublic"`
+			AuthType     string `json:"authType"`
+		} `json:"data"`
+	}
+	if err := decodeJSON(action, b, &body); err != nil {
+		return audit.GatewayDetails{}, err
+	}
+	if err := body.check(action, true, scrub); err != nil {
+		return audit.GatewayDetails{}, err
+	}
+	if body.Data == nil || body.Data.EnablePublic == nil {
+		return audit.GatewayDetails{}, &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": the response carries no data.enablePublic", RequestID: scrub.code(body.RequestID)}
+	}
+	return audit.GatewayDetails{Public: *body.Data.EnablePublic, AuthType: scrub.code(body.Data.AuthType)}, nil
+}
+
+// apiToken is a token as the API returns it. Its secret value ("token") is
+// decoded into bytes, never a string, measured and cleared by tokens.
 type apiToken struct {
-	TokenID      string `json:"tokenId"`
-	Name         string `json:"name"`
-	CreatedBy    string `json:"createdby"`
-	CreatedByAlt string `json:"createdBy"`
-	CreateTime   millis `json:"createTime"`
-	ExpireTime   millis `json:"expireTime"`
-	LastUsedTime millis `json:"lastUsedTime"`
+	Secret       secretValue `json:"token"`
+	TokenID      string      `json:"tokenId"`
+	Name         string      `json:"name"`
+	CreatedBy    string      `json:"createdby"`
+	CreatedByAlt string      `json:"createdBy"`
+	CreateTime   millis      `json:"createTime"`
+	ExpireTime   millis      `json:"expireTime"`
+	LastUsedTime millis      `json:"lastUsedTime"`
 }
 
 // ListTokens lists the tokens of one gateway.
@@ -595,7 +641,7 @@ func (c *Client) ListTokens(ctx context.Context, region, workspaceID, gatewayID 
 	}
 	p := "/api/interactive/v1/workspace/" + url.PathEscape(workspaceID) + "/livycompute/" + url.PathEscape(gatewayID) + "/token"
 	err := c.call(ctx, region, "ListLivyComputeToken", p, map[string]string{"regionId": region}, func(b []byte, scrub scrubber) (err error) {
-		out, err = decodeTokens(b, scrub)
+		out, err = decodeTokens(b, scrub, c.opts.SecretKey)
 		return err
 	})
 	if err != nil {
@@ -604,8 +650,9 @@ func (c *Client) ListTokens(ctx context.Context, region, workspaceID, gatewayID 
 	return out, nil
 }
 
-// decodeTokens decodes an answer of ListLivyComputeToken.
-func decodeTokens(b []byte, scrub scrubber) ([]audit.Token, error) {
+// decodeTokens decodes an answer of ListLivyComputeToken; key measures the
+// secret values (nil: they are skipped).
+func decodeTokens(b []byte, scrub scrubber, key *audit.SecretKey) ([]audit.Token, error) {
 	const action = "ListLivyComputeToken"
 	var body struct {
 		envelope
@@ -613,6 +660,13 @@ func decodeTokens(b []byte, scrub scrubber) ([]audit.Token, error) {
 			Tokens *[]apiToken `json:"tokens"`
 		} `json:"data"`
 	}
+	defer func() {
+		if body.Data != nil && body.Data.Tokens != nil {
+			for i := range *body.Data.Tokens {
+				(*body.Data.Tokens)[i].Secret.clear()
+			}
+		}
+	}()
 	if err := decodeJSON(action, b, &body); err != nil {
 		return nil, err
 	}
@@ -625,7 +679,7 @@ func decodeTokens(b []byte, scrub scrubber) ([]audit.Token, error) {
 		}
 		return nil, nil
 	}
-	out, ok := tokens(*body.Data.Tokens, scrub)
+	out, ok := tokens(*body.Data.Tokens, scrub, key)
 	if !ok {
 		return nil, &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": a token has no tokenId", RequestID: scrub.code(body.RequestID)}
 	}
@@ -635,14 +689,19 @@ func decodeTokens(b []byte, scrub scrubber) ([]audit.Token, error) {
 // tokens converts the decoded tokens; a time that is not a real instant
 // makes that field unknown on that token, never the whole listing fail. It
 // returns false when a token has no ID.
-func tokens(in []apiToken, scrub scrubber) ([]audit.Token, bool) {
+func tokens(in []apiToken, scrub scrubber, key *audit.SecretKey) ([]audit.Token, bool) {
 	out := make([]audit.Token, 0, len(in))
-	for _, t := range in {
+	for i := range in {
+		t := &in[i]
 		id := scrub.text(t.TokenID)
 		if id == "" {
 			return nil, false
 		}
 		tok := audit.Token{ID: id, Name: scrub.text(t.Name), CreatedBy: scrub.text(firstNonEmpty(t.CreatedBy, t.CreatedByAlt))}
+		if key != nil && len(t.Secret.b) > 0 {
+			tok.Secret = key.Measure(t.Secret.b)
+		}
+		t.Secret.clear()
 		for _, f := range []struct {
 			name string
 			in   millis
@@ -740,4 +799,104 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 	}
 	*f = flexString(s)
 	return nil
+}
+
+// secretValue is a token's secret value, decoded from its JSON string
+// into bytes (never a Go string) only to be measured, then cleared. A value
+// that is not a string is no value.
+type secretValue struct{ b []byte }
+
+func (s *secretValue) UnmarshalJSON(raw []byte) error {
+	if len(raw) < 2 || raw[0] != '"' {
+		return nil // null, or not a string: no value to measure
+	}
+	s.b = unquote(raw)
+	return nil
+}
+
+// clear wipes the value.
+func (s *secretValue) clear() {
+	clear(s.b)
+	s.b = nil
+}
+
+// String never shows the value.
+func (s secretValue) String() string { return "[secret]" }
+
+// unquote decodes a JSON string literal (already checked by the decoder)
+// into new bytes as encoding/json would: escapes resolved, an unpaired
+// surrogate or invalid UTF-8 as U+FFFD (FuzzDecode holds it to that).
+func unquote(raw []byte) []byte {
+	raw = raw[1 : len(raw)-1]
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c >= utf8.RuneSelf { // invalid UTF-8 reads as U+FFFD, as encoding/json reads it
+			r, size := utf8.DecodeRune(raw[i:])
+			out = utf8.AppendRune(out, r)
+			i += size - 1
+			continue
+		}
+		if c != '\\' || i+1 >= len(raw) {
+			out = append(out, c)
+			continue
+		}
+		i++
+		switch raw[i] {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, n := unicodeEscape(raw[i-1:])
+			out = utf8.AppendRune(out, r)
+			i += n - 2
+		default: // \" \\ \/
+			out = append(out, raw[i])
+		}
+	}
+	return out
+}
+
+// unicodeEscape decodes \uXXXX (and a surrogate pair \uXXXX\uXXXX) at the
+// start of b: the rune and how many bytes it took.
+func unicodeEscape(b []byte) (rune, int) {
+	hex4 := func(b []byte) (rune, bool) {
+		if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+			return 0, false
+		}
+		var v rune
+		for _, c := range b[2:6] { // by hand: not even a piece of the value becomes a string
+			switch {
+			case '0' <= c && c <= '9':
+				v = v<<4 | rune(c-'0')
+			case 'a' <= c && c <= 'f':
+				v = v<<4 | rune(c-'a'+10)
+			case 'A' <= c && c <= 'F':
+				v = v<<4 | rune(c-'A'+10)
+			default:
+				return 0, false
+			}
+		}
+		return v, true
+	}
+	r, ok := hex4(b)
+	if !ok {
+		return utf8.RuneError, 2
+	}
+	if utf16.IsSurrogate(r) {
+		if r2, ok := hex4(b[6:]); ok {
+			if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+				return d, 12
+			}
+		}
+		return utf8.RuneError, 6
+	}
+	return r, 6
 }

@@ -2,6 +2,7 @@ package emr
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -111,6 +112,56 @@ func TestListTokensDropsTheValue(t *testing.T) {
 	}
 	if r := emu.Requests()[1]; r.Action != "ListLivyComputeToken" || r.Path != "/api/interactive/v1/workspace/w-1/livycompute/lc-1/token" || r.Region != "cn-hangzhou" {
 		t.Errorf("request: got %+v", r)
+	}
+}
+
+// With a run's key, a token's value is measured as it is decoded — never
+// made into a string — and nothing of it is kept but the measure.
+func TestListTokensMeasuresTheValue(t *testing.T) {
+	t.Parallel()
+	_, emu := setup(t, testWorld(), nil)
+	key, err := audit.NewSecretKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	c, err := New(Options{Endpoint: srv.URL, Credential: staticCred(t, testAK, testSecret, ""), Timeout: 5 * time.Second, SecretKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks, err := c.ListTokens(t.Context(), "cn-hangzhou", "w-1", "lc-1")
+	if err != nil || len(toks) != 1 {
+		t.Fatalf("got %+v, %v", toks, err)
+	}
+	if !toks[0].Secret.Same(key.Measure([]byte(tokenValue))) || toks[0].Secret.Bits() < 128 {
+		t.Errorf("the value was not measured: %v bits", toks[0].Secret.Bits())
+	}
+	if s := fmt.Sprintf("%+v %#v %v", toks, toks, toks[0].Secret); strings.Contains(s, tokenValue) || !strings.Contains(s, "[secret]") {
+		t.Errorf("printed: %s", s)
+	}
+}
+
+// GetLivyCompute says whether a gateway has a public endpoint; a failure is
+// the API's error.
+func TestGatewayDetails(t *testing.T) {
+	t.Parallel()
+	w := testWorld()
+	g := w.Regions["cn-hangzhou"].Workspaces[0].Gateways[0]
+	g.EnablePublic = true
+	c, emu := setup(t, w, nil)
+	d, err := c.GatewayDetails(t.Context(), "cn-hangzhou", "w-1", "lc-1")
+	if err != nil || d != (audit.GatewayDetails{Public: true, AuthType: "Token"}) {
+		t.Errorf("got %+v, %v", d, err)
+	}
+	if r := emu.Requests()[0]; r.Action != "GetLivyCompute" || r.Path != "/api/interactive/v1/workspace/w-1/livycompute/lc-1" {
+		t.Errorf("request: got %+v", r)
+	}
+	g.DetailsFail = &emulator.Failure{Status: 403, Code: "Forbidden.RAM", Message: "not authorized"}
+	_, err = c.GatewayDetails(t.Context(), "cn-hangzhou", "w-1", "lc-1")
+	var ae *audit.APIError
+	if !errors.As(err, &ae) || ae.Code != "Forbidden.RAM" {
+		t.Errorf("got %v, want Forbidden.RAM", err)
 	}
 }
 
@@ -303,10 +354,17 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"Code":"lvt-SECRET-f","Message":"lvt-SECRET"}`))
 	f.Add([]byte(`{"requestId":"r","workspaces":[{"workspaceId":"w","workspaceName":"lvt-SECRET"}],"nextToken":"n"}`))
 	f.Add([]byte(`{"code":"1000000","requestId":"r","data":{"livyComputes":[{"computeId":"c","name":"n"}]}}`))
+	f.Add([]byte(`{"code":"1000000","requestId":"r","data":{"computeId":"c","enablePublic":true,"authType":"Token"}}`))
 	f.Add([]byte(`{"code":"1000000","data":{"tokens":[{"tokenId":"t","expireTime":253402300800000,"createTime":1.5,"lastUsedTime":"soon"}]}}`))
 	f.Add([]byte(``))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"code":"1000000","data":{"tokens":[{"tokenId":"t","token":"lvt-SECRET-\u00e9\ud83d\ude00\ud800x\n\"\\/"}]}}`))
+	f.Add([]byte("{\"code\":\"1000000\",\"data\":{\"tokens\":[{\"tokenId\":\"t\",\"token\":\"bad \xff\xfe utf-8 \xe2\x82\"}]}}"))
 	scrub := scrubber{scrubpkg.New("lvt-SECRET")}
+	key, err := audit.NewSecretKey()
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		check := func(what string, v any, err error) {
 			if s := fmt.Sprintf("%+v %v", v, err); strings.Contains(s, "lvt-SECRET") {
@@ -317,8 +375,25 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("%s: got %T %v, want an *audit.APIError", what, err, err)
 			}
 		}
-		toks, err := decodeTokens(b, scrub)
+		toks, err := decodeTokens(b, scrub, key)
 		check("tokens", toks, err)
+		// Each value is measured as encoding/json reads it (here, in the
+		// test, as a string).
+		var std struct {
+			Data struct {
+				Tokens []struct {
+					Token any `json:"token"`
+				} `json:"tokens"`
+			} `json:"data"`
+		}
+		if err == nil && json.Unmarshal(b, &std) == nil && len(std.Data.Tokens) == len(toks) {
+			for i, tk := range toks {
+				v, ok := std.Data.Tokens[i].Token.(string)
+				if want := key.Measure([]byte(v)); ok && v != "" && !tk.Secret.Same(want) || (!ok || v == "") && tk.Secret.Known() {
+					t.Fatalf("token %d: its value was not measured as encoding/json reads it", i)
+				}
+			}
+		}
 		for _, tk := range toks {
 			for _, tm := range []time.Time{tk.CreateTime, tk.ExpireTime, tk.LastUsedTime} {
 				if tm.Year() > 9999 {
@@ -328,6 +403,8 @@ func FuzzDecode(f *testing.F) {
 		}
 		gws, err := decodeGateways(b, scrub)
 		check("gateways", gws, err)
+		det, err := decodeDetails(b, scrub)
+		check("details", det, err)
 		wss, next, err := decodeWorkspaces(b, scrub)
 		check("workspaces", wss, err)
 		_ = next

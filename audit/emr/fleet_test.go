@@ -68,3 +68,46 @@ func TestFleetRate(t *testing.T) {
 		t.Errorf("%d requests in one one-second window, want at most %d", most, rps)
 	}
 }
+
+// Gateway details double the calls per gateway, within the same bound on
+// calls in flight and the same rate; a gateway whose details fail is still
+// audited, its exposure unknown.
+func TestFleetDetails(t *testing.T) {
+	t.Parallel()
+	const concurrency, rps = 6, 60
+	emu, url, _ := fleetStage(t, 3, 40, 2, 2*time.Millisecond)
+	gws := emu.World.Regions["cn-hangzhou"].Workspaces[0].Gateways
+	gws[0].EnablePublic = true
+	gws[1].DetailsFail = &emulator.Failure{Status: 403, Code: "Forbidden.RAM", Message: "no GetLivyCompute"}
+	c, err := New(Options{Endpoint: url, Credential: staticCred(t, testAK, testSecret, ""), MaxConns: concurrency, Retries: 1, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &fleet.Auditor{Concurrency: concurrency, RatePerSecond: rps, Details: true}
+	col := a.Collect(t.Context(), c, audit.Scope{Regions: []string{"cn-hangzhou"}})
+	if len(col.Gateways) != 40 || emu.Served() != 1+3+40+40 {
+		t.Fatalf("got %d gateways in %d calls, want 40 in 84", len(col.Gateways), emu.Served())
+	}
+	public, failed := 0, 0
+	for _, g := range col.Gateways {
+		switch {
+		case g.Err != nil || len(g.Tokens) != 2:
+			t.Errorf("%s: not audited: %+v", g.Ref.GatewayID, g)
+		case g.DetailsErr != nil:
+			failed++
+		case g.Details == nil:
+			t.Errorf("%s: no details", g.Ref.GatewayID)
+		case g.Details.Public:
+			public++
+		}
+	}
+	if public != 1 || failed != 1 {
+		t.Errorf("%d public, %d with unknown exposure; want 1 and 1", public, failed)
+	}
+	if m := emu.MaxInFlight(); m > concurrency {
+		t.Errorf("%d calls in flight, want at most %d", m, concurrency)
+	}
+	if most := emu.MaxInWindow(time.Second, true); most > rps {
+		t.Errorf("%d requests in one one-second window, want at most %d", most, rps)
+	}
+}

@@ -51,6 +51,12 @@ type Gateway struct {
 	Tokens []*Token `json:"tokens"`
 	// Fail makes ListLivyComputeToken fail for this gateway.
 	Fail *Failure `json:"fail,omitempty"`
+	// EnablePublic and AuthType are what GetLivyCompute says of the
+	// gateway's exposure (AuthType "Token" when empty); DetailsFail makes
+	// that call fail.
+	EnablePublic bool     `json:"enablePublic,omitempty"`
+	AuthType     string   `json:"authType,omitempty"`
+	DetailsFail  *Failure `json:"detailsFail,omitempty"`
 	// Pad inflates a successful token listing with that many bytes of
 	// padding (an oversized answer); Drip sends it one byte every Drip.
 	Pad  int      `json:"pad,omitempty"`
@@ -300,6 +306,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/workspaces", s.listWorkspaces)
 	s.mux.HandleFunc("GET /api/interactive/v1/workspace/{ws}/livycompute", s.listGateways)
 	s.mux.HandleFunc("GET /api/interactive/v1/workspace/{ws}/livycompute/{gw}/token", s.listTokens)
+	s.mux.HandleFunc("GET /api/interactive/v1/workspace/{ws}/livycompute/{gw}", s.getGateway)
 	s.nonces = map[string]time.Time{}
 }
 
@@ -600,21 +607,54 @@ func (s *Server) listGateways(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"code": "1000000", "message": "ok", "requestId": requestID(r), "data": map[string]any{"livyComputes": list}})
 }
 
+// getGateway serves GetLivyCompute: a gateway's details, its exposure
+// among them.
+func (s *Server) getGateway(w http.ResponseWriter, r *http.Request) {
+	const action = "GetLivyCompute"
+	world, ok := s.authenticate(w, r, action)
+	if !ok {
+		return
+	}
+	g := gateway(world, r)
+	if g == nil {
+		s.record(r, action, 404)
+		roaError(w, r, 404, "LivyComputeNotFound", "The Livy compute does not exist.")
+		return
+	}
+	if s.fail(w, r, action, g.DetailsFail) {
+		return
+	}
+	auth := g.AuthType
+	if auth == "" {
+		auth = "Token"
+	}
+	s.record(r, action, 200)
+	writeJSON(w, map[string]any{"code": "1000000", "message": "ok", "requestId": requestID(r), "data": map[string]any{
+		"computeId": g.ID, "name": g.Name, "status": g.Status, "enablePublic": g.EnablePublic, "authType": auth,
+	}})
+}
+
+// gateway is the gateway the request's path names, or nil.
+func gateway(world *World, r *http.Request) *Gateway {
+	ws := workspace(world, r)
+	if ws == nil {
+		return nil
+	}
+	for _, x := range ws.Gateways {
+		if x.ID == r.PathValue("gw") {
+			return x
+		}
+	}
+	return nil
+}
+
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 	const action = "ListLivyComputeToken"
 	world, ok := s.authenticate(w, r, action)
 	if !ok {
 		return
 	}
-	ws := workspace(world, r)
-	var g *Gateway
-	if ws != nil {
-		for _, x := range ws.Gateways {
-			if x.ID == r.PathValue("gw") {
-				g = x
-			}
-		}
-	}
+	g := gateway(world, r)
 	if g == nil {
 		s.record(r, action, 404)
 		roaError(w, r, 404, "LivyComputeNotFound", "The Livy compute does not exist.")

@@ -32,6 +32,12 @@ type API interface {
 	ListTokens(ctx context.Context, region, workspaceID, gatewayID string) ([]audit.Token, error)
 }
 
+// DetailsAPI is an API that can also read a gateway's details
+// (GetLivyCompute): its exposure.
+type DetailsAPI interface {
+	GatewayDetails(ctx context.Context, region, workspaceID, gatewayID string) (audit.GatewayDetails, error)
+}
+
 // Account is an account to audit with the API client that signs with its
 // credentials.
 type Account struct {
@@ -82,6 +88,10 @@ type Auditor struct {
 	// writing the snapshot and notifying: no gateway is started once less
 	// than this is left, and calls in flight are cut off then.
 	Reserve time.Duration
+	// Details reads each gateway's details (api.gatewayDetails), with an
+	// API that can (DetailsAPI): one more call per gateway, within the same
+	// bound and rate, alongside its token listing.
+	Details bool
 	// Now is the clock used for the deadline check (nil: time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -157,15 +167,16 @@ func (a *Auditor) Walk(ctx context.Context, accounts []Account, each func(audit.
 // walk is one Audit under way: a method per level (account, region,
 // workspace, gateway), each spawning the next.
 type walk struct {
-	ctx     context.Context // the run's
-	callCtx context.Context // the run's, less the reserve
-	cancel  context.CancelFunc
-	reserve time.Duration
-	now     func() time.Time
-	log     *slog.Logger
-	sem     *semaphore.Weighted
-	rps     float64
-	wg      sync.WaitGroup
+	ctx         context.Context // the run's
+	callCtx     context.Context // the run's, less the reserve
+	cancel      context.CancelFunc
+	reserve     time.Duration
+	now         func() time.Time
+	log         *slog.Logger
+	sem         *semaphore.Weighted
+	rps         float64
+	withDetails bool // read each gateway's details
+	wg          sync.WaitGroup
 
 	mu       sync.Mutex // guards everything below, and each
 	limiters map[string]*rate.Limiter
@@ -176,7 +187,7 @@ type walk struct {
 }
 
 func (a *Auditor) walk(ctx context.Context, each func(audit.GatewayResult)) *walk {
-	w := &walk{ctx: ctx, callCtx: ctx, cancel: func() {}, reserve: a.Reserve, now: a.Now, log: a.Logger,
+	w := &walk{ctx: ctx, callCtx: ctx, cancel: func() {}, reserve: a.Reserve, now: a.Now, log: a.Logger, withDetails: a.Details,
 		sem: semaphore.NewWeighted(int64(max(1, a.Concurrency))), rps: a.RatePerSecond,
 		limiters: map[string]*rate.Limiter{}, started: map[string]bool{}, each: each,
 		found: Discovered{Gateways: map[string]bool{}, Listed: map[string]bool{}}}
@@ -334,20 +345,55 @@ func (w *walk) gateway(acct *Account, ref audit.GatewayRef) {
 		return
 	}
 	w.spawn(func() {
+		var res audit.GatewayResult
+		details := w.details(acct, ref, &res)
 		var toks []audit.Token
 		err := w.call(acct, ref.Region, func(ctx context.Context) (err error) {
 			toks, err = acct.API.ListTokens(ctx, ref.Region, ref.WorkspaceID, ref.GatewayID)
 			return err
 		})
+		details.Wait()
+		res.Ref = ref
 		if err != nil {
 			e := toAPIError(w.callCtx, err)
 			w.log.Error("list tokens failed", "account", ref.AccountName, "region", ref.Region, "workspace", ref.WorkspaceID, "gateway", ref.GatewayID,
 				"code", e.Code, "error", e.Message, "api_request_id", e.RequestID)
-			w.emit(audit.GatewayResult{Ref: ref, Err: e})
+			res.Err = e
+			w.emit(res)
 			return
 		}
-		w.emit(audit.GatewayResult{Ref: ref, Tokens: toks})
+		res.Tokens = toks
+		w.emit(res)
 	})
+}
+
+// details reads a gateway's details into res, alongside its token listing
+// (wait for it before reading res): a failure is recorded on the gateway,
+// whose tokens are audited all the same.
+func (w *walk) details(acct *Account, ref audit.GatewayRef, res *audit.GatewayResult) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	api, ok := acct.API.(DetailsAPI)
+	if !w.withDetails || !ok {
+		return &wg
+	}
+	wg.Add(1)
+	w.spawn(func() {
+		defer wg.Done()
+		var d audit.GatewayDetails
+		err := w.call(acct, ref.Region, func(ctx context.Context) (err error) {
+			d, err = api.GatewayDetails(ctx, ref.Region, ref.WorkspaceID, ref.GatewayID)
+			return err
+		})
+		if err != nil {
+			e := toAPIError(w.callCtx, err)
+			w.log.Warn("gateway details failed; its exposure is unknown", "account", ref.AccountName, "region", ref.Region, "workspace", ref.WorkspaceID,
+				"gateway", ref.GatewayID, "code", e.Code, "error", e.Message, "api_request_id", e.RequestID)
+			res.DetailsErr = e
+			return
+		}
+		res.Details = &d
+	})
+	return &wg
 }
 
 // toAPIError turns any failure of a call into the record kept on a gateway.

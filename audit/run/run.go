@@ -46,8 +46,9 @@ type Artifact struct {
 // it is handed each gateway as soon as it is classified, while the fleet
 // is still being audited.
 type Rendering interface {
-	// Gateway hands over one gateway, one call at a time; it is not changed
-	// after.
+	// Gateway hands over one gateway, one call at a time. A gateway may be
+	// handed over again, amended (its tokens share a secret with others,
+	// which is known once the fleet is in): the later replaces the earlier.
 	Gateway(g audit.GatewayReport)
 	// Render writes the artifact of the finished run, once.
 	Render(w io.Writer, v View) error
@@ -394,7 +395,15 @@ func (r *Runner) collect(ctx context.Context, o Options, now time.Time, accounts
 			rd.Gateway(g)
 		}
 	})
-	return b.Finish(errs), notFound(o.Asked, fleet.Identities(accounts), found, errs)
+	s := b.Finish(errs)
+	// Tokens that share a secret are known once the whole fleet is in:
+	// their gateways are handed over again, amended.
+	for _, g := range b.Amended() {
+		for _, rd := range renderings {
+			rd.Gateway(g)
+		}
+	}
+	return s, notFound(o.Asked, fleet.Identities(accounts), found, errs)
 }
 
 // notFound returns the first workspace or gateway of asked that discovery

@@ -39,7 +39,8 @@ func newGatewaySpool() *gatewaySpool {
 	return g
 }
 
-// Gateway hands over a classified gateway (it is not changed after).
+// Gateway hands over a classified gateway; one handed over again replaces
+// the earlier (its span is the later one).
 func (g *gatewaySpool) Gateway(gw audit.GatewayReport) { g.in <- gw }
 
 // Render and Close make the spool a Rendering for collect; the snapshot is

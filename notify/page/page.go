@@ -107,6 +107,12 @@ var src = `<!doctype html>
 <ul>{{range .Lapsed}}<li>{{.Label}}: {{.Reason}}</li>{{end}}</ul>
 </section>
 {{- end}}
+{{- if .Reused}}
+<section class="alert" id="reused">
+<h2>Reused secrets — {{len .Reused}} group(s) of tokens that share one secret value (a leak of one is a leak of all)</h2>
+<ul>{{range .Reused}}<li>{{.}}</li>{{end}}</ul>
+</section>
+{{- end}}
 <section id="timeline">
 <h2>Expiries in the next 90 days — {{.Timeline.Total}}{{if .Timeline.Expired}} <span class="muted">({{.Timeline.Expired}} already expired)</span>{{end}}</h2>
 <svg viewBox="0 0 {{.Timeline.W}} {{.Timeline.H}}" role="img" aria-label="Tokens expiring per day over the next 90 days">
@@ -203,6 +209,7 @@ type data struct {
 	S                                                                      *audit.Snapshot
 	Failures                                                               []notify.Failure
 	Lapsed                                                                 []lapsedItem
+	Reused                                                                 []string
 	Timeline                                                               timeline
 	Trend                                                                  trend
 	Tokens                                                                 int
@@ -239,6 +246,7 @@ func (p Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryE
 	for _, g := range s.Gateways {
 		d.Tokens += len(g.Tokens)
 	}
+	d.Reused = reuseGroups(s)
 	d.Timeline = expiries(s)
 	d.Trend = trendOf(history)
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -259,6 +267,27 @@ func (p Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryE
 		return fmt.Errorf("page: %w", err)
 	}
 	return nil
+}
+
+// reuseGroups describes each group of tokens that share a secret: "2
+// tokens share one secret: trainer (tk-020) · ml-research / training ·
+// cn-hangzhou; …".
+func reuseGroups(s *audit.Snapshot) []string {
+	var out []string
+	for _, sec := range notify.Sections(s) {
+		if sec.Rule != audit.RuleReused {
+			continue
+		}
+		for _, g := range notify.ReuseGroups(sec) {
+			var members []string
+			for _, it := range g.Items {
+				members = append(members, fmt.Sprintf("%s (%s) · %s%s / %s · %s · owner %s", it.Token.Name, it.Token.TokenID, it.Account,
+					notify.WorkspaceLabel(*it.Gateway), notify.GatewayLabel(*it.Gateway), it.Gateway.Region, cmp.Or(it.Token.CreatedBy, "unknown")))
+			}
+			out = append(out, fmt.Sprintf("%d tokens share one secret: %s", g.Size, strings.Join(members, "; ")))
+		}
+	}
+	return out
 }
 
 var severityRank = map[audit.Severity]int{audit.SeverityCritical: 4, audit.SeverityHigh: 3, audit.SeverityMedium: 2, audit.SeverityLow: 1}
@@ -366,7 +395,14 @@ func (rw *rowWriter) row(g *audit.GatewayReport, t *audit.TokenReport) {
 	rw.td(cmp.Or(g.AccountName, g.AccountID, "own"))
 	rw.td(g.Region)
 	rw.td(notify.WorkspaceLabel(*g))
-	rw.td(notify.GatewayLabel(*g))
+	gw := notify.GatewayLabel(*g)
+	switch {
+	case g.Public != nil && *g.Public:
+		gw += " · public endpoint"
+	case g.DetailsError != nil:
+		gw += " · exposure unknown"
+	}
+	rw.td(gw)
 	w.WriteString(`<td class="name" title="`)
 	w.WriteString(esc(t.TokenID))
 	w.WriteString(`">`)

@@ -56,8 +56,8 @@ func NewRows(at time.Time) (*Rows, error) {
 	return r, nil
 }
 
-// Add hands over a gateway as it is classified; it is not changed after.
-// Add is not safe for concurrent use.
+// Add hands over a gateway as it is classified; a gateway handed over again
+// (amended) replaces its earlier rows. Add is not safe for concurrent use.
 func (r *Rows) Add(g audit.GatewayReport) { r.in <- g }
 
 func (r *Rows) render() {
@@ -66,6 +66,9 @@ func (r *Rows) render() {
 	rw := &rowWriter{w: bufio.NewWriterSize(cw, 64<<10), at: r.at}
 	for g := range r.in {
 		key := g.Ref().Key()
+		if _, again := r.keys[key]; again {
+			r.index = slices.DeleteFunc(r.index, func(e rowEntry) bool { return e.gateway == key })
+		}
 		r.keys[key] = len(g.Tokens)
 		for i := range g.Tokens {
 			t := &g.Tokens[i]

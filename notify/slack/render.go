@@ -114,6 +114,38 @@ func itemLine(it notify.Item, mentions map[string]string) string {
 		name(it.Account), name(notify.GatewayLabel(*it.Gateway)), name(notify.WorkspaceLabel(*it.Gateway)), owner(it.Token.CreatedBy, mentions), escape(msg))
 }
 
+// lines are a section's lines: n of them, each formatted on demand.
+type lines struct {
+	n    int
+	line func(int) string
+}
+
+// sectionLines are a rule section's lines: one per token, or, for reused
+// secrets, one per group of tokens that share one.
+func sectionLines(sec notify.Section, mentions map[string]string) lines {
+	if sec.Rule != audit.RuleReused {
+		return lines{len(sec.Items), func(i int) string { return itemLine(sec.Items[i], mentions) }}
+	}
+	groups := notify.ReuseGroups(sec)
+	return lines{len(groups), func(i int) string { return reuseLine(groups[i], mentions) }}
+}
+
+// reuseLine renders one group of tokens sharing a secret: "• 3 tokens
+// share one secret: *a* `tk-1` (etl / data · alice), …", and, when some of
+// the group is outside this report, who they are.
+func reuseLine(g notify.ReuseGroup, mentions map[string]string) string {
+	var members []string
+	for _, it := range g.Items {
+		members = append(members, fmt.Sprintf("*%s* %s (%s%s / %s · %s)", name(it.Token.Name), code(truncate(it.Token.TokenID, notify.MaxNameChars)),
+			name(it.Account), name(notify.GatewayLabel(*it.Gateway)), name(notify.WorkspaceLabel(*it.Gateway)), owner(it.Token.CreatedBy, mentions)))
+	}
+	l := fmt.Sprintf("• %d tokens share one secret: %s", g.Size, strings.Join(members, ", "))
+	if out := g.Size - len(g.Items); out > 0 {
+		l += fmt.Sprintf(" · %d outside this report — %s", out, escape(g.Items[0].Finding.Message))
+	}
+	return l
+}
+
 func failureLine(f notify.Failure) string {
 	return fmt.Sprintf("• %s: %s %s", escape(f.Where), code(f.Code), escape(truncate(f.Message, 200)))
 }
@@ -211,8 +243,9 @@ func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int
 		m.list(changesTitle(s.Changes), len(changes), func(i int) string { return changes[i] }, limit)
 	}
 	for _, sec := range secs {
-		m.list(fmt.Sprintf("*%s* (%s) — %d", ruleTitle(sec.Rule), sec.Severity, len(sec.Items)), len(sec.Items),
-			func(i int) string { return itemLine(sec.Items[i], o.Mentions) }, limit)
+		lines := sectionLines(sec, o.Mentions)
+		m.list(fmt.Sprintf("*%s* (%s) — %d", ruleTitle(sec.Rule), sec.Severity, len(sec.Items)), lines.n,
+			lines.line, limit)
 	}
 	// Failures, unowned tokens and lapsed suppressions keep at least a few
 	// lines even when findings are cut to none: a partial audit must never
@@ -431,8 +464,9 @@ func RenderThread(s *audit.Snapshot, o RenderOptions) []Message {
 	var lines []string
 	for _, sec := range notify.Sections(s) {
 		lines = append(lines, fmt.Sprintf("*%s* (%s) — %d", ruleTitle(sec.Rule), sec.Severity, len(sec.Items)))
-		for _, it := range sec.Items {
-			lines = append(lines, itemLine(it, o.Mentions))
+		sl := sectionLines(sec, o.Mentions)
+		for i := range sl.n {
+			lines = append(lines, sl.line(i))
 		}
 	}
 	if fs := notify.Failures(s); len(fs) > 0 {
