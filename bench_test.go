@@ -59,12 +59,26 @@ func benchCred(b *testing.B) credentials.Credential {
 // fleet through the real client, and reports the run's time against the
 // latency bound ceil(calls/concurrency) × latency, or against calls/rate.
 func auditFleet(b *testing.B, gateways, concurrency int, latency time.Duration, rps float64) {
+	auditFleetWith(b, gateways, concurrency, latency, rps, false)
+}
+
+// auditFleetWith is auditFleet, with each gateway's details read (and the
+// secret values measured) as a deployed run does.
+func auditFleetWith(b *testing.B, gateways, concurrency int, latency time.Duration, rps float64, details bool) {
 	emu, url, dials := benchFleet(b, gateways, latency, rps > 0)
-	c, err := emr.New(emr.Options{Endpoint: url, Credential: benchCred(b), MaxConns: concurrency, Timeout: time.Minute})
+	opts := emr.Options{Endpoint: url, Credential: benchCred(b), MaxConns: concurrency, Timeout: time.Minute}
+	if details {
+		key, err := audit.NewSecretKey()
+		if err != nil {
+			b.Fatal(err)
+		}
+		opts.SecretKey = key
+	}
+	c, err := emr.New(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := &fleet.Auditor{Concurrency: concurrency, RatePerSecond: cmp.Or(rps, 1e9)}
+	a := &fleet.Auditor{Concurrency: concurrency, RatePerSecond: cmp.Or(rps, 1e9), Details: details}
 	accounts := []fleet.Account{{API: c, Account: audit.Account{Scope: audit.Scope{Regions: []string{"cn-hangzhou"}}}}}
 	for b.Loop() {
 		bl := audit.NewBuilder(audit.Evaluation{Now: demoStart, Policy: audit.DefaultPolicy()})
@@ -95,6 +109,9 @@ func BenchmarkFleet(b *testing.B) {
 		b.Run(fmt.Sprintf("gateways=%d/concurrency=32", n), func(b *testing.B) { auditFleet(b, n, 32, 20*time.Millisecond, 0) })
 	}
 	b.Run("gateways=1000/concurrency=1", func(b *testing.B) { auditFleet(b, 1000, 1, 20*time.Millisecond, 0) })
+	// As deployed: each gateway's details read too (twice the calls) and
+	// every secret value measured.
+	b.Run("gateways=1000/concurrency=32/details", func(b *testing.B) { auditFleetWith(b, 1000, 32, 20*time.Millisecond, 0, true) })
 }
 
 // BenchmarkFleetNoLatency is the 1,000-gateway fleet with no latency: what

@@ -15,6 +15,7 @@ import (
 	"livy-token-audit/audit/config"
 	goldenfile "livy-token-audit/internal/golden"
 	"livy-token-audit/notify"
+	"livy-token-audit/notify/slack"
 )
 
 // demoFormat runs the first demo audit in a fresh folder with -format f.
@@ -251,5 +252,50 @@ func TestREADMEFullConfigParses(t *testing.T) {
 	}
 	if _, err := config.Parse("README.md", []byte(block)); err != nil {
 		t.Errorf("the README's full config: %v", err)
+	}
+}
+
+// The README's two example Slack messages are the demo's snapshots (the
+// golden files) rendered as the demo would, without routes: a change to the
+// renderer or the demo world that leaves them behind fails here.
+func TestREADMESlackExamples(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := map[string]string{}
+	for _, intro := range []string{"The demo's message", "On the demo's second run"} {
+		_, rest, ok := strings.Cut(string(readme), intro)
+		if !ok {
+			t.Fatalf("README lost its example %q", intro)
+		}
+		_, rest, _ = strings.Cut(rest, "```\n")
+		block, _, _ := strings.Cut(rest, "```")
+		blocks[intro] = block
+	}
+	text := string(readme)
+	for intro, name := range map[string]string{"The demo's message": "demo-snapshot.json", "On the demo's second run": "demo-snapshot-day2.json"} {
+		s := goldenfile.Snapshot(t, filepath.Join(repoRoot, "testdata", "golden", name))
+		s.Tool.Version = "(devel)" // as go run . -demo prints it
+		key := audit.SnapshotKey(s.AuditedAt)
+		msg := slack.Render(s, slack.RenderOptions{MaxItems: 10, Mentions: map[string]string{"alice": "U0ALICE01", "heidi": "U0HEIDI01"},
+			Link: "demo-out/" + key, PageLink: "demo-out/" + strings.TrimSuffix(key, ".json") + ".html"})
+		got := msg.PlainText()
+		if intro == "On the demo's second run" {
+			got, _, _ = strings.Cut(got, "\n\n*:")
+			got += "\n"
+		}
+		if blocks[intro] != got {
+			if goldenfile.Update() {
+				text = strings.Replace(text, "```\n"+blocks[intro]+"```", "```\n"+got+"```", 1)
+				continue
+			}
+			t.Errorf("README example %q (go test -run TestREADMESlackExamples -update rewrites it):\n%s\nthe demo's snapshot renders:\n%s", intro, blocks[intro], got)
+		}
+	}
+	if goldenfile.Update() && text != string(readme) {
+		if err := os.WriteFile(filepath.Join(repoRoot, "README.md"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
