@@ -72,6 +72,17 @@ func (b *Builder) markReused() {
 		slices.SortFunc(g, func(x, y reuseMember) int { return cmp.Compare(key(x), key(y)) })
 	}
 	slices.SortFunc(groups, func(x, y []reuseMember) int { return cmp.Compare(key(x[0]), key(y[0])) })
+	// The gateways were handed over (to renderings that may still be
+	// reading them): their tokens are amended in a copy.
+	cloned := map[int32]bool{}
+	for _, g := range groups {
+		for _, m := range g {
+			if !cloned[m.gw] {
+				cloned[m.gw] = true
+				s.Gateways[m.gw].Tokens = slices.Clone(s.Gateways[m.gw].Tokens)
+			}
+		}
+	}
 	changed := map[int32]bool{}
 	for n, g := range groups {
 		for _, m := range g {
