@@ -148,15 +148,17 @@ func (st *stage) gateway(id string) *emulator.Gateway {
 // healthy removes the demo world's staged failures, so that a case injects
 // its own.
 func (st *stage) healthy() {
-	for _, r := range st.emu.World.Regions {
-		r.Fail = nil
-		for _, ws := range r.Workspaces {
-			ws.Fail = nil
-			for _, g := range ws.Gateways {
-				g.Fail = nil
+	st.emu.Edit(func() {
+		for _, r := range st.emu.World.Regions {
+			r.Fail = nil
+			for _, ws := range r.Workspaces {
+				ws.Fail = nil
+				for _, g := range ws.Gateways {
+					g.Fail = nil
+				}
 			}
 		}
-	}
+	})
 }
 
 // run runs the CLI at an audit time, the world's clock set to it.

@@ -423,6 +423,16 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, action str
 	return s.World, true
 }
 
+// Edit runs f, which changes the world, under the emulator's lock: every
+// request served after it sees the change (each takes the lock before it
+// reads the world). A test that edits the world while the emulator serves
+// (a process of the binary is about to call it) edits it here.
+func (s *Server) Edit(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
+}
+
 // fail applies an injected failure; it returns true when it answered.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, action string, f *Failure) bool {
 	if f == nil {
