@@ -135,14 +135,14 @@ func Parse(file string, data []byte) (*Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, Error{{File: file, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
 	}
-	lines := map[string]int{}
+	lines, scalars := map[string]int{}, map[string]string{}
 	var errs Error
 	if len(root.Content) > 0 {
 		doc := root.Content[0]
 		if doc.Kind != yaml.MappingNode {
 			return nil, Error{{File: file, Line: doc.Line, Msg: "the config must be a mapping of keys (regions, gateways, rules, ...)"}}
 		}
-		walkKeys(file, doc, reflect.TypeOf(raw{}), "", lines, &errs)
+		walkKeys(file, doc, reflect.TypeOf(raw{}), "", keyInfo{lines, scalars}, &errs)
 	}
 	var r raw
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -156,7 +156,7 @@ func Parse(file string, data []byte) (*Config, error) {
 			if strings.Contains(m, "not found in type") {
 				continue // already reported by walkKeys, with the key's full name
 			}
-			errs = append(errs, typeError(file, m, lines))
+			errs = append(errs, typeError(file, m, keyInfo{lines, scalars}))
 		}
 	}
 	// The values are validated even when some keys are unknown or of the

@@ -218,3 +218,19 @@ func TestDefaultsAreResolved(t *testing.T) {
 		t.Errorf("retries 0 and internal: got %v, %+v, %+v", err, cfg.API, cfg.Snapshot.OSS)
 	}
 }
+
+// A wrong type in a flow mapping names its own key, not the longest key of
+// the line: api: {concurrency: "eight", ratePerSecond: 100}.
+func TestFlowStyleTypeErrorNamesItsKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ yaml, want, not string }{
+		{"regions: [cn-hangzhou]\napi: {concurrency: \"eight\", ratePerSecond: 100}\n", "c.yaml:2: api.concurrency: wrong type: !!str `eight`", "ratePerSecond"},
+		{"regions: [cn-hangzhou]\napi: {ratePerSecond: fast, concurrency: 8}\n", "c.yaml:2: api.ratePerSecond: wrong type: !!str `fast`", "concurrency"},
+		{"regions: [cn-hangzhou]\nrules: {staleAfter: 30d, minSecretBits: lots}\n", "c.yaml:2: rules.minSecretBits: wrong type: !!str `lots`", "staleAfter"},
+	} {
+		_, err := Parse("c.yaml", []byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.not) {
+			t.Errorf("%q: got %v, want only %q", tc.yaml, err, tc.want)
+		}
+	}
+}

@@ -54,16 +54,43 @@ func wantOf(goType string) string {
 	return ""
 }
 
-// typeError rewrites a yaml type error to name the key of that line.
-func typeError(file, m string, lines map[string]int) FieldError {
+// keyInfo is what walkKeys records of each key (by its dotted name): its
+// line, and its value when that is a scalar.
+type keyInfo struct {
+	lines   map[string]int
+	scalars map[string]string
+}
+
+// valueRe finds the offending value in a yaml type error: !!str `eight`.
+var valueRe = regexp.MustCompile("cannot unmarshal !!\\w+ `(.*)` into")
+
+// typeError rewrites a yaml type error to name its key: of the keys on
+// that line (several in a flow mapping, api: {concurrency: "eight",
+// ratePerSecond: 100}), the one whose value is the offending one.
+func typeError(file, m string, keys keyInfo) FieldError {
 	sm := lineRe.FindStringSubmatch(m)
 	if sm == nil {
 		return FieldError{File: file, Msg: m}
 	}
 	line, _ := strconv.Atoi(sm[1])
+	value, hasValue := "", false
+	if vm := valueRe.FindStringSubmatch(sm[2]); vm != nil {
+		value, hasValue = vm[1], true
+	}
 	field := ""
-	for k, l := range lines {
-		if l == line && (field == "" || len(k) > len(field)) {
+	better := func(k string) bool {
+		if field == "" {
+			return true
+		}
+		if hasValue {
+			if km, fm := keys.scalars[k] == value, keys.scalars[field] == value; km != fm {
+				return km
+			}
+		}
+		return len(k) > len(field) || len(k) == len(field) && k < field
+	}
+	for k, l := range keys.lines {
+		if l == line && better(k) {
 			field = k
 		}
 	}
@@ -84,7 +111,7 @@ func typeError(file, m string, lines map[string]int) FieldError {
 
 // walkKeys records the line of every key and reports unknown keys with their
 // full dotted name.
-func walkKeys(file string, n *yaml.Node, t reflect.Type, prefix string, lines map[string]int, errs *Error) {
+func walkKeys(file string, n *yaml.Node, t reflect.Type, prefix string, keys keyInfo, errs *Error) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -94,7 +121,10 @@ func walkKeys(file string, n *yaml.Node, t reflect.Type, prefix string, lines ma
 			k, val := n.Content[i], n.Content[i+1]
 			name := k.Value
 			full := join(prefix, name)
-			lines[full] = k.Line
+			keys.lines[full] = k.Line
+			if val.Kind == yaml.ScalarNode {
+				keys.scalars[full] = val.Value
+			}
 			switch t.Kind() {
 			case reflect.Struct:
 				f, ok := fieldByTag(t, name)
@@ -108,9 +138,9 @@ func walkKeys(file string, n *yaml.Node, t reflect.Type, prefix string, lines ma
 					*errs = append(*errs, FieldError{File: file, Line: k.Line, Field: full, Msg: msg})
 					continue
 				}
-				walkKeys(file, val, f.Type, full, lines, errs)
+				walkKeys(file, val, f.Type, full, keys, errs)
 			case reflect.Map:
-				walkKeys(file, val, t.Elem(), full, lines, errs)
+				walkKeys(file, val, t.Elem(), full, keys, errs)
 			}
 		}
 	case yaml.SequenceNode:
@@ -119,8 +149,11 @@ func walkKeys(file string, n *yaml.Node, t reflect.Type, prefix string, lines ma
 		}
 		for i, item := range n.Content {
 			full := fmt.Sprintf("%s[%d]", prefix, i)
-			lines[full] = item.Line
-			walkKeys(file, item, t.Elem(), full, lines, errs)
+			keys.lines[full] = item.Line
+			if item.Kind == yaml.ScalarNode {
+				keys.scalars[full] = item.Value
+			}
+			walkKeys(file, item, t.Elem(), full, keys, errs)
 		}
 	}
 }
