@@ -109,6 +109,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	log := newLogger(stderr, false)
+	if o.demo {
+		// The demo's failures are staged by its emulator: they are logged as
+		// what they are, not as errors.
+		log = slog.New(stagedHandler{log.Handler()})
+	}
 
 	s, code, err := setUp(ctx, o, getenv, log)
 	if err != nil {
@@ -165,6 +170,22 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 		fs.Usage()
 		return o, exitUsage, false
 	}
+	if o.demo {
+		var ignored []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "config" {
+				ignored = append(ignored, "-"+f.Name)
+			}
+		})
+		if len(ignored) > 0 {
+			return fail("-demo audits the embedded emulator with its own config (testdata/demo/audit.yaml): %s cannot go with it", strings.Join(ignored, ", "))
+		}
+		// Exploring the outputs does not move the demo's story: only a run
+		// that writes (text, the default) advances it by a day.
+		if o.format != "text" {
+			o.dryRun = true
+		}
+	}
 	if slackJSON {
 		if o.format != "text" && o.format != "slack" {
 			return fail("-slack-json is -format slack; it cannot go with -format %s", o.format)
@@ -187,7 +208,7 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 		if t.Before(minAuditTime) {
 			return fail("-now %s is before 2000: not an audit time", t.UTC().Format(time.RFC3339))
 		}
-		if !o.demo && t.After(clock.Add(maxFutureSkew)) {
+		if t.After(clock.Add(maxFutureSkew)) {
 			return fail("-now %s is ahead of the clock (%s): audits are never dated in the future", t.Format(time.RFC3339), clock.UTC().Format(time.RFC3339))
 		}
 		o.now = t
@@ -279,6 +300,9 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 		if s.accounts, err = fleet.Narrow(s.runner.Accounts, o.narrow); err != nil {
 			return fail(exitUsage, fmt.Errorf("scope: %w", err))
 		}
+		if audit.Whole(fleet.Identities(s.accounts), fleet.Identities(s.runner.Accounts)) {
+			s.accounts = nil // the whole configured scope: a full run
+		}
 	}
 	return s, exitOK, nil
 }
@@ -340,7 +364,11 @@ func report(o options, s *session, res *auditrun.Result, runErr error, stdout, s
 // writeSummary writes the human summary: the report as text, what was
 // written, and what was posted (or the messages that would be).
 func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) error {
-	if err := notify.WriteText(w, res.Snapshot, res.Location); err != nil {
+	loc := res.Location
+	if o.dryRun {
+		loc = "not written (dry run; it would be " + res.Location + ")"
+	}
+	if err := notify.WriteText(w, res.Snapshot, loc); err != nil {
 		return err
 	}
 	if res.PageLocation != "" && !o.dryRun && res.Written {
@@ -441,6 +469,33 @@ func defaultCredential() (credentials.Credential, error) {
 }
 
 // newLogger logs text on a terminal and JSON in Function Compute.
+// stagedHandler logs the demo's API failures (records with the API's code)
+// as information marked staged: the demo world stages them to show how
+// failures are reported. Anything else keeps its level.
+type stagedHandler struct{ slog.Handler }
+
+func (h stagedHandler) Handle(ctx context.Context, r slog.Record) error {
+	api := false
+	r.Attrs(func(a slog.Attr) bool {
+		api = api || a.Key == "code"
+		return !api
+	})
+	if r.Level >= slog.LevelWarn && api {
+		staged := slog.NewRecord(r.Time, slog.LevelInfo, "staged by the demo: "+r.Message, r.PC)
+		r.Attrs(func(a slog.Attr) bool { staged.AddAttrs(a); return true })
+		r = staged
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h stagedHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return stagedHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h stagedHandler) WithGroup(name string) slog.Handler {
+	return stagedHandler{h.Handler.WithGroup(name)}
+}
+
 func newLogger(w io.Writer, jsonFormat bool) *slog.Logger {
 	if jsonFormat {
 		return slog.New(slog.NewJSONHandler(w, nil))

@@ -312,6 +312,9 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 			log.Error("invocation refused: bad event", "error", err)
 			return nil, err
 		}
+		if audit.Whole(fleet.Identities(accounts), fleet.Identities(runner.Accounts)) {
+			accounts = nil // the whole configured scope: a full run
+		}
 	}
 	log.Info("audit starting", "audited_at", inv.now.UTC().Format(time.RFC3339), "retry_count", fctx.RetryCount,
 		"dry_run", dryRun, "partial_scope", accounts != nil, "slack", cmpOr(dest, "none"))

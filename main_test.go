@@ -211,6 +211,8 @@ func TestUsageErrors(t *testing.T) {
 		{"a workspace with path characters", []string{"-demo", "-workspace", ".."}, nil, `scope: workspace ".." is not a name`},
 		{"a gateway with path characters", []string{"-demo", "-gateway", "cn-hangzhou/w-1/lc%2F.."}, nil, `scope: gateways[0] gateway "lc%2F.." has a character that no name has`},
 		{"a workspace found nowhere", []string{"-demo", "-workspace", "finanse"}, nil, `scope: workspace "finanse" was found nowhere in the configured scope`},
+		{"-demo with -config", []string{"-demo", "-config", "x.yaml"}, nil, "-demo audits the embedded emulator with its own config (testdata/demo/audit.yaml): -config cannot go with it"},
+		{"-demo -now ahead of the clock", []string{"-demo", "-now", "2099-01-01T00:00:00Z"}, nil, "-now 2099-01-01T00:00:00Z is ahead of the clock"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -222,5 +224,29 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("stderr:\n%s\nwant it to contain %q", errb.String(), tc.want)
 			}
 		})
+	}
+}
+
+// The demo's small traps: its staged failures are logged as staged, not as
+// errors; a dry run says what it would write, never "Snapshot: <path>"; a
+// narrowing that selects the whole configured scope is a full run.
+func TestDemoTraps(t *testing.T) {
+	t.Chdir(t.TempDir())
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"-demo", "-dry-run"}, noEnv, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	if strings.Contains(errb.String(), "level=ERROR") || !strings.Contains(errb.String(), `msg="staged by the demo: listing failed"`) {
+		t.Errorf("the staged failures are logged as errors:\n%s", errb.String())
+	}
+	if !strings.Contains(out.String(), "Snapshot: not written (dry run; it would be demo-out/2026/11/27/20261127T090000Z.json)") {
+		t.Errorf("the dry run's summary:\n%s", out.String())
+	}
+	out.Reset()
+	if code := run(t.Context(), []string{"-demo", "-region", "cn-shanghai", "-region", "cn-hangzhou"}, noEnv, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	if strings.Contains(out.String(), "ad-hoc") || !strings.Contains(out.String(), "(latest.json updated)") {
+		t.Errorf("every configured region is the whole scope, a full run:\n%s", out.String())
 	}
 }

@@ -255,3 +255,33 @@ func narrowGateways(out []Account, scopes []Scope, gateways []GatewayRef) error 
 	}
 	return nil
 }
+
+// Whole reports whether narrowed, a narrowing of accounts, is all of it:
+// every account, with every region, workspace filter and gateway (in any
+// order). Such a narrowing (-account self on a one-account config, every
+// configured region) is a full run.
+func Whole(narrowed, accounts []Account) bool {
+	if len(narrowed) != len(accounts) {
+		return false
+	}
+	same := func(a, b []string) bool {
+		a, b = slices.Clone(a), slices.Clone(b)
+		slices.Sort(a)
+		slices.Sort(b)
+		return slices.Equal(slices.Compact(a), slices.Compact(b))
+	}
+	keys := func(gs []GatewayRef) []string {
+		out := make([]string, len(gs))
+		for i, g := range gs {
+			out[i] = g.Key()
+		}
+		return out
+	}
+	for i := range accounts {
+		n, a := narrowed[i].Scope, accounts[i].Scope
+		if narrowed[i].ID != accounts[i].ID || !same(n.Regions, a.Regions) || !same(n.Workspaces, a.Workspaces) || !same(keys(n.Gateways), keys(a.Gateways)) {
+			return false
+		}
+	}
+	return true
+}
