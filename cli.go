@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -92,6 +93,9 @@ type options struct {
 	version bool
 	format  string
 	narrow  audit.Narrowing
+	// event is a Function Compute event to serve locally (a file, or -
+	// for stdin).
+	event string
 }
 
 // run is the CLI: parse, set up, run, report. The demo is the same run
@@ -108,6 +112,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	if o.event != "" {
+		return runEvent(ctx, o, getenv, os.Stdin, stdout, stderr)
+	}
 	log := newLogger(stderr, false)
 	if o.demo {
 		// The demo's failures are staged by its emulator: they are logged as
@@ -147,6 +154,7 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 	fs.BoolVar(&o.dryRun, "dry-run", false, "write and post nothing; say what would be written")
 	fs.BoolVar(&o.demo, "demo", false, "audit the embedded emulator (no account needed)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.StringVar(&o.event, "event", "", "serve this Function Compute event `file` (- for stdin) as the function would, and print its JSON response")
 	fs.StringVar(&o.format, "format", "text", "what to print on stdout: `text|json|csv|ndjson|slack` (json: the snapshot; ndjson: one token per line; csv: one row per token and finding; slack: the Block Kit messages)")
 	fs.BoolVar(&slackJSON, "slack-json", false, "same as -format slack")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop the run after this `duration` (api.deadlineReserve of it is kept for writing and posting)")
@@ -169,6 +177,17 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 		fmt.Fprintf(stderr, "livy-token-audit: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
 		return o, exitUsage, false
+	}
+	if o.event != "" {
+		var other []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "event" && f.Name != "config" && f.Name != "timeout" {
+				other = append(other, "-"+f.Name)
+			}
+		})
+		if len(other) > 0 {
+			return fail("-event serves the event as the function would: the event says what to audit, not %s", strings.Join(other, ", "))
+		}
 	}
 	if o.demo {
 		var ignored []string

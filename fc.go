@@ -283,11 +283,11 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 	if h.cfgErr != nil {
 		log.Error("invocation refused: bad config", "error", h.cfgErr)
 		h.noticeBadConfig(ctx, log, inv, err == nil, fctx.RetryCount)
-		return nil, h.cfgErr
+		return nil, refusedError{h.cfgErr}
 	}
 	if err != nil {
 		log.Error("invocation refused: bad event", "error", err)
-		return nil, err
+		return nil, refusedError{err}
 	}
 	if len(unknown) > 0 {
 		log.Warn("timer event has fields this version does not know; ignoring them", "fields", unknown)
@@ -310,7 +310,7 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 		if accounts, err = fleet.Narrow(runner.Accounts, n); err != nil {
 			err = fmt.Errorf("event: %w", err)
 			log.Error("invocation refused: bad event", "error", err)
-			return nil, err
+			return nil, refusedError{err}
 		}
 		if audit.Whole(fleet.Identities(accounts), fleet.Identities(runner.Accounts)) {
 			accounts = nil // the whole configured scope: a full run
@@ -326,7 +326,7 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 	if nf := (*auditrun.NotFoundError)(nil); errors.As(err, &nf) {
 		err = fmt.Errorf("event: %w", err)
 		log.Error("invocation refused: bad event", "error", err)
-		return nil, err
+		return nil, refusedError{err}
 	}
 	if res == nil || res.Snapshot == nil {
 		log.Error("audit failed", "error", err)
@@ -404,3 +404,66 @@ func invocationCredential(c fccontext.Credentials) (credentials.Credential, erro
 	}
 	return cred, nil
 }
+
+// refusedError is an invocation refused before it audits: a bad event or
+// config (the CLI's -event exits 2 for it). FC answers it as any error.
+type refusedError struct{ error }
+
+func (e refusedError) Unwrap() error { return e.error }
+
+// runEvent is the CLI's -event: it serves one Function Compute event (a
+// timer event, or a manual event) through the same handler as the
+// function — the same parsing, scope rules and JSON response — with the
+// config of -config (or AUDIT_CONFIG) and credentials from the local
+// chain, and prints the response on stdout as the function would answer
+// it. A refused event or config exits 2; a run that could not do its job
+// exits 1, its error on stderr.
+func runEvent(ctx context.Context, o options, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var payload []byte
+	var err error
+	if o.event == "-" {
+		payload, err = io.ReadAll(io.LimitReader(stdin, maxEventBytes+1))
+	} else {
+		payload, err = os.ReadFile(o.event)
+	}
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "livy-token-audit: -event: %v\n", err)
+		return exitUsage
+	case len(payload) > maxEventBytes:
+		fmt.Fprintf(stderr, "livy-token-audit: -event: larger than %d bytes\n", maxEventBytes)
+		return exitUsage
+	}
+	if o.config == "" {
+		fmt.Fprintln(stderr, "livy-token-audit: -event needs the function's config: pass -config FILE or set AUDIT_CONFIG")
+		return exitUsage
+	}
+	h := &fcHandler{getenv: getenv, log: newLogger(stderr, true), now: wallClock, noticed: map[string]bool{}}
+	if h.cfg, h.cfgErr = config.Load(o.config); h.cfgErr != nil {
+		fmt.Fprintf(stderr, "livy-token-audit: %v\n", h.cfgErr)
+		return exitUsage
+	}
+	if _, _, err := parseEvent(payload, h.now()); err != nil {
+		fmt.Fprintf(stderr, "livy-token-audit: %v\n", err)
+		return exitUsage
+	}
+	resp, err := h.handle(ctx, payload)
+	if err != nil {
+		fmt.Fprintf(stderr, "livy-token-audit: %v\n", err)
+		if errors.As(err, new(refusedError)) {
+			return exitUsage
+		}
+		return exitFailed
+	}
+	b, err := json.Marshal(resp) // as fc-runtime-go-sdk answers it
+	if err != nil {
+		fmt.Fprintf(stderr, "livy-token-audit: %v\n", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "%s\n", b)
+	return exitOK
+}
+
+// maxEventBytes bounds an event read by -event (FC's own limit for an
+// asynchronous invocation's payload is 128 KB).
+const maxEventBytes = 128 << 10
