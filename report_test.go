@@ -212,15 +212,63 @@ func TestReportPageInABrowser(t *testing.T) {
 		t.Fatalf("the demo snapshot has %d tokens: too few to test the table", len(want))
 	}
 
+	// The README's screenshot: the same page, its footer naming the
+	// snapshot as the demo does (demo-out/…), not this test's folder.
+	hist, err := os.ReadFile(filepath.Join(dir, "demo-out", audit.HistoryKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := audit.ReadHistory(hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shot bytes.Buffer
+	shown := *snap
+	shown.Tool.Version = "(devel)" // as go run . -demo says
+	if err := (page.Page{}).WritePage(&shot, &shown, h.Runs, notify.Locations{Snapshot: "demo-out/" + audit.SnapshotKey(snap.AuditedAt)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "demo-out", "screenshot.html"), shot.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	srv := serve(t, filepath.Join(dir, "demo-out"))
 	browser := newBrowser(t, exe)
-	self := srv.URL + "/latest.html"
-	tb := open(t, browser, self, 1200, 900, false)
-	png := tb.screenshot(t, "report.png")
+	png := open(t, browser, srv.URL+"/screenshot.html", 1200, 900, false).screenshot(t, "report.png")
 	if goldenfile.Update() {
 		if err := os.WriteFile(filepath.Join(repoRoot, "docs", "report.png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	self := srv.URL + "/latest.html"
+	tb := open(t, browser, self, 1200, 900, false)
+
+	// The page leads with what to do: the most severe first, then the
+	// soonest to break — a high-severity expiring token before the low and
+	// medium ones that expired days ago — and what changed, by name.
+	type act struct {
+		Token    string `json:"token"`
+		Severity string `json:"severity"`
+	}
+	acts := eval[[]act](t, tb, `Array.from(document.querySelectorAll("#actions li")).map(li => ({token: li.dataset.token, severity: li.querySelector(".f").textContent}))`)
+	rank := map[string]int{"critical": 4, "high": 3, "medium": 2, "low": 1}
+	nightly := slices.IndexFunc(acts, func(a act) bool { return a.Token == "tk-001" })
+	for i := range acts {
+		if i > 0 && rank[acts[i].Severity] > rank[acts[i-1].Severity] {
+			t.Errorf("needs action: %v is out of severity order", acts)
+		}
+		if acts[i].Severity != "high" && acts[i].Severity != "critical" && nightly > i {
+			t.Errorf("needs action: etl-nightly (high, expiring) comes after %s (%s): %v", acts[i].Token, acts[i].Severity, acts)
+		}
+	}
+	if len(acts) == 0 || nightly < 0 {
+		t.Errorf("needs action: %v, want etl-nightly among them", acts)
+	}
+	changes := eval[[]string](t, tb, `Array.from(document.querySelectorAll("#changes li")).map(li => li.textContent)`)
+	if !slices.ContainsFunc(changes, func(c string) bool {
+		return strings.HasPrefix(c, "escalated: risk-api (tk-031) · expiring → expired")
+	}) {
+		t.Errorf("the changes are not named: %v", changes)
 	}
 
 	// Every token is a row, once.
@@ -275,8 +323,8 @@ func TestReportPageInABrowser(t *testing.T) {
 		t.Errorf("filtered by \"finance\": rows %v, want %v", visible, finance)
 	}
 	tb.clean(t, self)
-	if reqs := srv.requests(); !slices.Equal(reqs, []string{"/latest.html"}) {
-		t.Errorf("the server saw %v, want the page alone", reqs)
+	if reqs := srv.requests(); !slices.Equal(reqs, []string{"/screenshot.html", "/latest.html"}) {
+		t.Errorf("the server saw %v, want the pages alone", reqs)
 	}
 
 	t.Run("phone", func(t *testing.T) {
@@ -284,7 +332,30 @@ func TestReportPageInABrowser(t *testing.T) {
 		tb.screenshot(t, "report-phone.png")
 		fits := eval[bool](t, tb, `document.documentElement.scrollWidth <= window.innerWidth`)
 		if !fits {
-			t.Error("the page is wider than a phone's screen (only the table may scroll sideways)")
+			t.Error("the page is wider than a phone's screen")
+		}
+		// No visible text under 11 px, the charts' included (an SVG's text
+		// is scaled with its drawing).
+		small := eval[[]string](t, tb, `(() => { const out = [];
+			for (const el of document.querySelectorAll("body *")) {
+				const own = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim() !== "");
+				const r = el.getBoundingClientRect();
+				if (!own || r.width === 0 || r.height === 0) continue;
+				let size = parseFloat(getComputedStyle(el).fontSize);
+				const svg = el.closest("svg");
+				if (svg) size *= svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+				if (size < 10.95) out.push(el.tagName + " " + size.toFixed(1) + "px: " + el.textContent.trim().slice(0, 30));
+			}
+			return out; })()`)
+		for _, s := range small {
+			t.Errorf("text under 11 px on a phone: %s", s)
+		}
+		// Each token is a card: its name, gateway, expiry and findings are on
+		// screen without scrolling sideways.
+		cards := eval[bool](t, tb, `Array.from(document.querySelectorAll("#tokens tbody tr")).every(tr => [3, 4, 7, 9].every(i => {
+			const r = tr.cells[i].getBoundingClientRect(); return r.width > 0 && r.right <= window.innerWidth + 0.5; }))`)
+		if !cards {
+			t.Error("on a phone, a token's name, gateway, expiry or findings are hidden or off screen")
 		}
 		tb.clean(t, self)
 	})
@@ -317,7 +388,7 @@ func TestReportPageInABrowser(t *testing.T) {
 			pwned: window.pwned !== undefined, scripts: document.scripts.length, images: document.images.length,
 			links: document.links.length, svgs: document.querySelectorAll("svg").length,
 			name: r ? r.cells[4].textContent : "", owner: r ? r.cells[5].textContent : ""}; })()`)
-		if got.Pwned || got.Scripts != 1 || got.Images != 0 || got.Links != 0 || got.SVGs != 1 { // the timeline (no history: no trend)
+		if got.Pwned || got.Scripts != 1 || got.Images != 0 || got.Links != 0 || got.SVGs != 2 { // the timeline, wide and narrow (no history: no trend)
 			t.Errorf("the hostile name injected markup: %+v", got)
 		}
 		if got.Name != hostile || got.Owner != `"><svg onload=alert(1)>` {

@@ -31,8 +31,10 @@ const (
 // predicate and its test.
 type RuleInfo struct {
 	ID Rule
-	// Title names the rule for people ("Long-lived").
+	// Title names the rule for people ("Long-lived"), and Label in a count
+	// ("2 long-lived").
 	Title string
+	Label string
 	// Icon is the Slack emoji of the rule's section ("infinity").
 	Icon string
 	// Severity is the severity of its findings unless rules.severity says
@@ -57,22 +59,22 @@ type RuleInfo struct {
 
 // ruleTable is every rule, in report order (when severities tie).
 var ruleTable = []RuleInfo{
-	{ID: RuleExpiring, Title: "Expiring", Icon: "hourglass_flowing_sand", Severity: SeverityHigh, Color: "#d4762c", Escalates: true,
+	{ID: RuleExpiring, Title: "Expiring", Label: "expiring", Icon: "hourglass_flowing_sand", Severity: SeverityHigh, Color: "#d4762c", Escalates: true,
 		Urgency: byTime(func(t *TokenReport) *time.Time { return t.ExpireTime }, false), check: expiring},
-	{ID: RuleExpired, Title: "Expired", Icon: "no_entry", Severity: SeverityLow, Color: "#b3261e", Exclusive: true,
+	{ID: RuleExpired, Title: "Expired", Label: "expired", Icon: "no_entry", Severity: SeverityLow, Color: "#b3261e", Exclusive: true,
 		Urgency: byTime(func(t *TokenReport) *time.Time { return t.ExpireTime }, true), check: expired}, // just broke first
-	{ID: RuleStale, Title: "Stale", Icon: "zzz", Severity: SeverityMedium, Color: "#7a5cc7", Escalates: true,
+	{ID: RuleStale, Title: "Stale", Label: "stale", Icon: "zzz", Severity: SeverityMedium, Color: "#7a5cc7", Escalates: true,
 		Urgency: byTime(func(t *TokenReport) *time.Time { return t.LastUsedTime }, false), check: stale},
-	{ID: RuleUnused, Title: "Unused", Icon: "ghost", Severity: SeverityMedium, Color: "#2a7ab0", Escalates: true,
+	{ID: RuleUnused, Title: "Unused", Label: "unused", Icon: "ghost", Severity: SeverityMedium, Color: "#2a7ab0", Escalates: true,
 		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: unused},
-	{ID: RuleLongLived, Title: "Long-lived", Icon: "infinity", Severity: SeverityMedium, Color: "#5f7d3a",
+	{ID: RuleLongLived, Title: "Long-lived", Label: "long-lived", Icon: "infinity", Severity: SeverityMedium, Color: "#5f7d3a",
 		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: longLived,
 		Enabled: func(p Policy) bool { return p.MaxLifetime > 0 }},
-	{ID: RuleReused, Title: "Reused secret", Icon: "recycle", Severity: SeverityHigh, Color: "#c2185b",
+	{ID: RuleReused, Title: "Reused secret", Label: "reused", Icon: "recycle", Severity: SeverityHigh, Color: "#c2185b",
 		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: never}, // decided once the whole run is in: Builder.Finish
-	{ID: RuleWeak, Title: "Weak secret", Icon: "unlock", Severity: SeverityMedium, Color: "#6d4c41",
+	{ID: RuleWeak, Title: "Weak secret", Label: "weak", Icon: "unlock", Severity: SeverityMedium, Color: "#6d4c41",
 		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: weak},
-	{ID: RuleImplausible, Title: "Implausible times", Icon: "warning", Severity: SeverityMedium, Color: "#8a5a00",
+	{ID: RuleImplausible, Title: "Implausible times", Label: "implausible", Icon: "warning", Severity: SeverityMedium, Color: "#8a5a00",
 		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: implausible},
 }
 
@@ -100,7 +102,7 @@ func Info(r Rule) RuleInfo {
 			return ri
 		}
 	}
-	return RuleInfo{ID: r, Title: string(r), Icon: "grey_question", Severity: SeverityMedium, Color: neutral,
+	return RuleInfo{ID: r, Title: string(r), Label: string(r), Icon: "grey_question", Severity: SeverityMedium, Color: neutral,
 		Urgency: func(a, b *TokenReport) int { return 0 }}
 }
 

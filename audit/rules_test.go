@@ -3,6 +3,7 @@ package audit
 import (
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -18,8 +19,8 @@ func TestRuleTableIsComplete(t *testing.T) {
 		switch {
 		case r.ID == "" || seen[r.ID]:
 			t.Errorf("rule %d: ID %q is empty or listed twice", i, r.ID)
-		case r.Title == "":
-			t.Errorf("%s: no title of its own (%q)", r.ID, r.Title)
+		case r.Title == "" || r.Label == "" || r.Label != strings.ToLower(r.Label):
+			t.Errorf("%s: no title or lower-case label of its own (%q, %q)", r.ID, r.Title, r.Label)
 		case !icon.MatchString(r.Icon):
 			t.Errorf("%s: icon %q is not a Slack emoji name", r.ID, r.Icon)
 		case r.Severity < SeverityLow || r.Severity > SeverityCritical:

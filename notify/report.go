@@ -123,7 +123,7 @@ func urgency(u func(a, b *audit.TokenReport) int, a, b Item) int {
 func Counts(secs []Section) string {
 	var parts []string
 	for _, sec := range secs {
-		parts = append(parts, fmt.Sprintf("%d %s", len(sec.Items), sec.Rule))
+		parts = append(parts, fmt.Sprintf("%d %s", len(sec.Items), audit.Info(sec.Rule).Label))
 	}
 	if len(parts) == 0 {
 		return "no findings"

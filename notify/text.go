@@ -58,7 +58,7 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 		}
 	}
 	for _, sec := range secs {
-		fmt.Fprintf(b, "\n%s (%s) — %d\n", strings.ToUpper(string(sec.Rule)), sec.Severity, len(sec.Items))
+		fmt.Fprintf(b, "\n%s (%s) — %d\n", strings.ToUpper(audit.Info(sec.Rule).Title), sec.Severity, len(sec.Items))
 		if sec.Rule == audit.RuleReused {
 			writeReuseGroups(b, sec)
 			continue

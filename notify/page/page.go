@@ -2,7 +2,9 @@
 // self-contained HTML file (no external script, font or image; it works
 // offline and declares its own strict Content-Security-Policy, which lets
 // in only its inline style and script by their hashes), built with
-// html/template so that every name is escaped. It holds the coverage in the
+// html/template so that every name is escaped. It leads with what to do:
+// the tokens that need action, the most severe first and then the soonest
+// to break, and what changed, named token by token. Then the coverage in the
 // words of the Slack report, the failures and lapsed suppressions, a
 // timeline of the expiries of the next 90 days, the trend of findings over
 // the last full audits, and a table of every token, which a few lines of
@@ -46,7 +48,17 @@ td.name{white-space:normal;min-width:10em}th button{font:inherit;font-weight:600
 .f{display:inline-block;padding:0 6px;margin:1px 2px;border-radius:10px;font-size:12px;border:1px solid currentColor}.s-critical,.s-high{color:var(--bad)}.s-medium{color:var(--warn)}.s-low{color:var(--muted)}.f.sup{opacity:.55;text-decoration:line-through}
 ` + ruleCSS + `
 footer{margin-top:24px;font-size:12px;color:var(--muted)}
-@media (max-width:640px){body{padding:10px;font-size:14px}th,td{padding:5px 6px}}`
+ol.act{margin:4px 0;padding-left:22px}ol.act li{margin:4px 0}.act .what{color:var(--muted)}
+svg.narrow{display:none}
+@media (max-width:760px){svg.wide{display:none}svg.narrow{display:block}}
+@media (max-width:640px){body{padding:10px;font-size:14px}th,td{padding:5px 6px}
+.scroll{overflow-x:visible}#tokens thead{display:none}#tokens,#tokens tbody,#tokens tr,#tokens td{display:block;width:100%}
+#tokens tr{border:1px solid var(--line);border-radius:8px;margin:8px 0;padding:6px 10px}#tokens tr[hidden]{display:none}
+#tokens td{border:0;padding:2px 0;white-space:normal;overflow-wrap:anywhere}#tokens td::before{color:var(--muted);font-size:12px;display:inline-block;min-width:6.5em}
+#tokens td:nth-child(1),#tokens td:nth-child(2),#tokens td:nth-child(7){display:none}#tokens td.name{font-weight:600}
+#tokens td:nth-child(3)::before{content:"Workspace"}#tokens td:nth-child(4)::before{content:"Gateway"}#tokens td:nth-child(6)::before{content:"Owner"}
+#tokens td:nth-child(8)::before{content:"Expires"}#tokens td:nth-child(9)::before{content:"Last used"}#tokens td:nth-child(10)::before{content:"Findings"}
+#tokens td br{display:none}#tokens td .muted{margin-left:6px}}`
 
 // ruleCSS colours each rule (the trend's legend) from the rule table.
 var ruleCSS = func() string {
@@ -95,6 +107,20 @@ var src = `<!doctype html>
 {{- with .Changes}}<p class="muted">{{.}}</p>{{end}}
 {{- with .Overdue}}<p class="banner partial">{{.}}</p>{{end}}
 </header>
+{{- if .Actions}}
+<section id="actions">
+<h2>Needs action — {{len .Actions}}{{if .MoreActions}} of {{.ActionsTotal}}{{end}} <span class="muted">(most severe first, then the soonest to break)</span></h2>
+<ol class="act">{{range .Actions}}<li data-token="{{.TokenID}}"><span class="f s-{{.Severity}}">{{.Severity}}</span> <strong>{{.Name}}</strong> <span class="muted">{{.TokenID}}</span> · {{.Rule}} · <span class="what">{{.What}}</span> · {{.Where}} · owner {{.Owner}}{{with .Also}} <span class="muted">(also {{.}})</span>{{end}}</li>{{end}}</ol>
+{{- if .MoreActions}}<p class="muted">and {{.MoreActions}} more in the table below.</p>{{end}}
+</section>
+{{- end}}
+{{- if .ChangeLines}}
+<section id="changes">
+<h2>What changed — {{len .ChangeLines}}{{if .MoreChanges}} of {{.ChangesTotal}}{{end}}</h2>
+<ul>{{range .ChangeLines}}<li>{{.}}</li>{{end}}</ul>
+{{- if .MoreChanges}}<p class="muted">and {{.MoreChanges}} more in the snapshot.</p>{{end}}
+</section>
+{{- end}}
 {{- if .Failures}}
 <section class="alert failures" id="failures">
 <h2>Not audited — {{len .Failures}}</h2>
@@ -115,30 +141,34 @@ var src = `<!doctype html>
 {{- end}}
 <section id="timeline">
 <h2>Expiries in the next 90 days — {{.Timeline.Total}}{{if .Timeline.Expired}} <span class="muted">({{.Timeline.Expired}} already expired)</span>{{end}}</h2>
-<svg viewBox="0 0 {{.Timeline.W}} {{.Timeline.H}}" role="img" aria-label="Tokens expiring per day over the next 90 days">
-<line x1="0" y1="{{.Timeline.Base}}" x2="{{.Timeline.W}}" y2="{{.Timeline.Base}}" stroke="currentColor" stroke-opacity=".3"/>
-{{- range .Timeline.Bars}}
+{{- range .Timelines}}
+<svg class="{{.Class}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="Tokens expiring per day over the next 90 days">
+<line x1="0" y1="{{.Base}}" x2="{{.W}}" y2="{{.Base}}" stroke="currentColor" stroke-opacity=".3"/>
+{{- range .Bars}}
 <rect x="{{.X}}" y="{{.Y}}" width="{{.Width}}" height="{{.Height}}" fill="#d4762c"><title>{{.Title}}</title></rect>
 {{- end}}
-{{- range .Timeline.Ticks}}
+{{- range .Ticks}}
 <text x="{{.X}}" y="{{.Y}}">{{.Label}}</text>
 {{- end}}
 </svg>
+{{- end}}
 </section>
 <section id="trend">
 <h2>Findings over the last {{len .Trend.Runs}} full audit(s)</h2>
 {{- if lt (len .Trend.Runs) 2}}
 <p class="muted">The trend starts after two full audits.</p>
 {{- else}}
-<svg viewBox="0 0 {{.Trend.W}} {{.Trend.H}}" role="img" aria-label="Active findings per rule over the last full audits">
-{{- range .Trend.Lines}}
-<polyline points="{{.Points}}" fill="none" stroke="{{.Color}}" stroke-width="2"><title>{{.Rule}}</title></polyline>
+{{- range .Trends}}
+<svg class="{{.Class}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="Active findings per rule over the last full audits">
+{{- range .Lines}}
+<polyline points="{{.Points}}" fill="none" stroke="{{.Color}}" stroke-width="2"><title>{{.Title}}</title></polyline>
 {{- end}}
-{{- range .Trend.Ticks}}
+{{- range .Ticks}}
 <text x="{{.X}}" y="{{.Y}}">{{.Label}}</text>
 {{- end}}
 </svg>
-<p class="counts">{{range .Trend.Lines}}<span class="r-{{.Rule}}">■ {{.Rule}} {{.Last}}</span>{{end}}</p>
+{{- end}}
+<p class="counts">{{range .Trend.Lines}}<span class="r-{{.Rule}}">■ {{.Title}} {{.Last}}</span>{{end}}</p>
 {{- end}}
 </section>
 <section id="table">
@@ -184,6 +214,7 @@ type tick struct {
 }
 
 type timeline struct {
+	Class          string // wide or narrow (a phone's)
 	W, H, Base     float64
 	Bars           []bar
 	Ticks          []tick
@@ -191,11 +222,12 @@ type timeline struct {
 }
 
 type line struct {
-	Rule, Color, Points string
-	Last                int
+	Rule, Title, Color, Points string
+	Last                       int
 }
 
 type trend struct {
+	Class string // wide or narrow (a phone's)
 	W, H  float64
 	Runs  []audit.HistoryEntry
 	Lines []line
@@ -211,8 +243,14 @@ type data struct {
 	Lapsed                                                                 []lapsedItem
 	Reused                                                                 []string
 	Timeline                                                               timeline
+	Timelines                                                              []timeline // wide, then narrow
 	Trend                                                                  trend
+	Trends                                                                 []trend // wide, then narrow
 	Tokens                                                                 int
+	Actions                                                                []action
+	MoreActions, ActionsTotal                                              int
+	ChangeLines                                                            []string
+	MoreChanges, ChangesTotal                                              int
 }
 
 // WritePage writes the page of s; history is the last full audits, oldest
@@ -247,8 +285,16 @@ func (p Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryE
 		d.Tokens += len(g.Tokens)
 	}
 	d.Reused = reuseGroups(s)
-	d.Timeline = expiries(s)
-	d.Trend = trendOf(history)
+	d.Actions, d.MoreActions = actions(s)
+	d.ActionsTotal = len(d.Actions) + d.MoreActions
+	d.ChangeLines, d.MoreChanges = changeLines(s)
+	d.ChangesTotal = len(d.ChangeLines) + d.MoreChanges
+	d.Timeline = expiries(s, 900, 15)
+	d.Timelines = []timeline{d.Timeline, expiries(s, 360, 30)}
+	d.Timelines[0].Class, d.Timelines[1].Class = "wide", "narrow"
+	d.Trend = trendOf(history, 900)
+	d.Trends = []trend{d.Trend, trendOf(history, 360)}
+	d.Trends[0].Class, d.Trends[1].Class = "wide", "narrow"
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if err := headTmpl.Execute(bw, d); err != nil {
 		return fmt.Errorf("page: %w", err)
@@ -439,14 +485,14 @@ func (rw *rowWriter) findings(t *audit.TokenReport) {
 	rw.buf = append(append(rw.buf[:0], `<td data-sort="`...), byte('0'+9-worst), byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10), '"', '>')
 	rw.w.Write(rw.buf)
 	for _, f := range t.Findings {
-		label := string(f.Rule)
+		label := audit.Info(f.Rule).Label
 		if f.Stage != "" {
 			label += " " + f.Stage
 		}
 		rw.chip(label, f.Severity.String(), f.Message, false)
 	}
 	for _, f := range t.Suppressed {
-		rw.chip(string(f.Rule), "low", "suppressed: "+f.Reason, true)
+		rw.chip(audit.Info(f.Rule).Label, "low", "suppressed: "+f.Reason, true)
 	}
 	for _, e := range t.DataErrors {
 		rw.chip("unreadable "+e.Field, "medium", e.Message, false)
@@ -454,9 +500,10 @@ func (rw *rowWriter) findings(t *audit.TokenReport) {
 	rw.w.WriteString("</td>")
 }
 
-// expiries are the tokens expiring on each of the next 90 days.
-func expiries(s *audit.Snapshot) timeline {
-	const days, w, h, base = 90, 900.0, 160.0, 130.0
+// expiries are the tokens expiring on each of the next 90 days, drawn w
+// wide with a date every tick days.
+func expiries(s *audit.Snapshot, w float64, every int) timeline {
+	const days, h, base = 90, 160.0, 130.0
 	tl := timeline{W: w, H: h, Base: base}
 	counts := make([]int, days)
 	start := s.AuditedAt.UTC()
@@ -485,16 +532,16 @@ func expiries(s *audit.Snapshot) timeline {
 		tl.Bars = append(tl.Bars, bar{X: float64(i) * bw, Y: base - height, Width: bw - 1, Height: height,
 			Title: fmt.Sprintf("%s: %d token(s) expire", start.Add(time.Duration(i)*24*time.Hour).Format("2006-01-02"), n)})
 	}
-	for i := 0; i < days; i += 15 {
+	for i := 0; i < days; i += every {
 		tl.Ticks = append(tl.Ticks, tick{X: float64(i) * bw, Y: h - 8, Label: start.Add(time.Duration(i) * 24 * time.Hour).Format("Jan 2")})
 	}
 	tl.Ticks = append(tl.Ticks, tick{X: w - 60, Y: 12, Label: fmt.Sprintf("max %d/day", most)})
 	return tl
 }
 
-// trendOf draws the active findings per rule over the history.
-func trendOf(h []audit.HistoryEntry) trend {
-	const w, ht, pad = 900.0, 180.0, 20.0
+// trendOf draws the active findings per rule over the history, w wide.
+func trendOf(h []audit.HistoryEntry, w float64) trend {
+	const ht, pad = 180.0, 20.0
 	tr := trend{W: w, H: ht, Runs: h}
 	if len(h) < 2 {
 		return tr
@@ -517,7 +564,7 @@ func trendOf(h []audit.HistoryEntry) trend {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
 		}
 		if present {
-			tr.Lines = append(tr.Lines, line{Rule: string(r), Color: audit.Info(r).Color, Points: strings.Join(pts, " "), Last: h[len(h)-1].Findings[r]})
+			tr.Lines = append(tr.Lines, line{Rule: string(r), Title: audit.Info(r).Title, Color: audit.Info(r).Color, Points: strings.Join(pts, " "), Last: h[len(h)-1].Findings[r]})
 		}
 	}
 	tr.Ticks = []tick{
