@@ -20,6 +20,7 @@ import (
 	"livy-token-audit/audit/fleet"
 	auditrun "livy-token-audit/audit/run"
 	"livy-token-audit/notify"
+	"livy-token-audit/notify/metrics"
 	"livy-token-audit/notify/slack"
 )
 
@@ -36,7 +37,7 @@ const (
 var wallClock = time.Now
 
 // formats are the outputs -format writes to stdout.
-var formats = []string{"text", "json", "csv", "ndjson", "slack"}
+var formats = []string{"text", "json", "csv", "ndjson", "slack", "openmetrics"}
 
 const usage = `usage: livy-token-audit [-config FILE] [-format FORMAT] [-dry-run] [scope flags] [-now RFC3339] [-timeout DURATION]
        livy-token-audit -demo [-format FORMAT] [-dry-run] [scope flags] [-now RFC3339]
@@ -155,7 +156,7 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 	fs.BoolVar(&o.demo, "demo", false, "audit the embedded emulator (no account needed)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.event, "event", "", "serve this Function Compute event `file` (- for stdin) as the function would, and print its JSON response")
-	fs.StringVar(&o.format, "format", "text", "what to print on stdout: `text|json|csv|ndjson|slack` (json: the snapshot; ndjson: one token per line; csv: one row per token and finding; slack: the Block Kit messages)")
+	fs.StringVar(&o.format, "format", "text", "what to print on stdout: `text|json|csv|ndjson|slack|openmetrics` (json: the snapshot; ndjson: one token per line; csv: one row per token and finding; slack: the Block Kit messages; openmetrics: the run's figures for Prometheus)")
 	fs.BoolVar(&slackJSON, "slack-json", false, "same as -format slack")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop the run after this `duration` (api.deadlineReserve of it is kept for writing and posting)")
 	fs.Var(&accounts, "account", "audit only this configured `account` (name or ID; self: the run's own); repeatable")
@@ -357,6 +358,8 @@ func report(o options, s *session, res *auditrun.Result, runErr error, stdout, s
 		err = notify.WriteCSV(stdout, snap)
 	case "slack":
 		err = writeSlackJSON(stdout, snap, res, s.cfg)
+	case "openmetrics":
+		err = metrics.WriteOpenMetrics(stdout, metrics.Of(snap))
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "livy-token-audit: write %s: %v\n", o.format, err)
@@ -413,6 +416,12 @@ func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) erro
 		}
 	case res.BaselineHeld != "" && res.Written:
 		fmt.Fprintf(w, "(%s not moved: %s)\n", audit.LatestKey, res.BaselineHeld)
+	}
+	switch {
+	case res.MetricsSent:
+		fmt.Fprintln(w, "CloudMonitor: the run's figures reported")
+	case res.MetricsError != "":
+		fmt.Fprintf(w, "CloudMonitor: not reported (%s); the audit is not failed for it\n", res.MetricsError)
 	}
 	if s.dest != "" && !o.dryRun {
 		for _, d := range res.Deliveries {

@@ -194,7 +194,7 @@ func TestSYAMLMatchesTheCode(t *testing.T) {
 		}
 	}
 	sort.Strings(actions)
-	want := []string{"emr-serverless-spark:GetLivyCompute", "emr-serverless-spark:ListLivyCompute", "emr-serverless-spark:ListLivyComputeToken", "emr-serverless-spark:ListWorkspaces",
+	want := []string{"cms:PutCustomMetric", "emr-serverless-spark:GetLivyCompute", "emr-serverless-spark:ListLivyCompute", "emr-serverless-spark:ListLivyComputeToken", "emr-serverless-spark:ListWorkspaces",
 		"oss:GetObject", "oss:PutObject"} // nothing is ever deleted: claims are append-only
 	if !slices.Equal(actions, want) {
 		t.Errorf("policy actions %v, want exactly %v", actions, want)

@@ -85,6 +85,10 @@ type fcResponse struct {
 	// or history.json, were not moved to this run.
 	BaselineHeld string `json:"baselineHeld,omitempty"`
 	HistoryHeld  string `json:"historyHeld,omitempty"`
+	// MetricsSent says the run's figures were reported (CloudMonitor);
+	// MetricsError why they were not (the run is not failed for it).
+	MetricsSent  bool   `json:"metricsSent,omitempty"`
+	MetricsError string `json:"metricsError,omitempty"`
 }
 
 // invocation is a decoded event.
@@ -335,7 +339,7 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, er
 	s := res.Snapshot
 	resp := &fcResponse{RunID: s.RunID, AuditedAt: s.AuditedAt, Verdict: s.Verdict, Snapshot: res.Location, Page: writtenPage(res), Summary: s.Summary,
 		Notified: res.Notified, Partial: res.Partial(), DryRun: dryRun, Reused: res.Reused, Deliveries: res.Deliveries,
-		BaselineHeld: res.BaselineHeld, HistoryHeld: res.HistoryHeld}
+		BaselineHeld: res.BaselineHeld, HistoryHeld: res.HistoryHeld, MetricsSent: res.MetricsSent, MetricsError: res.MetricsError}
 	log.Info("audit complete", "verdict", s.Verdict, "snapshot", res.Location, "written", res.Written, "reused", res.Reused,
 		"gateways", s.Summary.Gateways, "gateways_failed", s.Summary.GatewaysFailed, "errors", s.Summary.Errors,
 		"tokens", s.Summary.Tokens, "findings", s.Summary.ActiveFindings(), "suppressed", s.Summary.Suppressed,

@@ -22,6 +22,7 @@ import (
 	auditrun "livy-token-audit/audit/run"
 	"livy-token-audit/internal/retry"
 	"livy-token-audit/notify"
+	"livy-token-audit/notify/cloudmonitor"
 	"livy-token-audit/notify/page"
 	"livy-token-audit/notify/slack"
 	"livy-token-audit/notify/webhook"
@@ -63,6 +64,14 @@ func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(stri
 		Artifacts: artifacts,
 		Logger:    log,
 		Now:       now,
+	}
+	if cm := cfg.Metrics.CloudMonitor; cm != nil {
+		c, err := cloudmonitor.New(cloudmonitor.Options{Endpoint: cm.Endpoint, Region: cm.Region, GroupID: cm.GroupID, Credential: cred,
+			Timeout: cfg.API.Timeout, Sleep: retrySleep})
+		if err != nil {
+			return nil, "", err
+		}
+		r.Metrics = c
 	}
 	if router != nil {
 		r.Notifier = &notify.Dispatcher{Notifiers: []notify.Notifier{router}, Claims: store, Logger: log, Now: now}

@@ -45,6 +45,7 @@ type Config struct {
 	Slack        Slack
 	Webhooks     []Webhook
 	Schedule     Schedule
+	Metrics      Metrics
 }
 
 // AuditAccounts are the accounts the config audits, with their scopes: the
@@ -104,6 +105,7 @@ type raw struct {
 	Slack        rawSlack         `yaml:"slack"`
 	Webhooks     []rawWebhook     `yaml:"webhooks"`
 	Schedule     rawSchedule      `yaml:"schedule"`
+	Metrics      rawMetrics       `yaml:"metrics"`
 }
 
 // Load reads and validates the config file at name.
@@ -165,7 +167,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	// only add a misleading "missing").
 	v := validator{file: file, lines: lines}
 	cfg := &Config{}
-	for _, section := range []func(*Config, raw){v.scope, v.rules, v.suppressions, v.api, v.snapshot, v.slack, v.webhooks, v.schedule} {
+	for _, section := range []func(*Config, raw){v.scope, v.rules, v.suppressions, v.api, v.snapshot, v.slack, v.webhooks, v.schedule, v.metrics} {
 		section(cfg, r)
 	}
 	decodeErrs := slices.Clone(errs)

@@ -234,3 +234,28 @@ func TestFlowStyleTypeErrorNamesItsKey(t *testing.T) {
 		}
 	}
 }
+
+// metrics.cloudMonitor: off unless enabled; the region defaults to the
+// first of regions, the endpoint to the region's.
+func TestParseConfigMetrics(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse("c.yaml", []byte("regions: [cn-shanghai]\nmetrics: {cloudMonitor: {enabled: true, groupId: 7}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cm := cfg.Metrics.CloudMonitor; cm == nil || cm.Region != "cn-shanghai" || cm.Endpoint != "https://metrics.cn-shanghai.aliyuncs.com" || cm.GroupID != 7 {
+		t.Errorf("got %+v", cfg.Metrics.CloudMonitor)
+	}
+	if cfg, _ := Parse("c.yaml", []byte("regions: [cn-hangzhou]\n")); cfg.Metrics.CloudMonitor != nil {
+		t.Error("CloudMonitor is on without metrics.cloudMonitor.enabled")
+	}
+	for yaml, want := range map[string]string{
+		"gateways: [{region: cn-hangzhou, workspace: w, gateway: g}]\nmetrics: {cloudMonitor: {enabled: true}}\n": "c.yaml:2: metrics.cloudMonitor.region: missing",
+		"regions: [cn-hangzhou]\nmetrics: {cloudMonitor: {enabled: true, groupId: -1}}\n":                         "metrics.cloudMonitor.groupId: -1",
+		"regions: [cn-hangzhou]\nmetrics: {cloudMonitor: {enabled: true, endpoint: \"metrics\"}}\n":               "metrics.cloudMonitor.endpoint: \"metrics\" is not a URL",
+	} {
+		if _, err := Parse("c.yaml", []byte(yaml)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", yaml, err, want)
+		}
+	}
+}

@@ -30,6 +30,12 @@ type Notifier interface {
 
 var _ Notifier = (*notify.Dispatcher)(nil)
 
+// Reporter reports a run's figures to a monitoring system: a heartbeat that
+// does not depend on the function running (an alarm fires when none comes).
+type Reporter interface {
+	Report(ctx context.Context, s *audit.Snapshot) error
+}
+
 // Artifact is a rendering of the snapshot that the run writes beside it:
 // {stamp}{Ext}, and latest{Ext} (a copy of it) when latest.json moves. Each
 // is rendered once per run.
@@ -95,7 +101,10 @@ type Runner struct {
 	Artifacts []Artifact
 	// Notifier delivers the reports (nil: no destination is configured).
 	Notifier Notifier
-	Logger   *slog.Logger
+	// Metrics reports the run's figures (CloudMonitor), after its reports
+	// (nil: none). A failure is reported, and never fails the run.
+	Metrics Reporter
+	Logger  *slog.Logger
 	// Now is the wall clock (nil: time.Now): a state file dated ahead of
 	// it is invalid.
 	Now func() time.Time
@@ -155,6 +164,10 @@ type Result struct {
 	Deliveries []notify.DeliveryResult
 	// NotifySkipped says why no notification was sent, if none was.
 	NotifySkipped string
+	// MetricsSent says the run's figures were reported; MetricsError why
+	// they were not (the run is not failed for it).
+	MetricsSent  bool
+	MetricsError string
 	// Reused is true when the run's snapshot was already written (a retry,
 	// or a second delivery of the same event) and was not audited again.
 	Reused bool
@@ -216,6 +229,27 @@ func ArtifactKey(snapshotKey, ext string) string {
 // snapshot is written first either way). Gateways that failed while others
 // were audited are not errors: they are in the snapshot.
 func (r *Runner) Run(ctx context.Context, o Options) (*Result, error) {
+	res, err := r.run(ctx, o)
+	r.reportMetrics(ctx, o, res)
+	return res, err
+}
+
+// reportMetrics reports the figures of a full run, whatever became of it
+// (a failed audit is a heartbeat too); not of a dry run, nor of a narrowed
+// one (its counts are of part of the fleet).
+func (r *Runner) reportMetrics(ctx context.Context, o Options, res *Result) {
+	if r.Metrics == nil || o.DryRun || res == nil || res.Snapshot == nil || !res.ledger {
+		return
+	}
+	if err := r.Metrics.Report(ctx, res.Snapshot); err != nil {
+		res.MetricsError = err.Error()
+		r.logger().Warn("metrics not reported; the audit goes on", "error", err)
+		return
+	}
+	res.MetricsSent = true
+}
+
+func (r *Runner) run(ctx context.Context, o Options) (*Result, error) {
 	res, st := r.evaluate(ctx, o)
 	for _, rd := range st.renderings {
 		defer rd.Close()
