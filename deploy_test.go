@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -21,11 +22,13 @@ import (
 
 	"livy-token-audit/audit/config"
 	"livy-token-audit/audit/roles"
+	"livy-token-audit/internal/deployvars"
 )
 
 // sYAML is the part of s.yaml the checks below read.
 type sYAML struct {
-	Edition   string `yaml:"edition"`
+	Edition   string            `yaml:"edition"`
+	Vars      map[string]string `yaml:"vars"`
 	Resources map[string]struct {
 		Component string `yaml:"component"`
 		Actions   struct {
@@ -38,6 +41,8 @@ type sYAML struct {
 	} `yaml:"resources"`
 }
 
+// loadSYAML reads s.yaml with its ${vars.X} resolved, as Serverless Devs
+// resolves them.
 func loadSYAML(t *testing.T) (sYAML, map[string]any) {
 	t.Helper()
 	b, err := os.ReadFile("s.yaml")
@@ -45,6 +50,17 @@ func loadSYAML(t *testing.T) (sYAML, map[string]any) {
 		t.Fatal(err)
 	}
 	var s sYAML
+	if err := yaml.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	b = regexp.MustCompile(`\$\{vars\.(\w+)\}`).ReplaceAllFunc(b, func(m []byte) []byte {
+		v, ok := s.Vars[string(m[len("${vars."):len(m)-1])]
+		if !ok {
+			t.Errorf("s.yaml uses %s, which vars does not set", m)
+		}
+		return []byte(v)
+	})
+	s = sYAML{}
 	if err := yaml.Unmarshal(b, &s); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +150,8 @@ func TestSYAMLMatchesTheCode(t *testing.T) {
 	if "./"+m[1] != props["code"] || m[2] != props["handler"] {
 		t.Errorf("pre-deploy builds %s/%s; code %v, handler %v must match", m[1], m[2], props["code"], props["handler"])
 	}
-	for _, want := range []string{"GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0", "cp deploy/audit.yaml " + m[1] + "/audit.yaml"} {
+	render := "go run ./deploy/render -region " + s.Vars["region"] + " -bucket " + s.Vars["bucket"] + " -prefix " + s.Vars["prefix"] + " -out " + m[1]
+	for _, want := range []string{"GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0", render} {
 		if !strings.Contains(pre, want) {
 			t.Errorf("pre-deploy lacks %q", want)
 		}
@@ -160,17 +177,34 @@ func TestSYAMLMatchesTheCode(t *testing.T) {
 	if _, _, err := parseEvent([]byte(`{"triggerTime":"2026-11-27T01:00:00Z","triggerName":"daily","payload":`+jsonString(tc["payload"].(string))+`}`), demoStart); err != nil {
 		t.Errorf("the timer's payload is refused by the handler: %v", err)
 	}
-	// The packaged config is valid, and the function's timeout leaves room
-	// for its deadline reserve.
-	cfg, err := config.Load("deploy/audit.yaml")
+	// The packaged config (rendered from s.yaml's vars) is valid, and the
+	// function's timeout leaves room for its deadline reserve.
+	vars := deployvars.Vars{Region: s.Vars["region"], Bucket: s.Vars["bucket"], Prefix: s.Vars["prefix"]}
+	if props["region"] != vars.Region {
+		t.Errorf("the function's region %v, want vars.region %s", props["region"], vars.Region)
+	}
+	tpl, err := os.ReadFile("deploy/audit.yaml")
 	if err != nil {
-		t.Fatalf("deploy/audit.yaml: %v", err)
+		t.Fatal(err)
+	}
+	rendered, err := deployvars.Config(tpl, vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("audit.yaml", rendered)
+	if err != nil {
+		t.Fatalf("the packaged config: %v", err)
 	}
 	if cfg.API.DeadlineReserve*4 > 600e9 {
 		t.Error("deadlineReserve takes more than a quarter of the timeout")
 	}
-	// The RAM policy grants the OSS prefix the config writes to.
-	pol, err := os.ReadFile("deploy/ram-policy.json")
+	// The RAM policy (rendered from the same vars) grants the OSS prefix the
+	// config writes to.
+	ptpl, err := os.ReadFile("deploy/ram-policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := deployvars.Policy(ptpl, vars)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,8 +234,8 @@ func TestSYAMLMatchesTheCode(t *testing.T) {
 		t.Errorf("policy actions %v, want exactly %v", actions, want)
 	}
 	o := cfg.Snapshot.OSS
-	if o == nil {
-		t.Fatal("deploy/audit.yaml has no snapshot.oss")
+	if o == nil || o.Bucket != vars.Bucket || o.Region != vars.Region || o.Prefix != vars.Prefix {
+		t.Fatalf("the packaged config's snapshot.oss %+v, want s.yaml's vars %+v", o, vars)
 	}
 	prefix := "acs:oss:*:*:" + o.Bucket + "/" + o.Prefix
 	for action, want := range map[string]string{"oss:PutObject": prefix + "*", "oss:GetObject": prefix + "*"} {
@@ -316,18 +350,18 @@ func TestPreDeployPackage(t *testing.T) {
 		run = r.Actions.PreDeploy[0].Run
 	}
 	steps := strings.Split(run, " && ")
-	var build, copyConfig []string
+	var build, render []string
 	for _, st := range steps {
 		f := strings.Fields(st)
 		switch {
 		case slices.Contains(f, "go") && slices.Contains(f, "build"):
 			build = f
-		case len(f) == 3 && f[0] == "cp":
-			copyConfig = f
+		case len(f) > 3 && f[0] == "go" && f[1] == "run" && f[2] == "./deploy/render":
+			render = f
 		}
 	}
-	if build == nil || copyConfig == nil {
-		t.Fatalf("pre-deploy %q: want a go build and a cp of the config", run)
+	if build == nil || render == nil {
+		t.Fatalf("pre-deploy %q: want a go build and the config rendered", run)
 	}
 	env := map[string]string{}
 	for _, f := range build {
@@ -342,8 +376,8 @@ func TestPreDeployPackage(t *testing.T) {
 	if out != props["code"].(string)[2:]+"/"+props["handler"].(string) || build[len(build)-1] != "." {
 		t.Errorf("pre-deploy builds %s, want code/handler %v/%v from the module root", out, props["code"], props["handler"])
 	}
-	if copyConfig[2] != filepath.Dir(out)+"/audit.yaml" {
-		t.Errorf("pre-deploy copies the config to %s, want it beside the binary", copyConfig[2])
+	if render[len(render)-1] != filepath.Dir(out) {
+		t.Errorf("pre-deploy renders the config into %s, want it beside the binary", render[len(render)-1])
 	}
 
 	bin := buildBinary(t)
@@ -368,7 +402,62 @@ func TestPreDeployPackage(t *testing.T) {
 			}
 		}
 	}
-	if _, err := config.Load(copyConfig[1]); err != nil {
-		t.Errorf("packaged config %s: %v", copyConfig[1], err)
+	// The render command itself, as pre-deploy runs it.
+	dir := t.TempDir()
+	cmd := exec.Command("go", append(render[1:len(render)-1], dir)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", cmd.Args, err, b)
+	}
+	if _, err := config.Load(filepath.Join(dir, "audit.yaml")); err != nil {
+		t.Errorf("the rendered config: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "ram-policy.json")); err != nil || !bytes.Contains(b, []byte(deployvars.OSSResource(deployvars.Vars{Bucket: s.Vars["bucket"], Prefix: s.Vars["prefix"]}))) {
+		t.Errorf("the rendered policy: %v\n%s", err, b)
+	}
+}
+
+// deploy/slack-app.yaml asks for exactly the scopes the features use (as
+// the README's delivery guarantee names them), in a manifest Slack takes.
+func TestSlackAppManifest(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("deploy", "slack-app.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Metadata struct {
+			Major int `yaml:"major_version"`
+		} `yaml:"_metadata"`
+		Display struct {
+			Name string `yaml:"name"`
+		} `yaml:"display_information"`
+		Features struct {
+			BotUser struct {
+				DisplayName string `yaml:"display_name"`
+			} `yaml:"bot_user"`
+		} `yaml:"features"`
+		OAuth struct {
+			Scopes struct {
+				Bot []string `yaml:"bot"`
+			} `yaml:"scopes"`
+		} `yaml:"oauth_config"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(false)
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Metadata.Major != 1 || m.Display.Name == "" || m.Features.BotUser.DisplayName == "" {
+		t.Errorf("not a complete manifest: %+v", m)
+	}
+	want := []string{"channels:history", "channels:read", "chat:write", "chat:write.public", "groups:history", "groups:read", "im:history", "im:write", "incoming-webhook"}
+	got := slices.Sorted(slices.Values(m.OAuth.Scopes.Bot))
+	if !slices.Equal(got, want) {
+		t.Errorf("scopes %v, want %v", got, want)
+	}
+	readme, _ := os.ReadFile("README.md")
+	for _, s := range want {
+		if s != "incoming-webhook" && s != "chat:write.public" && !bytes.Contains(readme, []byte("`"+s+"`")) {
+			t.Errorf("the README does not say what %s is for", s)
+		}
 	}
 }
