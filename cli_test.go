@@ -223,7 +223,7 @@ func TestHelpListsTheEnvironment(t *testing.T) {
 // TestREADMEConfigErrorExample runs the README's example of a bad config
 // and checks the CLI prints exactly what the README shows.
 func TestREADMEConfigErrorExample(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "docs", "config.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestREADMEConfigErrorExample(t *testing.T) {
 // The README's full config parses: every key it shows exists, with a value
 // of its kind.
 func TestREADMEFullConfigParses(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "docs", "config.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,16 +263,29 @@ func TestREADMEFullConfigParses(t *testing.T) {
 	if !ok || !ok2 {
 		t.Fatal("the README lost its full config")
 	}
+	if _, err := config.Parse("docs/config.md", []byte(block)); err != nil {
+		t.Errorf("docs/config.md's full config: %v", err)
+	}
+	// And the README's least config.
+	front, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok = strings.Cut(string(front), "The least a config needs is a\nscope:\n\n```yaml\n")
+	block, _, ok2 = strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("the README lost its least config")
+	}
 	if _, err := config.Parse("README.md", []byte(block)); err != nil {
-		t.Errorf("the README's full config: %v", err)
+		t.Errorf("the README's least config: %v", err)
 	}
 }
 
-// The README's two example Slack messages are the demo's snapshots (the
-// golden files) rendered as the demo would, without routes: a change to the
-// renderer or the demo world that leaves them behind fails here.
+// docs/delivery.md's two example Slack messages are the demo's snapshots
+// (the golden files) rendered as the demo would, without routes: a change
+// to the renderer or the demo world that leaves them behind fails here.
 func TestREADMESlackExamples(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "docs", "delivery.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,8 +320,42 @@ func TestREADMESlackExamples(t *testing.T) {
 		}
 	}
 	if goldenfile.Update() && text != string(readme) {
-		if err := os.WriteFile(filepath.Join(repoRoot, "README.md"), []byte(text), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(repoRoot, "docs", "delivery.md"), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// The README's summary is the first lines of the demo's (the golden file):
+// a change to the text summary or the demo world that leaves it behind fails
+// here (go test -run TestREADMESummaryExample -update rewrites it).
+func TestREADMESummaryExample(t *testing.T) {
+	p := filepath.Join(repoRoot, "README.md")
+	readme, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const intro = "The demo's first run prints this summary"
+	_, rest, ok := strings.Cut(string(readme), intro)
+	if !ok {
+		t.Fatal("the README lost its summary example")
+	}
+	_, rest, _ = strings.Cut(rest, "```\n")
+	block, _, _ := strings.Cut(rest, "```")
+	golden, err := os.ReadFile(filepath.Join(repoRoot, "testdata", "golden", "demo-stdout.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(golden), "\n")
+	want := strings.Join(lines[:min(len(lines), strings.Count(block, "\n"))], "")
+	if goldenfile.Update() && block != want {
+		text := strings.Replace(string(readme), "```\n"+block+"```", "```\n"+strings.Join(lines[:min(len(lines), 16)], "")+"```", 1)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if block != want {
+		t.Errorf("the README's summary:\n%s\nthe demo prints:\n%s", block, want)
 	}
 }

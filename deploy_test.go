@@ -299,7 +299,7 @@ func jsonString(s string) string {
 // TestEnvironmentVariablesAreDocumented reads the code for every environment
 // variable it looks up and checks the README names each one.
 func TestEnvironmentVariablesAreDocumented(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile(filepath.Join("docs", "function-compute.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func TestEnvironmentVariablesAreDocumented(t *testing.T) {
 	}
 	for v := range found {
 		if !bytes.Contains(readme, []byte("`"+v+"`")) {
-			t.Errorf("README does not document %s", v)
+			t.Errorf("docs/function-compute.md does not document %s", v)
 		}
 	}
 	_, props := loadSYAML(t)
@@ -454,10 +454,10 @@ func TestSlackAppManifest(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("scopes %v, want %v", got, want)
 	}
-	readme, _ := os.ReadFile("README.md")
+	readme, _ := os.ReadFile(filepath.Join("docs", "delivery.md"))
 	for _, s := range want {
 		if s != "incoming-webhook" && s != "chat:write.public" && !bytes.Contains(readme, []byte("`"+s+"`")) {
-			t.Errorf("the README does not say what %s is for", s)
+			t.Errorf("docs/delivery.md does not say what %s is for", s)
 		}
 	}
 }
