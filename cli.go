@@ -179,32 +179,8 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 		fs.Usage()
 		return o, exitUsage, false
 	}
-	if o.event != "" {
-		var other []string
-		fs.Visit(func(f *flag.Flag) {
-			if f.Name != "event" && f.Name != "config" && f.Name != "timeout" {
-				other = append(other, "-"+f.Name)
-			}
-		})
-		if len(other) > 0 {
-			return fail("-event serves the event as the function would: the event says what to audit, not %s", strings.Join(other, ", "))
-		}
-	}
-	if o.demo {
-		var ignored []string
-		fs.Visit(func(f *flag.Flag) {
-			if f.Name == "config" {
-				ignored = append(ignored, "-"+f.Name)
-			}
-		})
-		if len(ignored) > 0 {
-			return fail("-demo audits the embedded emulator with its own config (testdata/demo/audit.yaml): %s cannot go with it", strings.Join(ignored, ", "))
-		}
-		// Exploring the outputs does not move the demo's story: only a run
-		// that writes (text, the default) advances it by a day.
-		if o.format != "text" {
-			o.dryRun = true
-		}
+	if err := checkModes(fs, &o); err != nil {
+		return fail("%v", err)
 	}
 	if slackJSON {
 		if o.format != "text" && o.format != "slack" {
@@ -219,17 +195,9 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 		return fail("-timeout %s must be more than 0", o.timeout)
 	}
 	if nowFlag != "" {
-		t, err := time.Parse(time.RFC3339, nowFlag)
+		t, err := parseNow(nowFlag, clock)
 		if err != nil {
-			return fail("-now %q is not an RFC 3339 time like 2026-11-27T09:00:00Z", nowFlag)
-		}
-		// As for events: a run dated ahead would write a snapshot that
-		// every later run compares against as "previous".
-		if t.Before(minAuditTime) {
-			return fail("-now %s is before 2000: not an audit time", t.UTC().Format(time.RFC3339))
-		}
-		if t.After(clock.Add(maxFutureSkew)) {
-			return fail("-now %s is ahead of the clock (%s): audits are never dated in the future", t.Format(time.RFC3339), clock.UTC().Format(time.RFC3339))
+			return fail("%v", err)
 		}
 		o.now = t
 	}
@@ -242,6 +210,48 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 		o.narrow.Gateways = append(o.narrow.Gateways, ref)
 	}
 	return o, exitOK, true
+}
+
+// parseNow reads -now. As for events, a run dated ahead of the clock would
+// write a snapshot that every later run compares against as "previous".
+func parseNow(v string, clock time.Time) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, v)
+	switch {
+	case err != nil:
+		return t, fmt.Errorf("-now %q is not an RFC 3339 time like 2026-11-27T09:00:00Z", v)
+	case t.Before(minAuditTime):
+		return t, fmt.Errorf("-now %s is before 2000: not an audit time", t.UTC().Format(time.RFC3339))
+	case t.After(clock.Add(maxFutureSkew)):
+		return t, fmt.Errorf("-now %s is ahead of the clock (%s): audits are never dated in the future", t.Format(time.RFC3339), clock.UTC().Format(time.RFC3339))
+	}
+	return t, nil
+}
+
+// checkModes refuses the flags that -event and -demo do not take: -event
+// serves the event as the function would (the event says what to audit),
+// and -demo has its own config. Exploring the demo's outputs does not move
+// its story: only a run that writes (text, the default) advances it by a
+// day, so any other format is a dry run.
+func checkModes(fs *flag.FlagSet, o *options) error {
+	set := func(except ...string) []string {
+		var out []string
+		fs.Visit(func(f *flag.Flag) {
+			if !slices.Contains(except, f.Name) {
+				out = append(out, "-"+f.Name)
+			}
+		})
+		return out
+	}
+	if other := set("event", "config", "timeout"); o.event != "" && len(other) > 0 {
+		return fmt.Errorf("-event serves the event as the function would: the event says what to audit, not %s", strings.Join(other, ", "))
+	}
+	if o.demo && slices.Contains(set(), "-config") {
+		return errors.New("-demo audits the embedded emulator with its own config (testdata/demo/audit.yaml): -config cannot go with it")
+	}
+	if o.demo && o.format != "text" {
+		o.dryRun = true
+	}
+	return nil
 }
 
 // parseGatewayFlag reads [ACCOUNT:]REGION/WORKSPACE/GATEWAY. Without an
