@@ -280,6 +280,9 @@ type session struct {
 	now      time.Time
 	kind     string
 	demo     *demo
+	// buttons are the Slack messages' buttons (nil when the actions are
+	// off), for the messages the CLI prints.
+	buttons *slack.Buttons
 }
 
 func (s *session) close() {
@@ -326,6 +329,7 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 	if s.runner, s.dest, err = newRunner(s.cfg, cred, getenv, log, wallClock); err != nil {
 		return fail(exitFailed, err)
 	}
+	s.buttons = slackButtons(s.cfg, getenv, slog.New(slog.DiscardHandler))
 	if !o.narrow.Empty() {
 		if s.accounts, err = fleet.Narrow(s.runner.Accounts, o.narrow); err != nil {
 			return fail(exitUsage, fmt.Errorf("scope: %w", err))
@@ -367,7 +371,7 @@ func report(o options, s *session, res *auditrun.Result, runErr error, stdout, s
 	case "csv":
 		err = notify.WriteCSV(stdout, snap)
 	case "slack":
-		err = writeSlackJSON(stdout, snap, res, s.cfg)
+		err = writeSlackJSON(stdout, snap, res, s.cfg, s.buttons)
 	case "openmetrics":
 		err = metrics.WriteOpenMetrics(stdout, metrics.Of(snap))
 	}
@@ -457,7 +461,7 @@ func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) erro
 	if o.dryRun {
 		why = "dry run"
 	}
-	plans := previewPlan(res, s.cfg)
+	plans := previewPlan(res, s.cfg, s.buttons)
 	for _, p := range plans {
 		label := ""
 		if len(plans) > 1 {
@@ -474,14 +478,14 @@ func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) erro
 
 // writeSlackJSON writes the Slack messages as a JSON array of
 // {destination, skip, message}, message in Block Kit as posted.
-func writeSlackJSON(w io.Writer, s *audit.Snapshot, res *auditrun.Result, cfg *config.Config) error {
+func writeSlackJSON(w io.Writer, s *audit.Snapshot, res *auditrun.Result, cfg *config.Config, buttons *slack.Buttons) error {
 	type planned struct {
 		Destination string        `json:"destination"`
 		Skip        string        `json:"skip,omitempty"`
 		Message     slack.Message `json:"message"`
 	}
 	out := []planned{}
-	for _, p := range previewPlan(res, cfg) {
+	for _, p := range previewPlan(res, cfg, buttons) {
 		out = append(out, planned{p.Destination, p.Skip, p.Message})
 	}
 	b, err := json.MarshalIndent(out, "", "  ")

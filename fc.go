@@ -277,12 +277,22 @@ func narrowing(ev manualEvent) audit.Narrowing {
 }
 
 // handle serves one invocation.
-func (h *fcHandler) handle(ctx context.Context, payload []byte) (*fcResponse, error) {
+// An HTTP trigger's event (Slack's actions) is served apart: it never
+// starts an audit.
+func (h *fcHandler) handle(ctx context.Context, payload []byte) (any, error) {
 	fctx, _ := fccontext.FromContext(ctx)
 	if fctx == nil {
 		fctx = &fccontext.FcContext{}
 	}
 	log := h.log.With("request_id", audit.Truncate(fctx.RequestID, 128))
+	if httpEvent(payload) {
+		return h.serveHTTP(ctx, fctx, payload, log.With("trigger", "http")), nil
+	}
+	return h.audit(ctx, fctx, payload, log)
+}
+
+// audit serves a timer or a manual event: one audit.
+func (h *fcHandler) audit(ctx context.Context, fctx *fccontext.FcContext, payload []byte, log *slog.Logger) (*fcResponse, error) {
 	inv, unknown, err := parseEvent(payload, h.now())
 	if h.cfgErr != nil {
 		log.Error("invocation refused: bad config", "error", h.cfgErr)
@@ -447,7 +457,7 @@ func runEvent(ctx context.Context, o options, getenv func(string) string, stdin 
 		fmt.Fprintf(stderr, "livy-token-audit: %v\n", h.cfgErr)
 		return exitUsage
 	}
-	if _, _, err := parseEvent(payload, h.now()); err != nil {
+	if _, _, err := parseEvent(payload, h.now()); err != nil && !httpEvent(payload) {
 		fmt.Fprintf(stderr, "livy-token-audit: %v\n", err)
 		return exitUsage
 	}

@@ -22,6 +22,7 @@ import (
 	auditrun "livy-token-audit/audit/run"
 	"livy-token-audit/internal/retry"
 	"livy-token-audit/notify"
+	"livy-token-audit/notify/actions"
 	"livy-token-audit/notify/cloudmonitor"
 	"livy-token-audit/notify/page"
 	"livy-token-audit/notify/slack"
@@ -72,6 +73,9 @@ func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(stri
 			return nil, "", err
 		}
 		r.Metrics = c
+	}
+	if cfg.Actions.Enabled {
+		r.Actions = actions.Source{Store: store}
 	}
 	if router != nil {
 		r.Notifier = &notify.Dispatcher{Notifiers: []notify.Notifier{router}, Claims: store, Logger: log, Now: now}
@@ -265,7 +269,8 @@ type slackSenders struct {
 func newSlack(cfg *config.Config, getenv func(string) string, log *slog.Logger) (*slackSenders, error) {
 	token, hook := getenv("SLACK_BOT_TOKEN"), getenv("SLACK_WEBHOOK_URL")
 	hc := slack.NewHTTPClient(sinkTimeout)
-	opts := slack.Options{MaxItems: cfg.Slack.MaxItems, Mentions: cfg.Slack.Mentions, RunbookURL: cfg.Slack.Owners.RunbookURL}
+	opts := slack.Options{MaxItems: cfg.Slack.MaxItems, Mentions: cfg.Slack.Mentions, RunbookURL: cfg.Slack.Owners.RunbookURL,
+		Buttons: slackButtons(cfg, getenv, log)}
 	sl := &slackSenders{getenv: getenv, webhook: func(url, what string) (*slack.Slack, error) {
 		w, err := slack.NewWebhook(url, what, hc)
 		if err != nil {
@@ -329,7 +334,7 @@ func newWebhook(w config.Webhook, getenv func(string) string, log *slog.Logger) 
 
 // previewPlan is the Slack messages of the run — the main report, each
 // route's, each owner's — as they were or would be posted.
-func previewPlan(res *auditrun.Result, cfg *config.Config) []slackPlan {
+func previewPlan(res *auditrun.Result, cfg *config.Config, buttons *slack.Buttons) []slackPlan {
 	rt := routes(cfg)
 	rt.Preview = true
 	var out []slackPlan
@@ -337,7 +342,8 @@ func previewPlan(res *auditrun.Result, cfg *config.Config) []slackPlan {
 		if !strings.HasPrefix(r.Destination, "slack") {
 			continue
 		}
-		msg, _ := slack.Messages(&r, slack.Options{MaxItems: cfg.Slack.MaxItems, Mentions: cfg.Slack.Mentions, RunbookURL: cfg.Slack.Owners.RunbookURL}, false)
+		msg, _ := slack.Messages(&r, slack.Options{MaxItems: cfg.Slack.MaxItems, Mentions: cfg.Slack.Mentions, RunbookURL: cfg.Slack.Owners.RunbookURL,
+			Buttons: buttons}, false)
 		out = append(out, slackPlan{Destination: r.Destination, Label: r.Label, Skip: r.Skip, Message: msg})
 	}
 	return out

@@ -216,6 +216,10 @@ func (jw *jsonWriter) token(t *TokenReport, depth int) {
 				return nil
 			})
 		}
+		if t.Acknowledged != nil {
+			member("acknowledged")
+			_ = jw.value(t.Acknowledged, depth+1)
+		}
 	})
 }
 

@@ -37,6 +37,23 @@ type Snapshot struct {
 	Errors       []ScopeError        `json:"errors"`
 	Suppressions []SuppressionReport `json:"suppressions"`
 	Changes      *Changes            `json:"changes"`
+	// Actions are the recent actions taken from Slack, the latest last
+	// (actions.enabled; absent otherwise).
+	Actions []ActionReport `json:"actions,omitempty"`
+}
+
+// ActionReport is one action attempted from Slack, allowed or refused: who
+// (a Slack user ID), when, what (the verb), on which token (its key and
+// name, never its value), and the outcome (done, refused, failed) with
+// its detail.
+type ActionReport struct {
+	At      time.Time `json:"at"`
+	By      string    `json:"by"`
+	Verb    string    `json:"verb"`
+	Token   string    `json:"token"`
+	Name    string    `json:"name,omitempty"`
+	Outcome string    `json:"outcome"`
+	Detail  string    `json:"detail,omitempty"`
 }
 
 // Tool names the program that wrote a snapshot: its name and version
@@ -209,7 +226,28 @@ type TokenReport struct {
 	// DataErrors lists the fields that could not be read (their time in
 	// the snapshot is null, and no rule that needs them applied).
 	DataErrors []DataError `json:"dataErrors,omitempty"`
+	// Acknowledged says who acknowledged owning the token (from Slack).
+	Acknowledged *Acknowledgement `json:"acknowledged,omitempty"`
 }
+
+// Acknowledgement is a person's "I own this" on a token: a Slack user ID
+// and when.
+type Acknowledgement struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+}
+
+// Actions are what people did from Slack, as an audit applies them: the
+// snoozes (suppressions that come after the config's), the tokens'
+// acknowledgements by TokenKey, and the recent actions.
+type Actions struct {
+	Snoozes []Suppression
+	Acks    map[string]Acknowledgement
+	Recent  []ActionReport
+}
+
+// TokenKey names a token across runs: its gateway's key and its ID.
+func TokenKey(g GatewayRef, tokenID string) string { return g.Key() + "/" + tokenID }
 
 // SuppressedFinding is a finding that a suppression exempted.
 type SuppressedFinding struct {
@@ -282,6 +320,10 @@ type Evaluation struct {
 	Suppressions []Suppression
 	Trigger      Trigger
 	Scope        ScopeReport
+	// Acks are the tokens' acknowledgements, by TokenKey.
+	Acks map[string]Acknowledgement
+	// Actions are the recent actions taken from Slack, for the snapshot.
+	Actions []ActionReport
 	// Stop, when set, says that the run's deadline has come: suppressions
 	// are no longer matched (the findings stay active: more is reported,
 	// never less), so that classification ends in time.
@@ -335,6 +377,7 @@ func NewBuilder(ev Evaluation) *Builder {
 		Gateways:      []GatewayReport{},
 		Errors:        []ScopeError{},
 		Suppressions:  []SuppressionReport{},
+		Actions:       ev.Actions,
 	}
 	s.Summary.Findings = map[Rule]int{}
 	for _, r := range Rules {
@@ -396,6 +439,9 @@ func (b *Builder) Add(res GatewayResult) GatewayReport {
 			Suppressed: []SuppressedFinding{}, DataErrors: t.DataErrors,
 		}
 		b.classify(&tr, t, res.Ref, g.Public != nil && *g.Public)
+		if a, ok := b.ev.Acks[TokenKey(res.Ref, t.ID)]; ok {
+			tr.Acknowledged = &a
+		}
 		g.Tokens = append(g.Tokens, tr)
 		if t.Secret.Known() {
 			if secrets == nil {
@@ -703,7 +749,11 @@ func (s *Snapshot) WriteWith(w io.Writer, encoded EncodedGateway) error {
 			}
 		}
 		member("changes")
-		err = jw.changes(s.Changes, 1)
+		if err = jw.changes(s.Changes, 1); err != nil || len(s.Actions) == 0 {
+			return
+		}
+		member("actions")
+		err = jw.value(s.Actions, 1)
 	})
 	if err != nil {
 		return fmt.Errorf("encode snapshot: %w", err)

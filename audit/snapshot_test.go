@@ -33,7 +33,9 @@ func TestSnapshotWriteMatchesEncodingJSON(t *testing.T) {
 			{Ref: GatewayRef{Region: "cn-beijing", WorkspaceID: "w-p", GatewayID: "lc-q"}, DetailsErr: &APIError{Code: "Forbidden.RAM", Message: weird}},
 		},
 		Errors: []ScopeError{{Region: "cn-shanghai", Code: "Forbidden.RAM", Message: "no"}, {AccountID: "3", AccountName: "legacy", Code: "AssumeRoleFailed", Message: weird}},
-	}, Evaluation{Now: now, Policy: staged, Suppressions: []Suppression{{Name: "tk*", Reason: "r"}, {Name: "ci-*", Account: "analytics", Reason: weird, Until: until}}})
+	}, Evaluation{Now: now, Policy: staged, Suppressions: []Suppression{{Name: "tk*", Reason: "r"}, {Name: "ci-*", Account: "analytics", Reason: weird, Until: until}},
+		Acks:    map[string]Acknowledgement{TokenKey(acct, "tk-s"): {By: "U0ALICE01", At: now.Add(-time.Hour)}},
+		Actions: []ActionReport{{At: now.Add(-time.Hour), By: "U0ALICE01", Verb: "ack", Token: TokenKey(acct, "tk-s"), Name: weird, Outcome: "done"}}})
 	Compare(full, base(snap(now.Add(-Day), ok(gwA, Token{ID: "tk-3", CreateTime: now.Add(-90 * Day)}), failed(gwB))), nil, Day)
 	full.Changes.Overdue = &Overdue{PreviousAuditedAt: now.Add(-3 * Day), ExpectEvery: "24h", Message: weird}
 	full.Changes.PreviousError = weird

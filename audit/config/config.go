@@ -46,6 +46,7 @@ type Config struct {
 	Webhooks     []Webhook
 	Schedule     Schedule
 	Metrics      Metrics
+	Actions      Actions
 }
 
 // AuditAccounts are the accounts the config audits, with their scopes: the
@@ -106,6 +107,7 @@ type raw struct {
 	Webhooks     []rawWebhook     `yaml:"webhooks"`
 	Schedule     rawSchedule      `yaml:"schedule"`
 	Metrics      rawMetrics       `yaml:"metrics"`
+	Actions      rawActions       `yaml:"actions"`
 }
 
 // Load reads and validates the config file at name.
@@ -167,7 +169,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	// only add a misleading "missing").
 	v := validator{file: file, lines: lines}
 	cfg := &Config{}
-	for _, section := range []func(*Config, raw){v.scope, v.rules, v.suppressions, v.api, v.snapshot, v.slack, v.webhooks, v.schedule, v.metrics} {
+	for _, section := range []func(*Config, raw){v.scope, v.rules, v.suppressions, v.api, v.snapshot, v.slack, v.webhooks, v.schedule, v.metrics, v.actions} {
 		section(cfg, r)
 	}
 	decodeErrs := slices.Clone(errs)

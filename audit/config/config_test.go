@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -255,6 +256,42 @@ func TestParseConfigMetrics(t *testing.T) {
 		"regions: [cn-hangzhou]\nmetrics: {cloudMonitor: {enabled: true, endpoint: \"metrics\"}}\n":               "metrics.cloudMonitor.endpoint: \"metrics\" is not a URL",
 	} {
 		if _, err := Parse("c.yaml", []byte(yaml)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", yaml, err, want)
+		}
+	}
+}
+
+func TestParseConfigActions(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse("c.yaml", []byte(`regions: [cn-hangzhou]
+accounts:
+  - {name: analytics, regions: [cn-hangzhou], roleArn: "acs:ram::1111222233334444:role/auditor", deleteRoleArn: "acs:ram::1111222233334444:role/deleter"}
+actions:
+  enabled: true
+  users: [U0ADMIN03]
+  delete: {enabled: true, users: [U0ADMIN03], roleArn: "acs:ram::5555666677778888:role/deleter"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Actions
+	if !a.Enabled || a.MaxSnooze != DefaultMaxSnooze || !slices.Equal(a.Delete.Rules, DefaultDeleteRules) ||
+		a.Delete.RoleARNs["1111222233334444"] != "acs:ram::1111222233334444:role/deleter" || a.Delete.RoleARN == "" {
+		t.Errorf("got %+v", a)
+	}
+	if cfg, _ := Parse("c.yaml", []byte("regions: [cn-hangzhou]\n")); cfg.Actions.Enabled || cfg.Actions.Delete.Enabled {
+		t.Error("actions are on by default")
+	}
+	for yaml, want := range map[string]string{
+		"actions: {enabled: true, users: [alice]}\n":                                                               `c.yaml:2: actions.users[0]: "alice" is not a Slack user ID like U012AB3CD`,
+		"actions:\n  enabled: true\n  delete: {enabled: true, roleArn: \"acs:ram::5555666677778888:role/d\"}\n":    "c.yaml:4: actions.delete.users: missing: nobody may delete unless listed here",
+		"actions:\n  enabled: true\n  delete: {enabled: true, users: [U0ADMIN03]}\n":                               "actions.delete.enabled: no delete role",
+		"actions:\n  delete: {enabled: true, users: [U0ADMIN03], roleArn: \"acs:ram::5555666677778888:role/d\"}\n": "actions.delete.enabled: needs actions.enabled",
+		"actions:\n  enabled: true\n  delete: {rules: [reused]}\n":                                                 "actions.delete.rules[0]: reused cannot be checked again",
+		"actions:\n  enabled: true\n  maxSnooze: 12h\n":                                                            "c.yaml:4: actions.maxSnooze: 12h: a snooze lasts at least 1d",
+		"actions: {enabled: true}\naccounts: [{name: a, regions: [cn-hangzhou], roleArn: \"acs:ram::1111222233334444:role/r\", deleteRoleArn: \"acs:ram::9999222233334444:role/d\"}]\n": "accounts[0].deleteRoleArn: is in account 9999222233334444",
+	} {
+		if _, err := Parse("c.yaml", []byte("regions: [cn-hangzhou]\n"+yaml)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: got %v, want %q", yaml, err, want)
 		}
 	}

@@ -21,12 +21,15 @@ type rawGateway struct {
 }
 
 type rawAccount struct {
-	Name       string       `yaml:"name"`
-	RoleARN    string       `yaml:"roleArn"`
-	ExternalID string       `yaml:"externalId"`
-	Regions    []string     `yaml:"regions"`
-	Workspaces []string     `yaml:"workspaces"`
-	Gateways   []rawGateway `yaml:"gateways"`
+	Name       string `yaml:"name"`
+	RoleARN    string `yaml:"roleArn"`
+	ExternalID string `yaml:"externalId"`
+	// DeleteRoleARN is the role tokens of the account are deleted through
+	// (actions.delete).
+	DeleteRoleARN string       `yaml:"deleteRoleArn"`
+	Regions       []string     `yaml:"regions"`
+	Workspaces    []string     `yaml:"workspaces"`
+	Gateways      []rawGateway `yaml:"gateways"`
 }
 
 var (

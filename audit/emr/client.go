@@ -181,6 +181,11 @@ func (c *Client) client(region string) (*openapi.Client, error) {
 // call runs one API action with the official SDK's Params, decodes the body
 // into out with decode, and retries what can succeed on retry.
 func (c *Client) call(ctx context.Context, region, action, pathname string, query map[string]string, decode func([]byte, scrubber) error) error {
+	return c.callMethod(ctx, "GET", region, action, pathname, query, decode)
+}
+
+// callMethod is call with another HTTP method.
+func (c *Client) callMethod(ctx context.Context, method, region, action, pathname string, query map[string]string, decode func([]byte, scrubber) error) error {
 	cl, err := c.client(region)
 	if err != nil {
 		return err
@@ -190,7 +195,7 @@ func (c *Client) call(ctx context.Context, region, action, pathname string, quer
 		Version:     dara.String(APIVersion),
 		Protocol:    dara.String("HTTPS"),
 		Pathname:    dara.String(pathname),
-		Method:      dara.String("GET"),
+		Method:      dara.String(method),
 		AuthType:    dara.String("AK"),
 		Style:       dara.String("ROA"),
 		ReqBodyType: dara.String("json"),
@@ -648,6 +653,29 @@ func (c *Client) ListTokens(ctx context.Context, region, workspaceID, gatewayID 
 		return nil, err
 	}
 	return out, nil
+}
+
+// DeleteToken deletes one token of a gateway (DeleteLivyComputeToken). A
+// token, or a gateway, that is not there is already deleted: a retry of a
+// delete whose answer was lost succeeds.
+func (c *Client) DeleteToken(ctx context.Context, region, workspaceID, gatewayID, tokenID string) error {
+	const action = "DeleteLivyComputeToken"
+	if err := pathIDs(workspaceID, gatewayID, tokenID); err != nil {
+		return err
+	}
+	p := "/api/interactive/v1/workspace/" + url.PathEscape(workspaceID) + "/livycompute/" + url.PathEscape(gatewayID) + "/token/" + url.PathEscape(tokenID)
+	err := c.callMethod(ctx, "DELETE", region, action, p, map[string]string{"regionId": region}, func(b []byte, scrub scrubber) error {
+		var e envelope
+		if err := decodeJSON(action, b, &e); err != nil {
+			return err
+		}
+		return e.check(action, false, scrub)
+	})
+	var ae *audit.APIError
+	if errors.As(err, &ae) && strings.HasSuffix(ae.Code, "NotFound") {
+		return nil
+	}
+	return err
 }
 
 // decodeTokens decodes an answer of ListLivyComputeToken; key measures the

@@ -173,6 +173,9 @@ type Key struct {
 	Secret        string
 	SecurityToken string
 	Account       string
+	// Actions are the API actions the key's RAM policy allows (nil: all):
+	// any other is refused with 403 Forbidden.RAM, as RAM refuses it.
+	Actions []string
 }
 
 // Request is one request the emulator accepted or refused, for tests.
@@ -307,6 +310,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/interactive/v1/workspace/{ws}/livycompute", s.listGateways)
 	s.mux.HandleFunc("GET /api/interactive/v1/workspace/{ws}/livycompute/{gw}/token", s.listTokens)
 	s.mux.HandleFunc("GET /api/interactive/v1/workspace/{ws}/livycompute/{gw}", s.getGateway)
+	s.mux.HandleFunc("DELETE /api/interactive/v1/workspace/{ws}/livycompute/{gw}/token/{token}", s.deleteToken)
 	s.nonces = map[string]time.Time{}
 }
 
@@ -416,6 +420,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, action str
 	s.mu.Unlock()
 	if used {
 		return refuse(400, "SignatureNonceUsed", "The request signature nonce has been used.")
+	}
+	if key.Actions != nil && !slices.Contains(key.Actions, action) {
+		return refuse(403, "Forbidden.RAM", "User not authorized to operate on the specified resource: "+action+".")
 	}
 	if key.Account != "" {
 		return s.Worlds[key.Account], true
@@ -674,6 +681,9 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
+	s.mu.Lock()
+	toks := g.Tokens // a delete replaces the slice, never edits it
+	s.mu.Unlock()
 	type wireToken struct {
 		TokenID      string `json:"tokenId"`
 		Name         string `json:"name"`
@@ -683,8 +693,8 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		ExpireTime   any    `json:"expireTime,omitempty"`
 		LastUsedTime any    `json:"lastUsedTime,omitempty"`
 	}
-	list := make([]wireToken, 0, len(g.Tokens))
-	for _, t := range g.Tokens {
+	list := make([]wireToken, 0, len(toks))
+	for _, t := range toks {
 		if t.AppearsAt != nil && now.Before(*t.AppearsAt) || t.RevokedAt != nil && !now.Before(*t.RevokedAt) {
 			continue
 		}
@@ -733,6 +743,42 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	drip(w, r, body, time.Duration(g.Drip))
+}
+
+// deleteToken serves DeleteLivyComputeToken: a visible token is removed
+// from its gateway (the slice is replaced, so a listing being served keeps
+// its own); a token that is not there is 404 LivyComputeTokenNotFound.
+func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request) {
+	const action = "DeleteLivyComputeToken"
+	world, ok := s.authenticate(w, r, action)
+	if !ok {
+		return
+	}
+	g := gateway(world, r)
+	if g == nil {
+		s.record(r, action, 404)
+		roaError(w, r, 404, "LivyComputeNotFound", "The Livy compute does not exist.")
+		return
+	}
+	if s.fail(w, r, action, g.Fail) {
+		return
+	}
+	now := s.now()
+	s.mu.Lock()
+	i := slices.IndexFunc(g.Tokens, func(t *Token) bool {
+		return t.TokenID == r.PathValue("token") && (t.AppearsAt == nil || !now.Before(*t.AppearsAt)) && (t.RevokedAt == nil || now.Before(*t.RevokedAt))
+	})
+	if i >= 0 {
+		g.Tokens = slices.Delete(slices.Clone(g.Tokens), i, i+1)
+	}
+	s.mu.Unlock()
+	if i < 0 {
+		s.record(r, action, 404)
+		roaError(w, r, 404, "LivyComputeTokenNotFound", "The Livy compute token does not exist.")
+		return
+	}
+	s.record(r, action, 200)
+	writeJSON(w, map[string]any{"code": "1000000", "message": "ok", "requestId": requestID(r), "data": map[string]any{}})
 }
 
 // Fleet returns a world of one region with gateways gateways spread over

@@ -54,6 +54,8 @@ type Role struct {
 	Account    string
 	ExternalID string
 	Deny       bool
+	// Actions are the API actions the role's policy allows (nil: all).
+	Actions []string
 }
 
 // STSRequest is one AssumeRole request, for tests.
@@ -121,7 +123,7 @@ func (s *STS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests = append(s.requests, STSRequest{AccessKeyID: params.Get("AccessKeyId"), RoleARN: arn, SessionName: params.Get("RoleSessionName"), Status: 200})
 	s.mu.Unlock()
 	id := fmt.Sprintf("STS.%s.%04d", role.Account, n)
-	key := Key{Secret: "sts-secret-" + random(), SecurityToken: "sts-token-" + random(), Account: role.Account}
+	key := Key{Secret: "sts-secret-" + random(), SecurityToken: "sts-token-" + random(), Account: role.Account, Actions: role.Actions}
 	if s.API != nil {
 		s.API.AddKey(id, key)
 	}

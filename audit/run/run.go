@@ -104,10 +104,21 @@ type Runner struct {
 	// Metrics reports the run's figures (CloudMonitor), after its reports
 	// (nil: none). A failure is reported, and never fails the run.
 	Metrics Reporter
+	// Actions are what people did from Slack — snoozes, acknowledgements,
+	// the recent actions — read at the start of each run (nil: none).
+	// Config suppressions win over snoozes. A failure to read them is
+	// logged and the run goes on without them: more is reported, never
+	// less.
+	Actions ActionsReader
 	Logger  *slog.Logger
 	// Now is the wall clock (nil: time.Now): a state file dated ahead of
 	// it is invalid.
 	Now func() time.Time
+}
+
+// ActionsReader reads what people did from Slack as the audit applies it.
+type ActionsReader interface {
+	ReadActions(ctx context.Context) (audit.Actions, error)
 }
 
 // Options describe one run.
@@ -415,9 +426,16 @@ func (r *Runner) collect(ctx context.Context, o Options, now time.Time, accounts
 		reserve := r.Auditor.Reserve
 		stop = func() bool { return !time.Now().Before(dl.Add(-reserve)) }
 	}
-	b := audit.NewBuilder(audit.Evaluation{
-		Tool: r.Tool, Now: now, Policy: r.Policy, Suppressions: r.Suppressions, Trigger: o.Trigger, Scope: scope, Stop: stop,
-	})
+	ev := audit.Evaluation{Tool: r.Tool, Now: now, Policy: r.Policy, Suppressions: r.Suppressions, Trigger: o.Trigger, Scope: scope, Stop: stop}
+	if r.Actions != nil {
+		acts, err := r.Actions.ReadActions(ctx)
+		if err != nil {
+			r.logger().Warn("actions from Slack not read: snoozes and acknowledgements are not applied in this run", "error", err)
+		}
+		ev.Suppressions = append(slices.Clip(ev.Suppressions), acts.Snoozes...) // config suppressions first: they win
+		ev.Acks, ev.Actions = acts.Acks, acts.Recent
+	}
+	b := audit.NewBuilder(ev)
 	defer func() {
 		if n := b.Unsuppressed(); n > 0 {
 			r.logger().Warn("suppressions not matched: the run's deadline came while classifying; their findings are reported as active", "tokens", n)

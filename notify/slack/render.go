@@ -45,6 +45,9 @@ type RenderOptions struct {
 	// main) report, and RoutedTo names those routes.
 	Routed   int
 	RoutedTo []string
+	// Buttons, when set, put actions on the most urgent flagged tokens
+	// (actions.enabled).
+	Buttons *Buttons
 }
 
 // Message is a Slack message: a notification text and Block Kit blocks.
@@ -266,6 +269,7 @@ func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int
 			return "• " + escape(notify.SuppressionLabel(ls[i])) + ": " + escape(ls[i].Reason)
 		}, max(limit, 3))
 	}
+	m.blocks = append(m.blocks, o.Buttons.blocks(s, urgent(secs), o.Mentions, maxBlocks-len(m.blocks)-1)...)
 	f := footer(s, o)
 	if m.cut > 0 {
 		f += " · full lists in the snapshot"
@@ -447,6 +451,14 @@ func blockTexts(blocks []slackgo.Block) []string {
 					out = append(out, t.Text)
 				}
 			}
+		case *slackgo.ActionBlock:
+			var labels []string
+			for _, e := range b.Elements.ElementSet {
+				if btn, ok := e.(*slackgo.ButtonBlockElement); ok {
+					labels = append(labels, "["+btn.Text.Text+"]")
+				}
+			}
+			out = append(out, strings.Join(labels, " "))
 		}
 	}
 	return out

@@ -20,6 +20,9 @@ type Options struct {
 	Mentions map[string]string
 	// RunbookURL is linked in owners' messages ("" for none).
 	RunbookURL string
+	// Buttons, when set, put actions on the flagged tokens of every
+	// message (actions.enabled).
+	Buttons *Buttons
 }
 
 var _ notify.Sender = (*Slack)(nil)
@@ -59,10 +62,10 @@ func (n *Slack) Posted(ctx context.Context, runID, destination string, since tim
 // full lists.
 func Messages(r *notify.Report, o Options, thread bool) (Message, []Message) {
 	if r.Owner != nil {
-		return RenderOwner(*r.Owner, r.Snapshot, o.RunbookURL, r.Locations), nil
+		return RenderOwner(*r.Owner, r.Snapshot, o.RunbookURL, r.Locations, o.Buttons), nil
 	}
 	ro := RenderOptions{MaxItems: o.MaxItems, Mentions: o.Mentions, Link: r.Locations.Snapshot, PageLink: r.Locations.Page, Route: r.Route, Unowned: r.Unowned,
-		Routed: r.Routed, RoutedTo: r.RoutedTo}
+		Routed: r.Routed, RoutedTo: r.RoutedTo, Buttons: o.Buttons}
 	msg := Render(r.Snapshot, ro)
 	if msg.Cut > 0 && thread {
 		return msg, RenderThread(r.Snapshot, ro)
@@ -76,7 +79,7 @@ const howToRotate = "*How to rotate:* create a new token on the same Livy Gatewa
 
 // RenderOwner renders an owner's direct message: their tokens that need
 // action, the most urgent first, and how to rotate.
-func RenderOwner(o notify.Owner, s *audit.Snapshot, runbookURL string, loc notify.Locations) Message {
+func RenderOwner(o notify.Owner, s *audit.Snapshot, runbookURL string, loc notify.Locations, buttons *Buttons) Message {
 	rules := map[audit.Rule]int{}
 	var order []audit.Rule
 	for _, it := range o.Items {
@@ -101,7 +104,8 @@ func RenderOwner(o notify.Owner, s *audit.Snapshot, runbookURL string, loc notif
 		slackgo.NewContextBlock("", mrkdwn("audited "+notify.AuditedAt(s.AuditedAt)+" · you get this because slack.mentions maps "+name(o.Name)+" to you")),
 		slackgo.NewSectionBlock(mrkdwn(text), nil, nil),
 		slackgo.NewSectionBlock(mrkdwn(rotate), nil, nil),
-		slackgo.NewContextBlock("", mrkdwn(footer(s, RenderOptions{Link: loc.Snapshot, PageLink: loc.Page}))),
 	}
+	blocks = append(blocks, buttons.blocks(s, o.Items, nil, maxBlocks-len(blocks)-1)...)
+	blocks = append(blocks, slackgo.NewContextBlock("", mrkdwn(footer(s, RenderOptions{Link: loc.Snapshot, PageLink: loc.Page}))))
 	return Message{Text: escape("Livy token audit: " + strings.Join(counts, ", ") + " on tokens you created"), Blocks: blocks}
 }

@@ -1,0 +1,408 @@
+package actions
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	slackgo "github.com/slack-go/slack"
+
+	"livy-token-audit/audit"
+)
+
+// Path is where Slack sends the actions (the app's Request URL ends with
+// it).
+const Path = "/slack/actions"
+
+// MaxBody bounds a request's body; a larger one is refused before it is
+// parsed.
+const MaxBody = 64 << 10
+
+// Policy says who may do what. It is checked for every request, whatever
+// buttons the message showed.
+type Policy struct {
+	// Users may snooze and acknowledge any token.
+	Users []string
+	// Owners maps a token's createdBy to its owner's Slack user, who may
+	// snooze and acknowledge it (slack.mentions).
+	Owners    map[string]string
+	MaxSnooze time.Duration
+	// Delete turns deletion on, for DeleteUsers, of findings of
+	// DeleteRules.
+	Delete      bool
+	DeleteUsers []string
+	DeleteRules []audit.Rule
+	// Rules re-classify a token before it is deleted.
+	Rules audit.Policy
+}
+
+// Offers says which verbs a report offers on a finding of rule.
+func (p Policy) Offers(rule audit.Rule) []string {
+	out := []string{}
+	for _, v := range []string{Snooze7d, Snooze30d, Snooze90d} {
+		if SnoozeFor(v) <= p.MaxSnooze {
+			out = append(out, v)
+		}
+	}
+	out = append(out, Ack)
+	if p.Delete && slices.Contains(p.DeleteRules, rule) {
+		out = append(out, Delete)
+	}
+	return out
+}
+
+// allowed says why user may not do verb to ref ("" when they may).
+func (p Policy) allowed(verb, user string, r Ref) string {
+	owner := r.Owner != "" && p.Owners[r.Owner] == user
+	switch {
+	case verb == Delete && !p.Delete:
+		return "deleting from Slack is off (actions.delete.enabled)"
+	case verb == Delete && !slices.Contains(p.DeleteUsers, user):
+		return "only the users of actions.delete.users may delete tokens"
+	case verb == Delete && !slices.Contains(p.DeleteRules, r.Rule):
+		return fmt.Sprintf("a %s finding cannot be deleted from Slack (actions.delete.rules)", r.Rule)
+	case verb == Delete:
+		return ""
+	case SnoozeFor(verb) > p.MaxSnooze:
+		return "a snooze lasts at most " + audit.FormatDuration(p.MaxSnooze) + " (actions.maxSnooze)"
+	case !owner && !slices.Contains(p.Users, user):
+		return "only the token's owner (slack.mentions) and the users of actions.users may " + verbWords(verb)
+	}
+	return ""
+}
+
+func verbWords(verb string) string {
+	switch {
+	case SnoozeFor(verb) > 0:
+		return "snooze its findings"
+	case verb == Ack:
+		return "acknowledge it"
+	}
+	return "delete it"
+}
+
+// Deleter deletes tokens through a role of its own.
+type Deleter interface {
+	// Token re-reads the token of r (nil when it is gone).
+	Token(ctx context.Context, r Ref) (*audit.Token, error)
+	// Delete deletes it.
+	Delete(ctx context.Context, r Ref) error
+}
+
+// Handler serves the actions Slack sends.
+type Handler struct {
+	// SigningSecret is the Slack app's (SLACK_SIGNING_SECRET).
+	SigningSecret string
+	Policy        Policy
+	Store         Store
+	// Deleter is nil when deletion is off.
+	Deleter Deleter
+	// HTTPClient posts to response_url (it must refuse redirects).
+	HTTPClient *http.Client
+	// ResponseHosts are the hosts response_url may name besides Slack's
+	// (loopback stand-ins in tests).
+	ResponseHosts []string
+	// Async answers Slack as soon as a request is verified and finishes
+	// the action in the background, telling the clicker through
+	// response_url (a long-running server: the demo's -actions). In a
+	// Function Compute invocation, which is frozen once it answers, the
+	// action is done before the answer, within Budget.
+	Async bool
+	// Budget bounds the work of one action, so that Slack has its answer
+	// within its 3 seconds (0: DefaultBudget).
+	Budget time.Duration
+	Now    func() time.Time
+	Logger *slog.Logger
+
+	wg sync.WaitGroup
+}
+
+// DefaultBudget leaves Slack's 3 seconds room for the round trips.
+const DefaultBudget = 2500 * time.Millisecond
+
+// Wait waits for the actions finishing in the background (Async).
+func (h *Handler) Wait() { h.wg.Wait() }
+
+// Request is one HTTP request, as an FC HTTP trigger or a server hands it
+// over.
+type Request struct {
+	Method, Path string
+	Header       http.Header
+	Body         []byte
+}
+
+// Response is the answer to it.
+type Response struct {
+	Status int
+	Body   string
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now == nil {
+		return time.Now()
+	}
+	return h.Now()
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Logger
+}
+
+// Serve serves one request: only a POST to Path, within MaxBody, signed
+// with the signing secret less than 5 minutes ago, carrying a block action
+// of one of our buttons. A request that fails verification gets 401 with no
+// detail and changes nothing (it is logged without its body). Everything
+// else gets 200 — Slack shows an error otherwise — and the outcome goes to
+// the clicker through response_url.
+func (h *Handler) Serve(ctx context.Context, req Request) Response {
+	switch {
+	case req.Path != Path:
+		return Response{Status: http.StatusNotFound}
+	case req.Method != http.MethodPost:
+		return Response{Status: http.StatusMethodNotAllowed}
+	case len(req.Body) > MaxBody:
+		return Response{Status: http.StatusRequestEntityTooLarge}
+	}
+	sv, err := slackgo.NewSecretsVerifier(req.Header, h.SigningSecret)
+	if err == nil {
+		_, _ = sv.Write(req.Body)
+		err = sv.Ensure()
+	}
+	if err != nil {
+		h.logger().Warn("action refused: not signed by Slack", "reason", err.Error())
+		return Response{Status: http.StatusUnauthorized}
+	}
+	form, err := url.ParseQuery(string(req.Body))
+	var cb slackgo.InteractionCallback
+	if err != nil || json.Unmarshal([]byte(form.Get("payload")), &cb) != nil || cb.Type != slackgo.InteractionTypeBlockActions ||
+		len(cb.ActionCallback.BlockActions) != 1 || !strings.HasPrefix(cb.ActionCallback.BlockActions[0].ActionID, ActionIDPrefix) {
+		h.logger().Warn("action refused: not one of our buttons")
+		return Response{Status: http.StatusBadRequest}
+	}
+	if h.Async {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			h.act(actx, &cb)
+		}()
+		return Response{Status: http.StatusOK}
+	}
+	budget := h.Budget
+	if budget <= 0 {
+		budget = DefaultBudget
+	}
+	actx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	h.act(actx, &cb)
+	return Response{Status: http.StatusOK}
+}
+
+// act checks and does one action, and tells the clicker.
+func (h *Handler) act(ctx context.Context, cb *slackgo.InteractionCallback) {
+	ba := cb.ActionCallback.BlockActions[0]
+	user := cb.User.ID
+	verb, ref, err := NewSigner(h.SigningSecret).Parse(ba.Value)
+	rec := Record{At: h.now().UTC(), By: user, Verb: verb, Token: ref.Key(), Name: ref.Name}
+	if err != nil {
+		rec.Verb, rec.Token, rec.Outcome, rec.Detail = "?", "?", "refused", err.Error()
+		h.finish(ctx, cb, rec, nil)
+		return
+	}
+	// A click is done once: a double click and Slack's retry of the same
+	// action claim one key.
+	sum := sha256.Sum256([]byte(ba.ActionTs + "|" + user + "|" + ba.Value))
+	if err := h.Store.Create(ctx, "actions/claims/"+hex.EncodeToString(sum[:16])+".json", mustJSON(rec)); errors.Is(err, fs.ErrExist) {
+		h.tell(ctx, cb, "That click was already handled (Slack sent it again, or it was replayed): nothing more was done.", nil)
+		return
+	} else if err != nil {
+		rec.Outcome, rec.Detail = "failed", "the action could not be claimed (the store did not answer): click again"
+		h.logger().Error("action not claimed", "verb", verb, "token", rec.Token, "by", user, "error", err)
+		h.tell(ctx, cb, "Not done: "+rec.Detail, nil)
+		return
+	}
+	if why := h.Policy.allowed(verb, user, ref); why != "" {
+		rec.Outcome, rec.Detail = "refused", why
+		h.finish(ctx, cb, rec, nil)
+		return
+	}
+	var change func(*State)
+	switch {
+	case SnoozeFor(verb) > 0:
+		until := h.now().UTC().Add(SnoozeFor(verb))
+		change = func(s *State) { s.Snoozes = append(s.Snoozes, Snooze{Ref: ref, Until: until, By: user, At: rec.At}) }
+		rec.Detail = "until " + until.Format(time.DateOnly)
+	case verb == Ack:
+		change = func(s *State) { s.Acks = append(s.Acks, Acknowledgement{Ref: ref, By: user, At: rec.At}) }
+	default:
+		rec.Detail, err = h.delete(ctx, ref)
+		var r refusal
+		switch {
+		case errors.As(err, &r):
+			rec.Outcome, rec.Detail = "refused", err.Error()
+		case err != nil:
+			rec.Outcome, rec.Detail = "failed", err.Error()
+		}
+		if err != nil {
+			h.finish(ctx, cb, rec, nil)
+			return
+		}
+	}
+	rec.Outcome = "done"
+	h.finish(ctx, cb, rec, change)
+}
+
+// refusal is a delete refused (a failure is any other error).
+type refusal struct{ msg string }
+
+func (r refusal) Error() string { return r.msg }
+
+// delete re-reads the token and deletes it when it still has the finding
+// the report showed; it returns what it did, or why it did not: a refusal,
+// or the failure of a call.
+func (h *Handler) delete(ctx context.Context, r Ref) (string, error) {
+	if h.Deleter == nil {
+		return "", refusal{"deleting from Slack is off (actions.delete.enabled)"}
+	}
+	t, err := h.Deleter.Token(ctx, r)
+	switch {
+	case errors.Is(err, ErrNoDeleteRole):
+		return "", refusal{err.Error()}
+	case err != nil:
+		return "", fmt.Errorf("the token could not be read again (nothing was deleted; click again): %w", err)
+	case t == nil:
+		return "it was already gone", nil
+	case t.ExpireTime.UnixMilli() != r.Expire && !(t.ExpireTime.IsZero() && r.Expire == 0):
+		return "", refusal{"the token changed since the report (its expiry is not the one shown): not deleted"}
+	}
+	still := slices.ContainsFunc(audit.Classify(*t, h.Policy.Rules, h.now()), func(f audit.Finding) bool { return f.Rule == r.Rule })
+	if !still {
+		return "", refusal{fmt.Sprintf("the token is no longer %s: not deleted", r.Rule)}
+	}
+	if err := h.Deleter.Delete(ctx, r); err != nil {
+		return "", fmt.Errorf("the delete failed (click again: a token already gone counts as deleted): %w", err)
+	}
+	return "deleted", nil
+}
+
+// finish records the action (with change, when it was done) and tells the
+// clicker what became of it.
+func (h *Handler) finish(ctx context.Context, cb *slackgo.InteractionCallback, rec Record, change func(*State)) {
+	// The record is written even when the action's budget ran out.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, err := Update(rctx, h.Store, h.now(), func(s *State) {
+		if change != nil {
+			change(s)
+		}
+		s.Recent = append(s.Recent, rec)
+	})
+	if err != nil {
+		h.logger().Error("action not recorded", "verb", rec.Verb, "token", rec.Token, "by", rec.By, "error", err)
+		if rec.Outcome == "done" && change != nil {
+			h.tell(ctx, cb, "Not done: the action could not be recorded ("+err.Error()+")", nil)
+			return
+		}
+	}
+	h.logger().Info("action", "verb", rec.Verb, "token", rec.Token, "by", rec.By, "outcome", rec.Outcome, "detail", rec.Detail)
+	if rec.Outcome != "done" {
+		h.tell(ctx, cb, "Not done: "+rec.Detail, nil)
+		return
+	}
+	h.tell(ctx, cb, "", &rec)
+}
+
+// tell answers the clicker through response_url: an ephemeral note, or —
+// for an action done — the message with the token's buttons replaced by
+// what was done and by whom.
+func (h *Handler) tell(ctx context.Context, cb *slackgo.InteractionCallback, note string, done *Record) {
+	if !h.responseURLAllowed(cb.ResponseURL) {
+		h.logger().Warn("response_url refused: not Slack's", "host", hostOf(cb.ResponseURL))
+		return
+	}
+	var body any = map[string]any{"response_type": "ephemeral", "replace_original": false, "text": note}
+	if done != nil {
+		body = map[string]any{"replace_original": true, "blocks": replaced(cb, *done), "text": cb.Message.Text}
+	}
+	b, _ := json.Marshal(body)
+	// The answer is told even when the action's budget ran out:
+	// response_url takes posts for 30 minutes.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cb.ResponseURL, bytes.NewReader(b))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.HTTPClient.Do(req)
+	if err != nil {
+		h.logger().Warn("response_url post failed", "error", err.Error())
+		return
+	}
+	resp.Body.Close()
+}
+
+// replaced is the message's blocks with the acted-on token's buttons
+// replaced by what was done, and by whom.
+func replaced(cb *slackgo.InteractionCallback, rec Record) []slackgo.Block {
+	blocks := slices.Clone(cb.Message.Blocks.BlockSet)
+	what := map[string]string{Snooze7d: "snoozed", Snooze30d: "snoozed", Snooze90d: "snoozed", Ack: "acknowledged", Delete: "deleted"}[rec.Verb]
+	text := fmt.Sprintf(":white_check_mark: %s %s by <@%s>", escape(rec.Name), what, rec.By)
+	if rec.Detail != "" && rec.Detail != "deleted" {
+		text += " · " + escape(rec.Detail)
+	}
+	done := slackgo.NewContextBlock("", slackgo.NewTextBlockObject(slackgo.MarkdownType, text, false, false))
+	for i, b := range blocks {
+		if b.ID() == cb.ActionCallback.BlockActions[0].BlockID {
+			blocks[i] = done
+			return blocks
+		}
+	}
+	return append(blocks, done)
+}
+
+func escape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// responseURLAllowed keeps response_url to Slack's hosts (https), or the
+// configured stand-ins: the handler posts nowhere else.
+func (h *Handler) responseURLAllowed(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if slices.Contains(h.ResponseHosts, u.Host) {
+		return true
+	}
+	return u.Scheme == "https" && (u.Hostname() == "hooks.slack.com" || strings.HasSuffix(u.Hostname(), ".slack.com"))
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
