@@ -41,6 +41,7 @@ var formats = []string{"text", "json", "csv", "ndjson", "slack", "openmetrics"}
 
 const usage = `usage: livy-token-audit [-config FILE] [-format FORMAT] [-dry-run] [scope flags] [-now RFC3339] [-timeout DURATION]
        livy-token-audit -demo [-format FORMAT] [-dry-run] [scope flags] [-now RFC3339]
+       livy-token-audit -demo -actions
        livy-token-audit -version
 
 Audits the Livy Gateway tokens of EMR Serverless Spark: writes a snapshot
@@ -58,6 +59,7 @@ Environment:
   SLACK_WEBHOOK_URL                 post the main report to this incoming webhook
   SLACK_BOT_TOKEN                   post with chat.postMessage (slack.channel, routes' channels, owner DMs)
   SLACK_API_URL                     another Slack API base URL for the bot
+  SLACK_SIGNING_SECRET              the Slack app's signing secret: buttons on the reports (actions.enabled)
   (a route's webhookEnv)            the incoming webhook of that route
   ALIBABA_CLOUD_ACCESS_KEY_ID,      credentials (credentials-go's default chain: also
   ALIBABA_CLOUD_ACCESS_KEY_SECRET,  ~/.aliyun/config.json, an instance role, OIDC)
@@ -97,6 +99,8 @@ type options struct {
 	// event is a Function Compute event to serve locally (a file, or -
 	// for stdin).
 	event string
+	// actions serves Slack's actions on loopback after a demo run.
+	actions bool
 }
 
 // run is the CLI: parse, set up, run, report. The demo is the same run
@@ -133,7 +137,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	res, err := s.runner.Run(ctx, auditrun.Options{
 		Now: s.now, Accounts: s.accounts, Asked: o.narrow, Trigger: audit.Trigger{Kind: s.kind, DryRun: o.dryRun}, DryRun: o.dryRun, Notify: true,
 	})
-	return report(o, s, res, err, stdout, stderr, log)
+	code = report(o, s, res, err, stdout, stderr, log)
+	if o.actions && code == exitOK {
+		if err := serveDemoActions(ctx, s, res, stdout, log); err != nil {
+			fmt.Fprintf(stderr, "livy-token-audit: -actions: %v\n", err)
+			return exitFailed
+		}
+	}
+	return code
 }
 
 // parseArgs parses the command line; ok is false when the CLI should stop
@@ -154,6 +165,7 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 	fs.StringVar(&nowFlag, "now", "", "audit as of this RFC 3339 `time` (default: the clock; at most 5 minutes ahead of it)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "write and post nothing; say what would be written")
 	fs.BoolVar(&o.demo, "demo", false, "audit the embedded emulator (no account needed)")
+	fs.BoolVar(&o.actions, "actions", false, "with -demo: then serve Slack's buttons on loopback with a demo signing secret, and print a signed curl to click one")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.event, "event", "", "serve this Function Compute event `file` (- for stdin) as the function would, and print its JSON response")
 	fs.StringVar(&o.format, "format", "text", "what to print on stdout: `text|json|csv|ndjson|slack|openmetrics` (json: the snapshot; ndjson: one token per line; csv: one row per token and finding; slack: the Block Kit messages; openmetrics: the run's figures for Prometheus)")
@@ -248,6 +260,9 @@ func checkModes(fs *flag.FlagSet, o *options) error {
 	if o.demo && slices.Contains(set(), "-config") {
 		return errors.New("-demo audits the embedded emulator with its own config (testdata/demo/audit.yaml): -config cannot go with it")
 	}
+	if o.actions && (!o.demo || o.format != "text" || o.dryRun) {
+		return errors.New("-actions goes with -demo alone (a run that writes, so that the next one applies the click); the function serves actions through its HTTP trigger (docs/actions.md)")
+	}
 	if o.demo && o.format != "text" {
 		o.dryRun = true
 	}
@@ -283,6 +298,7 @@ type session struct {
 	// buttons are the Slack messages' buttons (nil when the actions are
 	// off), for the messages the CLI prints.
 	buttons *slack.Buttons
+	getenv  func(string) string
 }
 
 func (s *session) close() {
@@ -307,7 +323,7 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 			s.now = s.demo.nextTime(ctx)
 		}
 		s.demo.setClock(s.now)
-		getenv = s.demo.env(getenv)
+		getenv = s.demo.env(getenv, o.actions)
 	} else {
 		if o.config == "" {
 			return nil, exitUsage, errors.New("no config: pass -config FILE or set AUDIT_CONFIG (or try -demo)")
@@ -330,6 +346,7 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 		return fail(exitFailed, err)
 	}
 	s.buttons = slackButtons(s.cfg, getenv, slog.New(slog.DiscardHandler))
+	s.getenv = getenv
 	if !o.narrow.Empty() {
 		if s.accounts, err = fleet.Narrow(s.runner.Accounts, o.narrow); err != nil {
 			return fail(exitUsage, fmt.Errorf("scope: %w", err))

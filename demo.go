@@ -115,9 +115,16 @@ func (d *demo) nextTime(ctx context.Context) time.Time {
 
 // env is the demo's environment: the finance team's route posts to
 // SLACK_WEBHOOK_URL too when DEMO_FINANCE_WEBHOOK is not set, so that one
-// webhook shows the whole routed report.
-func (d *demo) env(getenv func(string) string) func(string) string {
+// webhook shows the whole routed report; the signing secret is the demo's
+// with -actions (the buttons are on), and none without.
+func (d *demo) env(getenv func(string) string, actions bool) func(string) string {
 	return func(k string) string {
+		switch {
+		case k == "SLACK_SIGNING_SECRET" && actions:
+			return demoSigningSecret
+		case k == "SLACK_SIGNING_SECRET":
+			return ""
+		}
 		if v := getenv(k); v != "" || k != "DEMO_FINANCE_WEBHOOK" {
 			return v
 		}

@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"fmt"
+	"livy-token-audit/notify/actions"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,8 +165,18 @@ func TestSYAMLMatchesTheCode(t *testing.T) {
 		t.Errorf("timeout %v, want 600", props["timeout"])
 	}
 	triggers := props["triggers"].([]any)
-	if len(triggers) != 1 {
-		t.Fatalf("want one trigger, got %d", len(triggers))
+	if len(triggers) != 2 {
+		t.Fatalf("want two triggers (the timer, Slack's actions), got %d", len(triggers))
+	}
+	if env["SLACK_SIGNING_SECRET"] != "${env('SLACK_SIGNING_SECRET')}" {
+		t.Errorf("SLACK_SIGNING_SECRET %v, want it from the deployer's environment", env["SLACK_SIGNING_SECRET"])
+	}
+	// Slack's endpoint: anonymous (Slack cannot sign FC's way; the handler
+	// verifies Slack's signature), POST only.
+	httpTr := triggers[1].(map[string]any)
+	htc := httpTr["triggerConfig"].(map[string]any)
+	if httpTr["triggerType"] != "http" || htc["authType"] != "anonymous" || fmt.Sprint(htc["methods"]) != "[POST]" {
+		t.Errorf("trigger %v: want an anonymous http trigger, POST only", httpTr)
 	}
 	tr := triggers[0].(map[string]any)
 	tc := tr["triggerConfig"].(map[string]any)
@@ -282,8 +293,13 @@ func TestMultiAccountPolicies(t *testing.T) {
 		t.Errorf("reader policy: got %v, want exactly the EMR read actions (the three lists and GetLivyCompute)", reader.Action)
 	}
 	assume := read("ram-policy-assume.json").Statement[0]
-	if assume.Action != "sts:AssumeRole" || assume.Resource != "acs:ram::*:role/livy-token-audit-reader" {
-		t.Errorf("assume policy: got %+v, want sts:AssumeRole on the reader roles only", assume)
+	if assume.Action != "sts:AssumeRole" || fmt.Sprint(assume.Resource) != "[acs:ram::*:role/livy-token-audit-reader acs:ram::*:role/livy-token-audit-deleter]" {
+		t.Errorf("assume policy: got %+v, want sts:AssumeRole on the reader and deleter roles only", assume)
+	}
+	// The delete role: the one list a delete re-reads with, and the delete.
+	deleter := read("ram-deleter-policy.json").Statement[0]
+	if fmt.Sprint(deleter.Action) != "[emr-serverless-spark:ListLivyComputeToken emr-serverless-spark:DeleteLivyComputeToken]" {
+		t.Errorf("deleter policy: got %v, want exactly ListLivyComputeToken and DeleteLivyComputeToken", deleter.Action)
 	}
 	// The session name the trust policy's ActionTrail shows is the code's.
 	if roles.SessionName != "livy-token-audit" {
@@ -440,6 +456,12 @@ func TestSlackAppManifest(t *testing.T) {
 				Bot []string `yaml:"bot"`
 			} `yaml:"scopes"`
 		} `yaml:"oauth_config"`
+		Settings struct {
+			Interactivity struct {
+				Enabled    bool   `yaml:"is_enabled"`
+				RequestURL string `yaml:"request_url"`
+			} `yaml:"interactivity"`
+		} `yaml:"settings"`
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(false)
@@ -448,6 +470,11 @@ func TestSlackAppManifest(t *testing.T) {
 	}
 	if m.Metadata.Major != 1 || m.Display.Name == "" || m.Features.BotUser.DisplayName == "" {
 		t.Errorf("not a complete manifest: %+v", m)
+	}
+	// The buttons: interactivity on, the Request URL ending in the path
+	// the handler serves.
+	if it := m.Settings.Interactivity; !it.Enabled || !strings.HasPrefix(it.RequestURL, "https://") || !strings.HasSuffix(it.RequestURL, actions.Path) {
+		t.Errorf("interactivity %+v, want it on with an https Request URL ending in %s", it, actions.Path)
 	}
 	want := []string{"channels:history", "channels:read", "chat:write", "chat:write.public", "groups:history", "groups:read", "im:history", "im:write", "incoming-webhook"}
 	got := slices.Sorted(slices.Values(m.OAuth.Scopes.Bot))

@@ -64,3 +64,41 @@ func TestDocLinks(t *testing.T) {
 		t.Errorf("only %d links checked: the check is broken", checked)
 	}
 }
+
+// Every test the fault matrix and the threat model name exists: the docs
+// say which test proves each claim, so a renamed or deleted test must not
+// leave a claim unproved.
+func TestDocsNameRealTests(t *testing.T) {
+	defined := map[string]bool{}
+	def := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz)\w+)\(`)
+	err := filepath.WalkDir(repoRoot, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		for _, m := range def.FindAllSubmatch(b, -1) {
+			defined[string(m[1])] = true
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := regexp.MustCompile("`((?:Test|Fuzz)[A-Za-z0-9]+)")
+	for _, doc := range []string{"faults.md", "actions.md"} {
+		b, err := os.ReadFile(filepath.Join(repoRoot, "docs", doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range named.FindAllStringSubmatch(string(b), -1) {
+			n++
+			if !defined[m[1]] {
+				t.Errorf("docs/%s names %s, which no test file defines", doc, m[1])
+			}
+		}
+		if n < 5 {
+			t.Errorf("docs/%s names %d tests; the check found nothing to check", doc, n)
+		}
+	}
+}

@@ -64,7 +64,7 @@ func (h *fcHandler) serveHTTP(ctx context.Context, fctx *fccontext.FcContext, pa
 		return answer(http.StatusServiceUnavailable, "")
 	}
 	if ah == nil {
-		log.Warn("HTTP request refused: the actions are off (actions.enabled, " + signingSecretEnv + ")")
+		log.Warn("HTTP request refused: the actions are off (actions.enabled, SLACK_SIGNING_SECRET)")
 		return answer(http.StatusNotFound, "")
 	}
 	resp := ah.Serve(ctx, req)

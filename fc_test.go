@@ -167,7 +167,7 @@ func (s *syncBuffer) String() string {
 // startFunction starts the real binary under a local runtime-API emulator,
 // as Function Compute would, and returns the emulator and the process's
 // output.
-func startFunction(t *testing.T, bin, cfgPath, hookURL string) (*runtimeAPI, *syncBuffer) {
+func startFunction(t *testing.T, bin, cfgPath, hookURL string, env ...string) (*runtimeAPI, *syncBuffer) {
 	t.Helper()
 	rt := newRuntimeAPI()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -181,6 +181,7 @@ func startFunction(t *testing.T, bin, cfgPath, hookURL string) (*runtimeAPI, *sy
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = []string{"FC_RUNTIME_API=" + ln.Addr().String(), "AUDIT_CONFIG=" + cfgPath,
 		"SLACK_WEBHOOK_URL=" + hookURL, "ALIBABA_CLOUD_ECS_METADATA_DISABLED=true", "HOME=" + filepath.Dir(cfgPath)}
+	cmd.Env = append(cmd.Env, env...)
 	stderr := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {

@@ -414,7 +414,7 @@ func demoRuns(t *testing.T, n int) string {
 	for i := range n {
 		now := d.nextTime(t.Context())
 		d.setClock(now)
-		r, _, err := newRunner(d.cfg, d.cred, d.env(noEnv), log, nil)
+		r, _, err := newRunner(d.cfg, d.cred, d.env(noEnv, false), log, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,14 +15,11 @@ import (
 	"livy-token-audit/notify/slack"
 )
 
-// signingSecretEnv holds the Slack app's signing secret: it verifies every
-// action, and keys the references the buttons carry.
-const signingSecretEnv = "SLACK_SIGNING_SECRET"
-
-// responseHostsEnv lists, comma-separated, the hosts besides Slack's that
-// an action's response_url may name (a proxy, or a stand-in in tests). The
-// handler posts nowhere else.
-const responseHostsEnv = "SLACK_RESPONSE_URL_HOSTS"
+// The environment: SLACK_SIGNING_SECRET holds the Slack app's signing
+// secret (it verifies every action, and keys the references the buttons
+// carry); SLACK_RESPONSE_URL_HOSTS lists, comma-separated, the hosts
+// besides Slack's that an action's response_url may name (a proxy, or a
+// stand-in in tests): the handler posts nowhere else.
 
 // actionsOn says whether the config and the environment turn the actions
 // on: actions.enabled and the signing secret. Without the secret, the
@@ -31,8 +28,8 @@ func actionsOn(cfg *config.Config, getenv func(string) string, log *slog.Logger)
 	if !cfg.Actions.Enabled {
 		return false
 	}
-	if getenv(signingSecretEnv) == "" {
-		log.Warn("actions.enabled is set but " + signingSecretEnv + " is not: the reports carry no buttons")
+	if getenv("SLACK_SIGNING_SECRET") == "" {
+		log.Warn("actions.enabled is set but SLACK_SIGNING_SECRET is not: the reports carry no buttons, and the endpoint answers 404")
 		return false
 	}
 	return true
@@ -53,7 +50,7 @@ func slackButtons(cfg *config.Config, getenv func(string) string, log *slog.Logg
 	if !actionsOn(cfg, getenv, log) {
 		return nil
 	}
-	return &slack.Buttons{Signer: actions.NewSigner(getenv(signingSecretEnv)), Policy: actionsPolicy(cfg)}
+	return &slack.Buttons{Signer: actions.NewSigner(getenv("SLACK_SIGNING_SECRET")), Policy: actionsPolicy(cfg)}
 }
 
 // newActionsHandler wires the endpoint Slack sends the clicks to, or
@@ -70,10 +67,10 @@ func newActionsHandler(cfg *config.Config, cred credentials.Credential, getenv f
 		return nil, err
 	}
 	h := &actions.Handler{
-		SigningSecret: getenv(signingSecretEnv), Policy: actionsPolicy(cfg), Store: store,
+		SigningSecret: getenv("SLACK_SIGNING_SECRET"), Policy: actionsPolicy(cfg), Store: store,
 		HTTPClient: slack.NewHTTPClient(10 * time.Second), Now: now, Logger: log,
 	}
-	for _, host := range strings.Split(getenv(responseHostsEnv), ",") {
+	for _, host := range strings.Split(getenv("SLACK_RESPONSE_URL_HOSTS"), ",") {
 		if host = strings.TrimSpace(host); host != "" {
 			h.ResponseHosts = append(h.ResponseHosts, host)
 		}

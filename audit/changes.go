@@ -58,6 +58,10 @@ type Change struct {
 	Severity     *Severity `json:"severity,omitempty"`
 	From         Rule      `json:"from,omitempty"`
 	FromSeverity *Severity `json:"fromSeverity,omitempty"`
+	// Suppressed is, for a resolved finding that is now suppressed rather
+	// than gone, the suppression's reason ("snoozed by <@U…> until …" for
+	// a snooze from Slack).
+	Suppressed string `json:"suppressed,omitempty"`
 	// Stage and FromStage are an expiring finding's stages, when
 	// rules.expiryStages is set: entering a nearer stage is an escalation.
 	Stage     string `json:"stage,omitempty"`
@@ -257,7 +261,13 @@ func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []BaselineFi
 	if hadToken {
 		for _, pf := range prev {
 			if _, left := prevBy[pf.Rule]; left {
-				ch.Resolved = append(ch.Resolved, change(g, t.TokenID, t.Name, pf.finding(), since))
+				c := change(g, t.TokenID, t.Name, pf.finding(), since)
+				for _, sf := range t.Suppressed {
+					if sf.Rule == pf.Rule {
+						c.Suppressed = sf.Reason
+					}
+				}
+				ch.Resolved = append(ch.Resolved, c)
 			}
 		}
 	}

@@ -200,6 +200,10 @@ func (jw *jsonWriter) token(t *TokenReport, depth int) {
 				jw.str(s.Reason)
 				member("until")
 				jw.strPtr(s.Until)
+				if s.SnoozedBy != "" {
+					member("snoozedBy")
+					jw.str(s.SnoozedBy)
+				}
 			})
 			return nil
 		})
@@ -306,6 +310,10 @@ func (jw *jsonWriter) change(c *Change, depth int) {
 		if c.FromSeverity != nil {
 			member("fromSeverity")
 			jw.str(c.FromSeverity.String())
+		}
+		if c.Suppressed != "" {
+			member("suppressed")
+			jw.str(c.Suppressed)
 		}
 		if c.Stage != "" {
 			member("stage")

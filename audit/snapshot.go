@@ -254,6 +254,9 @@ type SuppressedFinding struct {
 	Finding
 	Reason string  `json:"reason"`
 	Until  *string `json:"until"`
+	// SnoozedBy is the Slack user who snoozed the finding from Slack
+	// (absent for a config suppression).
+	SnoozedBy string `json:"snoozedBy,omitempty"`
 }
 
 // APIError is a failure reported by (or on the way to) the EMR Serverless
@@ -310,6 +313,9 @@ type SuppressionReport struct {
 	// suppression: the findings it would still match, now active again).
 	Matched int  `json:"matched"`
 	Lapsed  bool `json:"lapsed"`
+	// SnoozedBy is the Slack user who snoozed from Slack (absent for a
+	// config suppression).
+	SnoozedBy string `json:"snoozedBy,omitempty"`
 }
 
 // Evaluation is what BuildSnapshot needs besides the collected results.
@@ -479,7 +485,7 @@ func (b *Builder) classify(tr *TokenReport, t Token, ref GatewayRef, public bool
 		tr.Findings = slices.DeleteFunc(tr.Findings, func(f Finding) bool {
 			sup, ok := suppressionFor(ev.Suppressions, b.matched, ref, t, f.Rule, b.now)
 			if ok {
-				tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate()})
+				tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate(), SnoozedBy: sup.SnoozedBy})
 			}
 			return ok
 		})
@@ -521,7 +527,7 @@ func (b *Builder) Finish(errs []ScopeError) *Snapshot {
 	for i, sup := range b.ev.Suppressions {
 		s.Suppressions = append(s.Suppressions, SuppressionReport{
 			TokenID: sup.TokenID, Name: sup.Name, Gateway: sup.Gateway, Account: sup.Account, Rules: nonNil(sup.Rules),
-			Reason: sup.Reason, Until: sup.untilDate(), Matched: b.matched[i], Lapsed: sup.Lapsed(b.now),
+			Reason: sup.Reason, Until: sup.untilDate(), Matched: b.matched[i], Lapsed: sup.Lapsed(b.now), SnoozedBy: sup.SnoozedBy,
 		})
 	}
 	return s

@@ -33,7 +33,7 @@ func TestSnapshotWriteMatchesEncodingJSON(t *testing.T) {
 			{Ref: GatewayRef{Region: "cn-beijing", WorkspaceID: "w-p", GatewayID: "lc-q"}, DetailsErr: &APIError{Code: "Forbidden.RAM", Message: weird}},
 		},
 		Errors: []ScopeError{{Region: "cn-shanghai", Code: "Forbidden.RAM", Message: "no"}, {AccountID: "3", AccountName: "legacy", Code: "AssumeRoleFailed", Message: weird}},
-	}, Evaluation{Now: now, Policy: staged, Suppressions: []Suppression{{Name: "tk*", Reason: "r"}, {Name: "ci-*", Account: "analytics", Reason: weird, Until: until}},
+	}, Evaluation{Now: now, Policy: staged, Suppressions: []Suppression{{Name: "tk*", Reason: "r"}, {Name: "ci-*", Account: "analytics", Reason: weird, Until: until, SnoozedBy: "U0BOB0002"}},
 		Acks:    map[string]Acknowledgement{TokenKey(acct, "tk-s"): {By: "U0ALICE01", At: now.Add(-time.Hour)}},
 		Actions: []ActionReport{{At: now.Add(-time.Hour), By: "U0ALICE01", Verb: "ack", Token: TokenKey(acct, "tk-s"), Name: weird, Outcome: "done"}}})
 	Compare(full, base(snap(now.Add(-Day), ok(gwA, Token{ID: "tk-3", CreateTime: now.Add(-90 * Day)}), failed(gwB))), nil, Day)
@@ -42,7 +42,7 @@ func TestSnapshotWriteMatchesEncodingJSON(t *testing.T) {
 	high, low := SeverityHigh, SeverityLow
 	since := now.Add(-3*Day - 250*time.Millisecond)
 	full.Changes.Escalated = append(full.Changes.Escalated, Change{AccountID: "1", AccountName: weird, Region: "r", WorkspaceID: "w", GatewayID: "g",
-		TokenID: "t", Name: weird, Rule: RuleExpired, Severity: &low, From: RuleExpiring, FromSeverity: &high, Stage: "1d", FromStage: "7d", Since: &since})
+		TokenID: "t", Name: weird, Rule: RuleExpired, Severity: &low, From: RuleExpiring, FromSeverity: &high, Suppressed: weird, Stage: "1d", FromStage: "7d", Since: &since})
 	for name, s := range map[string]*Snapshot{"full": full, "empty": snap(now), "nil gateways": {SchemaVersion: 1}} {
 		var want bytes.Buffer
 		enc := json.NewEncoder(&want)

@@ -21,6 +21,9 @@ type Suppression struct {
 	// Until is midnight UTC of the last day the suppression applies; zero for
 	// no end.
 	Until time.Time
+	// SnoozedBy is the Slack user who snoozed the finding from Slack (""
+	// for a config suppression).
+	SnoozedBy string
 }
 
 // Lapsed reports whether the suppression no longer applies at now.

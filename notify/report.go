@@ -375,3 +375,41 @@ func OwnersOf(s *audit.Snapshot, rules []audit.Rule, minSeverity audit.Severity)
 	slices.SortFunc(out, func(a, b Owner) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
+
+// Snoozed are the findings snoozed from Slack and still snoozed, as items
+// (Finding is the suppressed finding's), and their suppressions, the
+// soonest to lapse first.
+func Snoozed(s *audit.Snapshot) ([]Item, []*audit.SuppressedFinding) {
+	type snoozed struct {
+		it Item
+		sf *audit.SuppressedFinding
+	}
+	var all []snoozed
+	for i := range s.Gateways {
+		g := &s.Gateways[i]
+		account := AccountLabel(s, g.AccountID, g.AccountName)
+		for j := range g.Tokens {
+			t := &g.Tokens[j]
+			for k := range t.Suppressed {
+				if sf := &t.Suppressed[k]; sf.SnoozedBy != "" {
+					all = append(all, snoozed{Item{g, t, &sf.Finding, account}, sf})
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(all, func(a, b snoozed) int {
+		return cmp.Or(cmp.Compare(deref(a.sf.Until), deref(b.sf.Until)), cmp.Compare(a.it.Token.Name, b.it.Token.Name))
+	})
+	items, sups := make([]Item, len(all)), make([]*audit.SuppressedFinding, len(all))
+	for i, x := range all {
+		items[i], sups[i] = x.it, x.sf
+	}
+	return items, sups
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

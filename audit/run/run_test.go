@@ -871,3 +871,50 @@ func TestBaselineIsReadAgainBeforeItMoves(t *testing.T) {
 		t.Errorf("got %v, moved %v, held %q; want the later baseline kept", err, res.MovedLatest, res.BaselineHeld)
 	}
 }
+
+// actionsReader is what people did from Slack, or a failure to read it.
+type actionsReader struct {
+	acts audit.Actions
+	err  error
+}
+
+func (a actionsReader) ReadActions(context.Context) (audit.Actions, error) { return a.acts, a.err }
+
+func TestRunAppliesActionsFromSlack(t *testing.T) {
+	t.Parallel()
+	stale := audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-a"}
+	acts := audit.Actions{
+		Snoozes: []audit.Suppression{{TokenID: "tk-1", Gateway: "lc-a", Rules: []audit.Rule{audit.RuleStale}, Reason: "snoozed by <@U0ALICE01> until 2026-12-04", Until: now.Add(7 * Day), SnoozedBy: "U0ALICE01"}},
+		Acks:    map[string]audit.Acknowledgement{audit.TokenKey(stale, "tk-1"): {By: "U0ALICE01", At: now}},
+		Recent:  []audit.ActionReport{{At: now, By: "U0ALICE01", Verb: "snooze:7d", Token: audit.TokenKey(stale, "tk-1"), Outcome: "done"}},
+	}
+	r := newRunner(world(), newMemStore(), nil)
+	r.Actions = actionsReader{acts: acts}
+	res, err := r.Run(t.Context(), Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := res.Snapshot.Gateways[0].Tokens[0]
+	if len(tk.Findings) != 0 || len(tk.Suppressed) != 1 || tk.Suppressed[0].SnoozedBy != "U0ALICE01" || tk.Acknowledged == nil || len(res.Snapshot.Actions) != 1 {
+		t.Errorf("with the actions: findings %+v, suppressed %+v, acknowledged %+v, actions %+v", tk.Findings, tk.Suppressed, tk.Acknowledged, res.Snapshot.Actions)
+	}
+	// Config suppressions win over snoozes.
+	r = newRunner(world(), newMemStore(), nil)
+	r.Suppressions = []audit.Suppression{{TokenID: "tk-1", Reason: "the config's"}}
+	r.Actions = actionsReader{acts: acts}
+	res, _ = r.Run(t.Context(), Options{Now: now})
+	if sf := res.Snapshot.Gateways[0].Tokens[0].Suppressed; len(sf) != 1 || sf[0].Reason != "the config's" || sf[0].SnoozedBy != "" {
+		t.Errorf("config and snooze: suppressed %+v, want the config's", sf)
+	}
+	// Actions that cannot be read: the run goes on without them, and
+	// reports more, never less.
+	r = newRunner(world(), newMemStore(), nil)
+	r.Actions = actionsReader{err: errors.New("actions: read actions/state.1.json: 503")}
+	res, err = r.Run(t.Context(), Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk := res.Snapshot.Gateways[0].Tokens[0]; len(tk.Findings) != 1 || len(tk.Suppressed) != 0 {
+		t.Errorf("unreadable actions: findings %+v, suppressed %+v; want the stale finding active", tk.Findings, tk.Suppressed)
+	}
+}

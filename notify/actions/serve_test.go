@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -91,6 +92,7 @@ type bench struct {
 	hookURL  string
 	policy   actions.Policy
 	actionTS int
+	endpoint string
 }
 
 func newBench(t *testing.T, deleteOn bool) *bench {
@@ -106,7 +108,7 @@ func newBench(t *testing.T, deleteOn bool) *bench {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	b := &bench{t: t, emu: emu, dir: dir, store: &localstore.Store{Dir: dir}, hook: &receiver{}}
+	b := &bench{t: t, emu: emu, dir: dir, store: &localstore.Store{Dir: dir}, hook: &receiver{}, endpoint: srv.URL}
 	hs := httptest.NewServer(b.hook)
 	t.Cleanup(hs.Close)
 	b.hookURL = hs.URL + "/actions/T0001/123/abc"
@@ -557,4 +559,59 @@ func (b *bench) noLeak() {
 			b.t.Errorf("%q left the process", secret)
 		}
 	}
+}
+
+// failingStore refuses to create anything (a bucket that denies writes).
+type failingStore struct{ actions.Store }
+
+func (failingStore) Create(context.Context, string, []byte) error {
+	return fmt.Errorf("oss: put actions/claims/x.json: %w", errors.New("403 AccessDenied"))
+}
+
+func TestActionFaults(t *testing.T) {
+	t.Parallel()
+	t.Run("the store refuses the claim: nothing is done", func(t *testing.T) {
+		b := newBench(t, true)
+		b.h.Store = failingStore{b.store}
+		if _, p := b.click(admin, "tk-exp", actions.Delete); !strings.Contains(p.Text, "could not be claimed") {
+			t.Errorf("told %s", p.raw)
+		}
+		if b.deletes() != 0 || len(b.tokens()) != 3 {
+			t.Errorf("a click that could not be claimed deleted (%d calls)", b.deletes())
+		}
+	})
+	t.Run("the delete fails: recorded as failed, the token stays", func(t *testing.T) {
+		b := newBench(t, true)
+		ro, err := emr.New(emr.Options{Endpoint: b.endpoint, Credential: cred(t, readKey, readSecret), Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.h.Deleter = actions.APIDeleter{Accounts: map[string]actions.TokenAPI{"": ro}} // a role without DeleteLivyComputeToken
+		if _, p := b.click(admin, "tk-exp", actions.Delete); !strings.Contains(p.Text, "Forbidden.RAM") {
+			t.Errorf("told %s", p.raw)
+		}
+		if rec := b.state().Recent; len(rec) != 1 || rec[0].Outcome != "failed" || !slices.Contains(b.tokens(), "tk-exp") {
+			t.Errorf("record %+v, tokens %v", rec, b.tokens())
+		}
+	})
+	t.Run("an account without a delete role: refused", func(t *testing.T) {
+		b := newBench(t, true)
+		b.h.Deleter = actions.APIDeleter{Accounts: map[string]actions.TokenAPI{}}
+		if _, p := b.click(admin, "tk-exp", actions.Delete); !strings.Contains(p.Text, "no delete role") {
+			t.Errorf("told %s", p.raw)
+		}
+		if rec := b.state().Recent; len(rec) != 1 || rec[0].Outcome != "refused" {
+			t.Errorf("record %+v", rec)
+		}
+	})
+	t.Run("a response_url that is not Slack's: done and recorded, posted nowhere", func(t *testing.T) {
+		b := newBench(t, false)
+		b.h.ResponseHosts = nil // the receiver is on loopback, not hooks.slack.com
+		if _, p := b.click(alice, "tk-exp", actions.Ack); p.raw != "" {
+			t.Errorf("posted to a response_url that is not Slack's: %s", p.raw)
+		}
+		if rec := b.state().Recent; len(rec) != 1 || rec[0].Outcome != "done" {
+			t.Errorf("record %+v", rec)
+		}
+	})
 }

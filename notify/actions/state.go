@@ -170,7 +170,7 @@ func (s State) Suppressions() []audit.Suppression {
 			reason += ": " + z.Reason
 		}
 		until := z.Until.UTC().Truncate(audit.Day)
-		out = append(out, audit.Suppression{TokenID: z.Token, Gateway: z.Gateway, Account: z.AccountID, Rules: []audit.Rule{z.Rule}, Reason: reason, Until: until})
+		out = append(out, audit.Suppression{TokenID: z.Token, Gateway: z.Gateway, Account: z.AccountID, Rules: []audit.Rule{z.Rule}, Reason: reason, Until: until, SnoozedBy: z.By})
 	}
 	return out
 }

@@ -133,6 +133,12 @@ var src = `<!doctype html>
 <ul>{{range .Lapsed}}<li>{{.Label}}: {{.Reason}}</li>{{end}}</ul>
 </section>
 {{- end}}
+{{- if .Recent}}
+<section id="slack-actions">
+<h2>Recent actions from Slack — {{.RecentTotal}}{{if gt .RecentTotal (len .Recent)}} <span class="muted">(the latest {{len .Recent}}; all in the snapshot's actions)</span>{{end}}</h2>
+<ul>{{range .Recent}}<li>{{.At}} · {{.By}} · {{.Verb}} <strong>{{.Name}}</strong> <code>{{.Token}}</code> · {{.Outcome}}{{with .Detail}}: {{.}}{{end}}</li>{{end}}</ul>
+</section>
+{{- end}}
 {{- if .Reused}}
 <section class="alert" id="reused">
 <h2>Reused secrets — {{len .Reused}} group(s) of tokens that share one secret value (a leak of one is a leak of all)</h2>
@@ -236,11 +242,30 @@ type trend struct {
 
 type lapsedItem struct{ Label, Reason string }
 
+// recentAction is an action from Slack as the page lists it.
+type recentAction struct{ At, By, Verb, Name, Token, Outcome, Detail string }
+
+// maxRecent is how many actions from Slack the page lists, the latest
+// first.
+const maxRecent = 20
+
+func recentActions(s *audit.Snapshot) []recentAction {
+	var out []recentAction
+	for i := len(s.Actions) - 1; i >= 0 && len(out) < maxRecent; i-- {
+		a := s.Actions[i]
+		out = append(out, recentAction{At: notify.AuditedAt(a.At), By: a.By, Verb: a.Verb, Name: audit.Truncate(a.Name, notify.MaxNameChars),
+			Token: audit.Truncate(a.Token, 200), Outcome: a.Outcome, Detail: audit.Truncate(a.Detail, 300)})
+	}
+	return out
+}
+
 type data struct {
 	CSP, Headline, Coverage, Counts, Changes, Overdue, AuditedAt, Snapshot string
 	S                                                                      *audit.Snapshot
 	Failures                                                               []notify.Failure
 	Lapsed                                                                 []lapsedItem
+	Recent                                                                 []recentAction
+	RecentTotal                                                            int
 	Reused                                                                 []string
 	Timeline                                                               timeline
 	Timelines                                                              []timeline // wide, then narrow
@@ -284,6 +309,7 @@ func (p Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryE
 	for _, g := range s.Gateways {
 		d.Tokens += len(g.Tokens)
 	}
+	d.Recent, d.RecentTotal = recentActions(s), len(s.Actions)
 	d.Reused = reuseGroups(s)
 	d.Actions, d.MoreActions = actions(s)
 	d.ActionsTotal = len(d.Actions) + d.MoreActions

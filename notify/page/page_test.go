@@ -93,6 +93,7 @@ func TestPageEscapesEveryName(t *testing.T) {
 	s.Gateways[0].Tokens[0].Name = hostile
 	s.Gateways[0].Tokens[0].CreatedBy = hostile
 	s.Errors = append(s.Errors, audit.ScopeError{Region: "cn-hangzhou", Code: hostile, Message: hostile})
+	s.Actions = []audit.ActionReport{{At: s.AuditedAt, By: "U0ALICE01", Verb: "delete", Token: "cn-hangzhou/w/g/tk-1", Name: hostile, Outcome: "refused", Detail: hostile}}
 	var buf bytes.Buffer
 	if err := (Page{}).WritePage(&buf, s, nil, notify.Locations{Snapshot: hostile}); err != nil {
 		t.Fatal(err)
@@ -100,8 +101,11 @@ func TestPageEscapesEveryName(t *testing.T) {
 	if n := strings.Count(buf.String(), "<script"); n != 1 {
 		t.Errorf("%d script elements, want the page's own alone", n)
 	}
-	if n := strings.Count(buf.String(), "&lt;script&gt;alert(1)&lt;/script&gt;"); n < 6 {
-		t.Errorf("the hostile name is shown escaped %d times, want at least 6", n)
+	if n := strings.Count(buf.String(), "&lt;script&gt;alert(1)&lt;/script&gt;"); n < 8 {
+		t.Errorf("the hostile name is shown escaped %d times, want at least 8", n)
+	}
+	if !strings.Contains(buf.String(), `<section id="slack-actions">`) || !strings.Contains(buf.String(), "U0ALICE01 · delete") {
+		t.Error("the page does not list the recent actions from Slack")
 	}
 }
 

@@ -3,6 +3,7 @@ package slack
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -113,8 +114,26 @@ func itemLine(it notify.Item, mentions map[string]string) string {
 	if it.Finding.Stage != "" {
 		msg += " (" + it.Finding.Stage + " stage)"
 	}
-	return fmt.Sprintf("• *%s* %s · %s%s / %s · %s · %s", name(it.Token.Name), code(truncate(it.Token.TokenID, notify.MaxNameChars)),
-		name(it.Account), name(notify.GatewayLabel(*it.Gateway)), name(notify.WorkspaceLabel(*it.Gateway)), owner(it.Token.CreatedBy, mentions), escape(msg))
+	return tokenLine(it, mentions) + " · " + escape(msg)
+}
+
+// tokenLine names an item's token: "• *name* `id` · gateway / workspace ·
+// owner", with the owner who acknowledged it from Slack.
+func tokenLine(it notify.Item, mentions map[string]string) string {
+	l := fmt.Sprintf("• *%s* %s · %s%s / %s · %s", name(it.Token.Name), code(truncate(it.Token.TokenID, notify.MaxNameChars)),
+		name(it.Account), name(notify.GatewayLabel(*it.Gateway)), name(notify.WorkspaceLabel(*it.Gateway)), owner(it.Token.CreatedBy, mentions))
+	if a := it.Token.Acknowledged; a != nil && slackUserRe.MatchString(a.By) {
+		l += " (owned by <@" + a.By + ">)"
+	}
+	return l
+}
+
+var slackUserRe = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
+
+// snoozedLine is a finding snoozed from Slack: the token, the finding,
+// and who snoozed it until when, and why.
+func snoozedLine(it notify.Item, sf *audit.SuppressedFinding, mentions map[string]string) string {
+	return tokenLine(it, mentions) + " · " + escape(string(sf.Rule)) + " · " + withMentions(truncate(sf.Reason, 300))
 }
 
 // lines are a section's lines: n of them, each formatted on demand.
@@ -266,8 +285,13 @@ func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int
 	if ls := notify.Lapsed(s); len(ls) > 0 {
 		title := fmt.Sprintf("*:hourglass: %s lapsed* — renew or remove them", pluralVerb(len(ls), "suppression has", "suppressions have"))
 		m.list(title, len(ls), func(i int) string {
-			return "• " + escape(notify.SuppressionLabel(ls[i])) + ": " + escape(ls[i].Reason)
+			return "• " + escape(notify.SuppressionLabel(ls[i])) + ": " + withMentions(ls[i].Reason)
 		}, max(limit, 3))
+	}
+	if items, sups := notify.Snoozed(s); len(items) > 0 {
+		m.list(fmt.Sprintf("*:zzz: Snoozed from Slack* — %d (they come back when the snooze ends)", len(items)), len(items), func(i int) string {
+			return snoozedLine(items[i], sups[i], o.Mentions)
+		}, limit)
 	}
 	m.blocks = append(m.blocks, o.Buttons.blocks(s, urgent(secs), o.Mentions, maxBlocks-len(m.blocks)-1)...)
 	f := footer(s, o)
@@ -367,7 +391,21 @@ func changeLine(kind string, ch audit.Change, gateways map[string]string) string
 	if gw == "" {
 		gw = ch.GatewayID
 	}
-	return fmt.Sprintf("• %s: *%s* %s · %s · %s", kind, name(ch.Name), code(truncate(ch.TokenID, notify.MaxNameChars)), escape(rule), name(gw))
+	l := fmt.Sprintf("• %s: *%s* %s · %s · %s", kind, name(ch.Name), code(truncate(ch.TokenID, notify.MaxNameChars)), escape(rule), name(gw))
+	if ch.Suppressed != "" {
+		l += " · suppressed: " + withMentions(truncate(ch.Suppressed, 200))
+	}
+	return l
+}
+
+// mentionRe is a user mention as escape leaves it.
+var mentionRe = regexp.MustCompile(`&lt;@([UW][A-Z0-9]{2,20})&gt;`)
+
+// withMentions escapes s but keeps its user mentions (<@U…>), as the
+// reasons of snoozes from Slack carry them; nothing else of s can mention
+// or link.
+func withMentions(s string) string {
+	return mentionRe.ReplaceAllString(escape(s), "<@$1>")
 }
 
 // stageOf is "expiring (7d)" for a finding in a stage.

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemoActionsLoop is the loop a new user tries: -demo -actions audits,
+// serves the buttons on loopback and prints a signed curl; sending it
+// snoozes the finding (the message update is printed where Slack would
+// show it); the next -demo run shows it snoozed, by whom and until when.
+func TestDemoActionsLoop(t *testing.T) {
+	t.Chdir(t.TempDir())
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := &syncBuffer{}
+	var errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"-demo", "-actions"}, noEnv, out, &errb) }()
+	curlRe := regexp.MustCompile(`curl -sS -X POST (\S+) -H 'Content-Type: (\S+)' -H 'X-Slack-Request-Timestamp: (\d+)' -H 'X-Slack-Signature: (\S+)' --data-binary @(\S+)`)
+	var m []string
+	for deadline := time.Now().Add(30 * time.Second); m == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		m = curlRe.FindStringSubmatch(out.String())
+	}
+	if m == nil {
+		t.Fatalf("no curl printed:\n%s\n%s", out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "[Snooze 7d] [Snooze 30d] [Snooze 90d] [I own this]") {
+		t.Error("the report printed has no buttons")
+	}
+	body, err := os.ReadFile(m[5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The curl, as a shell would send it.
+	send := func(sig string) int {
+		req, _ := http.NewRequest(http.MethodPost, m[1], bytes.NewReader(body))
+		req.Header.Set("Content-Type", m[2])
+		req.Header.Set("X-Slack-Request-Timestamp", m[3])
+		req.Header.Set("X-Slack-Signature", sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := send("v0=" + strings.Repeat("0", 64)); code != http.StatusUnauthorized {
+		t.Errorf("a forged signature: %d, want 401", code)
+	}
+	if code := send(m[4]); code != http.StatusOK {
+		t.Fatalf("the printed curl: %d, want 200", code)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "Slack now shows the message updated") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), ":white_check_mark: etl-nightly snoozed by <@U0ALICE01> · until 2026-12-27") {
+		t.Errorf("the message update is not shown:\n%s", out.String())
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("-demo -actions exited %d:\n%s", code, errb.String())
+	}
+	var next, errb2 bytes.Buffer
+	if code := run(t.Context(), []string{"-demo"}, noEnv, &next, &errb2); code != exitOK {
+		t.Fatalf("the next demo run exited %d:\n%s", code, errb2.String())
+	}
+	for _, want := range []string{
+		"*:zzz: Snoozed from Slack* — 1",
+		"• *etl-nightly* `tk-001` · etl-gateway / data-platform · <@U0ALICE01> · expiring · snoozed by <@U0ALICE01> until 2026-12-27",
+		"resolved: *etl-nightly* `tk-001` · expiring · etl-gateway · suppressed: snoozed by <@U0ALICE01> until 2026-12-27",
+	} {
+		if !strings.Contains(next.String(), want) {
+			t.Errorf("the next demo run does not show %q:\n%s", want, next.String())
+		}
+	}
+	for _, secret := range []string{demoSigningSecret, demoAccessKeySecret, "lvt-"} {
+		if strings.Contains(out.String()+errb.String()+next.String()+errb2.String()+string(body), secret) {
+			t.Errorf("%q left the process", secret)
+		}
+	}
+	// -actions goes with -demo alone.
+	var e bytes.Buffer
+	if code := run(t.Context(), []string{"-actions"}, noEnv, &e, &e); code != exitUsage || !strings.Contains(e.String(), "-actions goes with -demo") {
+		t.Errorf("-actions without -demo: exit %d, %s", code, e.String())
+	}
+}
