@@ -36,6 +36,13 @@ const demoSigningSecret = "demo-signing-SECRET-DO-NOT-LEAK-41c9"
 // user: the demo config lists it in actions.users.
 const demoActor = "U0DEMOADM"
 
+// demoBotToken is the demo's bot, which opens the snooze's modal on the
+// demo's own stand-in of Slack's API: fake, and never printed.
+const demoBotToken = "xoxb-demo-SECRET-DO-NOT-LEAK-77e1"
+
+// demoReason is the reason the demo's modal submission gives.
+const demoReason = "retired at the end of the sprint"
+
 // serveDemoActions is -demo -actions: after the audit, it serves Slack's
 // actions on loopback with the demo signing secret, as the function's HTTP
 // trigger does, and prints a ready curl that sends a signed click — the
@@ -48,9 +55,16 @@ func serveDemoActions(ctx context.Context, s *session, res *auditrun.Result, std
 		return fmt.Errorf("listen on loopback: %w", err)
 	}
 	base := "http://" + ln.Addr().String()
+	// The demo stands in for Slack too: the response_url, and the bot's
+	// API (views.open, conversations.history) for the snooze's modal.
 	getenv := func(k string) string {
-		if k == "SLACK_RESPONSE_URL_HOSTS" {
+		switch k {
+		case "SLACK_RESPONSE_URL_HOSTS":
 			return ln.Addr().String()
+		case "SLACK_BOT_TOKEN":
+			return demoBotToken
+		case "SLACK_API_URL":
+			return base + "/api/"
 		}
 		return s.getenv(k)
 	}
@@ -72,6 +86,7 @@ func serveDemoActions(ctx context.Context, s *session, res *auditrun.Result, std
 	}
 	var mu sync.Mutex
 	mux := http.NewServeMux()
+	demoSlackAPI(mux, &mu, stdout, s, click, base)
 	mux.HandleFunc(actions.Path, func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, actions.MaxBody+1))
 		resp := h.Serve(r.Context(), actions.Request{Method: r.Method, Path: r.URL.Path, Header: r.Header, Body: body})
@@ -102,6 +117,7 @@ func serveDemoActions(ctx context.Context, s *session, res *auditrun.Result, std
 	fmt.Fprintf(stdout, "Send the click Slack would send when <@%s> presses %q on %s (signed; the signature holds for 5 minutes):\n\n", click.user, click.label, click.token)
 	fmt.Fprintf(stdout, "  curl -sS -X POST %s%s -H 'Content-Type: application/x-www-form-urlencoded' -H 'X-Slack-Request-Timestamp: %s' -H 'X-Slack-Signature: %s' --data-binary @%s\n\n",
 		base, actions.Path, click.ts, click.signature, file)
+	fmt.Fprintln(stdout, "Slack would then open a small modal asking why (the demo stands in for Slack's API too): the demo prints it, and a second curl that submits it.")
 	fmt.Fprintln(stdout, "Ctrl-C stops the endpoint.")
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -118,10 +134,12 @@ func cmpErr(err, def error) error {
 	return def
 }
 
-// click is a signed click of one of the report's buttons.
+// click is a signed click of one of the report's buttons, and the
+// message it was clicked in.
 type click struct {
 	body, ts, signature string
 	user, label, token  string
+	message             []byte
 }
 
 // demoClick is the click of the first snooze button of the main report, by
@@ -160,12 +178,70 @@ func demoClick(s *session, res *auditrun.Result, responseURL string) (click, err
 					"action_ts": strconv.FormatInt(time.Now().UnixMicro(), 10)}},
 			})
 			body := url.Values{"payload": {string(payload)}}.Encode()
-			ts := strconv.FormatInt(time.Now().Unix(), 10)
-			m := hmac.New(sha256.New, []byte(demoSigningSecret))
-			m.Write([]byte("v0:" + ts + ":" + body))
-			return click{body: body, ts: ts, signature: "v0=" + hex.EncodeToString(m.Sum(nil)), user: user, label: btn.Text.Text,
-				token: audit.Truncate(ref.Name, 64) + " (" + ref.Token + ")"}, nil
+			ts, sign := demoSigner()
+			message, _ := json.Marshal(map[string]any{"type": "message", "ts": "1.000001", "text": msg.Text, "blocks": msg.Blocks})
+			return click{body: body, ts: ts, signature: sign(body), user: user, label: btn.Text.Text,
+				token: audit.Truncate(ref.Name, 64) + " (" + ref.Token + ")", message: message}, nil
 		}
 	}
 	return click{}, errors.New("the demo report has no snooze button")
+}
+
+// demoSigner signs a body as Slack would now: the timestamp, and the
+// signature of a body at it.
+func demoSigner() (string, func(body string) string) {
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	return ts, func(body string) string {
+		m := hmac.New(sha256.New, []byte(demoSigningSecret))
+		m.Write([]byte("v0:" + ts + ":" + body))
+		return "v0=" + hex.EncodeToString(m.Sum(nil))
+	}
+}
+
+// demoSlackAPI stands in for the two calls of Slack's API the snooze's
+// modal makes: views.open prints the modal and a ready curl that submits
+// it with a reason, as Slack would send it; conversations.history answers
+// the clicked message, so that its buttons can be replaced.
+func demoSlackAPI(mux *http.ServeMux, mu *sync.Mutex, stdout io.Writer, s *session, c click, base string) {
+	authorized := func(r *http.Request) bool {
+		_ = r.ParseForm()
+		return r.Header.Get("Authorization") == "Bearer "+demoBotToken || r.Form.Get("token") == demoBotToken
+	}
+	answer := func(w http.ResponseWriter, v any) { _ = json.NewEncoder(w).Encode(v) }
+	mux.HandleFunc("POST /api/views.open", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			TriggerID string                   `json:"trigger_id"`
+			View      slackgo.ModalViewRequest `json:"view"`
+		}
+		if !authorized(r) || json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req) != nil || req.TriggerID == "" {
+			answer(w, map[string]any{"ok": false, "error": "invalid_arguments"})
+			return
+		}
+		payload, _ := json.Marshal(map[string]any{
+			"type": "view_submission", "user": map[string]string{"id": c.user}, "team": map[string]string{"id": "T0DEMO"},
+			"view": map[string]any{"id": "V0DEMO", "type": "modal", "callback_id": req.View.CallbackID, "private_metadata": req.View.PrivateMetadata,
+				"state": map[string]any{"values": map[string]any{"reason": map[string]any{"reason": map[string]string{"type": "plain_text_input", "value": demoReason}}}}},
+		})
+		body := url.Values{"payload": {string(payload)}}.Encode()
+		file := filepath.Join(s.cfg.Snapshot.Dir, "demo-submit.txt")
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			answer(w, map[string]any{"ok": false, "error": "internal_error"})
+			return
+		}
+		ts, sign := demoSigner()
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stdout, "\n--- Slack opens the modal %q (views.open) ---\n%s\n", req.View.Title.Text, slack.Message{Blocks: req.View.Blocks.BlockSet}.PlainText())
+		fmt.Fprintf(stdout, "Submit it with the reason %q, as Slack would send it (signed; 5 minutes):\n\n", demoReason)
+		fmt.Fprintf(stdout, "  curl -sS -X POST %s%s -H 'Content-Type: application/x-www-form-urlencoded' -H 'X-Slack-Request-Timestamp: %s' -H 'X-Slack-Signature: %s' --data-binary @%s\n\n",
+			base, actions.Path, ts, sign(body), file)
+		answer(w, map[string]any{"ok": true, "view": map[string]string{"id": "V0DEMO"}})
+	})
+	mux.HandleFunc("POST /api/conversations.history", func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(r) || r.Form.Get("channel") != "C0DEMO" {
+			answer(w, map[string]any{"ok": false, "error": "channel_not_found"})
+			return
+		}
+		answer(w, map[string]any{"ok": true, "messages": []json.RawMessage{c.message}})
+	})
 }

@@ -57,10 +57,30 @@ func TestDemoActionsLoop(t *testing.T) {
 	if code := send(m[4]); code != http.StatusOK {
 		t.Fatalf("the printed curl: %d, want 200", code)
 	}
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "Slack now shows the message updated") && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
+	waitFor := func(what string) {
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), what) && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !strings.Contains(out.String(), what) {
+			t.Fatalf("the demo never printed %q:\n%s\n%s", what, out.String(), errb.String())
+		}
 	}
-	if !strings.Contains(out.String(), ":white_check_mark: etl-nightly snoozed by <@U0ALICE01> · until 2026-12-27") {
+	// The click opens the modal (the demo stands in for views.open) and
+	// prints the curl that submits it.
+	waitFor("--- Slack opens the modal \"Snooze a finding\" (views.open) ---")
+	all := curlRe.FindAllStringSubmatch(out.String(), -1)
+	if len(all) != 2 {
+		t.Fatalf("want a second curl for the modal's submission:\n%s", out.String())
+	}
+	m = all[1]
+	if body, err = os.ReadFile(m[5]); err != nil {
+		t.Fatal(err)
+	}
+	if code := send(m[4]); code != http.StatusOK {
+		t.Fatalf("the submission's curl: %d, want 200", code)
+	}
+	waitFor("Slack now shows the message updated")
+	if !strings.Contains(out.String(), ":white_check_mark: etl-nightly snoozed by <@U0ALICE01> · until 2026-12-27, retired at the end of the sprint") {
 		t.Errorf("the message update is not shown:\n%s", out.String())
 	}
 	cancel()
@@ -73,14 +93,14 @@ func TestDemoActionsLoop(t *testing.T) {
 	}
 	for _, want := range []string{
 		"*:zzz: Snoozed from Slack* — 1",
-		"• *etl-nightly* `tk-001` · etl-gateway / data-platform · <@U0ALICE01> · expiring · snoozed by <@U0ALICE01> until 2026-12-27",
-		"resolved: *etl-nightly* `tk-001` · expiring · etl-gateway · suppressed: snoozed by <@U0ALICE01> until 2026-12-27",
+		"• *etl-nightly* `tk-001` · etl-gateway / data-platform · <@U0ALICE01> · expiring · snoozed by <@U0ALICE01> until 2026-12-27, retired at the end of the sprint",
+		"resolved: *etl-nightly* `tk-001` · expiring · etl-gateway · suppressed: snoozed by <@U0ALICE01> until 2026-12-27, retired at the end of the sprint",
 	} {
 		if !strings.Contains(next.String(), want) {
 			t.Errorf("the next demo run does not show %q:\n%s", want, next.String())
 		}
 	}
-	for _, secret := range []string{demoSigningSecret, demoAccessKeySecret, "lvt-"} {
+	for _, secret := range []string{demoSigningSecret, demoAccessKeySecret, demoBotToken, "lvt-"} {
 		if strings.Contains(out.String()+errb.String()+next.String()+errb2.String()+string(body), secret) {
 			t.Errorf("%q left the process", secret)
 		}

@@ -75,6 +75,13 @@ func newActionsHandler(cfg *config.Config, cred credentials.Credential, getenv f
 			h.ResponseHosts = append(h.ResponseHosts, host)
 		}
 	}
+	if token := getenv("SLACK_BOT_TOKEN"); token != "" {
+		bot, err := slack.NewBot(token, getenv("SLACK_API_URL"), slack.NewHTTPClient(5*time.Second))
+		if err != nil {
+			return nil, err
+		}
+		h.Bot = bot.API() // a snooze asks its reason in a modal
+	}
 	if cfg.Actions.Delete.Enabled {
 		d, err := newDeleter(cfg, cred)
 		if err != nil {

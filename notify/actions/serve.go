@@ -109,6 +109,8 @@ type Handler struct {
 	Store         Store
 	// Deleter is nil when deletion is off.
 	Deleter Deleter
+	// Bot, when set (SLACK_BOT_TOKEN), asks a snooze's reason in a modal.
+	Bot Bot
 	// HTTPClient posts to response_url (it must refuse redirects).
 	HTTPClient *http.Client
 	// ResponseHosts are the hosts response_url may name besides Slack's
@@ -189,8 +191,19 @@ func (h *Handler) Serve(ctx context.Context, req Request) Response {
 	}
 	form, err := url.ParseQuery(string(req.Body))
 	var cb slackgo.InteractionCallback
-	if err != nil || json.Unmarshal([]byte(form.Get("payload")), &cb) != nil || cb.Type != slackgo.InteractionTypeBlockActions ||
-		len(cb.ActionCallback.BlockActions) != 1 || !strings.HasPrefix(cb.ActionCallback.BlockActions[0].ActionID, ActionIDPrefix) {
+	if err == nil {
+		err = json.Unmarshal([]byte(form.Get("payload")), &cb)
+	}
+	var do func(context.Context, *slackgo.InteractionCallback)
+	switch {
+	case err != nil:
+	case cb.Type == slackgo.InteractionTypeBlockActions && len(cb.ActionCallback.BlockActions) == 1 &&
+		strings.HasPrefix(cb.ActionCallback.BlockActions[0].ActionID, ActionIDPrefix):
+		do = h.act
+	case cb.Type == slackgo.InteractionTypeViewSubmission && cb.View.CallbackID == SnoozeCallbackID:
+		do = h.submitSnooze
+	}
+	if do == nil {
 		h.logger().Warn("action refused: not one of our buttons")
 		return Response{Status: http.StatusBadRequest}
 	}
@@ -200,7 +213,7 @@ func (h *Handler) Serve(ctx context.Context, req Request) Response {
 			defer h.wg.Done()
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
-			h.act(actx, &cb)
+			do(actx, &cb)
 		}()
 		return Response{Status: http.StatusOK}
 	}
@@ -210,8 +223,8 @@ func (h *Handler) Serve(ctx context.Context, req Request) Response {
 	}
 	actx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	h.act(actx, &cb)
-	return Response{Status: http.StatusOK}
+	do(actx, &cb)
+	return Response{Status: http.StatusOK} // an empty 200 closes a modal
 }
 
 // act checks and does one action, and tells the clicker.
@@ -244,6 +257,9 @@ func (h *Handler) act(ctx context.Context, cb *slackgo.InteractionCallback) {
 	}
 	var change func(*State)
 	switch {
+	case SnoozeFor(verb) > 0 && h.openSnooze(ctx, cb, verb, ref):
+		h.logger().Info("snooze modal opened", "verb", verb, "token", rec.Token, "by", user)
+		return // its submission snoozes
 	case SnoozeFor(verb) > 0:
 		until := h.now().UTC().Add(SnoozeFor(verb))
 		change = func(s *State) { s.Snoozes = append(s.Snoozes, Snooze{Ref: ref, Until: until, By: user, At: rec.At}) }
@@ -336,6 +352,11 @@ func (h *Handler) tell(ctx context.Context, cb *slackgo.InteractionCallback, not
 		h.logger().Warn("response_url refused: not Slack's", "host", hostOf(cb.ResponseURL))
 		return
 	}
+	if done != nil && len(cb.Message.Blocks.BlockSet) == 0 {
+		// The message is not at hand (a modal's submission that could not
+		// read it back): a note, never a message replaced by one line.
+		note, done = doneText(*done), nil
+	}
 	var body any = map[string]any{"response_type": "ephemeral", "replace_original": false, "text": note}
 	if done != nil {
 		body = map[string]any{"replace_original": true, "blocks": replaced(cb, *done), "text": cb.Message.Text}
@@ -362,12 +383,7 @@ func (h *Handler) tell(ctx context.Context, cb *slackgo.InteractionCallback, not
 // replaced by what was done, and by whom.
 func replaced(cb *slackgo.InteractionCallback, rec Record) []slackgo.Block {
 	blocks := slices.Clone(cb.Message.Blocks.BlockSet)
-	what := map[string]string{Snooze7d: "snoozed", Snooze30d: "snoozed", Snooze90d: "snoozed", Ack: "acknowledged", Delete: "deleted"}[rec.Verb]
-	text := fmt.Sprintf(":white_check_mark: %s %s by <@%s>", escape(rec.Name), what, rec.By)
-	if rec.Detail != "" && rec.Detail != "deleted" {
-		text += " · " + escape(rec.Detail)
-	}
-	done := slackgo.NewContextBlock("", slackgo.NewTextBlockObject(slackgo.MarkdownType, text, false, false))
+	done := slackgo.NewContextBlock("", slackgo.NewTextBlockObject(slackgo.MarkdownType, doneText(rec), false, false))
 	for i, b := range blocks {
 		if b.ID() == cb.ActionCallback.BlockActions[0].BlockID {
 			blocks[i] = done
@@ -375,6 +391,17 @@ func replaced(cb *slackgo.InteractionCallback, rec Record) []slackgo.Block {
 		}
 	}
 	return append(blocks, done)
+}
+
+// doneText says what was done, and by whom: ":white_check_mark:
+// nightly-etl snoozed by <@U…> · until 2026-12-27, reason".
+func doneText(rec Record) string {
+	what := map[string]string{Snooze7d: "snoozed", Snooze30d: "snoozed", Snooze90d: "snoozed", Ack: "acknowledged", Delete: "deleted"}[rec.Verb]
+	text := fmt.Sprintf(":white_check_mark: %s %s by <@%s>", escape(rec.Name), what, rec.By)
+	if rec.Detail != "" && rec.Detail != "deleted" {
+		text += " · " + escape(rec.Detail)
+	}
+	return text
 }
 
 func escape(s string) string {

@@ -554,7 +554,7 @@ func (b *bench) noLeak() {
 		out.WriteString(p.raw)
 	}
 	b.hook.mu.Unlock()
-	for _, secret := range []string{signingSecret, tokenExpired, tokenUnused, tokenOld, deleteSecret, readSecret} {
+	for _, secret := range []string{signingSecret, tokenExpired, tokenUnused, tokenOld, deleteSecret, readSecret, botToken} {
 		if strings.Contains(out.String(), secret) {
 			b.t.Errorf("%q left the process", secret)
 		}

@@ -167,7 +167,7 @@ func (s State) Suppressions() []audit.Suppression {
 	for _, z := range s.Snoozes {
 		reason := "snoozed by <@" + z.By + "> until " + z.Until.UTC().Format(time.DateOnly)
 		if z.Reason != "" {
-			reason += ": " + z.Reason
+			reason += ", " + z.Reason
 		}
 		until := z.Until.UTC().Truncate(audit.Day)
 		out = append(out, audit.Suppression{TokenID: z.Token, Gateway: z.Gateway, Account: z.AccountID, Rules: []audit.Rule{z.Rule}, Reason: reason, Until: until, SnoozedBy: z.By})

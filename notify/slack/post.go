@@ -105,6 +105,10 @@ func NewBot(token, apiURL string, hc *http.Client) (*Slack, error) {
 	return &Slack{bot: slackgo.New(token, o...), httpClient: hc, scrubber: scrub.New(token)}, nil
 }
 
+// API is the bot's Slack client (nil for a webhook): the actions' modal
+// uses it.
+func (n *Slack) API() *slackgo.Client { return n.bot }
+
 // retryAfterTransport makes a 429's Retry-After a whole number of seconds
 // (rounded up; 1 when it is missing or unreadable).
 type retryAfterTransport struct{ base http.RoundTripper }
