@@ -628,17 +628,8 @@ func (s *Server) listGateways(w http.ResponseWriter, r *http.Request) {
 // among them.
 func (s *Server) getGateway(w http.ResponseWriter, r *http.Request) {
 	const action = "GetLivyCompute"
-	world, ok := s.authenticate(w, r, action)
-	if !ok {
-		return
-	}
-	g := gateway(world, r)
+	g := s.gatewayOf(w, r, action, func(g *Gateway) *Failure { return g.DetailsFail })
 	if g == nil {
-		s.record(r, action, 404)
-		roaError(w, r, 404, "LivyComputeNotFound", "The Livy compute does not exist.")
-		return
-	}
-	if s.fail(w, r, action, g.DetailsFail) {
 		return
 	}
 	auth := g.AuthType
@@ -649,6 +640,27 @@ func (s *Server) getGateway(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"code": "1000000", "message": "ok", "requestId": requestID(r), "data": map[string]any{
 		"computeId": g.ID, "name": g.Name, "status": g.Status, "enablePublic": g.EnablePublic, "authType": auth,
 	}})
+}
+
+// gatewayOf authenticates a request for action on the gateway its path
+// names, and applies the gateway's injected failure (failure picks which);
+// it answers and returns nil when the request is refused, the gateway is
+// not there, or the failure applies.
+func (s *Server) gatewayOf(w http.ResponseWriter, r *http.Request, action string, failure func(*Gateway) *Failure) *Gateway {
+	world, ok := s.authenticate(w, r, action)
+	if !ok {
+		return nil
+	}
+	g := gateway(world, r)
+	if g == nil {
+		s.record(r, action, 404)
+		roaError(w, r, 404, "LivyComputeNotFound", "The Livy compute does not exist.")
+		return nil
+	}
+	if s.fail(w, r, action, failure(g)) {
+		return nil
+	}
+	return g
 }
 
 // gateway is the gateway the request's path names, or nil.
@@ -667,17 +679,8 @@ func gateway(world *World, r *http.Request) *Gateway {
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 	const action = "ListLivyComputeToken"
-	world, ok := s.authenticate(w, r, action)
-	if !ok {
-		return
-	}
-	g := gateway(world, r)
+	g := s.gatewayOf(w, r, action, func(g *Gateway) *Failure { return g.Fail })
 	if g == nil {
-		s.record(r, action, 404)
-		roaError(w, r, 404, "LivyComputeNotFound", "The Livy compute does not exist.")
-		return
-	}
-	if s.fail(w, r, action, g.Fail) {
 		return
 	}
 	now := s.now()
@@ -750,17 +753,8 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 // its own); a token that is not there is 404 LivyComputeTokenNotFound.
 func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request) {
 	const action = "DeleteLivyComputeToken"
-	world, ok := s.authenticate(w, r, action)
-	if !ok {
-		return
-	}
-	g := gateway(world, r)
+	g := s.gatewayOf(w, r, action, func(g *Gateway) *Failure { return g.Fail })
 	if g == nil {
-		s.record(r, action, 404)
-		roaError(w, r, 404, "LivyComputeNotFound", "The Livy compute does not exist.")
-		return
-	}
-	if s.fail(w, r, action, g.Fail) {
 		return
 	}
 	now := s.now()
