@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"livy-token-audit/notify/actions"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aliyun/fc-runtime-go-sdk/events"
 
 	"livy-token-audit/audit/emulator"
 	"livy-token-audit/audit/ossemu"
@@ -470,8 +473,23 @@ func FuzzParseEvent(f *testing.F) {
 	f.Add([]byte(`{"triggerTime":"2026-11-27T01:00:00Z","newField":"lvt-SECRET"}`))
 	f.Add([]byte(`lvt-SECRET-not-json`))
 	f.Add([]byte(`{"now":"lvt-SECRET"}`))
+	f.Add([]byte(`{"version":"v1","rawPath":"/slack/actions","body":"cGF5bG9hZA==","isBase64Encoded":true,"headers":{"X-Slack-Signature":"v0=1"},"requestContext":{"http":{"method":"POST","path":"/slack/actions"}}}`))
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The three shapes are apart: an HTTP trigger's event is never an
+		// audit's, and reading its request never panics.
+		if httpEvent(b) {
+			if _, _, err := parseEvent(b, now); err == nil {
+				t.Fatalf("an HTTP event parses as an audit's: %q", b)
+			}
+			var ev events.HTTPTriggerEvent
+			if json.Unmarshal(b, &ev) == nil {
+				if req, status := httpRequest(&ev); status == 0 && len(req.Body) > actions.MaxBody {
+					t.Fatalf("a body of %d bytes was let through", len(req.Body))
+				}
+			}
+			return
+		}
 		inv, _, err := parseEvent(b, now)
 		if err != nil {
 			if strings.Contains(err.Error(), "lvt-SECRET") {
