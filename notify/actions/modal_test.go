@@ -32,7 +32,7 @@ type slackAPI struct {
 	msg     json.RawMessage
 }
 
-func newSlackAPI(t *testing.T, b *bench) *slackAPI {
+func newSlackAPI(t testing.TB, b *bench) *slackAPI {
 	a := &slackAPI{srv: slacktest.NewTestServer()}
 	a.msg, _ = json.Marshal(map[string]any{"type": "message", "ts": "1700000000.000100", "text": b.msg.Text, "blocks": b.msg.Blocks})
 	a.srv.Handle("/views.open", a.viewsOpen)

@@ -55,7 +55,7 @@ const (
 
 var now = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 
-func cred(t *testing.T, ak, secret string) credentials.Credential {
+func cred(t testing.TB, ak, secret string) credentials.Credential {
 	t.Helper()
 	c, err := credentials.NewCredential(&credentials.Config{Type: dara.String("access_key"), AccessKeyId: dara.String(ak), AccessKeySecret: dara.String(secret)})
 	if err != nil {
@@ -82,7 +82,7 @@ func world() *emulator.World {
 // ACS3 signature and the delete role's policy), a store on disk, and a
 // response_url receiver; clicks are signed as Slack signs them.
 type bench struct {
-	t        *testing.T
+	t        testing.TB
 	h        *actions.Handler
 	emu      *emulator.Server
 	dir      string
@@ -95,7 +95,7 @@ type bench struct {
 	endpoint string
 }
 
-func newBench(t *testing.T, deleteOn bool) *bench {
+func newBench(t testing.TB, deleteOn bool) *bench {
 	t.Helper()
 	emu := &emulator.Server{World: world(), Now: func() time.Time { return now }, Keys: map[string]emulator.Key{
 		deleteKey: {Secret: deleteSecret, Actions: []string{"ListLivyComputeToken", "DeleteLivyComputeToken"}},
