@@ -38,10 +38,19 @@ func actionsOn(cfg *config.Config, getenv func(string) string, log *slog.Logger)
 // actionsPolicy is who may do what, from the config.
 func actionsPolicy(cfg *config.Config) actions.Policy {
 	a := cfg.Actions
-	return actions.Policy{
+	p := actions.Policy{
 		Users: a.Users, Owners: cfg.Slack.Mentions, MaxSnooze: a.MaxSnooze,
 		Delete: a.Delete.Enabled, DeleteUsers: a.Delete.Users, DeleteRules: a.Delete.Rules, Rules: cfg.Policy,
 	}
+	if a.Delete.RoleARN != "" {
+		p.DeleteAccounts = append(p.DeleteAccounts, "")
+	}
+	for _, acct := range cfg.Accounts {
+		if a.Delete.RoleARNs[acct.ID] != "" {
+			p.DeleteAccounts = append(p.DeleteAccounts, acct.ID)
+		}
+	}
+	return p
 }
 
 // slackButtons are the buttons the reports carry (nil when the actions are

@@ -44,12 +44,16 @@ type Policy struct {
 	Delete      bool
 	DeleteUsers []string
 	DeleteRules []audit.Rule
+	// DeleteAccounts are the accounts with a delete role, by ID ("" for
+	// the function's own): no other account's tokens are offered a delete.
+	DeleteAccounts []string
 	// Rules re-classify a token before it is deleted.
 	Rules audit.Policy
 }
 
-// Offers says which verbs a report offers on a finding of rule.
-func (p Policy) Offers(rule audit.Rule) []string {
+// Offers says which verbs a report offers on a finding of rule of a token
+// in account ("" for the function's own).
+func (p Policy) Offers(rule audit.Rule, account string) []string {
 	out := []string{}
 	for _, v := range []string{Snooze7d, Snooze30d, Snooze90d} {
 		if SnoozeFor(v) <= p.MaxSnooze {
@@ -57,7 +61,7 @@ func (p Policy) Offers(rule audit.Rule) []string {
 		}
 	}
 	out = append(out, Ack)
-	if p.Delete && slices.Contains(p.DeleteRules, rule) {
+	if p.Delete && slices.Contains(p.DeleteRules, rule) && slices.Contains(p.DeleteAccounts, account) {
 		out = append(out, Delete)
 	}
 	return out
@@ -73,6 +77,8 @@ func (p Policy) allowed(verb, user string, r Ref) string {
 		return "only the users of actions.delete.users may delete tokens"
 	case verb == Delete && !slices.Contains(p.DeleteRules, r.Rule):
 		return fmt.Sprintf("a %s finding cannot be deleted from Slack (actions.delete.rules)", r.Rule)
+	case verb == Delete && !slices.Contains(p.DeleteAccounts, r.AccountID):
+		return ErrNoDeleteRole.Error()
 	case verb == Delete:
 		return ""
 	case SnoozeFor(verb) > p.MaxSnooze:

@@ -113,7 +113,7 @@ func newBench(t testing.TB, deleteOn bool) *bench {
 	t.Cleanup(hs.Close)
 	b.hookURL = hs.URL + "/actions/T0001/123/abc"
 	b.policy = actions.Policy{Users: []string{admin}, Owners: map[string]string{"alice": alice, "bob": bob}, MaxSnooze: 90 * audit.Day,
-		Delete: deleteOn, DeleteUsers: []string{admin}, DeleteRules: []audit.Rule{audit.RuleExpired}, Rules: audit.DefaultPolicy()}
+		Delete: deleteOn, DeleteUsers: []string{admin}, DeleteRules: []audit.Rule{audit.RuleExpired}, DeleteAccounts: []string{""}, Rules: audit.DefaultPolicy()}
 	b.h = &actions.Handler{SigningSecret: signingSecret, Policy: b.policy, Store: b.store, HTTPClient: slack.NewHTTPClient(5 * time.Second),
 		ResponseHosts: []string{strings.TrimPrefix(hs.URL, "http://")}, Now: func() time.Time { return now }}
 	if deleteOn {

@@ -59,7 +59,7 @@ func (b *Buttons) blocks(s *audit.Snapshot, items []notify.Item, mentions map[st
 	for i, it := range items[:n] {
 		ref := actions.RefOf(s, it.Gateway, it.Token, it.Finding)
 		var elems []slackgo.BlockElement
-		for _, verb := range b.Policy.Offers(it.Finding.Rule) {
+		for _, verb := range b.Policy.Offers(it.Finding.Rule, it.Gateway.AccountID) {
 			v, err := b.Signer.Value(verb, ref)
 			if err != nil {
 				continue

@@ -14,7 +14,7 @@ import (
 )
 
 var testButtons = &Buttons{Signer: actions.NewSigner("test-signing-secret"), Policy: actions.Policy{MaxSnooze: 30 * audit.Day,
-	Delete: true, DeleteRules: []audit.Rule{audit.RuleExpiring}}}
+	Delete: true, DeleteRules: []audit.Rule{audit.RuleExpiring}, DeleteAccounts: []string{""}}}
 
 // TestButtonsStayWithinSlacksLimits renders the reports of small and huge
 // fleets with buttons: within 50 blocks, each button's action_id lta_…,
@@ -62,6 +62,12 @@ func TestButtonsStayWithinSlacksLimits(t *testing.T) {
 		if n != tc.want {
 			t.Errorf("%s: %d tokens with buttons, want %d", tc.name, n, tc.want)
 		}
+	}
+	// A token in an account without a delete role is offered no delete.
+	other := &Buttons{Signer: testButtons.Signer, Policy: testButtons.Policy}
+	other.Policy.DeleteAccounts = []string{"1111222233334444"}
+	if msg := Render(fleetOf(3, 0), RenderOptions{MaxItems: 10, Buttons: other}); strings.Contains(mustJSON(msg), "lta_delete") || !strings.Contains(mustJSON(msg), "lta_ack") {
+		t.Error("a delete offered on a token of an account without a delete role")
 	}
 	// Without Buttons, none.
 	if msg := Render(fleetOf(3, 0), RenderOptions{MaxItems: 10}); strings.Contains(mustJSON(msg), "lta_") {
