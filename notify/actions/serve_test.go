@@ -515,6 +515,9 @@ func TestSnoozeAppliesToTheNextAuditThenLapses(t *testing.T) {
 	if len(tr.Findings) != 1 || len(later.Suppressions) != 1 || !later.Suppressions[0].Lapsed {
 		t.Errorf("after the snooze: findings %+v, suppressions %+v; want the finding back and the snooze lapsed", tr.Findings, later.Suppressions)
 	}
+	if text := slack.Render(later, slack.RenderOptions{MaxItems: 10}).PlainText(); !strings.Contains(text, "snoozed by <@"+alice+"> until 2026-12-07 (a snooze from Slack: snooze it again") {
+		t.Errorf("the report does not say the snooze lapsed:\n%s", text)
+	}
 }
 
 func TestAcknowledgedOwnerIsShown(t *testing.T) {

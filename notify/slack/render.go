@@ -285,7 +285,11 @@ func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int
 	if ls := notify.Lapsed(s); len(ls) > 0 {
 		title := fmt.Sprintf("*:hourglass: %s lapsed* — renew or remove them", pluralVerb(len(ls), "suppression has", "suppressions have"))
 		m.list(title, len(ls), func(i int) string {
-			return "• " + escape(notify.SuppressionLabel(ls[i])) + ": " + withMentions(ls[i].Reason)
+			l := "• " + escape(notify.SuppressionLabel(ls[i])) + ": " + withMentions(ls[i].Reason)
+			if ls[i].SnoozedBy != "" {
+				l += " (a snooze from Slack: snooze it again, or act on the token)"
+			}
+			return l
 		}, max(limit, 3))
 	}
 	if items, sups := notify.Snoozed(s); len(items) > 0 {
