@@ -91,7 +91,6 @@ func serveDemoActions(ctx context.Context, s *session, res *auditrun.Result, std
 		body, _ := io.ReadAll(io.LimitReader(r.Body, actions.MaxBody+1))
 		resp := h.Serve(r.Context(), actions.Request{Method: r.Method, Path: r.URL.Path, Header: r.Header, Body: body})
 		w.WriteHeader(resp.Status)
-		_, _ = io.WriteString(w, resp.Body)
 	})
 	mux.HandleFunc("POST /demo/response_url", func(w http.ResponseWriter, r *http.Request) {
 		var m struct {

@@ -68,7 +68,7 @@ func (h *fcHandler) serveHTTP(ctx context.Context, fctx *fccontext.FcContext, pa
 		return answer(http.StatusNotFound, "")
 	}
 	resp := ah.Serve(ctx, req)
-	return answer(resp.Status, resp.Body)
+	return answer(resp.Status, "")
 }
 
 // httpRequest is the request an HTTP event carries, or the status that

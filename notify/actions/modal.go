@@ -2,12 +2,8 @@ package actions
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"time"
 	"unicode"
@@ -106,13 +102,11 @@ func (h *Handler) submitSnooze(ctx context.Context, cb *slackgo.InteractionCallb
 	// The message the click came from, as tell needs it.
 	msg := &slackgo.InteractionCallback{ResponseURL: st.ResponseURL, User: cb.User}
 	msg.ActionCallback.BlockActions = []*slackgo.BlockAction{{BlockID: st.BlockID}}
-	sum := sha256.Sum256([]byte("view|" + cb.View.ID + "|" + user))
-	if err := h.Store.Create(ctx, "actions/claims/"+hex.EncodeToString(sum[:16])+".json", mustJSON(rec)); errors.Is(err, fs.ErrExist) {
-		return // Slack's retry of the same submission
-	} else if err != nil {
-		h.logger().Error("action not claimed", "verb", verb, "token", rec.Token, "by", user, "error", err)
+	if claimed, err := h.claim(ctx, "view|"+cb.View.ID+"|"+user, rec); err != nil {
 		h.tell(ctx, msg, "Not done: the action could not be claimed (the store did not answer): snooze again", nil)
 		return
+	} else if !claimed {
+		return // Slack's retry of the same submission
 	}
 	if why := h.Policy.allowed(verb, user, ref); why != "" {
 		rec.Outcome, rec.Detail = "refused", why

@@ -36,9 +36,6 @@ const (
 	Delete    = "delete"
 )
 
-// Verbs are every verb, in the order a menu offers them.
-var Verbs = []string{Snooze7d, Snooze30d, Snooze90d, Ack, Delete}
-
 // SnoozeFor is how long a snooze verb lasts (0 for another verb).
 func SnoozeFor(verb string) time.Duration {
 	switch verb {

@@ -154,7 +154,6 @@ type Request struct {
 // Response is the answer to it.
 type Response struct {
 	Status int
-	Body   string
 }
 
 func (h *Handler) now() time.Time {
@@ -246,14 +245,11 @@ func (h *Handler) act(ctx context.Context, cb *slackgo.InteractionCallback) {
 	}
 	// A click is done once: a double click and Slack's retry of the same
 	// action claim one key.
-	sum := sha256.Sum256([]byte(ba.ActionTs + "|" + user + "|" + ba.Value))
-	if err := h.Store.Create(ctx, "actions/claims/"+hex.EncodeToString(sum[:16])+".json", mustJSON(rec)); errors.Is(err, fs.ErrExist) {
-		h.tell(ctx, cb, "That click was already handled (Slack sent it again, or it was replayed): nothing more was done.", nil)
+	if claimed, err := h.claim(ctx, ba.ActionTs+"|"+user+"|"+ba.Value, rec); err != nil {
+		h.tell(ctx, cb, "Not done: the action could not be claimed (the store did not answer): click again", nil)
 		return
-	} else if err != nil {
-		rec.Outcome, rec.Detail = "failed", "the action could not be claimed (the store did not answer): click again"
-		h.logger().Error("action not claimed", "verb", verb, "token", rec.Token, "by", user, "error", err)
-		h.tell(ctx, cb, "Not done: "+rec.Detail, nil)
+	} else if !claimed {
+		h.tell(ctx, cb, "That click was already handled (Slack sent it again, or it was replayed): nothing more was done.", nil)
 		return
 	}
 	if why := h.Policy.allowed(verb, user, ref); why != "" {
@@ -294,6 +290,22 @@ func (h *Handler) act(ctx context.Context, cb *slackgo.InteractionCallback) {
 type refusal struct{ msg string }
 
 func (r refusal) Error() string { return r.msg }
+
+// claim claims an action once under key (a click: its action_ts, user and
+// value; a modal's submission: its view and user): false when it was
+// claimed before. A claim that could not be written is logged.
+func (h *Handler) claim(ctx context.Context, key string, rec Record) (bool, error) {
+	sum := sha256.Sum256([]byte(key))
+	err := h.Store.Create(ctx, "actions/claims/"+hex.EncodeToString(sum[:16])+".json", mustJSON(rec))
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return false, nil
+	case err != nil:
+		h.logger().Error("action not claimed", "verb", rec.Verb, "token", rec.Token, "by", rec.By, "error", err)
+		return false, err
+	}
+	return true, nil
+}
 
 // delete re-reads the token and deletes it when it still has the finding
 // the report showed; it returns what it did, or why it did not: a refusal,
