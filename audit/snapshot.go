@@ -355,6 +355,8 @@ type Builder struct {
 	ev      Evaluation
 	now     time.Time
 	s       *Snapshot
+	sups    *suppressionIndex
+	cands   []int // a buffer for the suppressions a token may match
 	matched []int
 	// unsuppressed counts the tokens whose suppressions were not matched
 	// because Stop said the deadline had come.
@@ -391,7 +393,7 @@ func NewBuilder(ev Evaluation) *Builder {
 			s.Summary.Findings[r] = 0
 		}
 	}
-	return &Builder{ev: ev, now: now, s: s, matched: make([]int, len(ev.Suppressions))}
+	return &Builder{ev: ev, now: now, s: s, sups: newSuppressionIndex(ev.Suppressions), matched: make([]int, len(ev.Suppressions))}
 }
 
 // Add classifies one gateway's result into the snapshot, and returns the
@@ -481,9 +483,10 @@ func (b *Builder) classify(tr *TokenReport, t Token, ref GatewayRef, public bool
 	}
 	if len(ev.Suppressions) > 0 && len(tr.Findings) > 0 && ev.Stop != nil && ev.Stop() {
 		b.unsuppressed++
-	} else if len(ev.Suppressions) > 0 {
+	} else if len(ev.Suppressions) > 0 && len(tr.Findings) > 0 {
+		b.cands = b.sups.candidates(ref, t, b.cands[:0])
 		tr.Findings = slices.DeleteFunc(tr.Findings, func(f Finding) bool {
-			sup, ok := suppressionFor(ev.Suppressions, b.matched, ref, t, f.Rule, b.now)
+			sup, ok := b.sups.suppressionFor(b.cands, b.matched, ref, t, f.Rule, b.now)
 			if ok {
 				tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate(), SnoozedBy: sup.SnoozedBy})
 			}
@@ -593,23 +596,6 @@ func preferToken(a, b Token) bool {
 		cmp.Compare(a.Name, b.Name),
 		cmp.Compare(a.CreatedBy, b.CreatedBy),
 	) < 0
-}
-
-// suppressionFor returns the first configured suppression that applies to
-// the finding, counting every suppression (lapsed or not) that matches it.
-func suppressionFor(sups []Suppression, matched []int, g GatewayRef, t Token, r Rule, now time.Time) (Suppression, bool) {
-	var found Suppression
-	ok := false
-	for i, s := range sups {
-		if !s.Matches(g, t, r) {
-			continue
-		}
-		matched[i]++
-		if !ok && !s.Lapsed(now) {
-			found, ok = s, true
-		}
-	}
-	return found, ok
 }
 
 func rulesReport(p Policy) RulesReport {
