@@ -89,6 +89,9 @@ type fcResponse struct {
 	// MetricsError why they were not (the run is not failed for it).
 	MetricsSent  bool   `json:"metricsSent,omitempty"`
 	MetricsError string `json:"metricsError,omitempty"`
+	// ActionsWarnings say what of the record of actions from Slack could
+	// not be applied (the snapshot's actionsWarnings).
+	ActionsWarnings []string `json:"actionsWarnings,omitempty"`
 }
 
 // invocation is a decoded event.
@@ -349,7 +352,8 @@ func (h *fcHandler) audit(ctx context.Context, fctx *fccontext.FcContext, payloa
 	s := res.Snapshot
 	resp := &fcResponse{RunID: s.RunID, AuditedAt: s.AuditedAt, Verdict: s.Verdict, Snapshot: res.Location, Page: writtenPage(res), Summary: s.Summary,
 		Notified: res.Notified, Partial: res.Partial(), DryRun: dryRun, Reused: res.Reused, Deliveries: res.Deliveries,
-		BaselineHeld: res.BaselineHeld, HistoryHeld: res.HistoryHeld, MetricsSent: res.MetricsSent, MetricsError: res.MetricsError}
+		BaselineHeld: res.BaselineHeld, HistoryHeld: res.HistoryHeld, MetricsSent: res.MetricsSent, MetricsError: res.MetricsError,
+		ActionsWarnings: s.ActionsWarnings}
 	log.Info("audit complete", "verdict", s.Verdict, "snapshot", res.Location, "written", res.Written, "reused", res.Reused,
 		"gateways", s.Summary.Gateways, "gateways_failed", s.Summary.GatewaysFailed, "errors", s.Summary.Errors,
 		"tokens", s.Summary.Tokens, "findings", s.Summary.ActiveFindings(), "suppressed", s.Summary.Suppressed,

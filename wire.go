@@ -75,7 +75,7 @@ func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(stri
 		r.Metrics = c
 	}
 	if cfg.Actions.Enabled {
-		r.Actions = actions.Source{Store: store}
+		r.Actions = actions.Source{Store: store, Policy: actionsPolicy(cfg), Now: now}
 	}
 	if router != nil {
 		r.Notifier = &notify.Dispatcher{Notifiers: []notify.Notifier{router}, Claims: store, Logger: log, Now: now}

@@ -40,6 +40,12 @@ type Snapshot struct {
 	// Actions are the recent actions taken from Slack, the latest last
 	// (actions.enabled; absent otherwise).
 	Actions []ActionReport `json:"actions,omitempty"`
+	// ActionsWarnings say, in plain words, what of the record of actions
+	// could not be applied: a state skipped (corrupt, too large), a record
+	// of a newer release, entries the rules of who may do what refuse, a
+	// snooze capped at actions.maxSnooze, a record that could not be read.
+	// Absent when there is nothing to say.
+	ActionsWarnings []string `json:"actionsWarnings,omitempty"`
 }
 
 // ActionReport is one action attempted from Slack, allowed or refused: who
@@ -235,6 +241,9 @@ type TokenReport struct {
 type Acknowledgement struct {
 	By string    `json:"by"`
 	At time.Time `json:"at"`
+	// CreatedBy, when set, is the creator the token must still have for
+	// the acknowledgement to hold (one its owner made).
+	CreatedBy string `json:"-"`
 }
 
 // Actions are what people did from Slack, as an audit applies them: the
@@ -244,6 +253,9 @@ type Actions struct {
 	Snoozes []Suppression
 	Acks    map[string]Acknowledgement
 	Recent  []ActionReport
+	// Warnings say what of the record could not be applied (the
+	// snapshot's actionsWarnings).
+	Warnings []string
 }
 
 // TokenKey names a token across runs: its gateway's key and its ID.
@@ -328,8 +340,10 @@ type Evaluation struct {
 	Scope        ScopeReport
 	// Acks are the tokens' acknowledgements, by TokenKey.
 	Acks map[string]Acknowledgement
-	// Actions are the recent actions taken from Slack, for the snapshot.
-	Actions []ActionReport
+	// Actions are the recent actions taken from Slack, for the snapshot;
+	// ActionsWarnings what of their record could not be applied.
+	Actions         []ActionReport
+	ActionsWarnings []string
 	// Stop, when set, says that the run's deadline has come: suppressions
 	// are no longer matched (the findings stay active: more is reported,
 	// never less), so that classification ends in time.
@@ -386,6 +400,8 @@ func NewBuilder(ev Evaluation) *Builder {
 		Errors:        []ScopeError{},
 		Suppressions:  []SuppressionReport{},
 		Actions:       ev.Actions,
+
+		ActionsWarnings: ev.ActionsWarnings,
 	}
 	s.Summary.Findings = map[Rule]int{}
 	for _, r := range Rules {
@@ -447,7 +463,7 @@ func (b *Builder) Add(res GatewayResult) GatewayReport {
 			Suppressed: []SuppressedFinding{}, DataErrors: t.DataErrors,
 		}
 		b.classify(&tr, t, res.Ref, g.Public != nil && *g.Public)
-		if a, ok := b.ev.Acks[TokenKey(res.Ref, t.ID)]; ok {
+		if a, ok := b.ev.Acks[TokenKey(res.Ref, t.ID)]; ok && (a.CreatedBy == "" || a.CreatedBy == t.CreatedBy) {
 			tr.Acknowledged = &a
 		}
 		g.Tokens = append(g.Tokens, tr)
@@ -741,11 +757,19 @@ func (s *Snapshot) WriteWith(w io.Writer, encoded EncodedGateway) error {
 			}
 		}
 		member("changes")
-		if err = jw.changes(s.Changes, 1); err != nil || len(s.Actions) == 0 {
+		if err = jw.changes(s.Changes, 1); err != nil {
 			return
 		}
-		member("actions")
-		err = jw.value(s.Actions, 1)
+		if len(s.Actions) > 0 {
+			member("actions")
+			if err = jw.value(s.Actions, 1); err != nil {
+				return
+			}
+		}
+		if len(s.ActionsWarnings) > 0 {
+			member("actionsWarnings")
+			err = jw.value(s.ActionsWarnings, 1)
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("encode snapshot: %w", err)

@@ -323,7 +323,8 @@ func (d *Dispatcher) read(ctx context.Context, key string) (*claimRecord, error)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
-		if strings.Contains(err.Error(), "larger than") {
+		var tl interface{ TooLarge() bool }
+		if errors.As(err, &tl) && tl.TooLarge() {
 			return nil, errUnreadable // a store's "too large": more than any claim
 		}
 		return nil, err

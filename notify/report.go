@@ -413,3 +413,17 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// maxActionsWarnings bounds the warnings of the record of actions a report
+// lists (the snapshot has them all).
+const maxActionsWarnings = 3
+
+// ActionsWarnings are the snapshot's warnings on the record of actions as
+// a report lists them: the first few, then how many more.
+func ActionsWarnings(s *audit.Snapshot) []string {
+	w := s.ActionsWarnings
+	if len(w) <= maxActionsWarnings {
+		return w
+	}
+	return append(slices.Clip(w[:maxActionsWarnings]), fmt.Sprintf("and %d more (the snapshot's actionsWarnings)", len(w)-maxActionsWarnings))
+}

@@ -57,6 +57,9 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 			fmt.Fprintf(b, "WARNING: %s\n", c.Overdue.Message)
 		}
 	}
+	for _, w := range ActionsWarnings(s) {
+		fmt.Fprintf(b, "WARNING: actions from Slack: %s\n", Clean(w))
+	}
 	for _, sec := range secs {
 		fmt.Fprintf(b, "\n%s (%s) — %d\n", strings.ToUpper(audit.Info(sec.Rule).Title), sec.Severity, len(sec.Items))
 		if sec.Rule == audit.RuleReused {

@@ -431,9 +431,13 @@ func (r *Runner) collect(ctx context.Context, o Options, now time.Time, accounts
 		acts, err := r.Actions.ReadActions(ctx)
 		if err != nil {
 			r.logger().Warn("actions from Slack not read: snoozes and acknowledgements are not applied in this run", "error", err)
+			acts.Warnings = append(acts.Warnings, "the record of actions could not be read ("+audit.BoundText(err.Error())+"): its snoozes and acknowledgements are not applied in this run")
+		}
+		for _, w := range acts.Warnings {
+			r.logger().Warn("actions from Slack: not all applied", "warning", w)
 		}
 		ev.Suppressions = append(slices.Clip(ev.Suppressions), acts.Snoozes...) // config suppressions first: they win
-		ev.Acks, ev.Actions = acts.Acks, acts.Recent
+		ev.Acks, ev.Actions, ev.ActionsWarnings = acts.Acks, acts.Recent, acts.Warnings
 	}
 	b := audit.NewBuilder(ev)
 	defer func() {

@@ -66,5 +66,12 @@ var ErrExists error = &storeError{"already exists", fs.ErrExist}
 const MaxObjectBytes = 32 << 20
 
 // ErrTooLarge is returned (wrapped) by Store.Get for an object larger than
-// MaxObjectBytes.
-var ErrTooLarge = fmt.Errorf("larger than %d MiB; not read", MaxObjectBytes>>20)
+// MaxObjectBytes. It says so of itself (TooLarge), so that packages that
+// only know the standard library (notify's claims, the record of actions)
+// can tell it.
+var ErrTooLarge error = tooLargeError{}
+
+type tooLargeError struct{}
+
+func (tooLargeError) Error() string  { return fmt.Sprintf("larger than %d MiB; not read", MaxObjectBytes>>20) }
+func (tooLargeError) TooLarge() bool { return true }

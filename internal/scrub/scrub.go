@@ -67,7 +67,7 @@ var shapes = []struct {
 	{"signature", regexp.MustCompile(`(?i)\b((?:x-(?:oss|acs)-)?signature)=[^\s"'<>,;&]+`), "$1=" + Redacted},
 	{"credential", regexp.MustCompile(`(?i)\b(credential)=[^\s"'<>,;&]+`), "$1=" + Redacted},
 	{"xox", regexp.MustCompile(`\bxox[a-z]-[A-Za-z0-9-]+`), Redacted},
-	{"hooks.slack.com", regexp.MustCompile(`(?i)(hooks\.slack\.com/services/)[^\s"'<>]+`), "$1" + Redacted},
+	{"hooks.slack.com", regexp.MustCompile(`(?i)(hooks\.slack\.com/)[^\s"'<>]+`), "$1" + Redacted},
 }
 
 // Text returns v without the secrets: the values given, and whatever has

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -113,7 +114,7 @@ func (h *Handler) submitSnooze(ctx context.Context, cb *slackgo.InteractionCallb
 		h.finish(ctx, msg, rec, nil)
 		return
 	}
-	reason := cleanReason(cb.View.State, MaxReasonChar)
+	reason := cleanReason(cb.View.State)
 	until := h.now().UTC().Add(SnoozeFor(verb))
 	rec.Outcome, rec.Detail = "done", "until "+until.Format(time.DateOnly)
 	if reason != "" {
@@ -140,19 +141,40 @@ func (h *Handler) readBack(ctx context.Context, msg *slackgo.InteractionCallback
 	msg.Message = res.Messages[0]
 }
 
-// cleanReason is the modal's reason, on one line, without control
-// characters or angle brackets (it cannot mention or link), within n
-// characters.
-func cleanReason(st *slackgo.ViewState, n int) string {
+// cleanReason is the modal's reason, cleaned (CleanReason).
+func cleanReason(st *slackgo.ViewState) string {
 	if st == nil {
 		return ""
 	}
-	v := st.Values[reasonBlock][reasonAction].Value
+	return CleanReason(st.Values[reasonBlock][reasonAction].Value)
+}
+
+// CleanReason is a snooze's reason as it is kept and shown: on one line,
+// without control, bidi or zero-width characters (which reorder or hide
+// text) and angle brackets (it cannot mention or link), with what looks
+// like a URL or a domain defanged (hxxps[:]//example[.]com: Slack would
+// make it a live link), within MaxReasonChar characters. A reason read
+// back from the record is cleaned again: the record is input.
+func CleanReason(v string) string {
 	v = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '<' || r == '>' {
+		switch {
+		case unicode.IsControl(r), r == '<', r == '>':
 			return ' '
+		case unicode.Is(unicode.Cf, r), unicode.Is(unicode.Zl, r), unicode.Is(unicode.Zp, r):
+			return -1
 		}
 		return r
 	}, v)
-	return audit.Truncate(strings.Join(strings.Fields(v), " "), n)
+	words := strings.Fields(v)
+	for i, w := range words {
+		if linkLike.MatchString(w) {
+			w = strings.NewReplacer("://", "[:]//", ".", "[.]").Replace(w)
+			words[i] = strings.Replace(strings.Replace(w, "http", "hxxp", 1), "HTTP", "HXXP", 1)
+		}
+	}
+	return audit.Truncate(strings.Join(words, " "), MaxReasonChar)
 }
+
+// linkLike is a word Slack would turn into a link: one with a scheme, or
+// a name with a dot before two letters (example.com, www.x.io).
+var linkLike = regexp.MustCompile(`(?i)://|[a-z0-9-]\.[a-z]{2,}`)

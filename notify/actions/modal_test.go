@@ -1,6 +1,7 @@
 package actions_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
 
+	"livy-token-audit/audit"
 	"livy-token-audit/notify/actions"
 )
 
@@ -144,7 +146,11 @@ func TestSnoozeAsksItsReasonInAModal(t *testing.T) {
 		!strings.Contains(p.raw, "lta_snooze_7d") { // the other tokens keep their buttons
 		t.Errorf("the message update: %s", p.raw)
 	}
-	sups := s.Suppressions()
+	acts, err := actions.Source{Store: b.store, Policy: b.policy, Now: func() time.Time { return now }}.ReadActions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sups := acts.Snoozes
 	if len(sups) != 1 || sups[0].Reason != "snoozed by <@"+alice+"> until 2026-12-30, retiring it next week !channel" {
 		t.Errorf("as the audit applies it: %+v", sups)
 	}
@@ -174,7 +180,9 @@ func TestSnoozeAsksItsReasonInAModal(t *testing.T) {
 	if _, p := b.click(alice, "tk-exp", actions.Snooze7d); !p.ReplaceOriginal || !strings.Contains(p.raw, "snoozed by") {
 		t.Errorf("a click whose modal could not open: %s", p.raw)
 	}
-	if s := b.state(); len(s.Snoozes) != 2 || s.Snoozes[1].Reason != "" {
+	// It replaces the earlier snooze of that finding: one per token and
+	// rule, the latest.
+	if s := b.state(); len(s.Snoozes) != 1 || s.Snoozes[0].Reason != "" || !s.Snoozes[0].Until.Equal(now.Add(7*audit.Day)) {
 		t.Errorf("snoozes %+v", s.Snoozes)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -67,10 +68,14 @@ func (p Policy) Offers(rule audit.Rule, account string) []string {
 	return out
 }
 
-// allowed says why user may not do verb to ref ("" when they may).
+// allowed says why user may not do verb to ref ("" when they may). A
+// user is a Slack user ID, never empty; a token's owner is the Slack user
+// slack.mentions maps its creator to, when it maps it.
 func (p Policy) allowed(verb, user string, r Ref) string {
-	owner := r.Owner != "" && p.Owners[r.Owner] == user
+	owner := r.Owner != "" && p.Owners[r.Owner] != "" && p.Owners[r.Owner] == user
 	switch {
+	case !SlackID(user):
+		return "the action came without a Slack user"
 	case verb == Delete && !p.Delete:
 		return "deleting from Slack is off (actions.delete.enabled)"
 	case verb == Delete && !slices.Contains(p.DeleteUsers, user):
@@ -87,6 +92,56 @@ func (p Policy) allowed(verb, user string, r Ref) string {
 		return "only the token's owner (slack.mentions) and the users of actions.users may " + verbWords(verb)
 	}
 	return ""
+}
+
+// slackID is what a Slack user ID looks like: U or W, then upper-case
+// letters and digits.
+var slackID = regexp.MustCompile(`^[UW][A-Z0-9]{2,31}$`)
+
+// SlackID reports whether s is a Slack user ID.
+func SlackID(s string) bool { return slackID.MatchString(s) }
+
+// maxFuture is how far ahead of the clock an entry of the record may be
+// dated (the clocks of two machines).
+const maxFuture = 5 * time.Minute
+
+// check says why an entry of the record — by did verb to r at at — does
+// not hold under the rules ("" when it does): the record is input, and
+// what it says is checked again when it is read.
+func (p Policy) check(verb, by string, r Ref, at, now time.Time) string {
+	what := fmt.Sprintf("%s of %s", map[bool]string{true: "a snooze", false: "an acknowledgement"}[verb != Ack], audit.Truncate(r.Key(), 200))
+	switch {
+	case !SlackID(by):
+		return fmt.Sprintf("%s was ignored: by %q, which is not a Slack user ID", what, audit.Truncate(by, 40))
+	case r.Token == "" || r.Gateway == "" || r.Region == "" || r.Workspace == "":
+		return what + " was ignored: it does not name its token exactly"
+	case at.IsZero() || at.After(now.Add(maxFuture)):
+		return fmt.Sprintf("%s by <@%s> was ignored: dated %s, ahead of the clock", what, by, at.UTC().Format(time.RFC3339))
+	}
+	if verb != Ack {
+		verb = Snooze7d // who may snooze; how long is checkSnooze's
+	}
+	if why := p.allowed(verb, by, r); why != "" {
+		return fmt.Sprintf("%s by <@%s> was ignored: %s", what, by, why)
+	}
+	return ""
+}
+
+// checkSnooze is check for a snooze, which is also capped at
+// actions.maxSnooze after it was made: it returns the snooze as it holds,
+// and why it does not (or what was capped).
+func (p Policy) checkSnooze(z Snooze, now time.Time) (Snooze, string, bool) {
+	if why := p.check(Snooze7d, z.By, z.Ref, z.At, now); why != "" {
+		return z, why, false
+	}
+	z.Reason = CleanReason(z.Reason)
+	if end := z.At.Add(p.MaxSnooze); z.Until.After(end) {
+		note := fmt.Sprintf("a snooze of %s by <@%s> until %s was capped at %s (actions.maxSnooze %s after it was made)", audit.Truncate(z.Key(), 200), z.By,
+			z.Until.UTC().Format(time.DateOnly), end.UTC().Format(time.DateOnly), audit.FormatDuration(p.MaxSnooze))
+		z.Until = end
+		return z, note, true
+	}
+	return z, "", true
 }
 
 func verbWords(verb string) string {
@@ -191,7 +246,7 @@ func (h *Handler) Serve(ctx context.Context, req Request) Response {
 		err = sv.Ensure()
 	}
 	if err != nil {
-		h.logger().Warn("action refused: not signed by Slack", "reason", err.Error())
+		h.logger().Warn("action refused: not signed by Slack", "reason", verifyReason(err))
 		return Response{Status: http.StatusUnauthorized}
 	}
 	form, err := url.ParseQuery(string(req.Body))
@@ -232,6 +287,20 @@ func (h *Handler) Serve(ctx context.Context, req Request) Response {
 	return Response{Status: http.StatusOK} // an empty 200 closes a modal
 }
 
+// verifyReason says why a request failed verification, in words of our
+// own: slack-go's errors may echo the timestamp header, at any length.
+func verifyReason(err error) string {
+	switch {
+	case errors.Is(err, slackgo.ErrMissingHeaders):
+		return "no signature or timestamp header"
+	case errors.Is(err, slackgo.ErrExpiredTimestamp):
+		return "the timestamp is more than 5 minutes off"
+	case errors.Is(err, slackgo.ErrInvalidSignature):
+		return "the signature does not match"
+	}
+	return "the signature or the timestamp is malformed"
+}
+
 // act checks and does one action, and tells the clicker.
 func (h *Handler) act(ctx context.Context, cb *slackgo.InteractionCallback) {
 	ba := cb.ActionCallback.BlockActions[0]
@@ -269,6 +338,11 @@ func (h *Handler) act(ctx context.Context, cb *slackgo.InteractionCallback) {
 	case verb == Ack:
 		change = func(s *State) { s.Acks = append(s.Acks, Acknowledgement{Ref: ref, By: user, At: rec.At}) }
 	default:
+		if _, err := Read(ctx, h.Store); errors.As(err, new(*NewerError)) {
+			rec.Outcome, rec.Detail = "refused", notRecorded(err)
+			h.finish(ctx, cb, rec, nil)
+			return
+		}
 		rec.Detail, err = h.delete(ctx, ref)
 		var r refusal
 		switch {
@@ -341,7 +415,7 @@ func (h *Handler) finish(ctx context.Context, cb *slackgo.InteractionCallback, r
 	// The record is written even when the action's budget ran out.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_, err := Update(rctx, h.Store, h.now(), func(s *State) {
+	head, err := Update(rctx, h.Store, h.Policy, h.now(), h.logger(), func(s *State) {
 		if change != nil {
 			change(s)
 		}
@@ -350,16 +424,36 @@ func (h *Handler) finish(ctx context.Context, cb *slackgo.InteractionCallback, r
 	if err != nil {
 		h.logger().Error("action not recorded", "verb", rec.Verb, "token", rec.Token, "by", rec.By, "error", err)
 		if rec.Outcome == "done" && change != nil {
-			h.tell(ctx, cb, "Not done: the action could not be recorded ("+err.Error()+")", nil)
+			h.tell(ctx, cb, "Not done: "+notRecorded(err), nil)
 			return
 		}
 	}
+	note := ""
+	if head != nil && len(head.Skipped) > 0 {
+		note = skippedNote
+		h.logger().Warn("the record's newest state could not be used; recorded on the last usable one", "skipped", head.Skipped)
+	}
 	h.logger().Info("action", "verb", rec.Verb, "token", rec.Token, "by", rec.By, "outcome", rec.Outcome, "detail", rec.Detail)
 	if rec.Outcome != "done" {
-		h.tell(ctx, cb, "Not done: "+rec.Detail, nil)
+		h.tell(ctx, cb, "Not done: "+rec.Detail+note, nil)
 		return
 	}
+	rec.Detail += note
 	h.tell(ctx, cb, "", &rec)
+}
+
+// skippedNote tells a clicker that the record's head could not be used.
+const skippedNote = " (note: the newest state of the record of actions could not be read, so this was recorded on the last one that could; " +
+	"what only that state held is not applied: the next audit's report says what)"
+
+// notRecorded says, in plain words, why an action could not be recorded:
+// the clicker never sees a store's error.
+func notRecorded(err error) string {
+	var ne *NewerError
+	if errors.As(err, &ne) {
+		return "the record of actions was written by a newer release of livy-token-audit (" + ne.Why + "); this one does not write over it: upgrade the function, then click again"
+	}
+	return "the action could not be recorded (the store did not answer): click again"
 }
 
 // tell answers the clicker through response_url: an ephemeral note, or —
@@ -391,10 +485,19 @@ func (h *Handler) tell(ctx context.Context, cb *slackgo.InteractionCallback, not
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := h.HTTPClient.Do(req)
 	if err != nil {
-		h.logger().Warn("response_url post failed", "error", err.Error())
+		// The URL lets anyone post into the channel for 30 minutes: it is
+		// never logged, only its host.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		h.logger().Warn("response_url post failed", "host", hostOf(cb.ResponseURL), "error", redactURL(err.Error(), cb.ResponseURL))
 		return
 	}
 	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		h.logger().Warn("response_url post refused", "host", hostOf(cb.ResponseURL), "status", resp.StatusCode)
+	}
 }
 
 // replaced is the message's blocks with the acted-on token's buttons
@@ -437,6 +540,18 @@ func (h *Handler) responseURLAllowed(raw string) bool {
 		return true
 	}
 	return u.Scheme == "https" && (u.Hostname() == "hooks.slack.com" || strings.HasSuffix(u.Hostname(), ".slack.com"))
+}
+
+// redactURL is msg without the URL raw, or its path.
+func redactURL(msg, raw string) string {
+	if raw == "" {
+		return msg
+	}
+	msg = strings.ReplaceAll(msg, raw, "[response_url]")
+	if u, err := url.Parse(raw); err == nil && len(u.Path) > 1 {
+		msg = strings.ReplaceAll(msg, u.Path, "/[redacted]")
+	}
+	return msg
 }
 
 func hostOf(raw string) string {

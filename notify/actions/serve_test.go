@@ -221,11 +221,11 @@ func (b *bench) send(req actions.Request) (int, post) {
 
 func (b *bench) state() actions.State {
 	b.t.Helper()
-	s, _, err := actions.Read(context.Background(), b.store)
+	h, err := actions.Read(context.Background(), b.store)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	return s
+	return h.State
 }
 
 func (b *bench) tokens() []string {
@@ -332,8 +332,8 @@ func TestRefusedRequestsChangeNothing(t *testing.T) {
 	if got := b.tokens(); len(got) != 3 || b.deletes() != 0 {
 		t.Errorf("tokens %v after refused requests, %d deletes; nothing may change", got, b.deletes())
 	}
-	if _, n, _ := actions.Read(context.Background(), b.store); n != 0 {
-		t.Errorf("the record has %d states; a request that fails verification is not recorded", n)
+	if h, _ := actions.Read(context.Background(), b.store); h.N != 0 {
+		t.Errorf("the record has %d states; a request that fails verification is not recorded", h.N)
 	}
 	entries, _ := os.ReadDir(filepath.Join(b.dir, "actions"))
 	if len(entries) != 0 {
@@ -485,7 +485,7 @@ func TestSnoozeAppliesToTheNextAuditThenLapses(t *testing.T) {
 	t.Parallel()
 	b := newBench(t, false)
 	b.click(alice, "tk-exp", actions.Snooze7d)
-	acts, err := actions.Source{Store: b.store}.ReadActions(context.Background())
+	acts, err := actions.Source{Store: b.store, Policy: b.policy, Now: func() time.Time { return now }}.ReadActions(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,12 +524,12 @@ func TestAcknowledgedOwnerIsShown(t *testing.T) {
 	t.Parallel()
 	b := newBench(t, false)
 	b.click(bob, "tk-unused", actions.Ack)
-	acts, err := actions.Source{Store: b.store}.ReadActions(context.Background())
+	acts, err := actions.Source{Store: b.store, Policy: b.policy, Now: func() time.Time { return now }}.ReadActions(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := audit.BuildSnapshot(audit.Collection{Gateways: []audit.GatewayResult{{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1"},
-		Tokens: []audit.Token{{ID: "tk-unused", CreateTime: now.Add(-120 * audit.Day)}}}}}, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy(), Acks: acts.Acks})
+		Tokens: []audit.Token{{ID: "tk-unused", CreatedBy: "bob", CreateTime: now.Add(-120 * audit.Day)}}}}}, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy(), Acks: acts.Acks})
 	if a := s.Gateways[0].Tokens[0].Acknowledged; a == nil || a.By != bob {
 		t.Errorf("acknowledged %+v, want by %s", a, bob)
 	}

@@ -106,6 +106,7 @@ var src = `<!doctype html>
 {{- end}}
 {{- with .Changes}}<p class="muted">{{.}}</p>{{end}}
 {{- with .Overdue}}<p class="banner partial">{{.}}</p>{{end}}
+{{- range .ActionsWarnings}}<p class="banner partial">Actions from Slack: {{.}}</p>{{end}}
 </header>
 {{- if .Actions}}
 <section id="actions">
@@ -261,6 +262,7 @@ func recentActions(s *audit.Snapshot) []recentAction {
 
 type data struct {
 	CSP, Headline, Coverage, Counts, Changes, Overdue, AuditedAt, Snapshot string
+	ActionsWarnings                                                        []string
 	S                                                                      *audit.Snapshot
 	Failures                                                               []notify.Failure
 	Lapsed                                                                 []lapsedItem
@@ -310,6 +312,7 @@ func (p Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryE
 		d.Tokens += len(g.Tokens)
 	}
 	d.Recent, d.RecentTotal = recentActions(s), len(s.Actions)
+	d.ActionsWarnings = notify.ActionsWarnings(s)
 	d.Reused = reuseGroups(s)
 	d.Actions, d.MoreActions = actions(s)
 	d.ActionsTotal = len(d.Actions) + d.MoreActions

@@ -264,6 +264,9 @@ func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int
 		changes := changeLines(s)
 		m.list(changesTitle(s.Changes), len(changes), func(i int) string { return changes[i] }, limit)
 	}
+	if w := notify.ActionsWarnings(s); len(w) > 0 {
+		m.context(":warning: *Actions from Slack not all applied:* " + escape(truncate(strings.Join(w, " · "), 1500)))
+	}
 	for _, sec := range secs {
 		lines := sectionLines(sec, o.Mentions)
 		m.list(fmt.Sprintf("*%s* (%s) — %d", ruleTitle(sec.Rule), sec.Severity, len(sec.Items)), lines.n,
