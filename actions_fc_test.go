@@ -368,6 +368,52 @@ actions:
 		}
 	})
 
+	t.Run("an unusable head: clicks go on, and the next audit says what it skipped", func(t *testing.T) {
+		head := func() int {
+			var p struct{ N int }
+			b, err := os.ReadFile(filepath.Join(out, "actions", "head.json"))
+			if err != nil || json.Unmarshal(b, &p) != nil || p.N == 0 {
+				t.Fatalf("the record's pointer: %s, %v", b, err)
+			}
+			return p.N
+		}
+		corrupt := func(n int) string {
+			key := fmt.Sprintf("actions/state.%d.json", n)
+			if err := os.WriteFile(filepath.Join(out, key), []byte(`{"schemaVersion":1,"snoozes":[{`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return key
+		}
+		corrupt(head() + 1)
+		if e, told := click("U0ALICE01", actions.Ack, "tk-own-unused", time.Now(), false); e.StatusCode != 200 ||
+			!strings.Contains(told, "acknowledged by") || !strings.Contains(told, "could not be read") || strings.Contains(told, "invalid character") {
+			t.Errorf("a click after a corrupt head: status %d, told %s; want it done, saying so in plain words", e.StatusCode, told)
+		}
+		key := corrupt(head() + 1)
+		res := rt.invoke(t, `{"triggerTime":"2026-11-29T09:00:00Z","triggerName":"daily"}`, 60*time.Second, 0, role)
+		var r struct {
+			ActionsWarnings []string `json:"actionsWarnings"`
+		}
+		if !res.ok || json.Unmarshal(res.body, &r) != nil || len(r.ActionsWarnings) != 1 || !strings.Contains(r.ActionsWarnings[0], key+" is not JSON") {
+			t.Fatalf("the FC response after a corrupt head: %s", res.body)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "2026/11/29/20261129T090000Z.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := audit.ReadSnapshot(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk := s.Gateways[0].Tokens[0]
+		if tk.TokenID != "tk-own-unused" || len(tk.Suppressed) != 1 || tk.Acknowledged == nil || tk.Acknowledged.By != "U0ALICE01" || len(s.ActionsWarnings) != 1 {
+			t.Errorf("the audit after a corrupt head: %+v, warnings %q; want the snooze and the acknowledgement from the last good state", tk, s.ActionsWarnings)
+		}
+		if last := hook.bodies[len(hook.bodies)-1]; !strings.Contains(string(last), "Actions from Slack not all applied") {
+			t.Errorf("the report does not say what of the record was skipped:\n%s", last)
+		}
+	})
+
 	t.Run("nothing secret left the process", func(t *testing.T) {
 		var all bytes.Buffer
 		all.WriteString(stderr.String())

@@ -131,8 +131,11 @@ func (l *ledger) read(dest string) (*ledgerEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A ledger names the dated snapshot of a full run (only full runs move
+	// ledgers): anything else (baseline.json, a narrowed run's snapshot) is
+	// a lost ledger, never read as what the destination was told.
 	var e ledgerEntry
-	if len(b) > maxLedger || json.Unmarshal(b, &e) != nil || e.Key == "" || e.Destination != dest ||
+	if len(b) > maxLedger || json.Unmarshal(b, &e) != nil || e.Destination != dest || e.Key != audit.SnapshotKey(e.AuditedAt) ||
 		e.AuditedAt.After(l.d.now().Add(maxSkew)) {
 		return nil, fmt.Errorf("read %s: %w", LedgerKey(dest), errLedgerUnreadable)
 	}

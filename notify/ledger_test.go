@@ -149,6 +149,10 @@ func TestLedgerTold(t *testing.T) {
 		{"dated ahead of the clock", `{"destination":"` + dest + `","key":"2099/01/01/20990101T000000Z.json","auditedAt":"2099-01-01T00:00:00Z"}`, true, "unreadable"},
 		{"the previous audit", `{"destination":"` + dest + `","key":"2026/12/03/20261203T090000Z.json","auditedAt":"2026-12-03T09:00:00Z"}`, true, "current"},
 		{"an earlier audit", `{"destination":"` + dest + `","key":"2026/11/28/20261128T090000Z.json","auditedAt":"2026-11-28T09:00:00Z"}`, true, "base"},
+		{"naming baseline.json", `{"destination":"` + dest + `","key":"baseline.json","auditedAt":"2026-11-28T09:00:00Z"}`, true, "unreadable"},
+		{"naming latest.json", `{"destination":"` + dest + `","key":"latest.json","auditedAt":"2026-11-28T09:00:00Z"}`, true, "unreadable"},
+		{"naming a narrowed run's snapshot", `{"destination":"` + dest + `","key":"2026/11/28/20261128T090000Z.1a2b3c4d.json","auditedAt":"2026-11-28T09:00:00Z"}`, true, "unreadable"},
+		{"naming another audit time's snapshot", `{"destination":"` + dest + `","key":"2026/11/27/20261127T090000Z.json","auditedAt":"2026-11-28T09:00:00Z"}`, true, "unreadable"},
 		{"an earlier audit whose snapshot is gone", `{"destination":"` + dest + `","key":"2026/11/20/20261120T090000Z.json","auditedAt":"2026-11-20T09:00:00Z"}`, true, "cannot be read"},
 	}
 	for _, tt := range tests {

@@ -13,11 +13,19 @@
 // "failure", tool, runId, auditedAt, destination, failure: {cause}}. It
 // never holds a token's secret value.
 //
-// Every post is signed: X-Livy-Audit-Timestamp is Unix seconds, and
-// X-Livy-Audit-Signature is "v1=" followed by the hex HMAC-SHA256, keyed by
-// the secret, of "v1:{timestamp}:{body}". A receiver recomputes it over the
-// raw body, compares it in constant time, and refuses a timestamp more than
-// five minutes from its clock (Verify does all of that).
+// Every post is signed twice. As the Standard Webhooks specification
+// defines it: webhook-id names the delivery (the same on every resend of
+// one delivery: one run's report or failure notice to one destination, so
+// a receiver deduplicates by it), webhook-timestamp is Unix seconds, and
+// webhook-signature is "v1," and the base64 HMAC-SHA256 of
+// "{id}.{timestamp}.{body}", keyed by the secret (a "whsec_" secret is
+// base64-decoded first, as the specification's libraries do; any other is
+// taken as its bytes). And, as earlier releases did: X-Livy-Audit-Timestamp
+// is Unix seconds, and X-Livy-Audit-Signature is "v1=" followed by the hex
+// HMAC-SHA256, keyed by the secret, of "v1:{timestamp}:{body}". A receiver
+// recomputes either over the raw body, compares it in constant time, and
+// refuses a timestamp more than five minutes from its clock
+// (VerifyHeaders does all of that for both; Verify for the second).
 package webhook
 
 import (
@@ -25,6 +33,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -49,6 +58,10 @@ import (
 const (
 	TimestampHeader = "X-Livy-Audit-Timestamp"
 	SignatureHeader = "X-Livy-Audit-Signature"
+	// The Standard Webhooks headers.
+	IDHeader                = "webhook-id"
+	StandardTimestampHeader = "webhook-timestamp"
+	StandardSignatureHeader = "webhook-signature"
 )
 
 // MaxBodyBytes caps a post's body: past it, the least urgent tokens are
@@ -84,6 +97,7 @@ type Options struct {
 // Webhook is one JSON webhook destination; it implements notify.Sender.
 type Webhook struct {
 	o        Options
+	key      []byte // the Standard Webhooks key
 	scrubber scrub.Scrubber
 }
 
@@ -110,6 +124,10 @@ func New(o Options) (*Webhook, error) {
 	case o.HTTPClient == nil:
 		return nil, errors.New("webhook: no HTTP client")
 	}
+	key, err := StandardKey(o.Secret)
+	if err != nil {
+		return nil, err
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -125,7 +143,31 @@ func New(o Options) (*Webhook, error) {
 			secrets = append(secrets, seg)
 		}
 	}
-	return &Webhook{o: o, scrubber: scrub.New(secrets...)}, nil
+	return &Webhook{o: o, key: key, scrubber: scrub.New(secrets...)}, nil
+}
+
+// StandardKey is the Standard Webhooks key of a secret: a "whsec_" one
+// base64-decoded, any other as its bytes.
+func StandardKey(secret string) ([]byte, error) {
+	b64, ok := strings.CutPrefix(secret, "whsec_")
+	if !ok {
+		return []byte(secret), nil
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		key, err = base64.RawStdEncoding.DecodeString(b64)
+	}
+	if err != nil || len(key) == 0 {
+		return nil, errors.New("webhook: the secret starts with whsec_ but the rest is not base64 (Standard Webhooks secrets are whsec_ and base64)")
+	}
+	return key, nil
+}
+
+// DeliveryID is the webhook-id of one delivery: the same for every send of
+// kind ("report" or "failure") of a run to a destination.
+func DeliveryID(runID, destination, kind string) string {
+	sum := sha256.Sum256([]byte("livy-token-audit delivery\x00" + runID + "\x00" + destination + "\x00" + kind))
+	return "msg_" + hex.EncodeToString(sum[:16])
 }
 
 // String describes the destination without its secret.
@@ -137,7 +179,7 @@ func (w *Webhook) Send(ctx context.Context, r *notify.Report) error {
 	if err != nil {
 		return fmt.Errorf("webhook: %w", err)
 	}
-	return w.post(ctx, body)
+	return w.post(ctx, DeliveryID(r.Snapshot.RunID, w.o.Destination, "report"), body)
 }
 
 // SendFailure posts the notice of a run that could not do its job.
@@ -147,7 +189,55 @@ func (w *Webhook) SendFailure(ctx context.Context, f notify.FailureNotice) error
 	if err != nil {
 		return fmt.Errorf("webhook: %w", err)
 	}
-	return w.post(ctx, body)
+	return w.post(ctx, DeliveryID(f.RunID, w.o.Destination, "failure"), body)
+}
+
+// SignStandard returns the Standard Webhooks signature of body with id at
+// timestamp ts under key: "v1," and the base64 HMAC-SHA256 of
+// "{id}.{ts}.{body}".
+func SignStandard(key []byte, id string, ts int64, body []byte) string {
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%d.", id, ts)
+	mac.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// VerifyHeaders checks a post as a receiver should, by whichever scheme
+// its headers carry: Standard Webhooks (webhook-id, webhook-timestamp,
+// webhook-signature, any of its space-separated v1 signatures), or
+// X-Livy-Audit-Timestamp and X-Livy-Audit-Signature (Verify). The
+// timestamp must be within MaxSkew of now.
+func VerifyHeaders(secret string, h http.Header, body []byte, now time.Time) error {
+	id, ts, sigs := h.Get(IDHeader), h.Get(StandardTimestampHeader), h.Get(StandardSignatureHeader)
+	if id == "" && ts == "" && sigs == "" {
+		return Verify(secret, h.Get(TimestampHeader), h.Get(SignatureHeader), body, now)
+	}
+	t, err := checkTimestamp(ts, now)
+	if err != nil {
+		return err
+	}
+	key, err := StandardKey(secret)
+	if err != nil {
+		return err
+	}
+	want := SignStandard(key, id, t, body)
+	for _, sig := range strings.Fields(sigs) {
+		if hmac.Equal([]byte(sig), []byte(want)) {
+			return nil
+		}
+	}
+	return errors.New("webhook: the signature does not match")
+}
+
+func checkTimestamp(timestamp string, now time.Time) (int64, error) {
+	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return 0, errors.New("webhook: the timestamp is not Unix seconds")
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > MaxSkew || d < -MaxSkew {
+		return 0, errors.New("webhook: the timestamp is more than 5 minutes from the clock (a replay?)")
+	}
+	return ts, nil
 }
 
 // Sign returns the signature of body at timestamp ts under secret: "v1="
@@ -163,12 +253,9 @@ func Sign(secret string, ts int64, body []byte) string {
 // MaxSkew of now, and the signature is the body's under secret (compared
 // in constant time).
 func Verify(secret, timestamp, signature string, body []byte, now time.Time) error {
-	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	ts, err := checkTimestamp(timestamp, now)
 	if err != nil {
-		return errors.New("webhook: the timestamp is not Unix seconds")
-	}
-	if d := now.Sub(time.Unix(ts, 0)); d > MaxSkew || d < -MaxSkew {
-		return errors.New("webhook: the timestamp is more than 5 minutes from the clock (a replay?)")
+		return err
 	}
 	if !hmac.Equal([]byte(Sign(secret, ts, body)), []byte(signature)) {
 		return errors.New("webhook: the signature does not match")
@@ -178,12 +265,12 @@ func Verify(secret, timestamp, signature string, body []byte, now time.Time) err
 
 // post signs and posts a body, retrying 408, 429, 5xx and network
 // failures within the context's deadline.
-func (w *Webhook) post(ctx context.Context, body []byte) error {
+func (w *Webhook) post(ctx context.Context, id string, body []byte) error {
 	r := retry.Retrier{Attempts: w.o.Attempts, Base: time.Second, Max: 30 * time.Second, Sleep: w.o.Sleep}
 	attempt := 0
 	err := r.Do(ctx, retryable, func() error {
 		attempt++
-		err := w.once(ctx, body)
+		err := w.once(ctx, id, body)
 		if ok, _ := retryable(err); err != nil && ok {
 			w.o.Logger.Warn("webhook: post failed", "destination", w.o.Destination, "attempt", attempt, "error", w.scrub(err.Error()))
 		}
@@ -209,7 +296,7 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("HTTP %d (body: %s)", e.status, e.excerpt)
 }
 
-func (w *Webhook) once(ctx context.Context, body []byte) error {
+func (w *Webhook) once(ctx context.Context, id string, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.o.URL, bytes.NewReader(body))
 	if err != nil {
 		return errors.New("build request: invalid webhook URL")
@@ -218,6 +305,9 @@ func (w *Webhook) once(ctx context.Context, body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(TimestampHeader, strconv.FormatInt(ts, 10))
 	req.Header.Set(SignatureHeader, Sign(w.o.Secret, ts, body))
+	req.Header.Set(IDHeader, id)
+	req.Header.Set(StandardTimestampHeader, strconv.FormatInt(ts, 10))
+	req.Header.Set(StandardSignatureHeader, SignStandard(w.key, id, ts, body))
 	sctx, sent := safehttp.WithSent(ctx)
 	resp, err := w.o.HTTPClient.Do(req.WithContext(sctx))
 	if err != nil {
