@@ -73,5 +73,7 @@ var ErrTooLarge error = tooLargeError{}
 
 type tooLargeError struct{}
 
-func (tooLargeError) Error() string  { return fmt.Sprintf("larger than %d MiB; not read", MaxObjectBytes>>20) }
+func (tooLargeError) Error() string {
+	return fmt.Sprintf("larger than %d MiB; not read", MaxObjectBytes>>20)
+}
 func (tooLargeError) TooLarge() bool { return true }
