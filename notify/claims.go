@@ -172,8 +172,8 @@ func (d *Dispatcher) claim(ctx context.Context, run Run, kind string, dl Deliver
 			return nil, why
 		case wait:
 			if !d.wait(ctx, ends) {
-				return nil, refusal{StatusFailed, "held by another attempt of this run whose lease ends " + head.LeaseEnds.Format(time.RFC3339) +
-					", after this attempt's deadline: not sent now, so that a retry after the lease sends it (if that attempt died)"}
+				return nil, refusal{StatusFailed, "held by another attempt of this run until " + head.LeaseEnds.Add(leaseSkew).UTC().Format(time.RFC3339) +
+					" (its lease, and " + leaseSkew.String() + " for the clocks), after this attempt's deadline: not sent now, so that a retry from then on sends it (if that attempt died)"}
 			}
 			continue
 		case look:

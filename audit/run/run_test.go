@@ -424,6 +424,11 @@ func TestStaleClaimIsTakenOver(t *testing.T) {
 			if tc.fail && !strings.Contains(fmt.Sprint(err), "held by another attempt of this run") {
 				t.Errorf("the error does not say why: %v", err)
 			}
+			// The time it names is the one from which the claim can be
+			// taken over: the lease's end and the clocks' allowance.
+			if takeover := time.Date(2026, 11, 27, 9, 1, 0, 0, time.UTC).Add(-tc.leaseEnded).Add(30 * time.Second).Format(time.RFC3339); tc.fail && !strings.Contains(fmt.Sprint(err), "until "+takeover) {
+				t.Errorf("the error does not name when the claim can be taken over (%s): %v", takeover, err)
+			}
 		})
 	}
 }
