@@ -115,11 +115,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, t.Name, t.Version)
 		return exitOK
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
 	if o.event != "" {
+		ctx, cancel := context.WithTimeout(ctx, o.timeout)
+		defer cancel()
 		return runEvent(ctx, o, getenv, os.Stdin, stdout, stderr)
 	}
+	// ctx is cancelled by SIGTERM or Ctrl-C: the run is interrupted, as its
+	// deadline would stop it — it lists no more and writes what it has —
+	// and it is cut interruptGrace later.
+	signalled := ctx
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.timeout)
+	defer cancel()
+	interrupt := interruptOn(signalled, ctx, cancel)
 	log := newLogger(stderr, false)
 	if o.demo {
 		// The demo's failures are staged by its emulator: they are logged as
@@ -136,15 +143,41 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	res, err := s.runner.Run(ctx, auditrun.Options{
 		Now: s.now, Accounts: s.accounts, Asked: o.narrow, Trigger: audit.Trigger{Kind: s.kind, DryRun: o.dryRun}, DryRun: o.dryRun, Notify: true,
+		Interrupt: interrupt,
 	})
 	code = report(o, s, res, err, stdout, stderr, log)
 	if o.actions && code == exitOK {
-		if err := serveDemoActions(ctx, s, res, stdout, log); err != nil {
+		sctx, cancel := context.WithTimeout(signalled, o.timeout) // served until Ctrl-C or -timeout
+		defer cancel()
+		if err := serveDemoActions(sctx, s, res, stdout, log); err != nil {
 			fmt.Fprintf(stderr, "livy-token-audit: -actions: %v\n", err)
 			return exitFailed
 		}
 	}
 	return code
+}
+
+// interruptGrace is how long an interrupted run has to write what it
+// audited and deliver it before it is cut: a run stopped by SIGTERM ends
+// within it.
+const interruptGrace = 4 * time.Second
+
+// interruptOn returns a channel closed when signalled is done before ctx
+// (SIGTERM, Ctrl-C): the run then stops listing, and cancel cuts it
+// interruptGrace later.
+func interruptOn(signalled, ctx context.Context, cancel context.CancelFunc) <-chan struct{} {
+	interrupt := make(chan struct{})
+	go func() {
+		select {
+		case <-signalled.Done():
+			close(interrupt)
+			t := time.AfterFunc(interruptGrace, cancel)
+			<-ctx.Done()
+			t.Stop()
+		case <-ctx.Done():
+		}
+	}()
+	return interrupt
 }
 
 // parseArgs parses the command line; ok is false when the CLI should stop

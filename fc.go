@@ -92,6 +92,9 @@ type fcResponse struct {
 	// ActionsWarnings say what of the record of actions from Slack could
 	// not be applied (the snapshot's actionsWarnings).
 	ActionsWarnings []string `json:"actionsWarnings,omitempty"`
+	// NotifySkipped says why nothing was posted, when nothing was ("no
+	// Slack destination configured", "nothing changed …").
+	NotifySkipped string `json:"notifySkipped,omitempty"`
 }
 
 // invocation is a decoded event.
@@ -309,13 +312,20 @@ func (h *fcHandler) audit(ctx context.Context, fctx *fccontext.FcContext, payloa
 	if len(unknown) > 0 {
 		log.Warn("timer event has fields this version does not know; ignoring them", "fields", unknown)
 	}
+	dryRun := inv.opts.DryRun != nil && *inv.opts.DryRun
+	notify := inv.opts.Notify == nil || *inv.opts.Notify
+	if missing := missingSecrets(h.cfg, h.getenv); len(missing) > 0 && notify && !dryRun {
+		// A deployed function that posts nowhere and answers ok would look
+		// healthy while nobody hears of it.
+		err := fmt.Errorf("destinations without their secrets in the function's environment: %s (set them in s.yaml's environmentVariables; docs/deploy.md)", strings.Join(missing, "; "))
+		log.Error("invocation refused: destinations without their secrets", "error", err)
+		return nil, refusedError{err}
+	}
 	cred, err := invocationCredential(fctx.Credentials)
 	if err != nil {
 		log.Error("no credentials", "error", err)
 		return nil, err
 	}
-	dryRun := inv.opts.DryRun != nil && *inv.opts.DryRun
-	notify := inv.opts.Notify == nil || *inv.opts.Notify
 	log = log.With("run_id", audit.RunID(inv.now.UTC().Truncate(time.Second)), "trigger", inv.kind)
 	runner, dest, err := newRunner(h.cfg, cred, h.getenv, log, h.now)
 	if err != nil {
@@ -353,7 +363,7 @@ func (h *fcHandler) audit(ctx context.Context, fctx *fccontext.FcContext, payloa
 	resp := &fcResponse{RunID: s.RunID, AuditedAt: s.AuditedAt, Verdict: s.Verdict, Snapshot: res.Location, Page: writtenPage(res), Summary: s.Summary,
 		Notified: res.Notified, Partial: res.Partial(), DryRun: dryRun, Reused: res.Reused, Deliveries: res.Deliveries,
 		BaselineHeld: res.BaselineHeld, HistoryHeld: res.HistoryHeld, MetricsSent: res.MetricsSent, MetricsError: res.MetricsError,
-		ActionsWarnings: s.ActionsWarnings}
+		ActionsWarnings: s.ActionsWarnings, NotifySkipped: res.NotifySkipped}
 	log.Info("audit complete", "verdict", s.Verdict, "snapshot", res.Location, "written", res.Written, "reused", res.Reused,
 		"gateways", s.Summary.Gateways, "gateways_failed", s.Summary.GatewaysFailed, "errors", s.Summary.Errors,
 		"tokens", s.Summary.Tokens, "findings", s.Summary.ActiveFindings(), "suppressed", s.Summary.Suppressed,

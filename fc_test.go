@@ -543,3 +543,50 @@ func TestFunctionComputeBadConfigSaysSoOnce(t *testing.T) {
 		}
 	}
 }
+
+// A deployed function whose config names destinations whose secrets are
+// not in its environment refuses to run, naming each variable, before any
+// call: it would post nowhere and answer ok. A dry run, which posts
+// nothing, still runs.
+func TestFunctionComputeRefusesDestinationsWithoutSecrets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	t.Parallel()
+	bin := buildBinary(t)
+	var calls atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Error(w, `{"Code":"Forbidden.RAM","Message":"no"}`, http.StatusForbidden)
+	}))
+	defer api.Close()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "audit.yaml")
+	cfg := fmt.Sprintf(`regions: [cn-hangzhou]
+api: {endpoint: %q, retries: 1}
+snapshot: {dir: %q}
+slack:
+  routes:
+    - {name: team-data, webhookEnv: TEAM_DATA_WEBHOOK, match: {workspaces: [data]}}
+webhooks:
+  - {name: tickets, urlEnv: TICKETS_URL, secretEnv: TICKETS_SECRET}
+`, api.URL, filepath.Join(dir, "out"))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt, stderr := startFunction(t, bin, cfgPath, "") // no secret at all: before, it ran and posted nowhere
+	role := [3]string{"STS.FcRoleKey01", "fc-role-secret-never-print-3b", "fc-sts-token-never-print-9z"}
+	res := rt.invoke(t, `{"triggerTime":"2026-11-27T09:00:00Z","triggerName":"daily"}`, 30*time.Second, 0, role)
+	for _, want := range []string{"slack.routes[0] (team-data) needs TEAM_DATA_WEBHOOK", "webhooks[0] (tickets) needs TICKETS_URL", "webhooks[0] (tickets) needs TICKETS_SECRET"} {
+		if res.ok || !bytes.Contains(res.body, []byte(want)) {
+			t.Errorf("got ok=%v %s; want the invocation refused, saying %q", res.ok, res.body, want)
+		}
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("%d API calls before the refusal; want none", n)
+	}
+	res = rt.invoke(t, `{"dryRun":true}`, 30*time.Second, 0, role)
+	if bytes.Contains(res.body, []byte("without their secrets")) || calls.Load() == 0 { // it audits (the stand-in denies it)
+		t.Errorf("a dry run: ok=%v %s, %d calls; want it to run (it posts nothing)\n%s", res.ok, res.body, calls.Load(), stderr.String())
+	}
+}

@@ -33,7 +33,10 @@ func main() {
 	if os.Getenv("FC_RUNTIME_API") != "" {
 		serveFC(os.Getenv, os.Stderr) // never returns
 	}
+	// The first SIGTERM or Ctrl-C interrupts the run (it writes what it
+	// audited); a second one stops the process at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() { <-ctx.Done(); stop() }()
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -238,6 +238,38 @@ func newRouter(cfg *config.Config, getenv func(string) string, log *slog.Logger)
 	return rt, strings.Join(dests, "; "), nil
 }
 
+// missingSecrets names, for each destination the config names (the main
+// report's slack.channel, each route, each JSON webhook, the owners'
+// messages), what it needs of the environment and lacks. The function
+// refuses to run with any (it would post nowhere and answer ok); the CLI
+// previews instead.
+func missingSecrets(cfg *config.Config, getenv func(string) string) []string {
+	var out []string
+	bot := getenv("SLACK_BOT_TOKEN") != ""
+	if cfg.Slack.Channel != "" && !bot && getenv("SLACK_WEBHOOK_URL") == "" {
+		out = append(out, "slack.channel needs SLACK_BOT_TOKEN")
+	}
+	for i, r := range cfg.Slack.Routes {
+		switch {
+		case r.Channel != "" && !bot:
+			out = append(out, fmt.Sprintf("slack.routes[%d] (%s) posts to a channel, which needs SLACK_BOT_TOKEN", i, r.Name))
+		case r.Channel == "" && getenv(r.WebhookEnv) == "":
+			out = append(out, fmt.Sprintf("slack.routes[%d] (%s) needs %s", i, r.Name, r.WebhookEnv))
+		}
+	}
+	for i, w := range cfg.Webhooks {
+		for _, v := range []string{w.URLEnv, w.SecretEnv} {
+			if getenv(v) == "" {
+				out = append(out, fmt.Sprintf("webhooks[%d] (%s) needs %s", i, w.Name, v))
+			}
+		}
+	}
+	if cfg.Slack.Owners.Enabled && !bot {
+		out = append(out, "slack.owners.enabled needs SLACK_BOT_TOKEN")
+	}
+	return out
+}
+
 // anySecret reports whether the environment holds any destination's
 // secret.
 func anySecret(cfg *config.Config, getenv func(string) string) bool {

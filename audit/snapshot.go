@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -294,8 +296,11 @@ func (e *APIError) Error() string {
 // Codes of failures that are not the API's own.
 const (
 	CodeDeadlineExceeded = "DeadlineExceeded"
-	CodeRequestFailed    = "RequestFailed"
-	CodeInvalidResponse  = "InvalidResponse"
+	// CodeInterrupted is a call cut because the run was interrupted
+	// (SIGTERM, Ctrl-C): what was audited until then is written.
+	CodeInterrupted     = "Interrupted"
+	CodeRequestFailed   = "RequestFailed"
+	CodeInvalidResponse = "InvalidResponse"
 )
 
 // ScopeError is a failure above the gateway level: an account whose role
@@ -786,4 +791,18 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// ErrInterrupted is the cause of a run's context cancelled because the run
+// was interrupted (SIGTERM, Ctrl-C): it stops listing and writes what it
+// has.
+var ErrInterrupted = errors.New("the run was interrupted")
+
+// Stopped is the record of a call cut by its context: the run's deadline,
+// or an interruption (ErrInterrupted as the context's cause).
+func Stopped(ctx context.Context, what string) *APIError {
+	if errors.Is(context.Cause(ctx), ErrInterrupted) {
+		return &APIError{Code: CodeInterrupted, Message: "not audited: the run was interrupted (SIGTERM or Ctrl-C)"}
+	}
+	return &APIError{Code: CodeDeadlineExceeded, Message: "not audited: the run's deadline " + what}
 }

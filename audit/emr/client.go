@@ -229,7 +229,7 @@ func (c *Client) callMethod(ctx context.Context, method, region, action, pathnam
 		// The record on the gateway says how many attempts were made.
 		var gu *retry.GaveUpError
 		var ae *audit.APIError
-		if errors.As(err, &gu) && errors.As(gu.Err, &ae) && ae.Code != audit.CodeDeadlineExceeded && (gu.Attempts > 1 || gu.Why != "") {
+		if errors.As(err, &gu) && errors.As(gu.Err, &ae) && ae.Code != audit.CodeDeadlineExceeded && ae.Code != audit.CodeInterrupted && (gu.Attempts > 1 || gu.Why != "") {
 			cp := *ae
 			cp.Message += gu.Suffix()
 			return fmt.Errorf("%s: %w", action, &cp)
@@ -245,7 +245,7 @@ func (c *Client) callMethod(ctx context.Context, method, region, action, pathnam
 func (c *Client) send(ctx context.Context, gate fleet.Gate, cl *openapi.Client, params *openapi.Params, q map[string]*string, scrub scrubber) ([]byte, error) {
 	leave, err := gate.Enter(ctx)
 	if err != nil {
-		return nil, &audit.APIError{Code: audit.CodeDeadlineExceeded, Message: "not audited: the run's deadline was reached"}
+		return nil, audit.Stopped(ctx, "was reached")
 	}
 	defer leave()
 	rctx, rec := safehttp.WithRecorder(ctx)
@@ -321,7 +321,7 @@ func translate(ctx context.Context, err error, status int, scrub scrubber) error
 	case errors.As(err, &ae):
 		return ae // already ours (a role that could not be assumed)
 	case ctx.Err() != nil:
-		return &audit.APIError{Code: audit.CodeDeadlineExceeded, Message: "not audited: the run's deadline was reached"}
+		return audit.Stopped(ctx, "was reached")
 	case errors.As(err, &redirect):
 		return &audit.APIError{Code: fmt.Sprintf("HTTP%d", redirect.Status), Message: redirect.Error()}
 	case errors.As(err, &thr):

@@ -340,8 +340,8 @@ func (w *walk) gateway(acct *Account, ref audit.GatewayRef) {
 	}
 	w.started[ref.Key()] = true
 	w.mu.Unlock()
-	if dl, ok := w.ctx.Deadline(); ok && dl.Sub(w.now()) < w.reserve {
-		w.emit(audit.GatewayResult{Ref: ref, Err: &audit.APIError{Code: audit.CodeDeadlineExceeded, Message: "not audited: the run's deadline was too close"}})
+	if dl, ok := w.ctx.Deadline(); ok && dl.Sub(w.now()) < w.reserve || w.callCtx.Err() != nil {
+		w.emit(audit.GatewayResult{Ref: ref, Err: audit.Stopped(w.callCtx, "was too close")})
 		return
 	}
 	w.spawn(func() {
@@ -403,7 +403,7 @@ func toAPIError(ctx context.Context, err error) *audit.APIError {
 		return ae
 	}
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return &audit.APIError{Code: audit.CodeDeadlineExceeded, Message: "not audited: the run's deadline was reached"}
+		return audit.Stopped(ctx, "was reached")
 	}
 	return &audit.APIError{Code: audit.CodeRequestFailed, Message: audit.BoundText(err.Error())}
 }

@@ -140,6 +140,11 @@ type Options struct {
 	// only matters when the store cannot record a delivery claim: a failure
 	// notice is then posted on the first attempt only.
 	Retry bool
+	// Interrupt, when closed, stops the run as its deadline would: no
+	// gateway is started, calls in flight are cut (their gateways are
+	// "Interrupted"), suppressions are no longer matched, and what was
+	// audited is written and delivered (nil: never).
+	Interrupt <-chan struct{}
 }
 
 // Result is what a run did.
@@ -421,10 +426,24 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 // tokens are in (and the listing is let go then), and handed to the
 // artifacts' renderings.
 func (r *Runner) collect(ctx context.Context, o Options, now time.Time, accounts []fleet.Account, scope audit.ScopeReport, renderings []Rendering) (*audit.Snapshot, error) {
-	stop := func() bool { return false }
+	// The fleet is walked under a context of its own, which an
+	// interruption cancels: what comes after (writing, delivering) goes on.
+	walkCtx, cancelWalk := context.WithCancelCause(ctx)
+	defer cancelWalk(nil)
+	if o.Interrupt != nil {
+		go func() {
+			select {
+			case <-o.Interrupt:
+				r.logger().Warn("interrupted: no more gateways are listed; what was audited is written")
+				cancelWalk(audit.ErrInterrupted)
+			case <-walkCtx.Done():
+			}
+		}()
+	}
+	stop := func() bool { return walkCtx.Err() != nil }
 	if dl, ok := ctx.Deadline(); ok {
 		reserve := r.Auditor.Reserve
-		stop = func() bool { return !time.Now().Before(dl.Add(-reserve)) }
+		stop = func() bool { return walkCtx.Err() != nil || !time.Now().Before(dl.Add(-reserve)) }
 	}
 	ev := audit.Evaluation{Tool: r.Tool, Now: now, Policy: r.Policy, Suppressions: r.Suppressions, Trigger: o.Trigger, Scope: scope, Stop: stop}
 	if r.Actions != nil {
@@ -445,7 +464,7 @@ func (r *Runner) collect(ctx context.Context, o Options, now time.Time, accounts
 			r.logger().Warn("suppressions not matched: the run's deadline came while classifying; their findings are reported as active", "tokens", n)
 		}
 	}()
-	errs, found := r.Auditor.Walk(ctx, accounts, func(res audit.GatewayResult) {
+	errs, found := r.Auditor.Walk(walkCtx, accounts, func(res audit.GatewayResult) {
 		g := b.Add(res)
 		for _, rd := range renderings {
 			rd.Gateway(g)
