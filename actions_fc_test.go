@@ -25,6 +25,7 @@ import (
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emulator"
 	"livy-token-audit/internal/slacklimits"
+	"livy-token-audit/notify/actionref"
 	"livy-token-audit/notify/actions"
 )
 
@@ -99,7 +100,7 @@ func reportButton(t *testing.T, report []byte, verb, tokenID string) (blockID, v
 	}
 	for _, b := range m.Blocks {
 		for _, e := range b.Elements {
-			v, ref, err := actions.NewSigner(fcSigningSecret).Parse(e.Value)
+			v, ref, err := actionref.NewSigner(fcSigningSecret).Parse(e.Value)
 			if err == nil && strings.HasPrefix(e.ActionID, "lta_") && v == verb && ref.Token == tokenID {
 				return b.BlockID, e.Value
 			}
@@ -260,7 +261,7 @@ actions:
 		}
 		return e, told
 	}
-	block, value := reportButton(t, report, actions.Delete, "tk-own-exp")
+	block, value := reportButton(t, report, actionref.Delete, "tk-own-exp")
 	body := clickBody("U0ADMIN03", block, value, responseURL, 0)
 
 	t.Run("requests that fail verification get 401 and change nothing", func(t *testing.T) {
@@ -284,21 +285,21 @@ actions:
 	})
 
 	t.Run("an owner snoozes their token; someone else may not", func(t *testing.T) {
-		if e, told := click("U0ALICE01", actions.Snooze30d, "tk-own-unused", time.Now(), true); e.StatusCode != 200 || !strings.Contains(told, "snoozed by") {
+		if e, told := click("U0ALICE01", actionref.Snooze30d, "tk-own-unused", time.Now(), true); e.StatusCode != 200 || !strings.Contains(told, "snoozed by") {
 			t.Errorf("owner's snooze: status %d, told %s", e.StatusCode, told)
 		}
-		if e, told := click("U0NOBODY4", actions.Snooze7d, "tk-own-exp", time.Now(), false); e.StatusCode != 200 || !strings.Contains(told, "Not done") {
+		if e, told := click("U0NOBODY4", actionref.Snooze7d, "tk-own-exp", time.Now(), false); e.StatusCode != 200 || !strings.Contains(told, "Not done") {
 			t.Errorf("a stranger's snooze: status %d, told %s", e.StatusCode, told)
 		}
 	})
 
 	t.Run("deletes go through each account's delete role, once", func(t *testing.T) {
 		for _, tok := range []string{"tk-own-exp", "tk-acct-exp"} {
-			if e, told := click("U0ADMIN03", actions.Delete, tok, time.Now(), false); e.StatusCode != 200 || !strings.Contains(told, "deleted by") {
+			if e, told := click("U0ADMIN03", actionref.Delete, tok, time.Now(), false); e.StatusCode != 200 || !strings.Contains(told, "deleted by") {
 				t.Errorf("delete %s: status %d, told %s\n%s", tok, e.StatusCode, told, stderr.String())
 			}
 		}
-		if _, told := click("U0ADMIN03", actions.Delete, "tk-acct-exp", time.Now(), false); !strings.Contains(told, "already gone") {
+		if _, told := click("U0ADMIN03", actionref.Delete, "tk-acct-exp", time.Now(), false); !strings.Contains(told, "already gone") {
 			t.Errorf("a second delete: told %s", told)
 		}
 		deletes := map[string]int{}
@@ -385,7 +386,7 @@ actions:
 			return key
 		}
 		corrupt(head() + 1)
-		if e, told := click("U0ALICE01", actions.Ack, "tk-own-unused", time.Now(), false); e.StatusCode != 200 ||
+		if e, told := click("U0ALICE01", actionref.Ack, "tk-own-unused", time.Now(), false); e.StatusCode != 200 ||
 			!strings.Contains(told, "acknowledged by") || !strings.Contains(told, "could not be read") || strings.Contains(told, "invalid character") {
 			t.Errorf("a click after a corrupt head: status %d, told %s; want it done, saying so in plain words", e.StatusCode, told)
 		}

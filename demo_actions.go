@@ -24,6 +24,7 @@ import (
 
 	"livy-token-audit/audit"
 	auditrun "livy-token-audit/audit/run"
+	"livy-token-audit/notify/actionref"
 	"livy-token-audit/notify/actions"
 	"livy-token-audit/notify/slack"
 )
@@ -157,10 +158,10 @@ func demoClick(s *session, res *auditrun.Result, responseURL string) (click, err
 		}
 		for _, e := range ab.Elements.ElementSet {
 			btn, ok := e.(*slackgo.ButtonBlockElement)
-			if !ok || !strings.HasPrefix(btn.Value, actions.Snooze30d+"|") {
+			if !ok || !strings.HasPrefix(btn.Value, actionref.Snooze30d+"|") {
 				continue
 			}
-			_, ref, err := actions.NewSigner(demoSigningSecret).Parse(btn.Value)
+			_, ref, err := actionref.NewSigner(demoSigningSecret).Parse(btn.Value)
 			if err != nil {
 				return click{}, err
 			}

@@ -24,9 +24,9 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/config"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/audit/fleet"
 	auditrun "livy-token-audit/audit/run"
-	"livy-token-audit/notify"
 )
 
 // serveFC runs the Function Compute handler loop; it never returns.
@@ -80,7 +80,7 @@ type fcResponse struct {
 	DryRun   bool          `json:"dryRun,omitempty"`
 	Reused   bool          `json:"reused,omitempty"`
 	// Deliveries says what became of each destination's message.
-	Deliveries []notify.DeliveryResult `json:"deliveries,omitempty"`
+	Deliveries []delivery.Result `json:"deliveries,omitempty"`
 	// BaselineHeld and HistoryHeld say why latest.json and the baseline,
 	// or history.json, were not moved to this run.
 	BaselineHeld string `json:"baselineHeld,omitempty"`
@@ -400,7 +400,7 @@ func (h *fcHandler) noticeBadConfig(ctx context.Context, log *slog.Logger, inv i
 	if err != nil || n == nil {
 		return // no webhook (a bot needs slack.channel, which is in the config)
 	}
-	f := notify.FailureNotice{Tool: tool(), RunID: runID, AuditedAt: at, Trigger: audit.Trigger{Kind: cmpOr(inv.kind, "unknown")}, Cause: h.cfgErr.Error()}
+	f := delivery.FailureNotice{Tool: tool(), RunID: runID, AuditedAt: at, Trigger: audit.Trigger{Kind: cmpOr(inv.kind, "unknown")}, Cause: h.cfgErr.Error()}
 	for _, d := range n.FailureDeliveries(f) {
 		if err := d.Send(ctx); err != nil {
 			log.Error("failure notice not posted", "destination", d.Destination, "error", err)

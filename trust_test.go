@@ -19,7 +19,7 @@ import (
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emulator"
 	"livy-token-audit/audit/ossemu"
-	auditrun "livy-token-audit/audit/run"
+	"livy-token-audit/audit/store"
 	"livy-token-audit/internal/slacklimits"
 )
 
@@ -356,7 +356,7 @@ func TestFaultMatrix(t *testing.T) {
 		}, exit: exitOK, verdict: audit.VerdictComplete, latest: true, posts: 1, want: []string{"previous snapshot unusable"}},
 		{name: "OSS oversized baseline", stage: func(st *stage) {
 			st.healthy()
-			st.oss.PutObject("livy/baseline.json", make([]byte, auditrun.MaxObjectBytes+1))
+			st.oss.PutObject("livy/baseline.json", make([]byte, store.MaxObjectBytes+1))
 		}, exit: exitOK, verdict: audit.VerdictComplete, latest: true, posts: 1, want: []string{"larger than 32 MiB"}},
 		{name: "Slack 429 asking for an hour", stage: func(st *stage) {
 			st.healthy()

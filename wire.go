@@ -20,6 +20,7 @@ import (
 	"livy-token-audit/audit/ossstore"
 	"livy-token-audit/audit/roles"
 	auditrun "livy-token-audit/audit/run"
+	"livy-token-audit/audit/store"
 	"livy-token-audit/internal/retry"
 	"livy-token-audit/notify"
 	"livy-token-audit/notify/actions"
@@ -28,6 +29,9 @@ import (
 	"livy-token-audit/notify/slack"
 	"livy-token-audit/notify/webhook"
 )
+
+// The delivery the run hands its reports to.
+var _ auditrun.Notifier = (*notify.Dispatcher)(nil)
 
 // retrySleep waits between the retries of every client (nil: the real
 // wait). The in-process tests shorten the waits (they check what is
@@ -158,7 +162,7 @@ func newAccounts(cfg *config.Config, cred credentials.Credential) ([]fleet.Accou
 
 // newStore returns the snapshot store the config names: OSS when
 // snapshot.oss is set, else the local folder snapshot.dir.
-func newStore(cfg *config.Config, cred credentials.Credential, log *slog.Logger) (auditrun.Store, error) {
+func newStore(cfg *config.Config, cred credentials.Credential, log *slog.Logger) (store.Store, error) {
 	o := cfg.Snapshot.OSS
 	if o == nil {
 		return &localstore.Store{Dir: cfg.Snapshot.Dir}, nil

@@ -11,6 +11,7 @@ import (
 	"livy-token-audit/audit/config"
 	"livy-token-audit/audit/emr"
 	"livy-token-audit/audit/roles"
+	"livy-token-audit/notify/actionref"
 	"livy-token-audit/notify/actions"
 	"livy-token-audit/notify/slack"
 )
@@ -36,9 +37,9 @@ func actionsOn(cfg *config.Config, getenv func(string) string, log *slog.Logger)
 }
 
 // actionsPolicy is who may do what, from the config.
-func actionsPolicy(cfg *config.Config) actions.Policy {
+func actionsPolicy(cfg *config.Config) actionref.Policy {
 	a := cfg.Actions
-	p := actions.Policy{
+	p := actionref.Policy{
 		Users: a.Users, Owners: cfg.Slack.Mentions, MaxSnooze: a.MaxSnooze,
 		Delete: a.Delete.Enabled, DeleteUsers: a.Delete.Users, DeleteRules: a.Delete.Rules, Rules: cfg.Policy,
 	}
@@ -59,7 +60,7 @@ func slackButtons(cfg *config.Config, getenv func(string) string, log *slog.Logg
 	if !actionsOn(cfg, getenv, log) {
 		return nil
 	}
-	return &slack.Buttons{Signer: actions.NewSigner(getenv("SLACK_SIGNING_SECRET")), Policy: actionsPolicy(cfg)}
+	return &slack.Buttons{Signer: actionref.NewSigner(getenv("SLACK_SIGNING_SECRET")), Policy: actionsPolicy(cfg)}
 }
 
 // newActionsHandler wires the endpoint Slack sends the clicks to, or

@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
+
+	"livy-token-audit/audit/delivery"
 )
 
 // A delivery is claimed before it is sent, so that of two attempts of the
@@ -39,11 +41,6 @@ const (
 	stateReleased  = "released"
 	stateUncertain = "uncertain"
 )
-
-// StatusUncertain is a delivery whose request went out whole but whose
-// answer never came: it may have been delivered, and it is not sent again
-// blindly.
-const StatusUncertain = "uncertain"
 
 // UncertainError is a send whose request went out whole and got no answer
 // (a time-out after the body was written, a connection closed then): the
@@ -139,7 +136,7 @@ func EncodeDestination(dest string) string {
 // fails saying so, so that the run is retried rather than told all is
 // well. Before sending what an earlier attempt may have sent (an uncertain
 // or stale claim), a sink that can look (the Slack bot) looks first.
-func (d *Dispatcher) claim(ctx context.Context, run Run, kind string, dl Delivery) (*claim, refusal) {
+func (d *Dispatcher) claim(ctx context.Context, run delivery.Run, kind string, dl Delivery) (*claim, refusal) {
 	base := ClaimBase(run.Key, kind, dl.Destination)
 	lease := d.now().Add(defaultLease)
 	if dl, ok := ctx.Deadline(); ok {
@@ -172,7 +169,7 @@ func (d *Dispatcher) claim(ctx context.Context, run Run, kind string, dl Deliver
 			return nil, why
 		case wait:
 			if !d.wait(ctx, ends) {
-				return nil, refusal{StatusFailed, "held by another attempt of this run until " + head.LeaseEnds.Add(leaseSkew).UTC().Format(time.RFC3339) +
+				return nil, refusal{delivery.StatusFailed, "held by another attempt of this run until " + head.LeaseEnds.Add(leaseSkew).UTC().Format(time.RFC3339) +
 					" (its lease, and " + leaseSkew.String() + " for the clocks), after this attempt's deadline: not sent now, so that a retry from then on sends it (if that attempt died)"}
 			}
 			continue
@@ -195,7 +192,7 @@ func (d *Dispatcher) claim(ctx context.Context, run Run, kind string, dl Deliver
 			return d.unclaimed(run, base, err)
 		}
 	}
-	return nil, refusal{StatusAlready, "another attempt of this run holds the delivery"}
+	return nil, refusal{delivery.StatusAlready, "another attempt of this run holds the delivery"}
 }
 
 // What an attempt does on reading a claim's head.
@@ -218,9 +215,9 @@ func (d *Dispatcher) taken(base string, head *claimRecord) (refusal, step) {
 	case head == nil || head.State == stateReleased:
 		return refusal{}, send
 	case head.State == stateDelivered:
-		return refusal{StatusAlready, "delivered by an earlier attempt of this run (" + head.At.Format(time.RFC3339) + ")"}, refuse
+		return refusal{delivery.StatusAlready, "delivered by an earlier attempt of this run (" + head.At.Format(time.RFC3339) + ")"}, refuse
 	case head.State == stateUncertain:
-		return refusal{StatusUncertain, "an earlier attempt of this run sent it and got no answer (" + head.At.Format(time.RFC3339) + "): it may have been delivered, and is not sent again"}, look
+		return refusal{delivery.StatusUncertain, "an earlier attempt of this run sent it and got no answer (" + head.At.Format(time.RFC3339) + "): it may have been delivered, and is not sent again"}, look
 	case head.State == statePosting && d.now().Before(head.LeaseEnds.Add(leaseSkew)):
 		return refusal{}, wait
 	}
@@ -262,7 +259,7 @@ func (d *Dispatcher) wait(ctx context.Context, ends time.Time) bool {
 // before or while sending: documented as the one way a webhook may get a
 // report twice) and does not send an uncertain one (at most once).
 func (d *Dispatcher) look(ctx context.Context, base string, n int, rec claimRecord, head *claimRecord, dl Delivery) (refusal, bool) {
-	uncertain := refusal{StatusUncertain, "an earlier attempt of this run sent it and got no answer (" + head.At.Format(time.RFC3339) + "): it may have been delivered, and is not sent again"}
+	uncertain := refusal{delivery.StatusUncertain, "an earlier attempt of this run sent it and got no answer (" + head.At.Format(time.RFC3339) + "): it may have been delivered, and is not sent again"}
 	if dl.Posted == nil {
 		return uncertain, head.State == stateUncertain
 	}
@@ -279,7 +276,7 @@ func (d *Dispatcher) look(ctx context.Context, base string, n int, rec claimReco
 		if err := d.create(ctx, claimKey(base, n), rec); err != nil {
 			d.logger().Warn("cannot record a delivery found at the destination", "claim", base, "error", err)
 		}
-		return refusal{StatusAlready, "delivered by an earlier attempt of this run (found at the destination)"}, true
+		return refusal{delivery.StatusAlready, "delivered by an earlier attempt of this run (found at the destination)"}, true
 	}
 	return refusal{}, false
 }
@@ -288,10 +285,10 @@ func (d *Dispatcher) look(ctx context.Context, base string, n int, rec claimReco
 // sends (nothing can have sent before it, but a second delivery of the
 // same event might send too); a retry does not, as it cannot know whether
 // an earlier attempt sent it.
-func (d *Dispatcher) unclaimed(run Run, base string, err error) (*claim, refusal) {
+func (d *Dispatcher) unclaimed(run delivery.Run, base string, err error) (*claim, refusal) {
 	d.logger().Warn("cannot claim the delivery", "claim", base, "error", err)
 	if run.Retry {
-		return nil, refusal{StatusFailed, "not sent: the store takes no delivery claim (" + err.Error() + "), so a retry cannot know whether an earlier attempt sent it; fix the store's permissions"}
+		return nil, refusal{delivery.StatusFailed, "not sent: the store takes no delivery claim (" + err.Error() + "), so a retry cannot know whether an earlier attempt sent it; fix the store's permissions"}
 	}
 	return nil, refusal{"", "sent without a claim: the store takes none (" + err.Error() + "); a second delivery of this event may send it again"}
 }

@@ -6,28 +6,8 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 )
-
-// Locations say where a run's snapshot and report page are, for people
-// (paths or URLs, never with credentials). Page is empty when no page was
-// written.
-type Locations struct {
-	Snapshot string
-	Page     string
-}
-
-// FailureNotice says that a run could not do its job, and why.
-type FailureNotice struct {
-	// Tool names the program that ran (it may be empty when the config
-	// could not be read).
-	Tool      audit.Tool
-	RunID     string
-	AuditedAt time.Time
-	Trigger   audit.Trigger
-	// Cause is one line that names the cause (the config key and line, the
-	// store's error), never a secret.
-	Cause string
-}
 
 // Notifier plans what a run tells, and where: one Delivery per
 // destination (a channel, a route's webhook, an owner's direct messages, a
@@ -39,10 +19,10 @@ type Notifier interface {
 	// Deliveries are the report of s to each destination; loc says where
 	// the snapshot and its page were written; l says what each destination
 	// was last told (nil: compare with the previous audit).
-	Deliveries(s *audit.Snapshot, loc Locations, l Ledger) []Delivery
+	Deliveries(s *audit.Snapshot, loc delivery.Locations, l Ledger) []Delivery
 	// FailureDeliveries are a short notice of a run that could not do its
 	// job.
-	FailureDeliveries(f FailureNotice) []Delivery
+	FailureDeliveries(f delivery.FailureNotice) []Delivery
 }
 
 // Delivery is one message to one destination.
@@ -74,21 +54,3 @@ type Looker interface {
 
 // ErrCannotLook says a destination cannot be looked at.
 var ErrCannotLook = errors.New("the destination cannot be looked at")
-
-// DeliveryResult is what became of one delivery.
-type DeliveryResult struct {
-	Destination string `json:"destination"`
-	// Status is delivered, skipped, already (delivered by an earlier
-	// attempt or another delivery of the same event), uncertain (sent, no
-	// answer: not sent again) or failed.
-	Status string `json:"status"`
-	Detail string `json:"detail,omitempty"`
-}
-
-// The statuses of a delivery.
-const (
-	StatusDelivered = "delivered"
-	StatusSkipped   = "skipped"
-	StatusAlready   = "already"
-	StatusFailed    = "failed"
-)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 )
 
 // ClaimStore is where deliveries are claimed and recorded, beside the
@@ -21,37 +22,6 @@ type ClaimStore interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Create(ctx context.Context, key string, data []byte) error
 	Put(ctx context.Context, key string, content func(io.Writer) error) error
-}
-
-// Run names the run whose reports are delivered.
-type Run struct {
-	// Key is the run's snapshot key: claims are written beside it.
-	Key   string
-	RunID string
-	// RequestID is the Function Compute request, recorded in claims.
-	RequestID string
-	// Retry is true for a retry of a run that may have partly succeeded. It
-	// only matters when the store cannot record a claim: then only a first
-	// attempt sends.
-	Retry bool
-	// Ledger turns on the delivery ledger (a full run): each destination is
-	// told what it has not been told, and its ledger moves once it has.
-	Ledger bool
-	// Ledgered says that the previous audit's release kept ledgers: a
-	// destination without one is then new, or lost its ledger, and is told
-	// everything once.
-	Ledgered bool
-}
-
-// Outcome is what became of a run's reports.
-type Outcome struct {
-	Deliveries []DeliveryResult
-	// Notified is true when something was delivered and nothing failed.
-	Notified bool
-	// Skipped says why nothing was sent, when nothing was.
-	Skipped string
-	// Errs names each destination that failed.
-	Errs []error
 }
 
 // Dispatcher delivers a run's reports to every destination its Notifiers
@@ -79,8 +49,8 @@ const (
 // Report delivers the report of s to every destination. A failed audit's
 // report is claimed as the run's failure notice, so that a later retry
 // that succeeds still posts its real report.
-func (d *Dispatcher) Report(ctx context.Context, run Run, s *audit.Snapshot, loc Locations) Outcome {
-	var out Outcome
+func (d *Dispatcher) Report(ctx context.Context, run delivery.Run, s *audit.Snapshot, loc delivery.Locations) delivery.Outcome {
+	var out delivery.Outcome
 	kind := claimReport
 	if s.Verdict == audit.VerdictFailed {
 		kind = claimFailure
@@ -94,7 +64,7 @@ func (d *Dispatcher) Report(ctx context.Context, run Run, s *audit.Snapshot, loc
 	for _, n := range d.Notifiers {
 		for _, dl := range n.Deliveries(s, loc, told) {
 			r := d.deliver(ctx, run, kind, dl)
-			if r.Status == StatusDelivered || r.Status == StatusSkipped {
+			if r.Status == delivery.StatusDelivered || r.Status == delivery.StatusSkipped {
 				if err := l.record(ctx, dl.Destination); err != nil {
 					d.logger().Warn("delivery ledger not moved; the next report tells this again", "destination", dl.Destination, "error", err)
 					r.Detail = strings.TrimPrefix(r.Detail+"; ", "; ") + "its ledger was not moved (" + err.Error() + "): the next report tells this again"
@@ -102,11 +72,11 @@ func (d *Dispatcher) Report(ctx context.Context, run Run, s *audit.Snapshot, loc
 			}
 			out.Deliveries = append(out.Deliveries, r)
 			switch r.Status {
-			case StatusDelivered:
+			case delivery.StatusDelivered:
 				out.Notified = true
-			case StatusFailed:
+			case delivery.StatusFailed:
 				out.Errs = append(out.Errs, fmt.Errorf("notify %s: %s", dl.Destination, r.Detail))
-			case StatusUncertain:
+			case delivery.StatusUncertain:
 				// Not a failure to retry: the message may be there, and is
 				// never sent again blindly. It is said, not hidden.
 				d.logger().Warn("delivery uncertain", "destination", dl.Destination, "detail", r.Detail)
@@ -127,13 +97,13 @@ func (d *Dispatcher) Report(ctx context.Context, run Run, s *audit.Snapshot, loc
 
 // Failure sends a short failure notice to the destinations the Notifiers
 // plan for one, once per run.
-func (d *Dispatcher) Failure(ctx context.Context, run Run, f FailureNotice) []DeliveryResult {
-	var out []DeliveryResult
+func (d *Dispatcher) Failure(ctx context.Context, run delivery.Run, f delivery.FailureNotice) []delivery.Result {
+	var out []delivery.Result
 	for _, n := range d.Notifiers {
 		for _, dl := range n.FailureDeliveries(f) {
 			r := d.deliver(ctx, run, claimFailure, dl)
 			out = append(out, r)
-			if r.Status == StatusFailed {
+			if r.Status == delivery.StatusFailed {
 				d.logger().Error("failure notice not posted", "destination", dl.Destination, "error", r.Detail)
 			}
 		}
@@ -156,10 +126,10 @@ func (d *Dispatcher) now() time.Time {
 }
 
 // deliver claims, sends and records one delivery.
-func (d *Dispatcher) deliver(ctx context.Context, run Run, kind string, dl Delivery) DeliveryResult {
-	out := DeliveryResult{Destination: dl.Destination}
+func (d *Dispatcher) deliver(ctx context.Context, run delivery.Run, kind string, dl Delivery) delivery.Result {
+	out := delivery.Result{Destination: dl.Destination}
 	if dl.Skip != "" {
-		out.Status, out.Detail = StatusSkipped, dl.Skip
+		out.Status, out.Detail = delivery.StatusSkipped, dl.Skip
 		return out
 	}
 	c, why := d.claim(ctx, run, kind, dl)
@@ -175,13 +145,13 @@ func (d *Dispatcher) deliver(ctx context.Context, run Run, kind string, dl Deliv
 	switch {
 	case errors.As(err, &ue):
 		c.settle(ctx, stateUncertain, err.Error())
-		out.Status, out.Detail = StatusUncertain, err.Error()
+		out.Status, out.Detail = delivery.StatusUncertain, err.Error()
 	case err != nil:
 		c.settle(ctx, stateReleased, err.Error())
-		out.Status, out.Detail = StatusFailed, err.Error()
+		out.Status, out.Detail = delivery.StatusFailed, err.Error()
 	default:
 		c.settle(ctx, stateDelivered, "")
-		out.Status = StatusDelivered
+		out.Status = delivery.StatusDelivered
 	}
 	return out
 }

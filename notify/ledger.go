@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 )
 
 // The delivery ledger records, per destination, the last audit whose
@@ -75,7 +76,7 @@ type Ledger interface {
 type ledger struct {
 	d   *Dispatcher
 	ctx context.Context
-	run Run
+	run delivery.Run
 	s   *audit.Snapshot
 	// entries caches the ledgers read; bases the baselines rebuilt from the
 	// snapshots they name.
@@ -83,7 +84,7 @@ type ledger struct {
 	bases   map[string]Told
 }
 
-func (d *Dispatcher) ledger(ctx context.Context, run Run, s *audit.Snapshot) *ledger {
+func (d *Dispatcher) ledger(ctx context.Context, run delivery.Run, s *audit.Snapshot) *ledger {
 	if !run.Ledger || d.Claims == nil || s.Verdict == audit.VerdictFailed {
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 )
 
 // memClaims is a ClaimStore in memory, with the store's semantics: Create
@@ -59,8 +60,8 @@ func (r *recSender) Send(_ context.Context, rep *Report) error {
 	r.sent = append(r.sent, rep)
 	return nil
 }
-func (r *recSender) SendFailure(context.Context, FailureNotice) error { return nil }
-func (r *recSender) String() string                                   { return "rec" }
+func (r *recSender) SendFailure(context.Context, delivery.FailureNotice) error { return nil }
+func (r *recSender) String() string                                            { return "rec" }
 
 var day0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 
@@ -109,7 +110,7 @@ func TestLedgerCarriesWhatARouteWasNotTold(t *testing.T) {
 	write(MainDestination, 6)
 	write("slack:route:team", 3)
 
-	out := d.Report(t.Context(), Run{Key: audit.SnapshotKey(s.AuditedAt), RunID: s.RunID, Ledger: true, Ledgered: true}, s, Locations{})
+	out := d.Report(t.Context(), delivery.Run{Key: audit.SnapshotKey(s.AuditedAt), RunID: s.RunID, Ledger: true, Ledgered: true}, s, delivery.Locations{})
 	if len(main.sent) != 0 || len(route.sent) != 1 {
 		t.Fatalf("sent %d to main, %d to the route; want 0 and 1 (%+v)", len(main.sent), len(route.sent), out.Deliveries)
 	}
@@ -125,7 +126,7 @@ func TestLedgerCarriesWhatARouteWasNotTold(t *testing.T) {
 	// Not backwards: day 5 run again moves neither.
 	ledgerDay(st, 5)
 	old := ledgerDay(st, 5)
-	d.Report(t.Context(), Run{Key: audit.SnapshotKey(old.AuditedAt), RunID: old.RunID, Ledger: true, Ledgered: true}, old, Locations{})
+	d.Report(t.Context(), delivery.Run{Key: audit.SnapshotKey(old.AuditedAt), RunID: old.RunID, Ledger: true, Ledgered: true}, old, delivery.Locations{})
 	if b := st.objects[LedgerKey(MainDestination)]; !bytes.Contains(b, []byte(audit.SnapshotKey(s.AuditedAt))) {
 		t.Errorf("an older run moved the ledger back: %s", b)
 	}
@@ -167,7 +168,7 @@ func TestLedgerTold(t *testing.T) {
 				st.objects[LedgerKey(dest)] = []byte(tt.ledger)
 			}
 			d := &Dispatcher{Claims: st, Now: func() time.Time { return s.AuditedAt }}
-			told := d.ledger(t.Context(), Run{Key: audit.SnapshotKey(s.AuditedAt), Ledger: true, Ledgered: tt.ledgered}, s).Told(dest)
+			told := d.ledger(t.Context(), delivery.Run{Key: audit.SnapshotKey(s.AuditedAt), Ledger: true, Ledgered: tt.ledgered}, s).Told(dest)
 			got := "current"
 			switch {
 			case told.Lost != "":

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 )
 
 // Sender sends reports to one destination: it renders a Report in its
@@ -18,7 +19,7 @@ type Sender interface {
 	Send(ctx context.Context, r *Report) error
 	// SendFailure posts the short notice of a run that could not do its
 	// job.
-	SendFailure(ctx context.Context, f FailureNotice) error
+	SendFailure(ctx context.Context, f delivery.FailureNotice) error
 	// String describes the destination without its secret.
 	String() string
 }
@@ -48,7 +49,7 @@ type Report struct {
 	// took out of it, and RoutedTo names those routes.
 	Routed    int
 	RoutedTo  []string
-	Locations Locations
+	Locations delivery.Locations
 	// Sender sends it; nil when it is only planned (a preview).
 	Sender Sender
 }
@@ -115,7 +116,7 @@ const MainDestination = "slack"
 // route's, each owner's, in that order. Each destination's changes are
 // what it has not been told, by its ledger (nil: compared with the
 // previous audit, as the snapshot's are).
-func (rt *Router) Plan(s *audit.Snapshot, loc Locations, l Ledger) []Report {
+func (rt *Router) Plan(s *audit.Snapshot, loc delivery.Locations, l Ledger) []Report {
 	v := views{s: s, l: l, by: map[*audit.Baseline]*audit.Snapshot{}}
 	var owners, unowned []Owner
 	if rt.Owners.Enabled {
@@ -191,7 +192,7 @@ func (v views) compare(base *audit.Baseline, note string) *audit.Snapshot {
 	return &view
 }
 
-func (rt *Router) mainReport(s *audit.Snapshot, loc Locations, unowned []Owner) Report {
+func (rt *Router) mainReport(s *audit.Snapshot, loc delivery.Locations, unowned []Owner) Report {
 	main := s
 	var routedTo []string
 	if slices.ContainsFunc(rt.Routes, func(r Route) bool { return r.Exclusive }) {
@@ -206,7 +207,7 @@ func (rt *Router) mainReport(s *audit.Snapshot, loc Locations, unowned []Owner) 
 	return rep
 }
 
-func (rt *Router) routeReport(s *audit.Snapshot, loc Locations, r Route) Report {
+func (rt *Router) routeReport(s *audit.Snapshot, loc delivery.Locations, r Route) Report {
 	m := r.Match
 	slice := audit.Slice(s, m.Gateway, func(g *audit.GatewayReport, f *audit.Finding) bool { return m.Gateway(g) && m.Finding(f) },
 		m.ScopeError, m.Change)
@@ -328,7 +329,7 @@ func (rt *Router) catchAll(s *audit.Snapshot) (*audit.Snapshot, []string) {
 }
 
 // Deliveries are the planned reports that have a sender.
-func (rt *Router) Deliveries(s *audit.Snapshot, loc Locations, l Ledger) []Delivery {
+func (rt *Router) Deliveries(s *audit.Snapshot, loc delivery.Locations, l Ledger) []Delivery {
 	var out []Delivery
 	for _, r := range rt.Plan(s, loc, l) {
 		if r.Sender == nil {
@@ -346,7 +347,7 @@ func (rt *Router) Deliveries(s *audit.Snapshot, loc Locations, l Ledger) []Deliv
 // FailureDeliveries send a failure notice to the main destination and the
 // routes that ask for them, or, when there is no main destination, to
 // every route.
-func (rt *Router) FailureDeliveries(f FailureNotice) []Delivery {
+func (rt *Router) FailureDeliveries(f delivery.FailureNotice) []Delivery {
 	send := func(dest Sender) func(context.Context) error {
 		return func(ctx context.Context) error { return dest.SendFailure(ctx, f) }
 	}

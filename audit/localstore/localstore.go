@@ -14,15 +14,15 @@ import (
 	"os"
 	"path/filepath"
 
-	"livy-token-audit/audit/run"
+	"livy-token-audit/audit/store"
 )
 
-// Store keeps snapshots in a directory. It implements run.Store.
+// Store keeps snapshots in a directory. It implements store.Store.
 type Store struct {
 	Dir string
 }
 
-var _ run.Store = (*Store)(nil)
+var _ store.Store = (*Store)(nil)
 
 func (s *Store) path(key string) (string, error) {
 	if !fs.ValidPath(key) {
@@ -39,18 +39,18 @@ func (s *Store) Get(_ context.Context, key string) ([]byte, error) {
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("local store: get %s: %w", p, run.ErrNotFound)
+		return nil, fmt.Errorf("local store: get %s: %w", p, store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("local store: get %s: %w", p, err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, run.MaxObjectBytes+1))
+	b, err := io.ReadAll(io.LimitReader(f, store.MaxObjectBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("local store: get %s: %w", p, err)
 	}
-	if len(b) > run.MaxObjectBytes {
-		return nil, fmt.Errorf("local store: get %s: %w", p, run.ErrTooLarge)
+	if len(b) > store.MaxObjectBytes {
+		return nil, fmt.Errorf("local store: get %s: %w", p, store.ErrTooLarge)
 	}
 	return b, nil
 }
@@ -88,7 +88,7 @@ func (s *Store) Create(_ context.Context, key string, data []byte) error {
 	}
 	if err := os.Link(f.Name(), p); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("local store: create %s: %w", p, run.ErrExists)
+			return fmt.Errorf("local store: create %s: %w", p, store.ErrExists)
 		}
 		return fmt.Errorf("local store: create %s: %w", p, err)
 	}
@@ -97,7 +97,7 @@ func (s *Store) Create(_ context.Context, key string, data []byte) error {
 
 // Put writes the file atomically: a temporary file in the same directory,
 // synced, then renamed over key.
-func (s *Store) Put(_ context.Context, key string, content run.Content) error {
+func (s *Store) Put(_ context.Context, key string, content store.Content) error {
 	p, err := s.path(key)
 	if err != nil {
 		return err
@@ -158,7 +158,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string) error {
 	tmp := filepath.Join(filepath.Dir(dp), fmt.Sprintf(".tmp-link-%016x", rand.Uint64()))
 	if err := os.Link(sp, tmp); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("local store: copy %s: %w", sp, run.ErrNotFound)
+			return fmt.Errorf("local store: copy %s: %w", sp, store.ErrNotFound)
 		}
 		return s.Put(ctx, dst, func(w io.Writer) error {
 			f, err := os.Open(sp)

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"livy-token-audit/audit/run"
+	"livy-token-audit/audit/store"
 )
 
 func TestStore(t *testing.T) {
@@ -16,10 +16,10 @@ func TestStore(t *testing.T) {
 	dir := t.TempDir()
 	st := &Store{Dir: dir}
 	ctx := t.Context()
-	if _, err := st.Get(ctx, "latest.json"); !errors.Is(err, run.ErrNotFound) || !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("missing: got %v, want run.ErrNotFound (and fs.ErrNotExist)", err)
+	if _, err := st.Get(ctx, "latest.json"); !errors.Is(err, store.ErrNotFound) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing: got %v, want store.ErrNotFound (and fs.ErrNotExist)", err)
 	}
-	if err := st.Put(ctx, "2026/11/27/x.json", run.Bytes([]byte(`{"v":1}`))); err != nil {
+	if err := st.Put(ctx, "2026/11/27/x.json", store.Bytes([]byte(`{"v":1}`))); err != nil {
 		t.Fatal(err)
 	}
 	// Copy is a hard link under the new name: the content is not written
@@ -32,13 +32,13 @@ func TestStore(t *testing.T) {
 	if !os.SameFile(src, dst) {
 		t.Error("latest.json is not a hard link of the dated object")
 	}
-	if err := st.Put(ctx, "2026/11/27/x.json", run.Bytes([]byte(`{"v":2}`))); err != nil {
+	if err := st.Put(ctx, "2026/11/27/x.json", store.Bytes([]byte(`{"v":2}`))); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := st.Get(ctx, "latest.json"); err != nil || string(b) != `{"v":1}` {
 		t.Errorf("latest.json after the source was replaced: %s, %v", b, err)
 	}
-	if err := st.Copy(ctx, "missing.json", "latest.json"); !errors.Is(err, run.ErrNotFound) {
+	if err := st.Copy(ctx, "missing.json", "latest.json"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("copy of a missing object: got %v", err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
@@ -61,8 +61,8 @@ func TestStore(t *testing.T) {
 		switch {
 		case err == nil:
 			won++
-		case !errors.Is(err, run.ErrExists) || !errors.Is(err, fs.ErrExist):
-			t.Errorf("a losing create: %v, want run.ErrExists", err)
+		case !errors.Is(err, store.ErrExists) || !errors.Is(err, fs.ErrExist):
+			t.Errorf("a losing create: %v, want store.ErrExists", err)
 		}
 	}
 	if won != 1 {

@@ -3,7 +3,7 @@
 // refresh), and retries what the SDK does not: 5xx, 429 and network errors,
 // whatever the error body looks like. Requests go through a safehttp client:
 // no redirects, a total time bound per attempt that covers the body, and
-// reads capped at run.MaxObjectBytes.
+// reads capped at store.MaxObjectBytes.
 package ossstore
 
 import (
@@ -22,8 +22,8 @@ import (
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 	"github.com/aliyun/credentials-go/credentials"
 
-	"livy-token-audit/audit/run"
 	"livy-token-audit/audit/safehttp"
+	"livy-token-audit/audit/store"
 	"livy-token-audit/internal/retry"
 	"livy-token-audit/internal/scrub"
 )
@@ -51,7 +51,7 @@ type Options struct {
 	Logger  *slog.Logger
 }
 
-// Store is a run.Store in OSS: keys are prefixed with Options.Prefix.
+// Store is a store.Store in OSS: keys are prefixed with Options.Prefix.
 type Store struct {
 	cfg     Options
 	bucket  *oss.Bucket
@@ -64,7 +64,7 @@ type Store struct {
 	scrub scrub.Scrubber
 }
 
-var _ run.Store = (*Store)(nil)
+var _ store.Store = (*Store)(nil)
 
 // New returns a store for the configured bucket. It makes no call.
 func New(o Options) (*Store, error) {
@@ -75,7 +75,7 @@ func New(o Options) (*Store, error) {
 	opts := []oss.ClientOption{
 		oss.AuthVersion(oss.AuthV4), oss.Region(o.Region),
 		oss.SetCredentialsProvider(&provider{o.Credential}),
-		oss.HTTPClient(safehttp.NewClient(safehttp.Options{Timeout: timeout, MaxBody: run.MaxObjectBytes})),
+		oss.HTTPClient(safehttp.NewClient(safehttp.Options{Timeout: timeout, MaxBody: store.MaxObjectBytes})),
 		oss.RedirectEnabled(false),
 	}
 	if u, err := url.Parse(o.Endpoint); err == nil && u.Hostname() == "localhost" {
@@ -170,8 +170,8 @@ func (e *statusError) Error() string {
 
 func (e *statusError) Unwrap() error { return e.err }
 
-// Get reads an object; a missing one is run.ErrNotFound, one larger than
-// run.MaxObjectBytes is run.ErrTooLarge.
+// Get reads an object; a missing one is store.ErrNotFound, one larger than
+// store.MaxObjectBytes is store.ErrTooLarge.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	name := s.object(key)
 	var body []byte
@@ -190,9 +190,9 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		var se oss.ServiceError
 		switch {
 		case errors.As(err, &se) && se.Code == "NoSuchKey":
-			return nil, fmt.Errorf("oss: get %s: %w", name, run.ErrNotFound)
+			return nil, fmt.Errorf("oss: get %s: %w", name, store.ErrNotFound)
 		case errors.Is(err, safehttp.ErrTooLarge):
-			return nil, fmt.Errorf("oss: get %s: %w", name, run.ErrTooLarge)
+			return nil, fmt.Errorf("oss: get %s: %w", name, store.ErrTooLarge)
 		}
 		return nil, s.explain("get", name, err)
 	}
@@ -230,7 +230,7 @@ func contentType(name string) string {
 // spooled to a temporary file first (so that a large snapshot is neither
 // held in memory nor sent without a length), then sent from it on each
 // attempt.
-func (s *Store) Put(ctx context.Context, key string, content run.Content) error {
+func (s *Store) Put(ctx context.Context, key string, content store.Content) error {
 	name := s.object(key)
 	body, cleanup, err := spool(content)
 	if err != nil {
@@ -250,7 +250,7 @@ func (s *Store) Create(ctx context.Context, key string, data []byte) error {
 // (the transport closes what it sends, so each attempt gets a section
 // reader of its own); where no temporary file can be made, it is held in
 // memory.
-func spool(content run.Content) (readerAt, func(), error) {
+func spool(content store.Content) (readerAt, func(), error) {
 	f, err := os.CreateTemp("", "livy-audit-*.json")
 	if err != nil {
 		var buf bytes.Buffer
@@ -290,7 +290,7 @@ func (s *Store) put(ctx context.Context, op, name string, body readerAt, extra .
 	if err != nil {
 		var se oss.ServiceError
 		if errors.As(err, &se) && se.Code == "FileAlreadyExists" {
-			return fmt.Errorf("oss: %s %s: %w", op, name, run.ErrExists)
+			return fmt.Errorf("oss: %s %s: %w", op, name, store.ErrExists)
 		}
 		return s.explain(op, name, err)
 	}
@@ -405,7 +405,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string) error {
 	if err != nil {
 		var se oss.ServiceError
 		if errors.As(err, &se) && se.Code == "NoSuchKey" {
-			return fmt.Errorf("oss: copy %s to %s: %w", from, name, run.ErrNotFound)
+			return fmt.Errorf("oss: copy %s to %s: %w", from, name, store.ErrNotFound)
 		}
 		return s.explain("copy", name, err)
 	}

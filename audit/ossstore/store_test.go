@@ -14,7 +14,7 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"livy-token-audit/audit/ossemu"
-	"livy-token-audit/audit/run"
+	"livy-token-audit/audit/store"
 	"livy-token-audit/internal/retry"
 )
 
@@ -62,7 +62,7 @@ func setup(t *testing.T, c credentials.Credential, mod func(*Options)) (*Store, 
 func TestPutGetRoundTrip(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, nil, nil)
-	if err := st.Put(t.Context(), "2026/11/27/20261127T090000Z.json", run.Bytes([]byte(`{"schemaVersion":1}`))); err != nil {
+	if err := st.Put(t.Context(), "2026/11/27/20261127T090000Z.json", store.Bytes([]byte(`{"schemaVersion":1}`))); err != nil {
 		t.Fatal(err)
 	}
 	obj, ok := emu.Objects()["livy/2026/11/27/20261127T090000Z.json"]
@@ -76,7 +76,7 @@ func TestPutGetRoundTrip(t *testing.T) {
 	if err != nil || string(b) != `{"schemaVersion":1}` {
 		t.Errorf("Get: got %q, %v", b, err)
 	}
-	if _, err := st.Get(t.Context(), "latest.json"); !errors.Is(err, run.ErrNotFound) {
+	if _, err := st.Get(t.Context(), "latest.json"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get of a missing key: got %v, want ErrNotFound", err)
 	}
 }
@@ -84,7 +84,7 @@ func TestPutGetRoundTrip(t *testing.T) {
 func TestKMS(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, nil, func(c *Options) { c.ServerSideEncryption, c.KMSKeyID = "KMS", "key-123" })
-	if err := st.Put(t.Context(), "a.json", run.Bytes([]byte("{}"))); err != nil {
+	if err := st.Put(t.Context(), "a.json", store.Bytes([]byte("{}"))); err != nil {
 		t.Fatal(err)
 	}
 	if o := emu.Objects()["livy/a.json"]; o.SSE != "KMS" || o.SSEKeyID != "key-123" {
@@ -96,7 +96,7 @@ func TestPutRetriesAfterTwo503s(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, nil, nil)
 	emu.FailPuts = 2
-	if err := st.Put(t.Context(), "a.json", run.Bytes([]byte("{}"))); err != nil {
+	if err := st.Put(t.Context(), "a.json", store.Bytes([]byte("{}"))); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(emu.Requests()); n != 3 {
@@ -123,7 +123,7 @@ func TestPutErrorsSayWhatToDo(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st, emu := setup(t, tc.cred, tc.mod)
 			emu.DenyPrefix = tc.deny
-			err := st.Put(t.Context(), "a.json", run.Bytes([]byte("{}")))
+			err := st.Put(t.Context(), "a.json", store.Bytes([]byte("{}")))
 			if err == nil {
 				t.Fatal("got no error")
 			}
@@ -147,7 +147,7 @@ func TestPutErrorsSayWhatToDo(t *testing.T) {
 func TestSTSCredentialsAreAccepted(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, cred(t, "STS.Key1", "sts-secret", "sts-token-xyz"), nil)
-	if err := st.Put(t.Context(), "a.json", run.Bytes([]byte("{}"))); err != nil {
+	if err := st.Put(t.Context(), "a.json", store.Bytes([]byte("{}"))); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := emu.Objects()["livy/a.json"]; !ok {
@@ -185,7 +185,7 @@ func TestCreateIsExclusive(t *testing.T) {
 		switch err := <-results; {
 		case err == nil:
 			won++
-		case !errors.Is(err, run.ErrExists):
+		case !errors.Is(err, store.ErrExists):
 			t.Errorf("got %v, want ErrExists for the losers", err)
 		}
 	}
@@ -202,7 +202,7 @@ func TestHTML503IsRetried(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, nil, nil)
 	emu.FailPuts, emu.FailGets, emu.FailBody = 2, 2, "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
-	if err := st.Put(t.Context(), "a.json", run.Bytes([]byte("{}"))); err != nil {
+	if err := st.Put(t.Context(), "a.json", store.Bytes([]byte("{}"))); err != nil {
 		t.Fatalf("put: %v", err)
 	}
 	if b, err := st.Get(t.Context(), "a.json"); err != nil || string(b) != "{}" {
@@ -212,7 +212,7 @@ func TestHTML503IsRetried(t *testing.T) {
 		t.Errorf("got %d requests, want 3 puts and 3 gets", n)
 	}
 	emu.FailPuts = 10
-	err := st.Put(t.Context(), "a.json", run.Bytes([]byte("{}")))
+	err := st.Put(t.Context(), "a.json", store.Bytes([]byte("{}")))
 	if err == nil || !strings.Contains(err.Error(), "HTTP 503 with a body that is not an OSS error document") || !strings.Contains(err.Error(), "gave up after 4 attempts") {
 		t.Errorf("got %v, want the status named after 4 attempts", err)
 	}
@@ -226,7 +226,7 @@ func TestOSSRedirectIsRefused(t *testing.T) {
 	defer other.Close()
 	st, emu := setup(t, nil, nil)
 	emu.Redirect = other.URL + "/steal"
-	err := st.Put(t.Context(), "a.json", run.Bytes([]byte("{}")))
+	err := st.Put(t.Context(), "a.json", store.Bytes([]byte("{}")))
 	if err == nil || !strings.Contains(err.Error(), "HTTP 302 redirect to "+strings.TrimPrefix(other.URL, "http://")+" refused") {
 		t.Errorf("got %v, want the redirect refused", err)
 	}
@@ -268,9 +268,9 @@ func TestDrippingReadEnds(t *testing.T) {
 func TestOversizedObjectIsRefused(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, nil, nil)
-	emu.PutObject("livy/latest.json", make([]byte, run.MaxObjectBytes+1))
+	emu.PutObject("livy/latest.json", make([]byte, store.MaxObjectBytes+1))
 	_, err := st.Get(t.Context(), "latest.json")
-	if !errors.Is(err, run.ErrTooLarge) {
+	if !errors.Is(err, store.ErrTooLarge) {
 		t.Errorf("got %v, want ErrTooLarge", err)
 	}
 	if n := len(emu.Requests()); n != 1 {
@@ -280,12 +280,12 @@ func TestOversizedObjectIsRefused(t *testing.T) {
 
 // Copy is a server-side CopyObject: the object's bytes are not sent again,
 // the copy keeps the content type and gets the configured encryption, and
-// a missing source is run.ErrNotFound.
+// a missing source is store.ErrNotFound.
 func TestCopyIsServerSide(t *testing.T) {
 	t.Parallel()
 	st, emu := setup(t, nil, nil)
 	page := []byte("<!doctype html><title>x</title>")
-	if err := st.Put(t.Context(), "2026/11/27/x.html", run.Bytes(page)); err != nil {
+	if err := st.Put(t.Context(), "2026/11/27/x.html", store.Bytes(page)); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Copy(t.Context(), "2026/11/27/x.html", "latest.html"); err != nil {
@@ -300,7 +300,7 @@ func TestCopyIsServerSide(t *testing.T) {
 	if last.CopySource != "livy/2026/11/27/x.html" || last.Bytes != 0 || last.Key != "livy/latest.html" {
 		t.Errorf("the copy was %+v, want a CopyObject of livy/2026/11/27/x.html with no body", last)
 	}
-	if err := st.Copy(t.Context(), "missing.json", "latest.json"); !errors.Is(err, run.ErrNotFound) {
-		t.Errorf("copy of a missing object: got %v, want run.ErrNotFound", err)
+	if err := st.Copy(t.Context(), "missing.json", "latest.json"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("copy of a missing object: got %v, want store.ErrNotFound", err)
 	}
 }

@@ -16,19 +16,18 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/audit/fleet"
-	"livy-token-audit/notify"
+	"livy-token-audit/audit/store"
 )
 
 // Notifier is how the run reaches delivery (notify.Dispatcher): the report
 // of a run to every destination, each once per run, or a short notice of a
 // run that could not do its job.
 type Notifier interface {
-	Report(ctx context.Context, run notify.Run, s *audit.Snapshot, loc notify.Locations) notify.Outcome
-	Failure(ctx context.Context, run notify.Run, f notify.FailureNotice) []notify.DeliveryResult
+	Report(ctx context.Context, run delivery.Run, s *audit.Snapshot, loc delivery.Locations) delivery.Outcome
+	Failure(ctx context.Context, run delivery.Run, f delivery.FailureNotice) []delivery.Result
 }
-
-var _ Notifier = (*notify.Dispatcher)(nil)
 
 // Reporter reports a run's figures to a monitoring system: a heartbeat that
 // does not depend on the function running (an alarm fires when none comes).
@@ -79,7 +78,7 @@ func (atEnd) Close()                             {}
 type View struct {
 	Snapshot  *audit.Snapshot
 	History   []audit.HistoryEntry
-	Locations notify.Locations
+	Locations delivery.Locations
 }
 
 // Runner runs one whole audit. Its fields are resolved options: it holds
@@ -95,7 +94,7 @@ type Runner struct {
 	// account (when the config gives it a scope) and each of accounts:.
 	Accounts []fleet.Account
 	Auditor  *fleet.Auditor
-	Store    Store
+	Store    store.Store
 	// Artifacts are written beside each snapshot, in order (the report
 	// page).
 	Artifacts []Artifact
@@ -177,7 +176,7 @@ type Result struct {
 	// Notified is true when something was delivered by this run and no
 	// delivery failed; Deliveries says what became of each.
 	Notified   bool
-	Deliveries []notify.DeliveryResult
+	Deliveries []delivery.Result
 	// NotifySkipped says why no notification was sent, if none was.
 	NotifySkipped string
 	// MetricsSent says the run's figures were reported; MetricsError why
@@ -206,8 +205,8 @@ func (r *Result) Failed() bool {
 }
 
 // Locations say where the run's snapshot and page are.
-func (r *Result) Locations() notify.Locations {
-	return notify.Locations{Snapshot: r.Location, Page: r.PageLocation}
+func (r *Result) Locations() delivery.Locations {
+	return delivery.Locations{Snapshot: r.Location, Page: r.PageLocation}
 }
 
 // FailedAuditError is the error of a run that could audit nothing.
@@ -585,8 +584,8 @@ func (r *Runner) notify(ctx context.Context, o Options, res *Result) []error {
 	return out.Errs
 }
 
-func (r *Runner) notifyRun(o Options, res *Result) notify.Run {
-	return notify.Run{Key: res.Key, RunID: res.RunID, RequestID: o.Trigger.RequestID, Retry: o.Retry, Ledger: res.ledger, Ledgered: res.ledgered}
+func (r *Runner) notifyRun(o Options, res *Result) delivery.Run {
+	return delivery.Run{Key: res.Key, RunID: res.RunID, RequestID: o.Trigger.RequestID, Retry: o.Retry, Ledger: res.ledger, Ledgered: res.ledgered}
 }
 
 // notifyFailure posts a short failure notice, once per run.
@@ -595,6 +594,6 @@ func (r *Runner) notifyFailure(ctx context.Context, o Options, res *Result, caus
 		return
 	}
 	at := o.Now.UTC().Truncate(time.Second)
-	f := notify.FailureNotice{Tool: r.Tool, RunID: res.RunID, AuditedAt: at, Trigger: o.Trigger, Cause: cause}
+	f := delivery.FailureNotice{Tool: r.Tool, RunID: res.RunID, AuditedAt: at, Trigger: o.Trigger, Cause: cause}
 	res.Deliveries = append(res.Deliveries, r.Notifier.Failure(ctx, r.notifyRun(o, res), f)...)
 }

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/audit/fleet"
+	"livy-token-audit/audit/store"
 	"livy-token-audit/internal/fakeapi"
 	"livy-token-audit/notify"
 )
@@ -49,12 +51,12 @@ func (m *memStore) Get(_ context.Context, key string) ([]byte, error) {
 	}
 	b, ok := m.objects[key]
 	if !ok {
-		return nil, fmt.Errorf("mem: %s: %w", key, ErrNotFound)
+		return nil, fmt.Errorf("mem: %s: %w", key, store.ErrNotFound)
 	}
 	return b, nil
 }
 
-func (m *memStore) Put(_ context.Context, key string, content Content) error {
+func (m *memStore) Put(_ context.Context, key string, content store.Content) error {
 	var buf bytes.Buffer
 	if err := content(&buf); err != nil {
 		return err
@@ -80,7 +82,7 @@ func (m *memStore) Create(_ context.Context, key string, data []byte) error {
 		return err
 	}
 	if _, ok := m.objects[key]; ok {
-		return fmt.Errorf("mem: %s: %w", key, ErrExists)
+		return fmt.Errorf("mem: %s: %w", key, store.ErrExists)
 	}
 	m.ops = append(m.ops, "create "+key)
 	m.objects[key] = data
@@ -95,7 +97,7 @@ func (m *memStore) Copy(_ context.Context, src, dst string) error {
 	}
 	b, ok := m.objects[src]
 	if !ok {
-		return fmt.Errorf("mem: copy %s: %w", src, ErrNotFound)
+		return fmt.Errorf("mem: copy %s: %w", src, store.ErrNotFound)
 	}
 	m.ops = append(m.ops, "copy "+dst)
 	m.objects[dst] = b
@@ -122,7 +124,7 @@ func (m *memStore) count(op string) int {
 type recNotifier struct {
 	mu       sync.Mutex
 	reports  []*audit.Snapshot
-	failures []notify.FailureNotice
+	failures []delivery.FailureNotice
 	links    []string
 	sent     map[string]int
 	dests    []string
@@ -156,7 +158,7 @@ func (r *recNotifier) send(dest string, record func()) error {
 	return nil
 }
 
-func (r *recNotifier) Deliveries(s *audit.Snapshot, loc notify.Locations, _ notify.Ledger) []notify.Delivery {
+func (r *recNotifier) Deliveries(s *audit.Snapshot, loc delivery.Locations, _ notify.Ledger) []notify.Delivery {
 	link := loc.Snapshot
 	var out []notify.Delivery
 	for _, d := range r.destinations() {
@@ -167,7 +169,7 @@ func (r *recNotifier) Deliveries(s *audit.Snapshot, loc notify.Locations, _ noti
 	return out
 }
 
-func (r *recNotifier) FailureDeliveries(f notify.FailureNotice) []notify.Delivery {
+func (r *recNotifier) FailureDeliveries(f delivery.FailureNotice) []notify.Delivery {
 	var out []notify.Delivery
 	for _, d := range r.destinations() {
 		out = append(out, notify.Delivery{Destination: d, Send: func(context.Context) error {
@@ -698,7 +700,7 @@ func (p *recPage) artifact() Artifact {
 	return Artifact{Ext: ".html", Page: true, Start: Rendered(func(w io.Writer, v View) error { return p.render(w, v.Snapshot, v.History, v.Locations) })}
 }
 
-func (p *recPage) render(w io.Writer, s *audit.Snapshot, history []audit.HistoryEntry, loc notify.Locations) error {
+func (p *recPage) render(w io.Writer, s *audit.Snapshot, history []audit.HistoryEntry, loc delivery.Locations) error {
 	var ids []string
 	for _, e := range history {
 		ids = append(ids, e.RunID)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/store"
 )
 
 // State files (baseline.json, latest.json, history.json) are never
@@ -71,14 +72,14 @@ func (r *Runner) readBaseline(ctx context.Context) stored {
 			return r.rebuild(ctx, fmt.Errorf("%s is dated %s, ahead of the clock: invalid", audit.BaselineKey, base.AuditedAt.Format(time.RFC3339)))
 		}
 		rd.base = base
-	case errors.Is(err, ErrTooLarge):
+	case errors.Is(err, store.ErrTooLarge):
 		return r.rebuild(ctx, fmt.Errorf("read %s: %w", audit.BaselineKey, err))
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		base, lerr := r.fromLatest(ctx)
 		switch {
 		case isNewer(lerr):
 			return newer(audit.LatestKey, lerr)
-		case errors.Is(lerr, ErrNotFound):
+		case errors.Is(lerr, store.ErrNotFound):
 		case lerr != nil && !errors.Is(lerr, errBadContent):
 			rd.baseErr, rd.held = lerr, "latest.json could not be read, so it is not replaced"
 		case lerr != nil:
@@ -105,7 +106,7 @@ func (r *Runner) rebuild(ctx context.Context, why error) stored {
 	case err == nil:
 		r.logger().Warn("baseline unusable; rebuilt from latest.json", "why", why)
 		rd.base, rd.baseErr = base, nil
-	case errors.Is(err, ErrNotFound) || errors.Is(err, errBadContent):
+	case errors.Is(err, store.ErrNotFound) || errors.Is(err, errBadContent):
 	default:
 		rd.held = "the baseline was unusable and latest.json could not be read, so neither is replaced"
 	}
@@ -120,7 +121,7 @@ var errBadContent = errors.New("unusable")
 func (r *Runner) fromLatest(ctx context.Context) (*audit.Baseline, error) {
 	b, err := r.Store.Get(ctx, audit.LatestKey)
 	if err != nil {
-		if errors.Is(err, ErrTooLarge) {
+		if errors.Is(err, store.ErrTooLarge) {
 			return nil, fmt.Errorf("read %s: %w (%w)", audit.LatestKey, err, errBadContent)
 		}
 		return nil, fmt.Errorf("read %s: %w", audit.LatestKey, err)
@@ -163,9 +164,9 @@ func (r *Runner) readHistory(ctx context.Context, rd *stored) {
 	rd.history = &audit.History{SchemaVersion: audit.SchemaVersion}
 	b, err := r.Store.Get(ctx, audit.HistoryKey)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return
-	case err != nil && !errors.Is(err, ErrTooLarge):
+	case err != nil && !errors.Is(err, store.ErrTooLarge):
 		rd.historyHeld = "history.json could not be read, so it is not replaced (" + err.Error() + ")"
 		r.logger().Warn("history unreadable; not replaced", "error", err)
 		return

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"livy-token-audit/notify/actionref"
 	"livy-token-audit/notify/actions"
 )
 
@@ -76,7 +77,7 @@ func BenchmarkClick(b *testing.B) {
 			st := &slowStore{objects: map[string][]byte{}}
 			head := actions.State{SchemaVersion: 1, Snoozes: []actions.Snooze{}, Acks: []actions.Acknowledgement{}, Recent: []actions.Record{}}
 			for i := range tc.snoozes {
-				head.Snoozes = append(head.Snoozes, actions.Snooze{Ref: actions.Ref{Region: "cn-hangzhou", Workspace: "w-1", Gateway: "lc-1",
+				head.Snoozes = append(head.Snoozes, actions.Snooze{Ref: actionref.Ref{Region: "cn-hangzhou", Workspace: "w-1", Gateway: "lc-1",
 					Token: fmt.Sprintf("tk-%06d", i), Rule: "stale", Run: "audit-x"}, By: admin, At: now, Until: now.Add(30 * 24 * time.Hour)})
 			}
 			js, _ := json.Marshal(head)
@@ -90,7 +91,7 @@ func BenchmarkClick(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				before := st.calls.Load()
-				status, _ := bench.click(alice, "tk-exp", actions.Snooze7d)
+				status, _ := bench.click(alice, "tk-exp", actionref.Snooze7d)
 				if status != 200 {
 					b.Fatalf("status %d", status)
 				}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/notify/actionref"
 )
 
 // TokenAPI is the part of the EMR API a delete needs.
@@ -22,19 +23,16 @@ type APIDeleter struct {
 	Accounts map[string]TokenAPI
 }
 
-// ErrNoDeleteRole is an account with no delete role.
-var ErrNoDeleteRole = errors.New("no delete role is configured for the token's account (actions.delete.roleArn, accounts[].deleteRoleArn)")
-
-func (d APIDeleter) api(r Ref) (TokenAPI, error) {
+func (d APIDeleter) api(r actionref.Ref) (TokenAPI, error) {
 	api := d.Accounts[r.AccountID]
 	if api == nil {
-		return nil, ErrNoDeleteRole
+		return nil, actionref.ErrNoDeleteRole
 	}
 	return api, nil
 }
 
 // Token re-reads the token r names (nil when it is gone).
-func (d APIDeleter) Token(ctx context.Context, r Ref) (*audit.Token, error) {
+func (d APIDeleter) Token(ctx context.Context, r actionref.Ref) (*audit.Token, error) {
 	api, err := d.api(r)
 	if err != nil {
 		return nil, err
@@ -57,7 +55,7 @@ func (d APIDeleter) Token(ctx context.Context, r Ref) (*audit.Token, error) {
 }
 
 // Delete deletes the token r names.
-func (d APIDeleter) Delete(ctx context.Context, r Ref) error {
+func (d APIDeleter) Delete(ctx context.Context, r actionref.Ref) error {
 	api, err := d.api(r)
 	if err != nil {
 		return err

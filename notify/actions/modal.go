@@ -12,6 +12,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/notify/actionref"
 )
 
 // A snooze asks for its reason in a small modal when the endpoint has the
@@ -29,7 +30,7 @@ type Bot interface {
 }
 
 // SnoozeCallbackID names the snooze modal.
-const SnoozeCallbackID = ActionIDPrefix + "snooze"
+const SnoozeCallbackID = actionref.ActionIDPrefix + "snooze"
 
 // The modal's reason input, and the most of it kept.
 const (
@@ -50,7 +51,7 @@ type modalState struct {
 
 // openSnooze opens the snooze modal for a click; false when it could not
 // (the click then snoozes without a reason).
-func (h *Handler) openSnooze(ctx context.Context, cb *slackgo.InteractionCallback, verb string, ref Ref) bool {
+func (h *Handler) openSnooze(ctx context.Context, cb *slackgo.InteractionCallback, verb string, ref actionref.Ref) bool {
 	if h.Bot == nil || cb.TriggerID == "" {
 		return false
 	}
@@ -67,7 +68,7 @@ func (h *Handler) openSnooze(ctx context.Context, cb *slackgo.InteractionCallbac
 	reason := slackgo.NewInputBlock(reasonBlock, plain("Why (optional)"), nil, input)
 	reason.Optional = true
 	what := fmt.Sprintf("Snooze the *%s* finding of *%s* `%s` for %s. It comes back in the report when the snooze ends.",
-		ref.Rule, escape(audit.Truncate(ref.Name, 64)), escape(audit.Truncate(ref.Token, 64)), audit.FormatDuration(SnoozeFor(verb)))
+		ref.Rule, escape(audit.Truncate(ref.Name, 64)), escape(audit.Truncate(ref.Token, 64)), audit.FormatDuration(actionref.SnoozeFor(verb)))
 	view := slackgo.ModalViewRequest{
 		Type: slackgo.VTModal, Title: plain("Snooze a finding"), Submit: plain("Snooze"), Close: plain("Cancel"),
 		CallbackID: SnoozeCallbackID, PrivateMetadata: string(meta),
@@ -94,9 +95,9 @@ func (h *Handler) submitSnooze(ctx context.Context, cb *slackgo.InteractionCallb
 		h.logger().Warn("snooze modal refused: its metadata is not ours")
 		return
 	}
-	verb, ref, err := NewSigner(h.SigningSecret).Parse(st.Value)
+	verb, ref, err := actionref.NewSigner(h.SigningSecret).Parse(st.Value)
 	rec := Record{At: h.now().UTC(), By: user, Verb: verb, Token: ref.Key(), Name: ref.Name}
-	if err != nil || SnoozeFor(verb) == 0 {
+	if err != nil || actionref.SnoozeFor(verb) == 0 {
 		h.logger().Warn("snooze modal refused: not one of our snoozes")
 		return
 	}
@@ -109,13 +110,13 @@ func (h *Handler) submitSnooze(ctx context.Context, cb *slackgo.InteractionCallb
 	} else if !claimed {
 		return // Slack's retry of the same submission
 	}
-	if why := h.Policy.allowed(verb, user, ref); why != "" {
+	if why := h.Policy.Allowed(verb, user, ref); why != "" {
 		rec.Outcome, rec.Detail = "refused", why
 		h.finish(ctx, msg, rec, nil)
 		return
 	}
 	reason := cleanReason(cb.View.State)
-	until := h.now().UTC().Add(SnoozeFor(verb))
+	until := h.now().UTC().Add(actionref.SnoozeFor(verb))
 	rec.Outcome, rec.Detail = "done", "until "+until.Format(time.DateOnly)
 	if reason != "" {
 		rec.Detail += ", " + reason

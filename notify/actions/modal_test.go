@@ -16,6 +16,7 @@ import (
 	"github.com/slack-go/slack/slacktest"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/notify/actionref"
 	"livy-token-audit/notify/actions"
 )
 
@@ -120,7 +121,7 @@ func TestSnoozeAsksItsReasonInAModal(t *testing.T) {
 	b.h.Bot = slackgo.New(botToken, slackgo.OptionAPIURL(api.srv.GetAPIURL()))
 
 	// The click opens the modal and snoozes nothing yet.
-	if status, p := b.click(alice, "tk-exp", actions.Snooze30d); status != 200 || p.raw != "" {
+	if status, p := b.click(alice, "tk-exp", actionref.Snooze30d); status != 200 || p.raw != "" {
 		t.Fatalf("the click: status %d, told %s", status, p.raw)
 	}
 	if len(api.views) != 1 || api.views[0].CallbackID != actions.SnoozeCallbackID {
@@ -177,7 +178,7 @@ func TestSnoozeAsksItsReasonInAModal(t *testing.T) {
 	// views.open fails (the trigger expired): the click snoozes at once,
 	// without a reason.
 	api.failing = "expired_trigger_id"
-	if _, p := b.click(alice, "tk-exp", actions.Snooze7d); !p.ReplaceOriginal || !strings.Contains(p.raw, "snoozed by") {
+	if _, p := b.click(alice, "tk-exp", actionref.Snooze7d); !p.ReplaceOriginal || !strings.Contains(p.raw, "snoozed by") {
 		t.Errorf("a click whose modal could not open: %s", p.raw)
 	}
 	// It replaces the earlier snooze of that finding: one per token and

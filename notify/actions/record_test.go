@@ -16,7 +16,8 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/localstore"
-	auditrun "livy-token-audit/audit/run"
+	"livy-token-audit/audit/store"
+	"livy-token-audit/notify/actionref"
 	"livy-token-audit/notify/actions"
 )
 
@@ -66,9 +67,9 @@ func snoozedAndAcked(s *audit.Snapshot) (snoozed, acked []string) {
 func TestRecordSurvivesAGap(t *testing.T) {
 	t.Parallel()
 	b := newBench(t, false)
-	b.click(alice, "tk-exp", actions.Snooze30d)
-	b.click(bob, "tk-unused", actions.Ack)
-	b.click(admin, "tk-unused", actions.Snooze7d)
+	b.click(alice, "tk-exp", actionref.Snooze30d)
+	b.click(bob, "tk-unused", actionref.Ack)
+	b.click(admin, "tk-unused", actionref.Snooze7d)
 	for n := 1; n <= 2; n++ {
 		if err := os.Remove(b.statePath(n)); err != nil {
 			t.Fatal(err)
@@ -79,8 +80,8 @@ func TestRecordSurvivesAGap(t *testing.T) {
 		t.Fatalf("after states 1 and 2 went: snoozed %v, acknowledged %v; want both snoozes and the acknowledgement", snoozed, acked)
 	}
 	// Two clicks after the gap: both kept, after the head.
-	b.click(alice, "tk-exp", actions.Ack)
-	b.click(admin, "tk-unused", actions.Ack)
+	b.click(alice, "tk-exp", actionref.Ack)
+	b.click(admin, "tk-unused", actionref.Ack)
 	if _, err := os.Stat(b.statePath(1)); !os.IsNotExist(err) {
 		t.Errorf("a click after the gap created state.1 (%v): it must go on from the head", err)
 	}
@@ -123,7 +124,7 @@ type tooLargeStore struct {
 
 func (s tooLargeStore) Get(ctx context.Context, key string) ([]byte, error) {
 	if key == s.key {
-		return nil, fmt.Errorf("get %s: %w", key, auditrun.ErrTooLarge)
+		return nil, fmt.Errorf("get %s: %w", key, store.ErrTooLarge)
 	}
 	return s.Store.Get(ctx, key)
 }
@@ -148,11 +149,11 @@ func TestUnusableHeadIsSkipped(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := newBench(t, false)
-			b.click(alice, "tk-exp", actions.Snooze30d)
-			b.click(bob, "tk-unused", actions.Ack)
+			b.click(alice, "tk-exp", actionref.Snooze30d)
+			b.click(bob, "tk-unused", actionref.Ack)
 			tc.break_(b)
 			st := b.h.Store
-			_, p := b.click(admin, "tk-unused", actions.Snooze7d)
+			_, p := b.click(admin, "tk-unused", actionref.Snooze7d)
 			if !p.ReplaceOriginal || !strings.Contains(p.raw, "could not be read") || strings.Contains(p.raw, "json") || strings.Contains(p.raw, "larger than") {
 				t.Errorf("the click after the %s head: told %s; want it done, saying in plain words that the newest state could not be read", tc.name, p.raw)
 			}
@@ -190,16 +191,16 @@ func TestNewerRecordIsNotWrittenOver(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := newBench(t, true)
-			b.click(alice, "tk-exp", actions.Snooze30d)
+			b.click(alice, "tk-exp", actionref.Snooze30d)
 			if err := os.WriteFile(b.statePath(2), []byte(tc.state), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			for _, verb := range []string{actions.Ack, actions.Delete} {
+			for _, verb := range []string{actionref.Ack, actionref.Delete} {
 				user := bob
-				if verb == actions.Delete {
+				if verb == actionref.Delete {
 					user = admin
 				}
-				tok := map[string]string{actions.Ack: "tk-unused", actions.Delete: "tk-exp"}[verb]
+				tok := map[string]string{actionref.Ack: "tk-unused", actionref.Delete: "tk-exp"}[verb]
 				_, p := b.click(user, tok, verb)
 				if !strings.Contains(p.Text, "newer release") || !strings.Contains(p.Text, tc.want) || !strings.Contains(p.Text, "upgrade") {
 					t.Errorf("a %s on a newer record: told %s; want it refused, naming the version", verb, p.raw)
@@ -267,7 +268,7 @@ func TestForgedRecordIsCheckedAgain(t *testing.T) {
 	}
 	// The next click's state drops what the rules refuse, and keeps the
 	// cap.
-	b.click(admin, "tk-unused", actions.Ack)
+	b.click(admin, "tk-unused", actionref.Ack)
 	s := b.state()
 	if len(s.Snoozes) != 1 || s.Snoozes[0].By != admin || s.Snoozes[0].Until.Year() != 2027 || len(s.Acks) != 1 || s.Acks[0].By != admin {
 		t.Errorf("the next state: snoozes %+v, acks %+v", s.Snoozes, s.Acks)
@@ -289,7 +290,7 @@ func TestEmptyUserIsNobody(t *testing.T) {
 	t.Parallel()
 	b := newBench(t, false)
 	b.h.Policy.Owners = map[string]string{} // nobody's token is mapped
-	_, p := b.click("", "tk-exp", actions.Snooze7d)
+	_, p := b.click("", "tk-exp", actionref.Snooze7d)
 	if !strings.Contains(p.Text, "Not done") {
 		t.Errorf("a click without a user: told %s; want it refused", p.raw)
 	}
@@ -298,7 +299,7 @@ func TestEmptyUserIsNobody(t *testing.T) {
 	}
 	// alice's snooze of her token does not hold once it is someone else's.
 	b.h.Policy.Owners = b.policy.Owners
-	b.click(alice, "tk-exp", actions.Snooze7d)
+	b.click(alice, "tk-exp", actionref.Snooze7d)
 	acts := b.actions()
 	toks := []audit.Token{{ID: "tk-exp", CreatedBy: "mallory", CreateTime: now.Add(-200 * audit.Day), ExpireTime: now.Add(-3 * audit.Day), LastUsedTime: now.Add(-4 * audit.Day)}}
 	s := audit.BuildSnapshot(audit.Collection{Gateways: []audit.GatewayResult{{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1"}, Tokens: toks}}},
@@ -314,7 +315,7 @@ func TestEmptyUserIsNobody(t *testing.T) {
 func TestSnoozeNamesOneTokenExactly(t *testing.T) {
 	t.Parallel()
 	b := newBench(t, false)
-	b.click(alice, "tk-exp", actions.Snooze7d)
+	b.click(alice, "tk-exp", actionref.Snooze7d)
 	acts := b.actions()
 	tok := []audit.Token{{ID: "tk-exp", CreatedBy: "alice", CreateTime: now.Add(-200 * audit.Day), ExpireTime: now.Add(-3 * audit.Day), LastUsedTime: now.Add(-4 * audit.Day)}}
 	var col audit.Collection
@@ -347,14 +348,14 @@ func TestRecordStaysBounded(t *testing.T) {
 	b := newBench(t, false)
 	big := actions.State{SchemaVersion: 1, Acks: []actions.Acknowledgement{}}
 	for i := range 100000 {
-		r := actions.Ref{Region: "cn-hangzhou", Workspace: "w-1", Gateway: "lc-1", Token: fmt.Sprintf("tk-%d", i%3), Rule: audit.RuleStale, Run: "audit-x"}
+		r := actionref.Ref{Region: "cn-hangzhou", Workspace: "w-1", Gateway: "lc-1", Token: fmt.Sprintf("tk-%d", i%3), Rule: audit.RuleStale, Run: "audit-x"}
 		big.Snoozes = append(big.Snoozes, actions.Snooze{Ref: r, By: admin, At: now.Add(-time.Duration(100000-i) * time.Second), Until: now.Add(audit.Day)})
-		big.Recent = append(big.Recent, actions.Record{At: now, By: admin, Verb: actions.Snooze7d, Token: r.Key(), Outcome: "done"})
+		big.Recent = append(big.Recent, actions.Record{At: now, By: admin, Verb: actionref.Snooze7d, Token: r.Key(), Outcome: "done"})
 	}
 	js, _ := json.Marshal(big)
 	_ = os.MkdirAll(filepath.Join(b.dir, "actions"), 0o755)
 	_ = os.WriteFile(b.statePath(1), js, 0o644)
-	b.click(admin, "tk-unused", actions.Ack)
+	b.click(admin, "tk-unused", actionref.Ack)
 	after, _ := os.ReadFile(b.statePath(2))
 	s := b.state()
 	if len(s.Snoozes) != 3 || len(s.Recent) != 100 || len(after) > 64<<10 {
@@ -367,7 +368,7 @@ func TestRecordStaysBounded(t *testing.T) {
 	}
 	js, _ = json.Marshal(big)
 	_ = os.WriteFile(b.statePath(3), js, 0o644)
-	b.click(admin, "tk-unused", actions.Ack)
+	b.click(admin, "tk-unused", actionref.Ack)
 	after, _ = os.ReadFile(b.statePath(4))
 	s = b.state()
 	if len(s.Snoozes) != 20000 || s.Snoozes[0].Token != "tk-080000" || len(after) > 16<<20 {
@@ -385,8 +386,8 @@ func TestNothingEchoed(t *testing.T) {
 	b.h.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	b.hookURL = "http://127.0.0.1:1/actions/T0001/999/SECRET-response-path"
 	b.h.ResponseHosts = append(b.h.ResponseHosts, "127.0.0.1:1")
-	b.click(alice, "tk-exp", actions.Ack)
-	value, block := b.button("tk-exp", actions.Ack)
+	b.click(alice, "tk-exp", actionref.Ack)
+	value, block := b.button("tk-exp", actionref.Ack)
 	req := signed(signingSecret, b.payload(alice, value, block), time.Now())
 	req.Header.Set("X-Slack-Request-Timestamp", strings.Repeat("9", 10000))
 	if status, _ := b.send(req); status != http.StatusUnauthorized {

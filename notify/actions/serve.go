@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/notify/actionref"
 )
 
 // Path is where Slack sends the actions (the app's Request URL ends with
@@ -31,76 +31,6 @@ const Path = "/slack/actions"
 // parsed.
 const MaxBody = 64 << 10
 
-// Policy says who may do what. It is checked for every request, whatever
-// buttons the message showed.
-type Policy struct {
-	// Users may snooze and acknowledge any token.
-	Users []string
-	// Owners maps a token's createdBy to its owner's Slack user, who may
-	// snooze and acknowledge it (slack.mentions).
-	Owners    map[string]string
-	MaxSnooze time.Duration
-	// Delete turns deletion on, for DeleteUsers, of findings of
-	// DeleteRules.
-	Delete      bool
-	DeleteUsers []string
-	DeleteRules []audit.Rule
-	// DeleteAccounts are the accounts with a delete role, by ID ("" for
-	// the function's own): no other account's tokens are offered a delete.
-	DeleteAccounts []string
-	// Rules re-classify a token before it is deleted.
-	Rules audit.Policy
-}
-
-// Offers says which verbs a report offers on a finding of rule of a token
-// in account ("" for the function's own).
-func (p Policy) Offers(rule audit.Rule, account string) []string {
-	out := []string{}
-	for _, v := range []string{Snooze7d, Snooze30d, Snooze90d} {
-		if SnoozeFor(v) <= p.MaxSnooze {
-			out = append(out, v)
-		}
-	}
-	out = append(out, Ack)
-	if p.Delete && slices.Contains(p.DeleteRules, rule) && slices.Contains(p.DeleteAccounts, account) {
-		out = append(out, Delete)
-	}
-	return out
-}
-
-// allowed says why user may not do verb to ref ("" when they may). A
-// user is a Slack user ID, never empty; a token's owner is the Slack user
-// slack.mentions maps its creator to, when it maps it.
-func (p Policy) allowed(verb, user string, r Ref) string {
-	owner := r.Owner != "" && p.Owners[r.Owner] != "" && p.Owners[r.Owner] == user
-	switch {
-	case !SlackID(user):
-		return "the action came without a Slack user"
-	case verb == Delete && !p.Delete:
-		return "deleting from Slack is off (actions.delete.enabled)"
-	case verb == Delete && !slices.Contains(p.DeleteUsers, user):
-		return "only the users of actions.delete.users may delete tokens"
-	case verb == Delete && !slices.Contains(p.DeleteRules, r.Rule):
-		return fmt.Sprintf("a %s finding cannot be deleted from Slack (actions.delete.rules)", r.Rule)
-	case verb == Delete && !slices.Contains(p.DeleteAccounts, r.AccountID):
-		return ErrNoDeleteRole.Error()
-	case verb == Delete:
-		return ""
-	case SnoozeFor(verb) > p.MaxSnooze:
-		return "a snooze lasts at most " + audit.FormatDuration(p.MaxSnooze) + " (actions.maxSnooze)"
-	case !owner && !slices.Contains(p.Users, user):
-		return "only the token's owner (slack.mentions) and the users of actions.users may " + verbWords(verb)
-	}
-	return ""
-}
-
-// slackID is what a Slack user ID looks like: U or W, then upper-case
-// letters and digits.
-var slackID = regexp.MustCompile(`^[UW][A-Z0-9]{2,31}$`)
-
-// SlackID reports whether s is a Slack user ID.
-func SlackID(s string) bool { return slackID.MatchString(s) }
-
 // maxFuture is how far ahead of the clock an entry of the record may be
 // dated (the clocks of two machines).
 const maxFuture = 5 * time.Minute
@@ -108,20 +38,20 @@ const maxFuture = 5 * time.Minute
 // check says why an entry of the record — by did verb to r at at — does
 // not hold under the rules ("" when it does): the record is input, and
 // what it says is checked again when it is read.
-func (p Policy) check(verb, by string, r Ref, at, now time.Time) string {
-	what := fmt.Sprintf("%s of %s", map[bool]string{true: "a snooze", false: "an acknowledgement"}[verb != Ack], audit.Truncate(r.Key(), 200))
+func check(p actionref.Policy, verb, by string, r actionref.Ref, at, now time.Time) string {
+	what := fmt.Sprintf("%s of %s", map[bool]string{true: "a snooze", false: "an acknowledgement"}[verb != actionref.Ack], audit.Truncate(r.Key(), 200))
 	switch {
-	case !SlackID(by):
+	case !actionref.SlackID(by):
 		return fmt.Sprintf("%s was ignored: by %q, which is not a Slack user ID", what, audit.Truncate(by, 40))
 	case r.Token == "" || r.Gateway == "" || r.Region == "" || r.Workspace == "":
 		return what + " was ignored: it does not name its token exactly"
 	case at.IsZero() || at.After(now.Add(maxFuture)):
 		return fmt.Sprintf("%s by <@%s> was ignored: dated %s, ahead of the clock", what, by, at.UTC().Format(time.RFC3339))
 	}
-	if verb != Ack {
-		verb = Snooze7d // who may snooze; how long is checkSnooze's
+	if verb != actionref.Ack {
+		verb = actionref.Snooze7d // who may snooze; how long is checkSnooze's
 	}
-	if why := p.allowed(verb, by, r); why != "" {
+	if why := p.Allowed(verb, by, r); why != "" {
 		return fmt.Sprintf("%s by <@%s> was ignored: %s", what, by, why)
 	}
 	return ""
@@ -130,8 +60,8 @@ func (p Policy) check(verb, by string, r Ref, at, now time.Time) string {
 // checkSnooze is check for a snooze, which is also capped at
 // actions.maxSnooze after it was made: it returns the snooze as it holds,
 // and why it does not (or what was capped).
-func (p Policy) checkSnooze(z Snooze, now time.Time) (Snooze, string, bool) {
-	if why := p.check(Snooze7d, z.By, z.Ref, z.At, now); why != "" {
+func checkSnooze(p actionref.Policy, z Snooze, now time.Time) (Snooze, string, bool) {
+	if why := check(p, actionref.Snooze7d, z.By, z.Ref, z.At, now); why != "" {
 		return z, why, false
 	}
 	z.Reason = CleanReason(z.Reason)
@@ -144,29 +74,19 @@ func (p Policy) checkSnooze(z Snooze, now time.Time) (Snooze, string, bool) {
 	return z, "", true
 }
 
-func verbWords(verb string) string {
-	switch {
-	case SnoozeFor(verb) > 0:
-		return "snooze its findings"
-	case verb == Ack:
-		return "acknowledge it"
-	}
-	return "delete it"
-}
-
 // Deleter deletes tokens through a role of its own.
 type Deleter interface {
 	// Token re-reads the token of r (nil when it is gone).
-	Token(ctx context.Context, r Ref) (*audit.Token, error)
+	Token(ctx context.Context, r actionref.Ref) (*audit.Token, error)
 	// Delete deletes it.
-	Delete(ctx context.Context, r Ref) error
+	Delete(ctx context.Context, r actionref.Ref) error
 }
 
 // Handler serves the actions Slack sends.
 type Handler struct {
 	// SigningSecret is the Slack app's (SLACK_SIGNING_SECRET).
 	SigningSecret string
-	Policy        Policy
+	Policy        actionref.Policy
 	Store         Store
 	// Deleter is nil when deletion is off.
 	Deleter Deleter
@@ -258,7 +178,7 @@ func (h *Handler) Serve(ctx context.Context, req Request) Response {
 	switch {
 	case err != nil:
 	case cb.Type == slackgo.InteractionTypeBlockActions && len(cb.ActionCallback.BlockActions) == 1 &&
-		strings.HasPrefix(cb.ActionCallback.BlockActions[0].ActionID, ActionIDPrefix):
+		strings.HasPrefix(cb.ActionCallback.BlockActions[0].ActionID, actionref.ActionIDPrefix):
 		do = h.act
 	case cb.Type == slackgo.InteractionTypeViewSubmission && cb.View.CallbackID == SnoozeCallbackID:
 		do = h.submitSnooze
@@ -305,7 +225,7 @@ func verifyReason(err error) string {
 func (h *Handler) act(ctx context.Context, cb *slackgo.InteractionCallback) {
 	ba := cb.ActionCallback.BlockActions[0]
 	user := cb.User.ID
-	verb, ref, err := NewSigner(h.SigningSecret).Parse(ba.Value)
+	verb, ref, err := actionref.NewSigner(h.SigningSecret).Parse(ba.Value)
 	rec := Record{At: h.now().UTC(), By: user, Verb: verb, Token: ref.Key(), Name: ref.Name}
 	if err != nil {
 		rec.Verb, rec.Token, rec.Outcome, rec.Detail = "?", "?", "refused", err.Error()
@@ -321,21 +241,21 @@ func (h *Handler) act(ctx context.Context, cb *slackgo.InteractionCallback) {
 		h.tell(ctx, cb, "That click was already handled (Slack sent it again, or it was replayed): nothing more was done.", nil)
 		return
 	}
-	if why := h.Policy.allowed(verb, user, ref); why != "" {
+	if why := h.Policy.Allowed(verb, user, ref); why != "" {
 		rec.Outcome, rec.Detail = "refused", why
 		h.finish(ctx, cb, rec, nil)
 		return
 	}
 	var change func(*State)
 	switch {
-	case SnoozeFor(verb) > 0 && h.openSnooze(ctx, cb, verb, ref):
+	case actionref.SnoozeFor(verb) > 0 && h.openSnooze(ctx, cb, verb, ref):
 		h.logger().Info("snooze modal opened", "verb", verb, "token", rec.Token, "by", user)
 		return // its submission snoozes
-	case SnoozeFor(verb) > 0:
-		until := h.now().UTC().Add(SnoozeFor(verb))
+	case actionref.SnoozeFor(verb) > 0:
+		until := h.now().UTC().Add(actionref.SnoozeFor(verb))
 		change = func(s *State) { s.Snoozes = append(s.Snoozes, Snooze{Ref: ref, Until: until, By: user, At: rec.At}) }
 		rec.Detail = "until " + until.Format(time.DateOnly)
-	case verb == Ack:
+	case verb == actionref.Ack:
 		change = func(s *State) { s.Acks = append(s.Acks, Acknowledgement{Ref: ref, By: user, At: rec.At}) }
 	default:
 		if _, err := Read(ctx, h.Store); errors.As(err, new(*NewerError)) {
@@ -384,13 +304,13 @@ func (h *Handler) claim(ctx context.Context, key string, rec Record) (bool, erro
 // delete re-reads the token and deletes it when it still has the finding
 // the report showed; it returns what it did, or why it did not: a refusal,
 // or the failure of a call.
-func (h *Handler) delete(ctx context.Context, r Ref) (string, error) {
+func (h *Handler) delete(ctx context.Context, r actionref.Ref) (string, error) {
 	if h.Deleter == nil {
 		return "", refusal{"deleting from Slack is off (actions.delete.enabled)"}
 	}
 	t, err := h.Deleter.Token(ctx, r)
 	switch {
-	case errors.Is(err, ErrNoDeleteRole):
+	case errors.Is(err, actionref.ErrNoDeleteRole):
 		return "", refusal{err.Error()}
 	case err != nil:
 		return "", fmt.Errorf("the token could not be read again (nothing was deleted; click again): %w", err)
@@ -517,7 +437,7 @@ func replaced(cb *slackgo.InteractionCallback, rec Record) []slackgo.Block {
 // doneText says what was done, and by whom: ":white_check_mark:
 // nightly-etl snoozed by <@U…> · until 2026-12-27, reason".
 func doneText(rec Record) string {
-	what := map[string]string{Snooze7d: "snoozed", Snooze30d: "snoozed", Snooze90d: "snoozed", Ack: "acknowledged", Delete: "deleted"}[rec.Verb]
+	what := map[string]string{actionref.Snooze7d: "snoozed", actionref.Snooze30d: "snoozed", actionref.Snooze90d: "snoozed", actionref.Ack: "acknowledged", actionref.Delete: "deleted"}[rec.Verb]
 	text := fmt.Sprintf(":white_check_mark: %s %s by <@%s>", escape(rec.Name), what, rec.By)
 	if rec.Detail != "" && rec.Detail != "deleted" {
 		text += " · " + escape(rec.Detail)

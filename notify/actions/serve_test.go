@@ -29,6 +29,7 @@ import (
 	"livy-token-audit/audit/emulator"
 	"livy-token-audit/audit/localstore"
 	"livy-token-audit/internal/slacklimits"
+	"livy-token-audit/notify/actionref"
 	"livy-token-audit/notify/actions"
 	"livy-token-audit/notify/slack"
 )
@@ -90,7 +91,7 @@ type bench struct {
 	msg      slack.Message
 	hook     *receiver
 	hookURL  string
-	policy   actions.Policy
+	policy   actionref.Policy
 	actionTS int
 	endpoint string
 }
@@ -112,7 +113,7 @@ func newBench(t testing.TB, deleteOn bool) *bench {
 	hs := httptest.NewServer(b.hook)
 	t.Cleanup(hs.Close)
 	b.hookURL = hs.URL + "/actions/T0001/123/abc"
-	b.policy = actions.Policy{Users: []string{admin}, Owners: map[string]string{"alice": alice, "bob": bob}, MaxSnooze: 90 * audit.Day,
+	b.policy = actionref.Policy{Users: []string{admin}, Owners: map[string]string{"alice": alice, "bob": bob}, MaxSnooze: 90 * audit.Day,
 		Delete: deleteOn, DeleteUsers: []string{admin}, DeleteRules: []audit.Rule{audit.RuleExpired}, DeleteAccounts: []string{""}, Rules: audit.DefaultPolicy()}
 	b.h = &actions.Handler{SigningSecret: signingSecret, Policy: b.policy, Store: b.store, HTTPClient: slack.NewHTTPClient(5 * time.Second),
 		ResponseHosts: []string{strings.TrimPrefix(hs.URL, "http://")}, Now: func() time.Time { return now }}
@@ -134,7 +135,7 @@ func (b *bench) report(api *emr.Client) slack.Message {
 	s := audit.BuildSnapshot(audit.Collection{Gateways: []audit.GatewayResult{{
 		Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", WorkspaceName: "analytics", GatewayID: "lc-1", GatewayName: "etl-gw"}, Tokens: toks,
 	}}}, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy()})
-	m := slack.Render(s, slack.RenderOptions{MaxItems: 10, Mentions: b.policy.Owners, Buttons: &slack.Buttons{Signer: actions.NewSigner(signingSecret), Policy: b.policy}})
+	m := slack.Render(s, slack.RenderOptions{MaxItems: 10, Mentions: b.policy.Owners, Buttons: &slack.Buttons{Signer: actionref.NewSigner(signingSecret), Policy: b.policy}})
 	body, _ := json.Marshal(m)
 	if code := slacklimits.Check(body); code != "" {
 		b.t.Fatalf("the report with buttons is over Slack's limits: %s", code)
@@ -158,7 +159,7 @@ func (b *bench) button(tokenID, verb string) (value, blockID string) {
 	}
 	body, _ := json.Marshal(b.msg)
 	_ = json.Unmarshal(body, &raw)
-	signer := actions.NewSigner(signingSecret)
+	signer := actionref.NewSigner(signingSecret)
 	for _, bl := range raw.Blocks {
 		for _, e := range bl.Elements {
 			if !strings.HasPrefix(e.ActionID, "lta_") {
@@ -298,7 +299,7 @@ func (r *receiver) after(n int) post {
 func TestRefusedRequestsChangeNothing(t *testing.T) {
 	t.Parallel()
 	b := newBench(t, true)
-	value, block := b.button("tk-exp", actions.Delete)
+	value, block := b.button("tk-exp", actionref.Delete)
 	body := b.payload(admin, value, block)
 	forged := signed("not-the-signing-secret", body, time.Now())
 	old := signed(signingSecret, body, time.Now().Add(-6*time.Minute))
@@ -352,12 +353,12 @@ func TestSnoozeAndAcknowledgeRules(t *testing.T) {
 	for _, tc := range []struct {
 		name, user, token, verb, outcome string
 	}{
-		{"owner snoozes their own token", alice, "tk-exp", actions.Snooze7d, "done"},
-		{"owner snoozes someone else's", alice, "tk-unused", actions.Snooze30d, "refused"},
-		{"a user of actions.users snoozes any", admin, "tk-unused", actions.Snooze90d, "done"},
-		{"a user in no list", outside, "tk-old", actions.Snooze7d, "refused"},
-		{"owner acknowledges", bob, "tk-unused", actions.Ack, "done"},
-		{"someone else acknowledges", alice, "tk-old", actions.Ack, "refused"},
+		{"owner snoozes their own token", alice, "tk-exp", actionref.Snooze7d, "done"},
+		{"owner snoozes someone else's", alice, "tk-unused", actionref.Snooze30d, "refused"},
+		{"a user of actions.users snoozes any", admin, "tk-unused", actionref.Snooze90d, "done"},
+		{"a user in no list", outside, "tk-old", actionref.Snooze7d, "refused"},
+		{"owner acknowledges", bob, "tk-unused", actionref.Ack, "done"},
+		{"someone else acknowledges", alice, "tk-old", actionref.Ack, "refused"},
 	} {
 		status, p := b.click(tc.user, tc.token, tc.verb)
 		if status != 200 {
@@ -394,24 +395,24 @@ func TestSnoozeAndAcknowledgeRules(t *testing.T) {
 func TestDeleteIsCareful(t *testing.T) {
 	t.Parallel()
 	b := newBench(t, true)
-	expDelete, expBlock := b.button("tk-exp", actions.Delete)
+	expDelete, expBlock := b.button("tk-exp", actionref.Delete)
 	// Not allowed: a user of actions.users who is not in actions.delete.users.
 	b.h.Policy.Users = append(b.h.Policy.Users, outside)
-	if _, p := b.click(outside, "tk-exp", actions.Delete); !strings.Contains(p.Text, "actions.delete.users") {
+	if _, p := b.click(outside, "tk-exp", actionref.Delete); !strings.Contains(p.Text, "actions.delete.users") {
 		t.Errorf("a delete by a user not in actions.delete.users: %s", p.raw)
 	}
 	// The report offers no delete for an unused token; a value made for one
 	// (with the key) is still refused by the rules on the server.
-	signer := actions.NewSigner(signingSecret)
-	_, ref, _ := signer.Parse(b.mustValue("tk-unused", actions.Ack))
-	unusedDelete, _ := signer.Value(actions.Delete, ref)
+	signer := actionref.NewSigner(signingSecret)
+	_, ref, _ := signer.Parse(b.mustValue("tk-unused", actionref.Ack))
+	unusedDelete, _ := signer.Value(actionref.Delete, ref)
 	if _, p := b.send(signed(signingSecret, b.payload(admin, unusedDelete, "lta_9"), time.Now())); !strings.Contains(p.Text, "cannot be deleted") {
 		t.Errorf("a delete of a non-expired (unused) token: %s", p.raw)
 	}
 	// A reference that says expired of a token that is not: refused on the
 	// re-read.
 	ref.Rule = audit.RuleExpired
-	fakeExpired, _ := signer.Value(actions.Delete, ref)
+	fakeExpired, _ := signer.Value(actionref.Delete, ref)
 	if _, p := b.send(signed(signingSecret, b.payload(admin, fakeExpired, "lta_9"), time.Now())); !strings.Contains(p.Text, "no longer expired") {
 		t.Errorf("a delete of a token that is not expired: %s", p.raw)
 	}
@@ -420,7 +421,7 @@ func TestDeleteIsCareful(t *testing.T) {
 		tk := b.emu.World.Regions["cn-hangzhou"].Workspaces[0].Gateways[0].Tokens[2]
 		tk.ExpireTime = emulator.At(now.Add(90 * audit.Day))
 	})
-	if _, p := b.click(admin, "tk-old", actions.Delete); !strings.Contains(p.Text, "changed since the report") {
+	if _, p := b.click(admin, "tk-old", actionref.Delete); !strings.Contains(p.Text, "changed since the report") {
 		t.Errorf("a delete of a token refreshed since the report: %s", p.raw)
 	}
 	if b.deletes() != 0 || len(b.tokens()) != 3 {
@@ -450,7 +451,7 @@ func TestDeleteIsCareful(t *testing.T) {
 	outcomes := map[string]int{}
 	for _, r := range b.state().Recent {
 		outcomes[r.Outcome]++
-		if r.Verb != actions.Delete || r.By == "" || r.At.IsZero() || r.Token == "" {
+		if r.Verb != actionref.Delete || r.By == "" || r.At.IsZero() || r.Token == "" {
 			t.Errorf("record %+v lacks who, when, what or the token", r)
 		}
 	}
@@ -463,7 +464,7 @@ func TestDeleteIsCareful(t *testing.T) {
 func TestDeleteDisabled(t *testing.T) {
 	t.Parallel()
 	b := newBench(t, false)
-	if _, _, err := actions.NewSigner(signingSecret).Parse(b.mustValue("tk-exp", actions.Ack)); err != nil {
+	if _, _, err := actionref.NewSigner(signingSecret).Parse(b.mustValue("tk-exp", actionref.Ack)); err != nil {
 		t.Fatal(err)
 	}
 	for _, bl := range b.msg.Blocks {
@@ -471,8 +472,8 @@ func TestDeleteDisabled(t *testing.T) {
 			t.Fatal("the report offers a delete while deleting is off")
 		}
 	}
-	_, ref, _ := actions.NewSigner(signingSecret).Parse(b.mustValue("tk-exp", actions.Ack))
-	v, _ := actions.NewSigner(signingSecret).Value(actions.Delete, ref)
+	_, ref, _ := actionref.NewSigner(signingSecret).Parse(b.mustValue("tk-exp", actionref.Ack))
+	v, _ := actionref.NewSigner(signingSecret).Value(actionref.Delete, ref)
 	if _, p := b.send(signed(signingSecret, b.payload(admin, v, "lta_0"), time.Now())); !strings.Contains(p.Text, "actions.delete.enabled") {
 		t.Errorf("a delete while deleting is off: %s", p.raw)
 	}
@@ -484,7 +485,7 @@ func TestDeleteDisabled(t *testing.T) {
 func TestSnoozeAppliesToTheNextAuditThenLapses(t *testing.T) {
 	t.Parallel()
 	b := newBench(t, false)
-	b.click(alice, "tk-exp", actions.Snooze7d)
+	b.click(alice, "tk-exp", actionref.Snooze7d)
 	acts, err := actions.Source{Store: b.store, Policy: b.policy, Now: func() time.Time { return now }}.ReadActions(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -523,7 +524,7 @@ func TestSnoozeAppliesToTheNextAuditThenLapses(t *testing.T) {
 func TestAcknowledgedOwnerIsShown(t *testing.T) {
 	t.Parallel()
 	b := newBench(t, false)
-	b.click(bob, "tk-unused", actions.Ack)
+	b.click(bob, "tk-unused", actionref.Ack)
 	acts, err := actions.Source{Store: b.store, Policy: b.policy, Now: func() time.Time { return now }}.ReadActions(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -576,7 +577,7 @@ func TestActionFaults(t *testing.T) {
 	t.Run("the store refuses the claim: nothing is done", func(t *testing.T) {
 		b := newBench(t, true)
 		b.h.Store = failingStore{b.store}
-		if _, p := b.click(admin, "tk-exp", actions.Delete); !strings.Contains(p.Text, "could not be claimed") {
+		if _, p := b.click(admin, "tk-exp", actionref.Delete); !strings.Contains(p.Text, "could not be claimed") {
 			t.Errorf("told %s", p.raw)
 		}
 		if b.deletes() != 0 || len(b.tokens()) != 3 {
@@ -590,7 +591,7 @@ func TestActionFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.h.Deleter = actions.APIDeleter{Accounts: map[string]actions.TokenAPI{"": ro}} // a role without DeleteLivyComputeToken
-		if _, p := b.click(admin, "tk-exp", actions.Delete); !strings.Contains(p.Text, "Forbidden.RAM") {
+		if _, p := b.click(admin, "tk-exp", actionref.Delete); !strings.Contains(p.Text, "Forbidden.RAM") {
 			t.Errorf("told %s", p.raw)
 		}
 		if rec := b.state().Recent; len(rec) != 1 || rec[0].Outcome != "failed" || !slices.Contains(b.tokens(), "tk-exp") {
@@ -600,7 +601,7 @@ func TestActionFaults(t *testing.T) {
 	t.Run("an account without a delete role: refused", func(t *testing.T) {
 		b := newBench(t, true)
 		b.h.Deleter = actions.APIDeleter{Accounts: map[string]actions.TokenAPI{}}
-		if _, p := b.click(admin, "tk-exp", actions.Delete); !strings.Contains(p.Text, "no delete role") {
+		if _, p := b.click(admin, "tk-exp", actionref.Delete); !strings.Contains(p.Text, "no delete role") {
 			t.Errorf("told %s", p.raw)
 		}
 		if rec := b.state().Recent; len(rec) != 1 || rec[0].Outcome != "refused" {
@@ -610,7 +611,7 @@ func TestActionFaults(t *testing.T) {
 	t.Run("a response_url that is not Slack's: done and recorded, posted nowhere", func(t *testing.T) {
 		b := newBench(t, false)
 		b.h.ResponseHosts = nil // the receiver is on loopback, not hooks.slack.com
-		if _, p := b.click(alice, "tk-exp", actions.Ack); p.raw != "" {
+		if _, p := b.click(alice, "tk-exp", actionref.Ack); p.raw != "" {
 			t.Errorf("posted to a response_url that is not Slack's: %s", p.raw)
 		}
 		if rec := b.state().Recent; len(rec) != 1 || rec[0].Outcome != "done" {

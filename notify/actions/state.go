@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/notify/actionref"
 )
 
 // The record of actions is a chain of create-only states beside the
@@ -51,7 +52,7 @@ type Store interface {
 
 // Snooze suppresses a finding until a time.
 type Snooze struct {
-	Ref
+	actionref.Ref
 	Until  time.Time `json:"until"`
 	Reason string    `json:"reason,omitempty"`
 	By     string    `json:"by"`
@@ -60,7 +61,7 @@ type Snooze struct {
 
 // Acknowledgement records who owns a token.
 type Acknowledgement struct {
-	Ref
+	actionref.Ref
 	By string    `json:"by"`
 	At time.Time `json:"at"`
 }
@@ -372,7 +373,7 @@ func decodeState(b []byte) (State, string) {
 // with the policy's rules, then the pointer is moved to it (a pointer that
 // cannot be moved is logged: the chain holds the record). It returns the
 // head it changed.
-func Update(ctx context.Context, st Store, p Policy, now time.Time, log *slog.Logger, change func(*State)) (*Head, error) {
+func Update(ctx context.Context, st Store, p actionref.Policy, now time.Time, log *slog.Logger, change func(*State)) (*Head, error) {
 	for range 8 {
 		h, err := Read(ctx, st)
 		if err != nil {
@@ -380,7 +381,7 @@ func Update(ctx context.Context, st Store, p Policy, now time.Time, log *slog.Lo
 		}
 		s := h.State
 		change(&s)
-		s, _ = p.compact(s, now)
+		s, _ = compact(p, s, now)
 		b, err := json.Marshal(s)
 		if err != nil {
 			return nil, err
@@ -410,14 +411,14 @@ func movePointer(ctx context.Context, st Store, n int, now time.Time, log *slog.
 // all but the latest snooze of a token and rule, the latest
 // acknowledgement of a token; entries the policy refuses (Policy.check);
 // beyond the newest maxSnoozes and maxAcks; all but the last 100 actions.
-func (p Policy) compact(s State, now time.Time) (State, []string) {
+func compact(p actionref.Policy, s State, now time.Time) (State, []string) {
 	var dropped []string
 	snoozes := make([]Snooze, 0, len(s.Snoozes))
 	for _, z := range s.Snoozes {
 		if now.Sub(z.Until) > keepLapsed {
 			continue
 		}
-		z, why, ok := p.checkSnooze(z, now)
+		z, why, ok := checkSnooze(p, z, now)
 		if why != "" {
 			dropped = append(dropped, why)
 		}
@@ -428,14 +429,14 @@ func (p Policy) compact(s State, now time.Time) (State, []string) {
 	s.Snoozes = latest(snoozes, maxSnoozes, func(z Snooze) string { return z.Key() + "\x00" + string(z.Rule) }, func(z Snooze) time.Time { return z.At })
 	acks := make([]Acknowledgement, 0, len(s.Acks))
 	for _, a := range s.Acks {
-		if why := p.check(Ack, a.By, a.Ref, a.At, now); why != "" {
+		if why := check(p, actionref.Ack, a.By, a.Ref, a.At, now); why != "" {
 			dropped = append(dropped, why)
 			continue
 		}
 		acks = append(acks, a)
 	}
 	s.Acks = latest(acks, maxAcks, func(a Acknowledgement) string { return a.Key() }, func(a Acknowledgement) time.Time { return a.At })
-	s.Recent = slices.DeleteFunc(slices.Clone(s.Recent), func(r Record) bool { return !SlackID(r.By) || r.At.After(now.Add(maxFuture)) })
+	s.Recent = slices.DeleteFunc(slices.Clone(s.Recent), func(r Record) bool { return !actionref.SlackID(r.By) || r.At.After(now.Add(maxFuture)) })
 
 	if len(s.Recent) > maxRecent {
 		s.Recent = s.Recent[len(s.Recent)-maxRecent:]
@@ -472,7 +473,7 @@ func latest[T any](items []T, n int, key func(T) string, at func(T) time.Time) [
 // lapsed one is reported as lapsed, as a lapsed config suppression is). A
 // snooze its owner made holds only while the token is still created by
 // them; one made by a user of actions.users holds whoever created it.
-func (s State) suppressions(p Policy) []audit.Suppression {
+func (s State) suppressions(p actionref.Policy) []audit.Suppression {
 	out := make([]audit.Suppression, 0, len(s.Snoozes))
 	for _, z := range s.Snoozes {
 		reason := "snoozed by <@" + z.By + "> until " + z.Until.UTC().Format(time.DateOnly)
@@ -493,7 +494,7 @@ func (s State) suppressions(p Policy) []audit.Suppression {
 
 // acknowledged are the state's acknowledgements, by the token's key (as
 // audit.TokenKey makes it).
-func (s State) acknowledged(p Policy) map[string]audit.Acknowledgement {
+func (s State) acknowledged(p actionref.Policy) map[string]audit.Acknowledgement {
 	out := map[string]audit.Acknowledgement{}
 	for _, a := range s.Acks {
 		ack := audit.Acknowledgement{By: a.By, At: a.At}
@@ -509,7 +510,7 @@ func (s State) acknowledged(p Policy) map[string]audit.Acknowledgement {
 // it again with the rules of who may do what: the record is input.
 type Source struct {
 	Store  Store
-	Policy Policy
+	Policy actionref.Policy
 	// Now is the wall clock (nil: time.Now).
 	Now func() time.Time
 }
@@ -535,7 +536,7 @@ func (src Source) ReadActions(ctx context.Context) (audit.Actions, error) {
 	for _, s := range h.Skipped {
 		warn = append(warn, "the record of actions' "+s+": actions recorded only there are not applied")
 	}
-	s, dropped := src.Policy.compact(h.State, now)
+	s, dropped := compact(src.Policy, h.State, now)
 	warn = append(warn, dropped...)
 	return audit.Actions{Snoozes: s.suppressions(src.Policy), Acks: s.acknowledged(src.Policy), Recent: s.Recent, Warnings: warn}, nil
 }

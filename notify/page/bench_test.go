@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
-	"livy-token-audit/notify"
+	"livy-token-audit/audit/delivery"
 )
 
 // BenchmarkPage renders the page of a fleet of 1,000 gateways and 50,000
@@ -16,7 +16,7 @@ func BenchmarkPage(b *testing.B) {
 	s := fleet()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := (Page{}).WritePage(io.Discard, s, nil, notify.Locations{}); err != nil {
+		if err := (Page{}).WritePage(io.Discard, s, nil, delivery.Locations{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -38,7 +38,7 @@ func BenchmarkPageRowsAhead(b *testing.B) {
 		}
 		_ = rows.finish()
 		b.StartTimer()
-		if err := (Page{Rows: rows}).WritePage(io.Discard, s, nil, notify.Locations{}); err != nil {
+		if err := (Page{Rows: rows}).WritePage(io.Discard, s, nil, delivery.Locations{}); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

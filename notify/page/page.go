@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/notify"
 )
 
@@ -282,7 +283,7 @@ type data struct {
 
 // WritePage writes the page of s; history is the last full audits, oldest
 // first, for the trend.
-func (p Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryEntry, loc notify.Locations) error {
+func (p Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryEntry, loc delivery.Locations) error {
 	d := data{CSP: csp, S: s, Coverage: notify.CoverageLine(s), Counts: notify.CountsOf(s),
 		AuditedAt: notify.AuditedAt(s.AuditedAt), Snapshot: loc.Snapshot, Failures: notify.Failures(s)}
 	d.Headline = "Livy token audit · " + d.Counts

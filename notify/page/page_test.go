@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	goldenfile "livy-token-audit/internal/golden"
-	"livy-token-audit/notify"
 )
 
 func demoSnapshot(t *testing.T, name string) *audit.Snapshot {
@@ -28,7 +28,7 @@ func render(t *testing.T) []byte {
 	day1, day2 := demoSnapshot(t, "demo-snapshot.json"), demoSnapshot(t, "demo-snapshot-day2.json")
 	h := (*audit.History)(nil).Next(day1).Next(day2)
 	var buf bytes.Buffer
-	if err := (Page{}).WritePage(&buf, day2, h.Runs, notify.Locations{Snapshot: "demo-out/2026/11/28/20261128T090000Z.json"}); err != nil {
+	if err := (Page{}).WritePage(&buf, day2, h.Runs, delivery.Locations{Snapshot: "demo-out/2026/11/28/20261128T090000Z.json"}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -95,7 +95,7 @@ func TestPageEscapesEveryName(t *testing.T) {
 	s.Errors = append(s.Errors, audit.ScopeError{Region: "cn-hangzhou", Code: hostile, Message: hostile})
 	s.Actions = []audit.ActionReport{{At: s.AuditedAt, By: "U0ALICE01", Verb: "delete", Token: "cn-hangzhou/w/g/tk-1", Name: hostile, Outcome: "refused", Detail: hostile}}
 	var buf bytes.Buffer
-	if err := (Page{}).WritePage(&buf, s, nil, notify.Locations{Snapshot: hostile}); err != nil {
+	if err := (Page{}).WritePage(&buf, s, nil, delivery.Locations{Snapshot: hostile}); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(buf.String(), "<script"); n != 1 {
@@ -135,7 +135,7 @@ func TestRowsRenderedAheadMakeTheSamePage(t *testing.T) {
 	dup.TokenID = dup.TokenID + "-b"
 	g.Tokens = append(g.Tokens, dup, dup)
 	h := (*audit.History)(nil).Next(day1).Next(day2)
-	loc := notify.Locations{Snapshot: "x.json"}
+	loc := delivery.Locations{Snapshot: "x.json"}
 	var want bytes.Buffer
 	if err := (Page{}).WritePage(&want, day2, h.Runs, loc); err != nil {
 		t.Fatal(err)

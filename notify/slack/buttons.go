@@ -8,7 +8,7 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/notify"
-	"livy-token-audit/notify/actions"
+	"livy-token-audit/notify/actionref"
 )
 
 // Buttons put actions on the flagged tokens of a message (actions.enabled):
@@ -16,8 +16,8 @@ import (
 // buttons), the most urgent tokens first, as many as the message has room
 // for.
 type Buttons struct {
-	Signer actions.Signer
-	Policy actions.Policy
+	Signer actionref.Signer
+	Policy actionref.Policy
 	// Max is the most tokens that get buttons in one message (0:
 	// DefaultMaxButtons).
 	Max int
@@ -29,14 +29,14 @@ const DefaultMaxButtons = 10
 
 // buttonLabels are the buttons' texts.
 var buttonLabels = map[string]string{
-	actions.Snooze7d: "Snooze 7d", actions.Snooze30d: "Snooze 30d", actions.Snooze90d: "Snooze 90d",
-	actions.Ack: "I own this", actions.Delete: "Delete",
+	actionref.Snooze7d: "Snooze 7d", actionref.Snooze30d: "Snooze 30d", actionref.Snooze90d: "Snooze 90d",
+	actionref.Ack: "I own this", actionref.Delete: "Delete",
 }
 
 // actionIDs are the buttons' action_id: lta_ and the verb.
 var actionIDs = map[string]string{
-	actions.Snooze7d: "lta_snooze_7d", actions.Snooze30d: "lta_snooze_30d", actions.Snooze90d: "lta_snooze_90d",
-	actions.Ack: "lta_ack", actions.Delete: "lta_delete",
+	actionref.Snooze7d: "lta_snooze_7d", actionref.Snooze30d: "lta_snooze_30d", actionref.Snooze90d: "lta_snooze_90d",
+	actionref.Ack: "lta_ack", actionref.Delete: "lta_delete",
 }
 
 // blocks are the buttons for items (the most urgent first), within room
@@ -57,7 +57,7 @@ func (b *Buttons) blocks(s *audit.Snapshot, items []notify.Item, mentions map[st
 	out := []slackgo.Block{slackgo.NewSectionBlock(mrkdwn(fmt.Sprintf("*:point_right: Act on these* — %d (snooze, acknowledge%s)", n,
 		map[bool]string{true: ", delete", false: ""}[b.Policy.Delete])), nil, nil)}
 	for i, it := range items[:n] {
-		ref := actions.RefOf(s, it.Gateway, it.Token, it.Finding)
+		ref := actionref.RefOf(s, it.Gateway, it.Token, it.Finding)
 		var elems []slackgo.BlockElement
 		for _, verb := range b.Policy.Offers(it.Finding.Rule, it.Gateway.AccountID) {
 			v, err := b.Signer.Value(verb, ref)
@@ -65,7 +65,7 @@ func (b *Buttons) blocks(s *audit.Snapshot, items []notify.Item, mentions map[st
 				continue
 			}
 			btn := slackgo.NewButtonBlockElement(actionIDs[verb], v, slackgo.NewTextBlockObject(slackgo.PlainTextType, buttonLabels[verb], false, false))
-			if verb == actions.Delete {
+			if verb == actionref.Delete {
 				btn.Style = slackgo.StyleDanger
 				btn.Confirm = slackgo.NewConfirmationBlockObject(
 					slackgo.NewTextBlockObject(slackgo.PlainTextType, "Delete this token?", false, false),

@@ -8,12 +8,13 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/internal/slacklimits"
 	"livy-token-audit/notify"
-	"livy-token-audit/notify/actions"
+	"livy-token-audit/notify/actionref"
 )
 
-var testButtons = &Buttons{Signer: actions.NewSigner("test-signing-secret"), Policy: actions.Policy{MaxSnooze: 30 * audit.Day,
+var testButtons = &Buttons{Signer: actionref.NewSigner("test-signing-secret"), Policy: actionref.Policy{MaxSnooze: 30 * audit.Day,
 	Delete: true, DeleteRules: []audit.Rule{audit.RuleExpiring}, DeleteAccounts: []string{""}}}
 
 // TestButtonsStayWithinSlacksLimits renders the reports of small and huge
@@ -47,11 +48,11 @@ func TestButtonsStayWithinSlacksLimits(t *testing.T) {
 			for _, e := range ab.Elements.ElementSet {
 				btn := e.(*slackgo.ButtonBlockElement)
 				verb, ref, err := testButtons.Signer.Parse(btn.Value)
-				if err != nil || !strings.HasPrefix(btn.ActionID, actions.ActionIDPrefix) || len(btn.Value) > actions.MaxValue || ref.Token == "" {
+				if err != nil || !strings.HasPrefix(btn.ActionID, actionref.ActionIDPrefix) || len(btn.Value) > actionref.MaxValue || ref.Token == "" {
 					t.Errorf("%s: button %s %q: %v", tc.name, btn.ActionID, btn.Value, err)
 				}
 				verbs = append(verbs, verb)
-				if verb == actions.Delete && (btn.Confirm == nil || !strings.Contains(btn.Confirm.Text.Text, ref.Token) || !strings.Contains(btn.Confirm.Text.Text, "gateway")) {
+				if verb == actionref.Delete && (btn.Confirm == nil || !strings.Contains(btn.Confirm.Text.Text, ref.Token) || !strings.Contains(btn.Confirm.Text.Text, "gateway")) {
 					t.Errorf("%s: the delete's confirm %+v does not name the token and its gateway", tc.name, btn.Confirm)
 				}
 			}
@@ -82,7 +83,7 @@ func TestOwnerMessageHasButtons(t *testing.T) {
 	for _, sec := range notify.Sections(s) {
 		items = append(items, sec.Items...)
 	}
-	msg := RenderOwner(notify.Owner{Name: "alice", Items: items}, s, "", notify.Locations{}, testButtons)
+	msg := RenderOwner(notify.Owner{Name: "alice", Items: items}, s, "", delivery.Locations{}, testButtons)
 	body, _ := json.Marshal(msg)
 	if code := slacklimits.Check(body); code != "" || !strings.Contains(string(body), "lta_ack") {
 		t.Errorf("owner message with buttons: %q, %d blocks", code, len(msg.Blocks))

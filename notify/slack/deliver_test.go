@@ -19,6 +19,7 @@ import (
 	"github.com/slack-go/slack/slacktest"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/audit/localstore"
 	"livy-token-audit/internal/slacklimits"
 	"livy-token-audit/notify"
@@ -379,7 +380,7 @@ func TestNotifyFailure(t *testing.T) {
 	rc := &receiver{}
 	var log bytes.Buffer
 	hook, _ := newHook(t, rc, &log)
-	err := hook.Post(t.Context(), RenderFailure(notify.FailureNotice{RunID: "audit-20261127T090000Z", AuditedAt: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC),
+	err := hook.Post(t.Context(), RenderFailure(delivery.FailureNotice{RunID: "audit-20261127T090000Z", AuditedAt: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC),
 		Trigger: audit.Trigger{Kind: "timer"}, Cause: "invalid config:\n  audit.yaml:4: rules.staleAftr: unknown key <!channel>"}), nil)
 	if err != nil || len(rc.accepted) != 1 {
 		t.Fatalf("got %v and %d posts", err, len(rc.accepted))
@@ -573,9 +574,9 @@ func TestRetryLooksBeforePostingAgain(t *testing.T) {
 		status    string // the retry's
 		uncertain bool   // the first attempt's
 	}{
-		{name: "uncertain, then the scope is granted: found", bot: &lossyBot{noScope: true}, calls: 1, status: notify.StatusAlready, uncertain: true},
-		{name: "died mid-post, Slack has it", bot: &lossyBot{kept: []map[string]any{{"type": "message", "ts": "1764234000.000101", "metadata": meta}}}, head: stale, calls: 0, status: notify.StatusAlready},
-		{name: "died mid-post, Slack does not have it", bot: &lossyBot{lose: true}, head: stale, calls: 2, status: notify.StatusDelivered},
+		{name: "uncertain, then the scope is granted: found", bot: &lossyBot{noScope: true}, calls: 1, status: delivery.StatusAlready, uncertain: true},
+		{name: "died mid-post, Slack has it", bot: &lossyBot{kept: []map[string]any{{"type": "message", "ts": "1764234000.000101", "metadata": meta}}}, head: stale, calls: 0, status: delivery.StatusAlready},
+		{name: "died mid-post, Slack does not have it", bot: &lossyBot{lose: true}, head: stale, calls: 2, status: delivery.StatusDelivered},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -585,10 +586,10 @@ func TestRetryLooksBeforePostingAgain(t *testing.T) {
 			d := &notify.Dispatcher{Claims: store, Notifiers: []notify.Notifier{&notify.Router{Notify: "always", Main: bot.To("#platform-alerts")}}}
 			s := fleetOf(1, 0)
 			s.RunID = runID
-			run := notify.Run{Key: key, RunID: runID}
+			run := delivery.Run{Key: key, RunID: runID}
 			if tc.head == "" {
-				out := d.Report(t.Context(), run, s, notify.Locations{})
-				if got := out.Deliveries[0].Status == notify.StatusUncertain; got != tc.uncertain {
+				out := d.Report(t.Context(), run, s, delivery.Locations{})
+				if got := out.Deliveries[0].Status == delivery.StatusUncertain; got != tc.uncertain {
 					t.Fatalf("first attempt: %+v, want uncertain %v", out.Deliveries, tc.uncertain)
 				}
 				tc.bot.mu.Lock()
@@ -598,7 +599,7 @@ func TestRetryLooksBeforePostingAgain(t *testing.T) {
 				t.Fatal(err)
 			}
 			run.Retry = true
-			out := d.Report(t.Context(), run, s, notify.Locations{})
+			out := d.Report(t.Context(), run, s, delivery.Locations{})
 			if len(out.Deliveries) != 1 || out.Deliveries[0].Status != tc.status {
 				t.Errorf("the retry: %+v, want %s", out.Deliveries, tc.status)
 			}
@@ -609,7 +610,7 @@ func TestRetryLooksBeforePostingAgain(t *testing.T) {
 			}
 			// A third attempt finds the delivery recorded: it neither looks
 			// nor posts.
-			if out := d.Report(t.Context(), run, s, notify.Locations{}); out.Deliveries[0].Status != notify.StatusAlready {
+			if out := d.Report(t.Context(), run, s, delivery.Locations{}); out.Deliveries[0].Status != delivery.StatusAlready {
 				t.Errorf("a third attempt: %+v", out.Deliveries)
 			}
 		})

@@ -10,6 +10,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/notify"
 )
 
@@ -574,7 +575,7 @@ func RenderThread(s *audit.Snapshot, o RenderOptions) []Message {
 }
 
 // RenderFailure renders the short notice of a run that could not do its job.
-func RenderFailure(f notify.FailureNotice) Message {
+func RenderFailure(f delivery.FailureNotice) Message {
 	ctx := "run " + code(f.RunID) + " · audit time " + notify.AuditedAt(f.AuditedAt)
 	if f.Trigger.Kind != "" {
 		ctx += " · " + escape(truncate(f.Trigger.Kind, 20))

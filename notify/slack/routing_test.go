@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/notify"
 )
 
@@ -62,7 +63,7 @@ func planOf(t *testing.T, rt notify.Router, mentions map[string]string, s *audit
 		r.Destination, r.Notify = "slack:route:"+r.Name, cmp.Or(r.Notify, rt.Notify)
 	}
 	out := map[string]planned{}
-	for _, r := range rt.Plan(s, notify.Locations{Snapshot: "audit-out/x.json"}, nil) {
+	for _, r := range rt.Plan(s, delivery.Locations{Snapshot: "audit-out/x.json"}, nil) {
 		msg, _ := Messages(&r, Options{MaxItems: 10, Mentions: mentions}, false)
 		out[r.Destination] = planned{r, msg}
 	}

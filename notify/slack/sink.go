@@ -9,6 +9,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/notify"
 )
 
@@ -37,7 +38,7 @@ func (n *Slack) Send(ctx context.Context, r *notify.Report) error {
 }
 
 // SendFailure posts the short notice of a run that could not do its job.
-func (n *Slack) SendFailure(ctx context.Context, f notify.FailureNotice) error {
+func (n *Slack) SendFailure(ctx context.Context, f delivery.FailureNotice) error {
 	msg := RenderFailure(f)
 	msg.Meta = &Meta{RunID: f.RunID, Destination: notify.FailureDestination}
 	return n.Post(ctx, msg, nil)
@@ -79,7 +80,7 @@ const howToRotate = "*How to rotate:* create a new token on the same Livy Gatewa
 
 // RenderOwner renders an owner's direct message: their tokens that need
 // action, the most urgent first, and how to rotate.
-func RenderOwner(o notify.Owner, s *audit.Snapshot, runbookURL string, loc notify.Locations, buttons *Buttons) Message {
+func RenderOwner(o notify.Owner, s *audit.Snapshot, runbookURL string, loc delivery.Locations, buttons *Buttons) Message {
 	rules := map[audit.Rule]int{}
 	var order []audit.Rule
 	for _, it := range o.Items {

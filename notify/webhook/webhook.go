@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/audit/safehttp"
 	"livy-token-audit/internal/retry"
 	"livy-token-audit/internal/scrub"
@@ -183,7 +184,7 @@ func (w *Webhook) Send(ctx context.Context, r *notify.Report) error {
 }
 
 // SendFailure posts the notice of a run that could not do its job.
-func (w *Webhook) SendFailure(ctx context.Context, f notify.FailureNotice) error {
+func (w *Webhook) SendFailure(ctx context.Context, f delivery.FailureNotice) error {
 	body, err := json.Marshal(failureBody{SchemaVersion: SchemaVersion, Event: "failure", Tool: f.Tool, RunID: f.RunID, AuditedAt: f.AuditedAt,
 		Destination: w.o.Destination, Failure: failure{Cause: notify.Clean(audit.Truncate(f.Cause, 2000))}})
 	if err != nil {

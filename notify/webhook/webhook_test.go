@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/notify"
 )
 
@@ -128,7 +129,7 @@ func report() *notify.Report {
 		Changes: &audit.Changes{New: []audit.Change{{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1", TokenID: "tk-soon", Name: "nightly", Rule: audit.RuleExpiring}},
 			Escalated: []audit.Change{}, Resolved: []audit.Change{}, Removed: []audit.Change{}, Unknown: []audit.Change{}},
 	}
-	return &notify.Report{Destination: "webhook:tickets", Snapshot: s, Locations: notify.Locations{Snapshot: "oss://x.json", Page: "oss://x.html"}}
+	return &notify.Report{Destination: "webhook:tickets", Snapshot: s, Locations: delivery.Locations{Snapshot: "oss://x.json", Page: "oss://x.html"}}
 }
 
 // One signed post, with the contract's fields; the receiver verifies it,
@@ -304,7 +305,7 @@ func TestBodyIsCapped(t *testing.T) {
 func TestFailureNotice(t *testing.T) {
 	t.Parallel()
 	rc, srv := newReceiver(t)
-	err := newHook(t, srv.URL).SendFailure(t.Context(), notify.FailureNotice{Tool: audit.Tool{Name: "livy-token-audit"}, RunID: "audit-x", AuditedAt: t0,
+	err := newHook(t, srv.URL).SendFailure(t.Context(), delivery.FailureNotice{Tool: audit.Tool{Name: "livy-token-audit"}, RunID: "audit-x", AuditedAt: t0,
 		Cause: "write snapshot: oss: AccessDenied\n\x1b[31m"})
 	if err != nil || len(rc.accepted) != 1 {
 		t.Fatalf("got %v, %d accepted", err, len(rc.accepted))

@@ -1,4 +1,8 @@
-package run
+// Package store is the contract of the stores the audit keeps its state
+// in (a folder, an OSS bucket): what a store does, and the errors it
+// answers with, which the packages above tell with the standard library
+// alone (they are also fs.ErrNotExist, fs.ErrExist, and say TooLarge).
+package store
 
 import (
 	"context"

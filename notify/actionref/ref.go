@@ -1,15 +1,14 @@
-// Package actions lets people act on a finding where they read it: buttons
-// in the Slack report snooze it, acknowledge the token, or delete an expired
-// token, through an endpoint that only Slack can use. It owns the buttons'
-// contract, the record of every action (create-only, in the run's store),
-// who may do what, and the careful delete.
+// Package actionref is the contract of the buttons the reports carry,
+// which both the sinks that render them (notify/slack) and the endpoint
+// that serves their clicks (notify/actions) read: the verbs, the signed
+// references a button's value holds, and who may do what.
 //
 // A button's value is the verb, "|", then a reference to the token and its
 // finding as the report showed them, signed with a key derived from the
 // Slack app's signing secret: an action names only what one of our messages
 // showed. Every request is verified with the signing secret; the rules of
 // who may do what are checked on the server for each one.
-package actions
+package actionref
 
 import (
 	"crypto/hmac"
