@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
-	"livy-token-audit/audit/emulator"
+	"livy-token-audit/internal/standin/emulator"
 )
 
 // accountWorld is a small world of one account: one gateway with one stale

@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
-	"livy-token-audit/audit/emulator"
 	"livy-token-audit/internal/slacklimits"
+	"livy-token-audit/internal/standin/emulator"
 	"livy-token-audit/notify/actionref"
 	"livy-token-audit/notify/actions"
 )

@@ -22,10 +22,10 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emr"
-	"livy-token-audit/audit/emulator"
 	"livy-token-audit/audit/fleet"
 	"livy-token-audit/audit/localstore"
 	auditrun "livy-token-audit/audit/run"
+	"livy-token-audit/internal/standin/emulator"
 )
 
 // The benchmarks of BENCHMARKS.md. Run them with

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
-	"livy-token-audit/audit/emulator"
-	"livy-token-audit/audit/ossemu"
+	"livy-token-audit/internal/standin/emulator"
+	"livy-token-audit/internal/standin/ossemu"
 )
 
 // Days of the demo world: etl-nightly (tk-001) is expiring on day 1 and

@@ -16,8 +16,8 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/config"
-	"livy-token-audit/audit/emulator"
 	"livy-token-audit/audit/localstore"
+	"livy-token-audit/internal/standin/emulator"
 )
 
 var (

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"livy-token-audit/audit/emulator"
-	"livy-token-audit/audit/ossemu"
+	"livy-token-audit/internal/standin/emulator"
+	"livy-token-audit/internal/standin/ossemu"
 )
 
 // -event serves an event as the function does: the same parsing, scope

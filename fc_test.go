@@ -23,8 +23,8 @@ import (
 
 	"github.com/aliyun/fc-runtime-go-sdk/events"
 
-	"livy-token-audit/audit/emulator"
-	"livy-token-audit/audit/ossemu"
+	"livy-token-audit/internal/standin/emulator"
+	"livy-token-audit/internal/standin/ossemu"
 )
 
 // runtimeAPI emulates Function Compute's runtime API (version 2020-11-11)

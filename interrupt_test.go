@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
-	"livy-token-audit/audit/emulator"
+	"livy-token-audit/internal/standin/emulator"
 )
 
 // SIGTERM stops the real binary as its deadline would: it lists no more

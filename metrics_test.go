@@ -16,7 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
-	"livy-token-audit/audit/emulator"
+	"livy-token-audit/internal/standin/emulator"
 	"livy-token-audit/notify/metrics"
 )
 

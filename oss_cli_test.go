@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"livy-token-audit/audit/emulator"
-	"livy-token-audit/audit/ossemu"
+	"livy-token-audit/internal/standin/emulator"
+	"livy-token-audit/internal/standin/ossemu"
 )
 
 const (

@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
-	"livy-token-audit/audit/emulator"
-	"livy-token-audit/audit/ossemu"
 	"livy-token-audit/audit/store"
 	"livy-token-audit/internal/slacklimits"
+	"livy-token-audit/internal/standin/emulator"
+	"livy-token-audit/internal/standin/ossemu"
 )
 
 // stage is a whole hostile environment on loopback for one CLI run: the EMR

@@ -16,8 +16,8 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"livy-token-audit/audit"
-	"livy-token-audit/audit/emulator"
 	scrubpkg "livy-token-audit/internal/scrub"
+	"livy-token-audit/internal/standin/emulator"
 )
 
 const (

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
-	"livy-token-audit/audit/emulator"
 	"livy-token-audit/audit/fleet"
+	"livy-token-audit/internal/standin/emulator"
 )
 
 // fleetStage serves a fleet from the emulator and counts the connections

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
-	"livy-token-audit/audit/emulator"
+	"livy-token-audit/internal/standin/emulator"
 )
 
 // A listing answered with nothing usable is InvalidResponse, never an empty

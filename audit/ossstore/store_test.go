@@ -13,9 +13,9 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/aliyun/credentials-go/credentials"
 
-	"livy-token-audit/audit/ossemu"
 	"livy-token-audit/audit/store"
 	"livy-token-audit/internal/retry"
+	"livy-token-audit/internal/standin/ossemu"
 )
 
 const (

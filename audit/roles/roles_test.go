@@ -18,7 +18,7 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emr"
-	"livy-token-audit/audit/emulator"
+	"livy-token-audit/internal/standin/emulator"
 )
 
 const (

@@ -26,9 +26,9 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emr"
-	"livy-token-audit/audit/emulator"
 	"livy-token-audit/audit/localstore"
 	"livy-token-audit/internal/slacklimits"
+	"livy-token-audit/internal/standin/emulator"
 	"livy-token-audit/notify/actionref"
 	"livy-token-audit/notify/actions"
 	"livy-token-audit/notify/slack"

@@ -12,7 +12,7 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"livy-token-audit/audit"
-	"livy-token-audit/audit/emulator"
+	"livy-token-audit/internal/standin/emulator"
 	"livy-token-audit/notify/metrics"
 )
 
