@@ -25,6 +25,7 @@ import (
 	"livy-token-audit/audit/fleet"
 	"livy-token-audit/audit/localstore"
 	auditrun "livy-token-audit/audit/run"
+	"livy-token-audit/internal/audittest"
 	"livy-token-audit/internal/standin/emulator"
 )
 
@@ -82,7 +83,8 @@ func auditFleetWith(b *testing.B, gateways, concurrency int, latency time.Durati
 	accounts := []fleet.Account{{API: c, Account: audit.Account{Scope: audit.Scope{Regions: []string{"cn-hangzhou"}}}}}
 	for b.Loop() {
 		bl := audit.NewBuilder(audit.Evaluation{Now: demoStart, Policy: audit.DefaultPolicy()})
-		s := bl.Finish(a.Audit(b.Context(), accounts, func(r audit.GatewayResult) { bl.Add(r) }))
+		errs, _ := a.Walk(b.Context(), accounts, func(r audit.GatewayResult) { bl.Add(r) })
+		s := bl.Finish(errs)
 		if s.Summary.Gateways != gateways || s.Summary.GatewaysFailed != 0 || s.Summary.Tokens != gateways*50 {
 			b.Fatalf("audited %d gateways (%d failed), %d tokens", s.Summary.Gateways, s.Summary.GatewaysFailed, s.Summary.Tokens)
 		}
@@ -136,7 +138,7 @@ func BenchmarkClassifyEncode(b *testing.B) {
 		}
 	}
 	ev := audit.Evaluation{Now: demoStart, Policy: audit.DefaultPolicy()}
-	base := audit.BaselineOf(audit.BuildSnapshot(audit.Collection{Gateways: results}, audit.Evaluation{Now: demoStart.Add(-24 * time.Hour), Policy: audit.DefaultPolicy()}))
+	base := audit.BaselineOf(audittest.BuildSnapshot(audittest.Collection{Gateways: results}, audit.Evaluation{Now: demoStart.Add(-24 * time.Hour), Policy: audit.DefaultPolicy()}))
 	runtime.GC()
 	var peak atomic.Uint64
 	stop := sampleHeap(&peak)

@@ -113,7 +113,7 @@ func (b *Builder) flagReused(g []reuseMember, m reuseMember, n int) bool {
 			others = append(others, reuseName(og, &og.Tokens[o.tok]))
 		}
 	}
-	msg := fmt.Sprintf("shares its secret with %s: %s", plural(len(others), "other token"), strings.Join(others[:min(len(others), maxReuseNamed)], "; "))
+	msg := fmt.Sprintf("shares its secret with %s: %s", Plural(len(others), "other token"), strings.Join(others[:min(len(others), maxReuseNamed)], "; "))
 	if len(others) > maxReuseNamed {
 		msg += fmt.Sprintf("; and %d more", len(others)-maxReuseNamed)
 	}

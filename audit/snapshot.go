@@ -103,7 +103,7 @@ func (s Summary) verdict() Verdict {
 // gateway was found.
 func (s Summary) FailedCoverage() string {
 	if s.Gateways == 0 {
-		return plural(s.Errors, "listing") + " failed, no gateway audited"
+		return Plural(s.Errors, "listing") + " failed, no gateway audited"
 	}
 	return fmt.Sprintf("%d/%d gateways audited", s.Audited(), s.Gateways)
 }
@@ -335,7 +335,7 @@ type SuppressionReport struct {
 	SnoozedBy string `json:"snoozedBy,omitempty"`
 }
 
-// Evaluation is what BuildSnapshot needs besides the collected results.
+// Evaluation is what a Builder needs besides the gateways' results.
 type Evaluation struct {
 	Tool         Tool
 	Now          time.Time
@@ -353,17 +353,6 @@ type Evaluation struct {
 	// are no longer matched (the findings stay active: more is reported,
 	// never less), so that classification ends in time.
 	Stop func() bool
-}
-
-// BuildSnapshot classifies the collected tokens and assembles a snapshot. It
-// is pure and its output is deterministic: gateways, tokens and errors are
-// sorted.
-func BuildSnapshot(c Collection, ev Evaluation) *Snapshot {
-	b := NewBuilder(ev)
-	for _, res := range c.Gateways {
-		_ = b.Add(res)
-	}
-	return b.Finish(c.Errors)
 }
 
 // Builder assembles a snapshot one gateway at a time, so that a gateway's
@@ -786,7 +775,8 @@ func (s *Snapshot) WriteWith(w io.Writer, encoded EncodedGateway) error {
 	return nil
 }
 
-func plural(n int, word string) string {
+// Plural is "1 token", "3 tokens": n and word, with an s unless n is 1.
+func Plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}

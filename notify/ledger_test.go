@@ -13,6 +13,7 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/delivery"
+	"livy-token-audit/internal/audittest"
 )
 
 // memClaims is a ClaimStore in memory, with the store's semantics: Create
@@ -75,7 +76,7 @@ func ledgerDay(st *memClaims, d int) *audit.Snapshot {
 	p.ExpiryStages = []time.Duration{30 * audit.Day, 14 * audit.Day}
 	build := func(at time.Time) *audit.Snapshot {
 		tok := audit.Token{ID: "tk-1", Name: "nightly", CreatedBy: "alice", CreateTime: day0.Add(-90 * audit.Day), LastUsedTime: at, ExpireTime: day0.Add(20 * audit.Day)}
-		return audit.BuildSnapshot(audit.Collection{Gateways: []audit.GatewayResult{{Ref: ref, Tokens: []audit.Token{tok}}}},
+		return audittest.BuildSnapshot(audittest.Collection{Gateways: []audit.GatewayResult{{Ref: ref, Tokens: []audit.Token{tok}}}},
 			audit.Evaluation{Now: at, Policy: p, Scope: audit.ScopeReport{Regions: []string{"cn-hangzhou"}}})
 	}
 	s := build(at)

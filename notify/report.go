@@ -156,12 +156,12 @@ func Coverage(s *audit.Snapshot) string {
 		}
 	}
 	sum := s.Summary
-	where := Plural(len(ws), "workspace")
+	where := audit.Plural(len(ws), "workspace")
 	if n := Accounts(s); n > 1 {
-		where = Plural(n, "account")
+		where = audit.Plural(n, "account")
 	}
 	return fmt.Sprintf("%d/%d gateways in %s, %s · %s", sum.Gateways-sum.GatewaysFailed, sum.Gateways,
-		where, Plural(len(regions), "region"), Plural(sum.Tokens, "token"))
+		where, audit.Plural(len(regions), "region"), audit.Plural(sum.Tokens, "token"))
 }
 
 // accounts counts the accounts a snapshot covers: the run's own (when it
@@ -192,22 +192,22 @@ func CoverageLine(s *audit.Snapshot) string {
 	cov := Coverage(s) + " · audited " + AuditedAt(s.AuditedAt)
 	sum := s.Summary
 	if n := sum.Errors; n > 0 {
-		cov += " · " + Plural(n, "listing") + " failed"
+		cov += " · " + audit.Plural(n, "listing") + " failed"
 	}
 	if sum.Suppressed > 0 {
 		cov += fmt.Sprintf(" · %d suppressed", sum.Suppressed)
 	}
 	if sum.PublicGateways > 0 {
-		cov += " · " + Plural(sum.PublicGateways, "public gateway")
+		cov += " · " + audit.Plural(sum.PublicGateways, "public gateway")
 	}
 	if n := sum.DetailsErrors; n > 0 {
-		cov += fmt.Sprintf(" · exposure unknown for %s (their details could not be read)", Plural(n, "gateway"))
+		cov += fmt.Sprintf(" · exposure unknown for %s (their details could not be read)", audit.Plural(n, "gateway"))
 	}
 	if sum.DataErrors > 0 {
-		cov += " · " + Plural(sum.DataErrors, "unreadable time") + " (see the snapshot)"
+		cov += " · " + audit.Plural(sum.DataErrors, "unreadable time") + " (see the snapshot)"
 	}
 	if sum.DuplicateTokens > 0 {
-		cov += " · " + Plural(sum.DuplicateTokens, "duplicate token listing") + " dropped"
+		cov += " · " + audit.Plural(sum.DuplicateTokens, "duplicate token listing") + " dropped"
 	}
 	if s.Scope.Partial {
 		cov += " · ad-hoc audit of part of the scope"
@@ -217,13 +217,6 @@ func CoverageLine(s *audit.Snapshot) string {
 
 // failedHeadline is "audit failed: 0/5 gateways audited".
 func FailedHeadline(s *audit.Snapshot) string { return "audit failed: " + s.Summary.FailedCoverage() }
-
-func Plural(n int, word string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, word)
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
 
 // gatewayLabel names a gateway for people: its name when known, else its ID.
 func GatewayLabel(g audit.GatewayReport) string {

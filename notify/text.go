@@ -23,13 +23,13 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 	}
 	fmt.Fprintf(b, "Coverage: %s", Coverage(s))
 	if n := s.Summary.Errors; n > 0 {
-		fmt.Fprintf(b, " · %s failed", Plural(n, "listing"))
+		fmt.Fprintf(b, " · %s failed", audit.Plural(n, "listing"))
 	}
 	if n := s.Summary.DataErrors; n > 0 {
-		fmt.Fprintf(b, " · %s", Plural(n, "unreadable time"))
+		fmt.Fprintf(b, " · %s", audit.Plural(n, "unreadable time"))
 	}
 	if n := s.Summary.DuplicateTokens; n > 0 {
-		fmt.Fprintf(b, " · %s dropped", Plural(n, "duplicate token listing"))
+		fmt.Fprintf(b, " · %s dropped", audit.Plural(n, "duplicate token listing"))
 	}
 	if s.Scope.Partial {
 		b.WriteString(" · ad-hoc (partial scope)")

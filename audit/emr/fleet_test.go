@@ -7,6 +7,7 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/fleet"
+	"livy-token-audit/internal/audittest"
 	"livy-token-audit/internal/standin/emulator"
 )
 
@@ -32,7 +33,7 @@ func TestFleetConcurrencyAndConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &fleet.Auditor{Concurrency: concurrency, RatePerSecond: 1e6}
-	col := a.Collect(t.Context(), c, audit.Scope{Regions: []string{"cn-hangzhou"}})
+	col := audittest.Collect(t.Context(), a, c, audit.Scope{Regions: []string{"cn-hangzhou"}})
 	if len(col.Gateways) != 240 || len(col.Errors) != 0 {
 		t.Fatalf("got %d gateways and %v, want 240 and no error", len(col.Gateways), col.Errors)
 	}
@@ -60,7 +61,7 @@ func TestFleetRate(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &fleet.Auditor{Concurrency: 16, RatePerSecond: rps}
-	col := a.Collect(t.Context(), c, audit.Scope{Regions: []string{"cn-hangzhou"}})
+	col := audittest.Collect(t.Context(), a, c, audit.Scope{Regions: []string{"cn-hangzhou"}})
 	if len(col.Gateways) != 60 || emu.Served() != 65 {
 		t.Fatalf("got %d gateways in %d calls, want 60 in 65", len(col.Gateways), emu.Served())
 	}
@@ -84,7 +85,7 @@ func TestFleetDetails(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &fleet.Auditor{Concurrency: concurrency, RatePerSecond: rps, Details: true}
-	col := a.Collect(t.Context(), c, audit.Scope{Regions: []string{"cn-hangzhou"}})
+	col := audittest.Collect(t.Context(), a, c, audit.Scope{Regions: []string{"cn-hangzhou"}})
 	if len(col.Gateways) != 40 || emu.Served() != 1+3+40+40 {
 		t.Fatalf("got %d gateways in %d calls, want 40 in 84", len(col.Gateways), emu.Served())
 	}

@@ -97,15 +97,6 @@ type Auditor struct {
 	Logger *slog.Logger
 }
 
-// Collect audits one account's scope with api and gathers every result,
-// sorted by gateway.
-func (a *Auditor) Collect(ctx context.Context, api API, sc audit.Scope) audit.Collection {
-	var c audit.Collection
-	c.Errors = a.Audit(ctx, []Account{{API: api, Account: audit.Account{Scope: sc}}}, func(r audit.GatewayResult) { c.Gateways = append(c.Gateways, r) })
-	slices.SortFunc(c.Gateways, func(x, y audit.GatewayResult) int { return cmp.Compare(x.Ref.Key(), y.Ref.Key()) })
-	return c
-}
-
 // Limiter returns the rate limiter the auditor uses for rps calls per
 // second: never more than rps calls in any one-second window. The bucket
 // holds a burst of 5% of the rate (at least 1) and refills at the rate less
@@ -121,21 +112,6 @@ func Limiter(rps float64) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(refill), burst)
 }
 
-// Audit lists every gateway in scope of every account, and its tokens, and
-// hands each result to each (one call at a time) as soon as it is in, so
-// that the caller can classify it and let its tokens go. It returns the
-// failures above the gateway level. It never fails as a whole: each failure
-// is recorded on its gateway or as a ScopeError and the rest goes on.
-//
-// One semaphore bounds the calls in flight across the whole run, discovery
-// included, and discovery is pipelined: a gateway's tokens are listed as
-// soon as it is found. A gateway found twice (discovered and listed
-// explicitly) is audited once, with the discovered names.
-func (a *Auditor) Audit(ctx context.Context, accounts []Account, each func(audit.GatewayResult)) []audit.ScopeError {
-	errs, _ := a.Walk(ctx, accounts, each)
-	return errs
-}
-
 // Discovered is what the listings found, whether or not the gateways
 // could then be audited.
 type Discovered struct {
@@ -149,7 +125,17 @@ type Discovered struct {
 	Listed map[string]bool
 }
 
-// Walk is Audit, and also says what discovery found.
+// Walk lists every gateway in scope of every account, and its tokens, and
+// hands each result to each (one call at a time) as soon as it is in, so
+// that the caller can classify it and let its tokens go. It returns the
+// failures above the gateway level. It never fails as a whole: each failure
+// is recorded on its gateway or as a ScopeError and the rest goes on.
+//
+// One semaphore bounds the calls in flight across the whole run, discovery
+// included, and discovery is pipelined: a gateway's tokens are listed as
+// soon as it is found. A gateway found twice (discovered and listed
+// explicitly) is audited once, with the discovered names.
+// It also says what discovery found.
 func (a *Auditor) Walk(ctx context.Context, accounts []Account, each func(audit.GatewayResult)) ([]audit.ScopeError, Discovered) {
 	w := a.walk(ctx, each)
 	defer w.cancel()

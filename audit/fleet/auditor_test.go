@@ -1,8 +1,10 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -104,4 +106,15 @@ func TestCollectStopsAtTheReserve(t *testing.T) {
 	if len(api2.Calls()) != 0 || col.Gateways[0].Err == nil || col.Gateways[0].Err.Code != audit.CodeDeadlineExceeded {
 		t.Errorf("got calls %v and %+v, want no calls and DeadlineExceeded", api2.Calls(), col.Gateways[0].Err)
 	}
+}
+
+// Collect audits one account's scope with api and gathers every result,
+// sorted by gateway (internal/audittest has it for other packages).
+func (a *Auditor) Collect(ctx context.Context, api API, sc audit.Scope) (c struct {
+	Gateways []audit.GatewayResult
+	Errors   []audit.ScopeError
+}) {
+	c.Errors, _ = a.Walk(ctx, []Account{{API: api, Account: audit.Account{Scope: sc}}}, func(r audit.GatewayResult) { c.Gateways = append(c.Gateways, r) })
+	slices.SortFunc(c.Gateways, func(x, y audit.GatewayResult) int { return cmp.Compare(x.Ref.Key(), y.Ref.Key()) })
+	return c
 }

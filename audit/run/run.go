@@ -61,17 +61,6 @@ type Rendering interface {
 	Close()
 }
 
-// Rendered is the Start of an artifact that renders at the end only.
-func Rendered(render func(w io.Writer, v View) error) func(time.Time) Rendering {
-	return func(time.Time) Rendering { return atEnd(render) }
-}
-
-type atEnd func(w io.Writer, v View) error
-
-func (atEnd) Gateway(audit.GatewayReport)        {}
-func (r atEnd) Render(w io.Writer, v View) error { return r(w, v) }
-func (atEnd) Close()                             {}
-
 // View is what an artifact renders: the snapshot, the history of the last
 // full audits (with this run when it moved the baseline) and where things
 // are.

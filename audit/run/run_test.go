@@ -18,6 +18,7 @@ import (
 	"livy-token-audit/audit/delivery"
 	"livy-token-audit/audit/fleet"
 	"livy-token-audit/audit/store"
+	"livy-token-audit/internal/audittest"
 	"livy-token-audit/internal/fakeapi"
 	"livy-token-audit/notify"
 )
@@ -609,7 +610,7 @@ func TestRunComparesWithTheBaseline(t *testing.T) {
 func TestBaselineFromLatestJSON(t *testing.T) {
 	t.Parallel()
 	st, api := newMemStore(), world()
-	prev := audit.BuildSnapshot(audit.Collection{Gateways: []audit.GatewayResult{ok(audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-a"}, api.Tokens["lc-a"]...)}},
+	prev := audittest.BuildSnapshot(audittest.Collection{Gateways: []audit.GatewayResult{ok(audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-a"}, api.Tokens["lc-a"]...)}},
 		audit.Evaluation{Now: now.Add(-Day), Policy: audit.DefaultPolicy()})
 	b, _ := prev.Encode()
 	st.objects[audit.LatestKey] = b
@@ -820,7 +821,7 @@ func TestNarrowedAndFullRunsAtOneTime(t *testing.T) {
 func TestFutureBaselineIsReplaced(t *testing.T) {
 	t.Parallel()
 	st := newMemStore()
-	future := audit.BaselineOf(audit.BuildSnapshot(audit.Collection{}, audit.Evaluation{Now: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), Policy: audit.DefaultPolicy()}))
+	future := audit.BaselineOf(audittest.BuildSnapshot(audittest.Collection{}, audit.Evaluation{Now: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), Policy: audit.DefaultPolicy()}))
 	var buf bytes.Buffer
 	_ = future.Write(&buf)
 	st.objects[audit.BaselineKey] = buf.Bytes()
@@ -865,7 +866,7 @@ func TestBaselineIsReadAgainBeforeItMoves(t *testing.T) {
 	}
 	// A slow run of day 2 reads the baseline of day 1; meanwhile a run of
 	// day 3 moves it (the hook fires when the slow run writes its snapshot).
-	later := audit.BaselineOf(audit.BuildSnapshot(audit.Collection{}, audit.Evaluation{Now: now.Add(2 * Day), Policy: audit.DefaultPolicy()}))
+	later := audit.BaselineOf(audittest.BuildSnapshot(audittest.Collection{}, audit.Evaluation{Now: now.Add(2 * Day), Policy: audit.DefaultPolicy()}))
 	var buf bytes.Buffer
 	_ = later.Write(&buf)
 	st.onPut = func(key string) {
@@ -925,3 +926,15 @@ func TestRunAppliesActionsFromSlack(t *testing.T) {
 		t.Errorf("unreadable actions: findings %+v, suppressed %+v; want the stale finding active", tk.Findings, tk.Suppressed)
 	}
 }
+
+// Rendered is the Start of an artifact that renders at the end only
+// (the tests' artifacts).
+func Rendered(render func(w io.Writer, v View) error) func(time.Time) Rendering {
+	return func(time.Time) Rendering { return atEnd(render) }
+}
+
+type atEnd func(w io.Writer, v View) error
+
+func (atEnd) Gateway(audit.GatewayReport)        {}
+func (r atEnd) Render(w io.Writer, v View) error { return r(w, v) }
+func (atEnd) Close()                             {}

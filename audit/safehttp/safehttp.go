@@ -20,9 +20,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -230,4 +233,31 @@ func (s *Sent) Whole() bool { return s.wrote.Load() }
 // the request is not one whose answer was lost.
 func Answered(err error) bool {
 	return errors.As(err, new(*RedirectError)) || errors.Is(err, ErrTooLarge)
+}
+
+// StatusError is an answer that is not 2xx, as every sink reports it: the
+// status, what the body says in a few words (a Slack error code, a short
+// excerpt the caller scrubbed; empty for an HTML page), and how long the
+// server asked to wait (Retry-After; for a 429).
+type StatusError struct {
+	Status     int
+	Detail     string
+	RetryAfter time.Duration
+}
+
+func (e *StatusError) Error() string {
+	if e.Detail == "" {
+		return fmt.Sprintf("HTTP %d", e.Status)
+	}
+	return fmt.Sprintf("HTTP %d %s", e.Status, e.Detail)
+}
+
+// RetryAfter reads a Retry-After header in seconds, fractions allowed: 1s
+// when it is missing or unreadable, at most a day.
+func RetryAfter(v string) time.Duration {
+	s, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || s < 0 || math.IsNaN(s) {
+		return time.Second
+	}
+	return time.Duration(min(s, 86400) * float64(time.Second))
 }

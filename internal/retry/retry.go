@@ -43,9 +43,9 @@ func (e *GaveUpError) Error() string { return e.Err.Error() + e.Suffix() }
 // Suffix is " (gave up after 4 attempts)", with the reason when there is one.
 func (e *GaveUpError) Suffix() string {
 	if e.Why == "" {
-		return " (gave up after " + plural(e.Attempts, "attempt") + ")"
+		return " (gave up after " + attempts(e.Attempts) + ")"
 	}
-	return " (gave up after " + plural(e.Attempts, "attempt") + ": " + e.Why + ")"
+	return " (gave up after " + attempts(e.Attempts) + ": " + e.Why + ")"
 }
 
 func (e *GaveUpError) Unwrap() error { return e.Err }
@@ -96,11 +96,11 @@ func (r Retrier) Do(ctx context.Context, classify Retryable, f func() error) err
 	}
 }
 
-func plural(n int, word string) string {
+func attempts(n int) string {
 	if n == 1 {
-		return "1 " + word
+		return "1 attempt"
 	}
-	return fmt.Sprintf("%d %ss", n, word)
+	return fmt.Sprintf("%d attempts", n)
 }
 
 // SleepContext waits d or until ctx is done.

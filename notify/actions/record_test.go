@@ -17,6 +17,7 @@ import (
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/localstore"
 	"livy-token-audit/audit/store"
+	"livy-token-audit/internal/audittest"
 	"livy-token-audit/notify/actionref"
 	"livy-token-audit/notify/actions"
 )
@@ -42,7 +43,7 @@ func (b *bench) applied(acts audit.Actions) *audit.Snapshot {
 		{ID: "tk-unused", Name: "ci-bot", CreatedBy: "bob", CreateTime: now.Add(-120 * audit.Day), ExpireTime: now.Add(200 * audit.Day)},
 	}
 	ref := audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1"}
-	return audit.BuildSnapshot(audit.Collection{Gateways: []audit.GatewayResult{{Ref: ref, Tokens: toks}}},
+	return audittest.BuildSnapshot(audittest.Collection{Gateways: []audit.GatewayResult{{Ref: ref, Tokens: toks}}},
 		audit.Evaluation{Now: now.Add(audit.Day), Policy: audit.DefaultPolicy(), Suppressions: acts.Snoozes, Acks: acts.Acks, Actions: acts.Recent})
 }
 
@@ -302,7 +303,7 @@ func TestEmptyUserIsNobody(t *testing.T) {
 	b.click(alice, "tk-exp", actionref.Snooze7d)
 	acts := b.actions()
 	toks := []audit.Token{{ID: "tk-exp", CreatedBy: "mallory", CreateTime: now.Add(-200 * audit.Day), ExpireTime: now.Add(-3 * audit.Day), LastUsedTime: now.Add(-4 * audit.Day)}}
-	s := audit.BuildSnapshot(audit.Collection{Gateways: []audit.GatewayResult{{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1"}, Tokens: toks}}},
+	s := audittest.BuildSnapshot(audittest.Collection{Gateways: []audit.GatewayResult{{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1"}, Tokens: toks}}},
 		audit.Evaluation{Now: now, Policy: audit.DefaultPolicy(), Suppressions: acts.Snoozes})
 	if n := len(s.Gateways[0].Tokens[0].Suppressed); n != 0 {
 		t.Errorf("alice's snooze applied to a token mallory created: %d suppressed", n)
@@ -318,7 +319,7 @@ func TestSnoozeNamesOneTokenExactly(t *testing.T) {
 	b.click(alice, "tk-exp", actionref.Snooze7d)
 	acts := b.actions()
 	tok := []audit.Token{{ID: "tk-exp", CreatedBy: "alice", CreateTime: now.Add(-200 * audit.Day), ExpireTime: now.Add(-3 * audit.Day), LastUsedTime: now.Add(-4 * audit.Day)}}
-	var col audit.Collection
+	var col audittest.Collection
 	for _, ref := range []audit.GatewayRef{
 		{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1"}, // the snoozed one
 		{Region: "cn-shanghai", WorkspaceID: "w-1", GatewayID: "lc-1"},
@@ -328,7 +329,7 @@ func TestSnoozeNamesOneTokenExactly(t *testing.T) {
 	} {
 		col.Gateways = append(col.Gateways, audit.GatewayResult{Ref: ref, Tokens: tok})
 	}
-	s := audit.BuildSnapshot(col, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy(), Suppressions: acts.Snoozes})
+	s := audittest.BuildSnapshot(col, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy(), Suppressions: acts.Snoozes})
 	var snoozed []string
 	for _, g := range s.Gateways {
 		if len(g.Tokens[0].Suppressed) > 0 {

@@ -27,6 +27,7 @@ import (
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emr"
 	"livy-token-audit/audit/localstore"
+	"livy-token-audit/internal/audittest"
 	"livy-token-audit/internal/slacklimits"
 	"livy-token-audit/internal/standin/emulator"
 	"livy-token-audit/notify/actionref"
@@ -132,7 +133,7 @@ func (b *bench) report(api *emr.Client) slack.Message {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	s := audit.BuildSnapshot(audit.Collection{Gateways: []audit.GatewayResult{{
+	s := audittest.BuildSnapshot(audittest.Collection{Gateways: []audit.GatewayResult{{
 		Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", WorkspaceName: "analytics", GatewayID: "lc-1", GatewayName: "etl-gw"}, Tokens: toks,
 	}}}, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy()})
 	m := slack.Render(s, slack.RenderOptions{MaxItems: 10, Mentions: b.policy.Owners, Buttons: &slack.Buttons{Signer: actionref.NewSigner(signingSecret), Policy: b.policy}})
@@ -493,7 +494,7 @@ func TestSnoozeAppliesToTheNextAuditThenLapses(t *testing.T) {
 	config := audit.Suppression{TokenID: "tk-exp", Rules: []audit.Rule{audit.RuleExpired}, Reason: "migrating in December"}
 	toks := []audit.Token{{ID: "tk-exp", Name: "nightly-etl", CreatedBy: "alice", CreateTime: now.Add(-200 * audit.Day), ExpireTime: now.Add(-3 * audit.Day), LastUsedTime: now.Add(-4 * audit.Day)}}
 	audit1 := func(at time.Time, sups []audit.Suppression) *audit.Snapshot {
-		return audit.BuildSnapshot(audit.Collection{Gateways: []audit.GatewayResult{{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1"}, Tokens: toks}}},
+		return audittest.BuildSnapshot(audittest.Collection{Gateways: []audit.GatewayResult{{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1"}, Tokens: toks}}},
 			audit.Evaluation{Now: at, Policy: audit.DefaultPolicy(), Suppressions: sups, Acks: acts.Acks, Actions: acts.Recent})
 	}
 	next := audit1(now.Add(audit.Day), acts.Snoozes)
@@ -529,7 +530,7 @@ func TestAcknowledgedOwnerIsShown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := audit.BuildSnapshot(audit.Collection{Gateways: []audit.GatewayResult{{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1"},
+	s := audittest.BuildSnapshot(audittest.Collection{Gateways: []audit.GatewayResult{{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1"},
 		Tokens: []audit.Token{{ID: "tk-unused", CreatedBy: "bob", CreateTime: now.Add(-120 * audit.Day)}}}}}, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy(), Acks: acts.Acks})
 	if a := s.Gateways[0].Tokens[0].Acknowledged; a == nil || a.By != bob {
 		t.Errorf("acknowledged %+v, want by %s", a, bob)

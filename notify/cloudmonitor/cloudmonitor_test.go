@@ -12,6 +12,7 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/internal/audittest"
 	"livy-token-audit/internal/standin/emulator"
 	"livy-token-audit/notify/metrics"
 )
@@ -48,12 +49,12 @@ func stage(t *testing.T, secret string) (*Client, *emulator.CMS) {
 // snapshot has 30 gateways in 30 regions: more figures than one call takes.
 func snapshot() *audit.Snapshot {
 	at := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
-	var col audit.Collection
+	var col audittest.Collection
 	for i := range 30 {
 		col.Gateways = append(col.Gateways, audit.GatewayResult{Ref: audit.GatewayRef{Region: fmt.Sprintf("r-%02d", i), WorkspaceID: "w", GatewayID: "g"},
 			Tokens: []audit.Token{{ID: "tk", CreateTime: at.Add(-100 * 24 * time.Hour), LastUsedTime: at.Add(-40 * 24 * time.Hour)}}})
 	}
-	return audit.BuildSnapshot(col, audit.Evaluation{Now: at, Policy: audit.DefaultPolicy()})
+	return audittest.BuildSnapshot(col, audit.Evaluation{Now: at, Policy: audit.DefaultPolicy()})
 }
 
 // The run's figures reach the stand-in signed (ACS3, STS token), in calls

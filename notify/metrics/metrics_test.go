@@ -13,13 +13,14 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/internal/audittest"
 )
 
 var at = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 
 func fleet() *audit.Snapshot {
 	day := 24 * time.Hour
-	col := audit.Collection{Gateways: []audit.GatewayResult{
+	col := audittest.Collection{Gateways: []audit.GatewayResult{
 		{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1"}, Tokens: []audit.Token{
 			{ID: "tk-1", CreateTime: at.Add(-90 * day), LastUsedTime: at, ExpireTime: at.Add(27 * time.Hour)}, // expiring (high)
 			{ID: "tk-2", CreateTime: at.Add(-90 * day), LastUsedTime: at.Add(-40 * day)},                      // stale (medium)
@@ -29,7 +30,7 @@ func fleet() *audit.Snapshot {
 			{ID: "tk-9", CreateTime: at.Add(-90 * day), LastUsedTime: at, ExpireTime: at.Add(-day)}, // expired (low)
 		}},
 	}, Errors: []audit.ScopeError{{Region: "cn-beijing", Code: "Forbidden.RAM"}}}
-	return audit.BuildSnapshot(col, audit.Evaluation{Now: at, Policy: audit.DefaultPolicy()})
+	return audittest.BuildSnapshot(col, audit.Evaluation{Now: at, Policy: audit.DefaultPolicy()})
 }
 
 func describe(f Figure) string {

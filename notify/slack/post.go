@@ -116,19 +116,9 @@ type retryAfterTransport struct{ base http.RoundTripper }
 func (t retryAfterTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
-		resp.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(retryAfter(resp.Header.Get("Retry-After")).Seconds()))))
+		resp.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(safehttp.RetryAfter(resp.Header.Get("Retry-After")).Seconds()))))
 	}
 	return resp, err
-}
-
-// retryAfter reads a Retry-After in seconds, fractions allowed (1s when it
-// is missing or unreadable; at most a day).
-func retryAfter(v string) time.Duration {
-	s, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-	if err != nil || s < 0 || math.IsNaN(s) {
-		return time.Second
-	}
-	return time.Duration(min(s, 86400) * float64(time.Second))
 }
 
 // To returns the bot posting to a channel, or to a user's direct messages
@@ -302,22 +292,6 @@ func (n *Slack) post(ctx context.Context, m Message, threadTS string) (string, e
 	return ts, err
 }
 
-// webhookError is a webhook's refusal: Slack answers with a status and an
-// error code as the body (invalid_blocks, no_text, ...), which slack-go's
-// webhook helper discards; that is why the webhook is posted here.
-type webhookError struct {
-	status     int
-	code       string
-	retryAfter time.Duration
-}
-
-func (e *webhookError) Error() string {
-	if e.code == "" {
-		return fmt.Sprintf("HTTP %d", e.status)
-	}
-	return fmt.Sprintf("HTTP %d %s", e.status, e.code)
-}
-
 func (n *Slack) postWebhook(ctx context.Context, m Message) error {
 	body, err := json.Marshal(m)
 	if err != nil {
@@ -353,9 +327,9 @@ func (n *Slack) postWebhook(ctx context.Context, m Message) error {
 		return nil // Slack took it, whatever the rest of the body does
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	e := &webhookError{status: resp.StatusCode, code: n.errorCode(b)}
+	e := &safehttp.StatusError{Status: resp.StatusCode, Detail: n.errorCode(b)}
 	if resp.StatusCode == http.StatusTooManyRequests {
-		e.retryAfter = retryAfter(resp.Header.Get("Retry-After"))
+		e.RetryAfter = safehttp.RetryAfter(resp.Header.Get("Retry-After"))
 	}
 	return e
 }
@@ -394,7 +368,7 @@ func (n *Slack) errorCode(body []byte) string {
 func retryable(err error) (bool, time.Duration) {
 	var rl *slackgo.RateLimitedError
 	var sc slackgo.StatusCodeError
-	var we *webhookError
+	var we *safehttp.StatusError
 	var se slackgo.SlackErrorResponse
 	var ne net.Error
 	switch {
@@ -403,10 +377,10 @@ func retryable(err error) (bool, time.Duration) {
 	case errors.As(err, &rl):
 		return true, max(rl.RetryAfter, time.Second)
 	case errors.As(err, &we):
-		if we.status == http.StatusTooManyRequests {
-			return true, max(we.retryAfter, time.Second)
+		if we.Status == http.StatusTooManyRequests {
+			return true, max(we.RetryAfter, time.Second)
 		}
-		return we.status >= 500, 0
+		return we.Status >= 500, 0
 	case errors.As(err, &sc):
 		return sc.Code >= 500, 0
 	case errors.As(err, &se):

@@ -217,9 +217,9 @@ func headline(s *audit.Snapshot, secs []notify.Section, o RenderOptions) string 
 		h += notify.FailedHeadline(s)
 	case s.Summary.Gateways == 0 && o.Routed > 0 && len(secs) == 0:
 		// Exclusive routes took every gateway: never "0 gateways found".
-		h += fmt.Sprintf("all %s reported to %s", notify.Plural(o.Routed, "gateway"), strings.Join(o.RoutedTo, ", "))
+		h += fmt.Sprintf("all %s reported to %s", audit.Plural(o.Routed, "gateway"), strings.Join(o.RoutedTo, ", "))
 		if n := s.Summary.Errors; n > 0 {
-			h += " · " + notify.Plural(n, "listing") + " failed"
+			h += " · " + audit.Plural(n, "listing") + " failed"
 		}
 	case s.Verdict == audit.VerdictFailed:
 		h += notify.FailedHeadline(s)
@@ -258,7 +258,7 @@ func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int
 		cov += " · route " + escape(o.Route) + ": its slice only"
 	}
 	if o.Routed > 0 {
-		cov += fmt.Sprintf(" · %s in routes of their own (%s)", notify.Plural(o.Routed, "gateway"), escape(strings.Join(o.RoutedTo, ", ")))
+		cov += fmt.Sprintf(" · %s in routes of their own (%s)", audit.Plural(o.Routed, "gateway"), escape(strings.Join(o.RoutedTo, ", ")))
 	}
 	m.context(cov)
 	if s.Changes != nil {
@@ -283,7 +283,7 @@ func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int
 	if len(o.Unowned) > 0 {
 		title := fmt.Sprintf("*:bust_in_silhouette: No Slack owner* — %d (add them to slack.mentions so they get their tokens by direct message)", len(o.Unowned))
 		m.list(title, len(o.Unowned), func(i int) string {
-			return fmt.Sprintf("• %s · %s", name(o.Unowned[i].Name), notify.Plural(len(o.Unowned[i].Items), "finding"))
+			return fmt.Sprintf("• %s · %s", name(o.Unowned[i].Name), audit.Plural(len(o.Unowned[i].Items), "finding"))
 		}, max(limit, 3))
 	}
 	if ls := notify.Lapsed(s); len(ls) > 0 {

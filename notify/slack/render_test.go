@@ -11,6 +11,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/internal/audittest"
 	goldenfile "livy-token-audit/internal/golden"
 )
 
@@ -82,13 +83,13 @@ func TestRenderEscapesHostileNames(t *testing.T) {
 	for i, h := range hostile {
 		toks = append(toks, audit.Token{ID: fmt.Sprintf("tk-%d", i), Name: h + " 🚀 数据平台", CreatedBy: h, CreateTime: now.AddDate(0, -2, 0)})
 	}
-	col := audit.Collection{
+	col := audittest.Collection{
 		Gateways: []audit.GatewayResult{
 			{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w", WorkspaceName: "<!everyone>", GatewayID: "g", GatewayName: "<https://phish|gw>"}, Tokens: toks},
 			{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w", GatewayID: "g2"}, Err: &audit.APIError{Code: "<!channel>", Message: "<http://evil|retry here>"}},
 		},
 	}
-	s := audit.BuildSnapshot(col, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy()})
+	s := audittest.BuildSnapshot(col, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy()})
 	msg := Render(s, RenderOptions{MaxItems: 10})
 	all := strings.Join(blockTexts(msg.Blocks), "\n") + msg.Text
 	for _, h := range []string{"<!channel>", "<!here>", "<http://evil|x>", "<@U0BOSS>", "<!everyone>", "<https://phish|gw>", "<http://evil|retry here>"} {
@@ -111,13 +112,13 @@ func fleetOf(n, f int) *audit.Snapshot {
 		toks = append(toks, audit.Token{ID: fmt.Sprintf("tk-%05d", i), Name: fmt.Sprintf("pipeline-token-with-a-long-name-%05d", i),
 			CreatedBy: "someone@example.com", CreateTime: now.AddDate(0, -1, 0), ExpireTime: now.Add(time.Duration(i+1) * time.Minute), LastUsedTime: now})
 	}
-	col := audit.Collection{Gateways: []audit.GatewayResult{{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w", GatewayID: "g", GatewayName: "gw"}, Tokens: toks}}}
+	col := audittest.Collection{Gateways: []audit.GatewayResult{{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w", GatewayID: "g", GatewayName: "gw"}, Tokens: toks}}}
 	for i := range f {
 		col.Gateways = append(col.Gateways, audit.GatewayResult{
 			Ref: audit.GatewayRef{Region: "cn-shanghai", WorkspaceID: "w", GatewayID: fmt.Sprintf("lc-%04d", i)},
 			Err: &audit.APIError{Code: "ServiceUnavailable", Message: "The request has failed due to a temporary failure of the server."}})
 	}
-	return audit.BuildSnapshot(col, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy()})
+	return audittest.BuildSnapshot(col, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy()})
 }
 
 func TestRenderLimits(t *testing.T) {

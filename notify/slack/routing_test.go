@@ -8,6 +8,7 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/delivery"
+	"livy-token-audit/internal/audittest"
 	"livy-token-audit/notify"
 )
 
@@ -20,7 +21,7 @@ func teams() *audit.Snapshot {
 	day := 24 * time.Hour
 	data := audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-data", WorkspaceName: "data-platform", GatewayID: "lc-etl", GatewayName: "etl"}
 	fin := audit.GatewayRef{AccountID: "2222222222222222", AccountName: "finance", Region: "cn-shanghai", WorkspaceID: "w-fin", WorkspaceName: "finance", GatewayID: "lc-risk", GatewayName: "risk"}
-	col := audit.Collection{
+	col := audittest.Collection{
 		Gateways: []audit.GatewayResult{
 			{Ref: data, Tokens: []audit.Token{
 				{ID: "tk-d1", Name: "nightly", CreatedBy: "alice", CreateTime: t0.Add(-90 * day), ExpireTime: t0.Add(2 * day), LastUsedTime: t0}, // expiring (high)
@@ -33,7 +34,7 @@ func teams() *audit.Snapshot {
 		},
 		Errors: []audit.ScopeError{{AccountID: "2222222222222222", AccountName: "finance", Region: "cn-shanghai", WorkspaceID: "w-ops", WorkspaceName: "finance-ops", Code: "Forbidden.RAM"}},
 	}
-	s := audit.BuildSnapshot(col, audit.Evaluation{Now: t0, Policy: audit.DefaultPolicy(),
+	s := audittest.BuildSnapshot(col, audit.Evaluation{Now: t0, Policy: audit.DefaultPolicy(),
 		Scope: audit.ScopeReport{Regions: []string{"cn-hangzhou"}, Accounts: []audit.AccountScopeReport{{ID: "2222222222222222", Name: "finance", Regions: []string{"cn-shanghai"}}}}})
 	audit.Compare(s, nil, nil, 0)
 	return s

@@ -283,20 +283,6 @@ func (w *Webhook) post(ctx context.Context, id string, body []byte) error {
 	return nil
 }
 
-// statusError is an answer that is not 2xx.
-type statusError struct {
-	status     int
-	excerpt    string
-	retryAfter time.Duration
-}
-
-func (e *statusError) Error() string {
-	if e.excerpt == "" {
-		return fmt.Sprintf("HTTP %d", e.status)
-	}
-	return fmt.Sprintf("HTTP %d (body: %s)", e.status, e.excerpt)
-}
-
 func (w *Webhook) once(ctx context.Context, id string, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.o.URL, bytes.NewReader(body))
 	if err != nil {
@@ -328,12 +314,9 @@ func (w *Webhook) once(ctx context.Context, id string, body []byte) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	e := &statusError{status: resp.StatusCode, excerpt: audit.Truncate(notify.Clean(w.scrub(strings.TrimSpace(string(b)))), 60)}
-	if strings.HasPrefix(e.excerpt, "<") {
-		e.excerpt = "" // an HTML page: the status says enough
-	}
-	if s, err := strconv.ParseFloat(strings.TrimSpace(resp.Header.Get("Retry-After")), 64); err == nil && s >= 0 && s <= 86400 {
-		e.retryAfter = time.Duration(s * float64(time.Second))
+	e := &safehttp.StatusError{Status: resp.StatusCode, RetryAfter: safehttp.RetryAfter(resp.Header.Get("Retry-After"))}
+	if excerpt := audit.Truncate(notify.Clean(w.scrub(strings.TrimSpace(string(b)))), 60); excerpt != "" && !strings.HasPrefix(excerpt, "<") {
+		e.Detail = "(body: " + excerpt + ")" // an HTML page: the status says enough
 	}
 	return e
 }
@@ -341,16 +324,16 @@ func (w *Webhook) once(ctx context.Context, id string, body []byte) error {
 // retryable: 408, 429 (after its Retry-After), 5xx and network failures;
 // any other 4xx is the receiver refusing the post, and is not retried.
 func retryable(err error) (bool, time.Duration) {
-	var se *statusError
+	var se *safehttp.StatusError
 	var ne net.Error
 	switch {
 	case err == nil, errors.As(err, new(*notify.UncertainError)):
 		return false, 0 // an uncertain post is never sent again blindly
 	case errors.As(err, &se):
 		switch {
-		case se.status == http.StatusTooManyRequests:
-			return true, max(se.retryAfter, time.Second)
-		case se.status == http.StatusRequestTimeout || se.status >= 500:
+		case se.Status == http.StatusTooManyRequests:
+			return true, max(se.RetryAfter, time.Second)
+		case se.Status == http.StatusRequestTimeout || se.Status >= 500:
 			return true, 0
 		}
 		return false, 0
