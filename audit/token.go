@@ -1,9 +1,13 @@
-// Package audit owns the domain of livy-token-audit: Livy Gateway tokens, the
-// rules that flag them, suppressions, and the snapshot that records one audit.
+// Package audit owns the domain of livy-token-audit: gateway tokens, the
+// rule table and the rules that flag them, suppressions, the snapshot that
+// records one audit, the changes between two audits, the baseline and the
+// history, and the selectors that slice a fleet (Match, Slice, Narrow).
 //
-// The package has no outside dependencies of its own: the EMR Serverless Spark
-// API client, the snapshot stores and the API emulator live in sub-packages
-// that implement the small interfaces defined here.
+// It stands on the standard library alone. What uses the outside world
+// lives beside it, each in a package of its own with the interfaces it
+// needs defined where it uses them: the config (audit/config), the fleet
+// walk (audit/fleet), one whole run (audit/run), the EMR API client
+// (audit/emr), the stores (audit/store, audit/localstore, audit/ossstore).
 package audit
 
 import (

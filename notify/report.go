@@ -1,7 +1,12 @@
-// Package notify turns a snapshot into what people read. It holds the report
-// model that every sink renders (findings by rule, most urgent first; the
-// coverage in words; failures; lapsed suppressions) and the text summary
-// the CLI prints; notify/slack renders and delivers it to Slack.
+// Package notify turns a snapshot into what people read and gets it to
+// them. It holds the report model that every renderer reads (findings by
+// rule, most urgent first; the coverage in words; failures; lapsed
+// suppressions), the text summary the CLI prints and its exports (CSV,
+// NDJSON); and delivery, once for every sink: the Router plans what each
+// destination is told (the main report, routes, owners' messages, slices),
+// the Dispatcher claims and sends each delivery once per run and keeps
+// each destination's ledger. The sinks (notify/slack, notify/webhook)
+// render and post; the page (notify/page) renders the run's HTML.
 package notify
 
 import (
@@ -118,7 +123,7 @@ func urgency(u func(a, b *audit.TokenReport) int, a, b Item) int {
 		cmp.Compare(a.Gateway.AccountID, b.Gateway.AccountID), cmp.Compare(a.Gateway.WorkspaceID, b.Gateway.WorkspaceID), cmp.Compare(a.Gateway.GatewayID, b.Gateway.GatewayID))
 }
 
-// counts renders "3 expiring · 2 stale" in Section order; "no findings"
+// Counts renders "3 expiring · 2 stale" in Section order; "no findings"
 // when there are none.
 func Counts(secs []Section) string {
 	var parts []string
@@ -131,7 +136,7 @@ func Counts(secs []Section) string {
 	return strings.Join(parts, " · ")
 }
 
-// coverage renders "4/5 gateways in 4 workspaces, 2 regions · 10 tokens".
+// Coverage renders "4/5 gateways in 4 workspaces, 2 regions · 10 tokens".
 // With more than one account: "12/13 gateways in 3 accounts, 5 regions".
 func Coverage(s *audit.Snapshot) string {
 	ws, regions := map[string]bool{}, map[string]bool{}
@@ -164,7 +169,7 @@ func Coverage(s *audit.Snapshot) string {
 		where, audit.Plural(len(regions), "region"), audit.Plural(sum.Tokens, "token"))
 }
 
-// accounts counts the accounts a snapshot covers: the run's own (when it
+// Accounts counts the accounts a snapshot covers: the run's own (when it
 // had a scope) and each other.
 func Accounts(s *audit.Snapshot) int {
 	n := len(s.Scope.Accounts)
@@ -174,7 +179,7 @@ func Accounts(s *audit.Snapshot) int {
 	return n
 }
 
-// accountLabel names an account in a report line when the report covers
+// AccountLabel names an account in a report line when the report covers
 // more than one ("analytics / "), else "".
 func AccountLabel(s *audit.Snapshot, id, name string) string {
 	if Accounts(s) < 2 {
@@ -186,7 +191,7 @@ func AccountLabel(s *audit.Snapshot, id, name string) string {
 	return cmp.Or(name, id) + " / "
 }
 
-// coverageLine is the report's context line: coverage, audit time, and
+// CoverageLine is the report's context line: coverage, audit time, and
 // everything that keeps the audit from being whole.
 func CoverageLine(s *audit.Snapshot) string {
 	cov := Coverage(s) + " · audited " + AuditedAt(s.AuditedAt)
@@ -215,19 +220,21 @@ func CoverageLine(s *audit.Snapshot) string {
 	return cov
 }
 
-// failedHeadline is "audit failed: 0/5 gateways audited".
+// FailedHeadline is "audit failed: 0/5 gateways audited".
 func FailedHeadline(s *audit.Snapshot) string { return "audit failed: " + s.Summary.FailedCoverage() }
 
-// gatewayLabel names a gateway for people: its name when known, else its ID.
+// GatewayLabel names a gateway for people: its name when known, else its ID.
 func GatewayLabel(g audit.GatewayReport) string {
 	return cmp.Or(g.GatewayName, g.GatewayID)
 }
 
+// WorkspaceLabel names a workspace for people: its name when known, else
+// its ID.
 func WorkspaceLabel(g audit.GatewayReport) string {
 	return cmp.Or(g.WorkspaceName, g.WorkspaceID)
 }
 
-// lapsed returns the suppressions past their until date.
+// Lapsed returns the suppressions past their until date.
 func Lapsed(s *audit.Snapshot) []audit.SuppressionReport {
 	var out []audit.SuppressionReport
 	for _, sup := range s.Suppressions {
@@ -246,6 +253,8 @@ type Failure struct {
 	RequestID string `json:"requestId,omitempty"`
 }
 
+// Failures are the gateways and listings of s that could not be audited,
+// each with where it is in words: listings first, then gateways.
 func Failures(s *audit.Snapshot) []Failure {
 	var out []Failure
 	for _, e := range s.Errors {
@@ -268,6 +277,8 @@ func Failures(s *audit.Snapshot) []Failure {
 	return out
 }
 
+// SuppressionLabel names a suppression by what it matches: "tokenId tk-1 ·
+// rules stale (until 2027-03-31)".
 func SuppressionLabel(sup audit.SuppressionReport) string {
 	var parts []string
 	if sup.TokenID != "" {
@@ -296,11 +307,13 @@ func SuppressionLabel(sup audit.SuppressionReport) string {
 	return strings.Join(parts, " · ") + until
 }
 
+// ChangeCounts renders a comparison's counts: "1 new · 0 escalated · …".
 func ChangeCounts(c *audit.Changes) string {
 	n := c.Counts()
 	return fmt.Sprintf("%d new · %d escalated · %d resolved · %d removed · %d unknown", n.New, n.Escalated, n.Resolved, n.Removed, n.Unknown)
 }
 
+// AuditedAt renders an audit time for people: "2026-11-27 09:00 UTC".
 func AuditedAt(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
 // Reason applies a notify mode (slack.notify, a route's notify) to a report:
