@@ -118,6 +118,28 @@ func (r pageRendering) Close() {
 	}
 }
 
+// sources are the kinds of gateway that hand out tokens, a row each: the
+// config that turns it on, and its listing by an account's API client
+// (docs/development.md, "Add a token source").
+var sources = []struct {
+	kind string
+	on   func(cfg *config.Config) bool
+	of   func(c *emr.Client) fleet.Source
+}{
+	{audit.KindLivy, func(*config.Config) bool { return true }, func(c *emr.Client) fleet.Source { return c }},
+}
+
+// sourcesOf are the sources the config turns on, listed through c.
+func sourcesOf(cfg *config.Config, c *emr.Client) []fleet.Source {
+	var out []fleet.Source
+	for _, s := range sources {
+		if s.on(cfg) {
+			out = append(out, s.of(c))
+		}
+	}
+	return out
+}
+
 // newAccounts returns the accounts the config audits, each with an API
 // client signed by its credentials: the run's own (when the config gives it
 // a scope), and each of accounts: through its assumed role.
@@ -143,7 +165,7 @@ func newAccounts(cfg *config.Config, cred credentials.Credential) ([]fleet.Accou
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, fleet.Account{Account: id, API: api})
+			out = append(out, fleet.Account{Account: id, API: api, Sources: sourcesOf(cfg, api)})
 			continue
 		}
 		i := slices.IndexFunc(cfg.Accounts, func(a config.Account) bool { return a.ID == id.ID })
@@ -155,7 +177,7 @@ func newAccounts(cfg *config.Config, cred credentials.Credential) ([]fleet.Accou
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, fleet.Account{Account: id, API: api, Prepare: func(context.Context) error { return role.Check() }})
+		out = append(out, fleet.Account{Account: id, API: api, Sources: sourcesOf(cfg, api), Prepare: func(context.Context) error { return role.Check() }})
 	}
 	return out, nil
 }

@@ -63,8 +63,19 @@ func (p Policy) severity(r Rule) Severity {
 	return Info(r).Severity
 }
 
-// Classify returns the findings of token t under policy p at time now, in
-// rule order. It is pure: the same inputs always give the same findings.
+// Subject is what the rules look at: one token, the gateway it is on, the
+// policy that applies to it, and the audit time. A rule that needs the
+// gateway (its kind, its name) reads it here, so that it is one row of the
+// rule table and its predicate.
+type Subject struct {
+	Token   Token
+	Gateway GatewayRef
+	Policy  Policy
+	Now     time.Time
+}
+
+// Findings returns the subject's findings, in rule order. It is pure: the
+// same subject always gives the same findings.
 //
 // The boundaries are: expired when expireTime ≤ now (and then nothing else);
 // expiring when now < expireTime ≤ now+ExpiringWithin; unused when the token
@@ -72,17 +83,15 @@ func (p Policy) severity(r Rule) Severity {
 // unknown); stale when lastUsedTime ≤ now−StaleAfter; longLived when
 // MaxLifetime is set and the token never expires or expireTime−createTime >
 // MaxLifetime. Each rule's predicate is beside its entry in the rule table.
-func Classify(t Token, p Policy, now time.Time) []Finding {
-	finding := func(r RuleInfo) (Finding, bool) {
-		if r.Enabled != nil && !r.Enabled(p) {
-			return Finding{}, false
-		}
-		msg, stage, ok := r.check(t, p, now)
-		return Finding{Rule: r.ID, Severity: p.severity(r.ID), Message: msg, Stage: stage}, ok
-	}
+func (s Subject) Findings() []Finding {
+	p := s.Policy
 	var out []Finding
 	for _, r := range ruleTable {
-		f, ok := finding(r)
+		if r.Enabled != nil && !r.Enabled(p) {
+			continue
+		}
+		msg, stage, ok := r.check(s)
+		f := Finding{Rule: r.ID, Severity: p.severity(r.ID), Message: msg, Stage: stage}
 		switch {
 		case !ok:
 		case r.Exclusive:
@@ -92,6 +101,12 @@ func Classify(t Token, p Policy, now time.Time) []Finding {
 		}
 	}
 	return out
+}
+
+// Classify returns the findings of token t under policy p at time now, on
+// no gateway in particular (Subject.Findings).
+func Classify(t Token, p Policy, now time.Time) []Finding {
+	return Subject{Token: t, Policy: p, Now: now}.Findings()
 }
 
 // window is the expiring window: the longest stage, or ExpiringWithin.

@@ -47,7 +47,8 @@ func Plausible(t Token, now time.Time) Token {
 
 // implausible is the implausible rule's predicate: the token has a time
 // that Plausible found could not be right.
-func implausible(t Token, _ Policy, _ time.Time) (string, string, bool) {
+func implausible(s Subject) (string, string, bool) {
+	t := s.Token
 	var fields []string
 	for _, e := range t.DataErrors {
 		if e.implausible && !slices.Contains(fields, e.Field) {

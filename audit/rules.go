@@ -53,8 +53,8 @@ type RuleInfo struct {
 	// Enabled says whether a policy checks the rule (nil: always).
 	Enabled func(Policy) bool
 	// check is the predicate: the finding's message and stage when the rule
-	// flags t under p at now.
-	check func(t Token, p Policy, now time.Time) (msg, stage string, ok bool)
+	// flags its subject.
+	check func(s Subject) (msg, stage string, ok bool)
 }
 
 // ruleTable is every rule, in report order (when severities tie).
@@ -152,14 +152,16 @@ func byTime(field func(*TokenReport) *time.Time, desc bool) func(a, b *TokenRepo
 // time is unknown: no rule that needs it applies (an unknown expiry is not
 // "never expires", an unknown last use is not "never used").
 
-func expired(t Token, _ Policy, now time.Time) (string, string, bool) {
+func expired(s Subject) (string, string, bool) {
+	t, now := s.Token, s.Now
 	if t.Unknown(FieldExpireTime) || t.ExpireTime.IsZero() || t.ExpireTime.After(now) {
 		return "", "", false
 	}
 	return "expired " + Ago(now.Sub(t.ExpireTime)), "", true
 }
 
-func expiring(t Token, p Policy, now time.Time) (string, string, bool) {
+func expiring(s Subject) (string, string, bool) {
+	t, p, now := s.Token, s.Policy, s.Now
 	if t.Unknown(FieldExpireTime) || t.ExpireTime.IsZero() || !t.ExpireTime.After(now) || t.ExpireTime.After(now.Add(p.window())) {
 		return "", "", false
 	}
@@ -167,14 +169,16 @@ func expiring(t Token, p Policy, now time.Time) (string, string, bool) {
 	return "expires in " + Span(left), p.stage(left), true
 }
 
-func stale(t Token, p Policy, now time.Time) (string, string, bool) {
+func stale(s Subject) (string, string, bool) {
+	t, p, now := s.Token, s.Policy, s.Now
 	if t.Unknown(FieldLastUsedTime) || t.LastUsedTime.IsZero() || t.LastUsedTime.After(now.Add(-p.StaleAfter)) {
 		return "", "", false
 	}
 	return "last used " + Ago(now.Sub(t.LastUsedTime)), "", true
 }
 
-func unused(t Token, p Policy, now time.Time) (string, string, bool) {
+func unused(s Subject) (string, string, bool) {
+	t, p, now := s.Token, s.Policy, s.Now
 	switch {
 	case t.Unknown(FieldLastUsedTime) || !t.LastUsedTime.IsZero():
 		return "", "", false
@@ -187,9 +191,10 @@ func unused(t Token, p Policy, now time.Time) (string, string, bool) {
 }
 
 // never is the predicate of a rule no single token decides (reused).
-func never(Token, Policy, time.Time) (string, string, bool) { return "", "", false }
+func never(Subject) (string, string, bool) { return "", "", false }
 
-func weak(t Token, p Policy, _ time.Time) (string, string, bool) {
+func weak(s Subject) (string, string, bool) {
+	t, p := s.Token, s.Policy
 	switch s := t.Secret; {
 	case !s.Known():
 	case s.Distinct() < MinDistinctChars:
@@ -200,7 +205,8 @@ func weak(t Token, p Policy, _ time.Time) (string, string, bool) {
 	return "", "", false
 }
 
-func longLived(t Token, p Policy, _ time.Time) (string, string, bool) {
+func longLived(s Subject) (string, string, bool) {
+	t, p := s.Token, s.Policy
 	switch {
 	case t.Unknown(FieldExpireTime):
 	case t.ExpireTime.IsZero():

@@ -485,7 +485,7 @@ func (b *Builder) Add(res GatewayResult) GatewayReport {
 func (b *Builder) classify(tr *TokenReport, t Token, ref GatewayRef, public bool) {
 	s, ev := b.s, b.ev
 	s.Summary.DataErrors += len(t.DataErrors)
-	tr.Findings = Classify(t, ev.Policy, b.now)
+	tr.Findings = Subject{Token: t, Gateway: ref, Policy: ev.Policy, Now: b.now}.Findings()
 	if public {
 		for i := range tr.Findings {
 			exposed(&tr.Findings[i])

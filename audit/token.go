@@ -114,7 +114,13 @@ type GatewayRef struct {
 	GatewayID     string
 	GatewayName   string
 	GatewayStatus string
+	// Kind is the kind of gateway ("" for a Livy Gateway, KindLivy).
+	Kind string
 }
+
+// KindLivy is the kind of a Livy Gateway: the kind of every gateway whose
+// kind is not said.
+const KindLivy = "livy"
 
 // Key identifies a gateway across runs: region/workspace/gateway, prefixed
 // with the account ID for an account other than the run's own.

@@ -103,7 +103,15 @@ type Client struct {
 	clients map[string]*openapi.Client
 }
 
-var _ fleet.GatedAPI = (*Client)(nil)
+var (
+	_ fleet.GatedAPI   = (*Client)(nil)
+	_ fleet.Source     = (*Client)(nil)
+	_ fleet.DetailsAPI = (*Client)(nil)
+)
+
+// Kind is the kind of the gateways the client lists as a fleet.Source:
+// Livy Gateways.
+func (c *Client) Kind() string { return audit.KindLivy }
 
 // Gated says that the client passes each request through the gate of the
 // call's context.

@@ -23,17 +23,28 @@ import (
 	"livy-token-audit/audit"
 )
 
-// API is what the audit needs of EMR Serverless Spark. Implementations
-// return an *audit.APIError (or an error wrapping one) for failures the API
-// reported, and never include a token's value in a result or an error.
+// API is what the walk needs of an account's EMR Serverless Spark API to
+// find its workspaces. Implementations return an *audit.APIError (or an
+// error wrapping one) for failures the API reported, and never include a
+// token's value in a result or an error.
 type API interface {
 	ListWorkspaces(ctx context.Context, region string) ([]audit.Workspace, error)
+}
+
+// Source is one kind of gateway that hands out tokens (Livy Gateways; the
+// kind is its Kind): how a workspace's gateways of that kind, and one
+// gateway's tokens, are listed. Each kind the audit knows is a row that
+// makes a Source of an account's API client (wire.go); the walk lists every
+// source of every workspace, under the run's one bound and rate. The same
+// rules as API's hold for its results and errors.
+type Source interface {
+	Kind() string
 	ListGateways(ctx context.Context, region, workspaceID string) ([]audit.Gateway, error)
 	ListTokens(ctx context.Context, region, workspaceID, gatewayID string) ([]audit.Token, error)
 }
 
-// DetailsAPI is an API that can also read a gateway's details
-// (GetLivyCompute): its exposure.
+// DetailsAPI is a Source that can also read a gateway's details: its
+// exposure.
 type DetailsAPI interface {
 	GatewayDetails(ctx context.Context, region, workspaceID, gatewayID string) (audit.GatewayDetails, error)
 }
@@ -43,6 +54,10 @@ type DetailsAPI interface {
 type Account struct {
 	audit.Account
 	API API
+	// Sources are the kinds of gateway audited in the account, listed
+	// through its API (nil: the API itself, which is then the Livy
+	// listing's Source).
+	Sources []Source
 	// Prepare, when set, runs before the account's first call (it assumes
 	// the account's role). Its error is one scope error for the account,
 	// and nothing of the account is audited.
@@ -88,9 +103,9 @@ type Auditor struct {
 	// writing the snapshot and notifying: no gateway is started once less
 	// than this is left, and calls in flight are cut off then.
 	Reserve time.Duration
-	// Details reads each gateway's details (api.gatewayDetails), with an
-	// API that can (DetailsAPI): one more call per gateway, within the same
-	// bound and rate, alongside its token listing.
+	// Details reads each gateway's details (api.gatewayDetails), with a
+	// source that can (DetailsAPI): one more call per gateway, within the
+	// same bound and rate, alongside its token listing.
 	Details bool
 	// Now is the clock used for the deadline check (nil: time.Now).
 	Now    func() time.Time
@@ -198,10 +213,34 @@ func (w *walk) spawn(f func()) {
 	}()
 }
 
-// call runs f, one call of the API, through the gate of its account and
-// region: a GatedAPI enters it for each request; any other API is gated
-// for the whole call.
-func (w *walk) call(acct *Account, region string, f func(context.Context) error) error {
+// sources are the account's kinds of gateway.
+func (a *Account) sources() []Source {
+	if a.Sources != nil {
+		return a.Sources
+	}
+	if s, ok := a.API.(Source); ok {
+		return []Source{s}
+	}
+	return nil
+}
+
+// source is the account's source of gateways of kind ("": Livy).
+func (a *Account) source(kind string) Source {
+	if kind == "" {
+		kind = audit.KindLivy
+	}
+	for _, s := range a.sources() {
+		if s.Kind() == kind {
+			return s
+		}
+	}
+	return nil
+}
+
+// call runs f, one call through via (the API or a source), through the
+// gate of its account and region: a GatedAPI enters it for each request;
+// any other is gated for the whole call.
+func (w *walk) call(acct *Account, region string, via any, f func(context.Context) error) error {
 	w.mu.Lock()
 	l, ok := w.limiters[acct.ID+"/"+region]
 	if !ok {
@@ -210,7 +249,7 @@ func (w *walk) call(acct *Account, region string, f func(context.Context) error)
 	}
 	w.mu.Unlock()
 	g := gate{sem: w.sem, limiter: l}
-	if _, ok := acct.API.(GatedAPI); ok {
+	if _, ok := via.(GatedAPI); ok {
 		return f(WithGate(w.callCtx, g))
 	}
 	leave, err := g.Enter(w.callCtx)
@@ -241,6 +280,12 @@ func (w *walk) scopeError(e audit.ScopeError, err *audit.APIError) {
 // explicit gateways outside the discovered regions and the discovery of
 // each region.
 func (w *walk) account(acct *Account) {
+	if len(acct.sources()) == 0 {
+		// A wiring mistake, never an all-clear.
+		w.scopeError(audit.ScopeError{AccountID: acct.ID, AccountName: acct.Name},
+			&audit.APIError{Code: audit.CodeRequestFailed, Message: "not audited: no kind of gateway is listed in this account (its API is no Source)"})
+		return
+	}
 	if acct.Prepare != nil {
 		if err := acct.Prepare(w.callCtx); err != nil {
 			w.scopeError(audit.ScopeError{AccountID: acct.ID, AccountName: acct.Name}, toAPIError(w.callCtx, err))
@@ -265,7 +310,7 @@ func (w *walk) account(acct *Account) {
 // starts the explicit gateways of that region that discovery did not find.
 func (w *walk) region(acct *Account, region string, explicit []audit.GatewayRef) {
 	var wss []audit.Workspace
-	err := w.call(acct, region, func(ctx context.Context) (err error) {
+	err := w.call(acct, region, acct.API, func(ctx context.Context) (err error) {
 		wss, err = acct.API.ListWorkspaces(ctx, region)
 		return err
 	})
@@ -294,26 +339,53 @@ func (w *walk) region(acct *Account, region string, explicit []audit.GatewayRef)
 	}
 }
 
-// workspace lists the gateways of one workspace and starts each.
+// workspace lists the gateways of one workspace, of every kind, and
+// starts each.
 func (w *walk) workspace(acct *Account, region string, ws audit.Workspace) {
+	var wg sync.WaitGroup
+	listed := true
+	for _, src := range acct.sources() {
+		wg.Go(func() {
+			if !w.listGateways(acct, src, region, ws) {
+				w.mu.Lock()
+				listed = false
+				w.mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if listed {
+		w.mu.Lock()
+		w.found.Listed[acct.ID+"/"+region+"/"+ws.ID] = true
+		w.mu.Unlock()
+	}
+}
+
+// listGateways lists one source's gateways of a workspace and starts each;
+// false when the listing failed (a scope error).
+func (w *walk) listGateways(acct *Account, src Source, region string, ws audit.Workspace) bool {
 	var gws []audit.Gateway
-	err := w.call(acct, region, func(ctx context.Context) (err error) {
-		gws, err = acct.API.ListGateways(ctx, region, ws.ID)
+	err := w.call(acct, region, src, func(ctx context.Context) (err error) {
+		gws, err = src.ListGateways(ctx, region, ws.ID)
 		return err
 	})
 	if err != nil {
 		w.scopeError(audit.ScopeError{AccountID: acct.ID, AccountName: acct.Name, Region: region, WorkspaceID: ws.ID, WorkspaceName: ws.Name}, toAPIError(w.callCtx, err))
-		return
+		return false
+	}
+	kind := src.Kind()
+	if kind == audit.KindLivy {
+		kind = "" // the kind of every gateway that does not say
 	}
 	w.mu.Lock()
-	w.found.Listed[acct.ID+"/"+region+"/"+ws.ID] = true
 	for _, g := range gws {
-		w.found.Gateways[audit.GatewayRef{AccountID: acct.ID, Region: region, WorkspaceID: ws.ID, GatewayID: g.ID}.Key()] = true
+		w.found.Gateways[audit.GatewayRef{AccountID: acct.ID, Region: region, WorkspaceID: ws.ID, GatewayID: g.ID, Kind: kind}.Key()] = true
 	}
 	w.mu.Unlock()
 	for _, g := range gws {
-		w.gateway(acct, audit.GatewayRef{Region: region, WorkspaceID: ws.ID, WorkspaceName: ws.Name, GatewayID: g.ID, GatewayName: g.Name, GatewayStatus: g.Status})
+		w.gateway(acct, audit.GatewayRef{Region: region, WorkspaceID: ws.ID, WorkspaceName: ws.Name, GatewayID: g.ID, GatewayName: g.Name, GatewayStatus: g.Status, Kind: kind})
 	}
+	return true
 }
 
 // gateway lists one gateway's tokens, unless it was started already.
@@ -330,12 +402,17 @@ func (w *walk) gateway(acct *Account, ref audit.GatewayRef) {
 		w.emit(audit.GatewayResult{Ref: ref, Err: audit.Stopped(w.callCtx, "was too close")})
 		return
 	}
+	src := acct.source(ref.Kind)
+	if src == nil {
+		w.emit(audit.GatewayResult{Ref: ref, Err: &audit.APIError{Code: audit.CodeRequestFailed, Message: "not audited: gateways of kind " + ref.Kind + " are not listed in this account"}})
+		return
+	}
 	w.spawn(func() {
 		var res audit.GatewayResult
-		details := w.details(acct, ref, &res)
+		details := w.details(acct, src, ref, &res)
 		var toks []audit.Token
-		err := w.call(acct, ref.Region, func(ctx context.Context) (err error) {
-			toks, err = acct.API.ListTokens(ctx, ref.Region, ref.WorkspaceID, ref.GatewayID)
+		err := w.call(acct, ref.Region, src, func(ctx context.Context) (err error) {
+			toks, err = src.ListTokens(ctx, ref.Region, ref.WorkspaceID, ref.GatewayID)
 			return err
 		})
 		details.Wait()
@@ -356,9 +433,9 @@ func (w *walk) gateway(acct *Account, ref audit.GatewayRef) {
 // details reads a gateway's details into res, alongside its token listing
 // (wait for it before reading res): a failure is recorded on the gateway,
 // whose tokens are audited all the same.
-func (w *walk) details(acct *Account, ref audit.GatewayRef, res *audit.GatewayResult) *sync.WaitGroup {
+func (w *walk) details(acct *Account, src Source, ref audit.GatewayRef, res *audit.GatewayResult) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	api, ok := acct.API.(DetailsAPI)
+	api, ok := src.(DetailsAPI)
 	if !w.withDetails || !ok {
 		return &wg
 	}
@@ -366,7 +443,7 @@ func (w *walk) details(acct *Account, ref audit.GatewayRef, res *audit.GatewayRe
 	w.spawn(func() {
 		defer wg.Done()
 		var d audit.GatewayDetails
-		err := w.call(acct, ref.Region, func(ctx context.Context) (err error) {
+		err := w.call(acct, ref.Region, src, func(ctx context.Context) (err error) {
 			d, err = api.GatewayDetails(ctx, ref.Region, ref.WorkspaceID, ref.GatewayID)
 			return err
 		})

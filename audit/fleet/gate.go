@@ -22,11 +22,10 @@ type Gate interface {
 	Enter(ctx context.Context) (leave func(), err error)
 }
 
-// GatedAPI is an API that passes each of its requests through the Gate of
-// the call's context. The Auditor gates the whole call of an API that is
-// not.
+// GatedAPI is an API (or a Source) that passes each of its requests
+// through the Gate of the call's context. The Auditor gates the whole call
+// of one that is not.
 type GatedAPI interface {
-	API
 	Gated()
 }
 

@@ -86,6 +86,9 @@ func (f *API) ListGateways(ctx context.Context, region, ws string) ([]audit.Gate
 }
 
 // ListTokens serves Tokens[gw].
+// Kind makes the API a Source of Livy Gateways.
+func (f *API) Kind() string { return audit.KindLivy }
+
 func (f *API) ListTokens(ctx context.Context, region, ws, gw string) ([]audit.Token, error) {
 	defer f.enter("tk:" + gw)()
 	if err := f.Fail[gw]; err != nil {

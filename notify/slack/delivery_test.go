@@ -44,6 +44,8 @@ func (a *teamAPI) ListWorkspaces(context.Context, string) ([]audit.Workspace, er
 	return []audit.Workspace{{ID: "w-data", Name: "data-platform"}, {ID: "w-fin", Name: "finance"}}, nil
 }
 
+func (a *teamAPI) Kind() string { return audit.KindLivy }
+
 func (a *teamAPI) ListGateways(_ context.Context, _, ws string) ([]audit.Gateway, error) {
 	if ws == "w-data" {
 		return []audit.Gateway{{ID: "lc-etl", Name: "etl"}}, nil
