@@ -489,11 +489,7 @@ func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) erro
 	}
 	if s.dest != "" && !o.dryRun {
 		for _, d := range res.Deliveries {
-			kind := "Slack"
-			if strings.HasPrefix(d.Destination, "webhook:") {
-				kind = "Webhook"
-			}
-			fmt.Fprintf(w, "%s: %s: %s", kind, d.Destination, d.Status)
+			fmt.Fprintf(w, "%s: %s: %s", sinkLabel(d.Destination), d.Destination, d.Status)
 			if d.Detail != "" {
 				fmt.Fprintf(w, " (%s)", d.Detail)
 			}

@@ -577,7 +577,7 @@ webhooks:
 	rt, stderr := startFunction(t, bin, cfgPath, "") // no secret at all: before, it ran and posted nowhere
 	role := [3]string{"STS.FcRoleKey01", "fc-role-secret-never-print-3b", "fc-sts-token-never-print-9z"}
 	res := rt.invoke(t, `{"triggerTime":"2026-11-27T09:00:00Z","triggerName":"daily"}`, 30*time.Second, 0, role)
-	for _, want := range []string{"slack.routes[0] (team-data) needs TEAM_DATA_WEBHOOK", "webhooks[0] (tickets) needs TICKETS_URL", "webhooks[0] (tickets) needs TICKETS_SECRET"} {
+	for _, want := range []string{"route team-data needs TEAM_DATA_WEBHOOK", "webhook tickets needs TICKETS_URL", "webhook tickets needs TICKETS_SECRET"} {
 		if res.ok || !bytes.Contains(res.body, []byte(want)) {
 			t.Errorf("got ok=%v %s; want the invocation refused, saying %q", res.ok, res.body, want)
 		}

@@ -196,37 +196,126 @@ func newStore(cfg *config.Config, cred credentials.Credential, log *slog.Logger)
 	})
 }
 
+// sinks are the kinds of destination a route of the config has, a row
+// each: where the config lists its routes, its destinations' prefix (a
+// route's destination is the prefix and the route's name: its claims and
+// ledger are named after it), its labels for people, whether it also gets
+// the failure notices when there is a main report, and the constructor of
+// a route's sender from the environment (docs/development.md, "Add a
+// sink"). Routing — the slice, when it is sent, exclusivity — is read
+// once, by notify.Router, for every kind.
+var sinks = []struct {
+	prefix, label, what string
+	failures            bool
+	routes              func(cfg *config.Config) []config.Routing
+	sender              func(cfg *config.Config, i int, env *senders) (notify.Sender, error)
+	// needs are the environment variables route i needs; secret is the
+	// one that says the environment means to post there.
+	needs  func(cfg *config.Config, i int) []string
+	secret func(cfg *config.Config, i int) string
+}{
+	{prefix: "slack:route:", label: "Slack", what: "route",
+		routes: func(cfg *config.Config) []config.Routing {
+			return routings(cfg.Slack.Routes, func(r config.Route) config.Routing { return r.Routing })
+		},
+		sender: func(cfg *config.Config, i int, env *senders) (notify.Sender, error) {
+			return env.slack.route(i, cfg.Slack.Routes[i])
+		},
+		needs: func(cfg *config.Config, i int) []string {
+			if r := cfg.Slack.Routes[i]; r.Channel == "" {
+				return []string{r.WebhookEnv}
+			}
+			return []string{"SLACK_BOT_TOKEN"} // it posts to a channel
+		},
+		secret: func(cfg *config.Config, i int) string { return cfg.Slack.Routes[i].WebhookEnv }},
+	{prefix: "webhook:", label: "Webhook", what: "webhook", failures: true,
+		routes: func(cfg *config.Config) []config.Routing {
+			return routings(cfg.Webhooks, func(w config.Webhook) config.Routing { return w.Routing })
+		},
+		sender: func(cfg *config.Config, i int, env *senders) (notify.Sender, error) {
+			w, err := newWebhook(cfg.Webhooks[i], env.getenv, env.log)
+			if err != nil {
+				return nil, fmt.Errorf("webhooks[%d] (%s): %w", i, cfg.Webhooks[i].Name, err)
+			}
+			return w, nil
+		},
+		needs: func(cfg *config.Config, i int) []string {
+			return []string{cfg.Webhooks[i].URLEnv, cfg.Webhooks[i].SecretEnv}
+		},
+		secret: func(cfg *config.Config, i int) string { return cfg.Webhooks[i].URLEnv }},
+}
+
+func routings[T any](items []T, of func(T) config.Routing) []config.Routing {
+	out := make([]config.Routing, len(items))
+	for i, it := range items {
+		out[i] = of(it)
+	}
+	return out
+}
+
+// sinkLabel is the label of a destination's kind of sink ("Slack" for the
+// main report and the owners' messages).
+func sinkLabel(dest string) string {
+	for _, k := range sinks {
+		if strings.HasPrefix(dest, k.prefix) {
+			return k.label
+		}
+	}
+	return "Slack"
+}
+
+// senders are what the routes' senders are made of: the environment, and
+// the Slack destinations it configures.
+type senders struct {
+	getenv func(string) string
+	log    *slog.Logger
+	slack  *slackSenders
+}
+
 // routes is the plan of the config's destinations without their senders:
-// the main report, the Slack routes, the JSON webhooks and the owners'
-// messages.
-func routes(cfg *config.Config) *notify.Router {
+// the main report, each sink's routes, and the owners' messages. With env,
+// each route gets its sender (an error names the route that cannot have
+// one).
+func routes(cfg *config.Config, env *senders) (*notify.Router, []string, error) {
 	s := cfg.Slack
 	rt := &notify.Router{Notify: s.Notify, Owners: notify.Owners{Enabled: s.Owners.Enabled, Rules: s.Owners.Rules,
 		MinSeverity: s.Owners.MinSeverity, Recipients: s.Mentions, Prefix: "slack:owner:"}}
-	for _, r := range s.Routes {
-		rt.Routes = append(rt.Routes, notify.Route{Destination: "slack:route:" + r.Name, Name: r.Name, Match: r.Match, Notify: r.Notify, Exclusive: r.Exclusive})
+	var dests []string
+	for _, k := range sinks {
+		for i, r := range k.routes(cfg) {
+			route := notify.Route{Destination: k.prefix + r.Name, Name: r.Name, Match: r.Match, Notify: r.Notify, Exclusive: r.Exclusive, Failures: k.failures}
+			if env != nil {
+				sender, err := k.sender(cfg, i, env)
+				if err != nil {
+					return nil, nil, err
+				}
+				route.Sender = sender
+				dests = append(dests, k.what+" "+r.Name+": "+sender.String())
+			}
+			rt.Routes = append(rt.Routes, route)
+		}
 	}
-	for _, w := range cfg.Webhooks {
-		rt.Routes = append(rt.Routes, notify.Route{Destination: "webhook:" + w.Name, Name: w.Name, Match: w.Match, Notify: w.Notify, Exclusive: w.Exclusive, Failures: true})
-	}
-	return rt
+	return rt, dests, nil
 }
 
 // newRouter returns the router the environment configures, or nil when no
 // destination's secret is set at all (the CLI then prints the Slack
 // messages). The main report goes to slack.channel with SLACK_BOT_TOKEN, or
-// to SLACK_WEBHOOK_URL; each Slack route to its channel (with the bot
-// token) or to the webhook in its webhookEnv; owner messages with the bot
-// token; each JSON webhook to the URL in its urlEnv. A destination the
-// config needs but the environment lacks is an error, so that no team's
-// messages are dropped without a word. The description it returns never
-// holds a secret.
+// to SLACK_WEBHOOK_URL; each route to its sink's destination (a Slack
+// route to its channel with the bot token or to the webhook in its
+// webhookEnv; a JSON webhook to the URL in its urlEnv); owner messages
+// with the bot token. A destination the config needs but the environment
+// lacks is an error, so that no team's messages are dropped without a
+// word. The description it returns never holds a secret.
 func newRouter(cfg *config.Config, getenv func(string) string, log *slog.Logger) (*notify.Router, string, error) {
 	if !anySecret(cfg, getenv) {
 		return nil, "", nil
 	}
-	rt := routes(cfg)
 	sl, err := newSlack(cfg, getenv, log)
+	if err != nil {
+		return nil, "", err
+	}
+	rt, routed, err := routes(cfg, &senders{getenv: getenv, log: log, slack: sl})
 	if err != nil {
 		return nil, "", err
 	}
@@ -235,22 +324,7 @@ func newRouter(cfg *config.Config, getenv func(string) string, log *slog.Logger)
 		rt.Main = sl.main
 		dests = append(dests, "main: "+rt.Main.String())
 	}
-	for i, r := range cfg.Slack.Routes {
-		sender, err := sl.route(i, r)
-		if err != nil {
-			return nil, "", err
-		}
-		rt.Routes[i].Sender = sender
-		dests = append(dests, "route "+r.Name+": "+sender.String())
-	}
-	for i, w := range cfg.Webhooks {
-		sender, err := newWebhook(w, getenv, log)
-		if err != nil {
-			return nil, "", fmt.Errorf("webhooks[%d] (%s): %w", i, w.Name, err)
-		}
-		rt.Routes[len(cfg.Slack.Routes)+i].Sender = sender
-		dests = append(dests, "webhook "+w.Name+": "+sender.String())
-	}
+	dests = append(dests, routed...)
 	if cfg.Slack.Owners.Enabled {
 		if sl.bot == nil {
 			return nil, "", errors.New("slack.owners.enabled needs SLACK_BOT_TOKEN: owner messages are direct messages from the bot")
@@ -275,18 +349,12 @@ func missingSecrets(cfg *config.Config, getenv func(string) string) []string {
 	if cfg.Slack.Channel != "" && !bot && getenv("SLACK_WEBHOOK_URL") == "" {
 		out = append(out, "slack.channel needs SLACK_BOT_TOKEN")
 	}
-	for i, r := range cfg.Slack.Routes {
-		switch {
-		case r.Channel != "" && !bot:
-			out = append(out, fmt.Sprintf("slack.routes[%d] (%s) posts to a channel, which needs SLACK_BOT_TOKEN", i, r.Name))
-		case r.Channel == "" && getenv(r.WebhookEnv) == "":
-			out = append(out, fmt.Sprintf("slack.routes[%d] (%s) needs %s", i, r.Name, r.WebhookEnv))
-		}
-	}
-	for i, w := range cfg.Webhooks {
-		for _, v := range []string{w.URLEnv, w.SecretEnv} {
-			if getenv(v) == "" {
-				out = append(out, fmt.Sprintf("webhooks[%d] (%s) needs %s", i, w.Name, v))
+	for _, k := range sinks {
+		for i, r := range k.routes(cfg) {
+			for _, v := range k.needs(cfg, i) {
+				if getenv(v) == "" {
+					out = append(out, fmt.Sprintf("%s %s needs %s", k.what, r.Name, v))
+				}
 			}
 		}
 	}
@@ -302,14 +370,11 @@ func anySecret(cfg *config.Config, getenv func(string) string) bool {
 	if getenv("SLACK_BOT_TOKEN") != "" || getenv("SLACK_WEBHOOK_URL") != "" {
 		return true
 	}
-	for _, r := range cfg.Slack.Routes {
-		if r.WebhookEnv != "" && getenv(r.WebhookEnv) != "" {
-			return true
-		}
-	}
-	for _, w := range cfg.Webhooks {
-		if getenv(w.URLEnv) != "" {
-			return true
+	for _, k := range sinks {
+		for i := range k.routes(cfg) {
+			if v := k.secret(cfg, i); v != "" && getenv(v) != "" {
+				return true
+			}
 		}
 	}
 	return false
@@ -393,7 +458,7 @@ func newWebhook(w config.Webhook, getenv func(string) string, log *slog.Logger) 
 // previewPlan is the Slack messages of the run — the main report, each
 // route's, each owner's — as they were or would be posted.
 func previewPlan(res *auditrun.Result, cfg *config.Config, buttons *slack.Buttons) []slackPlan {
-	rt := routes(cfg)
+	rt, _, _ := routes(cfg, nil)
 	rt.Preview = true
 	var out []slackPlan
 	for _, r := range rt.Plan(res.Snapshot, res.Locations(), nil) {

@@ -165,9 +165,20 @@ func join(prefix, name string) string {
 	return prefix + "." + name
 }
 
+// inline reports whether a field's keys are its struct's own (yaml:",inline").
+func inline(f reflect.StructField) bool {
+	return f.Type.Kind() == reflect.Struct && strings.Contains(f.Tag.Get("yaml"), ",inline")
+}
+
 func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
+		if inline(f) {
+			if g, ok := fieldByTag(f.Type, name); ok {
+				return g, true
+			}
+			continue
+		}
 		if strings.Split(f.Tag.Get("yaml"), ",")[0] == name {
 			return f, true
 		}
@@ -178,6 +189,10 @@ func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
 func tags(t reflect.Type) []string {
 	var out []string
 	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); inline(f) {
+			out = append(out, tags(f.Type)...)
+			continue
+		}
 		out = append(out, strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0])
 	}
 	return out

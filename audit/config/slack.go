@@ -34,18 +34,40 @@ const (
 	DefaultMaxItems = 10
 )
 
+// Routing is how a destination takes its part of a run, the same for
+// every kind of sink (a Slack route, a JSON webhook): its name, its slice
+// of the fleet, when it is sent, and whether its slice leaves the main
+// report. It is read once, for every kind.
+type Routing struct {
+	Name  string
+	Match audit.Match
+	// Notify is the destination's notify mode (default: slack.notify).
+	Notify string
+	// Exclusive keeps the slice out of the catch-all report.
+	Exclusive bool
+}
+
+type rawRouting struct {
+	Name      string   `yaml:"name"`
+	Match     rawMatch `yaml:"match"`
+	Notify    string   `yaml:"notify"`
+	Exclusive bool     `yaml:"exclusive"`
+}
+
+// routing reads a destination's routing, its name unique among its kind
+// (names).
+func (v *validator) routing(field string, r rawRouting, kind string, names map[string]bool, notify string) Routing {
+	v.name(field+".name", r.Name, kind, names)
+	return Routing{Name: r.Name, Exclusive: r.Exclusive, Notify: v.notify(field+".notify", r.Notify, notify), Match: v.match(field+".match", r.Match)}
+}
+
 // Route sends the report of a slice of the fleet to one Slack destination:
 // a channel (with the bot token) or the webhook in the environment
 // variable WebhookEnv.
 type Route struct {
-	Name       string
+	Routing
 	Channel    string
 	WebhookEnv string
-	Match      audit.Match
-	// Notify is the route's own notify mode (default: slack.notify).
-	Notify string
-	// Exclusive keeps the slice out of the catch-all report.
-	Exclusive bool
 }
 
 // Owners turns on one direct message per token owner (createdBy mapped in
@@ -67,12 +89,9 @@ type rawSlack struct {
 }
 
 type rawRoute struct {
-	Name       string   `yaml:"name"`
-	Channel    string   `yaml:"channel"`
-	WebhookEnv string   `yaml:"webhookEnv"`
-	Match      rawMatch `yaml:"match"`
-	Notify     string   `yaml:"notify"`
-	Exclusive  bool     `yaml:"exclusive"`
+	rawRouting `yaml:",inline"`
+	Channel    string `yaml:"channel"`
+	WebhookEnv string `yaml:"webhookEnv"`
 }
 
 type rawMatch struct {
@@ -133,15 +152,13 @@ func (v *validator) routes(raw []rawRoute, notify string) []Route {
 	names := map[string]bool{}
 	for i, r := range raw {
 		f := fmt.Sprintf("slack.routes[%d]", i)
-		v.name(f+".name", r.Name, "route", names)
+		rt := Route{Routing: v.routing(f, r.rawRouting, "route", names, notify), Channel: r.Channel, WebhookEnv: r.WebhookEnv}
 		switch {
 		case (r.Channel == "") == (r.WebhookEnv == ""):
 			v.fail(f, "set channel (posted with SLACK_BOT_TOKEN) or webhookEnv (the environment variable that holds the route's webhook URL), one of them")
 		case r.WebhookEnv != "":
 			v.env(f+".webhookEnv", r.WebhookEnv, "TEAM_DATA_WEBHOOK", "the URL")
 		}
-		rt := Route{Name: r.Name, Channel: r.Channel, WebhookEnv: r.WebhookEnv, Exclusive: r.Exclusive, Notify: v.notify(f+".notify", r.Notify, notify)}
-		rt.Match = v.match(f+".match", r.Match)
 		out = append(out, rt)
 	}
 	return out
