@@ -454,7 +454,7 @@ func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) erro
 	if o.dryRun {
 		loc = "not written (dry run; it would be " + res.Location + ")"
 	}
-	if err := notify.WriteText(w, res.Snapshot, loc); err != nil {
+	if err := notify.WriteText(w, notify.NewDigest(res.Snapshot, res.Locations()), loc); err != nil {
 		return err
 	}
 	if res.PageLocation != "" && !o.dryRun && res.Written {

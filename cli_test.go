@@ -13,6 +13,7 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/config"
+	"livy-token-audit/audit/delivery"
 	goldenfile "livy-token-audit/internal/golden"
 	"livy-token-audit/notify"
 	"livy-token-audit/notify/slack"
@@ -304,8 +305,8 @@ func TestREADMESlackExamples(t *testing.T) {
 		s := goldenfile.Snapshot(t, filepath.Join(repoRoot, "testdata", "golden", name))
 		s.Tool.Version = "(devel)" // as go run . -demo prints it
 		key := audit.SnapshotKey(s.AuditedAt)
-		msg := slack.Render(s, slack.RenderOptions{MaxItems: 10, Mentions: map[string]string{"alice": "U0ALICE01", "heidi": "U0HEIDI01"},
-			Link: "demo-out/" + key, PageLink: "demo-out/" + strings.TrimSuffix(key, ".json") + ".html"})
+		loc := delivery.Locations{Snapshot: "demo-out/" + key, Page: "demo-out/" + strings.TrimSuffix(key, ".json") + ".html"}
+		msg := slack.Render(notify.NewDigest(s, loc), slack.RenderOptions{MaxItems: 10, Mentions: map[string]string{"alice": "U0ALICE01", "heidi": "U0HEIDI01"}})
 		got := msg.PlainText()
 		if intro == "On the demo's second run" {
 			got, _, _ = strings.Cut(got, "\n\n*:")

@@ -22,6 +22,7 @@ import (
 	"livy-token-audit/audit/delivery"
 	auditrun "livy-token-audit/audit/run"
 	goldenfile "livy-token-audit/internal/golden"
+	"livy-token-audit/notify"
 	"livy-token-audit/notify/page"
 )
 
@@ -225,7 +226,7 @@ func TestReportPageInABrowser(t *testing.T) {
 	var shot bytes.Buffer
 	shown := *snap
 	shown.Tool.Version = "(devel)" // as go run . -demo says
-	if err := (page.Page{}).WritePage(&shot, &shown, h.Runs, delivery.Locations{Snapshot: "demo-out/" + audit.SnapshotKey(snap.AuditedAt)}); err != nil {
+	if err := (page.Page{}).WritePage(&shot, notify.NewDigest(&shown, delivery.Locations{Snapshot: "demo-out/" + audit.SnapshotKey(snap.AuditedAt)}), h.Runs); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "demo-out", "screenshot.html"), shot.Bytes(), 0o644); err != nil {
@@ -366,7 +367,7 @@ func TestReportPageInABrowser(t *testing.T) {
 		g.Tokens = append(g.Tokens, audit.TokenReport{TokenID: "tk-hostile", Name: hostile, CreatedBy: `"><svg onload=alert(1)>`,
 			Findings: []audit.Finding{}, Suppressed: []audit.SuppressedFinding{}})
 		var buf bytes.Buffer
-		if err := (page.Page{}).WritePage(&buf, snap, nil, delivery.Locations{Snapshot: `x"><script>alert(1)</script>`}); err != nil {
+		if err := (page.Page{}).WritePage(&buf, notify.NewDigest(snap, delivery.Locations{Snapshot: `x"><script>alert(1)</script>`}), nil); err != nil {
 			t.Fatal(err)
 		}
 		hdir := t.TempDir()

@@ -109,7 +109,7 @@ func (r pageRendering) Gateway(g audit.GatewayReport) {
 }
 
 func (r pageRendering) Render(w io.Writer, v auditrun.View) error {
-	return r.p.WritePage(w, v.Snapshot, v.History, v.Locations)
+	return r.p.WritePage(w, notify.NewDigest(v.Snapshot, v.Locations), v.History)
 }
 
 func (r pageRendering) Close() {

@@ -28,22 +28,27 @@ type Item struct {
 	Account string
 }
 
-// Section is one rule's findings, most urgent first.
+// Section is one rule's findings, most urgent first; a reused section's
+// also by group of tokens that share one secret (Groups).
 type Section struct {
 	Rule     audit.Rule
 	Severity audit.Severity
 	Items    []Item
+	Groups   []ReuseGroup
 }
 
-// Sections groups the active findings by rule, the most severe rule first,
+// sections groups the active findings by rule, the most severe rule first,
 // and inside a rule the most urgent tokens first: the soonest expiry, the
 // longest unused, the oldest never used.
-func Sections(s *audit.Snapshot) []Section {
+func sections(s *audit.Snapshot) []Section {
 	out := group(s)
 	for i := range out {
 		r := out[i].Rule
 		u := audit.Info(r).Urgency
 		slices.SortFunc(out[i].Items, func(a, b Item) int { return urgency(u, a, b) })
+		if r == audit.RuleReused {
+			out[i].Groups = reuseGroups(out[i])
+		}
 	}
 	return out
 }
@@ -56,9 +61,9 @@ type ReuseGroup struct {
 	Size  int
 }
 
-// ReuseGroups groups a reused section's items by their group, in group
+// reuseGroups groups a reused section's items by their group, in group
 // order.
-func ReuseGroups(sec Section) []ReuseGroup {
+func reuseGroups(sec Section) []ReuseGroup {
 	by := map[int]*ReuseGroup{}
 	var order []int
 	for _, it := range sec.Items {
@@ -111,10 +116,6 @@ func group(s *audit.Snapshot) []Section {
 	return out
 }
 
-// CountsOf renders the counts of s's active findings, as Counts does of its
-// sections (without ordering each rule's tokens, which counts do not need).
-func CountsOf(s *audit.Snapshot) string { return Counts(group(s)) }
-
 // urgency orders two items by the urgency of their rule u, the most urgent
 // first (the rule table says how: the soonest expiry, the longest unused…),
 // then by where they are.
@@ -123,9 +124,9 @@ func urgency(u func(a, b *audit.TokenReport) int, a, b Item) int {
 		cmp.Compare(a.Gateway.AccountID, b.Gateway.AccountID), cmp.Compare(a.Gateway.WorkspaceID, b.Gateway.WorkspaceID), cmp.Compare(a.Gateway.GatewayID, b.Gateway.GatewayID))
 }
 
-// Counts renders "3 expiring · 2 stale" in Section order; "no findings"
+// counts renders "3 expiring · 2 stale" in Section order; "no findings"
 // when there are none.
-func Counts(secs []Section) string {
+func counts(secs []Section) string {
 	var parts []string
 	for _, sec := range secs {
 		parts = append(parts, fmt.Sprintf("%d %s", len(sec.Items), audit.Info(sec.Rule).Label))
@@ -136,9 +137,9 @@ func Counts(secs []Section) string {
 	return strings.Join(parts, " · ")
 }
 
-// Coverage renders "4/5 gateways in 4 workspaces, 2 regions · 10 tokens".
+// coverage renders "4/5 gateways in 4 workspaces, 2 regions · 10 tokens".
 // With more than one account: "12/13 gateways in 3 accounts, 5 regions".
-func Coverage(s *audit.Snapshot) string {
+func coverage(s *audit.Snapshot) string {
 	ws, regions := map[string]bool{}, map[string]bool{}
 	for _, g := range s.Gateways {
 		ws[g.AccountID+"/"+g.Region+"/"+g.WorkspaceID] = true
@@ -191,10 +192,10 @@ func AccountLabel(s *audit.Snapshot, id, name string) string {
 	return cmp.Or(name, id) + " / "
 }
 
-// CoverageLine is the report's context line: coverage, audit time, and
+// coverageLine is the report's context line: coverage, audit time, and
 // everything that keeps the audit from being whole.
-func CoverageLine(s *audit.Snapshot) string {
-	cov := Coverage(s) + " · audited " + AuditedAt(s.AuditedAt)
+func coverageLine(s *audit.Snapshot) string {
+	cov := coverage(s) + " · audited " + AuditedAt(s.AuditedAt)
 	sum := s.Summary
 	if n := sum.Errors; n > 0 {
 		cov += " · " + audit.Plural(n, "listing") + " failed"
@@ -234,8 +235,8 @@ func WorkspaceLabel(g audit.GatewayReport) string {
 	return cmp.Or(g.WorkspaceName, g.WorkspaceID)
 }
 
-// Lapsed returns the suppressions past their until date.
-func Lapsed(s *audit.Snapshot) []audit.SuppressionReport {
+// lapsed returns the suppressions past their until date.
+func lapsed(s *audit.Snapshot) []audit.SuppressionReport {
 	var out []audit.SuppressionReport
 	for _, sup := range s.Suppressions {
 		if sup.Lapsed {
@@ -253,9 +254,9 @@ type Failure struct {
 	RequestID string `json:"requestId,omitempty"`
 }
 
-// Failures are the gateways and listings of s that could not be audited,
+// failures are the gateways and listings of s that could not be audited,
 // each with where it is in words: listings first, then gateways.
-func Failures(s *audit.Snapshot) []Failure {
+func failures(s *audit.Snapshot) []Failure {
 	var out []Failure
 	for _, e := range s.Errors {
 		acct := AccountLabel(s, e.AccountID, e.AccountName)
@@ -307,8 +308,8 @@ func SuppressionLabel(sup audit.SuppressionReport) string {
 	return strings.Join(parts, " · ") + until
 }
 
-// ChangeCounts renders a comparison's counts: "1 new · 0 escalated · …".
-func ChangeCounts(c *audit.Changes) string {
+// changeCounts renders a comparison's counts: "1 new · 0 escalated · …".
+func changeCounts(c *audit.Changes) string {
 	n := c.Counts()
 	return fmt.Sprintf("%d new · %d escalated · %d resolved · %d removed · %d unknown", n.New, n.Escalated, n.Resolved, n.Removed, n.Unknown)
 }
@@ -351,12 +352,12 @@ type Owner struct {
 	Items []Item
 }
 
-// OwnersOf groups the active findings of the given rules (all when empty) and
+// ownersOf groups the active findings of the given rules (all when empty) and
 // of at least minSeverity by owner, the most urgent finding of each owner
 // first, owners by name. Findings of tokens without an owner are left out.
-func OwnersOf(s *audit.Snapshot, rules []audit.Rule, minSeverity audit.Severity) []Owner {
+func ownersOf(s *audit.Snapshot, rules []audit.Rule, minSeverity audit.Severity) []Owner {
 	by := map[string]*Owner{}
-	for _, sec := range Sections(s) {
+	for _, sec := range sections(s) {
 		if len(rules) > 0 && !slices.Contains(rules, sec.Rule) {
 			continue
 		}
@@ -382,15 +383,10 @@ func OwnersOf(s *audit.Snapshot, rules []audit.Rule, minSeverity audit.Severity)
 	return out
 }
 
-// Snoozed are the findings snoozed from Slack and still snoozed, as items
-// (Finding is the suppressed finding's), and their suppressions, the
+// snoozed are the findings snoozed from Slack and still snoozed, the
 // soonest to lapse first.
-func Snoozed(s *audit.Snapshot) ([]Item, []*audit.SuppressedFinding) {
-	type snoozed struct {
-		it Item
-		sf *audit.SuppressedFinding
-	}
-	var all []snoozed
+func snoozed(s *audit.Snapshot) []Snooze {
+	var all []Snooze
 	for i := range s.Gateways {
 		g := &s.Gateways[i]
 		account := AccountLabel(s, g.AccountID, g.AccountName)
@@ -398,19 +394,15 @@ func Snoozed(s *audit.Snapshot) ([]Item, []*audit.SuppressedFinding) {
 			t := &g.Tokens[j]
 			for k := range t.Suppressed {
 				if sf := &t.Suppressed[k]; sf.SnoozedBy != "" {
-					all = append(all, snoozed{Item{g, t, &sf.Finding, account}, sf})
+					all = append(all, Snooze{Item{g, t, &sf.Finding, account}, sf})
 				}
 			}
 		}
 	}
-	slices.SortStableFunc(all, func(a, b snoozed) int {
-		return cmp.Or(cmp.Compare(deref(a.sf.Until), deref(b.sf.Until)), cmp.Compare(a.it.Token.Name, b.it.Token.Name))
+	slices.SortStableFunc(all, func(a, b Snooze) int {
+		return cmp.Or(cmp.Compare(deref(a.Suppressed.Until), deref(b.Suppressed.Until)), cmp.Compare(a.Token.Name, b.Token.Name))
 	})
-	items, sups := make([]Item, len(all)), make([]*audit.SuppressedFinding, len(all))
-	for i, x := range all {
-		items[i], sups[i] = x.it, x.sf
-	}
-	return items, sups
+	return all
 }
 
 func deref(s *string) string {
@@ -424,9 +416,9 @@ func deref(s *string) string {
 // lists (the snapshot has them all).
 const maxActionsWarnings = 3
 
-// ActionsWarnings are the snapshot's warnings on the record of actions as
+// actionsWarnings are the snapshot's warnings on the record of actions as
 // a report lists them: the first few, then how many more.
-func ActionsWarnings(s *audit.Snapshot) []string {
+func actionsWarnings(s *audit.Snapshot) []string {
 	w := s.ActionsWarnings
 	if len(w) <= maxActionsWarnings {
 		return w

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 )
 
 // unknownRuleSnapshot holds a finding of a rule this version does not know
@@ -27,14 +28,14 @@ func TestUnknownRuleIsReported(t *testing.T) {
 	t.Parallel()
 	s := unknownRuleSnapshot()
 	var rules []audit.Rule
-	for _, sec := range Sections(s) {
+	for _, sec := range sections(s) {
 		rules = append(rules, sec.Rule)
 	}
 	if !slices.Equal(rules, []audit.Rule{audit.RuleStale, "leaked"}) {
 		t.Errorf("sections %v, want stale then the unknown rule", rules)
 	}
 	var buf bytes.Buffer
-	if err := WriteText(&buf, s, "x.json"); err != nil {
+	if err := WriteText(&buf, NewDigest(s, delivery.Locations{}), "x.json"); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"LEAKED (high) — 1", "shared (tk-1)", "1 stale · 1 leaked"} {

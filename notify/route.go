@@ -24,7 +24,9 @@ type Sender interface {
 	String() string
 }
 
-// Report is what one destination is told by one run.
+// Report is what one destination is told by one run: its digest (the
+// destination's slice of the run, and every fact its renderers show), and
+// where it goes.
 type Report struct {
 	// Destination names where it goes, stably from run to run: "slack" (the
 	// main report), "slack:route:<name>", "slack:owner:<user ID>",
@@ -32,24 +34,9 @@ type Report struct {
 	Destination string
 	// Label says where it goes, for people.
 	Label string
-	// Route is the route's name ("" for the main report and owner
-	// messages).
-	Route string
 	// Skip says why nothing goes there this run.
 	Skip string
-	// Snapshot is the destination's slice of the run's snapshot (the whole
-	// snapshot for an owner's message).
-	Snapshot *audit.Snapshot
-	// Owner is set on an owner's message: their findings that need action.
-	Owner *Owner
-	// Unowned lists, on the main report, the owners with findings that have
-	// no recipient, so that the mapping gets completed.
-	Unowned []Owner
-	// Routed counts, on the main report, the gateways that exclusive routes
-	// took out of it, and RoutedTo names those routes.
-	Routed    int
-	RoutedTo  []string
-	Locations delivery.Locations
+	*Digest
 	// Sender sends it; nil when it is only planned (a preview).
 	Sender Sender
 }
@@ -140,7 +127,9 @@ func (rt *Router) Plan(s *audit.Snapshot, loc delivery.Locations, l Ledger) []Re
 			if len(o.Items) == 0 {
 				continue // nothing it has not been told
 			}
-			rep := Report{Destination: dest, Label: "owner " + o.Name + " (" + id + ")", Snapshot: view, Owner: &o, Locations: loc}
+			d := NewDigest(view, loc)
+			d.Owner = &o
+			rep := Report{Destination: dest, Label: "owner " + o.Name + " (" + id + ")", Digest: d}
 			if rt.Owners.To != nil {
 				rep.Sender = rt.Owners.To(id)
 			}
@@ -198,8 +187,9 @@ func (rt *Router) mainReport(s *audit.Snapshot, loc delivery.Locations, unowned 
 	if slices.ContainsFunc(rt.Routes, func(r Route) bool { return r.Exclusive }) {
 		main, routedTo = rt.catchAll(s)
 	}
-	rep := Report{Destination: MainDestination, Label: "the main report", Snapshot: main, Unowned: unowned, Locations: loc, Sender: rt.Main,
-		Routed: s.Summary.Gateways - main.Summary.Gateways, RoutedTo: routedTo}
+	d := NewDigest(main, loc)
+	d.Unowned, d.Routed, d.RoutedTo = unowned, s.Summary.Gateways-main.Summary.Gateways, routedTo
+	rep := Report{Destination: MainDestination, Label: "the main report", Digest: d, Sender: rt.Main}
 	if rt.Main != nil {
 		rep.Label += " (" + rt.Main.String() + ")"
 	}
@@ -211,7 +201,9 @@ func (rt *Router) routeReport(s *audit.Snapshot, loc delivery.Locations, r Route
 	m := r.Match
 	slice := audit.Slice(s, m.Gateway, func(g *audit.GatewayReport, f *audit.Finding) bool { return m.Gateway(g) && m.Finding(f) },
 		m.ScopeError, m.Change)
-	rep := Report{Destination: r.Destination, Label: "route " + r.Name, Route: r.Name, Snapshot: slice, Locations: loc, Sender: r.Sender}
+	d := NewDigest(slice, loc)
+	d.Route = r.Name
+	rep := Report{Destination: r.Destination, Label: "route " + r.Name, Digest: d, Sender: r.Sender}
 	if r.Sender != nil {
 		rep.Label += " (" + r.Sender.String() + ")"
 	}
@@ -231,7 +223,7 @@ func (rt *Router) owners(s *audit.Snapshot) (mapped, unmapped []Owner) {
 	o := rt.Owners
 	byID := map[string]*Owner{}
 	var ids []string
-	for _, ow := range OwnersOf(s, o.Rules, o.MinSeverity) {
+	for _, ow := range ownersOf(s, o.Rules, o.MinSeverity) {
 		id, ok := o.Recipients[ow.Name]
 		if !ok {
 			unmapped = append(unmapped, ow)

@@ -10,18 +10,18 @@ import (
 	"livy-token-audit/audit"
 )
 
-// WriteText writes the human-readable summary of a snapshot, as the CLI
-// prints it. location says where the snapshot was (or would be) written.
-// Control characters in names are replaced, so a hostile token name cannot
-// drive the terminal.
-func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
-	secs := Sections(s)
+// WriteText writes the human-readable summary of a run's digest, as the
+// CLI prints it. location says where the snapshot was (or would be)
+// written. Control characters in names are replaced, so a hostile token
+// name cannot drive the terminal.
+func WriteText(w io.Writer, d *Digest, location string) error {
+	s, secs := d.Snapshot, d.Sections
 	b := bufio.NewWriter(w)
 	fmt.Fprintf(b, "Livy token audit · %s · %s\n", AuditedAt(s.AuditedAt), s.RunID)
 	if s.Verdict == audit.VerdictFailed {
 		fmt.Fprintf(b, "AUDIT FAILED: %s — every gateway and listing in scope failed; nothing below is an all-clear\n", strings.TrimPrefix(FailedHeadline(s), "audit failed: "))
 	}
-	fmt.Fprintf(b, "Coverage: %s", Coverage(s))
+	fmt.Fprintf(b, "Coverage: %s", d.Coverage)
 	if n := s.Summary.Errors; n > 0 {
 		fmt.Fprintf(b, " · %s failed", audit.Plural(n, "listing"))
 	}
@@ -35,7 +35,7 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 		b.WriteString(" · ad-hoc (partial scope)")
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(b, "Findings: %s", Counts(secs))
+	fmt.Fprintf(b, "Findings: %s", d.Counts)
 	if s.Summary.Suppressed > 0 {
 		fmt.Fprintf(b, " · %d suppressed", s.Summary.Suppressed)
 	}
@@ -43,9 +43,9 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 	if c := s.Changes; c != nil {
 		switch {
 		case c.Previous != nil && c.Note != "":
-			fmt.Fprintf(b, "Changes since %s, %s: %s\n", AuditedAt(c.Previous.AuditedAt), Clean(c.Note), ChangeCounts(c))
+			fmt.Fprintf(b, "Changes since %s, %s: %s\n", AuditedAt(c.Previous.AuditedAt), Clean(c.Note), d.ChangeCounts)
 		case c.Previous != nil:
-			fmt.Fprintf(b, "Changes since %s: %s\n", AuditedAt(c.Previous.AuditedAt), ChangeCounts(c))
+			fmt.Fprintf(b, "Changes since %s: %s\n", AuditedAt(c.Previous.AuditedAt), d.ChangeCounts)
 		case c.Note != "":
 			fmt.Fprintf(b, "Changes: %s\n", Clean(c.Note))
 		case c.PreviousError != "":
@@ -57,7 +57,7 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 			fmt.Fprintf(b, "WARNING: %s\n", c.Overdue.Message)
 		}
 	}
-	for _, w := range ActionsWarnings(s) {
+	for _, w := range d.ActionsWarnings {
 		fmt.Fprintf(b, "WARNING: actions from Slack: %s\n", Clean(w))
 	}
 	for _, sec := range secs {
@@ -71,7 +71,7 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 				short(it.Account), short(GatewayLabel(*it.Gateway)), short(WorkspaceLabel(*it.Gateway)), it.Gateway.Region, short(orUnknown(it.Token.CreatedBy)), it.Finding.Message)
 		}
 	}
-	if fs := Failures(s); len(fs) > 0 {
+	if fs := d.Failures; len(fs) > 0 {
 		fmt.Fprintf(b, "\nNOT AUDITED — %d\n", len(fs))
 		for _, f := range fs {
 			rid := ""
@@ -81,7 +81,7 @@ func WriteText(w io.Writer, s *audit.Snapshot, location string) error {
 			fmt.Fprintf(b, "  %s: %s: %s%s\n", Clean(f.Where), Clean(f.Code), Clean(f.Message), rid)
 		}
 	}
-	if ls := Lapsed(s); len(ls) > 0 {
+	if ls := d.Lapsed; len(ls) > 0 {
 		fmt.Fprintf(b, "\nLAPSED SUPPRESSIONS — %d (no longer applied; renew or remove them)\n", len(ls))
 		for _, sup := range ls {
 			fmt.Fprintf(b, "  %s: %s\n", Clean(SuppressionLabel(sup)), Clean(sup.Reason))
@@ -118,7 +118,7 @@ func Clean(s string) string {
 // writeReuseGroups writes a reused section one group per line: "2 tokens
 // share one secret: a (tk-1) · etl / data · cn-hangzhou; b (tk-2) · …".
 func writeReuseGroups(b *bufio.Writer, sec Section) {
-	for _, g := range ReuseGroups(sec) {
+	for _, g := range sec.Groups {
 		var members []string
 		for _, it := range g.Items {
 			members = append(members, fmt.Sprintf("%s (%s) · %s%s / %s · %s · owner %s", short(it.Token.Name), short(it.Token.TokenID),

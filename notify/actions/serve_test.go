@@ -25,11 +25,13 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/audit/emr"
 	"livy-token-audit/audit/localstore"
 	"livy-token-audit/internal/audittest"
 	"livy-token-audit/internal/slacklimits"
 	"livy-token-audit/internal/standin/emulator"
+	"livy-token-audit/notify"
 	"livy-token-audit/notify/actionref"
 	"livy-token-audit/notify/actions"
 	"livy-token-audit/notify/slack"
@@ -136,7 +138,7 @@ func (b *bench) report(api *emr.Client) slack.Message {
 	s := audittest.BuildSnapshot(audittest.Collection{Gateways: []audit.GatewayResult{{
 		Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", WorkspaceName: "analytics", GatewayID: "lc-1", GatewayName: "etl-gw"}, Tokens: toks,
 	}}}, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy()})
-	m := slack.Render(s, slack.RenderOptions{MaxItems: 10, Mentions: b.policy.Owners, Buttons: &slack.Buttons{Signer: actionref.NewSigner(signingSecret), Policy: b.policy}})
+	m := slack.Render(notify.NewDigest(s, delivery.Locations{}), slack.RenderOptions{MaxItems: 10, Mentions: b.policy.Owners, Buttons: &slack.Buttons{Signer: actionref.NewSigner(signingSecret), Policy: b.policy}})
 	body, _ := json.Marshal(m)
 	if code := slacklimits.Check(body); code != "" {
 		b.t.Fatalf("the report with buttons is over Slack's limits: %s", code)
@@ -517,7 +519,7 @@ func TestSnoozeAppliesToTheNextAuditThenLapses(t *testing.T) {
 	if len(tr.Findings) != 1 || len(later.Suppressions) != 1 || !later.Suppressions[0].Lapsed {
 		t.Errorf("after the snooze: findings %+v, suppressions %+v; want the finding back and the snooze lapsed", tr.Findings, later.Suppressions)
 	}
-	if text := slack.Render(later, slack.RenderOptions{MaxItems: 10}).PlainText(); !strings.Contains(text, "snoozed by <@"+alice+"> until 2026-12-07 (a snooze from Slack: snooze it again") {
+	if text := slack.Render(notify.NewDigest(later, delivery.Locations{}), slack.RenderOptions{MaxItems: 10}).PlainText(); !strings.Contains(text, "snoozed by <@"+alice+"> until 2026-12-07 (a snooze from Slack: snooze it again") {
 		t.Errorf("the report does not say the snooze lapsed:\n%s", text)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/delivery"
+	"livy-token-audit/notify"
 )
 
 // BenchmarkPage renders the page of a fleet of 1,000 gateways and 50,000
@@ -16,7 +17,7 @@ func BenchmarkPage(b *testing.B) {
 	s := fleet()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := (Page{}).WritePage(io.Discard, s, nil, delivery.Locations{}); err != nil {
+		if err := (Page{}).WritePage(io.Discard, notify.NewDigest(s, delivery.Locations{}), nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -38,7 +39,7 @@ func BenchmarkPageRowsAhead(b *testing.B) {
 		}
 		_ = rows.finish()
 		b.StartTimer()
-		if err := (Page{Rows: rows}).WritePage(io.Discard, s, nil, delivery.Locations{}); err != nil {
+		if err := (Page{Rows: rows}).WritePage(io.Discard, notify.NewDigest(s, delivery.Locations{}), nil); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

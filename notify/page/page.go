@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
-	"livy-token-audit/audit/delivery"
 	"livy-token-audit/notify"
 )
 
@@ -153,7 +152,7 @@ var src = `<!doctype html>
 <svg class="{{.Class}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="Tokens expiring per day over the next 90 days">
 <line x1="0" y1="{{.Base}}" x2="{{.W}}" y2="{{.Base}}" stroke="currentColor" stroke-opacity=".3"/>
 {{- range .Bars}}
-<rect x="{{.X}}" y="{{.Y}}" width="{{.Width}}" height="{{.Height}}" fill="#d4762c"><title>{{.Title}}</title></rect>
+<rect x="{{.X}}" y="{{.Y}}" width="{{.Width}}" height="{{.Height}}" fill="{{$.ExpiringColor}}"><title>{{.Title}}</title></rect>
 {{- end}}
 {{- range .Ticks}}
 <text x="{{.X}}" y="{{.Y}}">{{.Label}}</text>
@@ -264,28 +263,32 @@ func recentActions(s *audit.Snapshot) []recentAction {
 type data struct {
 	CSP, Headline, Coverage, Counts, Changes, Overdue, AuditedAt, Snapshot string
 	ActionsWarnings                                                        []string
-	S                                                                      *audit.Snapshot
-	Failures                                                               []notify.Failure
-	Lapsed                                                                 []lapsedItem
-	Recent                                                                 []recentAction
-	RecentTotal                                                            int
-	Reused                                                                 []string
-	Timeline                                                               timeline
-	Timelines                                                              []timeline // wide, then narrow
-	Trend                                                                  trend
-	Trends                                                                 []trend // wide, then narrow
-	Tokens                                                                 int
-	Actions                                                                []action
-	MoreActions, ActionsTotal                                              int
-	ChangeLines                                                            []string
-	MoreChanges, ChangesTotal                                              int
+	// ExpiringColor is the expiring rule's colour (the rule table's), for
+	// the expiries' bars.
+	ExpiringColor             string
+	S                         *audit.Snapshot
+	Failures                  []notify.Failure
+	Lapsed                    []lapsedItem
+	Recent                    []recentAction
+	RecentTotal               int
+	Reused                    []string
+	Timeline                  timeline
+	Timelines                 []timeline // wide, then narrow
+	Trend                     trend
+	Trends                    []trend // wide, then narrow
+	Tokens                    int
+	Actions                   []action
+	MoreActions, ActionsTotal int
+	ChangeLines               []string
+	MoreChanges, ChangesTotal int
 }
 
-// WritePage writes the page of s; history is the last full audits, oldest
-// first, for the trend.
-func (p Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryEntry, loc delivery.Locations) error {
-	d := data{CSP: csp, S: s, Coverage: notify.CoverageLine(s), Counts: notify.CountsOf(s),
-		AuditedAt: notify.AuditedAt(s.AuditedAt), Snapshot: loc.Snapshot, Failures: notify.Failures(s)}
+// WritePage writes the page of a run's digest; history is the last full
+// audits, oldest first, for the trend.
+func (p Page) WritePage(w io.Writer, dg *notify.Digest, history []audit.HistoryEntry) error {
+	s := dg.Snapshot
+	d := data{CSP: csp, S: s, Coverage: dg.CoverageLine, Counts: dg.Counts,
+		AuditedAt: notify.AuditedAt(s.AuditedAt), Snapshot: dg.Locations.Snapshot, Failures: dg.Failures}
 	d.Headline = "Livy token audit · " + d.Counts
 	switch {
 	case s.Verdict == audit.VerdictFailed:
@@ -296,7 +299,7 @@ func (p Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryE
 	if c := s.Changes; c != nil {
 		switch {
 		case c.Previous != nil:
-			d.Changes = "Since " + notify.AuditedAt(c.Previous.AuditedAt) + ": " + notify.ChangeCounts(c)
+			d.Changes = "Since " + notify.AuditedAt(c.Previous.AuditedAt) + ": " + dg.ChangeCounts
 		case c.PreviousError != "":
 			d.Changes = "Changes: the previous snapshot was unusable (" + c.PreviousError + "); compared as a first run"
 		default:
@@ -306,18 +309,19 @@ func (p Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryE
 			d.Overdue = c.Overdue.Message
 		}
 	}
-	for _, sup := range notify.Lapsed(s) {
+	for _, sup := range dg.Lapsed {
 		d.Lapsed = append(d.Lapsed, lapsedItem{notify.SuppressionLabel(sup), sup.Reason})
 	}
 	for _, g := range s.Gateways {
 		d.Tokens += len(g.Tokens)
 	}
 	d.Recent, d.RecentTotal = recentActions(s), len(s.Actions)
-	d.ActionsWarnings = notify.ActionsWarnings(s)
-	d.Reused = reuseGroups(s)
-	d.Actions, d.MoreActions = actions(s)
+	d.ActionsWarnings = dg.ActionsWarnings
+	d.ExpiringColor = audit.Info(audit.RuleExpiring).Color
+	d.Reused = reuseGroups(dg)
+	d.Actions, d.MoreActions = actions(dg)
 	d.ActionsTotal = len(d.Actions) + d.MoreActions
-	d.ChangeLines, d.MoreChanges = changeLines(s)
+	d.ChangeLines, d.MoreChanges = changeLines(dg)
 	d.ChangesTotal = len(d.ChangeLines) + d.MoreChanges
 	d.Timeline = expiries(s, 900, 15)
 	d.Timelines = []timeline{d.Timeline, expiries(s, 360, 30)}
@@ -348,13 +352,10 @@ func (p Page) WritePage(w io.Writer, s *audit.Snapshot, history []audit.HistoryE
 // reuseGroups describes each group of tokens that share a secret: "2
 // tokens share one secret: trainer (tk-020) · ml-research / training ·
 // cn-hangzhou; …".
-func reuseGroups(s *audit.Snapshot) []string {
+func reuseGroups(d *notify.Digest) []string {
 	var out []string
-	for _, sec := range notify.Sections(s) {
-		if sec.Rule != audit.RuleReused {
-			continue
-		}
-		for _, g := range notify.ReuseGroups(sec) {
+	for _, sec := range d.Sections {
+		for _, g := range sec.Groups {
 			var members []string
 			for _, it := range g.Items {
 				members = append(members, fmt.Sprintf("%s (%s) · %s%s / %s · %s · owner %s", it.Token.Name, it.Token.TokenID, it.Account,

@@ -14,6 +14,7 @@ import (
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/delivery"
 	goldenfile "livy-token-audit/internal/golden"
+	"livy-token-audit/notify"
 )
 
 func demoSnapshot(t *testing.T, name string) *audit.Snapshot {
@@ -28,7 +29,7 @@ func render(t *testing.T) []byte {
 	day1, day2 := demoSnapshot(t, "demo-snapshot.json"), demoSnapshot(t, "demo-snapshot-day2.json")
 	h := (*audit.History)(nil).Next(day1).Next(day2)
 	var buf bytes.Buffer
-	if err := (Page{}).WritePage(&buf, day2, h.Runs, delivery.Locations{Snapshot: "demo-out/2026/11/28/20261128T090000Z.json"}); err != nil {
+	if err := (Page{}).WritePage(&buf, notify.NewDigest(day2, delivery.Locations{Snapshot: "demo-out/2026/11/28/20261128T090000Z.json"}), h.Runs); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -95,7 +96,7 @@ func TestPageEscapesEveryName(t *testing.T) {
 	s.Errors = append(s.Errors, audit.ScopeError{Region: "cn-hangzhou", Code: hostile, Message: hostile})
 	s.Actions = []audit.ActionReport{{At: s.AuditedAt, By: "U0ALICE01", Verb: "delete", Token: "cn-hangzhou/w/g/tk-1", Name: hostile, Outcome: "refused", Detail: hostile}}
 	var buf bytes.Buffer
-	if err := (Page{}).WritePage(&buf, s, nil, delivery.Locations{Snapshot: hostile}); err != nil {
+	if err := (Page{}).WritePage(&buf, notify.NewDigest(s, delivery.Locations{Snapshot: hostile}), nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(buf.String(), "<script"); n != 1 {
@@ -137,7 +138,7 @@ func TestRowsRenderedAheadMakeTheSamePage(t *testing.T) {
 	h := (*audit.History)(nil).Next(day1).Next(day2)
 	loc := delivery.Locations{Snapshot: "x.json"}
 	var want bytes.Buffer
-	if err := (Page{}).WritePage(&want, day2, h.Runs, loc); err != nil {
+	if err := (Page{}).WritePage(&want, notify.NewDigest(day2, loc), h.Runs); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := NewRows(day2.AuditedAt)
@@ -149,7 +150,7 @@ func TestRowsRenderedAheadMakeTheSamePage(t *testing.T) {
 		rows.Add(day2.Gateways[i])
 	}
 	var got bytes.Buffer
-	if err := (Page{Rows: rows}).WritePage(&got, day2, h.Runs, loc); err != nil {
+	if err := (Page{Rows: rows}).WritePage(&got, notify.NewDigest(day2, loc), h.Runs); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got.Bytes(), want.Bytes()) {
@@ -159,10 +160,10 @@ func TestRowsRenderedAheadMakeTheSamePage(t *testing.T) {
 		t.Error("rows claim to be those of another snapshot")
 	}
 	var other, direct bytes.Buffer
-	if err := (Page{Rows: rows}).WritePage(&other, day1, nil, loc); err != nil {
+	if err := (Page{Rows: rows}).WritePage(&other, notify.NewDigest(day1, loc), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := (Page{}).WritePage(&direct, day1, nil, loc); err != nil || !bytes.Equal(other.Bytes(), direct.Bytes()) {
+	if err := (Page{}).WritePage(&direct, notify.NewDigest(day1, loc), nil); err != nil || !bytes.Equal(other.Bytes(), direct.Bytes()) {
 		t.Errorf("another snapshot's page was drawn from these rows (%v)", err)
 	}
 }

@@ -31,7 +31,7 @@ func TestButtonsStayWithinSlacksLimits(t *testing.T) {
 		{"one finding", 1, 0, 1},
 		{"10,000 findings and 500 failures", 10000, 500, DefaultMaxButtons},
 	} {
-		msg := Render(fleetOf(tc.findings, tc.bad), RenderOptions{MaxItems: 10, Buttons: testButtons})
+		msg := Render(notify.NewDigest(fleetOf(tc.findings, tc.bad), delivery.Locations{}), RenderOptions{MaxItems: 10, Buttons: testButtons})
 		checkLimits(t, msg)
 		body, _ := json.Marshal(msg)
 		if code := slacklimits.Check(body); code != "" {
@@ -67,11 +67,11 @@ func TestButtonsStayWithinSlacksLimits(t *testing.T) {
 	// A token in an account without a delete role is offered no delete.
 	other := &Buttons{Signer: testButtons.Signer, Policy: testButtons.Policy}
 	other.Policy.DeleteAccounts = []string{"1111222233334444"}
-	if msg := Render(fleetOf(3, 0), RenderOptions{MaxItems: 10, Buttons: other}); strings.Contains(mustJSON(msg), "lta_delete") || !strings.Contains(mustJSON(msg), "lta_ack") {
+	if msg := Render(notify.NewDigest(fleetOf(3, 0), delivery.Locations{}), RenderOptions{MaxItems: 10, Buttons: other}); strings.Contains(mustJSON(msg), "lta_delete") || !strings.Contains(mustJSON(msg), "lta_ack") {
 		t.Error("a delete offered on a token of an account without a delete role")
 	}
 	// Without Buttons, none.
-	if msg := Render(fleetOf(3, 0), RenderOptions{MaxItems: 10}); strings.Contains(mustJSON(msg), "lta_") {
+	if msg := Render(notify.NewDigest(fleetOf(3, 0), delivery.Locations{}), RenderOptions{MaxItems: 10}); strings.Contains(mustJSON(msg), "lta_") {
 		t.Error("buttons without actions.enabled")
 	}
 }
@@ -80,10 +80,12 @@ func TestOwnerMessageHasButtons(t *testing.T) {
 	t.Parallel()
 	s := fleetOf(40, 0)
 	var items []notify.Item
-	for _, sec := range notify.Sections(s) {
+	for _, sec := range notify.NewDigest(s, delivery.Locations{}).Sections {
 		items = append(items, sec.Items...)
 	}
-	msg := RenderOwner(notify.Owner{Name: "alice", Items: items}, s, "", delivery.Locations{}, testButtons)
+	d := notify.NewDigest(s, delivery.Locations{})
+	d.Owner = &notify.Owner{Name: "alice", Items: items}
+	msg := RenderOwner(d, "", testButtons)
 	body, _ := json.Marshal(msg)
 	if code := slacklimits.Check(body); code != "" || !strings.Contains(string(body), "lta_ack") {
 		t.Errorf("owner message with buttons: %q, %d blocks", code, len(msg.Blocks))

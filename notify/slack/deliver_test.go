@@ -406,11 +406,12 @@ func TestNotifyFailure(t *testing.T) {
 // send renders a report and posts it, as the Notifier does for the main
 // report.
 func send(ctx context.Context, n *Slack, s *audit.Snapshot, link string) error {
-	o := RenderOptions{MaxItems: 10, Link: link}
-	m := Render(s, o)
+	o := RenderOptions{MaxItems: 10}
+	d := notify.NewDigest(s, delivery.Locations{Snapshot: link})
+	m := Render(d, o)
 	var thread []Message
 	if m.Cut > 0 && n.bot != nil {
-		thread = RenderThread(s, o)
+		thread = RenderThread(d, o)
 	}
 	return n.Post(ctx, m, thread)
 }
@@ -537,7 +538,7 @@ func TestBotPostWithoutAnswer(t *testing.T) {
 			bot := tc.bot.serve(t)
 			n := bot.To("#platform-alerts")
 			n.Sleep = noSleep
-			msg := Render(fleetOf(1, 0), RenderOptions{MaxItems: 10})
+			msg := Render(notify.NewDigest(fleetOf(1, 0), delivery.Locations{}), RenderOptions{MaxItems: 10})
 			msg.Meta = &Meta{RunID: "audit-20261127T090000Z", Destination: "slack"}
 			err := n.Post(t.Context(), msg, nil)
 			var ue *notify.UncertainError

@@ -32,21 +32,6 @@ type RenderOptions struct {
 	MaxItems int
 	// Mentions maps a token's createdBy to a Slack user ID.
 	Mentions map[string]string
-	// Link says where the snapshot is: a URL becomes a link, anything else is
-	// shown as text.
-	Link string
-	// PageLink says where the run's report page is ("" for none).
-	PageLink string
-	// Route names the route whose slice this report is ("" for the main
-	// report).
-	Route string
-	// Unowned lists the owners with findings that slack.mentions does not
-	// map, so the map gets completed (owner messages on).
-	Unowned []notify.Owner
-	// Routed counts the gateways exclusive routes took out of this (the
-	// main) report, and RoutedTo names those routes.
-	Routed   int
-	RoutedTo []string
 	// Buttons, when set, put actions on the most urgent flagged tokens
 	// (actions.enabled).
 	Buttons *Buttons
@@ -149,8 +134,7 @@ func sectionLines(sec notify.Section, mentions map[string]string) lines {
 	if sec.Rule != audit.RuleReused {
 		return lines{len(sec.Items), func(i int) string { return itemLine(sec.Items[i], mentions) }}
 	}
-	groups := notify.ReuseGroups(sec)
-	return lines{len(groups), func(i int) string { return reuseLine(groups[i], mentions) }}
+	return lines{len(sec.Groups), func(i int) string { return reuseLine(sec.Groups[i], mentions) }}
 }
 
 // reuseLine renders one group of tokens sharing a secret: "• 3 tokens
@@ -206,8 +190,8 @@ func list(title string, n int, line func(int) string, limit int) (string, int) {
 // findings"; a scope with no gateway says so plainly.
 // A route's report names the route: "Livy token audit · team-data · 2
 // expiring"; a route whose slice holds nothing says "nothing here".
-func headline(s *audit.Snapshot, secs []notify.Section, o RenderOptions) string {
-	route := o.Route
+func headline(d *notify.Digest) string {
+	s, secs, route := d.Snapshot, d.Sections, d.Route
 	h := "Livy token audit · "
 	if route != "" {
 		h += route + " · "
@@ -215,9 +199,9 @@ func headline(s *audit.Snapshot, secs []notify.Section, o RenderOptions) string 
 	switch {
 	case s.Verdict == audit.VerdictFailed && s.Summary.Gateways > 0:
 		h += notify.FailedHeadline(s)
-	case s.Summary.Gateways == 0 && o.Routed > 0 && len(secs) == 0:
+	case s.Summary.Gateways == 0 && d.Routed > 0 && len(secs) == 0:
 		// Exclusive routes took every gateway: never "0 gateways found".
-		h += fmt.Sprintf("all %s reported to %s", audit.Plural(o.Routed, "gateway"), strings.Join(o.RoutedTo, ", "))
+		h += fmt.Sprintf("all %s reported to %s", audit.Plural(d.Routed, "gateway"), strings.Join(d.RoutedTo, ", "))
 		if n := s.Summary.Errors; n > 0 {
 			h += " · " + audit.Plural(n, "listing") + " failed"
 		}
@@ -230,42 +214,42 @@ func headline(s *audit.Snapshot, secs []notify.Section, o RenderOptions) string 
 	case len(secs) == 0 && s.Summary.GatewaysFailed+s.Summary.Errors == 0:
 		h += "all clear"
 	default:
-		h += notify.Counts(secs)
+		h += d.Counts
 	}
 	return truncate(h, maxHeaderChars)
 }
 
-// Render renders the snapshot as a Slack message within Slack's limits.
+// Render renders a destination's digest as a Slack message within Slack's
+// limits.
 // When the message would be too long, finding lines are dropped (and counted
 // in "+N more"), never the counts or the failure section.
-func Render(s *audit.Snapshot, o RenderOptions) Message {
+func Render(d *notify.Digest, o RenderOptions) Message {
 	o.MaxItems = max(o.MaxItems, 1)
-	secs := notify.Sections(s)
 	var m Message
 	for limit := o.MaxItems; ; limit /= 2 {
-		m = render(s, secs, o, limit)
+		m = render(d, o, limit)
 		if textLen(m.Blocks) <= maxTotalChars || limit == 0 {
 			return m
 		}
 	}
 }
 
-func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int) Message {
+func render(d *notify.Digest, o RenderOptions, limit int) Message {
+	s, secs := d.Snapshot, d.Sections
 	m := &message{}
-	m.blocks = append(m.blocks, slackgo.NewHeaderBlock(slackgo.NewTextBlockObject(slackgo.PlainTextType, headline(s, secs, o), true, false)))
-	cov := notify.CoverageLine(s)
-	if o.Route != "" {
-		cov += " · route " + escape(o.Route) + ": its slice only"
+	m.blocks = append(m.blocks, slackgo.NewHeaderBlock(slackgo.NewTextBlockObject(slackgo.PlainTextType, headline(d), true, false)))
+	cov := d.CoverageLine
+	if d.Route != "" {
+		cov += " · route " + escape(d.Route) + ": its slice only"
 	}
-	if o.Routed > 0 {
-		cov += fmt.Sprintf(" · %s in routes of their own (%s)", audit.Plural(o.Routed, "gateway"), escape(strings.Join(o.RoutedTo, ", ")))
+	if d.Routed > 0 {
+		cov += fmt.Sprintf(" · %s in routes of their own (%s)", audit.Plural(d.Routed, "gateway"), escape(strings.Join(d.RoutedTo, ", ")))
 	}
 	m.context(cov)
 	if s.Changes != nil {
-		changes := changeLines(s)
-		m.list(changesTitle(s.Changes), len(changes), func(i int) string { return changes[i] }, limit)
+		m.list(changesTitle(s.Changes, d.ChangeCounts), len(d.Changes), func(i int) string { return changeLine(d.Changes[i]) }, limit)
 	}
-	if w := notify.ActionsWarnings(s); len(w) > 0 {
+	if w := d.ActionsWarnings; len(w) > 0 {
 		m.context(":warning: *Actions from Slack not all applied:* " + escape(truncate(strings.Join(w, " · "), 1500)))
 	}
 	for _, sec := range secs {
@@ -276,17 +260,17 @@ func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int
 	// Failures, unowned tokens and lapsed suppressions keep at least a few
 	// lines even when findings are cut to none: a partial audit must never
 	// look like a clean one.
-	if fs := notify.Failures(s); len(fs) > 0 {
+	if fs := d.Failures; len(fs) > 0 {
 		m.list(fmt.Sprintf("*:x: Not audited* — %d (their tokens are not in this report)", len(fs)), len(fs),
 			func(i int) string { return failureLine(fs[i]) }, max(limit, 3))
 	}
-	if len(o.Unowned) > 0 {
-		title := fmt.Sprintf("*:bust_in_silhouette: No Slack owner* — %d (add them to slack.mentions so they get their tokens by direct message)", len(o.Unowned))
-		m.list(title, len(o.Unowned), func(i int) string {
-			return fmt.Sprintf("• %s · %s", name(o.Unowned[i].Name), audit.Plural(len(o.Unowned[i].Items), "finding"))
+	if len(d.Unowned) > 0 {
+		title := fmt.Sprintf("*:bust_in_silhouette: No Slack owner* — %d (add them to slack.mentions so they get their tokens by direct message)", len(d.Unowned))
+		m.list(title, len(d.Unowned), func(i int) string {
+			return fmt.Sprintf("• %s · %s", name(d.Unowned[i].Name), audit.Plural(len(d.Unowned[i].Items), "finding"))
 		}, max(limit, 3))
 	}
-	if ls := notify.Lapsed(s); len(ls) > 0 {
+	if ls := d.Lapsed; len(ls) > 0 {
 		title := fmt.Sprintf("*:hourglass: %s lapsed* — renew or remove them", pluralVerb(len(ls), "suppression has", "suppressions have"))
 		m.list(title, len(ls), func(i int) string {
 			l := "• " + escape(notify.SuppressionLabel(ls[i])) + ": " + withMentions(ls[i].Reason)
@@ -296,18 +280,18 @@ func render(s *audit.Snapshot, secs []notify.Section, o RenderOptions, limit int
 			return l
 		}, max(limit, 3))
 	}
-	if items, sups := notify.Snoozed(s); len(items) > 0 {
-		m.list(fmt.Sprintf("*:zzz: Snoozed from Slack* — %d (they come back when the snooze ends)", len(items)), len(items), func(i int) string {
-			return snoozedLine(items[i], sups[i], o.Mentions)
+	if zs := d.Snoozed; len(zs) > 0 {
+		m.list(fmt.Sprintf("*:zzz: Snoozed from Slack* — %d (they come back when the snooze ends)", len(zs)), len(zs), func(i int) string {
+			return snoozedLine(zs[i].Item, zs[i].Suppressed, o.Mentions)
 		}, limit)
 	}
 	m.blocks = append(m.blocks, o.Buttons.blocks(s, urgent(secs), o.Mentions, maxBlocks-len(m.blocks)-1)...)
-	f := footer(s, o)
+	f := footer(s, d.Locations)
 	if m.cut > 0 {
 		f += " · full lists in the snapshot"
 	}
 	m.context(f)
-	return Message{Text: fallback(s, secs), Blocks: m.blocks, Cut: m.cut}
+	return Message{Text: fallback(d), Blocks: m.blocks, Cut: m.cut}
 }
 
 // message is a message being rendered: its blocks, and how many lines
@@ -333,16 +317,16 @@ func (m *message) list(title string, n int, line func(int) string, limit int) {
 }
 
 // changesTitle says what changed since the previous audit, in counts.
-func changesTitle(c *audit.Changes) string {
+func changesTitle(c *audit.Changes, counts string) string {
 	var lines []string
 	if c.Overdue != nil {
 		lines = append(lines, ":warning: *"+escape(c.Overdue.Message)+"*")
 	}
 	switch {
 	case c.Previous != nil && c.Note != "":
-		lines = append(lines, "*Since "+notify.AuditedAt(c.Previous.AuditedAt)+", "+escape(c.Note)+":* "+notify.ChangeCounts(c))
+		lines = append(lines, "*Since "+notify.AuditedAt(c.Previous.AuditedAt)+", "+escape(c.Note)+":* "+counts)
 	case c.Previous != nil:
-		lines = append(lines, "*Since "+notify.AuditedAt(c.Previous.AuditedAt)+":* "+notify.ChangeCounts(c))
+		lines = append(lines, "*Since "+notify.AuditedAt(c.Previous.AuditedAt)+":* "+counts)
 	case c.Note != "":
 		lines = append(lines, "*Changes:* "+escape(truncate(c.Note, 300)))
 	case c.PreviousError != "":
@@ -353,33 +337,13 @@ func changesTitle(c *audit.Changes) string {
 	return strings.Join(lines, "\n")
 }
 
-// changeLines list what changed, token by token (unknown ones are only
-// counted: their gateway is in the failure section).
-func changeLines(s *audit.Snapshot) []string {
-	c := s.Changes
-	if c.Previous == nil {
-		return nil
-	}
-	var changed []string
-	names := gatewayNames(s)
-	for _, k := range []struct {
-		label string
-		list  []audit.Change
-	}{{"new", c.New}, {"escalated", c.Escalated}, {"resolved", c.Resolved}, {"removed", c.Removed}} {
-		for _, ch := range k.list {
-			changed = append(changed, changeLine(k.label, ch, names))
-		}
-	}
-	return changed
-}
-
 // footer is "Report: … · Snapshot: … · run `…` · livy-token-audit v…".
-func footer(s *audit.Snapshot, o RenderOptions) string {
+func footer(s *audit.Snapshot, loc delivery.Locations) string {
 	f := ""
-	if o.PageLink != "" {
-		f = "Report: " + linkTo(o.PageLink) + " · "
+	if loc.Page != "" {
+		f = "Report: " + linkTo(loc.Page) + " · "
 	}
-	f += "Snapshot: " + linkTo(o.Link) + " · run " + code(s.RunID)
+	f += "Snapshot: " + linkTo(loc.Snapshot) + " · run " + code(s.RunID)
 	if s.Tool.Version != "" {
 		f += " · " + escape(s.Tool.Name+" "+s.Tool.Version)
 	}
@@ -387,7 +351,8 @@ func footer(s *audit.Snapshot, o RenderOptions) string {
 }
 
 // changeLine renders one change: "• new: *name* `id` · stale · gateway".
-func changeLine(kind string, ch audit.Change, gateways map[string]string) string {
+func changeLine(nc notify.NamedChange) string {
+	ch := nc.Change
 	rule := stageOf(string(ch.Rule), ch.Stage)
 	if ch.From != "" {
 		rule = stageOf(string(ch.From), ch.FromStage) + " → " + rule
@@ -395,11 +360,7 @@ func changeLine(kind string, ch audit.Change, gateways map[string]string) string
 	if rule == "" {
 		rule = "no findings"
 	}
-	gw := gateways[audit.GatewayRef{AccountID: ch.AccountID, Region: ch.Region, WorkspaceID: ch.WorkspaceID, GatewayID: ch.GatewayID}.Key()]
-	if gw == "" {
-		gw = ch.GatewayID
-	}
-	l := fmt.Sprintf("• %s: *%s* %s · %s · %s", kind, name(ch.Name), code(truncate(ch.TokenID, notify.MaxNameChars)), escape(rule), name(gw))
+	l := fmt.Sprintf("• %s: *%s* %s · %s · %s", nc.Kind, name(ch.Name), code(truncate(ch.TokenID, notify.MaxNameChars)), escape(rule), name(nc.Gateway))
 	if ch.Suppressed != "" {
 		l += " · suppressed: " + withMentions(truncate(ch.Suppressed, 200))
 	}
@@ -422,15 +383,6 @@ func stageOf(rule, stage string) string {
 		return rule
 	}
 	return rule + " (" + stage + ")"
-}
-
-// gatewayNames maps gateway keys to the names people know them by.
-func gatewayNames(s *audit.Snapshot) map[string]string {
-	m := map[string]string{}
-	for _, g := range s.Gateways {
-		m[g.Ref().Key()] = notify.GatewayLabel(g)
-	}
-	return m
 }
 
 func pluralVerb(n int, one, many string) string {
@@ -457,15 +409,16 @@ func linkTo(loc string) string {
 
 // fallback is the notification text: the counts, for screen readers and
 // push notifications. Slack reads it as mrkdwn too: it is escaped.
-func fallback(s *audit.Snapshot, secs []notify.Section) string {
-	return escape(fallbackText(s, secs))
+func fallback(d *notify.Digest) string {
+	return escape(fallbackText(d))
 }
 
-func fallbackText(s *audit.Snapshot, secs []notify.Section) string {
+func fallbackText(d *notify.Digest) string {
+	s := d.Snapshot
 	if s.Verdict == audit.VerdictFailed {
 		return "Livy token audit: " + notify.FailedHeadline(s)
 	}
-	t := "Livy token audit: " + strings.ReplaceAll(notify.Counts(secs), " · ", ", ")
+	t := "Livy token audit: " + strings.ReplaceAll(d.Counts, " · ", ", ")
 	t += fmt.Sprintf("; %d/%d gateways audited", s.Summary.Gateways-s.Summary.GatewaysFailed, s.Summary.Gateways)
 	if n := s.Summary.GatewaysFailed + s.Summary.Errors; n > 0 {
 		t += fmt.Sprintf(", %d not audited", n)
@@ -518,16 +471,17 @@ func (m Message) PlainText() string {
 // RenderThread renders the full lists of findings and failures as thread
 // replies, each within Slack's limits. It is used when RenderSlack had to
 // cut lines; at most maxThreadReplies messages are returned.
-func RenderThread(s *audit.Snapshot, o RenderOptions) []Message {
+func RenderThread(d *notify.Digest, o RenderOptions) []Message {
+	s := d.Snapshot
 	var lines []string
-	for _, sec := range notify.Sections(s) {
+	for _, sec := range d.Sections {
 		lines = append(lines, fmt.Sprintf("*%s* (%s) — %d", ruleTitle(sec.Rule), sec.Severity, len(sec.Items)))
 		sl := sectionLines(sec, o.Mentions)
 		for i := range sl.n {
 			lines = append(lines, sl.line(i))
 		}
 	}
-	if fs := notify.Failures(s); len(fs) > 0 {
+	if fs := d.Failures; len(fs) > 0 {
 		lines = append(lines, fmt.Sprintf("*:x: Not audited* — %d", len(fs)))
 		for _, f := range fs {
 			lines = append(lines, failureLine(f))

@@ -11,8 +11,10 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/internal/audittest"
 	goldenfile "livy-token-audit/internal/golden"
+	"livy-token-audit/notify"
 )
 
 func golden(t *testing.T, name string, got []byte) {
@@ -25,8 +27,11 @@ func demoSnapshot(t *testing.T, name string) *audit.Snapshot {
 	return goldenfile.Snapshot(t, goldenfile.Path(t, name))
 }
 
-var demoOpts = RenderOptions{MaxItems: 10, Mentions: map[string]string{"alice": "U0ALICE01", "heidi": "U0HEIDI01"},
-	Link: "https://oss.console.aliyun.com/bucket/oss-cn-hangzhou/audit/object?path=livy%2F2026%2F11%2F27%2F20261127T090000Z.json"}
+var demoOpts = RenderOptions{MaxItems: 10, Mentions: map[string]string{"alice": "U0ALICE01", "heidi": "U0HEIDI01"}}
+
+// demoLocations are where the demo's snapshot is, as its golden messages
+// link it.
+var demoLocations = delivery.Locations{Snapshot: "https://oss.console.aliyun.com/bucket/oss-cn-hangzhou/audit/object?path=livy%2F2026%2F11%2F27%2F20261127T090000Z.json"}
 
 func TestRenderDemoGolden(t *testing.T) {
 	for _, tc := range []struct{ in, out string }{
@@ -34,7 +39,7 @@ func TestRenderDemoGolden(t *testing.T) {
 		{"demo-snapshot-day2.json", "demo-slack-day2.json"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			msg := Render(demoSnapshot(t, tc.in), demoOpts)
+			msg := Render(notify.NewDigest(demoSnapshot(t, tc.in), demoLocations), demoOpts)
 			b, err := json.MarshalIndent(msg, "", "  ")
 			if err != nil {
 				t.Fatal(err)
@@ -90,7 +95,7 @@ func TestRenderEscapesHostileNames(t *testing.T) {
 		},
 	}
 	s := audittest.BuildSnapshot(col, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy()})
-	msg := Render(s, RenderOptions{MaxItems: 10})
+	msg := Render(notify.NewDigest(s, delivery.Locations{}), RenderOptions{MaxItems: 10})
 	all := strings.Join(blockTexts(msg.Blocks), "\n") + msg.Text
 	for _, h := range []string{"<!channel>", "<!here>", "<http://evil|x>", "<@U0BOSS>", "<!everyone>", "<https://phish|gw>", "<http://evil|retry here>"} {
 		if strings.Contains(all, h) {
@@ -137,7 +142,7 @@ func TestRenderLimits(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			msg := Render(fleetOf(tc.findings, tc.bad), RenderOptions{MaxItems: 10})
+			msg := Render(notify.NewDigest(fleetOf(tc.findings, tc.bad), delivery.Locations{}), RenderOptions{MaxItems: 10})
 			checkLimits(t, msg)
 			all := strings.Join(blockTexts(msg.Blocks), "\n") + "\n" + msg.Text
 			for _, w := range tc.wantIn {
@@ -155,7 +160,7 @@ func TestRenderLimits(t *testing.T) {
 func TestRenderThreadCarriesEveryLine(t *testing.T) {
 	t.Parallel()
 	s := fleetOf(300, 20)
-	msgs := RenderThread(s, RenderOptions{MaxItems: 10})
+	msgs := RenderThread(notify.NewDigest(s, delivery.Locations{}), RenderOptions{MaxItems: 10})
 	if len(msgs) < 2 {
 		t.Fatalf("got %d replies, want the lists split over several", len(msgs))
 	}
@@ -169,7 +174,7 @@ func TestRenderThreadCarriesEveryLine(t *testing.T) {
 			t.Errorf("the thread lacks %s", w)
 		}
 	}
-	if n := len(RenderThread(fleetOf(10000, 0), RenderOptions{MaxItems: 10})); n != maxThreadReplies {
+	if n := len(RenderThread(notify.NewDigest(fleetOf(10000, 0), delivery.Locations{}), RenderOptions{MaxItems: 10})); n != maxThreadReplies {
 		t.Errorf("10,000 findings: got %d replies, want the cap %d", n, maxThreadReplies)
 	}
 }
@@ -181,7 +186,7 @@ func TestRenderOverdueAndPartial(t *testing.T) {
 	s.Scope.Partial = true
 	s.Changes = &audit.Changes{Previous: &audit.PreviousRef{Key: "k", AuditedAt: now.Add(-72 * time.Hour)},
 		Overdue: &audit.Overdue{Message: "previous audit 3d ago — expected every 24h"}}
-	all := strings.Join(blockTexts(Render(s, RenderOptions{MaxItems: 10}).Blocks), "\n")
+	all := strings.Join(blockTexts(Render(notify.NewDigest(s, delivery.Locations{}), RenderOptions{MaxItems: 10}).Blocks), "\n")
 	for _, w := range []string{":warning: *previous audit 3d ago — expected every 24h*", "ad-hoc audit of part of the scope", "1/2 gateways"} {
 		if !strings.Contains(all, w) {
 			t.Errorf("message lacks %q:\n%s", w, all)
@@ -196,7 +201,7 @@ func TestRenderUnknownRule(t *testing.T) {
 	s := &audit.Snapshot{RunID: "audit-x", AuditedAt: at, Summary: audit.Summary{Gateways: 1, Tokens: 1},
 		Gateways: []audit.GatewayReport{{Region: "cn-hangzhou", WorkspaceID: "w", GatewayID: "g", Tokens: []audit.TokenReport{
 			{TokenID: "tk-1", Name: "shared", Findings: []audit.Finding{{Rule: "leaked", Severity: audit.SeverityHigh, Message: "shares its secret"}}}}}}}
-	text := Render(s, RenderOptions{MaxItems: 10}).PlainText()
+	text := Render(notify.NewDigest(s, delivery.Locations{}), RenderOptions{MaxItems: 10}).PlainText()
 	if !strings.Contains(text, "*:grey_question: leaked* (high) — 1") || !strings.Contains(text, "shared") {
 		t.Errorf("the unknown rule's section: %s", text)
 	}

@@ -63,13 +63,12 @@ func (n *Slack) Posted(ctx context.Context, runID, destination string, since tim
 // full lists.
 func Messages(r *notify.Report, o Options, thread bool) (Message, []Message) {
 	if r.Owner != nil {
-		return RenderOwner(*r.Owner, r.Snapshot, o.RunbookURL, r.Locations, o.Buttons), nil
+		return RenderOwner(r.Digest, o.RunbookURL, o.Buttons), nil
 	}
-	ro := RenderOptions{MaxItems: o.MaxItems, Mentions: o.Mentions, Link: r.Locations.Snapshot, PageLink: r.Locations.Page, Route: r.Route, Unowned: r.Unowned,
-		Routed: r.Routed, RoutedTo: r.RoutedTo, Buttons: o.Buttons}
-	msg := Render(r.Snapshot, ro)
+	ro := RenderOptions{MaxItems: o.MaxItems, Mentions: o.Mentions, Buttons: o.Buttons}
+	msg := Render(r.Digest, ro)
 	if msg.Cut > 0 && thread {
-		return msg, RenderThread(r.Snapshot, ro)
+		return msg, RenderThread(r.Digest, ro)
 	}
 	return msg, nil
 }
@@ -78,9 +77,11 @@ func Messages(r *notify.Report, o Options, thread bool) (Message, []Message) {
 const howToRotate = "*How to rotate:* create a new token on the same Livy Gateway (EMR Serverless Spark console → your workspace → Livy Gateway → Tokens), " +
 	"move the jobs that use the old token to the new one, then delete the old one. A token that is unused or stale can simply be deleted."
 
-// RenderOwner renders an owner's direct message: their tokens that need
-// action, the most urgent first, and how to rotate.
-func RenderOwner(o notify.Owner, s *audit.Snapshot, runbookURL string, loc delivery.Locations, buttons *Buttons) Message {
+// RenderOwner renders an owner's direct message (a digest with its
+// Owner): their tokens that need action, the most urgent first, and how to
+// rotate.
+func RenderOwner(d *notify.Digest, runbookURL string, buttons *Buttons) Message {
+	o, s := *d.Owner, d.Snapshot
 	rules := map[audit.Rule]int{}
 	var order []audit.Rule
 	for _, it := range o.Items {
@@ -107,6 +108,6 @@ func RenderOwner(o notify.Owner, s *audit.Snapshot, runbookURL string, loc deliv
 		slackgo.NewSectionBlock(mrkdwn(rotate), nil, nil),
 	}
 	blocks = append(blocks, buttons.blocks(s, o.Items, nil, maxBlocks-len(blocks)-1)...)
-	blocks = append(blocks, slackgo.NewContextBlock("", mrkdwn(footer(s, RenderOptions{Link: loc.Snapshot, PageLink: loc.Page}))))
+	blocks = append(blocks, slackgo.NewContextBlock("", mrkdwn(footer(s, d.Locations))))
 	return Message{Text: escape("Livy token audit: " + strings.Join(counts, ", ") + " on tokens you created"), Blocks: blocks}
 }

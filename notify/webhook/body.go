@@ -1,9 +1,7 @@
 package webhook
 
 import (
-	"cmp"
 	"encoding/json"
-	"slices"
 	"time"
 
 	"livy-token-audit/audit"
@@ -68,15 +66,16 @@ type failure struct {
 }
 
 // Render returns the body of a report to destination: the flagged tokens
-// of its slice (those with an active finding), the most severe first, with
-// their gateway's fields and findings as in the NDJSON export; within
+// of its slice (those with an active finding) in the digest's needs-action
+// order — the most severe first, then the soonest to break — with their
+// gateway's fields and findings as in the NDJSON export; within
 // MaxBodyBytes.
 func Render(r *notify.Report, destination string) ([]byte, error) {
 	s := r.Snapshot
 	b := reportBody{SchemaVersion: SchemaVersion, Event: "report", Tool: s.Tool, RunID: s.RunID, AuditedAt: s.AuditedAt, Destination: destination,
 		Coverage: coverage{Verdict: s.Verdict, Gateways: s.Summary.Gateways, GatewaysAudited: s.Summary.Audited(), GatewaysFailed: s.Summary.GatewaysFailed,
-			ListingsFailed: s.Summary.Errors, Text: notify.CoverageLine(s)},
-		Summary: s.Summary, Changes: s.Changes, Tokens: []notify.TokenLine{}, Failures: notify.Failures(s),
+			ListingsFailed: s.Summary.Errors, Text: r.CoverageLine},
+		Summary: s.Summary, Changes: s.Changes, Tokens: []notify.TokenLine{}, Failures: r.Failures,
 		Links: links{Snapshot: r.Locations.Snapshot, Page: r.Locations.Page}}
 	if b.Failures == nil {
 		b.Failures = []notify.Failure{}
@@ -84,7 +83,10 @@ func Render(r *notify.Report, destination string) ([]byte, error) {
 	if s.Changes != nil {
 		b.ChangesNote = s.Changes.Note
 	}
-	flagged := flaggedTokens(s)
+	flagged := make([]notify.TokenLine, len(r.NeedsAction))
+	for i, a := range r.NeedsAction {
+		flagged[i] = notify.LineOf(s, a.Gateway, *a.Token)
+	}
 	base, err := json.Marshal(b)
 	if err != nil {
 		return nil, err
@@ -103,26 +105,4 @@ func Render(r *notify.Report, destination string) ([]byte, error) {
 	}
 	b.TokensOmitted = len(flagged) - len(b.Tokens)
 	return json.Marshal(b)
-}
-
-// flaggedTokens are the tokens with an active finding, the most severe
-// first (then in the snapshot's order).
-func flaggedTokens(s *audit.Snapshot) []notify.TokenLine {
-	var out []notify.TokenLine
-	for _, g := range s.Gateways {
-		for _, t := range g.Tokens {
-			if len(t.Findings) > 0 {
-				out = append(out, notify.LineOf(s, &g, t))
-			}
-		}
-	}
-	worst := func(t notify.TokenLine) audit.Severity {
-		var w audit.Severity
-		for _, f := range t.Findings {
-			w = max(w, f.Severity)
-		}
-		return w
-	}
-	slices.SortStableFunc(out, func(a, b notify.TokenLine) int { return cmp.Compare(worst(b), worst(a)) })
-	return out
 }

@@ -129,7 +129,7 @@ func report() *notify.Report {
 		Changes: &audit.Changes{New: []audit.Change{{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1", TokenID: "tk-soon", Name: "nightly", Rule: audit.RuleExpiring}},
 			Escalated: []audit.Change{}, Resolved: []audit.Change{}, Removed: []audit.Change{}, Unknown: []audit.Change{}},
 	}
-	return &notify.Report{Destination: "webhook:tickets", Snapshot: s, Locations: delivery.Locations{Snapshot: "oss://x.json", Page: "oss://x.html"}}
+	return &notify.Report{Destination: "webhook:tickets", Digest: notify.NewDigest(s, delivery.Locations{Snapshot: "oss://x.json", Page: "oss://x.html"})}
 }
 
 // One signed post, with the contract's fields; the receiver verifies it,
@@ -280,6 +280,7 @@ func TestBodyIsCapped(t *testing.T) {
 		g.Tokens = append(g.Tokens, audit.TokenReport{TokenID: fmt.Sprintf("tk-%05d", i), Name: strings.Repeat("n", 40),
 			Findings: []audit.Finding{{Rule: audit.RuleStale, Severity: sev, Message: "last used 90d ago"}}})
 	}
+	r.Digest = notify.NewDigest(r.Snapshot, r.Locations) // the slice changed: its digest is built again
 	b, err := Render(r, "webhook:tickets")
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,185 @@
+package notify
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
+)
+
+// Digest is one destination's view of a run, built once (NewDigest, or by
+// the Router for each destination it plans): every fact a report shows —
+// the coverage, the counts, the sections in the rule table's order, what
+// needs action first, the changes named by token, the failures, the lapsed
+// suppressions, the snoozes, the warnings of the record of actions, where
+// the snapshot and the page are, and the destination's place in the
+// routing. Every renderer (the Slack message, the text summary, the report
+// page, the JSON webhook's body) reads it and computes none of these on
+// its own, so that they cannot drift apart; the rule facts they show
+// (label, colour, icon, urgency) come from the rule table alone.
+type Digest struct {
+	// Snapshot is the destination's slice of the run, its changes compared
+	// with what the destination was last told.
+	Snapshot  *audit.Snapshot
+	Locations delivery.Locations
+	// Sections are the active findings by rule: the most severe rule first
+	// (rule table order when severities tie), each rule's tokens the most
+	// urgent first; a reused section's tokens also by group.
+	Sections []Section
+	// Counts says the sections' counts: "3 expiring · 2 stale", or "no
+	// findings".
+	Counts string
+	// Coverage is "4/5 gateways in 4 workspaces, 2 regions · 10 tokens";
+	// CoverageLine adds the audit time and everything that keeps the audit
+	// from being whole.
+	Coverage, CoverageLine string
+	// Failures are the gateways and listings that could not be audited.
+	Failures []Failure
+	// Lapsed are the suppressions past their until date.
+	Lapsed []audit.SuppressionReport
+	// Snoozed are the findings snoozed from Slack and still snoozed, the
+	// soonest to lapse first.
+	Snoozed []Snooze
+	// NeedsAction are the tokens with an active finding, each once (its
+	// most severe finding), the most severe first, then the soonest to
+	// break (an expiry), then by rule and name.
+	NeedsAction []Action
+	// Changes are what changed since the audit this destination compares
+	// with, token by token, in the order new, escalated, resolved,
+	// removed (unknown ones are only counted: their gateway failed).
+	Changes []NamedChange
+	// ChangeCounts says the changes' counts ("" without a comparison).
+	ChangeCounts string
+	// ActionsWarnings are the warnings of the record of actions, the
+	// first few.
+	ActionsWarnings []string
+
+	// The destination's place in the routing (the Router sets them):
+	// Route names the route whose slice this is ("" for the main report
+	// and owners' messages); Owner is set on an owner's message; Unowned
+	// lists, on the main report, the owners no recipient is mapped for;
+	// Routed counts the gateways exclusive routes took out of the main
+	// report, RoutedTo names those routes.
+	Route    string
+	Owner    *Owner
+	Unowned  []Owner
+	Routed   int
+	RoutedTo []string
+}
+
+// Snooze is a finding snoozed from Slack: the token and its suppressed
+// finding (Item.Finding is the suppressed finding's).
+type Snooze struct {
+	Item
+	Suppressed *audit.SuppressedFinding
+}
+
+// Action is one token that needs action: its most severe finding (Item),
+// the rules of its other findings, and when it breaks (an expiring
+// token's expiry; nil: act now).
+type Action struct {
+	Item
+	Also     []audit.Rule
+	Deadline *time.Time
+}
+
+// NamedChange is one change with the names of its gateway and workspace
+// as the snapshot knows them (the IDs when the gateway is not in it).
+type NamedChange struct {
+	// Kind is new, escalated, resolved or removed.
+	Kind string
+	audit.Change
+	Gateway, Workspace string
+}
+
+// NewDigest builds the digest of s, whose snapshot and page are at loc.
+func NewDigest(s *audit.Snapshot, loc delivery.Locations) *Digest {
+	d := &Digest{Snapshot: s, Locations: loc, Sections: sections(s), Coverage: coverage(s), CoverageLine: coverageLine(s),
+		Failures: failures(s), Lapsed: lapsed(s), ActionsWarnings: actionsWarnings(s)}
+	d.Counts = counts(d.Sections)
+	d.Snoozed = snoozed(s)
+	d.NeedsAction = needsAction(s)
+	d.Changes = namedChanges(s)
+	if c := s.Changes; c != nil && c.Previous != nil {
+		d.ChangeCounts = changeCounts(c)
+	}
+	return d
+}
+
+// needsAction orders the tokens with an active finding (see
+// Digest.NeedsAction).
+func needsAction(s *audit.Snapshot) []Action {
+	var out []Action
+	for i := range s.Gateways {
+		g := &s.Gateways[i]
+		account := AccountLabel(s, g.AccountID, g.AccountName)
+		for j := range g.Tokens {
+			t := &g.Tokens[j]
+			if len(t.Findings) == 0 {
+				continue
+			}
+			worst := &t.Findings[0]
+			for k := range t.Findings {
+				f := &t.Findings[k]
+				if cmp.Or(cmp.Compare(f.Severity, worst.Severity), cmp.Compare(audit.Order(worst.Rule), audit.Order(f.Rule))) > 0 {
+					worst = f
+				}
+			}
+			a := Action{Item: Item{g, t, worst, account}}
+			if worst.Rule == audit.RuleExpiring && t.ExpireTime != nil {
+				a.Deadline = t.ExpireTime
+			}
+			for _, f := range t.Findings {
+				if f.Rule != worst.Rule {
+					a.Also = append(a.Also, f.Rule)
+				}
+			}
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(x, y Action) int {
+		if c := cmp.Compare(y.Finding.Severity, x.Finding.Severity); c != 0 {
+			return c
+		}
+		switch {
+		case x.Deadline != nil && y.Deadline == nil:
+			return -1
+		case x.Deadline == nil && y.Deadline != nil:
+			return 1
+		case x.Deadline != nil && !x.Deadline.Equal(*y.Deadline):
+			return x.Deadline.Compare(*y.Deadline)
+		}
+		return cmp.Or(cmp.Compare(audit.Order(x.Finding.Rule), audit.Order(y.Finding.Rule)), cmp.Compare(cmp.Or(x.Token.Name, x.Token.TokenID), cmp.Or(y.Token.Name, y.Token.TokenID)),
+			cmp.Compare(x.Token.TokenID, y.Token.TokenID))
+	})
+	return out
+}
+
+// namedChanges are the snapshot's changes, token by token, with their
+// gateways' names.
+func namedChanges(s *audit.Snapshot) []NamedChange {
+	c := s.Changes
+	if c == nil || c.Previous == nil {
+		return nil
+	}
+	names := make(map[string]*audit.GatewayReport, len(s.Gateways))
+	for i := range s.Gateways {
+		names[s.Gateways[i].Ref().Key()] = &s.Gateways[i]
+	}
+	var out []NamedChange
+	for _, k := range []struct {
+		kind string
+		list []audit.Change
+	}{{"new", c.New}, {"escalated", c.Escalated}, {"resolved", c.Resolved}, {"removed", c.Removed}} {
+		for _, ch := range k.list {
+			nc := NamedChange{Kind: k.kind, Change: ch, Gateway: ch.GatewayID}
+			if g := names[audit.GatewayRef{AccountID: ch.AccountID, Region: ch.Region, WorkspaceID: ch.WorkspaceID, GatewayID: ch.GatewayID}.Key()]; g != nil {
+				nc.Gateway, nc.Workspace = GatewayLabel(*g), WorkspaceLabel(*g)
+			}
+			out = append(out, nc)
+		}
+	}
+	return out
+}
