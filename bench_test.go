@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -10,15 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/alibabacloud-go/tea/dara"
-	"github.com/aliyun/credentials-go/credentials"
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/emr"
@@ -46,140 +41,6 @@ func benchFleet(b *testing.B, gateways int, latency time.Duration, record bool) 
 	srv, dials := emulator.Serve(emu)
 	b.Cleanup(srv.Close)
 	return emu, srv.URL, dials
-}
-
-func benchCred(b *testing.B) credentials.Credential {
-	c, err := credentials.NewCredential(&credentials.Config{Type: dara.String("access_key"), AccessKeyId: dara.String(benchAK), AccessKeySecret: dara.String(benchSK)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return c
-}
-
-// auditFleet runs whole audits (discovery, listing, classification) of the
-// fleet through the real client, and reports the run's time against the
-// latency bound ceil(calls/concurrency) × latency, or against calls/rate.
-func auditFleet(b *testing.B, gateways, concurrency int, latency time.Duration, rps float64) {
-	auditFleetWith(b, gateways, concurrency, latency, rps, false)
-}
-
-// auditFleetWith is auditFleet, with each gateway's details read (and the
-// secret values measured) as a deployed run does.
-func auditFleetWith(b *testing.B, gateways, concurrency int, latency time.Duration, rps float64, details bool) {
-	emu, url, dials := benchFleet(b, gateways, latency, rps > 0)
-	opts := emr.Options{Endpoint: url, Credential: benchCred(b), MaxConns: concurrency, Timeout: time.Minute}
-	if details {
-		key, err := audit.NewSecretKey()
-		if err != nil {
-			b.Fatal(err)
-		}
-		opts.SecretKey = key
-	}
-	c, err := emr.New(opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	a := &fleet.Auditor{Concurrency: concurrency, RatePerSecond: cmp.Or(rps, 1e9), Details: details}
-	accounts := []fleet.Account{{API: c, Account: audit.Account{Scope: audit.Scope{Regions: []string{"cn-hangzhou"}}}}}
-	for b.Loop() {
-		bl := audit.NewBuilder(audit.Evaluation{Now: demoStart, Policy: audit.DefaultPolicy()})
-		errs, _ := a.Walk(b.Context(), accounts, func(r audit.GatewayResult) { bl.Add(r) })
-		s := bl.Finish(errs)
-		if s.Summary.Gateways != gateways || s.Summary.GatewaysFailed != 0 || s.Summary.Tokens != gateways*50 {
-			b.Fatalf("audited %d gateways (%d failed), %d tokens", s.Summary.Gateways, s.Summary.GatewaysFailed, s.Summary.Tokens)
-		}
-	}
-	per := b.Elapsed() / time.Duration(b.N)
-	calls := float64(emu.Served()) / float64(b.N)
-	b.ReportMetric(calls, "calls/op")
-	b.ReportMetric(float64(dials.Load())/float64(b.N), "dials/op")
-	b.ReportMetric(float64(emu.MaxInFlight()), "max-in-flight")
-	if rps > 0 {
-		b.ReportMetric(per.Seconds()/(calls/rps), "x-rate-bound")
-		b.ReportMetric(float64(emu.MaxInWindow(time.Second, true)), "max-req/s-window")
-		return
-	}
-	bound := time.Duration(math.Ceil(calls/float64(concurrency))) * latency
-	b.ReportMetric(per.Seconds()/bound.Seconds(), "x-latency-bound")
-}
-
-// BenchmarkFleet: 10, 100 and 1,000 gateways × 50 tokens at 20 ms per call,
-// concurrency 32; and the 1,000-gateway fleet with concurrency 1, the
-// sequential script most teams write first.
-func BenchmarkFleet(b *testing.B) {
-	for _, n := range []int{10, 100, 1000} {
-		b.Run(fmt.Sprintf("gateways=%d/concurrency=32", n), func(b *testing.B) { auditFleet(b, n, 32, 20*time.Millisecond, 0) })
-	}
-	b.Run("gateways=1000/concurrency=1", func(b *testing.B) { auditFleet(b, 1000, 1, 20*time.Millisecond, 0) })
-	// As deployed: each gateway's details read too (twice the calls) and
-	// every secret value measured.
-	b.Run("gateways=1000/concurrency=32/details", func(b *testing.B) { auditFleetWith(b, 1000, 32, 20*time.Millisecond, 0, true) })
-}
-
-// BenchmarkFleetNoLatency is the 1,000-gateway fleet with no latency: what
-// is left is the client's and the stand-in's CPU.
-func BenchmarkFleetNoLatency(b *testing.B) { auditFleet(b, 1000, 32, 0, 0) }
-
-// BenchmarkFleetRate is the 1,000-gateway fleet at ratePerSecond: 50.
-func BenchmarkFleetRate(b *testing.B) { auditFleet(b, 1000, 32, 0, 50) }
-
-// BenchmarkClassifyEncode classifies 100,000 tokens (2,000 gateways × 50),
-// compares them with a baseline and streams the snapshot out: ns and
-// allocations per token, and the peak heap.
-func BenchmarkClassifyEncode(b *testing.B) {
-	const gateways, per = 2000, 50
-	results := make([]audit.GatewayResult, gateways)
-	for g := range results {
-		results[g].Ref = audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: fmt.Sprintf("w-%03d", g/10), GatewayID: fmt.Sprintf("lc-%05d", g)}
-		for k := range per {
-			results[g].Tokens = append(results[g].Tokens, audit.Token{ID: fmt.Sprintf("tk-%05d-%03d", g, k), Name: fmt.Sprintf("job-%d", k), CreatedBy: "user",
-				CreateTime: demoStart.Add(-time.Duration(30+k) * 24 * time.Hour), LastUsedTime: demoStart.Add(-time.Duration(k%60) * 24 * time.Hour),
-				ExpireTime: demoStart.Add(time.Duration(k%30) * 24 * time.Hour)})
-		}
-	}
-	ev := audit.Evaluation{Now: demoStart, Policy: audit.DefaultPolicy()}
-	base := audit.BaselineOf(audittest.BuildSnapshot(audittest.Collection{Gateways: results}, audit.Evaluation{Now: demoStart.Add(-24 * time.Hour), Policy: audit.DefaultPolicy()}))
-	runtime.GC()
-	var peak atomic.Uint64
-	stop := sampleHeap(&peak)
-	b.ReportAllocs()
-	for b.Loop() {
-		bl := audit.NewBuilder(ev)
-		for _, r := range results {
-			bl.Add(r)
-		}
-		s := bl.Finish(nil)
-		audit.Compare(s, base, nil, 0)
-		if err := s.Write(io.Discard); err != nil {
-			b.Fatal(err)
-		}
-	}
-	stop()
-	tokens := float64(gateways * per)
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/tokens, "ns/token")
-	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
-}
-
-// sampleHeap records the largest live heap until stop is called.
-func sampleHeap(peak *atomic.Uint64) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		var ms runtime.MemStats
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				runtime.ReadMemStats(&ms)
-				if ms.HeapAlloc > peak.Load() {
-					peak.Store(ms.HeapAlloc)
-				}
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // BenchmarkBinaryFleet runs the real binary (the CLI) over fleets of 50
@@ -284,7 +145,7 @@ func BenchmarkBinaryStartup(b *testing.B) {
 // stand-in: x-lean is the ratio of their times.
 func BenchmarkRunVsLean(b *testing.B) {
 	emu, url, _ := benchFleet(b, 1000, 20*time.Millisecond, false)
-	c, err := emr.New(emr.Options{Endpoint: url, Credential: benchCred(b), MaxConns: 32, Timeout: time.Minute, Retries: 0})
+	c, err := emr.New(emr.Options{Endpoint: url, Credential: audittest.Credential(b, benchAK, benchSK), MaxConns: 32, Timeout: time.Minute, Retries: 0})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,10 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"testing"
+
+	"github.com/alibabacloud-go/tea/dara"
+	"github.com/aliyun/credentials-go/credentials"
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/fleet"
@@ -35,5 +39,15 @@ func Collect(ctx context.Context, a *fleet.Auditor, api fleet.API, sc audit.Scop
 	var c Collection
 	c.Errors, _ = a.Walk(ctx, []fleet.Account{{API: api, Account: audit.Account{Scope: sc}}}, func(r audit.GatewayResult) { c.Gateways = append(c.Gateways, r) })
 	slices.SortFunc(c.Gateways, func(x, y audit.GatewayResult) int { return cmp.Compare(x.Ref.Key(), y.Ref.Key()) })
+	return c
+}
+
+// Credential is an access key credential, as the tests sign with.
+func Credential(tb testing.TB, ak, secret string) credentials.Credential {
+	tb.Helper()
+	c, err := credentials.NewCredential(&credentials.Config{Type: dara.String("access_key"), AccessKeyId: dara.String(ak), AccessKeySecret: dara.String(secret)})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	return c
 }
