@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -101,29 +102,67 @@ func baselineGateway(g GatewayReport, at time.Time) BaselineGateway {
 // audited state; a gateway that is gone (its workspace was listed and it
 // was not there) or no longer in scope is dropped. prev may be nil.
 func NextBaseline(prev *Baseline, cur *Snapshot) *Baseline {
-	next := &Baseline{SchemaVersion: SchemaVersion, AuditedAt: cur.AuditedAt, Key: SnapshotKey(cur.AuditedAt), RunID: cur.RunID, Ledgers: true, Gateways: []BaselineGateway{}}
-	old := map[string]BaselineGateway{}
+	next := nextHead(cur)
+	for _, e := range nextGateways(prev, cur) {
+		next.Gateways = append(next.Gateways, e.gateway(cur.AuditedAt))
+	}
+	return next
+}
+
+// WriteNextBaseline streams NextBaseline(prev, cur) to w, byte for byte as
+// its Write writes it, but one gateway at a time: the next baseline of a
+// large fleet is never held whole beside the snapshot.
+func WriteNextBaseline(w io.Writer, prev *Baseline, cur *Snapshot) error {
+	entries := nextGateways(prev, cur)
+	return nextHead(cur).write(w, len(entries), func(i int) BaselineGateway { return entries[i].gateway(cur.AuditedAt) })
+}
+
+func nextHead(cur *Snapshot) *Baseline {
+	return &Baseline{SchemaVersion: SchemaVersion, AuditedAt: cur.AuditedAt, Key: SnapshotKey(cur.AuditedAt), RunID: cur.RunID, Ledgers: true, Gateways: []BaselineGateway{}}
+}
+
+// nextEntry is one gateway of the next baseline: the state cur audited,
+// or the one it keeps from prev.
+type nextEntry struct {
+	key string
+	cur *GatewayReport
+	old *BaselineGateway
+}
+
+func (e nextEntry) gateway(at time.Time) BaselineGateway {
+	if e.cur != nil {
+		return baselineGateway(*e.cur, at)
+	}
+	return *e.old
+}
+
+// nextGateways are the gateways of the next baseline (see NextBaseline),
+// sorted by key.
+func nextGateways(prev *Baseline, cur *Snapshot) []nextEntry {
+	old := map[string]*BaselineGateway{}
 	if prev != nil {
-		for _, g := range prev.Gateways {
-			old[g.key()] = g
+		for i := range prev.Gateways {
+			old[prev.Gateways[i].key()] = &prev.Gateways[i]
 		}
 	}
-	for _, g := range cur.Gateways {
+	var out []nextEntry
+	for i := range cur.Gateways {
+		g := &cur.Gateways[i]
 		k := g.Ref().Key()
 		if g.Error == nil {
-			next.Gateways = append(next.Gateways, baselineGateway(g, cur.AuditedAt))
+			out = append(out, nextEntry{key: k, cur: g})
 		} else if pg, ok := old[k]; ok {
-			next.Gateways = append(next.Gateways, pg)
+			out = append(out, nextEntry{key: k, old: pg})
 		}
 		delete(old, k)
 	}
-	for _, pg := range old {
-		if fateOf(cur, pg) == fateUnknown {
-			next.Gateways = append(next.Gateways, pg)
+	for k, pg := range old {
+		if fateOf(cur, *pg) == fateUnknown {
+			out = append(out, nextEntry{key: k, old: pg})
 		}
 	}
-	slices.SortFunc(next.Gateways, func(a, b BaselineGateway) int { return cmp.Compare(a.key(), b.key()) })
-	return next
+	slices.SortFunc(out, func(a, b nextEntry) int { return cmp.Compare(a.key, b.key) })
+	return out
 }
 
 // fate is what became of a baselined gateway that a run did not list.
@@ -169,8 +208,59 @@ func ReadBaseline(b []byte) (*Baseline, error) {
 	return &base, nil
 }
 
+// ReadBaselineHeader reads only what names a baseline — its schema
+// version, audit time, key and run — without its gateways: a run checks
+// it just before moving the baseline, and reading the whole of a large
+// fleet's again would cost as much as the first read. The fields are the
+// first of the file as Write writes it; a file that is not one is an
+// error.
+func ReadBaselineHeader(b []byte) (*Baseline, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	bad := func(err error) (*Baseline, error) { return nil, fmt.Errorf("not a baseline: %w", err) }
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return bad(fmt.Errorf("not a JSON object"))
+	}
+	var base Baseline
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return bad(err)
+		}
+		key, _ := t.(string)
+		var v any
+		switch key {
+		case "gateways":
+			if err := checkVersion(base.SchemaVersion); err != nil {
+				return nil, err
+			}
+			return &base, nil
+		case "schemaVersion":
+			v = &base.SchemaVersion
+		case "auditedAt":
+			v = &base.AuditedAt
+		case "key":
+			v = &base.Key
+		case "runId":
+			v = &base.RunID
+		case "ledgers":
+			v = &base.Ledgers
+		default:
+			v = new(json.RawMessage)
+		}
+		if err := dec.Decode(v); err != nil {
+			return bad(err)
+		}
+	}
+	return bad(fmt.Errorf("no gateways"))
+}
+
 // Write streams the baseline to w as compact JSON, one gateway at a time.
 func (b *Baseline) Write(w io.Writer) error {
+	return b.write(w, len(b.Gateways), func(i int) BaselineGateway { return b.Gateways[i] })
+}
+
+// write writes b's head and n gateways, gateway(i) each.
+func (b *Baseline) write(w io.Writer, n int, gateway func(i int) BaselineGateway) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	head, err := json.Marshal(struct {
 		SchemaVersion int       `json:"schemaVersion"`
@@ -184,11 +274,12 @@ func (b *Baseline) Write(w io.Writer) error {
 	}
 	bw.Write(head[:len(head)-1])
 	bw.WriteString(`,"gateways":[`)
-	for i := range b.Gateways {
+	for i := range n {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		g, err := json.Marshal(&b.Gateways[i])
+		bg := gateway(i)
+		g, err := json.Marshal(&bg)
 		if err != nil {
 			return fmt.Errorf("encode baseline: %w", err)
 		}

@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,5 +59,57 @@ func TestRebuildBaseline(t *testing.T) {
 	delete(stored, SnapshotKey(s2.AuditedAt))
 	if b := RebuildBaseline(s3, earlier, 5); len(b.Gateways) != 1 {
 		t.Errorf("with s2 lost: %+v, want only %s", b.Gateways, gwA.GatewayID)
+	}
+}
+
+// The header of a baseline as Write writes it reads back as ReadBaseline
+// reads it, without its gateways; one of a newer release is refused as
+// ReadBaseline refuses it.
+func TestReadBaselineHeader(t *testing.T) {
+	t.Parallel()
+	base := &Baseline{SchemaVersion: SchemaVersion, AuditedAt: now, Key: SnapshotKey(now), RunID: RunID(now), Ledgers: true,
+		Gateways: []BaselineGateway{{Region: "cn-hangzhou", WorkspaceID: "w", GatewayID: "g", AuditedAt: now}}}
+	var buf bytes.Buffer
+	if err := base.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	h, err := ReadBaselineHeader(buf.Bytes())
+	if err != nil || !h.AuditedAt.Equal(now) || h.Key != base.Key || h.RunID != base.RunID || !h.Ledgers || h.Gateways != nil {
+		t.Fatalf("header %+v, %v", h, err)
+	}
+	newer := bytes.Replace(buf.Bytes(), []byte(`"schemaVersion":1`), []byte(`"schemaVersion":2`), 1)
+	if _, err := ReadBaselineHeader(newer); err == nil {
+		t.Error("a baseline of a newer release was read")
+	}
+	for _, bad := range []string{"", "[]", `{"schemaVersion":1}`, `{"auditedAt":"x","gateways":[]}`} {
+		if _, err := ReadBaselineHeader([]byte(bad)); err == nil {
+			t.Errorf("%q read as a baseline", bad)
+		}
+	}
+}
+
+// WriteNextBaseline writes what NextBaseline's Write writes, byte for
+// byte.
+func TestWriteNextBaselineIsNextBaseline(t *testing.T) {
+	t.Parallel()
+	g := func(id string, fail bool) GatewayResult {
+		r := GatewayResult{Ref: GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w", GatewayID: id}, Tokens: []Token{{ID: "tk-" + id, CreateTime: now.Add(-90 * Day)}}}
+		if fail {
+			r.Err, r.Tokens = &APIError{Code: "X"}, nil
+		}
+		return r
+	}
+	prev := NextBaseline(nil, BuildSnapshot(Collection{Gateways: []GatewayResult{g("a", false), g("b", false), g("c", false)}}, Evaluation{Now: now.Add(-Day), Policy: DefaultPolicy()}))
+	cur := BuildSnapshot(Collection{Gateways: []GatewayResult{g("b", true), g("a", false), g("d", false)},
+		Errors: []ScopeError{{Region: "cn-hangzhou", WorkspaceID: "w", Code: "X"}}}, Evaluation{Now: now, Policy: DefaultPolicy()})
+	var want, got bytes.Buffer
+	if err := NextBaseline(prev, cur).Write(&want); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteNextBaseline(&got, prev, cur); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want.String() || !strings.Contains(got.String(), `"gatewayId":"c"`) {
+		t.Errorf("streamed:\n%s\nbuilt:\n%s", got.String(), want.String())
 	}
 }

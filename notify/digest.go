@@ -2,6 +2,7 @@ package notify
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"time"
 
@@ -139,21 +140,42 @@ func needsAction(s *audit.Snapshot) []Action {
 			out = append(out, a)
 		}
 	}
-	slices.SortFunc(out, func(x, y Action) int {
-		if c := cmp.Compare(y.Finding.Severity, x.Finding.Severity); c != 0 {
-			return c
+	// Sorted by keys computed once, compared one at a time: a large fleet
+	// has tens of thousands of tokens that need action.
+	type key struct {
+		sev      audit.Severity
+		deadline int64 // ms; math.MaxInt64 for none
+		order    int
+		name     string
+	}
+	keys := make([]key, len(out))
+	idx := make([]int, len(out))
+	for i, a := range out {
+		k := key{sev: a.Finding.Severity, deadline: math.MaxInt64, order: audit.Order(a.Finding.Rule), name: cmp.Or(a.Token.Name, a.Token.TokenID)}
+		if a.Deadline != nil {
+			k.deadline = a.Deadline.UnixNano()
 		}
+		keys[i], idx[i] = k, i
+	}
+	slices.SortFunc(idx, func(x, y int) int {
+		kx, ky := &keys[x], &keys[y]
 		switch {
-		case x.Deadline != nil && y.Deadline == nil:
-			return -1
-		case x.Deadline == nil && y.Deadline != nil:
-			return 1
-		case x.Deadline != nil && !x.Deadline.Equal(*y.Deadline):
-			return x.Deadline.Compare(*y.Deadline)
+		case kx.sev != ky.sev:
+			return cmp.Compare(ky.sev, kx.sev)
+		case kx.deadline != ky.deadline:
+			return cmp.Compare(kx.deadline, ky.deadline)
+		case kx.order != ky.order:
+			return cmp.Compare(kx.order, ky.order)
+		case kx.name != ky.name:
+			return cmp.Compare(kx.name, ky.name)
 		}
-		return cmp.Or(cmp.Compare(audit.Order(x.Finding.Rule), audit.Order(y.Finding.Rule)), cmp.Compare(cmp.Or(x.Token.Name, x.Token.TokenID), cmp.Or(y.Token.Name, y.Token.TokenID)),
-			cmp.Compare(x.Token.TokenID, y.Token.TokenID))
+		return cmp.Compare(out[x].Token.TokenID, out[y].Token.TokenID)
 	})
+	sorted := make([]Action, len(out))
+	for i, j := range idx {
+		sorted[i] = out[j]
+	}
+	out = sorted
 	return out
 }
 

@@ -120,8 +120,18 @@ func group(s *audit.Snapshot) []Section {
 // first (the rule table says how: the soonest expiry, the longest unused…),
 // then by where they are.
 func urgency(u func(a, b *audit.TokenReport) int, a, b Item) int {
-	return cmp.Or(u(a.Token, b.Token), cmp.Compare(a.Gateway.Region, b.Gateway.Region), cmp.Compare(a.Token.Name, b.Token.Name), cmp.Compare(a.Token.TokenID, b.Token.TokenID),
-		cmp.Compare(a.Gateway.AccountID, b.Gateway.AccountID), cmp.Compare(a.Gateway.WorkspaceID, b.Gateway.WorkspaceID), cmp.Compare(a.Gateway.GatewayID, b.Gateway.GatewayID))
+	// Compared one key at a time (cmp.Or would compare them all): the
+	// sections of a large fleet sort tens of thousands of items.
+	if c := u(a.Token, b.Token); c != 0 {
+		return c
+	}
+	for _, k := range [...][2]string{{a.Gateway.Region, b.Gateway.Region}, {a.Token.Name, b.Token.Name}, {a.Token.TokenID, b.Token.TokenID},
+		{a.Gateway.AccountID, b.Gateway.AccountID}, {a.Gateway.WorkspaceID, b.Gateway.WorkspaceID}, {a.Gateway.GatewayID, b.Gateway.GatewayID}} {
+		if c := cmp.Compare(k[0], k[1]); c != 0 {
+			return c
+		}
+	}
+	return 0
 }
 
 // counts renders "3 expiring · 2 stale" in Section order; "no findings"

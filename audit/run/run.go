@@ -277,6 +277,11 @@ func (r *Runner) run(ctx context.Context, o Options) (*Result, error) {
 		renders[i] = prerender(func(w io.Writer) error { return rd.Render(w, v) })
 		defer renders[i].close()
 	}
+	// So is the next baseline, when it is to move, one gateway at a time.
+	if st.hold == "" {
+		st.next = prerender(func(w io.Writer) error { return audit.WriteNextBaseline(w, st.base, res.Snapshot) })
+		defer st.next.close()
+	}
 	if !res.Reused {
 		encoded := st.spool.encoded()
 		if err := r.Store.Put(ctx, res.Key, func(w io.Writer) error { return res.Snapshot.WriteWith(w, encoded) }); err != nil {
@@ -327,6 +332,9 @@ type state struct {
 	spool *gatewaySpool
 	// scopeErr is a narrowing that named what is nowhere: nothing is written.
 	scopeErr error
+	// next is the next baseline, rendered while the snapshot is written
+	// (nil when the baseline does not move).
+	next *prerendered
 	// historyHeld says why history.json must not be replaced; fatal is a
 	// state file of a newer release (the run fails).
 	historyHeld string
@@ -527,7 +535,7 @@ func (r *Runner) advance(ctx context.Context, res *Result, st state) []error {
 		r.logger().Info("baseline not moved", "reason", st.hold)
 		return nil
 	}
-	held, err := r.moveBaseline(ctx, res, st.base)
+	held, err := r.moveBaseline(ctx, res, st.base, st.next)
 	switch {
 	case err != nil:
 		return []error{err}

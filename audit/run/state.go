@@ -228,9 +228,9 @@ func holdBaseline(s *audit.Snapshot, narrowed bool, base *audit.Baseline, held s
 // a run that moved it past this one meanwhile is not undone (it reports
 // why it held). What is left of the race — another run moving it between
 // this read and these writes — is documented.
-func (r *Runner) moveBaseline(ctx context.Context, res *Result, base *audit.Baseline) (held string, err error) {
+func (r *Runner) moveBaseline(ctx context.Context, res *Result, base *audit.Baseline, next *prerendered) (held string, err error) {
 	if b, err := r.Store.Get(ctx, audit.BaselineKey); err == nil {
-		now, rerr := audit.ReadBaseline(b)
+		now, rerr := audit.ReadBaselineHeader(b)
 		switch {
 		case isNewer(rerr):
 			return audit.BaselineKey + " became of a newer release meanwhile, and is not overwritten", nil
@@ -242,7 +242,7 @@ func (r *Runner) moveBaseline(ctx context.Context, res *Result, base *audit.Base
 	if err := r.Store.Copy(ctx, res.Key, audit.LatestKey); err != nil {
 		return "", fmt.Errorf("write %s: %w", audit.LatestKey, err)
 	}
-	if err := r.Store.Put(ctx, audit.BaselineKey, audit.NextBaseline(base, res.Snapshot).Write); err != nil {
+	if err := r.Store.Put(ctx, audit.BaselineKey, next.content); err != nil {
 		return "", fmt.Errorf("write %s: %w", audit.BaselineKey, err)
 	}
 	return "", nil
