@@ -21,9 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alibabacloud-go/tea/dara"
-	"github.com/aliyun/credentials-go/credentials"
-
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/delivery"
 	"livy-token-audit/audit/emr"
@@ -58,15 +55,6 @@ const (
 )
 
 var now = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
-
-func cred(t testing.TB, ak, secret string) credentials.Credential {
-	t.Helper()
-	c, err := credentials.NewCredential(&credentials.Config{Type: dara.String("access_key"), AccessKeyId: dara.String(ak), AccessKeySecret: dara.String(secret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 func world() *emulator.World {
 	ms := func(t time.Time) emulator.Time { return emulator.At(t) }
@@ -107,7 +95,7 @@ func newBench(t testing.TB, deleteOn bool) *bench {
 	}}
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
-	api, err := emr.New(emr.Options{Endpoint: srv.URL, Credential: cred(t, deleteKey, deleteSecret), Timeout: 5 * time.Second, Retries: 1})
+	api, err := emr.New(emr.Options{Endpoint: srv.URL, Credential: audittest.Credential(t, deleteKey, deleteSecret), Timeout: 5 * time.Second, Retries: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -589,7 +577,7 @@ func TestActionFaults(t *testing.T) {
 	})
 	t.Run("the delete fails: recorded as failed, the token stays", func(t *testing.T) {
 		b := newBench(t, true)
-		ro, err := emr.New(emr.Options{Endpoint: b.endpoint, Credential: cred(t, readKey, readSecret), Timeout: 5 * time.Second})
+		ro, err := emr.New(emr.Options{Endpoint: b.endpoint, Credential: audittest.Credential(t, readKey, readSecret), Timeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
