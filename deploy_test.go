@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -42,14 +43,35 @@ type sYAML struct {
 	} `yaml:"resources"`
 }
 
-// loadSYAML reads s.yaml with its ${vars.X} resolved, as Serverless Devs
-// resolves them.
+// deployEnv is the environment docs/deploy.md says a deploy needs: the
+// function's role, and nothing else (every other variable has a default).
+var deployEnv = map[string]string{"AUDIT_ROLE_ARN": "acs:ram::1234567890123456:role/livy-token-audit"}
+
+// envRef is a ${env('X')} or ${env('X', 'default')} of s.yaml.
+var envRef = regexp.MustCompile(`\$\{env\('([A-Za-z_][A-Za-z0-9_]*)'(?:\s*,\s*'([^']*)')?\)\}`)
+
+// loadSYAML reads s.yaml with its ${vars.X} and ${env(...)} resolved, as
+// Serverless Devs resolves them, with deployEnv as the environment: an
+// env() without a default that deployEnv does not set is an error, as it
+// is for Serverless Devs ("env('X') not found": an empty variable counts
+// as missing).
 func loadSYAML(t *testing.T) (sYAML, map[string]any) {
 	t.Helper()
 	b, err := os.ReadFile("s.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	b = envRef.ReplaceAllFunc(b, func(m []byte) []byte {
+		sm := envRef.FindSubmatch(m)
+		// s.yaml's env() are whole values: the value, quoted.
+		if v := deployEnv[string(sm[1])]; v != "" {
+			return []byte(strconv.Quote(v))
+		}
+		if !bytes.Contains(m, []byte(",")) {
+			t.Errorf("s.yaml: env('%s') not found: Serverless Devs stops there; give it a default (${env('%s', '')}) or list it in docs/deploy.md as needed", sm[1], sm[1])
+		}
+		return []byte(strconv.Quote(string(sm[2])))
+	})
 	var s sYAML
 	if err := yaml.Unmarshal(b, &s); err != nil {
 		t.Fatal(err)
@@ -168,8 +190,11 @@ func TestSYAMLMatchesTheCode(t *testing.T) {
 	if len(triggers) != 2 {
 		t.Fatalf("want two triggers (the timer, Slack's actions), got %d", len(triggers))
 	}
-	if env["SLACK_SIGNING_SECRET"] != "${env('SLACK_SIGNING_SECRET')}" {
-		t.Errorf("SLACK_SIGNING_SECRET %v, want it from the deployer's environment", env["SLACK_SIGNING_SECRET"])
+	raw, _ := os.ReadFile("s.yaml")
+	for _, v := range []string{"SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"} {
+		if env[v] != nil && env[v] != "" || !bytes.Contains(raw, []byte("${env('"+v+"', '')}")) {
+			t.Errorf("%s %v: want it from the deployer's environment, empty when it is not set", v, env[v])
+		}
 	}
 	// Slack's endpoint: anonymous (Slack cannot sign FC's way; the handler
 	// verifies Slack's signature), POST only.
@@ -486,5 +511,43 @@ func TestSlackAppManifest(t *testing.T) {
 		if s != "incoming-webhook" && s != "chat:write.public" && !bytes.Contains(readme, []byte("`"+s+"`")) {
 			t.Errorf("docs/delivery.md does not say what %s is for", s)
 		}
+	}
+}
+
+// Serverless Devs itself (the s CLI, from npm: .ci/run installs it) gets
+// through `s preview` of s.yaml with only the variables docs/deploy.md says
+// are needed, as a new user's deploy does; with AUDIT_ROLE_ARN missing it
+// stops naming it. Without s the test skips (CI sets LIVY_AUDIT_REQUIRE_S,
+// which turns the skip into a failure).
+func TestServerlessDevsPreview(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the s CLI")
+	}
+	s := os.Getenv("LIVY_AUDIT_S")
+	if s == "" {
+		s, _ = exec.LookPath("s")
+	}
+	if s == "" {
+		if os.Getenv("LIVY_AUDIT_REQUIRE_S") != "" {
+			t.Fatal("no s CLI (LIVY_AUDIT_S, or s on PATH): npm install @serverless-devs/s@3.1.10")
+		}
+		t.Skip("no s CLI (npm install @serverless-devs/s@3.1.10, then LIVY_AUDIT_S=node_modules/.bin/s)")
+	}
+	t.Parallel()
+	preview := func(env map[string]string) (string, error) {
+		cmd := exec.Command(s, "preview", "-t", "s.yaml")
+		cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "NO_COLOR=1"}
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := preview(deployEnv)
+	if err != nil || !strings.Contains(out, deployEnv["AUDIT_ROLE_ARN"]) || !strings.Contains(out, "slack-actions") {
+		t.Fatalf("s preview with the documented variables: %v\n%s", err, out)
+	}
+	if out, err := preview(nil); err == nil || !strings.Contains(out, "AUDIT_ROLE_ARN") {
+		t.Errorf("s preview without AUDIT_ROLE_ARN: %v; want it to stop naming it\n%s", err, out)
 	}
 }
