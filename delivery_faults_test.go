@@ -59,9 +59,9 @@ func TestDeliveryFaults(t *testing.T) {
 		extra string // config
 		run   func(t *testing.T, st *stage) []out
 	}{
-		{name: "slow webhook answers after 20s: one post", run: func(t *testing.T, st *stage) []out {
+		{name: "slow webhook answers after 2s: one post", run: func(t *testing.T, st *stage) []out {
 			st.slack.answer = func(w http.ResponseWriter, r *http.Request) {
-				time.Sleep(20 * time.Second) // Slack has taken the message
+				time.Sleep(2 * time.Second) // Slack has taken the message; the bound is 30 s
 				io.WriteString(w, "ok")
 			}
 			code, o, e := st.run(t, day1)
@@ -368,7 +368,7 @@ slack: {notify: always}
 
 	t.Run("a post that hangs past the deadline, then retries 1 and 2", func(t *testing.T) {
 		const event = `{"triggerTime":"2026-11-27T09:00:00Z","triggerName":"daily"}`
-		first := rt.invoke(t, event, 12*time.Second, 0, role)
+		first := rt.invoke(t, event, 4*time.Second, 0, role)
 		if !first.ok || !bytes.Contains(first.body, []byte(`"status":"uncertain"`)) {
 			t.Fatalf("first attempt: %v %s", first.ok, first.body)
 		}
@@ -426,7 +426,8 @@ slack: {notify: always}
 
 // The real binary killed (SIGKILL) between two attempts of a post leaves
 // its claim "posting"; the next run waits for the dead attempt's lease to
-// end (its -timeout, and 30 s for the clocks), takes the claim over and
+// end (its -timeout, and schedule.clockSkew, here 1 s, for the clocks),
+// takes the claim over and
 // posts once.
 func TestKilledBetweenAttempts(t *testing.T) {
 	if testing.Short() {
@@ -434,7 +435,7 @@ func TestKilledBetweenAttempts(t *testing.T) {
 	}
 	t.Parallel()
 	bin := buildBinary(t)
-	st := buildStage(t, ", deadlineReserve: 100ms", "")
+	st := buildStage(t, ", deadlineReserve: 100ms", "schedule: {clockSkew: 1s}\n")
 	st.healthy()
 	firstPost := make(chan struct{})
 	var once sync.Once
@@ -447,7 +448,7 @@ func TestKilledBetweenAttempts(t *testing.T) {
 	env := []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=" + cliAK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + cliSecret, "SLACK_WEBHOOK_URL=" + st.hookURL,
 		"HOME=" + t.TempDir(), "ALIBABA_CLOUD_ECS_METADATA_DISABLED=true"}
 	st.worldNow.Store(demoStart.UnixMilli())
-	first := exec.Command(bin, "-config", st.cfgPath, "-now", day1, "-timeout", "3s")
+	first := exec.Command(bin, "-config", st.cfgPath, "-now", day1, "-timeout", "2s")
 	first.Env = env
 	var out1 bytes.Buffer
 	first.Stdout, first.Stderr = &out1, &out1

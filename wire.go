@@ -82,7 +82,7 @@ func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(stri
 		r.Actions = actions.Source{Store: store, Policy: actionsPolicy(cfg), Now: now}
 	}
 	if router != nil {
-		r.Notifier = &notify.Dispatcher{Notifiers: []notify.Notifier{router}, Claims: store, Logger: log, Now: now}
+		r.Notifier = &notify.Dispatcher{Notifiers: []notify.Notifier{router}, Claims: store, Logger: log, Now: now, LeaseSkew: cfg.Schedule.ClockSkew}
 	}
 	return r, dest, nil
 }

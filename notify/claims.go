@@ -158,7 +158,7 @@ func (d *Dispatcher) claim(ctx context.Context, run delivery.Run, kind string, d
 		why, next := d.taken(base, head)
 		if next == wait {
 			if waitEnds.IsZero() {
-				waitEnds = time.Now().Add(head.LeaseEnds.Add(leaseSkew).Sub(d.now()))
+				waitEnds = time.Now().Add(head.LeaseEnds.Add(d.leaseSkew()).Sub(d.now()))
 			}
 			if time.Now().After(waitEnds) {
 				next = look // the lease has ended in real time (a clock that does not move)
@@ -169,8 +169,8 @@ func (d *Dispatcher) claim(ctx context.Context, run delivery.Run, kind string, d
 			return nil, why
 		case wait:
 			if !d.wait(ctx, ends) {
-				return nil, refusal{delivery.StatusFailed, "held by another attempt of this run until " + head.LeaseEnds.Add(leaseSkew).UTC().Format(time.RFC3339) +
-					" (its lease, and " + leaseSkew.String() + " for the clocks), after this attempt's deadline: not sent now, so that a retry from then on sends it (if that attempt died)"}
+				return nil, refusal{delivery.StatusFailed, "held by another attempt of this run until " + head.LeaseEnds.Add(d.leaseSkew()).UTC().Format(time.RFC3339) +
+					" (its lease, and " + d.leaseSkew().String() + " for the clocks), after this attempt's deadline: not sent now, so that a retry from then on sends it (if that attempt died)"}
 			}
 			continue
 		case look:
@@ -205,9 +205,17 @@ const (
 	look               // an earlier attempt may have sent it: look, then send
 )
 
-// leaseSkew is the clock difference allowed between the machines of two
-// attempts when a lease ends.
-const leaseSkew = 30 * time.Second
+// defaultLeaseSkew is the clock difference allowed between the machines
+// of two attempts when a lease ends, unless Dispatcher.LeaseSkew says
+// otherwise.
+const defaultLeaseSkew = 30 * time.Second
+
+func (d *Dispatcher) leaseSkew() time.Duration {
+	if d.LeaseSkew > 0 {
+		return d.LeaseSkew
+	}
+	return defaultLeaseSkew
+}
 
 // taken says what the head of a chain leaves this attempt to do.
 func (d *Dispatcher) taken(base string, head *claimRecord) (refusal, step) {
@@ -218,7 +226,7 @@ func (d *Dispatcher) taken(base string, head *claimRecord) (refusal, step) {
 		return refusal{delivery.StatusAlready, "delivered by an earlier attempt of this run (" + head.At.Format(time.RFC3339) + ")"}, refuse
 	case head.State == stateUncertain:
 		return refusal{delivery.StatusUncertain, "an earlier attempt of this run sent it and got no answer (" + head.At.Format(time.RFC3339) + "): it may have been delivered, and is not sent again"}, look
-	case head.State == statePosting && d.now().Before(head.LeaseEnds.Add(leaseSkew)):
+	case head.State == statePosting && d.now().Before(head.LeaseEnds.Add(d.leaseSkew())):
 		return refusal{}, wait
 	}
 	d.logger().Warn("taking over a delivery claim whose attempt ended without a word", "claim", base, "state", head.State, "lease_ends", head.LeaseEnds)

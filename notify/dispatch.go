@@ -34,6 +34,10 @@ type Dispatcher struct {
 	Claims    ClaimStore
 	// Now is the wall clock, for claims (nil: time.Now).
 	Now func() time.Time
+	// LeaseSkew is how far apart two attempts' clocks may be: a claim is
+	// taken over that long after its holder's lease ends
+	// (schedule.clockSkew; 0: 30 s).
+	LeaseSkew time.Duration
 	// Sleep waits between two reads of a claim another attempt holds (nil:
 	// a timer).
 	Sleep  func(ctx context.Context, d time.Duration) error
