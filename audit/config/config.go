@@ -137,7 +137,10 @@ var secretKeys = map[string]string{
 func Parse(file string, data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Error{{File: file, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return nil, Error{syntaxError(file, data, err)}
+	}
+	if len(root.Content) == 0 {
+		return nil, Error{{File: file, Line: 1, Msg: "the config is empty (or holds only comments): it needs a scope at least — regions, gateways or accounts"}}
 	}
 	lines, scalars := map[string]int{}, map[string]string{}
 	var errs Error

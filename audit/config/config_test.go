@@ -296,3 +296,23 @@ actions:
 		}
 	}
 }
+
+// A YAML syntax error, a key written twice and an empty file are refused
+// like every other problem: by file, line and key.
+func TestSyntaxDuplicateAndEmptyErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"syntax", "regions: [cn-hangzhou]\nslack:\n  notify: [changes\n", "c.yaml:2: slack: not valid YAML: "},
+		{"duplicate top-level key", "regions: [cn-hangzhou]\nregions: [cn-shanghai]\n", "c.yaml:2: regions: mapping key \"regions\" already defined at line 1"},
+		{"duplicate nested key", "regions: [cn-hangzhou]\nslack:\n  notify: always\n  notify: changes\n", "c.yaml:4: slack.notify: mapping key \"notify\" already defined at line 3"},
+		{"empty", "", "c.yaml:1: the config is empty"},
+		{"comments only", "# regions: [cn-hangzhou]\n", "c.yaml:1: the config is empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

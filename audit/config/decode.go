@@ -78,7 +78,16 @@ func typeError(file, m string, keys keyInfo) FieldError {
 		value, hasValue = vm[1], true
 	}
 	field := ""
+	dup := ""
+	if dm := dupRe.FindStringSubmatch(sm[2]); dm != nil {
+		dup = dm[1] // the field is the key written twice
+	}
 	better := func(k string) bool {
+		if dup != "" {
+			if km, fm := lastKey(k) == dup, lastKey(field) == dup; km != fm {
+				return km
+			}
+		}
 		if field == "" {
 			return true
 		}
@@ -108,6 +117,51 @@ func typeError(file, m string, keys keyInfo) FieldError {
 	}
 	return FieldError{File: file, Line: line, Field: field, Msg: msg}
 }
+
+// yamlLineRe finds the line of a YAML syntax error ("yaml: line 3: …").
+var yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// keyRe is a key at the start of a line of YAML, with its indentation.
+var keyRe = regexp.MustCompile(`^(\s*)(?:- )?([A-Za-z_][\w.-]*)\s*:`)
+
+// syntaxError locates a YAML syntax error by its line and names the key it
+// is in: the dotted path of the keys that hold that line, by their
+// indentation (a file that does not parse has no tree to ask).
+func syntaxError(file string, data []byte, err error) FieldError {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	m := yamlLineRe.FindStringSubmatch(msg)
+	if m == nil {
+		return FieldError{File: file, Msg: "not valid YAML: " + msg}
+	}
+	line, _ := strconv.Atoi(m[1])
+	type key struct {
+		indent int
+		name   string
+	}
+	var path []key
+	for i, l := range strings.Split(string(data), "\n") {
+		if i >= line {
+			break
+		}
+		km := keyRe.FindStringSubmatch(l)
+		if km == nil || strings.HasPrefix(strings.TrimSpace(l), "#") {
+			continue
+		}
+		indent := len(km[1])
+		for len(path) > 0 && path[len(path)-1].indent >= indent {
+			path = path[:len(path)-1]
+		}
+		path = append(path, key{indent, km[2]})
+	}
+	names := make([]string, len(path))
+	for i, k := range path {
+		names[i] = k.name
+	}
+	return FieldError{File: file, Line: line, Field: strings.Join(names, "."), Msg: "not valid YAML: " + m[2]}
+}
+
+// dupRe is yaml's error for a key written twice.
+var dupRe = regexp.MustCompile(`mapping key "([^"]*)" already defined`)
 
 // walkKeys records the line of every key and reports unknown keys with their
 // full dotted name.
@@ -156,6 +210,15 @@ func walkKeys(file string, n *yaml.Node, t reflect.Type, prefix string, keys key
 			walkKeys(file, item, t.Elem(), full, keys, errs)
 		}
 	}
+}
+
+// lastKey is the last key of a dotted field: notify of slack.notify,
+// regions of regions[0]'s parent is not it.
+func lastKey(field string) string {
+	if i := strings.LastIndex(field, "."); i >= 0 {
+		field = field[i+1:]
+	}
+	return field
 }
 
 func join(prefix, name string) string {
