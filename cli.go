@@ -30,6 +30,7 @@ const (
 	exitFailed  = 1 // the audit could not run, or its snapshot or report could not be delivered
 	exitUsage   = 2 // bad flags, bad config, or a scope outside the config
 	exitPartial = 3 // complete, but some gateways could not be audited
+	exitFindings = 4 // -fail-on: an active finding at or above its severity
 )
 
 // wallClock is the CLI's clock (the tests fix it, so that they do not
@@ -101,6 +102,17 @@ type options struct {
 	event string
 	// actions serves Slack's actions on loopback after a demo run.
 	actions bool
+	// post makes an export (-format other than text) write and post, as a
+	// text run does.
+	post bool
+	// failOn is -fail-on's severity (0: off).
+	failOn audit.Severity
+	// checkConfig validates the config and the environment, and stops.
+	checkConfig bool
+	// logLevel is -log-level's.
+	logLevel slog.Level
+	// export is a run made dry because it exports (-format, no -post).
+	export bool
 }
 
 // run is the CLI: parse, set up, run, report. The demo is the same run
@@ -127,7 +139,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.timeout)
 	defer cancel()
 	interrupt := interruptOn(signalled, ctx, cancel)
-	log := newLogger(stderr, false)
+	if o.checkConfig {
+		return checkConfig(o, getenv, stdout, stderr)
+	}
+	log := newLoggerAt(stderr, false, o.logLevel)
 	if o.demo {
 		// The demo's failures are staged by its emulator: they are logged as
 		// what they are, not as errors.
@@ -208,6 +223,16 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 	fs.Var(&regions, "region", "audit only this configured `region`; repeatable")
 	fs.Var(&workspaces, "workspace", "audit only this `workspace` (ID or name) of the configured regions; repeatable")
 	fs.Var(&gateway, "gateway", "audit only this gateway, as `[ACCOUNT:]REGION/WORKSPACE/GATEWAY`; repeatable")
+	fs.BoolVar(&o.post, "post", false, "with -format other than text: write the snapshot and post the reports too (an export writes and posts nothing)")
+	fs.Func("fail-on", "exit 4 when an active finding is at or above this `severity` (low, medium, high, critical): a CI gate", func(v string) error {
+		sev, err := audit.ParseSeverity(v)
+		o.failOn = sev
+		return err
+	})
+	fs.BoolVar(&o.checkConfig, "check-config", false, "validate the config and the environment (secrets, credentials) and exit, with no call")
+	fs.Func("log-level", "log at this `level` and above: debug, info (default), warn, error", func(v string) error {
+		return o.logLevel.UnmarshalText([]byte(v))
+	})
 
 	fail := func(format string, args ...any) (options, int, bool) {
 		fmt.Fprintf(stderr, "livy-token-audit: "+format+"\n", args...)
@@ -235,6 +260,17 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 	}
 	if !slices.Contains(formats, o.format) {
 		return fail("-format %q: want one of %s", o.format, strings.Join(formats, ", "))
+	}
+	switch {
+	case o.post && o.format == "text":
+		return fail("-post goes with -format (a text run writes and posts already)")
+	case o.post && o.dryRun:
+		return fail("-post and -dry-run contradict each other")
+	case o.format != "text" && !o.post:
+		// An export writes and posts nothing, unless -post says so:
+		// `-format csv > tokens.csv` must not post to Slack.
+		o.export = !o.dryRun // an explicit -dry-run says so itself
+		o.dryRun = true
 	}
 	if o.timeout <= 0 {
 		return fail("-timeout %s must be more than 0", o.timeout)
@@ -295,9 +331,6 @@ func checkModes(fs *flag.FlagSet, o *options) error {
 	}
 	if o.actions && (!o.demo || o.format != "text" || o.dryRun) {
 		return errors.New("-actions goes with -demo alone (a run that writes, so that the next one applies the click); the function serves actions through its HTTP trigger (docs/actions.md)")
-	}
-	if o.demo && o.format != "text" {
-		o.dryRun = true
 	}
 	return nil
 }
@@ -364,8 +397,14 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 		if s.cfg, err = config.Load(o.config); err != nil {
 			return nil, exitUsage, err
 		}
+		// The scope is checked before the credentials: it needs no call.
+		if !o.narrow.Empty() {
+			if _, err := audit.Narrow(s.cfg.AuditAccounts(), o.narrow); err != nil {
+				return nil, exitUsage, fmt.Errorf("scope: %w", err)
+			}
+		}
 		if cred, err = defaultCredential(); err != nil {
-			return nil, exitFailed, err
+			return nil, exitUsage, err
 		}
 	}
 	if s.now.IsZero() {
@@ -437,6 +476,10 @@ func report(o options, s *session, res *auditrun.Result, runErr error, stdout, s
 	if s.demo != nil && res.PageLocation != "" && res.Written {
 		fmt.Fprintf(human, "Demo: the report page is %s: open it in a browser.\n", res.PageLocation)
 	}
+	if n := atOrAbove(snap, o.failOn); o.failOn > 0 && n > 0 {
+		fmt.Fprintf(human, "-fail-on %s: %s at or above %s: exit %d\n", o.failOn, audit.Plural(n, "active finding"), o.failOn, exitFindings)
+		return exitFindings
+	}
 	if !res.Partial() {
 		return exitOK
 	}
@@ -447,12 +490,77 @@ func report(o options, s *session, res *auditrun.Result, runErr error, stdout, s
 	return exitPartial
 }
 
+// atOrAbove counts the active findings of s at or above sev.
+func atOrAbove(s *audit.Snapshot, sev audit.Severity) int {
+	n := 0
+	for _, g := range s.Gateways {
+		for _, t := range g.Tokens {
+			for _, f := range t.Findings {
+				if f.Severity >= sev {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// checkConfig is -check-config: the config is loaded and validated, the
+// scope flags checked against it, and the environment read — which
+// destinations have their secrets, whether credentials are there — with no
+// call. Exit 0 when all is well, 2 when something is not.
+func checkConfig(o options, getenv func(string) string, stdout, stderr io.Writer) int {
+	if o.config == "" {
+		fmt.Fprintln(stderr, "livy-token-audit: -check-config needs a config: pass -config FILE or set AUDIT_CONFIG")
+		return exitUsage
+	}
+	cfg, err := config.Load(o.config)
+	if err != nil {
+		fmt.Fprintf(stderr, "livy-token-audit: %v\n", err)
+		return exitUsage
+	}
+	var problems []string
+	if !o.narrow.Empty() {
+		if _, err := audit.Narrow(cfg.AuditAccounts(), o.narrow); err != nil {
+			problems = append(problems, "scope: "+err.Error())
+		}
+	}
+	problems = append(problems, missingSecrets(cfg, getenv)...)
+	if _, _, err := newRouter(cfg, getenv, slog.New(slog.DiscardHandler)); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if _, err := defaultCredential(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	accounts := cfg.AuditAccounts()
+	fmt.Fprintf(stdout, "Config %s: valid · %s · snapshots to %s\n", o.config, audit.Plural(len(accounts), "account"), snapshotPlace(cfg))
+	for _, p := range slices.Compact(problems) {
+		fmt.Fprintf(stdout, "PROBLEM: %s\n", p)
+	}
+	if len(problems) > 0 {
+		return exitUsage
+	}
+	fmt.Fprintln(stdout, "Environment: every destination the config names has its secrets; credentials found. Nothing was called.")
+	return exitOK
+}
+
+// snapshotPlace says where a config keeps its snapshots.
+func snapshotPlace(cfg *config.Config) string {
+	if o := cfg.Snapshot.OSS; o != nil {
+		return "oss://" + o.Bucket + "/" + o.Prefix
+	}
+	return cfg.Snapshot.Dir
+}
+
 // writeSummary writes the human summary: the report as text, what was
 // written, and what was posted (or the messages that would be).
 func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) error {
 	loc := res.Location
 	if o.dryRun {
 		loc = "not written (dry run; it would be " + res.Location + ")"
+		if o.export {
+			loc = "not written (an export; with -post it would be " + res.Location + ")"
+		}
 	}
 	if err := notify.WriteText(w, notify.NewDigest(res.Snapshot, res.Locations()), loc); err != nil {
 		return err
@@ -472,7 +580,11 @@ func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) erro
 				written = append(written, auditrun.LatestPageKey)
 			}
 		}
-		fmt.Fprintf(w, "\nDry run: nothing written. Would write %s.\n", strings.Join(written, ", "))
+		if o.export {
+			fmt.Fprintf(w, "\nExport (-format %s): nothing written or posted. With -post it would write %s, and post.\n", o.format, strings.Join(written, ", "))
+		} else {
+			fmt.Fprintf(w, "\nDry run: nothing written. Would write %s.\n", strings.Join(written, ", "))
+		}
 	case res.MovedLatest:
 		fmt.Fprintf(w, "(%s updated)\n", audit.LatestKey)
 		if res.HistoryHeld != "" {
@@ -584,9 +696,13 @@ func (h stagedHandler) WithGroup(name string) slog.Handler {
 	return stagedHandler{h.Handler.WithGroup(name)}
 }
 
-func newLogger(w io.Writer, jsonFormat bool) *slog.Logger {
+func newLogger(w io.Writer, jsonFormat bool) *slog.Logger { return newLoggerAt(w, jsonFormat, slog.LevelInfo) }
+
+// newLoggerAt logs at level and above.
+func newLoggerAt(w io.Writer, jsonFormat bool, level slog.Level) *slog.Logger {
+	o := &slog.HandlerOptions{Level: level}
 	if jsonFormat {
-		return slog.New(slog.NewJSONHandler(w, nil))
+		return slog.New(slog.NewJSONHandler(w, o))
 	}
-	return slog.New(slog.NewTextHandler(w, nil))
+	return slog.New(slog.NewTextHandler(w, o))
 }

@@ -213,6 +213,13 @@ func TestUsageErrors(t *testing.T) {
 		{"a workspace found nowhere", []string{"-demo", "-workspace", "finanse"}, nil, `scope: workspace "finanse" was found nowhere in the configured scope`},
 		{"-demo with -config", []string{"-demo", "-config", "x.yaml"}, nil, "-demo audits the embedded emulator with its own config (testdata/demo/audit.yaml): -config cannot go with it"},
 		{"-demo -now ahead of the clock", []string{"-demo", "-now", "2099-01-01T00:00:00Z"}, nil, "-now 2099-01-01T00:00:00Z is ahead of the clock"},
+		{"a scope outside the config, checked before the credentials", []string{"-config", filepath.Join(repoRoot, "testdata/config/valid.yaml"), "-region", "eu-central-1"}, nil,
+			`scope: region "eu-central-1" is not in the configured regions`},
+		{"no credentials", []string{"-config", filepath.Join(repoRoot, "testdata/config/valid.yaml")}, nil, "no Alibaba Cloud credentials found"},
+		{"bad -fail-on", []string{"-demo", "-fail-on", "severe"}, nil, `invalid value "severe" for flag -fail-on`},
+		{"bad -log-level", []string{"-demo", "-log-level", "loud"}, nil, `invalid value "loud" for flag -log-level`},
+		{"-post without a format", []string{"-demo", "-post"}, nil, "-post goes with -format"},
+		{"-post with -dry-run", []string{"-demo", "-format", "json", "-post", "-dry-run"}, nil, "-post and -dry-run contradict each other"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -224,6 +231,55 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("stderr:\n%s\nwant it to contain %q", errb.String(), tc.want)
 			}
 		})
+	}
+}
+
+// -fail-on makes the exit status 4 when an active finding is at or above
+// its severity (the demo's world has high and critical ones), whatever the
+// run's other outcome; below every finding it changes nothing.
+func TestFailOn(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, tc := range []struct {
+		sev  string
+		want int
+	}{{"high", exitFindings}, {"critical", exitFindings}} {
+		var out, errb bytes.Buffer
+		code := run(t.Context(), []string{"-demo", "-dry-run", "-fail-on", tc.sev}, noEnv, &out, &errb)
+		if code != tc.want || !strings.Contains(out.String(), "-fail-on "+tc.sev+": ") {
+			t.Errorf("-fail-on %s: exit %d, want %d\n%s%s", tc.sev, code, tc.want, out.String(), errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"-demo", "-dry-run"}, noEnv, &out, &errb); code != exitOK {
+		t.Errorf("without -fail-on: exit %d, want 0", code)
+	}
+}
+
+// -check-config validates the config and the environment and calls
+// nothing: a config naming a JSON webhook whose variables are not set is
+// a problem it names (exit 2); with them set and credentials, all is well.
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "audit.yaml")
+	if err := os.WriteFile(cfg, []byte("regions: [cn-hangzhou]\nsnapshot: {dir: out}\nwebhooks:\n  - {name: tickets, urlEnv: TICKETS_URL, secretEnv: TICKETS_SECRET}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"-config", cfg, "-check-config"}, noEnv, &out, &errb); code != exitUsage ||
+		!strings.Contains(out.String(), "PROBLEM: webhook tickets needs TICKETS_URL") || !strings.Contains(out.String(), "no Alibaba Cloud credentials") {
+		t.Errorf("exit %d, want 2 naming the variables and the credentials\n%s%s", code, out.String(), errb.String())
+	}
+	env := map[string]string{"TICKETS_URL": "https://tickets.example.com/hook", "TICKETS_SECRET": "s3cret-s3cret",
+		"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI5tCheckOnly01", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "check-secret-never-print"}
+	for k, v := range env {
+		t.Setenv(k, v) // credentials-go reads the process's environment
+	}
+	out.Reset()
+	if code := run(t.Context(), []string{"-config", cfg, "-check-config"}, envOf(env), &out, &errb); code != exitOK || !strings.Contains(out.String(), "Nothing was called") {
+		t.Errorf("exit %d, want 0\n%s%s", code, out.String(), errb.String())
+	}
+	if strings.Contains(out.String()+errb.String(), "check-secret-never-print") || strings.Contains(out.String(), "s3cret-s3cret") {
+		t.Error("a secret was printed")
 	}
 }
 

@@ -126,3 +126,21 @@ func (h *hookReceiver) posts() [][]byte {
 	defer h.mu.Unlock()
 	return append([][]byte(nil), h.bodies...)
 }
+
+// An export (-format csv, json…) on a real config writes nothing and posts
+// nothing — `-format csv > tokens.csv` is a report, not a run — unless
+// -post says so; stdout holds the export either way.
+func TestExportsDoNotPost(t *testing.T) {
+	st := newStage(t, "", "")
+	for _, format := range []string{"csv", "json", "ndjson", "slack", "openmetrics"} {
+		code, out, errb := st.run(t, day1, "-format", format)
+		if code != exitPartial || out == "" || len(st.slack.posts()) != 0 || len(st.oss.Objects()) != 0 || !strings.Contains(errb, "Export (-format "+format+"): nothing written or posted") {
+			t.Fatalf("-format %s: exit %d, %d posts, %d objects written; want an export that writes and posts nothing\n%s", format, code, len(st.slack.posts()), len(st.oss.Objects()), errb)
+		}
+	}
+	code, out, errb := st.run(t, day1, "-format", "csv", "-post")
+	if code != exitPartial || !strings.HasPrefix(out, "account_id,") || len(st.slack.posts()) != 1 || st.snapshot(t, day1Key) == nil {
+		t.Errorf("-format csv -post: exit %d, %d posts; want the CSV, the snapshot written and one post\n%s", code, len(st.slack.posts()), errb)
+	}
+	st.leaks(t, out, errb)
+}

@@ -76,8 +76,11 @@ func (v *validator) api(c *Config, r raw) {
 	if ra.Endpoint != "" {
 		c.API.Endpoint = ra.Endpoint
 		u, err := url.Parse(strings.ReplaceAll(ra.Endpoint, "{region}", "cn-hangzhou"))
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 			v.fail("api.endpoint", "%q is not a URL like https://emr-serverless-spark.{region}.aliyuncs.com", ra.Endpoint)
+		case u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			v.fail("api.endpoint", "%q has more than a scheme and a host: the API's paths are the client's (write https://emr-serverless-spark.{region}.aliyuncs.com)", ra.Endpoint)
 		}
 	}
 	if n := ra.Concurrency; n != nil {

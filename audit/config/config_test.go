@@ -299,7 +299,7 @@ actions:
 
 // A YAML syntax error, a key written twice and an empty file are refused
 // like every other problem: by file, line and key.
-func TestSyntaxDuplicateAndEmptyErrors(t *testing.T) {
+func TestSyntaxDuplicateEmptyAndEndpointErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"syntax", "regions: [cn-hangzhou]\nslack:\n  notify: [changes\n", "c.yaml:2: slack: not valid YAML: "},
@@ -307,6 +307,7 @@ func TestSyntaxDuplicateAndEmptyErrors(t *testing.T) {
 		{"duplicate nested key", "regions: [cn-hangzhou]\nslack:\n  notify: always\n  notify: changes\n", "c.yaml:4: slack.notify: mapping key \"notify\" already defined at line 3"},
 		{"empty", "", "c.yaml:1: the config is empty"},
 		{"comments only", "# regions: [cn-hangzhou]\n", "c.yaml:1: the config is empty"},
+		{"an endpoint with a path", "regions: [cn-hangzhou]\napi: {endpoint: \"https://emr-serverless-spark.{region}.aliyuncs.com/api/v1\"}\n", "c.yaml:2: api.endpoint: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("c.yaml", []byte(tc.yaml))
