@@ -38,19 +38,25 @@ const (
 var wallClock = time.Now
 
 // formats are the outputs -format writes to stdout.
-var formats = []string{"text", "json", "csv", "ndjson", "slack", "openmetrics"}
+var formats = []string{"text", "json", "csv", "ndjson", "slack", "openmetrics", "ocsf"}
 
-const usage = `usage: livy-token-audit [-config FILE] [-format FORMAT] [-dry-run] [scope flags] [-now RFC3339] [-timeout DURATION]
-       livy-token-audit -demo [-format FORMAT] [-dry-run] [scope flags] [-now RFC3339]
+const usage = `usage: livy-token-audit [-config FILE] [-format FORMAT [-post]] [-dry-run] [scope flags] [-now RFC3339] [-timeout DURATION] [-fail-on SEVERITY] [-log-level LEVEL]
+       livy-token-audit -demo [-format FORMAT] [-dry-run] [scope flags] [-now RFC3339] [-fail-on SEVERITY]
        livy-token-audit -demo -actions
+       livy-token-audit -event FILE [-config FILE] [-timeout DURATION]
+       livy-token-audit -check-config [-config FILE] [scope flags]
        livy-token-audit -version
 
 Audits the Livy Gateway tokens of EMR Serverless Spark: writes a snapshot
 (JSON) and a report page (HTML) beside it, and posts the report to Slack.
+With any -format but text the run is an export: it writes and posts
+nothing unless -post.
 
 Exit status: 0 complete, 1 could not run or deliver (or audited nothing),
-2 bad flags, config or scope, 3 complete but some gateways could not be
-audited. The demo exits 0 when it ran as designed (its failures are staged).
+2 bad flags, config, scope or credentials, 3 complete but some gateways
+could not be audited, 4 (-fail-on) an active finding at or above its
+severity. The demo exits 0 when it ran as designed (its failures are
+staged). SIGTERM or Ctrl-C stops listing and writes what was audited.
 
 Output: -format's output alone goes to stdout; everything else (the text
 summary when the format is not text, logs) goes to stderr.
@@ -62,6 +68,7 @@ Environment:
   SLACK_API_URL                     another Slack API base URL for the bot
   SLACK_SIGNING_SECRET              the Slack app's signing secret: buttons on the reports (actions.enabled)
   (a route's webhookEnv)            the incoming webhook of that route
+  (a webhook's urlEnv, secretEnv)   a JSON webhook's URL and signing secret
   ALIBABA_CLOUD_ACCESS_KEY_ID,      credentials (credentials-go's default chain: also
   ALIBABA_CLOUD_ACCESS_KEY_SECRET,  ~/.aliyun/config.json, an instance role, OIDC)
   ALIBABA_CLOUD_SECURITY_TOKEN
@@ -216,7 +223,7 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 	fs.BoolVar(&o.actions, "actions", false, "with -demo: then serve Slack's buttons on loopback with a demo signing secret, and print a signed curl to click one")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.event, "event", "", "serve this Function Compute event `file` (- for stdin) as the function would, and print its JSON response")
-	fs.StringVar(&o.format, "format", "text", "what to print on stdout: `text|json|csv|ndjson|slack|openmetrics` (json: the snapshot; ndjson: one token per line; csv: one row per token and finding; slack: the Block Kit messages; openmetrics: the run's figures for Prometheus)")
+	fs.StringVar(&o.format, "format", "text", "what to print on stdout: `text|json|csv|ndjson|slack|openmetrics|ocsf` (json: the snapshot; ndjson: one token per line; csv: one row per token and finding; slack: the Block Kit messages; openmetrics: the run's figures for Prometheus; ocsf: each active finding as an OCSF Detection Finding); any but text writes and posts nothing without -post")
 	fs.BoolVar(&slackJSON, "slack-json", false, "same as -format slack")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop the run after this `duration` (api.deadlineReserve of it is kept for writing and posting)")
 	fs.Var(&accounts, "account", "audit only this configured `account` (name or ID; self: the run's own); repeatable")
@@ -463,6 +470,8 @@ func report(o options, s *session, res *auditrun.Result, runErr error, stdout, s
 		err = writeSlackJSON(stdout, snap, res, s.cfg, s.buttons)
 	case "openmetrics":
 		err = metrics.WriteOpenMetrics(stdout, metrics.Of(snap))
+	case "ocsf":
+		err = notify.WriteOCSF(stdout, notify.NewDigest(snap, res.Locations()))
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "livy-token-audit: write %s: %v\n", o.format, err)

@@ -11,7 +11,10 @@
 package audit
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -169,4 +172,17 @@ type Finding struct {
 	// and SharedWith counts the other tokens of the group.
 	ReuseGroup int `json:"reuseGroup,omitempty"`
 	SharedWith int `json:"sharedWith,omitempty"`
+}
+
+// Fingerprint names one finding — a rule on a token of a gateway —
+// stably from run to run: the first 16 bytes, in hex, of the SHA-256 of
+// the account, region, workspace, gateway kind and ID, token ID and rule.
+// Two findings share one only if they are the same finding.
+func Fingerprint(g GatewayRef, tokenID string, r Rule) string {
+	kind := g.Kind
+	if kind == "" {
+		kind = KindLivy
+	}
+	sum := sha256.Sum256([]byte(strings.Join([]string{"livy-token-audit finding v1", g.AccountID, g.Region, g.WorkspaceID, kind, g.GatewayID, tokenID, string(r)}, "\x00")))
+	return hex.EncodeToString(sum[:16])
 }
