@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -358,5 +359,59 @@ func TestREADMESummaryExample(t *testing.T) {
 	}
 	if block != want {
 		t.Errorf("the README's summary:\n%s\nthe demo prints:\n%s", block, want)
+	}
+}
+
+// -h and the README's CLI section say the same: the same usage lines, and
+// the flag table has a row for every flag -h lists and none more; -h names
+// every environment variable the program reads.
+func TestHelpMatchesTheREADME(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"-h"}, noEnv, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	help := errb.String()
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, _, _ := strings.Cut(string(readme)[strings.Index(string(readme), "## CLI"):], "\n## ")
+	block, _, _ := strings.Cut(cli[strings.Index(cli, "```\n")+4:], "```")
+	var usage []string
+	for _, l := range strings.Split(help, "\n") {
+		l = strings.TrimSpace(strings.TrimPrefix(l, "usage:"))
+		if strings.HasPrefix(l, "livy-token-audit ") {
+			usage = append(usage, l)
+		}
+	}
+	if got, want := strings.Join(usage, "\n"), strings.TrimSpace(block); got != want {
+		t.Errorf("-h's usage lines:\n%s\nthe README's:\n%s", got, want)
+	}
+	helpFlags := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(help, -1) {
+		helpFlags[m[1]] = true
+	}
+	readmeFlags := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `-([a-z-]+)").FindAllStringSubmatch(cli, -1) {
+		readmeFlags[m[1]] = true
+	}
+	for f := range helpFlags {
+		if !readmeFlags[f] {
+			t.Errorf("-%s is in -h but not in the README's flag table", f)
+		}
+	}
+	for f := range readmeFlags {
+		if !helpFlags[f] && f != "h" {
+			t.Errorf("-%s is in the README's flag table but not a flag", f)
+		}
+	}
+	if len(helpFlags) < 15 {
+		t.Fatalf("read %d flags from -h: the reading is broken", len(helpFlags))
+	}
+	for _, v := range []string{"AUDIT_CONFIG", "SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_API_URL", "SLACK_SIGNING_SECRET", "webhookEnv", "urlEnv", "secretEnv",
+		"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ECS_METADATA_DISABLED", "GOMEMLIMIT", "FC_RUNTIME_API"} {
+		if !strings.Contains(help, v) {
+			t.Errorf("-h does not name %s", v)
+		}
 	}
 }

@@ -48,9 +48,22 @@ func TestEventFlagMatchesTheFunction(t *testing.T) {
 	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", cliAK)
 	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", cliSecret)
 
+	// The examples audit now (the timer's triggerTime is "now", the manual
+	// event names no time); served here at the demo world's time, pinned
+	// in a copy, so that the function and -event audit the same instant.
+	pins := map[string][2]string{"timer.json": {`"triggerTime":"now"`, `"triggerTime":"2026-11-27T09:00:00Z"`},
+		"manual.json": {`{"dryRun": true,`, `{"dryRun": true, "now": "2026-11-27T10:00:00Z",`}}
 	for _, name := range []string{"timer.json", "manual.json"} {
-		event, err := os.ReadFile(filepath.Join(repoRoot, "testdata", "events", name))
+		example, err := os.ReadFile(filepath.Join(repoRoot, "testdata", "events", name))
 		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(example, []byte(pins[name][0])) || bytes.Contains(example, []byte("2026")) {
+			t.Fatalf("%s names a time: the examples audit now (%s)", name, example)
+		}
+		event := bytes.Replace(example, []byte(pins[name][0]), []byte(pins[name][1]), 1)
+		pinned := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(pinned, event, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		fcRes := rt.invoke(t, string(event), 60*time.Second, 0, role)
@@ -58,7 +71,7 @@ func TestEventFlagMatchesTheFunction(t *testing.T) {
 			t.Fatalf("%s: the function answered an error: %s\n%s", name, fcRes.body, logs.String())
 		}
 		var out, errb bytes.Buffer
-		code := run(t.Context(), []string{"-event", filepath.Join(repoRoot, "testdata", "events", name), "-config", cliCfg}, envOf(nil), &out, &errb)
+		code := run(t.Context(), []string{"-event", pinned, "-config", cliCfg}, envOf(nil), &out, &errb)
 		if code != exitOK && code != exitPartial {
 			t.Fatalf("%s: -event exit %d\n%s", name, code, errb.String())
 		}
@@ -70,14 +83,17 @@ func TestEventFlagMatchesTheFunction(t *testing.T) {
 		}
 	}
 
-	// A bad event is refused as the function refuses it: exit 2, nothing
-	// printed on stdout.
+	// A bad event is refused as the function refuses it: exit 2, and the
+	// function's error response on stdout, byte for byte.
+	badEvent := `{"regions": ["eu-central-1"]}`
 	bad := filepath.Join(t.TempDir(), "bad.json")
-	_ = os.WriteFile(bad, []byte(`{"regions": ["eu-central-1"]}`), 0o644)
+	_ = os.WriteFile(bad, []byte(badEvent), 0o644)
+	fcBad := rt.invoke(t, badEvent, 60*time.Second, 0, role)
 	var out, errb bytes.Buffer
-	if code := run(t.Context(), []string{"-event", bad, "-config", cliCfg}, envOf(nil), &out, &errb); code != exitUsage || out.Len() != 0 ||
+	if code := run(t.Context(), []string{"-event", bad, "-config", cliCfg}, envOf(nil), &out, &errb); code != exitUsage ||
+		strings.TrimSuffix(out.String(), "\n") != string(fcBad.body) || fcBad.ok ||
 		!strings.Contains(errb.String(), `region "eu-central-1" is not in the configured regions`) {
-		t.Errorf("a scope outside the config: exit %d, stdout %q, stderr:\n%s", code, out.String(), errb.String())
+		t.Errorf("a scope outside the config: exit %d, stdout %q (the function answered %q), stderr:\n%s", code, out.String(), fcBad.body, errb.String())
 	}
 	if code := run(t.Context(), []string{"-event", bad, "-config", cliCfg, "-region", "cn-hangzhou"}, envOf(nil), &out, &errb); code != exitUsage {
 		t.Errorf("-event with a scope flag: exit %d, want %d", code, exitUsage)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/aliyun/credentials-go/credentials"
 	"github.com/aliyun/fc-runtime-go-sdk/fc"
+	"github.com/aliyun/fc-runtime-go-sdk/fc/messages"
 	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
 
 	"livy-token-audit/audit"
@@ -466,6 +468,7 @@ func runEvent(ctx context.Context, o options, getenv func(string) string, stdin 
 		fmt.Fprintln(stderr, "livy-token-audit: -event needs the function's config: pass -config FILE or set AUDIT_CONFIG")
 		return exitUsage
 	}
+	payload = triggerNow(payload, wallClock())
 	h := &fcHandler{getenv: getenv, log: newLogger(stderr, true), now: wallClock, noticed: map[string]bool{}}
 	if h.cfg, h.cfgErr = config.Load(o.config); h.cfgErr != nil {
 		fmt.Fprintf(stderr, "livy-token-audit: %v\n", h.cfgErr)
@@ -477,6 +480,11 @@ func runEvent(ctx context.Context, o options, getenv func(string) string, stdin 
 	}
 	resp, err := h.handle(ctx, payload)
 	if err != nil {
+		// What the function answers then: fc-runtime-go-sdk's error
+		// response, byte for byte.
+		if b, jerr := json.Marshal(messages.InvokeResponse_Error{Message: err.Error(), Type: errorTypeName(err)}); jerr == nil {
+			fmt.Fprintf(stdout, "%s\n", b)
+		}
 		fmt.Fprintf(stderr, "livy-token-audit: %v\n", err)
 		if errors.As(err, new(refusedError)) {
 			return exitUsage
@@ -490,6 +498,32 @@ func runEvent(ctx context.Context, o options, getenv func(string) string, stdin 
 	}
 	fmt.Fprintf(stdout, "%s\n", b)
 	return exitOK
+}
+
+// errorTypeName names an error's type as fc-runtime-go-sdk does in its
+// error response.
+func errorTypeName(err error) string {
+	t := reflect.TypeOf(err)
+	if t.Kind() == reflect.Pointer {
+		return t.Elem().Name()
+	}
+	return t.Name()
+}
+
+// triggerNow is an -event timer event whose triggerTime is "now" with the
+// clock's time instead (an example event audits today; Function Compute
+// always sends a time).
+func triggerNow(payload []byte, clock time.Time) []byte {
+	var ev map[string]json.RawMessage
+	if json.Unmarshal(payload, &ev) != nil || string(ev["triggerTime"]) != `"now"` {
+		return payload
+	}
+	ev["triggerTime"], _ = json.Marshal(clock.UTC().Truncate(time.Second).Format(time.RFC3339))
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return payload
+	}
+	return b
 }
 
 // maxEventBytes bounds an event read by -event (FC's own limit for an
