@@ -142,8 +142,10 @@ type click struct {
 	message             []byte
 }
 
-// demoClick is the click of the first snooze button of the main report, by
-// the token's owner (slack.mentions) or the demo's actor, signed as Slack
+// demoClick is the click of the first snooze button of the main report on
+// a finding that the next day still has (an expiring token's snooze would
+// end when it expires, and the next run would show no snooze), by the
+// token's owner (slack.mentions) or the demo's actor, signed as Slack
 // signs: v0 HMAC-SHA256 of "v0:{timestamp}:{body}".
 func demoClick(s *session, res *auditrun.Result, responseURL string) (click, error) {
 	plans := previewPlan(res, s.cfg, s.buttons)
@@ -151,6 +153,17 @@ func demoClick(s *session, res *auditrun.Result, responseURL string) (click, err
 		return click{}, errors.New("the demo report has no message")
 	}
 	msg := plans[0].Message
+	for _, lasting := range []bool{true, false} {
+		if c, ok, err := demoClickOf(s, msg, responseURL, lasting); ok || err != nil {
+			return c, err
+		}
+	}
+	return click{}, errors.New("the demo report has no snooze button")
+}
+
+// demoClickOf is the click of msg's first snooze button (on a finding
+// that lasts, when lasting).
+func demoClickOf(s *session, msg slack.Message, responseURL string, lasting bool) (click, bool, error) {
 	for _, b := range msg.Blocks {
 		ab, ok := b.(*slackgo.ActionBlock)
 		if !ok {
@@ -163,7 +176,10 @@ func demoClick(s *session, res *auditrun.Result, responseURL string) (click, err
 			}
 			_, ref, err := actionref.NewSigner(demoSigningSecret).Parse(btn.Value)
 			if err != nil {
-				return click{}, err
+				return click{}, false, err
+			}
+			if lasting && ref.Rule == audit.RuleExpiring {
+				continue
 			}
 			user := s.cfg.Slack.Mentions[ref.Owner]
 			if user == "" {
@@ -181,10 +197,10 @@ func demoClick(s *session, res *auditrun.Result, responseURL string) (click, err
 			ts, sign := demoSigner()
 			message, _ := json.Marshal(map[string]any{"type": "message", "ts": "1.000001", "text": msg.Text, "blocks": msg.Blocks})
 			return click{body: body, ts: ts, signature: sign(body), user: user, label: btn.Text.Text,
-				token: audit.Truncate(ref.Name, 64) + " (" + ref.Token + ")", message: message}, nil
+				token: audit.Truncate(ref.Name, 64) + " (" + ref.Token + ")", message: message}, true, nil
 		}
 	}
-	return click{}, errors.New("the demo report has no snooze button")
+	return click{}, false, nil
 }
 
 // demoSigner signs a body as Slack would now: the timestamp, and the

@@ -80,7 +80,7 @@ func TestDemoActionsLoop(t *testing.T) {
 		t.Fatalf("the submission's curl: %d, want 200", code)
 	}
 	waitFor("Slack now shows the message updated")
-	if !strings.Contains(out.String(), ":white_check_mark: etl-nightly snoozed by <@U0ALICE01> · until 2026-12-27, retired at the end of the sprint") {
+	if !strings.Contains(out.String(), ":white_check_mark: trainer snoozed by <@U0DEMOADM> · until 2026-12-27, retired at the end of the sprint") {
 		t.Errorf("the message update is not shown:\n%s", out.String())
 	}
 	cancel()
@@ -93,8 +93,10 @@ func TestDemoActionsLoop(t *testing.T) {
 	}
 	for _, want := range []string{
 		"*:zzz: Snoozed from Slack* — 1",
-		"• *etl-nightly* `tk-001` · etl-gateway / data-platform · <@U0ALICE01> · expiring · snoozed by <@U0ALICE01> until 2026-12-27, retired at the end of the sprint",
-		"resolved: *etl-nightly* `tk-001` · expiring · etl-gateway · suppressed: snoozed by <@U0ALICE01> until 2026-12-27, retired at the end of the sprint",
+		// A finding that lasts (reused), so the next day still shows it
+		// snoozed: an expiring token's snooze would end when it expired.
+		"• *trainer* `tk-020` · training / ml-research · grace · reused · snoozed by <@U0DEMOADM> until 2026-12-27, retired at the end of the sprint",
+		"resolved: *trainer* `tk-020` · reused · training · suppressed: snoozed by <@U0DEMOADM> until 2026-12-27, retired at the end of the sprint",
 	} {
 		if !strings.Contains(next.String(), want) {
 			t.Errorf("the next demo run does not show %q:\n%s", want, next.String())

@@ -86,7 +86,8 @@ func TestSnapshotsMatchTheSchema(t *testing.T) {
 		Trigger: audit.Trigger{Kind: "timer", Name: "daily", TriggerTime: &now, RequestID: "req-1", RetryCount: 1},
 		Scope: audit.ScopeReportOf([]audit.Account{{Scope: audit.Scope{Regions: []string{"cn-hangzhou"}}},
 			{ID: "1111111111111111", Name: "analytics", RoleARN: "acs:ram::1111111111111111:role/reader", Scope: audit.Scope{Regions: []string{"cn-shanghai"}}}}, false),
-		Suppressions: []audit.Suppression{{TokenID: "tk-2", Reason: "migrating", Until: now.Add(30 * day), SnoozedBy: "U0ALICE01", Exact: &other}},
+		Suppressions: []audit.Suppression{{TokenID: "tk-2", Reason: "migrating", Until: now.Add(30 * day), SnoozedBy: "U0ALICE01", Exact: &other},
+			{TokenID: "tk-2", Rules: []audit.Rule{audit.RuleStale}, Reason: "snoozed", Until: now.Add(30 * day), SnoozedBy: "U0ALICE01", Exact: &other}},
 		Acks:         map[string]audit.Acknowledgement{audit.TokenKey(own, "tk-1"): {By: "U0ALICE01", At: now.Add(-day)}},
 		Actions:      []audit.ActionReport{{At: now.Add(-day), By: "U0ALICE01", Verb: "ack", Token: audit.TokenKey(own, "tk-1"), Name: "n-tk-1", Outcome: "done"}},
 		ActionsWarnings: []string{"the record of actions' actions/state.3.json is not JSON: actions recorded only there are not applied"}}
@@ -104,7 +105,7 @@ func TestSnapshotsMatchTheSchema(t *testing.T) {
 	if err := s.Write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, field := range []string{`"accounts"`, `"public"`, `"detailsError"`, `"duplicateTokenIds"`, `"dataErrors"`, `"acknowledged"`, `"snoozedBy"`, `"stage"`, `"overdue"`, `"actions"`, `"actionsWarnings"`} {
+	for _, field := range []string{`"accounts"`, `"public"`, `"detailsError"`, `"duplicateTokenIds"`, `"dataErrors"`, `"acknowledged"`, `"snoozedBy"`, `"stage"`, `"overdue"`, `"actions"`, `"actionsWarnings"`, `"ended"`} {
 		if !bytes.Contains(buf.Bytes(), []byte(field)) {
 			t.Errorf("the snapshot meant to hold every optional field lacks %s", field)
 		}

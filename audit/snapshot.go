@@ -333,6 +333,10 @@ type SuppressionReport struct {
 	// SnoozedBy is the Slack user who snoozed from Slack (absent for a
 	// config suppression).
 	SnoozedBy string `json:"snoozedBy,omitempty"`
+	// Ended says, for a snooze from Slack whose token no longer has the
+	// finding it snoozed but others, what the token is now ("the token is
+	// now expired"): the snooze no longer holds.
+	Ended string `json:"ended,omitempty"`
 }
 
 // Evaluation is what a Builder needs besides the gateways' results.
@@ -366,6 +370,9 @@ type Builder struct {
 	sups    *suppressionIndex
 	cands   []int // a buffer for the suppressions a token may match
 	matched []int
+	// ended says, for a snooze from Slack whose token no longer has the
+	// finding it snoozed but others, what the token is now.
+	ended map[int]string
 	// unsuppressed counts the tokens whose suppressions were not matched
 	// because Stop said the deadline had come.
 	unsuppressed int
@@ -495,6 +502,7 @@ func (b *Builder) classify(tr *TokenReport, t Token, ref GatewayRef, public bool
 		b.unsuppressed++
 	} else if len(ev.Suppressions) > 0 && len(tr.Findings) > 0 {
 		b.cands = b.sups.candidates(ref, t, b.cands[:0])
+		b.noteEnded(ref, t, tr.Findings)
 		tr.Findings = slices.DeleteFunc(tr.Findings, func(f Finding) bool {
 			sup, ok := b.sups.suppressionFor(b.cands, b.matched, ref, t, f.Rule, b.now)
 			if ok {
@@ -511,6 +519,30 @@ func (b *Builder) classify(tr *TokenReport, t Token, ref GatewayRef, public bool
 		s.Summary.Findings[f.Rule]++
 	}
 	s.Summary.Tokens++
+}
+
+// noteEnded notes the snoozes from Slack among the candidates that name t
+// but none of its findings while it has some: the finding they snoozed
+// changed (an expiring token that expired), and the snooze no longer
+// holds — which the report says, rather than drop it without a word.
+func (b *Builder) noteEnded(ref GatewayRef, t Token, findings []Finding) {
+	if len(findings) == 0 {
+		return
+	}
+	for _, i := range b.cands {
+		s := b.sups.all[i]
+		if s.Exact == nil || len(s.Rules) == 0 || !s.matchesToken(ref, t) || slices.ContainsFunc(findings, func(f Finding) bool { return slices.Contains(s.Rules, f.Rule) }) {
+			continue
+		}
+		now := make([]string, len(findings))
+		for k, f := range findings {
+			now[k] = string(f.Rule)
+		}
+		if b.ended == nil {
+			b.ended = map[int]string{}
+		}
+		b.ended[i] = "the token is now " + strings.Join(now, ", ")
+	}
 }
 
 // exposed makes a finding of a token on a gateway with a public endpoint
@@ -541,6 +573,7 @@ func (b *Builder) Finish(errs []ScopeError) *Snapshot {
 		s.Suppressions = append(s.Suppressions, SuppressionReport{
 			TokenID: sup.TokenID, Name: sup.Name, Gateway: sup.Gateway, Account: sup.Account, Rules: nonNil(sup.Rules),
 			Reason: sup.Reason, Until: sup.untilDate(), Matched: b.matched[i], Lapsed: sup.Lapsed(b.now), SnoozedBy: sup.SnoozedBy,
+			Ended: b.ended[i],
 		})
 	}
 	return s

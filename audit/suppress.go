@@ -46,13 +46,16 @@ func (s Suppression) Lapsed(now time.Time) bool {
 // Matches reports whether s covers finding rule r of token t on gateway g,
 // whether or not it has lapsed.
 func (s Suppression) Matches(g GatewayRef, t Token, r Rule) bool {
+	return s.matchesToken(g, t) && (len(s.Rules) == 0 || slices.Contains(s.Rules, r))
+}
+
+// matchesToken reports whether s names token t on gateway g, whatever the
+// rule.
+func (s Suppression) matchesToken(g GatewayRef, t Token) bool {
 	if s.Exact != nil {
 		e := s.Exact
-		if e.AccountID != g.AccountID || e.Region != g.Region || e.WorkspaceID != g.WorkspaceID || e.GatewayID != g.GatewayID ||
-			s.TokenID != t.ID || (s.CreatedBy != "" && s.CreatedBy != t.CreatedBy) {
-			return false
-		}
-		return len(s.Rules) == 0 || slices.Contains(s.Rules, r)
+		return e.AccountID == g.AccountID && e.Region == g.Region && e.WorkspaceID == g.WorkspaceID && e.GatewayID == g.GatewayID &&
+			s.TokenID == t.ID && (s.CreatedBy == "" || s.CreatedBy == t.CreatedBy)
 	}
 	if s.TokenID != "" && s.TokenID != t.ID {
 		return false
@@ -66,10 +69,7 @@ func (s Suppression) Matches(g GatewayRef, t Token, r Rule) bool {
 	if s.Account != "" && !glob(s.Account, g.AccountID) && !glob(s.Account, g.AccountName) {
 		return false
 	}
-	if s.CreatedBy != "" && s.CreatedBy != t.CreatedBy {
-		return false
-	}
-	return len(s.Rules) == 0 || slices.Contains(s.Rules, r)
+	return s.CreatedBy == "" || s.CreatedBy == t.CreatedBy
 }
 
 func glob(pattern, s string) bool {

@@ -249,7 +249,7 @@ func WorkspaceLabel(g audit.GatewayReport) string {
 func lapsed(s *audit.Snapshot) []audit.SuppressionReport {
 	var out []audit.SuppressionReport
 	for _, sup := range s.Suppressions {
-		if sup.Lapsed {
+		if sup.Lapsed || sup.Ended != "" {
 			out = append(out, sup)
 		}
 	}
@@ -434,4 +434,18 @@ func actionsWarnings(s *audit.Snapshot) []string {
 		return w
 	}
 	return append(slices.Clip(w[:maxActionsWarnings]), fmt.Sprintf("and %d more (the snapshot's actionsWarnings)", len(w)-maxActionsWarnings))
+}
+
+// EndedNote says why a snooze from Slack no longer holds although its day
+// has not come: "the snooze on expiring ended: the token is now expired;
+// snooze that, or act on the token" ("" for any other suppression).
+func EndedNote(sup audit.SuppressionReport) string {
+	if sup.Ended == "" {
+		return ""
+	}
+	rules := make([]string, len(sup.Rules))
+	for i, r := range sup.Rules {
+		rules[i] = string(r)
+	}
+	return "the snooze on " + strings.Join(rules, ", ") + " ended: " + sup.Ended + "; snooze that, or act on the token"
 }

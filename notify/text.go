@@ -84,7 +84,11 @@ func WriteText(w io.Writer, d *Digest, location string) error {
 	if ls := d.Lapsed; len(ls) > 0 {
 		fmt.Fprintf(b, "\nLAPSED SUPPRESSIONS — %d (no longer applied; renew or remove them)\n", len(ls))
 		for _, sup := range ls {
-			fmt.Fprintf(b, "  %s: %s\n", Clean(SuppressionLabel(sup)), Clean(sup.Reason))
+			fmt.Fprintf(b, "  %s: %s", Clean(SuppressionLabel(sup)), Clean(sup.Reason))
+			if n := EndedNote(sup); n != "" {
+				fmt.Fprintf(b, " (%s)", Clean(n))
+			}
+			b.WriteString("\n")
 		}
 	}
 	fmt.Fprintf(b, "\nSnapshot: %s\n", location)

@@ -15,11 +15,14 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/audit/localstore"
 	"livy-token-audit/audit/store"
 	"livy-token-audit/internal/audittest"
+	"livy-token-audit/notify"
 	"livy-token-audit/notify/actionref"
 	"livy-token-audit/notify/actions"
+	"livy-token-audit/notify/slack"
 )
 
 func (b *bench) statePath(n int) string {
@@ -413,3 +416,30 @@ func TestNothingEchoed(t *testing.T) {
 }
 
 var _ actions.Store = (*localstore.Store)(nil)
+
+// A snooze whose finding changed rule (an expiring token that expired) no
+// longer holds, and the report says so — never a silent drop.
+func TestSnoozeOfAChangedFindingIsReported(t *testing.T) {
+	t.Parallel()
+	b := newBench(t, false)
+	b.click(admin, "tk-unused", actionref.Snooze30d)
+	acts := b.actions()
+	// The next day the token has been used once and is stale instead.
+	tok := audit.Token{ID: "tk-unused", Name: "ci-bot", CreatedBy: "bob", CreateTime: now.Add(-120 * audit.Day), ExpireTime: now.Add(200 * audit.Day),
+		LastUsedTime: now.Add(-100 * audit.Day)}
+	s := audittest.BuildSnapshot(audittest.Collection{Gateways: []audit.GatewayResult{{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1"}, Tokens: []audit.Token{tok}}}},
+		audit.Evaluation{Now: now.Add(audit.Day), Policy: audit.DefaultPolicy(), Suppressions: acts.Snoozes})
+	if len(s.Suppressions) != 1 || s.Suppressions[0].Ended != "the token is now stale" || s.Summary.Suppressed != 0 {
+		t.Fatalf("suppressions %+v; want the snooze reported as ended", s.Suppressions)
+	}
+	var text bytes.Buffer
+	if err := notify.WriteText(&text, notify.NewDigest(s, delivery.Locations{}), "x.json"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "the snooze on unused ended: the token is now stale; snooze that, or act on the token") {
+		t.Errorf("the summary does not say the snooze ended:\n%s", text.String())
+	}
+	if msg := slack.Render(notify.NewDigest(s, delivery.Locations{}), slack.RenderOptions{MaxItems: 10}).PlainText(); !strings.Contains(msg, "the snooze on unused ended") {
+		t.Errorf("the Slack report does not say the snooze ended:\n%s", msg)
+	}
+}

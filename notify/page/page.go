@@ -310,7 +310,11 @@ func (p Page) WritePage(w io.Writer, dg *notify.Digest, history []audit.HistoryE
 		}
 	}
 	for _, sup := range dg.Lapsed {
-		d.Lapsed = append(d.Lapsed, lapsedItem{notify.SuppressionLabel(sup), sup.Reason})
+		reason := sup.Reason
+		if n := notify.EndedNote(sup); n != "" {
+			reason += " (" + n + ")"
+		}
+		d.Lapsed = append(d.Lapsed, lapsedItem{notify.SuppressionLabel(sup), reason})
 	}
 	for _, g := range s.Gateways {
 		d.Tokens += len(g.Tokens)

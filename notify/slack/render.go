@@ -274,7 +274,10 @@ func render(d *notify.Digest, o RenderOptions, limit int) Message {
 		title := fmt.Sprintf("*:hourglass: %s lapsed* — renew or remove them", pluralVerb(len(ls), "suppression has", "suppressions have"))
 		m.list(title, len(ls), func(i int) string {
 			l := "• " + escape(notify.SuppressionLabel(ls[i])) + ": " + withMentions(ls[i].Reason)
-			if ls[i].SnoozedBy != "" {
+			switch {
+			case ls[i].Ended != "":
+				l += " (" + escape(notify.EndedNote(ls[i])) + ")"
+			case ls[i].SnoozedBy != "":
 				l += " (a snooze from Slack: snooze it again, or act on the token)"
 			}
 			return l
