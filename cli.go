@@ -26,10 +26,10 @@ import (
 
 // Exit statuses of the CLI (a contract: scripts depend on them).
 const (
-	exitOK      = 0 // audit complete (and the demo, when it ran as designed)
-	exitFailed  = 1 // the audit could not run, or its snapshot or report could not be delivered
-	exitUsage   = 2 // bad flags, bad config, or a scope outside the config
-	exitPartial = 3 // complete, but some gateways could not be audited
+	exitOK       = 0 // audit complete (and the demo, when it ran as designed)
+	exitFailed   = 1 // the audit could not run, or its snapshot or report could not be delivered
+	exitUsage    = 2 // bad flags, bad config, or a scope outside the config
+	exitPartial  = 3 // complete, but some gateways could not be audited
 	exitFindings = 4 // -fail-on: an active finding at or above its severity
 )
 
@@ -705,7 +705,9 @@ func (h stagedHandler) WithGroup(name string) slog.Handler {
 	return stagedHandler{h.Handler.WithGroup(name)}
 }
 
-func newLogger(w io.Writer, jsonFormat bool) *slog.Logger { return newLoggerAt(w, jsonFormat, slog.LevelInfo) }
+func newLogger(w io.Writer, jsonFormat bool) *slog.Logger {
+	return newLoggerAt(w, jsonFormat, slog.LevelInfo)
+}
 
 // newLoggerAt logs at level and above.
 func newLoggerAt(w io.Writer, jsonFormat bool, level slog.Level) *slog.Logger {
