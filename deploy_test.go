@@ -501,14 +501,14 @@ func TestSlackAppManifest(t *testing.T) {
 	if it := m.Settings.Interactivity; !it.Enabled || !strings.HasPrefix(it.RequestURL, "https://") || !strings.HasSuffix(it.RequestURL, actions.Path) {
 		t.Errorf("interactivity %+v, want it on with an https Request URL ending in %s", it, actions.Path)
 	}
-	want := []string{"channels:history", "channels:read", "chat:write", "chat:write.public", "groups:history", "groups:read", "im:history", "im:write", "incoming-webhook"}
+	want := []string{"channels:history", "channels:read", "chat:write", "groups:history", "groups:read", "im:history", "im:write", "incoming-webhook"}
 	got := slices.Sorted(slices.Values(m.OAuth.Scopes.Bot))
 	if !slices.Equal(got, want) {
 		t.Errorf("scopes %v, want %v", got, want)
 	}
 	readme, _ := os.ReadFile(filepath.Join("docs", "delivery.md"))
 	for _, s := range want {
-		if s != "incoming-webhook" && s != "chat:write.public" && !bytes.Contains(readme, []byte("`"+s+"`")) {
+		if s != "incoming-webhook" && !bytes.Contains(readme, []byte("`"+s+"`")) {
 			t.Errorf("docs/delivery.md does not say what %s is for", s)
 		}
 	}
