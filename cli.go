@@ -629,16 +629,22 @@ func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) erro
 		why = "dry run"
 	}
 	plans := previewPlan(res, s.cfg, s.buttons)
+	if len(plans) > 0 {
+		fmt.Fprintln(w)
+	}
 	for _, p := range plans {
-		label := ""
-		if len(plans) > 1 {
-			label = " to " + p.Label
-		}
 		note := why
 		if p.Skip != "" {
 			note += "; it would not be posted anyway: " + p.Skip
 		}
-		fmt.Fprintf(w, "\n--- Slack message%s (not posted: %s) ---\n%s", label, note, p.Message.PlainText())
+		if o.actions { // the demo serves this message's buttons: it is shown whole
+			fmt.Fprintf(w, "--- Slack message to %s (not posted: %s) ---\n%s\n", p.Label, note, p.Message.PlainText())
+			continue
+		}
+		fmt.Fprintf(w, "Slack message to %s (not posted: %s): %q, %s\n", p.Label, note, p.Message.Title(), audit.Plural(len(p.Message.Blocks), "block"))
+	}
+	if len(plans) > 0 {
+		fmt.Fprintln(w, "(-format slack prints the messages whole, in Block Kit)")
 	}
 	return nil
 }

@@ -92,11 +92,11 @@ func TestDemoActionsLoop(t *testing.T) {
 		t.Fatalf("the next demo run exited %d:\n%s", code, errb2.String())
 	}
 	for _, want := range []string{
-		"*:zzz: Snoozed from Slack* — 1",
+		"SNOOZED FROM SLACK — 1",
 		// A finding that lasts (reused), so the next day still shows it
 		// snoozed: an expiring token's snooze would end when it expired.
-		"• *trainer* `tk-020` · training / ml-research · grace · reused · snoozed by <@U0DEMOADM> until 2026-12-27, retired at the end of the sprint",
-		"resolved: *trainer* `tk-020` · reused · training · suppressed: snoozed by <@U0DEMOADM> until 2026-12-27, retired at the end of the sprint",
+		"trainer (tk-020) · training / ml-research · reused · snoozed by <@U0DEMOADM> until 2026-12-27, retired at the end of the sprint",
+		"resolved: trainer (tk-020) · reused · training / ml-research · suppressed: snoozed by <@U0DEMOADM> until 2026-12-27, retired at the end of the sprint",
 	} {
 		if !strings.Contains(next.String(), want) {
 			t.Errorf("the next demo run does not show %q:\n%s", want, next.String())

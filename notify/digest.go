@@ -205,3 +205,26 @@ func namedChanges(s *audit.Snapshot) []NamedChange {
 	}
 	return out
 }
+
+// Text says a change in words: "new: etl-nightly (tk-001) · expired ·
+// etl-gateway / data-platform", "escalated: … · expiring (7d) → expired".
+func (nc NamedChange) Text() string {
+	stage := func(label, st string) string {
+		if st == "" {
+			return label
+		}
+		return label + " (" + st + ")"
+	}
+	rule := stage(audit.Info(nc.Rule).Label, nc.Stage)
+	if nc.Rule == "" {
+		rule = "no findings"
+	}
+	if nc.From != "" {
+		rule = stage(audit.Info(nc.From).Label, nc.FromStage) + " → " + rule
+	}
+	where := nc.GatewayID
+	if nc.Workspace != "" {
+		where = nc.Gateway + " / " + nc.Workspace
+	}
+	return nc.Kind + ": " + cmp.Or(nc.Name, nc.TokenID) + " (" + nc.TokenID + ") · " + rule + " · " + where
+}

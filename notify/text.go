@@ -10,6 +10,9 @@ import (
 	"livy-token-audit/audit"
 )
 
+// maxTextChanges bounds the changes the summary names.
+const maxTextChanges = 20
+
 // WriteText writes the human-readable summary of a run's digest, as the
 // CLI prints it. location says where the snapshot was (or would be)
 // written. Control characters in names are replaced, so a hostile token
@@ -53,6 +56,20 @@ func WriteText(w io.Writer, d *Digest, location string) error {
 		default:
 			b.WriteString("Changes: first run (no previous snapshot)\n")
 		}
+		for _, ch := range d.Changes[:min(len(d.Changes), maxTextChanges)] {
+			l := ch.Text()
+			if ch.Suppressed != "" {
+				l += " · suppressed: " + ch.Suppressed
+			}
+			fmt.Fprintf(b, "  %s\n", Clean(audit.Truncate(l, 300)))
+		}
+		if more := len(d.Changes) - maxTextChanges; more > 0 {
+			fmt.Fprintf(b, "  and %d more (the snapshot's changes, the report page)\n", more)
+		}
+		if n := c.Counts().Unknown; n > 0 && c.Previous != nil {
+			fmt.Fprintf(b, "  (%s unknown: on gateways or listings that could not be audited this run, so whether they changed is not known; they are compared again when those are)\n",
+				audit.Plural(n, "finding"))
+		}
 		if c.Overdue != nil {
 			fmt.Fprintf(b, "WARNING: %s\n", c.Overdue.Message)
 		}
@@ -89,6 +106,13 @@ func WriteText(w io.Writer, d *Digest, location string) error {
 				fmt.Fprintf(b, " (%s)", Clean(n))
 			}
 			b.WriteString("\n")
+		}
+	}
+	if zs := d.Snoozed; len(zs) > 0 {
+		fmt.Fprintf(b, "\nSNOOZED FROM SLACK — %d (they come back when the snooze ends)\n", len(zs))
+		for _, z := range zs {
+			fmt.Fprintf(b, "  %s (%s) · %s / %s · %s · %s\n", short(z.Token.Name), short(z.Token.TokenID), short(GatewayLabel(*z.Gateway)), short(WorkspaceLabel(*z.Gateway)),
+				z.Suppressed.Rule, Clean(audit.Truncate(z.Suppressed.Reason, 300)))
 		}
 	}
 	fmt.Fprintf(b, "\nSnapshot: %s\n", location)

@@ -2,7 +2,6 @@ package page
 
 import (
 	"cmp"
-	"fmt"
 	"strings"
 
 	"livy-token-audit/audit"
@@ -47,25 +46,7 @@ func actions(d *notify.Digest) ([]action, int) {
 func changeLines(d *notify.Digest) ([]string, int) {
 	var out []string
 	for _, ch := range d.Changes[:min(len(d.Changes), maxChanges)] {
-		rule := stageOf(audit.Info(ch.Rule).Label, ch.Stage)
-		if ch.Rule == "" {
-			rule = "no findings"
-		}
-		if ch.From != "" {
-			rule = stageOf(audit.Info(ch.From).Label, ch.FromStage) + " → " + rule
-		}
-		where := ch.GatewayID
-		if ch.Workspace != "" {
-			where = ch.Gateway + " / " + ch.Workspace
-		}
-		out = append(out, fmt.Sprintf("%s: %s (%s) · %s · %s", ch.Kind, cmp.Or(ch.Name, ch.TokenID), ch.TokenID, rule, where))
+		out = append(out, ch.Text())
 	}
 	return out, max(0, len(d.Changes)-maxChanges)
-}
-
-func stageOf(label, stage string) string {
-	if stage == "" {
-		return label
-	}
-	return label + " (" + stage + ")"
 }

@@ -466,6 +466,16 @@ func blockTexts(blocks []slackgo.Block) []string {
 	return out
 }
 
+// Title is the message's header, or its notification text.
+func (m Message) Title() string {
+	for _, b := range m.Blocks {
+		if h, ok := b.(*slackgo.HeaderBlock); ok && h.Text != nil {
+			return h.Text.Text
+		}
+	}
+	return m.Text
+}
+
 // PlainText renders the message for a terminal: the texts of its blocks.
 func (m Message) PlainText() string {
 	return strings.Join(blockTexts(m.Blocks), "\n\n") + "\n"
