@@ -37,6 +37,9 @@ const demoSigningSecret = "demo-signing-SECRET-DO-NOT-LEAK-41c9"
 // user: the demo config lists it in actions.users.
 const demoActor = "U0DEMOADM"
 
+// demoActorName is its Slack name, as Slack sends it with a click.
+const demoActorName = "demo.admin"
+
 // demoBotToken is the demo's bot, which opens the snooze's modal on the
 // demo's own stand-in of Slack's API: fake, and never printed.
 const demoBotToken = "xoxb-demo-SECRET-DO-NOT-LEAK-77e1"
@@ -137,9 +140,9 @@ func cmpErr(err, def error) error {
 // click is a signed click of one of the report's buttons, and the
 // message it was clicked in.
 type click struct {
-	body, ts, signature string
-	user, label, token  string
-	message             []byte
+	body, ts, signature      string
+	user, name, label, token string
+	message                  []byte
 }
 
 // demoClick is the click of the first snooze button of the main report on
@@ -181,12 +184,12 @@ func demoClickOf(s *session, msg slack.Message, responseURL string, lasting bool
 			if lasting && ref.Rule == audit.RuleExpiring {
 				continue
 			}
-			user := s.cfg.Slack.Mentions[ref.Owner]
+			user, name := s.cfg.Slack.Mentions[ref.Owner], ref.Owner
 			if user == "" {
-				user = demoActor
+				user, name = demoActor, demoActorName
 			}
 			payload, _ := json.Marshal(map[string]any{
-				"type": "block_actions", "user": map[string]string{"id": user}, "team": map[string]string{"id": "T0DEMO"},
+				"type": "block_actions", "user": map[string]string{"id": user, "username": name, "name": name}, "team": map[string]string{"id": "T0DEMO"},
 				"trigger_id": "demo.trigger", "response_url": responseURL,
 				"container": map[string]string{"type": "message", "channel_id": "C0DEMO", "message_ts": "1.000001"},
 				"message":   map[string]any{"type": "message", "ts": "1.000001", "text": msg.Text, "blocks": msg.Blocks},
@@ -196,7 +199,7 @@ func demoClickOf(s *session, msg slack.Message, responseURL string, lasting bool
 			body := url.Values{"payload": {string(payload)}}.Encode()
 			ts, sign := demoSigner()
 			message, _ := json.Marshal(map[string]any{"type": "message", "ts": "1.000001", "text": msg.Text, "blocks": msg.Blocks})
-			return click{body: body, ts: ts, signature: sign(body), user: user, label: btn.Text.Text,
+			return click{body: body, ts: ts, signature: sign(body), user: user, name: name, label: btn.Text.Text,
 				token: audit.Truncate(ref.Name, 64) + " (" + ref.Token + ")", message: message}, true, nil
 		}
 	}
@@ -234,7 +237,7 @@ func demoSlackAPI(mux *http.ServeMux, mu *sync.Mutex, stdout io.Writer, s *sessi
 			return
 		}
 		payload, _ := json.Marshal(map[string]any{
-			"type": "view_submission", "user": map[string]string{"id": c.user}, "team": map[string]string{"id": "T0DEMO"},
+			"type": "view_submission", "user": map[string]string{"id": c.user, "username": c.name, "name": c.name}, "team": map[string]string{"id": "T0DEMO"},
 			"view": map[string]any{"id": "V0DEMO", "type": "modal", "callback_id": req.View.CallbackID, "private_metadata": req.View.PrivateMetadata,
 				"state": map[string]any{"values": map[string]any{"reason": map[string]any{"reason": map[string]string{"type": "plain_text_input", "value": demoReason}}}}},
 		})

@@ -95,8 +95,8 @@ func TestDemoActionsLoop(t *testing.T) {
 		"SNOOZED FROM SLACK — 1",
 		// A finding that lasts (reused), so the next day still shows it
 		// snoozed: an expiring token's snooze would end when it expired.
-		"trainer (tk-020) · training / ml-research · reused · snoozed by <@U0DEMOADM> until 2026-12-27, retired at the end of the sprint",
-		"resolved: trainer (tk-020) · reused · training / ml-research · suppressed: snoozed by <@U0DEMOADM> until 2026-12-27, retired at the end of the sprint",
+		"trainer (tk-020) · training / ml-research · reused · snoozed by @demo.admin until 2026-12-27, retired at the end of the sprint",
+		"resolved: trainer (tk-020) · reused · training / ml-research · suppressed: snoozed by @demo.admin until 2026-12-27, retired at the end of the sprint",
 	} {
 		if !strings.Contains(next.String(), want) {
 			t.Errorf("the next demo run does not show %q:\n%s", want, next.String())

@@ -235,7 +235,13 @@ func TestReportPageInABrowser(t *testing.T) {
 
 	srv := serve(t, filepath.Join(dir, "demo-out"))
 	browser := newBrowser(t, exe)
-	png := open(t, browser, srv.URL+"/screenshot.html", 1200, 900, false).screenshot(t, "report.png")
+	// At 1366 px, a laptop's width, nothing is clipped: the table needs
+	// no sideways scrolling, and every badge is inside it.
+	wide := open(t, browser, srv.URL+"/screenshot.html", 1366, 900, false)
+	png := wide.screenshot(t, "report.png")
+	if clipped := eval[[]string](t, wide, clippedJS); len(clipped) > 0 {
+		t.Errorf("at 1366 px, clipped or off screen: %v", clipped)
+	}
 	if goldenfile.Update() {
 		if err := os.WriteFile(filepath.Join(repoRoot, "docs", "report.png"), png, 0o644); err != nil {
 			t.Fatal(err)
@@ -250,8 +256,10 @@ func TestReportPageInABrowser(t *testing.T) {
 	type act struct {
 		Token    string `json:"token"`
 		Severity string `json:"severity"`
+		Do       string `json:"do"`
 	}
-	acts := eval[[]act](t, tb, `Array.from(document.querySelectorAll("#actions li")).map(li => ({token: li.dataset.token, severity: li.querySelector(".f").textContent}))`)
+	acts := eval[[]act](t, tb, `Array.from(document.querySelectorAll("#actions li")).map(li => ({token: li.dataset.token, severity: li.querySelector(".f").textContent,
+		do: (li.querySelector(".do") || {}).textContent || ""}))`)
 	rank := map[string]int{"critical": 4, "high": 3, "medium": 2, "low": 1}
 	nightly := slices.IndexFunc(acts, func(a act) bool { return a.Token == "tk-001" })
 	for i := range acts {
@@ -263,7 +271,32 @@ func TestReportPageInABrowser(t *testing.T) {
 		}
 	}
 	if len(acts) == 0 || nightly < 0 {
-		t.Errorf("needs action: %v, want etl-nightly among them", acts)
+		t.Fatalf("needs action: %v, want etl-nightly among them", acts)
+	}
+	// Each item says what to do; an expiring token by when.
+	for _, a := range acts {
+		if a.Do == "" {
+			t.Errorf("needs action: %s says what is wrong, not what to do", a.Token)
+		}
+	}
+	if want := "renew before " + soonestOf(snap, "tk-001") + ", or delete"; acts[nightly].Do != want {
+		t.Errorf("needs action: etl-nightly says %q, want %q", acts[nightly].Do, want)
+	}
+	// Severity badges differ by more than colour: critical is filled, high
+	// is bold with a thick border, and each says its severity in words.
+	type badge struct {
+		Text, Background, Border, Weight string
+	}
+	badges := eval[map[string]badge](t, tb, `(() => { const out = {};
+		for (const b of document.querySelectorAll("#actions .f")) { const c = getComputedStyle(b);
+			out[b.textContent] = {Text: b.textContent, Background: c.backgroundColor, Border: c.borderTopStyle + " " + c.borderTopWidth, Weight: c.fontWeight}; }
+		return out; })()`)
+	crit, high, med := badges["critical"], badges["high"], badges["medium"]
+	if crit.Text == "" || high.Text == "" || med.Text == "" {
+		t.Fatalf("needs action: badges %v, want critical, high and medium ones (the demo has each)", badges)
+	}
+	if crit.Background == high.Background || high.Border == med.Border && high.Weight == med.Weight {
+		t.Errorf("severity badges look alike apart from colour: %+v", badges)
 	}
 	changes := eval[[]string](t, tb, `Array.from(document.querySelectorAll("#changes li")).map(li => li.textContent)`)
 	if !slices.ContainsFunc(changes, func(c string) bool {
@@ -283,10 +316,24 @@ func TestReportPageInABrowser(t *testing.T) {
 	if !scripted {
 		t.Error("the inline script did not run (blocked by the page's CSP?)")
 	}
-	// The trend is drawn from history.json.
-	lines := eval[int](t, tb, `document.querySelectorAll("#trend polyline").length`)
-	if lines == 0 {
-		t.Error("no trend line after two full audits")
+	// The trend is drawn from history.json: a chart per rule counted in
+	// both audits (a line of its own, which no other hides), none for a
+	// rule counted once.
+	var series int
+	for _, r := range audit.Rules {
+		n := 0
+		for _, e := range h.Runs {
+			if _, ok := e.Findings[r]; ok {
+				n++
+			}
+		}
+		if n > 1 {
+			series++
+		}
+	}
+	lines := eval[[]int](t, tb, `[document.querySelectorAll("#trend polyline").length, document.querySelectorAll("#trend svg").length]`)
+	if series == 0 || lines[0] != series || lines[1] != series {
+		t.Errorf("trend: %d lines in %d charts, want %d, one per chart", lines[0], lines[1], series)
 	}
 
 	// Sort by name, then by expiry: the soonest expiry comes first, and the
@@ -335,6 +382,14 @@ func TestReportPageInABrowser(t *testing.T) {
 		if !fits {
 			t.Error("the page is wider than a phone's screen")
 		}
+		if clipped := eval[[]string](t, tb, clippedJS); len(clipped) > 0 {
+			t.Errorf("on a phone, clipped or off screen: %v", clipped)
+		}
+		// The title is one line.
+		lines := eval[float64](t, tb, `(() => { const h = document.querySelector("h1"); return h.getBoundingClientRect().height / parseFloat(getComputedStyle(h).lineHeight); })()`)
+		if lines > 1.5 {
+			t.Errorf("the title takes %.1f lines on a phone, want one", lines)
+		}
 		// No visible text under 11 px, the charts' included (an SVG's text
 		// is scaled with its drawing).
 		small := eval[[]string](t, tb, `(() => { const out = [];
@@ -351,12 +406,12 @@ func TestReportPageInABrowser(t *testing.T) {
 		for _, s := range small {
 			t.Errorf("text under 11 px on a phone: %s", s)
 		}
-		// Each token is a card: its name, gateway, expiry and findings are on
-		// screen without scrolling sideways.
-		cards := eval[bool](t, tb, `Array.from(document.querySelectorAll("#tokens tbody tr")).every(tr => [3, 4, 7, 9].every(i => {
+		// Each token is a card: its name, region, gateway, expiry and
+		// findings are on screen without scrolling sideways.
+		cards := eval[bool](t, tb, `Array.from(document.querySelectorAll("#tokens tbody tr")).every(tr => [1, 3, 4, 7, 9].every(i => {
 			const r = tr.cells[i].getBoundingClientRect(); return r.width > 0 && r.right <= window.innerWidth + 0.5; }))`)
 		if !cards {
-			t.Error("on a phone, a token's name, gateway, expiry or findings are hidden or off screen")
+			t.Error("on a phone, a token's name, region, gateway, expiry or findings are hidden or off screen")
 		}
 		tb.clean(t, self)
 	})
@@ -397,6 +452,26 @@ func TestReportPageInABrowser(t *testing.T) {
 		}
 		tb.clean(t, hs.URL+"/hostile.html")
 	})
+}
+
+// clippedJS lists what is cut off: a scrolling box whose content is wider
+// than it, and a badge outside the page's width or its table's.
+const clippedJS = `(() => { const out = [];
+	for (const el of document.querySelectorAll(".scroll")) if (el.scrollWidth > el.clientWidth + 0.5) out.push("the table scrolls sideways (" + el.scrollWidth + " > " + el.clientWidth + ")");
+	for (const b of document.querySelectorAll(".f")) { const r = b.getBoundingClientRect(), box = (b.closest("table") || document.body).getBoundingClientRect();
+		if (r.width > 0 && (r.right > Math.min(window.innerWidth, box.right) + 0.5)) out.push("badge " + b.textContent + " of " + (b.closest("[data-token]") || {dataset: {}}).dataset.token); }
+	return out; })()`
+
+// soonestOf is token id's expiry as the page's fixes say it.
+func soonestOf(s *audit.Snapshot, id string) string {
+	for _, g := range s.Gateways {
+		for _, tk := range g.Tokens {
+			if tk.TokenID == id && tk.ExpireTime != nil {
+				return tk.ExpireTime.UTC().Format("Mon Jan 2 15:04 UTC")
+			}
+		}
+	}
+	return "(no expiry)"
 }
 
 // demoRuns runs the demo n times (a day apart) into a folder of its own,

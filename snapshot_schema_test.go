@@ -86,10 +86,10 @@ func TestSnapshotsMatchTheSchema(t *testing.T) {
 		Trigger: audit.Trigger{Kind: "timer", Name: "daily", TriggerTime: &now, RequestID: "req-1", RetryCount: 1},
 		Scope: audit.ScopeReportOf([]audit.Account{{Scope: audit.Scope{Regions: []string{"cn-hangzhou"}}},
 			{ID: "1111111111111111", Name: "analytics", RoleARN: "acs:ram::1111111111111111:role/reader", Scope: audit.Scope{Regions: []string{"cn-shanghai"}}}}, false),
-		Suppressions: []audit.Suppression{{TokenID: "tk-2", Reason: "migrating", Until: now.Add(30 * day), SnoozedBy: "U0ALICE01", Exact: &other},
-			{TokenID: "tk-2", Rules: []audit.Rule{audit.RuleStale}, Reason: "snoozed", Until: now.Add(30 * day), SnoozedBy: "U0ALICE01", Exact: &other}},
-		Acks:            map[string]audit.Acknowledgement{audit.TokenKey(own, "tk-1"): {By: "U0ALICE01", At: now.Add(-day)}},
-		Actions:         []audit.ActionReport{{At: now.Add(-day), By: "U0ALICE01", Verb: "ack", Token: audit.TokenKey(own, "tk-1"), Name: "n-tk-1", Outcome: "done"}},
+		Suppressions: []audit.Suppression{{TokenID: "tk-2", Reason: "migrating", Until: now.Add(30 * day), SnoozedBy: "U0ALICE01", SnoozedByName: "alice.w", Exact: &other},
+			{TokenID: "tk-2", Rules: []audit.Rule{audit.RuleStale}, Reason: "snoozed", Until: now.Add(30 * day), SnoozedBy: "U0ALICE01", SnoozedByName: "alice.w", Exact: &other}},
+		Acks:            map[string]audit.Acknowledgement{audit.TokenKey(own, "tk-1"): {By: "U0ALICE01", ByName: "alice.w", At: now.Add(-day)}},
+		Actions:         []audit.ActionReport{{At: now.Add(-day), By: "U0ALICE01", ByName: "alice.w", Verb: "ack", Token: audit.TokenKey(own, "tk-1"), Name: "n-tk-1", Outcome: "done"}},
 		ActionsWarnings: []string{"the record of actions' actions/state.3.json is not JSON: actions recorded only there are not applied"}}
 	s := audittest.BuildSnapshot(audittest.Collection{
 		Gateways: []audit.GatewayResult{

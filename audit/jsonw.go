@@ -204,6 +204,10 @@ func (jw *jsonWriter) token(t *TokenReport, depth int) {
 					member("snoozedBy")
 					jw.str(s.SnoozedBy)
 				}
+				if s.SnoozedByName != "" {
+					member("snoozedByName")
+					jw.str(s.SnoozedByName)
+				}
 			})
 			return nil
 		})

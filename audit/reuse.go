@@ -127,7 +127,7 @@ func (b *Builder) flagReused(g []reuseMember, m reuseMember, n int) bool {
 	t := Token{ID: tr.TokenID, Name: tr.Name, CreatedBy: tr.CreatedBy}
 	b.cands = b.sups.candidates(gw.Ref(), t, b.cands[:0])
 	if sup, ok := b.sups.suppressionFor(b.cands, b.matched, gw.Ref(), t, RuleReused, b.now); ok {
-		tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate(), SnoozedBy: sup.SnoozedBy})
+		tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate(), SnoozedBy: sup.SnoozedBy, SnoozedByName: sup.SnoozedByName})
 		s.Summary.Suppressed++
 		return true
 	}

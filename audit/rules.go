@@ -45,6 +45,10 @@ type RuleInfo struct {
 	// Urgency orders two tokens flagged by the rule, the most urgent first
 	// (the soonest expiry, the longest unused…).
 	Urgency func(a, b *TokenReport) int
+	// Fix says what to do about a token the rule flags, in a few words
+	// that lead a report's item ("renew before Sat Nov 29 09:00 UTC, or
+	// delete").
+	Fix func(t *TokenReport) string
 	// Escalates says that this rule's finding followed by an expired one
 	// on the same token is an escalation, whatever the severities say.
 	Escalates bool
@@ -60,22 +64,33 @@ type RuleInfo struct {
 // ruleTable is every rule, in report order (when severities tie).
 var ruleTable = []RuleInfo{
 	{ID: RuleExpiring, Title: "Expiring", Label: "expiring", Icon: "hourglass_flowing_sand", Severity: SeverityHigh, Color: "#d4762c", Escalates: true,
-		Urgency: byTime(func(t *TokenReport) *time.Time { return t.ExpireTime }, false), check: expiring},
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.ExpireTime }, false), check: expiring, Fix: renewBefore},
 	{ID: RuleExpired, Title: "Expired", Label: "expired", Icon: "no_entry", Severity: SeverityLow, Color: "#b3261e", Exclusive: true,
-		Urgency: byTime(func(t *TokenReport) *time.Time { return t.ExpireTime }, true), check: expired}, // just broke first
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.ExpireTime }, true), check: expired, Fix: says("delete, or renew if a job still needs it")}, // just broke first
 	{ID: RuleStale, Title: "Stale", Label: "stale", Icon: "zzz", Severity: SeverityMedium, Color: "#7a5cc7", Escalates: true,
-		Urgency: byTime(func(t *TokenReport) *time.Time { return t.LastUsedTime }, false), check: stale},
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.LastUsedTime }, false), check: stale, Fix: says("delete, or snooze if it is still needed")},
 	{ID: RuleUnused, Title: "Unused", Label: "unused", Icon: "ghost", Severity: SeverityMedium, Color: "#2a7ab0", Escalates: true,
-		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: unused},
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: unused, Fix: says("delete: it has never been used")},
 	{ID: RuleLongLived, Title: "Long-lived", Label: "long-lived", Icon: "infinity", Severity: SeverityMedium, Color: "#5f7d3a",
-		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: longLived,
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: longLived, Fix: says("replace with a token that expires"),
 		Enabled: func(p Policy) bool { return p.MaxLifetime > 0 }},
 	{ID: RuleReused, Title: "Reused secret", Label: "reused", Icon: "recycle", Severity: SeverityHigh, Color: "#c2185b",
-		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: never}, // decided once the whole run is in: Builder.Finish
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: never, Fix: says("rotate: a token of its own for each user")}, // decided once the whole run is in: Builder.Finish
 	{ID: RuleWeak, Title: "Weak secret", Label: "weak", Icon: "unlock", Severity: SeverityMedium, Color: "#6d4c41",
-		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: weak},
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: weak, Fix: says("rotate: its secret could be guessed")},
 	{ID: RuleImplausible, Title: "Implausible times", Label: "implausible", Icon: "warning", Severity: SeverityMedium, Color: "#8a5a00",
-		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: implausible},
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: implausible, Fix: says("check its times in the console")},
+}
+
+// says is a fix that is the same words for every token.
+func says(words string) func(*TokenReport) string { return func(*TokenReport) string { return words } }
+
+// renewBefore is an expiring token's fix: renew it before it breaks.
+func renewBefore(t *TokenReport) string {
+	if t.ExpireTime == nil {
+		return "renew, or delete"
+	}
+	return "renew before " + t.ExpireTime.UTC().Format("Mon Jan 2 15:04 UTC") + ", or delete"
 }
 
 // Rules lists every rule in report order.
@@ -103,7 +118,7 @@ func Info(r Rule) RuleInfo {
 		}
 	}
 	return RuleInfo{ID: r, Title: string(r), Label: string(r), Icon: "grey_question", Severity: SeverityMedium, Color: neutral,
-		Urgency: func(a, b *TokenReport) int { return 0 }}
+		Urgency: func(a, b *TokenReport) int { return 0 }, Fix: says("")}
 }
 
 // Order is r's place in report order; rules this version does not know

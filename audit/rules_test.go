@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Every rule has everything the renderers read from the table: a rule
@@ -29,6 +30,8 @@ func TestRuleTableIsComplete(t *testing.T) {
 			t.Errorf("%s: colour %q is not #rrggbb", r.ID, r.Color)
 		case r.Urgency == nil || r.check == nil:
 			t.Errorf("%s: no urgency order or no predicate", r.ID)
+		case r.Fix == nil || r.Fix(&TokenReport{}) == "":
+			t.Errorf("%s: no fix: a report's item would not say what to do", r.ID)
 		case Order(r.ID) != i:
 			t.Errorf("%s: order %d, want %d", r.ID, Order(r.ID), i)
 		}
@@ -45,12 +48,21 @@ func TestRuleTableIsComplete(t *testing.T) {
 	}
 }
 
+// An expiring token's fix names its deadline, in UTC, with the weekday.
+func TestExpiringFixNamesTheDeadline(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 29, 17, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	if got, want := Info(RuleExpiring).Fix(&TokenReport{ExpireTime: &at}), "renew before Sun Nov 29 09:00 UTC, or delete"; got != want {
+		t.Errorf("fix %q, want %q", got, want)
+	}
+}
+
 // A rule this version does not know (read back from a snapshot a newer
 // release wrote) is shown as itself, after the known rules: never blank.
 func TestUnknownRuleIsShownAsItself(t *testing.T) {
 	t.Parallel()
 	ri := Info("leaked")
-	if ri.Title != "leaked" || ri.Color == "" || ri.Icon == "" || ri.Urgency == nil || Order("leaked") != len(Rules) {
+	if ri.Title != "leaked" || ri.Color == "" || ri.Icon == "" || ri.Urgency == nil || ri.Fix == nil || Order("leaked") != len(Rules) {
 		t.Errorf("got %+v (order %d), want the rule shown as itself, after the known ones", ri, Order("leaked"))
 	}
 	if _, err := ParseRule("leaked"); err == nil {

@@ -55,13 +55,16 @@ type Snapshot struct {
 // name, never its value), and the outcome (done, refused, failed) with
 // its detail.
 type ActionReport struct {
-	At      time.Time `json:"at"`
-	By      string    `json:"by"`
-	Verb    string    `json:"verb"`
-	Token   string    `json:"token"`
-	Name    string    `json:"name,omitempty"`
-	Outcome string    `json:"outcome"`
-	Detail  string    `json:"detail,omitempty"`
+	At time.Time `json:"at"`
+	By string    `json:"by"`
+	// ByName is the user's Slack name, when Slack sent it with the action
+	// (shown beside the ID; never used to decide anything).
+	ByName  string `json:"byName,omitempty"`
+	Verb    string `json:"verb"`
+	Token   string `json:"token"`
+	Name    string `json:"name,omitempty"`
+	Outcome string `json:"outcome"`
+	Detail  string `json:"detail,omitempty"`
 }
 
 // Tool names the program that wrote a snapshot: its name and version
@@ -241,8 +244,10 @@ type TokenReport struct {
 // Acknowledgement is a person's "I own this" on a token: a Slack user ID
 // and when.
 type Acknowledgement struct {
-	By string    `json:"by"`
-	At time.Time `json:"at"`
+	By string `json:"by"`
+	// ByName is the user's Slack name, when known.
+	ByName string    `json:"byName,omitempty"`
+	At     time.Time `json:"at"`
 	// CreatedBy, when set, is the creator the token must still have for
 	// the acknowledgement to hold (one its owner made).
 	CreatedBy string `json:"-"`
@@ -271,6 +276,8 @@ type SuppressedFinding struct {
 	// SnoozedBy is the Slack user who snoozed the finding from Slack
 	// (absent for a config suppression).
 	SnoozedBy string `json:"snoozedBy,omitempty"`
+	// SnoozedByName is that user's Slack name, when known.
+	SnoozedByName string `json:"snoozedByName,omitempty"`
 }
 
 // APIError is a failure reported by (or on the way to) the EMR Serverless
@@ -333,6 +340,8 @@ type SuppressionReport struct {
 	// SnoozedBy is the Slack user who snoozed from Slack (absent for a
 	// config suppression).
 	SnoozedBy string `json:"snoozedBy,omitempty"`
+	// SnoozedByName is that user's Slack name, when known.
+	SnoozedByName string `json:"snoozedByName,omitempty"`
 	// Ended says, for a snooze from Slack whose token no longer has the
 	// finding it snoozed but others, what the token is now ("the token is
 	// now expired"): the snooze no longer holds.
@@ -506,7 +515,7 @@ func (b *Builder) classify(tr *TokenReport, t Token, ref GatewayRef, public bool
 		tr.Findings = slices.DeleteFunc(tr.Findings, func(f Finding) bool {
 			sup, ok := b.sups.suppressionFor(b.cands, b.matched, ref, t, f.Rule, b.now)
 			if ok {
-				tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate(), SnoozedBy: sup.SnoozedBy})
+				tr.Suppressed = append(tr.Suppressed, SuppressedFinding{Finding: f, Reason: sup.Reason, Until: sup.untilDate(), SnoozedBy: sup.SnoozedBy, SnoozedByName: sup.SnoozedByName})
 			}
 			return ok
 		})
@@ -572,7 +581,7 @@ func (b *Builder) Finish(errs []ScopeError) *Snapshot {
 	for i, sup := range b.ev.Suppressions {
 		s.Suppressions = append(s.Suppressions, SuppressionReport{
 			TokenID: sup.TokenID, Name: sup.Name, Gateway: sup.Gateway, Account: sup.Account, Rules: nonNil(sup.Rules),
-			Reason: sup.Reason, Until: sup.untilDate(), Matched: b.matched[i], Lapsed: sup.Lapsed(b.now), SnoozedBy: sup.SnoozedBy,
+			Reason: sup.Reason, Until: sup.untilDate(), Matched: b.matched[i], Lapsed: sup.Lapsed(b.now), SnoozedBy: sup.SnoozedBy, SnoozedByName: sup.SnoozedByName,
 			Ended: b.ended[i],
 		})
 	}

@@ -27,6 +27,8 @@ type Suppression struct {
 	// SnoozedBy is the Slack user who snoozed the finding from Slack (""
 	// for a config suppression).
 	SnoozedBy string
+	// SnoozedByName is that user's Slack name, when known.
+	SnoozedByName string
 	// Exact, when set, is the one gateway the suppression applies on,
 	// compared by value (account ID, "" for the run's own; region;
 	// workspace and gateway IDs), never as globs: a snooze from Slack

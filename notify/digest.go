@@ -3,7 +3,9 @@ package notify
 import (
 	"cmp"
 	"math"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"livy-token-audit/audit"
@@ -56,6 +58,10 @@ type Digest struct {
 	// ActionsWarnings are the warnings of the record of actions, the
 	// first few.
 	ActionsWarnings []string
+	// Users are the Slack names of the users the snapshot names (by ID),
+	// as Slack sent them with their actions, for the renderers that cannot
+	// show <@U…> as Slack does (Plain).
+	Users map[string]string
 
 	// The destination's place in the routing (the Router sets them):
 	// Route names the route whose slice this is ("" for the main report
@@ -103,10 +109,62 @@ func NewDigest(s *audit.Snapshot, loc delivery.Locations) *Digest {
 	d.Snoozed = snoozed(s)
 	d.NeedsAction = needsAction(s)
 	d.Changes = namedChanges(s)
+	d.Users = slackUsers(s)
 	if c := s.Changes; c != nil && c.Previous != nil {
 		d.ChangeCounts = changeCounts(c)
 	}
 	return d
+}
+
+// slackUsers are the names of the Slack users that s knows: those who
+// acted, snoozed or acknowledged.
+func slackUsers(s *audit.Snapshot) map[string]string {
+	users := map[string]string{}
+	add := func(id, name string) {
+		if id != "" && name != "" && users[id] == "" {
+			users[id] = name
+		}
+	}
+	for i := len(s.Actions) - 1; i >= 0; i-- { // the latest name first
+		add(s.Actions[i].By, s.Actions[i].ByName)
+	}
+	for _, sup := range s.Suppressions {
+		add(sup.SnoozedBy, sup.SnoozedByName)
+	}
+	for i := range s.Gateways {
+		for j := range s.Gateways[i].Tokens {
+			t := &s.Gateways[i].Tokens[j]
+			for _, f := range t.Suppressed {
+				add(f.SnoozedBy, f.SnoozedByName)
+			}
+			if a := t.Acknowledged; a != nil {
+				add(a.By, a.ByName)
+			}
+		}
+	}
+	return users
+}
+
+// mentionRe is a Slack user mention, as reasons and notes carry them.
+var mentionRe = regexp.MustCompile(`<@([UW][A-Z0-9]{2,31})>`)
+
+// Plain writes the Slack user mentions in text (<@U0123ABCD>) as people
+// read them outside Slack: @name when the user's name is known, else @ID.
+func (d *Digest) Plain(text string) string { return PlainUsers(text, d.Users) }
+
+// User is the Slack user id as people read it outside Slack: @name when
+// known, else @ID.
+func (d *Digest) User(id string) string { return "@" + cmp.Or(d.Users[id], id) }
+
+// PlainUsers is Plain with the names in users.
+func PlainUsers(text string, users map[string]string) string {
+	if !strings.Contains(text, "<@") {
+		return text
+	}
+	return mentionRe.ReplaceAllStringFunc(text, func(m string) string {
+		id := m[2 : len(m)-1]
+		return "@" + cmp.Or(users[id], id)
+	})
 }
 
 // needsAction orders the tokens with an active finding (see

@@ -59,7 +59,7 @@ func WriteText(w io.Writer, d *Digest, location string) error {
 		for _, ch := range d.Changes[:min(len(d.Changes), maxTextChanges)] {
 			l := ch.Text()
 			if ch.Suppressed != "" {
-				l += " · suppressed: " + ch.Suppressed
+				l += " · suppressed: " + d.Plain(ch.Suppressed)
 			}
 			fmt.Fprintf(b, "  %s\n", Clean(audit.Truncate(l, 300)))
 		}
@@ -101,7 +101,7 @@ func WriteText(w io.Writer, d *Digest, location string) error {
 	if ls := d.Lapsed; len(ls) > 0 {
 		fmt.Fprintf(b, "\nLAPSED SUPPRESSIONS — %d (no longer applied; renew or remove them)\n", len(ls))
 		for _, sup := range ls {
-			fmt.Fprintf(b, "  %s: %s", Clean(SuppressionLabel(sup)), Clean(sup.Reason))
+			fmt.Fprintf(b, "  %s: %s", Clean(SuppressionLabel(sup)), Clean(d.Plain(sup.Reason)))
 			if n := EndedNote(sup); n != "" {
 				fmt.Fprintf(b, " (%s)", Clean(n))
 			}
@@ -112,7 +112,7 @@ func WriteText(w io.Writer, d *Digest, location string) error {
 		fmt.Fprintf(b, "\nSNOOZED FROM SLACK — %d (they come back when the snooze ends)\n", len(zs))
 		for _, z := range zs {
 			fmt.Fprintf(b, "  %s (%s) · %s / %s · %s · %s\n", short(z.Token.Name), short(z.Token.TokenID), short(GatewayLabel(*z.Gateway)), short(WorkspaceLabel(*z.Gateway)),
-				z.Suppressed.Rule, Clean(audit.Truncate(z.Suppressed.Reason, 300)))
+				z.Suppressed.Rule, Clean(audit.Truncate(d.Plain(z.Suppressed.Reason), 300)))
 		}
 	}
 	fmt.Fprintf(b, "\nSnapshot: %s\n", location)

@@ -80,6 +80,20 @@ var slackID = regexp.MustCompile(`^[UW][A-Z0-9]{2,31}$`)
 // SlackID reports whether s is a Slack user ID.
 func SlackID(s string) bool { return slackID.MatchString(s) }
 
+// slackName is a Slack user name (the handle Slack sends with an
+// interaction: lower-case letters, digits, periods, hyphens and
+// underscores), and nothing a reader could mistake for markup.
+var slackName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,80}$`)
+
+// SlackName is name when it is a plausible Slack user name, else "": a
+// name is shown beside an ID, never trusted for anything.
+func SlackName(name string) string {
+	if slackName.MatchString(name) {
+		return name
+	}
+	return ""
+}
+
 func verbWords(verb string) string {
 	switch {
 	case SnoozeFor(verb) > 0:

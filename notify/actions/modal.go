@@ -96,7 +96,7 @@ func (h *Handler) submitSnooze(ctx context.Context, cb *slackgo.InteractionCallb
 		return
 	}
 	verb, ref, err := actionref.NewSigner(h.SigningSecret).Parse(st.Value)
-	rec := Record{At: h.now().UTC(), By: user, Verb: verb, Token: ref.Key(), Name: ref.Name}
+	rec := Record{At: h.now().UTC(), By: user, ByName: actionref.SlackName(cb.User.Name), Verb: verb, Token: ref.Key(), Name: ref.Name}
 	if err != nil || actionref.SnoozeFor(verb) == 0 {
 		h.logger().Warn("snooze modal refused: not one of our snoozes")
 		return
@@ -123,7 +123,7 @@ func (h *Handler) submitSnooze(ctx context.Context, cb *slackgo.InteractionCallb
 	}
 	h.readBack(ctx, msg, st)
 	h.finish(ctx, msg, rec, func(s *State) {
-		s.Snoozes = append(s.Snoozes, Snooze{Ref: ref, Until: until, Reason: reason, By: user, At: rec.At})
+		s.Snoozes = append(s.Snoozes, Snooze{Ref: ref, Until: until, Reason: reason, By: user, ByName: rec.ByName, At: rec.At})
 	})
 }
 

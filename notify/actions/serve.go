@@ -226,7 +226,8 @@ func (h *Handler) act(ctx context.Context, cb *slackgo.InteractionCallback) {
 	ba := cb.ActionCallback.BlockActions[0]
 	user := cb.User.ID
 	verb, ref, err := actionref.NewSigner(h.SigningSecret).Parse(ba.Value)
-	rec := Record{At: h.now().UTC(), By: user, Verb: verb, Token: ref.Key(), Name: ref.Name}
+	name := actionref.SlackName(cb.User.Name)
+	rec := Record{At: h.now().UTC(), By: user, ByName: name, Verb: verb, Token: ref.Key(), Name: ref.Name}
 	if err != nil {
 		rec.Verb, rec.Token, rec.Outcome, rec.Detail = "?", "?", "refused", err.Error()
 		h.finish(ctx, cb, rec, nil)
@@ -253,10 +254,12 @@ func (h *Handler) act(ctx context.Context, cb *slackgo.InteractionCallback) {
 		return // its submission snoozes
 	case actionref.SnoozeFor(verb) > 0:
 		until := h.now().UTC().Add(actionref.SnoozeFor(verb))
-		change = func(s *State) { s.Snoozes = append(s.Snoozes, Snooze{Ref: ref, Until: until, By: user, At: rec.At}) }
+		change = func(s *State) {
+			s.Snoozes = append(s.Snoozes, Snooze{Ref: ref, Until: until, By: user, ByName: name, At: rec.At})
+		}
 		rec.Detail = "until " + until.Format(time.DateOnly)
 	case verb == actionref.Ack:
-		change = func(s *State) { s.Acks = append(s.Acks, Acknowledgement{Ref: ref, By: user, At: rec.At}) }
+		change = func(s *State) { s.Acks = append(s.Acks, Acknowledgement{Ref: ref, By: user, ByName: name, At: rec.At}) }
 	default:
 		if _, err := Read(ctx, h.Store); errors.As(err, new(*NewerError)) {
 			rec.Outcome, rec.Detail = "refused", notRecorded(err)

@@ -85,6 +85,8 @@ type bench struct {
 	policy   actionref.Policy
 	actionTS int
 	endpoint string
+	// names are the users' Slack names, as Slack sends them with a click.
+	names map[string]string
 }
 
 func newBench(t testing.TB, deleteOn bool) *bench {
@@ -170,7 +172,7 @@ func (b *bench) button(tokenID, verb string) (value, blockID string) {
 func (b *bench) payload(user, value, blockID string) string {
 	b.actionTS++
 	p := map[string]any{
-		"type": "block_actions", "user": map[string]string{"id": user, "username": "someone"}, "api_app_id": "A0APP", "token": "legacy-unused",
+		"type": "block_actions", "user": map[string]string{"id": user, "username": b.names[user], "name": b.names[user]}, "api_app_id": "A0APP", "token": "legacy-unused",
 		"trigger_id": "1.2.3", "response_url": b.hookURL, "team": map[string]string{"id": "T0001"},
 		"container": map[string]any{"type": "message", "message_ts": "1700000000.000100", "channel_id": "C0AUDIT"},
 		"channel":   map[string]string{"id": "C0AUDIT"},
@@ -476,6 +478,7 @@ func TestDeleteDisabled(t *testing.T) {
 func TestSnoozeAppliesToTheNextAuditThenLapses(t *testing.T) {
 	t.Parallel()
 	b := newBench(t, false)
+	b.names = map[string]string{alice: "alice.w"}
 	b.click(alice, "tk-exp", actionref.Snooze7d)
 	acts, err := actions.Source{Store: b.store, Policy: b.policy, Now: func() time.Time { return now }}.ReadActions(context.Background())
 	if err != nil {
@@ -492,8 +495,12 @@ func TestSnoozeAppliesToTheNextAuditThenLapses(t *testing.T) {
 	if len(tr.Findings) != 0 || len(tr.Suppressed) != 1 || !strings.Contains(tr.Suppressed[0].Reason, "snoozed by <@"+alice+"> until 2026-12-07") {
 		t.Errorf("the next audit: findings %+v, suppressed %+v; want expired snoozed by alice until 2026-12-07", tr.Findings, tr.Suppressed)
 	}
-	if len(next.Actions) != 1 || next.Actions[0].By != alice {
-		t.Errorf("the snapshot's recent actions: %+v", next.Actions)
+	if len(next.Actions) != 1 || next.Actions[0].By != alice || next.Actions[0].ByName != "alice.w" || tr.Suppressed[0].SnoozedByName != "alice.w" {
+		t.Errorf("the snapshot's recent actions: %+v, suppressed %+v; want alice, named alice.w", next.Actions, tr.Suppressed)
+	}
+	// Outside Slack (the text summary, the page), the user is shown by name.
+	if got := notify.NewDigest(next, delivery.Locations{}).Plain(tr.Suppressed[0].Reason); !strings.HasPrefix(got, "snoozed by @alice.w until") {
+		t.Errorf("plain reason %q, want the user by name", got)
 	}
 	// Config suppressions win over snoozes.
 	both := audit1(now.Add(audit.Day), append([]audit.Suppression{config}, acts.Snoozes...))
@@ -515,6 +522,9 @@ func TestSnoozeAppliesToTheNextAuditThenLapses(t *testing.T) {
 func TestAcknowledgedOwnerIsShown(t *testing.T) {
 	t.Parallel()
 	b := newBench(t, false)
+	// A name that is not a Slack user name is not kept; an owner is known
+	// by the token's createdBy.
+	b.names = map[string]string{bob: `<b onclick=x>bob</b>`}
 	b.click(bob, "tk-unused", actionref.Ack)
 	acts, err := actions.Source{Store: b.store, Policy: b.policy, Now: func() time.Time { return now }}.ReadActions(context.Background())
 	if err != nil {
@@ -522,8 +532,11 @@ func TestAcknowledgedOwnerIsShown(t *testing.T) {
 	}
 	s := audittest.BuildSnapshot(audittest.Collection{Gateways: []audit.GatewayResult{{Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", GatewayID: "lc-1"},
 		Tokens: []audit.Token{{ID: "tk-unused", CreatedBy: "bob", CreateTime: now.Add(-120 * audit.Day)}}}}}, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy(), Acks: acts.Acks})
-	if a := s.Gateways[0].Tokens[0].Acknowledged; a == nil || a.By != bob {
-		t.Errorf("acknowledged %+v, want by %s", a, bob)
+	if a := s.Gateways[0].Tokens[0].Acknowledged; a == nil || a.By != bob || a.ByName != "bob" || len(acts.Recent) != 1 || acts.Recent[0].ByName != "" {
+		t.Errorf("acknowledged %+v (recent %+v), want by %s, named bob (the owner), the payload's name dropped", a, acts.Recent, bob)
+	}
+	if got := notify.NewDigest(s, delivery.Locations{}).User(bob); got != "@bob" {
+		t.Errorf("user %q, want @bob", got)
 	}
 }
 

@@ -56,14 +56,18 @@ type Snooze struct {
 	Until  time.Time `json:"until"`
 	Reason string    `json:"reason,omitempty"`
 	By     string    `json:"by"`
+	// ByName is the user's Slack name, as Slack sent it with the click.
+	ByName string    `json:"byName,omitempty"`
 	At     time.Time `json:"at"`
 }
 
 // Acknowledgement records who owns a token.
 type Acknowledgement struct {
 	actionref.Ref
-	By string    `json:"by"`
-	At time.Time `json:"at"`
+	By string `json:"by"`
+	// ByName is the user's Slack name, as Slack sent it with the click.
+	ByName string    `json:"byName,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // Record is one action attempted, allowed or refused: who, when, what,
@@ -483,9 +487,11 @@ func (s State) suppressions(p actionref.Policy) []audit.Suppression {
 		until := z.Until.UTC().Truncate(audit.Day)
 		gw := z.GatewayRef()
 		sup := audit.Suppression{TokenID: z.Token, Gateway: z.Gateway, Account: z.AccountID, Rules: []audit.Rule{z.Rule}, Reason: reason, Until: until,
-			SnoozedBy: z.By, Exact: &gw}
+			SnoozedBy: z.By, SnoozedByName: actionref.SlackName(z.ByName), Exact: &gw}
 		if !slices.Contains(p.Users, z.By) {
 			sup.CreatedBy = z.Owner
+			// An owner is known by the name the token's createdBy gives.
+			sup.SnoozedByName = cmp.Or(sup.SnoozedByName, actionref.SlackName(z.Owner))
 		}
 		out = append(out, sup)
 	}
@@ -497,9 +503,10 @@ func (s State) suppressions(p actionref.Policy) []audit.Suppression {
 func (s State) acknowledged(p actionref.Policy) map[string]audit.Acknowledgement {
 	out := map[string]audit.Acknowledgement{}
 	for _, a := range s.Acks {
-		ack := audit.Acknowledgement{By: a.By, At: a.At}
+		ack := audit.Acknowledgement{By: a.By, ByName: actionref.SlackName(a.ByName), At: a.At}
 		if !slices.Contains(p.Users, a.By) {
 			ack.CreatedBy = a.Owner
+			ack.ByName = cmp.Or(ack.ByName, actionref.SlackName(a.Owner))
 		}
 		out[a.Key()] = ack
 	}

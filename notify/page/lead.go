@@ -21,6 +21,9 @@ const (
 // action is one token that needs action, as the page lists it.
 type action struct {
 	Severity, Rule, Name, TokenID, Where, Owner, What, Also string
+	// Fix is what to do, in a few words ("renew before Sat Nov 29 09:00
+	// UTC, or delete").
+	Fix string
 }
 
 // actions lists the digest's tokens that need action, at most maxActions,
@@ -35,7 +38,7 @@ func actions(d *notify.Digest) ([]action, int) {
 		}
 		out = append(out, action{Severity: f.Severity.String(), Rule: audit.Info(f.Rule).Label, Name: cmp.Or(t.Name, t.TokenID), TokenID: t.TokenID,
 			Where: notify.GatewayLabel(*g) + " / " + notify.WorkspaceLabel(*g) + " · " + g.Region, Owner: cmp.Or(t.CreatedBy, "unknown"),
-			What: f.Message, Also: strings.Join(also, ", ")})
+			What: f.Message, Also: strings.Join(also, ", "), Fix: audit.Info(f.Rule).Fix(t)})
 	}
 	return out, max(0, len(d.NeedsAction)-maxActions)
 }
@@ -46,7 +49,11 @@ func actions(d *notify.Digest) ([]action, int) {
 func changeLines(d *notify.Digest) ([]string, int) {
 	var out []string
 	for _, ch := range d.Changes[:min(len(d.Changes), maxChanges)] {
-		out = append(out, ch.Text())
+		l := ch.Text()
+		if ch.Suppressed != "" {
+			l += " · suppressed: " + d.Plain(ch.Suppressed)
+		}
+		out = append(out, l)
 	}
 	return out, max(0, len(d.Changes)-maxChanges)
 }

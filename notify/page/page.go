@@ -38,24 +38,26 @@ type Page struct {
 var css = `:root{color-scheme:light dark;--fg:#1d1d1f;--muted:#6e6e73;--bg:#fff;--line:#d2d2d7;--bad:#b3261e;--warn:#8a5a00;--ok:#1b6e3a}
 @media (prefers-color-scheme:dark){:root{--fg:#f5f5f7;--muted:#a1a1a6;--bg:#1d1d1f;--line:#424245;--bad:#ff6b60;--warn:#ffb340;--ok:#5fd38a}}
 *{box-sizing:border-box}body{margin:0 auto;max-width:1200px;padding:16px;font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg)}
-h1{font-size:1.5em;margin:0 0 4px}h2{font-size:1.1em;margin:24px 0 8px}p{margin:4px 0}.muted{color:var(--muted)}
+h1{font-size:1.5em;margin:0 0 4px}.headcounts{font-weight:600}h2{font-size:1.1em;margin:24px 0 8px}p{margin:4px 0}.muted{color:var(--muted)}
 .banner{padding:10px 12px;border-radius:8px;font-weight:600;margin:12px 0}.banner.failed{background:var(--bad);color:#fff}.banner.partial{border:2px solid var(--warn);color:var(--warn)}
 .alert{border-left:4px solid var(--bad);padding:4px 12px;margin:16px 0}.alert.lapsed{border-color:var(--warn)}.alert ul{margin:4px 0;padding-left:18px}
 .counts span{display:inline-block;margin-right:12px}svg{width:100%;height:auto;max-width:100%}svg text{font-size:11px;fill:var(--muted)}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);white-space:nowrap;vertical-align:top}
-td.name{white-space:normal;min-width:10em}th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:0;cursor:pointer}th[aria-sort=ascending] button::after{content:" \25B2"}th[aria-sort=descending] button::after{content:" \25BC"}
+td.name{white-space:normal;min-width:10em}#tokens td:nth-child(4),#tokens td:nth-child(10){white-space:normal;min-width:8em}th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:0;cursor:pointer}th[aria-sort=ascending] button::after{content:" \25B2"}th[aria-sort=descending] button::after{content:" \25BC"}
 #filter{width:100%;max-width:420px;padding:8px;margin:4px 0 8px;font:inherit;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:var(--fg)}
-.f{display:inline-block;padding:0 6px;margin:1px 2px;border-radius:10px;font-size:12px;border:1px solid currentColor}.s-critical,.s-high{color:var(--bad)}.s-medium{color:var(--warn)}.s-low{color:var(--muted)}.f.sup{opacity:.55;text-decoration:line-through}
+.f{display:inline-block;padding:0 6px;margin:1px 2px;border-radius:10px;font-size:12px;border:1px solid currentColor;white-space:nowrap}.s-critical,.s-high{color:var(--bad)}.s-medium{color:var(--warn)}.s-low{color:var(--muted)}.f.sup{opacity:.55;text-decoration:line-through}
+.f.s-critical{background:var(--bad);border-color:var(--bad);color:var(--bg);font-weight:700}.f.s-critical::before{content:"!! "}.f.s-high{border-width:2px;font-weight:700}.f.s-high::before{content:"! "}.f.s-low{border-style:dashed}
 ` + ruleCSS + `
 footer{margin-top:24px;font-size:12px;color:var(--muted)}
-ol.act{margin:4px 0;padding-left:22px}ol.act li{margin:4px 0}.act .what{color:var(--muted)}
-svg.narrow{display:none}
+ol.act{margin:4px 0;padding-left:22px}ol.act li{margin:4px 0}.act .what{color:var(--muted)}.act .do{font-weight:600}
+svg.narrow{display:none}.sparks{display:grid;grid-template-columns:minmax(8em,max-content) minmax(0,1fr) max-content;gap:2px 12px;align-items:center;max-width:760px}
+.spark{display:contents}.spark svg{height:32px;width:100%}.spark .last{font-variant-numeric:tabular-nums}
 @media (max-width:760px){svg.wide{display:none}svg.narrow{display:block}}
-@media (max-width:640px){body{padding:10px;font-size:14px}th,td{padding:5px 6px}
+@media (max-width:640px){body{padding:10px;font-size:14px}h1{font-size:1.25em}th,td{padding:5px 6px}
 .scroll{overflow-x:visible}#tokens thead{display:none}#tokens,#tokens tbody,#tokens tr,#tokens td{display:block;width:100%}
 #tokens tr{border:1px solid var(--line);border-radius:8px;margin:8px 0;padding:6px 10px}#tokens tr[hidden]{display:none}
 #tokens td{border:0;padding:2px 0;white-space:normal;overflow-wrap:anywhere}#tokens td::before{color:var(--muted);font-size:12px;display:inline-block;min-width:6.5em}
-#tokens td:nth-child(1),#tokens td:nth-child(2),#tokens td:nth-child(7){display:none}#tokens td.name{font-weight:600}
+#tokens td:nth-child(1),#tokens td:nth-child(7){display:none}#tokens td:nth-child(2)::before{content:"Region"}#tokens td.name{font-weight:600}
 #tokens td:nth-child(3)::before{content:"Workspace"}#tokens td:nth-child(4)::before{content:"Gateway"}#tokens td:nth-child(6)::before{content:"Owner"}
 #tokens td:nth-child(8)::before{content:"Expires"}#tokens td:nth-child(9)::before{content:"Last used"}#tokens td:nth-child(10)::before{content:"Findings"}
 #tokens td br{display:none}#tokens td .muted{margin-left:6px}}`
@@ -92,12 +94,15 @@ var src = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="{{.CSP}}">
 <meta name="referrer" content="no-referrer">
-<title>Livy token audit · {{.S.RunID}}</title>
+<title>{{.Headline}} · {{.S.RunID}}</title>
 <style>` + css + `</style>
 </head>
 <body>
 <header>
 <h1>{{.Headline}}</h1>
+{{- if ne .S.Verdict "failed"}}
+<p class="counts headcounts">{{.Counts}}</p>
+{{- end}}
 <p class="coverage">{{.Coverage}}</p>
 {{- if eq .S.Verdict "failed"}}
 <p class="banner failed">Audit failed: {{.S.Summary.FailedCoverage}}. Nothing below is an all-clear.</p>
@@ -111,7 +116,7 @@ var src = `<!doctype html>
 {{- if .Actions}}
 <section id="actions">
 <h2>Needs action — {{len .Actions}}{{if .MoreActions}} of {{.ActionsTotal}}{{end}} <span class="muted">(most severe first, then the soonest to break)</span></h2>
-<ol class="act">{{range .Actions}}<li data-token="{{.TokenID}}"><span class="f s-{{.Severity}}">{{.Severity}}</span> <strong>{{.Name}}</strong> <span class="muted">{{.TokenID}}</span> · {{.Rule}} · <span class="what">{{.What}}</span> · {{.Where}} · owner {{.Owner}}{{with .Also}} <span class="muted">(also {{.}})</span>{{end}}</li>{{end}}</ol>
+<ol class="act">{{range .Actions}}<li data-token="{{.TokenID}}"><span class="f s-{{.Severity}}">{{.Severity}}</span> <strong>{{.Name}}</strong> <span class="muted">{{.TokenID}}</span>{{with .Fix}} · <span class="do">{{.}}</span>{{end}} · <span class="what">{{.Rule}}: {{.What}}</span> · {{.Where}} · owner {{.Owner}}{{with .Also}} <span class="muted">(also {{.}})</span>{{end}}</li>{{end}}</ol>
 {{- if .MoreActions}}<p class="muted">and {{.MoreActions}} more in the table below.</p>{{end}}
 </section>
 {{- end}}
@@ -162,25 +167,19 @@ var src = `<!doctype html>
 </section>
 <section id="trend">
 <h2>Findings over the last {{len .Trend.Runs}} full audit(s)</h2>
-{{- if lt (len .Trend.Runs) 2}}
-<p class="muted">The trend starts after two full audits.</p>
+{{- if not .Trend.Lines}}
+<p class="muted">Not enough runs yet: the trend starts once two full audits have counted the same finding.</p>
 {{- else}}
-{{- range .Trends}}
-<svg class="{{.Class}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="Active findings per rule over the last full audits">
-{{- range .Lines}}
-<polyline points="{{.Points}}" fill="none" stroke="{{.Color}}" stroke-width="2"><title>{{.Title}}</title></polyline>
+<div class="sparks">
+{{- range .Trend.Lines}}
+<div class="spark"><span class="r-{{.Rule}}">■ {{.Title}}</span><svg viewBox="0 0 {{$.Trend.W}} {{$.Trend.H}}" preserveAspectRatio="none" role="img" aria-label="{{.Title}} over the last {{len $.Trend.Runs}} full audits"><polyline points="{{.Points}}" fill="none" stroke="{{.Color}}" stroke-width="2" vector-effect="non-scaling-stroke"><title>{{.Series}}</title></polyline></svg><span class="last">{{.Last}}{{with .Delta}} <span class="muted">({{.}})</span>{{end}}</span></div>
 {{- end}}
-{{- range .Ticks}}
-<text x="{{.X}}" y="{{.Y}}">{{.Label}}</text>
-{{- end}}
-</svg>
-{{- end}}
-<p class="counts">{{range .Trend.Lines}}<span class="r-{{.Rule}}">■ {{.Title}} {{.Last}}</span>{{end}}</p>
+</div>
+<p class="muted">{{.Trend.From}} to {{.Trend.To}}, one point per full audit, on one scale (max {{.Trend.Max}}).{{with .Trend.Single}} Counted in one audit only, so not drawn: {{.}}.{{end}}</p>
 {{- end}}
 </section>
 <section id="table">
 <h2>Tokens — {{.Tokens}}</h2>
-<p class="counts">{{.Counts}}</p>
 <input id="filter" type="search" placeholder="Filter by any column…" aria-label="Filter tokens" hidden>
 <div class="scroll">
 <table id="tokens">
@@ -228,17 +227,26 @@ type timeline struct {
 	Total, Expired int
 }
 
+// line is one rule's series in the trend, drawn on a chart of its own (a
+// series never hides another).
 type line struct {
 	Rule, Title, Color, Points string
-	Last                       int
+	// Series says each point ("Nov 27: 3, Nov 28: 1").
+	Series string
+	Last   int
+	// Delta is the change since the previous full audit ("+2", "−1"; ""
+	// unchanged).
+	Delta string
 }
 
 type trend struct {
-	Class string // wide or narrow (a phone's)
-	W, H  float64
-	Runs  []audit.HistoryEntry
-	Lines []line
-	Ticks []tick
+	W, H     float64
+	Runs     []audit.HistoryEntry
+	Lines    []line
+	From, To string
+	Max      int
+	// Single names the rules counted in one audit only: one point, no line.
+	Single string
 }
 
 type lapsedItem struct{ Label, Reason string }
@@ -250,12 +258,13 @@ type recentAction struct{ At, By, Verb, Name, Token, Outcome, Detail string }
 // first.
 const maxRecent = 20
 
-func recentActions(s *audit.Snapshot) []recentAction {
+func recentActions(d *notify.Digest) []recentAction {
 	var out []recentAction
+	s := d.Snapshot
 	for i := len(s.Actions) - 1; i >= 0 && len(out) < maxRecent; i-- {
 		a := s.Actions[i]
-		out = append(out, recentAction{At: notify.AuditedAt(a.At), By: a.By, Verb: a.Verb, Name: audit.Truncate(a.Name, notify.MaxNameChars),
-			Token: audit.Truncate(a.Token, 200), Outcome: a.Outcome, Detail: audit.Truncate(a.Detail, 300)})
+		out = append(out, recentAction{At: notify.AuditedAt(a.At), By: d.User(a.By), Verb: a.Verb, Name: audit.Truncate(a.Name, notify.MaxNameChars),
+			Token: audit.Truncate(a.Token, 200), Outcome: a.Outcome, Detail: audit.Truncate(d.Plain(a.Detail), 300)})
 	}
 	return out
 }
@@ -275,7 +284,6 @@ type data struct {
 	Timeline                  timeline
 	Timelines                 []timeline // wide, then narrow
 	Trend                     trend
-	Trends                    []trend // wide, then narrow
 	Tokens                    int
 	Actions                   []action
 	MoreActions, ActionsTotal int
@@ -289,13 +297,7 @@ func (p Page) WritePage(w io.Writer, dg *notify.Digest, history []audit.HistoryE
 	s := dg.Snapshot
 	d := data{CSP: csp, S: s, Coverage: dg.CoverageLine, Counts: dg.Counts,
 		AuditedAt: notify.AuditedAt(s.AuditedAt), Snapshot: dg.Locations.Snapshot, Failures: dg.Failures}
-	d.Headline = "Livy token audit · " + d.Counts
-	switch {
-	case s.Verdict == audit.VerdictFailed:
-		d.Headline = "Livy token audit · " + notify.FailedHeadline(s)
-	case s.Summary.Gateways == 0 && s.Summary.Errors == 0:
-		d.Headline = "Livy token audit · 0 gateways found"
-	}
+	d.Headline = headline(dg)
 	if c := s.Changes; c != nil {
 		switch {
 		case c.Previous != nil:
@@ -310,7 +312,7 @@ func (p Page) WritePage(w io.Writer, dg *notify.Digest, history []audit.HistoryE
 		}
 	}
 	for _, sup := range dg.Lapsed {
-		reason := sup.Reason
+		reason := dg.Plain(sup.Reason)
 		if n := notify.EndedNote(sup); n != "" {
 			reason += " (" + n + ")"
 		}
@@ -319,7 +321,7 @@ func (p Page) WritePage(w io.Writer, dg *notify.Digest, history []audit.HistoryE
 	for _, g := range s.Gateways {
 		d.Tokens += len(g.Tokens)
 	}
-	d.Recent, d.RecentTotal = recentActions(s), len(s.Actions)
+	d.Recent, d.RecentTotal = recentActions(dg), len(s.Actions)
 	d.ActionsWarnings = dg.ActionsWarnings
 	d.ExpiringColor = audit.Info(audit.RuleExpiring).Color
 	d.Reused = reuseGroups(dg)
@@ -330,9 +332,7 @@ func (p Page) WritePage(w io.Writer, dg *notify.Digest, history []audit.HistoryE
 	d.Timeline = expiries(s, 900, 15)
 	d.Timelines = []timeline{d.Timeline, expiries(s, 360, 30)}
 	d.Timelines[0].Class, d.Timelines[1].Class = "wide", "narrow"
-	d.Trend = trendOf(history, 900)
-	d.Trends = []trend{d.Trend, trendOf(history, 360)}
-	d.Trends[0].Class, d.Trends[1].Class = "wide", "narrow"
+	d.Trend = trendOf(history)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if err := headTmpl.Execute(bw, d); err != nil {
 		return fmt.Errorf("page: %w", err)
@@ -351,6 +351,21 @@ func (p Page) WritePage(w io.Writer, dg *notify.Digest, history []audit.HistoryE
 		return fmt.Errorf("page: %w", err)
 	}
 	return nil
+}
+
+// headline is the page's title, short enough for one line on a phone:
+// what needs doing, or that nothing does; the counts follow it.
+func headline(d *notify.Digest) string {
+	s := d.Snapshot
+	switch {
+	case s.Verdict == audit.VerdictFailed:
+		return "Livy token audit · failed"
+	case s.Summary.Gateways == 0 && s.Summary.Errors == 0:
+		return "Livy token audit · 0 gateways found"
+	case len(d.NeedsAction) == 0:
+		return "Livy token audit · nothing to act on"
+	}
+	return fmt.Sprintf("Livy token audit · %d to act on", len(d.NeedsAction))
 }
 
 // reuseGroups describes each group of tokens that share a secret: "2
@@ -527,7 +542,7 @@ func (rw *rowWriter) findings(t *audit.TokenReport) {
 		rw.chip(label, f.Severity.String(), f.Message, false)
 	}
 	for _, f := range t.Suppressed {
-		rw.chip(audit.Info(f.Rule).Label, "low", "suppressed: "+f.Reason, true)
+		rw.chip(audit.Info(f.Rule).Label, "low", "suppressed: "+notify.PlainUsers(f.Reason, map[string]string{f.SnoozedBy: f.SnoozedByName}), true)
 	}
 	for _, e := range t.DataErrors {
 		rw.chip("unreadable "+e.Field, "medium", e.Message, false)
@@ -574,39 +589,54 @@ func expiries(s *audit.Snapshot, w float64, every int) timeline {
 	return tl
 }
 
-// trendOf draws the active findings per rule over the history, w wide.
-func trendOf(h []audit.HistoryEntry, w float64) trend {
-	const ht, pad = 180.0, 20.0
+// trendOf draws the active findings per rule over the history: a small
+// chart per rule counted in at least two of the audits, on one scale.
+func trendOf(h []audit.HistoryEntry) trend {
+	const w, ht, pad = 200.0, 32.0, 3.0
 	tr := trend{W: w, H: ht, Runs: h}
 	if len(h) < 2 {
 		return tr
 	}
-	most := 1
+	tr.From, tr.To = h[0].AuditedAt.UTC().Format("Jan 2"), h[len(h)-1].AuditedAt.UTC().Format("Jan 2")
+	tr.Max = 1
 	for _, e := range h {
 		for _, n := range e.Findings {
-			most = max(most, n)
+			tr.Max = max(tr.Max, n)
 		}
 	}
-	step := (w - 2*pad) / float64(len(h)-1)
+	step := w / float64(len(h)-1)
+	var single []string
 	for _, r := range audit.Rules {
-		var pts []string
-		present := false
+		var pts, series []string
+		points := 0
 		for i, e := range h {
 			n, ok := e.Findings[r]
-			present = present || ok
-			x := pad + float64(i)*step
-			y := ht - pad - float64(n)/float64(most)*(ht-2*pad)
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
+			if ok {
+				points++
+			}
+			y := ht - pad - float64(n)/float64(tr.Max)*(ht-2*pad)
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", float64(i)*step, y))
+			series = append(series, fmt.Sprintf("%s: %d", e.AuditedAt.UTC().Format("Jan 2 15:04"), n))
 		}
-		if present {
-			tr.Lines = append(tr.Lines, line{Rule: string(r), Title: audit.Info(r).Title, Color: audit.Info(r).Color, Points: strings.Join(pts, " "), Last: h[len(h)-1].Findings[r]})
+		switch {
+		case points == 1:
+			single = append(single, audit.Info(r).Title)
+			continue
+		case points == 0:
+			continue
 		}
+		last, prev := h[len(h)-1].Findings[r], h[len(h)-2].Findings[r]
+		l := line{Rule: string(r), Title: audit.Info(r).Title, Color: audit.Info(r).Color, Points: strings.Join(pts, " "),
+			Series: strings.Join(series, ", "), Last: last}
+		switch {
+		case last > prev:
+			l.Delta = fmt.Sprintf("+%d", last-prev)
+		case last < prev:
+			l.Delta = fmt.Sprintf("−%d", prev-last)
+		}
+		tr.Lines = append(tr.Lines, l)
 	}
-	tr.Ticks = []tick{
-		{X: pad, Y: ht - 4, Label: h[0].AuditedAt.UTC().Format("Jan 2")},
-		{X: w - pad - 40, Y: ht - 4, Label: h[len(h)-1].AuditedAt.UTC().Format("Jan 2")},
-		{X: 2, Y: 12, Label: fmt.Sprintf("max %d", most)},
-	}
+	tr.Single = strings.Join(single, ", ")
 	return tr
 }
 

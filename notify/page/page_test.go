@@ -167,3 +167,33 @@ func TestRowsRenderedAheadMakeTheSamePage(t *testing.T) {
 		t.Errorf("another snapshot's page was drawn from these rows (%v)", err)
 	}
 }
+
+// Slack users are shown by name where the snapshot knows it (as Slack sent
+// it with the click), by ID where it does not: never as raw <@U…> markup.
+func TestSlackUsersByName(t *testing.T) {
+	s := demoSnapshot(t, "demo-snapshot-day2.json")
+	var tk *audit.TokenReport
+	for i := range s.Gateways {
+		if len(s.Gateways[i].Tokens) > 0 {
+			tk = &s.Gateways[i].Tokens[0]
+			break
+		}
+	}
+	tk.Suppressed = append(tk.Suppressed, audit.SuppressedFinding{Finding: audit.Finding{Rule: audit.RuleStale, Severity: audit.SeverityMedium, Message: "unused"},
+		Reason: "snoozed by <@U0ALICE01> until 2026-12-27, moving to v2", SnoozedBy: "U0ALICE01", SnoozedByName: "alice.w"})
+	s.Actions = []audit.ActionReport{{At: s.AuditedAt.Add(-time.Hour), By: "U0ALICE01", ByName: "alice.w", Verb: "snooze", Token: "x/tk", Outcome: "done"},
+		{At: s.AuditedAt.Add(-time.Minute), By: "U0NONAME1", Verb: "ack", Token: "x/tk", Outcome: "refused", Detail: "<@U0NONAME1> may not"}}
+	var buf bytes.Buffer
+	if err := (Page{}).WritePage(&buf, notify.NewDigest(s, delivery.Locations{}), nil); err != nil {
+		t.Fatal(err)
+	}
+	page := html.UnescapeString(buf.String())
+	for _, want := range []string{"· @alice.w · snooze", "suppressed: snoozed by @alice.w until 2026-12-27", "· @U0NONAME1 · ack", "refused: @U0NONAME1 may not"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<@U") {
+		t.Error("the page shows a Slack mention as markup (<@U…>)")
+	}
+}
