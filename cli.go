@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alibabacloud-go/tea/dara"
 	"github.com/aliyun/credentials-go/credentials"
 
 	"livy-token-audit/audit"
@@ -410,7 +411,7 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 				return nil, exitUsage, fmt.Errorf("scope: %w", err)
 			}
 		}
-		if cred, err = defaultCredential(); err != nil {
+		if cred, err = defaultCredential(getenv); err != nil {
 			return nil, exitUsage, err
 		}
 	}
@@ -538,7 +539,7 @@ func checkConfig(o options, getenv func(string) string, stdout, stderr io.Writer
 	if _, _, err := newRouter(cfg, getenv, slog.New(slog.DiscardHandler)); err != nil {
 		problems = append(problems, err.Error())
 	}
-	if _, err := defaultCredential(); err != nil {
+	if _, err := defaultCredential(getenv); err != nil {
 		problems = append(problems, err.Error())
 	}
 	accounts := cfg.AuditAccounts()
@@ -670,10 +671,20 @@ func writeSlackJSON(w io.Writer, s *audit.Snapshot, res *auditrun.Result, cfg *c
 }
 
 // defaultCredential is credentials-go's default chain: environment
-// variables, profile, instance role, OIDC. It checks once that some
-// credential is there, so a missing one fails before any audit call.
-func defaultCredential() (credentials.Credential, error) {
-	cred, err := credentials.NewCredential(nil)
+// variables, profile, instance role, OIDC. The environment is read through
+// getenv (the process's, but for tests), as the chain's first provider
+// reads it: an access key pair, with ALIBABA_CLOUD_SECURITY_TOKEN an STS
+// one. It checks once that some credential is there, so a missing one
+// fails before any audit call.
+func defaultCredential(getenv func(string) string) (credentials.Credential, error) {
+	var cfg *credentials.Config // the default chain
+	if id, secret := getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"), getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET"); id != "" && secret != "" {
+		cfg = &credentials.Config{Type: dara.String("access_key"), AccessKeyId: dara.String(id), AccessKeySecret: dara.String(secret)}
+		if tok := getenv("ALIBABA_CLOUD_SECURITY_TOKEN"); tok != "" {
+			cfg.Type, cfg.SecurityToken = dara.String("sts"), dara.String(tok)
+		}
+	}
+	cred, err := credentials.NewCredential(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
 	}

@@ -50,6 +50,7 @@ func (s *slackRecorder) count() int {
 // received, the exit status, the files left in the store, and searches
 // every byte that left the process for secrets.
 func TestDeliveryFaults(t *testing.T) {
+	t.Parallel()
 	type out struct {
 		code        int
 		stdout, err string

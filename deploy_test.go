@@ -385,6 +385,7 @@ func TestEnvironmentVariablesAreDocumented(t *testing.T) {
 // with the same CGO_ENABLED=0), and the command's other parts are checked
 // as text.
 func TestPreDeployPackage(t *testing.T) {
+	t.Parallel()
 	s, props := loadSYAML(t)
 	var run string
 	for _, r := range s.Resources {

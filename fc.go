@@ -421,7 +421,7 @@ func cmpOr(s, def string) string {
 // come with each invocation; without them, credentials-go's default chain.
 func invocationCredential(c fccontext.Credentials) (credentials.Credential, error) {
 	if c.AccessKeyId == "" {
-		return defaultCredential()
+		return defaultCredential(os.Getenv)
 	}
 	cfg := &credentials.Config{Type: dara.String("sts"), AccessKeyId: dara.String(c.AccessKeyId),
 		AccessKeySecret: dara.String(c.AccessKeySecret), SecurityToken: dara.String(c.SecurityToken)}

@@ -68,6 +68,7 @@ func layoutRows(t *testing.T) map[string][]string {
 // under audit/ needs notify, no store needs the run, nothing under notify/
 // needs YAML, the fleet's libraries, the fleet or the run.
 func TestLayout(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs go list")
 	}

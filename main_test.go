@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +30,15 @@ func TestMain(m *testing.M) {
 	// The golden files hold this version, however the test binary was built.
 	readBuildInfo = func() (*debug.BuildInfo, bool) {
 		return &debug.BuildInfo{Main: debug.Module{Path: "livy-token-audit", Version: "v0.0.0-test"}}, true
+	}
+	// Most of this package's parallel tests wait (on a deadline, a lease,
+	// a slow stand-in) rather than compute: run more of them at once than
+	// the machine has cores, unless -parallel says otherwise.
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(8, runtime.GOMAXPROCS(0))))
 	}
 	os.Exit(m.Run())
 }
@@ -271,9 +283,6 @@ func TestCheckConfig(t *testing.T) {
 	}
 	env := map[string]string{"TICKETS_URL": "https://tickets.example.com/hook", "TICKETS_SECRET": "s3cret-s3cret",
 		"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI5tCheckOnly01", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "check-secret-never-print"}
-	for k, v := range env {
-		t.Setenv(k, v) // credentials-go reads the process's environment
-	}
 	out.Reset()
 	if code := run(t.Context(), []string{"-config", cfg, "-check-config"}, envOf(env), &out, &errb); code != exitOK || !strings.Contains(out.String(), "Nothing was called") {
 		t.Errorf("exit %d, want 0\n%s%s", code, out.String(), errb.String())

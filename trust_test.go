@@ -36,8 +36,9 @@ type stage struct {
 	cfgPath   string
 	hookURL   string
 	otherURL  string
-	// env is added to the run's environment.
-	env map[string]string
+	// env is added to the run's environment; creds are the run's
+	// credentials, in it too.
+	env, creds map[string]string
 }
 
 // slackRecorder records every request it gets (headers and body) and
@@ -84,12 +85,12 @@ func (s *slackRecorder) posts() [][]byte {
 }
 
 // newStage sets a stage up for runs in this process: the run's credentials
-// are in the environment (t.Setenv: the test cannot be parallel).
+// are in the environment it is given (not the process's: the tests run in
+// parallel).
 func newStage(t *testing.T, apiExtra, extra string) *stage {
 	t.Helper()
 	st := buildStage(t, apiExtra, extra)
-	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", cliAK)
-	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", cliSecret)
+	st.creds = map[string]string{"ALIBABA_CLOUD_ACCESS_KEY_ID": cliAK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": cliSecret}
 	return st
 }
 
@@ -172,6 +173,9 @@ func (st *stage) run(t *testing.T, now string, extraArgs ...string) (int, string
 	var out, errb bytes.Buffer
 	args := append([]string{"-config", st.cfgPath, "-now", now}, extraArgs...)
 	env := map[string]string{"SLACK_WEBHOOK_URL": st.hookURL}
+	for k, v := range st.creds {
+		env[k] = v
+	}
 	for k, v := range st.env {
 		env[k] = v
 	}
@@ -187,7 +191,7 @@ const stsToken = "CAIS-sts-SECRET-token-b7e1"
 func (st *stage) useSTS(t *testing.T) {
 	st.emu.AddKey(cliAK, emulator.Key{Secret: cliSecret, SecurityToken: stsToken})
 	st.oss.AddKey(cliAK, ossemu.Key{Secret: cliSecret, SecurityToken: stsToken})
-	t.Setenv("ALIBABA_CLOUD_SECURITY_TOKEN", stsToken)
+	st.creds["ALIBABA_CLOUD_SECURITY_TOKEN"] = stsToken
 }
 
 // leaks searches every byte that left the process — stdout, stderr, every
@@ -238,6 +242,7 @@ const (
 // matrix and checks what the audit does, what the report says, the exit
 // status and latest.json, and that nothing secret left the process.
 func TestFaultMatrix(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		apiExtra string
