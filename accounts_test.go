@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/preflight"
 	"livy-token-audit/internal/standin/emulator"
 )
 
@@ -157,6 +159,85 @@ snapshot: {dir: %q}
 			if bytes.Contains(o, []byte(secret)) {
 				t.Errorf("%q left the process", secret)
 			}
+		}
+	}
+}
+
+// TestPreflightAssumesRoles runs the real binary's preflight against the
+// STS stand-in (HTTPS, its CA trusted through SSL_CERT_FILE): one
+// account's role is assumed and its calls, under deploy/ram-reader-policy.json
+// as the role's allowed actions, pass; another's role is denied, its rows
+// say so and name sts:AssumeRole; every row is listed; exit 1.
+func TestPreflightAssumesRoles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	t.Parallel()
+	bin := buildBinary(t)
+	reader := policyActions(t, "ram-reader-policy.json", "emr-serverless-spark:")
+	emu := &emulator.Server{Worlds: map[string]*emulator.World{"1111111111111111": accountWorld("w-analytics", "lc-analytics", "tk-a1")},
+		Keys: map[string]emulator.Key{cliAK: {Secret: cliSecret}}, Now: func() time.Time { return demoStart }}
+	api := httptest.NewServer(emu)
+	defer api.Close()
+	sts := &emulator.STS{
+		Keys: map[string]emulator.Key{cliAK: {Secret: cliSecret}},
+		Roles: map[string]emulator.Role{
+			"acs:ram::1111111111111111:role/livy-token-audit-reader": {Account: "1111111111111111", Actions: reader},
+			"acs:ram::3333333333333333:role/livy-token-audit-reader": {Account: "3333333333333333", Deny: true},
+		},
+		API: emu,
+	}
+	stsSrv := httptest.NewTLSServer(sts)
+	defer stsSrv.Close()
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: stsSrv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`accounts:
+  - {name: analytics, roleArn: "acs:ram::1111111111111111:role/livy-token-audit-reader", regions: [cn-hangzhou]}
+  - {name: legacy, roleArn: "acs:ram::3333333333333333:role/livy-token-audit-reader", regions: [cn-hangzhou]}
+api: {endpoint: %q, stsEndpoint: %q, retries: 1, ratePerSecond: 1000}
+snapshot: {dir: %q}
+`, api.URL, strings.TrimPrefix(stsSrv.URL, "https://"), filepath.Join(dir, "out"))
+	cfgPath := filepath.Join(dir, "audit.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-config", cfgPath, "-preflight", "-format", "json")
+	cmd.Env = []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=" + cliAK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + cliSecret,
+		"ALIBABA_CLOUD_ECS_METADATA_DISABLED=true", "HOME=" + dir, "SSL_CERT_FILE=" + caFile}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	_ = cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != exitFailed {
+		t.Fatalf("exit %d, want 1 (the legacy account's role is denied)\n%s%s", code, out.String(), errb.String())
+	}
+	var doc struct{ Rows []preflight.Row }
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]preflight.Result{}
+	for _, r := range doc.Rows {
+		got[r.Check+" @ "+r.Scope] = r.Result
+		if r.Scope == "legacy" && !strings.Contains(r.Do, "sts:AssumeRole on acs:ram::3333333333333333:role/livy-token-audit-reader") {
+			t.Errorf("legacy's role row says %q, want the action and the role", r.Do)
+		}
+	}
+	for check, want := range map[string]preflight.Result{
+		"assume role @ analytics": preflight.OK, "assume role @ legacy": preflight.MissingPermission,
+		"emr ListWorkspaces @ analytics / cn-hangzhou": preflight.OK, "emr ListLivyCompute @ analytics / cn-hangzhou": preflight.OK,
+		"emr GetLivyCompute @ analytics / cn-hangzhou": preflight.OK, "emr ListLivyComputeToken @ analytics / cn-hangzhou": preflight.OK,
+		"emr ListWorkspaces @ legacy / cn-hangzhou": preflight.Refused, "emr ListLivyComputeToken @ legacy / cn-hangzhou": preflight.Refused,
+		"store create @ " + filepath.Join(dir, "out"): preflight.OK,
+	} {
+		if got[check] != want {
+			t.Errorf("%s: %q, want %q", check, got[check], want)
+		}
+	}
+	for _, s := range []string{cliSecret, "sts-secret-", "sts-token-"} {
+		if strings.Contains(out.String()+errb.String(), s) {
+			t.Errorf("%q left the process", s)
 		}
 	}
 }

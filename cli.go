@@ -46,6 +46,8 @@ const usage = `usage: livy-token-audit [-config FILE] [-format FORMAT [-post]] [
        livy-token-audit -demo -actions
        livy-token-audit -event FILE [-config FILE] [-timeout DURATION]
        livy-token-audit -check-config [-config FILE] [scope flags]
+       livy-token-audit -preflight [-config FILE] [-format text|json] [-preflight-post] [-timeout DURATION]
+       livy-token-audit -demo -preflight [-format text|json] [-preflight-post]
        livy-token-audit -version
 
 Audits the Livy Gateway tokens of EMR Serverless Spark: writes a snapshot
@@ -56,7 +58,8 @@ nothing unless -post.
 Exit status: 0 complete, 1 could not run or deliver (or audited nothing),
 2 bad flags, config, scope or credentials, 3 complete but some gateways
 could not be audited, 4 (-fail-on) an active finding at or above its
-severity. The demo exits 0 when it ran as designed (its failures are
+severity. -preflight: 0 every configured check ok, 1 one failed, 2 bad
+flags or config. The demo exits 0 when it ran as designed (its failures are
 staged). SIGTERM or Ctrl-C stops listing and writes what was audited.
 
 Output: -format's output alone goes to stdout; everything else (the text
@@ -121,6 +124,9 @@ type options struct {
 	logLevel slog.Level
 	// export is a run made dry because it exports (-format, no -post).
 	export bool
+	// preflight runs the preflight instead of an audit; preflightPost lets
+	// it post one short message to each Slack webhook.
+	preflight, preflightPost bool
 }
 
 // run is the CLI: parse, set up, run, report. The demo is the same run
@@ -149,6 +155,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	interrupt := interruptOn(signalled, ctx, cancel)
 	if o.checkConfig {
 		return checkConfig(o, getenv, stdout, stderr)
+	}
+	if o.preflight {
+		return preflightCLI(ctx, o, getenv, stdout, stderr)
 	}
 	log := newLoggerAt(stderr, false, o.logLevel)
 	if o.demo {
@@ -238,6 +247,8 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 		return err
 	})
 	fs.BoolVar(&o.checkConfig, "check-config", false, "validate the config and the environment (secrets, credentials) and exit, with no call")
+	fs.BoolVar(&o.preflight, "preflight", false, "check that the account, the store and the destinations do what the audit relies on, and exit: one row per check (with -format json: as JSON); posts and writes no report")
+	fs.BoolVar(&o.preflightPost, "preflight-post", false, "with -preflight: also post one short message to each Slack incoming webhook (they cannot be checked otherwise)")
 	fs.Func("log-level", "log at this `level` and above: debug, info (default), warn, error", func(v string) error {
 		return o.logLevel.UnmarshalText([]byte(v))
 	})
@@ -259,6 +270,12 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 	}
 	if err := checkModes(fs, &o); err != nil {
 		return fail("%v", err)
+	}
+	if o.preflight || o.preflightPost {
+		if err := checkPreflightFlags(fs, o); err != nil {
+			return fail("%v", err)
+		}
+		return o, exitOK, true
 	}
 	if slackJSON {
 		if o.format != "text" && o.format != "slack" {

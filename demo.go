@@ -45,6 +45,10 @@ type demo struct {
 	emu  *emulator.Server
 	mu   sync.Mutex
 	now  time.Time
+	// slackURL is the demo's Slack stand-in (the preflight's); closers
+	// stop what the demo started besides its emulator.
+	slackURL string
+	closers  []func()
 }
 
 // startDemo starts the emulator on loopback and returns the demo's config,
@@ -132,9 +136,12 @@ func (d *demo) env(getenv func(string) string, actions bool) func(string) string
 	}
 }
 
-// Close stops the emulator.
+// Close stops the emulator and the demo's other stand-ins.
 func (d *demo) Close() {
 	_ = d.srv.Close()
+	for _, c := range d.closers {
+		c()
+	}
 }
 
 // staged reports whether every failure in s is one the demo world stages

@@ -28,6 +28,7 @@ import (
 	"livy-token-audit/audit/config"
 	"livy-token-audit/audit/delivery"
 	"livy-token-audit/audit/fleet"
+	"livy-token-audit/audit/preflight"
 	auditrun "livy-token-audit/audit/run"
 )
 
@@ -118,6 +119,10 @@ type manualEvent struct {
 	Workspaces []string       `json:"workspaces"`
 	Gateways   []eventGateway `json:"gateways"`
 	Now        *string        `json:"now"`
+	// Preflight runs the preflight instead of an audit (docs/deploy.md);
+	// PreflightPost lets it post one short message to each Slack webhook.
+	Preflight     *bool `json:"preflight"`
+	PreflightPost *bool `json:"preflightPost"`
 }
 
 type eventGateway struct {
@@ -296,7 +301,42 @@ func (h *fcHandler) handle(ctx context.Context, payload []byte) (any, error) {
 	if httpEvent(payload) {
 		return h.serveHTTP(ctx, fctx, payload, log.With("trigger", "http")), nil
 	}
-	return h.audit(ctx, fctx, payload, log)
+	res, err := h.audit(ctx, fctx, payload, log)
+	if errors.Is(err, errPreflight) {
+		return h.preflight(ctx, fctx, payload, log)
+	}
+	return res, err
+}
+
+// errPreflight says that the event asks for the preflight, not an audit.
+var errPreflight = errors.New("preflight")
+
+// preflightResponse is the function's answer to {"preflight": true}.
+type preflightResponse struct {
+	Preflight bool            `json:"preflight"`
+	RunID     string          `json:"runId"`
+	OK        bool            `json:"ok"`
+	Summary   string          `json:"summary"`
+	Rows      []preflight.Row `json:"rows"`
+}
+
+// preflight runs the preflight with the function's own role and
+// environment: it posts no report, writes no snapshot and deletes nothing.
+func (h *fcHandler) preflight(ctx context.Context, fctx *fccontext.FcContext, payload []byte, log *slog.Logger) (*preflightResponse, error) {
+	inv, _, _ := parseEvent(payload, h.now())
+	if o := inv.opts; o.DryRun != nil || o.Notify != nil || o.Now != nil || len(o.Accounts)+len(o.Regions)+len(o.Workspaces)+len(o.Gateways) > 0 {
+		return nil, refusedError{errors.New("manual event: preflight takes no other field than preflightPost")}
+	}
+	cred, credErr := invocationCredential(fctx.Credentials)
+	if credErr != nil {
+		cred = nil
+	}
+	p := preflightRun{cfg: h.cfg, cred: cred, credOK: credErr, getenv: h.getenv, post: inv.opts.PreflightPost != nil && *inv.opts.PreflightPost, log: log}
+	p.runID = preflightRunID(time.Now())
+	rows := runPreflight(ctx, p)
+	failed, _ := preflight.Failures(rows)
+	log.Info("preflight", "run_id", p.runID, "summary", preflight.Summary(rows))
+	return &preflightResponse{Preflight: true, RunID: p.runID, OK: failed == 0, Summary: preflight.Summary(rows), Rows: rows}, nil
 }
 
 // audit serves a timer or a manual event: one audit.
@@ -313,6 +353,9 @@ func (h *fcHandler) audit(ctx context.Context, fctx *fccontext.FcContext, payloa
 	}
 	if len(unknown) > 0 {
 		log.Warn("timer event has fields this version does not know; ignoring them", "fields", unknown)
+	}
+	if inv.opts.Preflight != nil && *inv.opts.Preflight {
+		return nil, errPreflight
 	}
 	dryRun := inv.opts.DryRun != nil && *inv.opts.DryRun
 	notify := inv.opts.Notify == nil || *inv.opts.Notify

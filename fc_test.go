@@ -23,6 +23,7 @@ import (
 
 	"github.com/aliyun/fc-runtime-go-sdk/events"
 
+	"livy-token-audit/audit/preflight"
 	"livy-token-audit/internal/standin/emulator"
 	"livy-token-audit/internal/standin/ossemu"
 )
@@ -588,5 +589,28 @@ webhooks:
 	res = rt.invoke(t, `{"dryRun":true}`, 30*time.Second, 0, role)
 	if bytes.Contains(res.body, []byte("without their secrets")) || calls.Load() == 0 { // it audits (the stand-in denies it)
 		t.Errorf("a dry run: ok=%v %s, %d calls; want it to run (it posts nothing)\n%s", res.ok, res.body, calls.Load(), stderr.String())
+	}
+	// The preflight runs with the function's own role and environment, and
+	// answers its rows: what the deploy lacks, each named.
+	res = rt.invoke(t, `{"preflight": true}`, 30*time.Second, 0, role)
+	var pf preflightResponse
+	if err := json.Unmarshal(res.body, &pf); err != nil || !res.ok || !pf.Preflight || pf.OK || len(pf.Rows) < 10 {
+		t.Fatalf("preflight: ok=%v %s (%v)", res.ok, res.body, err)
+	}
+	want := map[string]preflight.Result{"credentials": preflight.OK, "emr ListWorkspaces": preflight.MissingPermission, "webhook ping": preflight.Refused,
+		"slack webhook": preflight.Refused, "store create": preflight.OK}
+	for _, r := range pf.Rows {
+		if r.Check == "slack webhook" && !strings.Contains(r.Scope, "team-data") {
+			continue // the main report's: not configured
+		}
+		if w, ok := want[r.Check]; ok && r.Result != w {
+			t.Errorf("preflight %s (%s): %s %q, want %s", r.Check, r.Scope, r.Result, r.Do, w)
+		}
+	}
+	if res = rt.invoke(t, `{"preflight": true, "dryRun": true}`, 30*time.Second, 0, role); res.ok || !bytes.Contains(res.body, []byte("preflight takes no other field")) {
+		t.Errorf("a preflight with an audit's field: ok=%v %s", res.ok, res.body)
+	}
+	if bytes.Contains(res.body, []byte(role[1])) || strings.Contains(stderr.String(), role[1]) {
+		t.Error("the role's secret left the function")
 	}
 }

@@ -119,15 +119,23 @@ func (r pageRendering) Close() {
 }
 
 // sources are the kinds of gateway that hand out tokens, a row each: the
-// config that turns it on, and its listing by an account's API client
-// (docs/development.md, "Add a token source").
+// config that turns it on, its listing by an account's API client, and the
+// API actions of its listing, as RAM names them (the preflight calls each
+// and names the one a policy lacks) (docs/development.md, "Add a token
+// source").
 var sources = []struct {
-	kind string
-	on   func(cfg *config.Config) bool
-	of   func(c *emr.Client) fleet.Source
+	kind    string
+	on      func(cfg *config.Config) bool
+	of      func(c *emr.Client) fleet.Source
+	actions sourceActions
 }{
-	{audit.KindLivy, func(*config.Config) bool { return true }, func(c *emr.Client) fleet.Source { return c }},
+	{audit.KindLivy, func(*config.Config) bool { return true }, func(c *emr.Client) fleet.Source { return c },
+		sourceActions{Gateways: "ListLivyCompute", Details: "GetLivyCompute", Tokens: "ListLivyComputeToken"}},
 }
+
+// sourceActions are a source's API actions: its gateways' listing, one
+// gateway's details (its exposure), one gateway's tokens.
+type sourceActions struct{ Gateways, Details, Tokens string }
 
 // sourcesOf are the sources the config turns on, listed through c.
 func sourcesOf(cfg *config.Config, c *emr.Client) []fleet.Source {

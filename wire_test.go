@@ -18,7 +18,7 @@ func TestSinkAndSourceTablesAreComplete(t *testing.T) {
 	}
 	kinds := map[string]bool{}
 	for _, s := range sources {
-		if s.kind == "" || s.on == nil || s.of == nil || kinds[s.kind] {
+		if s.kind == "" || s.on == nil || s.of == nil || s.actions.Gateways == "" || s.actions.Details == "" || s.actions.Tokens == "" || kinds[s.kind] {
 			t.Errorf("source %q: a field is missing, or its kind is another's", s.kind)
 		}
 		kinds[s.kind] = true

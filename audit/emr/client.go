@@ -936,3 +936,33 @@ func unicodeEscape(b []byte) (rune, int) {
 	}
 	return r, 6
 }
+
+// ServerDate is the API endpoint's clock in region: the Date header of an
+// unsigned request to it (any answer carries one; the request holds no
+// credential). The preflight compares it with the run's clock: signed
+// requests, claims and leases depend on them agreeing.
+func (c *Client) ServerDate(ctx context.Context, region string) (time.Time, error) {
+	protocol, host, err := splitEndpoint(strings.ReplaceAll(c.opts.Endpoint, "{region}", region))
+	if err != nil {
+		return time.Time{}, err
+	}
+	hc := c.opts.HTTPClient
+	if hc == nil {
+		hc = safehttp.NewClient(safehttp.Options{Timeout: c.opts.Timeout, MaxBody: 64 << 10, MaxConnsPerHost: 1})
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, protocol+"://"+host+"/", nil)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("emr: date of %s: %w", region, err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return time.Time{}, &audit.APIError{Code: audit.CodeRequestFailed, Message: c.scrubber().message(netMessage(err))}
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	t, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return time.Time{}, &audit.APIError{Code: audit.CodeInvalidResponse, Message: "the endpoint's answer has no readable Date header"}
+	}
+	return t, nil
+}

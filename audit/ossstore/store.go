@@ -364,7 +364,11 @@ func (s *Store) explained(op, name string, err error) error {
 	if errors.As(err, &gu) {
 		suffix = gu.Suffix()
 	}
-	return fmt.Errorf("oss: %s %s: %s (HTTP %d, request id %s)%s: %w%s", op, name, se.Code, se.StatusCode, se.RequestID, hint, errors.New(se.Message), suffix)
+	cause := errors.New(se.Message)
+	if se.Code == "AccessDenied" {
+		cause = &denied{cause}
+	}
+	return fmt.Errorf("oss: %s %s: %s (HTTP %d, request id %s)%s: %w%s", op, name, se.Code, se.StatusCode, se.RequestID, hint, cause, suffix)
 }
 
 // Location says where key is for people: a presigned GET URL when
@@ -411,3 +415,8 @@ func (s *Store) Copy(ctx context.Context, src, dst string) error {
 	}
 	return nil
 }
+
+// denied is OSS's AccessDenied: its message, and store.ErrDenied.
+type denied struct{ error }
+
+func (d *denied) Unwrap() []error { return []error{d.error, store.ErrDenied} }

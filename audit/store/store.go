@@ -64,6 +64,11 @@ var ErrNotFound error = &storeError{"not found", fs.ErrNotExist}
 // it is also fs.ErrExist.
 var ErrExists error = &storeError{"already exists", fs.ErrExist}
 
+// ErrDenied is returned (wrapped) by a store that was refused the
+// operation (OSS AccessDenied; a folder's permissions); it is also
+// fs.ErrPermission.
+var ErrDenied error = &storeError{"access denied", fs.ErrPermission}
+
 // MaxObjectBytes caps what a store reads back (latest.json, baseline.json,
 // a snapshot to reuse): a larger object is an error, never read into
 // memory.

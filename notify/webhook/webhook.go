@@ -348,3 +348,33 @@ func retryable(err error) (bool, time.Duration) {
 // scrub removes the URL, its path and query, the secret, and whatever has
 // a secret's shape from text.
 func (w *Webhook) scrub(s string) string { return w.scrubber.Text(s) }
+
+// pingBody is the body of a webhook.ping: no findings, only who asks and
+// when, so that a receiver can answer it like any post.
+type pingBody struct {
+	SchemaVersion int        `json:"schemaVersion"`
+	Type          string     `json:"type"`
+	Event         string     `json:"event"`
+	Tool          audit.Tool `json:"tool"`
+	RunID         string     `json:"runId"`
+	At            time.Time  `json:"at"`
+	Destination   string     `json:"destination"`
+}
+
+// PingEvent is the ping's type (and event).
+const PingEvent = "webhook.ping"
+
+// Ping posts one signed webhook.ping, once (not retried): a 2xx answer
+// says that the receiver takes the posts and their signatures. Its error
+// is a *safehttp.StatusError for any other answer.
+func (w *Webhook) Ping(ctx context.Context, tool audit.Tool, runID string) error {
+	body, err := json.Marshal(pingBody{SchemaVersion: SchemaVersion, Type: PingEvent, Event: PingEvent, Tool: tool, RunID: runID,
+		At: w.o.Now().UTC().Truncate(time.Second), Destination: w.o.Destination})
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	if err := w.once(ctx, DeliveryID(runID, w.o.Destination, PingEvent), body); err != nil {
+		return w.scrubber.Err(fmt.Errorf("webhook: ping: %w", err))
+	}
+	return nil
+}

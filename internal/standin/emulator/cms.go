@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -30,6 +31,9 @@ type CMS struct {
 	// Fail answers every call with this HTTP status (0: none), as a
 	// throttled or broken endpoint.
 	Fail int
+	// RefuseGroups are application groups the account does not have: a
+	// call that names one is refused (400 ResourceNotFound).
+	RefuseGroups []int64
 
 	mu      sync.Mutex
 	nonces  map[string]bool
@@ -91,6 +95,13 @@ func (s *CMS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, 400, "InvalidParameter", err.Error())
 		return
 	}
+	s.mu.Lock()
+	refused := slices.ContainsFunc(ms, func(m Metric) bool { return slices.Contains(s.RefuseGroups, m.GroupID) })
+	s.mu.Unlock()
+	if refused {
+		s.refuse(w, 400, "ResourceNotFound", "The application group does not exist.")
+		return
+	}
 	a, _ := parseAuthorization(r.Header.Get("Authorization"))
 	s.mu.Lock()
 	for i := range ms {
@@ -144,6 +155,9 @@ func (s *CMS) verify(r *http.Request) (code, msg string) {
 	want := signature(key.Secret, canonicalRequest(r, a.signedHeaders, hex.EncodeToString(sum[:])))
 	if !hmac.Equal([]byte(want), []byte(a.signature)) {
 		return "SignatureDoesNotMatch", "The request signature does not conform to Aliyun standards."
+	}
+	if key.Actions != nil && !slices.Contains(key.Actions, "PutCustomMetric") {
+		return "Forbidden.RAM", "User not authorized to operate on the specified resource: cms:PutCustomMetric."
 	}
 	nonce := r.Header.Get("x-acs-signature-nonce")
 	s.mu.Lock()

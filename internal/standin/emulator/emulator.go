@@ -333,6 +333,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Every answer is dated by the emulator's clock, as a server's by its
+	// own (the preflight compares it with the caller's).
+	w.Header().Set("Date", s.clock().UTC().Format(http.TimeFormat))
 	s.mux.ServeHTTP(w, r)
 	s.served.Add(1)
 }

@@ -63,6 +63,10 @@ type Server struct {
 	FailBody string
 	// DenyPrefix makes PutObject under that prefix answer AccessDenied.
 	DenyPrefix string
+	// IgnoreForbidOverwrite makes the bucket overwrite an object that
+	// x-oss-forbid-overwrite protects, as OSS does on a versioned bucket
+	// (or a proxy that drops the header would).
+	IgnoreForbidOverwrite bool
 	// EchoDenied makes that AccessDenied echo the request's Authorization
 	// and x-oss-security-token headers, and Slack markup, in its message (a
 	// hostile or broken proxy).
@@ -290,7 +294,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	s.mu.Lock()
-	if _, exists := s.objects[key]; exists && r.Header.Get("x-oss-forbid-overwrite") == "true" {
+	if _, exists := s.objects[key]; exists && r.Header.Get("x-oss-forbid-overwrite") == "true" && !s.IgnoreForbidOverwrite {
 		// Checked and written under one lock: of two concurrent creators
 		// exactly one wins, as in OSS.
 		s.mu.Unlock()
@@ -327,7 +331,7 @@ func (s *Server) copy(w http.ResponseWriter, r *http.Request, key, src, sse stri
 		s.mu.Unlock()
 		s.fail(w, r, key, http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
 		return
-	case exists && r.Header.Get("x-oss-forbid-overwrite") == "true":
+	case exists && r.Header.Get("x-oss-forbid-overwrite") == "true" && !s.IgnoreForbidOverwrite:
 		s.mu.Unlock()
 		s.fail(w, r, key, http.StatusConflict, "FileAlreadyExists", "The object you specified already exists and can not be overwritten.")
 		return
