@@ -119,8 +119,8 @@ snapshot: {dir: %q}
 			t.Errorf("risk's gateway: got %+v, want account 2222222222222222 and its stale finding suppressed by account", g)
 		}
 	}
-	if byAccount["analytics"] != 1 || byAccount["risk"] != 1 || byAccount[""] != 5 || byAccount["legacy"] != 0 {
-		t.Errorf("gateways by account: got %v, want 5 own, 1 analytics, 1 risk", byAccount)
+	if byAccount["analytics"] != 1 || byAccount["risk"] != 1 || byAccount[""] != 6 || byAccount["legacy"] != 0 {
+		t.Errorf("gateways by account: got %v, want 6 own (5 Livy, 1 Kyuubi), 1 analytics, 1 risk", byAccount)
 	}
 	var denied *audit.ScopeError
 	for i, e := range s.Errors {
@@ -132,7 +132,7 @@ snapshot: {dir: %q}
 		!strings.Contains(denied.Message, "acs:ram::3333333333333333:role/livy-token-audit-reader") || !strings.Contains(denied.Message, "NoPermission") {
 		t.Errorf("legacy: got %+v, want AssumeRoleFailed naming the account and role", denied)
 	}
-	if !strings.Contains(out.String(), "6/7 gateways in 4 accounts, 2 regions") || !strings.Contains(out.String(), "account legacy (every region: its role could not be assumed)") {
+	if !strings.Contains(out.String(), "7/8 gateways (7 Livy, 1 Kyuubi) in 4 accounts, 2 regions") || !strings.Contains(out.String(), "account legacy (every region: its role could not be assumed)") {
 		t.Errorf("stdout does not count the accounts or name the denied one:\n%s", out.String())
 	}
 	if !strings.Contains(out.String(), "analytics / lc-analytics-name") {

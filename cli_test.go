@@ -46,7 +46,7 @@ func TestDemoFormats(t *testing.T) {
 		if _, err := audit.ReadSnapshot(out); err != nil {
 			t.Errorf("stdout does not decode as a snapshot: %v", err)
 		}
-		if !bytes.Contains(errb, []byte("Coverage: 4/5 gateways")) {
+		if !bytes.Contains(errb, []byte("Coverage: 5/6 gateways (5 Livy, 1 Kyuubi)")) {
 			t.Errorf("the text summary is not on stderr:\n%s", errb)
 		}
 	})

@@ -264,7 +264,8 @@ func TestSYAMLMatchesTheCode(t *testing.T) {
 		}
 	}
 	sort.Strings(actions)
-	want := []string{"cms:PutCustomMetric", "emr-serverless-spark:GetLivyCompute", "emr-serverless-spark:ListLivyCompute", "emr-serverless-spark:ListLivyComputeToken", "emr-serverless-spark:ListWorkspaces",
+	want := []string{"cms:PutCustomMetric", "emr-serverless-spark:GetKyuubiService", "emr-serverless-spark:GetLivyCompute", "emr-serverless-spark:ListKyuubiServices",
+		"emr-serverless-spark:ListKyuubiToken", "emr-serverless-spark:ListLivyCompute", "emr-serverless-spark:ListLivyComputeToken", "emr-serverless-spark:ListWorkspaces",
 		"oss:GetObject", "oss:PutObject"} // nothing is ever deleted: claims are append-only
 	if !slices.Equal(actions, want) {
 		t.Errorf("policy actions %v, want exactly %v", actions, want)
@@ -314,8 +315,9 @@ func TestMultiAccountPolicies(t *testing.T) {
 		t.Errorf("trust policy: got %+v, want sts:AssumeRole by the function's role, with an ExternalId condition", trust)
 	}
 	reader := read("ram-reader-policy.json").Statement[0]
-	if fmt.Sprint(reader.Action) != "[emr-serverless-spark:ListWorkspaces emr-serverless-spark:ListLivyCompute emr-serverless-spark:GetLivyCompute emr-serverless-spark:ListLivyComputeToken]" {
-		t.Errorf("reader policy: got %v, want exactly the EMR read actions (the three lists and GetLivyCompute)", reader.Action)
+	if fmt.Sprint(reader.Action) != "[emr-serverless-spark:ListWorkspaces emr-serverless-spark:ListLivyCompute emr-serverless-spark:GetLivyCompute emr-serverless-spark:ListLivyComputeToken "+
+		"emr-serverless-spark:ListKyuubiServices emr-serverless-spark:GetKyuubiService emr-serverless-spark:ListKyuubiToken]" {
+		t.Errorf("reader policy: got %v, want exactly the EMR read actions (the workspaces; each kind's gateways, details and tokens)", reader.Action)
 	}
 	assume := read("ram-policy-assume.json").Statement[0]
 	if assume.Action != "sts:AssumeRole" || fmt.Sprint(assume.Resource) != "[acs:ram::*:role/livy-token-audit-reader acs:ram::*:role/livy-token-audit-deleter]" {
@@ -323,8 +325,8 @@ func TestMultiAccountPolicies(t *testing.T) {
 	}
 	// The delete role: the one list a delete re-reads with, and the delete.
 	deleter := read("ram-deleter-policy.json").Statement[0]
-	if fmt.Sprint(deleter.Action) != "[emr-serverless-spark:ListLivyComputeToken emr-serverless-spark:DeleteLivyComputeToken]" {
-		t.Errorf("deleter policy: got %v, want exactly ListLivyComputeToken and DeleteLivyComputeToken", deleter.Action)
+	if fmt.Sprint(deleter.Action) != "[emr-serverless-spark:ListLivyComputeToken emr-serverless-spark:DeleteLivyComputeToken emr-serverless-spark:ListKyuubiToken emr-serverless-spark:DeleteKyuubiToken]" {
+		t.Errorf("deleter policy: got %v, want exactly each kind's token list and delete", deleter.Action)
 	}
 	// The session name the trust policy's ActionTrail shows is the code's.
 	if roles.SessionName != "livy-token-audit" {

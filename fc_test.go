@@ -265,7 +265,7 @@ slack: {notify: always}
 		if err := json.Unmarshal(res.body, &resp); err != nil {
 			t.Fatal(err)
 		}
-		if resp.RunID != "audit-20261127T090000Z" || !resp.Notified || !resp.Partial || resp.Summary.Tokens != 10 || resp.Summary.GatewaysFailed != 1 ||
+		if resp.RunID != "audit-20261127T090000Z" || !resp.Notified || !resp.Partial || resp.Summary.Tokens != 12 || resp.Summary.GatewaysFailed != 1 ||
 			!strings.Contains(resp.Snapshot, "path=livy%2F2026%2F11%2F27%2F20261127T090000Z.json") ||
 			!strings.Contains(resp.Page, "path=livy%2F2026%2F11%2F27%2F20261127T090000Z.html") {
 			t.Errorf("response: got %s", res.body)

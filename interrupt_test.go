@@ -32,7 +32,7 @@ func TestSIGTERMWritesWhatItHas(t *testing.T) {
 		verdict audit.Verdict
 	}{
 		{"one gateway hangs", []string{"lc-hz-etl"}, exitPartial, audit.VerdictPartial},
-		{"every gateway hangs", []string{"lc-hz-etl", "lc-hz-bi", "lc-hz-ml", "lc-hz-ml2", "lc-sh-risk"}, exitFailed, audit.VerdictFailed},
+		{"every gateway hangs", []string{"lc-hz-etl", "lc-hz-bi", "lc-hz-ml", "lc-hz-ml2", "lc-sh-risk", "kb-hz-sql"}, exitFailed, audit.VerdictFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -57,13 +57,13 @@ func TestSIGTERMWritesWhatItHas(t *testing.T) {
 			listed := func() int {
 				n := 0
 				for _, r := range st.emu.Requests() {
-					if r.Action == "ListLivyComputeToken" {
+					if r.Action == "ListLivyComputeToken" || r.Action == "ListKyuubiToken" {
 						n++
 					}
 				}
 				return n
 			}
-			for deadline := time.Now().Add(30 * time.Second); listed() < 5-len(tc.hanging); {
+			for deadline := time.Now().Add(30 * time.Second); listed() < 6-len(tc.hanging); {
 				if time.Now().After(deadline) {
 					t.Fatalf("the run never listed the gateways that answer:\n%s", out.String())
 				}

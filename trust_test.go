@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,11 +133,11 @@ snapshot:
 	return st
 }
 
-// gateway returns the demo world's gateway with that ID.
+// gateway returns the demo world's gateway (Livy or Kyuubi) with that ID.
 func (st *stage) gateway(id string) *emulator.Gateway {
 	for _, r := range st.emu.World.Regions {
 		for _, ws := range r.Workspaces {
-			for _, g := range ws.Gateways {
+			for _, g := range append(slices.Clip(ws.Gateways), ws.Kyuubi...) {
 				if g.ID == id {
 					return g
 				}
@@ -144,6 +145,18 @@ func (st *stage) gateway(id string) *emulator.Gateway {
 		}
 	}
 	panic("no gateway " + id)
+}
+
+// workspace returns the demo world's workspace with that ID.
+func (st *stage) workspace(id string) *emulator.Workspace {
+	for _, r := range st.emu.World.Regions {
+		for _, ws := range r.Workspaces {
+			if ws.ID == id {
+				return ws
+			}
+		}
+	}
+	panic("no workspace " + id)
 }
 
 // healthy removes the demo world's staged failures, so that a case injects
@@ -154,7 +167,8 @@ func (st *stage) healthy() {
 			r.Fail = nil
 			for _, ws := range r.Workspaces {
 				ws.Fail = nil
-				for _, g := range ws.Gateways {
+				ws.KyuubiFail = nil
+				for _, g := range append(slices.Clip(ws.Gateways), ws.Kyuubi...) {
 					g.Fail = nil
 				}
 			}
@@ -312,8 +326,52 @@ func TestFaultMatrix(t *testing.T) {
 			g.Tokens[0].ExpireTime, g.Tokens[1].LastUsedTime = emulator.Raw("253402300800000"), emulator.Raw("1.5e12")
 		}, exit: exitOK, verdict: audit.VerdictComplete, latest: true, posts: 1, want: []string{"2 unreadable times"},
 			check: func(t *testing.T, st *stage, s *audit.Snapshot) {
-				if s.Summary.DataErrors != 2 || s.Summary.Tokens != 11 {
-					t.Errorf("got %d data errors over %d tokens, want 2 over 11", s.Summary.DataErrors, s.Summary.Tokens)
+				if s.Summary.DataErrors != 2 || s.Summary.Tokens != 13 {
+					t.Errorf("got %d data errors over %d tokens, want 2 over 13", s.Summary.DataErrors, s.Summary.Tokens)
+				}
+			}},
+		{name: "Kyuubi listing denied", stage: func(st *stage) {
+			st.healthy()
+			st.workspace("w-hz-data01").KyuubiFail = &emulator.Failure{Status: 403, Code: "Forbidden.RAM", Message: "not authorized to ListKyuubiServices"}
+		}, exit: exitPartial, verdict: audit.VerdictPartial, latest: true, posts: 1, want: []string{"data-platform (Kyuubi listing): Forbidden.RAM"},
+			check: func(t *testing.T, st *stage, s *audit.Snapshot) {
+				if s.Summary.Kinds[audit.KindKyuubi] != 0 || s.Summary.Kinds[audit.KindLivy] != 5 || len(s.Errors) != 1 || s.Errors[0].Kind != audit.KindKyuubi {
+					t.Errorf("a failed Kyuubi listing: kinds %v, errors %+v; want the Livy gateways audited and the listing's failure, named", s.Summary.Kinds, s.Errors)
+				}
+			}},
+		{name: "Kyuubi tokens hang", apiExtra: ", timeout: 300ms", stage: func(st *stage) {
+			st.healthy()
+			st.gateway("kb-hz-sql").Fail = &emulator.Failure{Status: 200, Delay: emulator.Duration(time.Minute)}
+		}, exit: exitPartial, verdict: audit.VerdictPartial, latest: true, posts: 1, want: []string{"bi-sql (Kyuubi) (kb-hz-sql): RequestFailed"}},
+		{name: "Kyuubi answers with Livy's shape", stage: func(st *stage) {
+			st.healthy()
+			st.workspace("w-hz-data01").KyuubiFail = &emulator.Failure{Status: 200, Body: `{"code":"1000000","requestId":"r-1","data":{"livyComputes":[]}}`}
+		}, exit: exitPartial, verdict: audit.VerdictPartial, latest: true, posts: 1, want: []string{"the answer is a Livy listing (data.livyComputes), not Kyuubi's"}},
+		{name: "Kyuubi answers without its data", stage: func(st *stage) {
+			st.healthy()
+			st.workspace("w-hz-data01").KyuubiFail = &emulator.Failure{Status: 200, Body: `{"requestId":"r-2"}`}
+		}, exit: exitPartial, verdict: audit.VerdictPartial, latest: true, posts: 1, want: []string{"ListKyuubiServices: the response carries no data.kyuubiServices"}},
+		{name: "Kyuubi values unmasked", stage: func(st *stage) {
+			st.healthy()
+			// Values that would be weak, and shared with a Livy token, if
+			// they were ever measured.
+			for _, tk := range st.gateway("kb-hz-sql").Tokens {
+				tk.Unmasked, tk.Token = true, st.gateway("lc-hz-etl").Tokens[0].Token
+			}
+			st.gateway("kb-hz-sql").Tokens[0].Token = "aaaaaaaaaaaaaaaa"
+		}, exit: exitOK, verdict: audit.VerdictComplete, latest: true, posts: 1,
+			check: func(t *testing.T, st *stage, s *audit.Snapshot) {
+				for _, g := range s.Gateways {
+					for _, tr := range g.Tokens {
+						for _, f := range tr.Findings {
+							if g.Kind == audit.KindKyuubi && (f.Rule == audit.RuleWeak || f.Rule == audit.RuleReused) || tr.TokenID == "tk-001" && f.Rule == audit.RuleReused {
+								t.Errorf("a Kyuubi value was measured: %s %s", tr.TokenID, f.Rule)
+							}
+						}
+					}
+				}
+				if s.Summary.SecretNotVisible != 2 {
+					t.Errorf("secretNotVisible %d, want 2", s.Summary.SecretNotVisible)
 				}
 			}},
 		{name: "duplicate token ids", stage: func(st *stage) {

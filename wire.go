@@ -59,7 +59,7 @@ func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(stri
 		return nil, "", err
 	}
 	r := &auditrun.Runner{
-		Tool: tool(), Policy: cfg.Policy, Suppressions: cfg.Suppressions, ExpectEvery: cfg.Schedule.ExpectEvery,
+		Tool: tool(), Policy: cfg.Policy, Profiles: cfg.Profiles, Suppressions: cfg.Suppressions, ExpectEvery: cfg.Schedule.ExpectEvery,
 		Accounts: accounts,
 		Auditor: &fleet.Auditor{
 			Concurrency: cfg.API.Concurrency, RatePerSecond: cfg.API.RatePerSecond,
@@ -131,6 +131,8 @@ var sources = []struct {
 }{
 	{audit.KindLivy, func(*config.Config) bool { return true }, func(c *emr.Client) fleet.Source { return c },
 		sourceActions{Gateways: "ListLivyCompute", Details: "GetLivyCompute", Tokens: "ListLivyComputeToken"}},
+	{audit.KindKyuubi, func(cfg *config.Config) bool { return cfg.API.Kyuubi }, func(c *emr.Client) fleet.Source { return c.Kyuubi() },
+		sourceActions{Gateways: "ListKyuubiServices", Details: "GetKyuubiService", Tokens: "ListKyuubiToken"}},
 }
 
 // sourceActions are a source's API actions: its gateways' listing, one

@@ -41,7 +41,7 @@ func actionsPolicy(cfg *config.Config) actionref.Policy {
 	a := cfg.Actions
 	p := actionref.Policy{
 		Users: a.Users, Owners: cfg.Slack.Mentions, MaxSnooze: a.MaxSnooze,
-		Delete: a.Delete.Enabled, DeleteUsers: a.Delete.Users, DeleteRules: a.Delete.Rules, Rules: cfg.Policy,
+		Delete: a.Delete.Enabled, DeleteUsers: a.Delete.Users, DeleteRules: a.Delete.Rules, Rules: cfg.Policy, Profiles: cfg.Profiles,
 	}
 	if a.Delete.RoleARN != "" {
 		p.DeleteAccounts = append(p.DeleteAccounts, "")
@@ -109,7 +109,7 @@ func newDeleter(cfg *config.Config, cred credentials.Credential) (actions.APIDel
 	if err != nil {
 		return actions.APIDeleter{}, err
 	}
-	d := actions.APIDeleter{Accounts: map[string]actions.TokenAPI{}}
+	d := actions.APIDeleter{Accounts: map[string]map[string]actions.TokenAPI{}}
 	add := func(account, name, roleARN, externalID string) error {
 		role, err := roles.Assume(cred, roles.Options{AccountName: name, RoleARN: roleARN, ExternalID: externalID, STSEndpoint: cfg.API.STSEndpoint})
 		if err != nil {
@@ -120,7 +120,7 @@ func newDeleter(cfg *config.Config, cred credentials.Credential) (actions.APIDel
 		if err != nil {
 			return err
 		}
-		d.Accounts[account] = c
+		d.Accounts[account] = map[string]actions.TokenAPI{audit.KindLivy: c, audit.KindKyuubi: c.Kyuubi()}
 		return nil
 	}
 	if arn := cfg.Actions.Delete.RoleARN; arn != "" {

@@ -248,13 +248,13 @@ func emrRows(ctx context.Context, p preflightRun, a fleet.Account, region string
 	var rows []preflight.Row
 	wss, err := a.API.ListWorkspaces(ctx, region)
 	rows = append(rows, call("ListWorkspaces", err, audit.Plural(len(wss), "workspace")))
-	wsID, gwID := probeTargets(a.Account, region, wss)
 	api, _ := a.API.(*emr.Client)
 	for _, s := range sources {
 		if !s.on(p.cfg) || api == nil {
 			continue
 		}
 		src := s.of(api)
+		wsID, gwID := probeTargets(a.Account, region, s.kind, wss)
 		if wsID == "" {
 			why := "no workspace in " + region
 			rows = append(rows, skip(s.actions.Gateways, why), skip(s.actions.Details, why), skip(s.actions.Tokens, why))
@@ -283,11 +283,12 @@ func emrRows(ctx context.Context, p preflightRun, a fleet.Account, region string
 	return rows
 }
 
-// probeTargets picks what to call the gateway listings on in region: a
-// configured gateway there, else the first workspace the scope audits.
-func probeTargets(a audit.Account, region string, wss []audit.Workspace) (ws, gw string) {
+// probeTargets picks what to call a source's listings on in region: a
+// configured gateway of its kind there, else the first workspace the scope
+// audits.
+func probeTargets(a audit.Account, region, kind string, wss []audit.Workspace) (ws, gw string) {
 	for _, g := range a.Scope.Gateways {
-		if g.Region == region {
+		if g.Region == region && audit.KindOf(g.Kind) == kind {
 			return g.WorkspaceID, g.GatewayID
 		}
 	}

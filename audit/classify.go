@@ -16,6 +16,14 @@ type Policy struct {
 	// is not weak (0: DefaultMinSecretBits).
 	MinSecretBits int
 	Severity      map[Rule]Severity
+	// ExpiringPercent, when set, sizes the expiring window as a share of
+	// each token's lifetime (ExpiringWithin is then the window of a token
+	// whose lifetime is unknown); StagePercents are stages so sized, beside
+	// ExpiryStages. Policy.For resolves them for one token.
+	ExpiringPercent Percent
+	StagePercents   []Percent
+	// stageNames name ExpiryStages once resolved ("20%" for a share).
+	stageNames []string
 }
 
 // DefaultMinSecretBits is rules.minSecretBits by default.
@@ -109,6 +117,16 @@ func Classify(t Token, p Policy, now time.Time) []Finding {
 	return Subject{Token: t, Policy: p, Now: now}.Findings()
 }
 
+// ClassifyIn returns the findings of token t on gateway g at time now
+// under the policy that applies to it: its profile's (the first of
+// profiles that matches), else top; a share of the lifetime resolved for
+// it.
+func ClassifyIn(t Token, g GatewayRef, top Policy, profiles []Profile, now time.Time) []Finding {
+	_, p := profileFor(profiles, top, g, t)
+	p, _ = p.For(t)
+	return Subject{Token: t, Gateway: g, Policy: p, Now: now}.Findings()
+}
+
 // window is the expiring window: the longest stage, or ExpiringWithin.
 func (p Policy) window() time.Duration {
 	if len(p.ExpiryStages) > 0 {
@@ -121,9 +139,12 @@ func (p Policy) window() time.Duration {
 // or "" without stages.
 func (p Policy) stage(left time.Duration) string {
 	st := ""
-	for _, s := range p.ExpiryStages { // longest first
+	for i, s := range p.ExpiryStages { // longest first
 		if left <= s {
 			st = StageName(s)
+			if i < len(p.stageNames) {
+				st = p.stageNames[i]
+			}
 		}
 	}
 	return st

@@ -27,6 +27,9 @@ func StageRank(stage string) time.Duration {
 	if stage == "" {
 		return math.MinInt64
 	}
+	if pc, err := ParsePercent(stage); err == nil {
+		return -time.Duration(pc) // a smaller share of the lifetime is nearer
+	}
 	d, err := ParseDuration(stage)
 	if err != nil {
 		return math.MinInt64

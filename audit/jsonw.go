@@ -132,9 +132,13 @@ func (jw *jsonWriter) gateway(g *GatewayReport, depth int) error {
 			member("accountName")
 			jw.str(g.AccountName)
 		}
-		for _, f := range [...]struct{ k, v string }{{"region", g.Region}, {"workspaceId", g.WorkspaceID}, {"workspaceName", g.WorkspaceName}, {"gatewayId", g.GatewayID}, {"gatewayName", g.GatewayName}} {
+		for _, f := range [...]struct{ k, v string }{{"region", g.Region}, {"workspaceId", g.WorkspaceID}, {"workspaceName", g.WorkspaceName}, {"gatewayId", g.GatewayID}, {"gatewayName", g.GatewayName}, {"kind", g.Kind}} {
 			member(f.k)
 			jw.str(f.v)
+		}
+		if g.Secret != "" {
+			member("secret")
+			jw.str(g.Secret)
 		}
 		if g.Status != "" {
 			member("status")
@@ -179,6 +183,15 @@ func (jw *jsonWriter) token(t *TokenReport, depth int) {
 		jw.str(t.Name)
 		member("createdBy")
 		jw.str(t.CreatedBy)
+		for _, l := range [...]struct {
+			k string
+			v []string
+		}{{"memberArns", t.MemberArns}, {"accountNames", t.AccountNames}} {
+			if len(l.v) > 0 {
+				member(l.k)
+				_ = jw.array(depth+1, len(l.v), false, func(i int) error { jw.str(l.v[i]); return nil })
+			}
+		}
 		member("createTime")
 		jw.timePtr(t.CreateTime)
 		member("expireTime")
@@ -227,6 +240,14 @@ func (jw *jsonWriter) token(t *TokenReport, depth int) {
 		if t.Acknowledged != nil {
 			member("acknowledged")
 			_ = jw.value(t.Acknowledged, depth+1)
+		}
+		if t.Profile != "" {
+			member("profile")
+			jw.str(t.Profile)
+		}
+		if t.Thresholds != nil {
+			member("thresholds")
+			_ = jw.value(t.Thresholds, depth+1)
 		}
 	})
 }

@@ -210,12 +210,12 @@ func never(Subject) (string, string, bool) { return "", "", false }
 
 func weak(s Subject) (string, string, bool) {
 	t, p := s.Token, s.Policy
-	switch s := t.Secret; {
-	case !s.Known():
-	case s.Distinct() < MinDistinctChars:
+	switch sec := t.Secret; {
+	case !SecretVisible(s.Gateway.Kind) || !sec.Known():
+	case sec.Distinct() < MinDistinctChars:
 		return fmt.Sprintf("secret drawn from fewer than %d distinct characters", MinDistinctChars), "", true
-	case s.Bits() < p.minSecretBits():
-		return fmt.Sprintf("secret strength about %d bits, below %d (rules.minSecretBits)", int(s.Bits()), int(p.minSecretBits())), "", true
+	case sec.Bits() < p.minSecretBits():
+		return fmt.Sprintf("secret strength about %d bits, below %d (rules.minSecretBits)", int(sec.Bits()), int(p.minSecretBits())), "", true
 	}
 	return "", "", false
 }

@@ -150,13 +150,19 @@ type AccountScopeReport struct {
 
 // RulesReport records the thresholds and severities the audit used.
 type RulesReport struct {
-	ExpiringWithin string            `json:"expiringWithin"`
-	ExpiryStages   []string          `json:"expiryStages,omitempty"`
-	StaleAfter     string            `json:"staleAfter"`
-	UnusedAfter    string            `json:"unusedAfter"`
-	MaxLifetime    *string           `json:"maxLifetime"`
-	MinSecretBits  int               `json:"minSecretBits"`
-	Severity       map[Rule]Severity `json:"severity"`
+	// ExpiringWithin is a duration, or a share of each token's lifetime
+	// ("20%"); then ExpiringFallback is the window of a token whose
+	// lifetime is unknown.
+	ExpiringWithin   string            `json:"expiringWithin"`
+	ExpiringFallback string            `json:"expiringWithinFallback,omitempty"`
+	ExpiryStages     []string          `json:"expiryStages,omitempty"`
+	StaleAfter       string            `json:"staleAfter"`
+	UnusedAfter      string            `json:"unusedAfter"`
+	MaxLifetime      *string           `json:"maxLifetime"`
+	MinSecretBits    int               `json:"minSecretBits"`
+	Severity         map[Rule]Severity `json:"severity"`
+	// Profiles are the rules profiles, in the order they are matched.
+	Profiles []ProfileReport `json:"profiles,omitempty"`
 }
 
 // Summary holds the counts of a snapshot.
@@ -177,9 +183,16 @@ type Summary struct {
 	// PublicGateways counts the gateways with a public endpoint;
 	// DetailsErrors those whose exposure is unknown (their details could
 	// not be read).
-	PublicGateways int           `json:"publicGateways"`
-	DetailsErrors  int           `json:"detailsErrors"`
-	Changes        *ChangeCounts `json:"changes,omitempty"`
+	PublicGateways int `json:"publicGateways"`
+	DetailsErrors  int `json:"detailsErrors"`
+	// Kinds counts the gateways of each kind (livy, kyuubi);
+	// SecretNotVisible the tokens whose value the API masks (weak and
+	// reused do not apply to them).
+	Kinds            map[string]int `json:"kinds,omitempty"`
+	SecretNotVisible int            `json:"secretNotVisible,omitempty"`
+	// Profiles counts the tokens of each rules profile (with profiles).
+	Profiles map[string]int `json:"profiles,omitempty"`
+	Changes  *ChangeCounts  `json:"changes,omitempty"`
 }
 
 // ActiveFindings is the number of findings that are not suppressed.
@@ -203,7 +216,13 @@ type GatewayReport struct {
 	WorkspaceName string `json:"workspaceName"`
 	GatewayID     string `json:"gatewayId"`
 	GatewayName   string `json:"gatewayName"`
-	Status        string `json:"status,omitempty"`
+	// Kind is livy or kyuubi (a snapshot of an earlier release has none:
+	// livy).
+	Kind string `json:"kind"`
+	// Secret is SecretNotVisible on a gateway whose listing masks the
+	// tokens' values (Kyuubi): weak and reused do not apply there.
+	Secret string `json:"secret,omitempty"`
+	Status string `json:"status,omitempty"`
 	// Public says whether the gateway has a public endpoint (GetLivyCompute's
 	// enablePublic), and AuthType how it authenticates; absent when its
 	// details were not asked for, or could not be read (DetailsError: its
@@ -220,15 +239,22 @@ type GatewayReport struct {
 
 // Ref returns the gateway's identity.
 func (g GatewayReport) Ref() GatewayRef {
+	kind := g.Kind
+	if kind == KindLivy {
+		kind = ""
+	}
 	return GatewayRef{AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName,
-		GatewayID: g.GatewayID, GatewayName: g.GatewayName, GatewayStatus: g.Status}
+		GatewayID: g.GatewayID, GatewayName: g.GatewayName, GatewayStatus: g.Status, Kind: kind}
 }
 
 // TokenReport is one token with its findings.
 type TokenReport struct {
-	TokenID      string              `json:"tokenId"`
-	Name         string              `json:"name"`
-	CreatedBy    string              `json:"createdBy"`
+	TokenID   string `json:"tokenId"`
+	Name      string `json:"name"`
+	CreatedBy string `json:"createdBy"`
+	// MemberArns and AccountNames are whom a Kyuubi token is for.
+	MemberArns   []string            `json:"memberArns,omitempty"`
+	AccountNames []string            `json:"accountNames,omitempty"`
 	CreateTime   *time.Time          `json:"createTime"`
 	ExpireTime   *time.Time          `json:"expireTime"`
 	LastUsedTime *time.Time          `json:"lastUsedTime"`
@@ -239,6 +265,11 @@ type TokenReport struct {
 	DataErrors []DataError `json:"dataErrors,omitempty"`
 	// Acknowledged says who acknowledged owning the token (from Slack).
 	Acknowledged *Acknowledgement `json:"acknowledged,omitempty"`
+	// Profile is the token's rules profile (DefaultProfile when none
+	// matched), and Thresholds what applied to it: both only when profiles
+	// or lifetime percentages are configured.
+	Profile    string      `json:"profile,omitempty"`
+	Thresholds *Thresholds `json:"thresholds,omitempty"`
 }
 
 // Acknowledgement is a person's "I own this" on a token: a Slack user ID
@@ -319,9 +350,12 @@ type ScopeError struct {
 	Region        string `json:"region"`
 	WorkspaceID   string `json:"workspaceId,omitempty"`
 	WorkspaceName string `json:"workspaceName,omitempty"`
-	Code          string `json:"code"`
-	Message       string `json:"message"`
-	RequestID     string `json:"requestId"`
+	// Kind is the kind of gateway whose listing failed (a workspace's
+	// Kyuubi listing: kyuubi; absent for Livy's and for the workspaces').
+	Kind      string `json:"kind,omitempty"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"requestId"`
 }
 
 // SuppressionReport is one configured suppression and what it did.
@@ -350,9 +384,13 @@ type SuppressionReport struct {
 
 // Evaluation is what a Builder needs besides the gateways' results.
 type Evaluation struct {
-	Tool         Tool
-	Now          time.Time
-	Policy       Policy
+	Tool   Tool
+	Now    time.Time
+	Policy Policy
+	// Profiles are classes of tokens with policies of their own
+	// (rules.profiles): a token takes the first that matches, Policy when
+	// none does.
+	Profiles     []Profile
 	Suppressions []Suppression
 	Trigger      Trigger
 	Scope        ScopeReport
@@ -405,7 +443,7 @@ func NewBuilder(ev Evaluation) *Builder {
 		AuditedAt:     now,
 		Trigger:       ev.Trigger,
 		Scope:         ev.Scope,
-		Rules:         rulesReport(ev.Policy),
+		Rules:         rulesReportOf(ev.Policy, ev.Profiles),
 		Gateways:      []GatewayReport{},
 		Errors:        []ScopeError{},
 		Suppressions:  []SuppressionReport{},
@@ -430,9 +468,17 @@ func (b *Builder) Add(res GatewayResult) GatewayReport {
 	g := GatewayReport{
 		AccountID: res.Ref.AccountID, AccountName: res.Ref.AccountName,
 		Region: res.Ref.Region, WorkspaceID: res.Ref.WorkspaceID, WorkspaceName: res.Ref.WorkspaceName,
-		GatewayID: res.Ref.GatewayID, GatewayName: res.Ref.GatewayName, Status: res.Ref.GatewayStatus,
+		GatewayID: res.Ref.GatewayID, GatewayName: res.Ref.GatewayName, Status: res.Ref.GatewayStatus, Kind: KindOf(res.Ref.Kind),
 		Error: res.Err, Tokens: []TokenReport{},
 	}
+	visible := SecretVisible(res.Ref.Kind)
+	if !visible {
+		g.Secret = SecretNotVisible
+	}
+	if s.Summary.Kinds == nil {
+		s.Summary.Kinds = map[string]int{}
+	}
+	s.Summary.Kinds[g.Kind]++
 	switch {
 	case res.Details != nil:
 		public := res.Details.Public
@@ -467,8 +513,14 @@ func (b *Builder) Add(res GatewayResult) GatewayReport {
 	var secrets map[string]Secret // by token ID, for the reuse check
 	for _, t := range toks {
 		t = Plausible(sanitizeTimes(t), b.now)
+		if !visible {
+			// Decided by the kind, not by how the value looks: a masked
+			// value that looks whole is still never measured.
+			t.Secret = Secret{}
+			s.Summary.SecretNotVisible++
+		}
 		tr := TokenReport{
-			TokenID: t.ID, Name: t.Name, CreatedBy: t.CreatedBy,
+			TokenID: t.ID, Name: t.Name, CreatedBy: t.CreatedBy, MemberArns: t.MemberArns, AccountNames: t.AccountNames,
 			CreateTime: at(t.CreateTime), ExpireTime: at(t.ExpireTime), LastUsedTime: at(t.LastUsedTime),
 			Suppressed: []SuppressedFinding{}, DataErrors: t.DataErrors,
 		}
@@ -500,8 +552,24 @@ func (b *Builder) Add(res GatewayResult) GatewayReport {
 // applies the suppressions, and counts them.
 func (b *Builder) classify(tr *TokenReport, t Token, ref GatewayRef, public bool) {
 	s, ev := b.s, b.ev
+	policy := ev.Policy
+	if len(ev.Profiles) > 0 {
+		tr.Profile, policy = profileFor(ev.Profiles, ev.Policy, ref, t)
+		if s.Summary.Profiles == nil {
+			s.Summary.Profiles = map[string]int{}
+		}
+		s.Summary.Profiles[tr.Profile]++
+	}
+	resolved, lifeErr := policy.For(t)
+	if lifeErr != nil {
+		tr.DataErrors = append(slices.Clip(tr.DataErrors), *lifeErr)
+		s.Summary.DataErrors++
+	}
+	if tr.Profile != "" || policy.ExpiringPercent > 0 || len(policy.StagePercents) > 0 {
+		tr.Thresholds = resolved.thresholds()
+	}
 	s.Summary.DataErrors += len(t.DataErrors)
-	tr.Findings = Subject{Token: t, Gateway: ref, Policy: ev.Policy, Now: b.now}.Findings()
+	tr.Findings = Subject{Token: t, Gateway: ref, Policy: resolved, Now: b.now}.Findings()
 	if public {
 		for i := range tr.Findings {
 			exposed(&tr.Findings[i])
@@ -650,6 +718,17 @@ func preferToken(a, b Token) bool {
 	) < 0
 }
 
+// rulesReportOf records the top-level policy and each profile.
+func rulesReportOf(p Policy, profiles []Profile) RulesReport {
+	r := rulesReport(p)
+	for _, pr := range profiles {
+		m := pr.Match
+		r.Profiles = append(r.Profiles, ProfileReport{Name: pr.Name, RulesReport: rulesReport(pr.Policy),
+			Match: ProfileMatchJSON{Accounts: m.Accounts, Regions: m.Regions, Workspaces: m.Workspaces, Gateways: m.Gateways, Kinds: m.Kinds, Tokens: m.Tokens}})
+	}
+	return r
+}
+
 func rulesReport(p Policy) RulesReport {
 	r := RulesReport{
 		ExpiringWithin: FormatDuration(p.window()),
@@ -664,6 +743,14 @@ func rulesReport(p Policy) RulesReport {
 	}
 	for _, s := range p.ExpiryStages {
 		r.ExpiryStages = append(r.ExpiryStages, StageName(s))
+	}
+	for _, pc := range p.StagePercents {
+		r.ExpiryStages = append(r.ExpiryStages, pc.String())
+	}
+	if p.ExpiringPercent > 0 {
+		r.ExpiringWithin, r.ExpiringFallback = p.ExpiringPercent.String(), FormatDuration(p.ExpiringWithin)
+	} else if len(p.ExpiryStages) == 0 && len(p.StagePercents) > 0 {
+		r.ExpiringWithin, r.ExpiringFallback = p.StagePercents[0].String(), FormatDuration(p.ExpiringWithin)
 	}
 	for _, rule := range Rules {
 		if p.Enabled(rule) {

@@ -26,6 +26,9 @@ type Token struct {
 	ID        string
 	Name      string
 	CreatedBy string
+	// MemberArns and AccountNames are who a Kyuubi token is for (the
+	// workspace members and accounts it grants): owners besides its creator.
+	MemberArns, AccountNames []string
 	// Secret is what is kept of the value (zero when the API returned
 	// none).
 	Secret Secret
@@ -122,8 +125,27 @@ type GatewayRef struct {
 }
 
 // KindLivy is the kind of a Livy Gateway: the kind of every gateway whose
-// kind is not said.
-const KindLivy = "livy"
+// kind is not said. KindKyuubi is a Kyuubi Gateway's (JDBC/ODBC SQL).
+const (
+	KindLivy   = "livy"
+	KindKyuubi = "kyuubi"
+)
+
+// KindOf is a gateway kind as reports name it: "livy" for "".
+func KindOf(kind string) string {
+	if kind == "" {
+		return KindLivy
+	}
+	return kind
+}
+
+// SecretVisible reports whether the API shows the tokens' values on
+// gateways of kind: a Kyuubi listing masks them (dxj****wfg), so nothing
+// is measured, hashed or compared there, whatever a value looks like.
+func SecretVisible(kind string) bool { return KindOf(kind) == KindLivy }
+
+// SecretNotVisible is what the snapshot says of such a gateway's secrets.
+const SecretNotVisible = "not visible"
 
 // Key identifies a gateway across runs: region/workspace/gateway, prefixed
 // with the account ID for an account other than the run's own.

@@ -140,7 +140,10 @@ func (d *Dispatcher) claim(ctx context.Context, run delivery.Run, kind string, d
 	base := ClaimBase(run.Key, kind, dl.Destination)
 	lease := d.now().Add(defaultLease)
 	if dl, ok := ctx.Deadline(); ok {
-		lease = dl
+		// By d.now's clock, as every other attempt reads it (the deadline
+		// is the machine's: a Dispatcher clock of its own would otherwise
+		// see a lease just taken as long ended, and take it over).
+		lease = d.now().Add(time.Until(dl))
 	}
 	rec := claimRecord{RunID: run.RunID, Kind: kind, Destination: dl.Destination, State: statePosting, RequestID: run.RequestID,
 		Nonce: fmt.Sprintf("%016x", rand.Uint64()), At: d.now().UTC(), LeaseEnds: lease.UTC()}

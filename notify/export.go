@@ -22,6 +22,10 @@ type TokenLine struct {
 	WorkspaceName string `json:"workspaceName"`
 	GatewayID     string `json:"gatewayId"`
 	GatewayName   string `json:"gatewayName"`
+	// Kind is the gateway's: livy or kyuubi; Secret "not visible" where
+	// the listing masks the values.
+	Kind          string `json:"kind"`
+	Secret        string `json:"secret,omitempty"`
 	GatewayStatus string `json:"gatewayStatus,omitempty"`
 	// Public and AuthType are the gateway's exposure (absent when unknown).
 	Public   *bool  `json:"public,omitempty"`
@@ -35,7 +39,7 @@ type TokenLine struct {
 func LineOf(s *audit.Snapshot, g *audit.GatewayReport, t audit.TokenReport) TokenLine {
 	return TokenLine{
 		AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName,
-		GatewayID: g.GatewayID, GatewayName: g.GatewayName, GatewayStatus: g.Status, Public: g.Public, AuthType: g.AuthType,
+		GatewayID: g.GatewayID, GatewayName: g.GatewayName, Kind: audit.KindOf(g.Kind), Secret: g.Secret, GatewayStatus: g.Status, Public: g.Public, AuthType: g.AuthType,
 		TokenReport: t, AuditedAt: s.AuditedAt, RunID: s.RunID,
 	}
 }
@@ -61,7 +65,7 @@ func WriteNDJSON(w io.Writer, s *audit.Snapshot) error {
 var CSVHeader = []string{"account_id", "account_name", "region", "workspace_id", "workspace_name", "gateway_id", "gateway_name",
 	"token_id", "name", "created_by", "create_time", "expire_time", "last_used_time",
 	"rule", "severity", "stage", "message", "suppressed", "suppression_reason", "audited_at",
-	"public", "auth_type"}
+	"public", "auth_type", "kind"}
 
 // WriteCSV writes one row per token and finding (RFC 4180, a header row):
 // a token with no finding is one row with an empty rule; a suppressed
@@ -95,7 +99,7 @@ func WriteCSV(w io.Writer, s *audit.Snapshot) error {
 				} else {
 					r = append(r, string(f.Rule), f.Severity.String(), f.Stage, f.Message, map[bool]string{true: "true", false: "false"}[suppressed], reason)
 				}
-				r = append(r, at, public, g.AuthType)
+				r = append(r, at, public, g.AuthType, audit.KindOf(g.Kind))
 				for i := range r {
 					r[i] = neutralize(r[i])
 				}

@@ -12,6 +12,7 @@ package notify
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -176,8 +177,23 @@ func coverage(s *audit.Snapshot) string {
 	if n := Accounts(s); n > 1 {
 		where = audit.Plural(n, "account")
 	}
-	return fmt.Sprintf("%d/%d gateways in %s, %s · %s", sum.Gateways-sum.GatewaysFailed, sum.Gateways,
+	return fmt.Sprintf("%d/%d gateways%s in %s, %s · %s", sum.Gateways-sum.GatewaysFailed, sum.Gateways, kinds(sum),
 		where, audit.Plural(len(regions), "region"), audit.Plural(sum.Tokens, "token"))
+}
+
+// kinds says the gateways of each kind, when there is another kind than
+// Livy: " (5 Livy, 2 Kyuubi)".
+func kinds(sum audit.Summary) string {
+	if len(sum.Kinds) == 0 || len(sum.Kinds) == 1 && sum.Kinds[audit.KindLivy] > 0 {
+		return ""
+	}
+	ks := slices.Sorted(maps.Keys(sum.Kinds))
+	slices.SortStableFunc(ks, func(a, b string) int { return cmp.Compare(b2i(a != audit.KindLivy), b2i(b != audit.KindLivy)) }) // Livy first
+	var parts []string
+	for _, k := range ks {
+		parts = append(parts, fmt.Sprintf("%d %s", sum.Kinds[k], KindTitle(k)))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // Accounts counts the accounts a snapshot covers: the run's own (when it
@@ -222,6 +238,9 @@ func coverageLine(s *audit.Snapshot) string {
 	if sum.DataErrors > 0 {
 		cov += " · " + audit.Plural(sum.DataErrors, "unreadable time") + " (see the snapshot)"
 	}
+	if n := sum.SecretNotVisible; n > 0 {
+		cov += fmt.Sprintf(" · %s with masked values (Kyuubi: weak and reused not checked)", audit.Plural(n, "token"))
+	}
 	if sum.DuplicateTokens > 0 {
 		cov += " · " + audit.Plural(sum.DuplicateTokens, "duplicate token listing") + " dropped"
 	}
@@ -235,8 +254,25 @@ func coverageLine(s *audit.Snapshot) string {
 func FailedHeadline(s *audit.Snapshot) string { return "audit failed: " + s.Summary.FailedCoverage() }
 
 // GatewayLabel names a gateway for people: its name when known, else its ID.
+// A gateway of another kind than Livy says its kind: "bi-sql (Kyuubi)".
 func GatewayLabel(g audit.GatewayReport) string {
-	return cmp.Or(g.GatewayName, g.GatewayID)
+	l := cmp.Or(g.GatewayName, g.GatewayID)
+	if k := audit.KindOf(g.Kind); k != audit.KindLivy {
+		l += " (" + KindTitle(k) + ")"
+	}
+	return l
+}
+
+// KindTitle names a kind of gateway for people: Livy, Kyuubi.
+func KindTitle(kind string) string {
+	switch kind := audit.KindOf(kind); kind {
+	case audit.KindLivy:
+		return "Livy"
+	case audit.KindKyuubi:
+		return "Kyuubi"
+	default:
+		return kind
+	}
 }
 
 // WorkspaceLabel names a workspace for people: its name when known, else
@@ -275,7 +311,11 @@ func failures(s *audit.Snapshot) []Failure {
 		case e.Region == "":
 			where = "account " + cmp.Or(e.AccountName, e.AccountID) + " (every region: its role could not be assumed)"
 		case e.WorkspaceID != "":
-			where = acct + e.Region + " / " + cmp.Or(e.WorkspaceName, e.WorkspaceID) + " (gateway listing)"
+			what := "gateway listing"
+			if e.Kind != "" {
+				what = KindTitle(e.Kind) + " listing"
+			}
+			where = acct + e.Region + " / " + cmp.Or(e.WorkspaceName, e.WorkspaceID) + " (" + what + ")"
 		}
 		out = append(out, Failure{where, e.Code, e.Message, e.RequestID})
 	}
@@ -448,4 +488,26 @@ func EndedNote(sup audit.SuppressionReport) string {
 		rules[i] = string(r)
 	}
 	return "the snooze on " + strings.Join(rules, ", ") + " ended: " + sup.Ended + "; snooze that, or act on the token"
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ProfileCounts says the tokens per rules profile, the default last:
+// "ci 1, finance 3, default 8".
+func ProfileCounts(counts map[string]int) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(counts)) {
+		if name != audit.DefaultProfile {
+			parts = append(parts, fmt.Sprintf("%s %d", name, counts[name]))
+		}
+	}
+	if n, ok := counts[audit.DefaultProfile]; ok {
+		parts = append(parts, fmt.Sprintf("%s %d", audit.DefaultProfile, n))
+	}
+	return strings.Join(parts, ", ")
 }

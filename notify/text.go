@@ -34,6 +34,12 @@ func WriteText(w io.Writer, d *Digest, location string) error {
 	if n := s.Summary.DuplicateTokens; n > 0 {
 		fmt.Fprintf(b, " · %s dropped", audit.Plural(n, "duplicate token listing"))
 	}
+	if n := s.Summary.SecretNotVisible; n > 0 {
+		fmt.Fprintf(b, " · %s with masked values (Kyuubi: weak and reused not checked)", audit.Plural(n, "token"))
+	}
+	if len(s.Summary.Profiles) > 0 {
+		fmt.Fprintf(b, " · profiles: %s", ProfileCounts(s.Summary.Profiles))
+	}
 	if s.Scope.Partial {
 		b.WriteString(" · ad-hoc (partial scope)")
 	}

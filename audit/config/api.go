@@ -29,6 +29,9 @@ type API struct {
 	// GatewayDetails reads each gateway's details (GetLivyCompute: whether
 	// it has a public endpoint): one more call per gateway.
 	GatewayDetails bool
+	// Kyuubi audits the Kyuubi Gateways' tokens too (ListKyuubiServices,
+	// ListKyuubiToken): every workspace hands out both kinds.
+	Kyuubi bool
 }
 
 // The api section's defaults.
@@ -41,6 +44,7 @@ const (
 	DefaultDeadlineReserve = 15 * time.Second
 	DefaultSTSEndpoint     = "sts.aliyuncs.com"
 	DefaultGatewayDetails  = true
+	DefaultKyuubi          = true
 )
 
 type rawAPI struct {
@@ -52,6 +56,7 @@ type rawAPI struct {
 	DeadlineReserve string   `yaml:"deadlineReserve"`
 	STSEndpoint     string   `yaml:"stsEndpoint"`
 	GatewayDetails  *bool    `yaml:"gatewayDetails"`
+	Kyuubi          *bool    `yaml:"kyuubi"`
 }
 
 // api validates the api section.
@@ -63,9 +68,13 @@ func (v *validator) api(c *Config, r raw) {
 		DeadlineReserve: v.duration("api.deadlineReserve", ra.DeadlineReserve, DefaultDeadlineReserve),
 		STSEndpoint:     DefaultSTSEndpoint,
 		GatewayDetails:  DefaultGatewayDetails,
+		Kyuubi:          DefaultKyuubi,
 	}
 	if ra.GatewayDetails != nil {
 		c.API.GatewayDetails = *ra.GatewayDetails
+	}
+	if ra.Kyuubi != nil {
+		c.API.Kyuubi = *ra.Kyuubi
 	}
 	if ra.STSEndpoint != "" {
 		c.API.STSEndpoint = ra.STSEndpoint

@@ -37,8 +37,11 @@ type Config struct {
 	Workspaces []string
 	Gateways   []audit.GatewayRef
 	// Accounts are other accounts, reached by assuming a RAM role.
-	Accounts     []Account
-	Policy       audit.Policy
+	Accounts []Account
+	Policy   audit.Policy
+	// Profiles are rules.profiles, resolved: each a class of tokens with
+	// its policy (unset keys the top-level rules').
+	Profiles     []audit.Profile
 	Suppressions []audit.Suppression
 	API          API
 	Snapshot     Snapshot

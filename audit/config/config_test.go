@@ -43,7 +43,7 @@ func TestParseConfigErrors(t *testing.T) {
 		file string
 		want []string // each must appear in the error
 	}{
-		{"unknown-key.yaml", []string{"unknown-key.yaml:4: rules.staleAftr: unknown key (known keys: expiringWithin, staleAfter, unusedAfter, maxLifetime, minSecretBits, severity, expiryStages)"}},
+		{"unknown-key.yaml", []string{"unknown-key.yaml:4: rules.staleAftr: unknown key (known keys: expiringWithin, staleAfter, unusedAfter, maxLifetime, minSecretBits, severity, expiryStages, profiles)"}},
 		{"bad-duration.yaml", []string{`bad-duration.yaml:3: rules.staleAfter: "seven days" is not a duration (use 30d or 720h)`}},
 		{"no-scope.yaml", []string{"no-scope.yaml: regions: missing scope: set regions"}},
 		{"bad-date.yaml", []string{`bad-date.yaml:5: suppressions[0].until: "31/03/2027" is not a date like 2027-03-31`}},
@@ -204,7 +204,7 @@ func TestDefaultsAreResolved(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := API{Endpoint: DefaultEndpoint, Concurrency: DefaultConcurrency, Timeout: DefaultTimeout, Retries: DefaultRetries,
-		RatePerSecond: DefaultRatePerSecond, DeadlineReserve: DefaultDeadlineReserve, STSEndpoint: DefaultSTSEndpoint, GatewayDetails: DefaultGatewayDetails}
+		RatePerSecond: DefaultRatePerSecond, DeadlineReserve: DefaultDeadlineReserve, STSEndpoint: DefaultSTSEndpoint, GatewayDetails: DefaultGatewayDetails, Kyuubi: DefaultKyuubi}
 	if cfg.API != want {
 		t.Errorf("api: got %+v, want %+v", cfg.API, want)
 	}
@@ -315,5 +315,61 @@ func TestSyntaxDuplicateEmptyAndEndpointErrors(t *testing.T) {
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Profiles resolve over the top-level rules; a profile that can never
+// match, has no match or a duplicate name, or names what the config does
+// not audit is refused with its line, as are percentages outside 1-99%.
+func TestProfiles(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse("c.yaml", []byte(`regions: [cn-hangzhou, cn-shanghai]
+gateways: [{region: cn-shanghai, workspace: w-1, gateway: kb-1, kind: kyuubi}]
+rules:
+  staleAfter: 45d
+  profiles:
+    - {name: ci, match: {tokens: ["ci-*"]}, maxLifetime: 30d, expiringWithin: 25%}
+    - {name: bi, match: {kinds: [kyuubi]}, stages: [50%, 3d]}
+    - name: finance
+      match: {workspaces: [finance]}
+      severity: {stale: critical}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Profiles) != 3 || cfg.Gateways[0].Kind != "kyuubi" {
+		t.Fatalf("profiles %+v, gateways %+v", cfg.Profiles, cfg.Gateways)
+	}
+	ci, bi, fin := cfg.Profiles[0].Policy, cfg.Profiles[1].Policy, cfg.Profiles[2].Policy
+	if ci.ExpiringPercent != 2500 || ci.MaxLifetime != 30*audit.Day || ci.StaleAfter != 45*audit.Day || ci.ExpiringWithin != 7*audit.Day {
+		t.Errorf("ci: %+v (unset keys the top-level rules', the fallback window 7d)", ci)
+	}
+	if len(bi.StagePercents) != 1 || bi.StagePercents[0] != 5000 || len(bi.ExpiryStages) != 1 || bi.ExpiryStages[0] != 3*audit.Day {
+		t.Errorf("bi: %+v", bi)
+	}
+	if fin.Severity[audit.RuleStale] != audit.SeverityCritical || cfg.Policy.Severity[audit.RuleStale] != audit.SeverityMedium {
+		t.Errorf("finance's severity leaked into the top-level rules, or is missing: %v / %v", fin.Severity, cfg.Policy.Severity)
+	}
+	for _, tc := range []struct{ name, profiles, want string }{
+		{"shadowed", "- {name: a, match: {workspaces: [finance]}}\n    - {name: b, match: {workspaces: [finance], tokens: [ci-*]}}",
+			"c.yaml:5: rules.profiles[1].match: can never match: rules.profiles[0] (a) comes first"},
+		{"empty match", "- {name: a, match: {}}", "c.yaml:4: rules.profiles[0].match: missing or empty"},
+		{"duplicate name", "- {name: a, match: {tokens: [x]}}\n    - {name: a, match: {tokens: [y]}}", `c.yaml:5: rules.profiles[1].name: "a" is another profile's name`},
+		{"the default's name", "- {name: default, match: {tokens: [x]}}", `rules.profiles[0].name: "default" is another profile's name (or the default's)`},
+		{"a region outside the config", "- {name: a, match: {regions: [eu-central-1]}}", `c.yaml:4: rules.profiles[0].match.regions[0]: "eu-central-1" is not an audited region [cn-hangzhou]`},
+		{"an account outside the config", "- {name: a, match: {accounts: [analytics]}}", `rules.profiles[0].match.accounts[0]: "analytics" is not an audited account`},
+		{"a bad kind", "- {name: a, match: {kinds: [spark]}}", `rules.profiles[0].match.kinds[0]: "spark" is not a kind of gateway`},
+		{"0%", "- {name: a, match: {tokens: [x]}, expiringWithin: 0%}", `rules.profiles[0].expiringWithin: "0%" is outside 1% to 99%`},
+		{"100%", "- {name: a, match: {tokens: [x]}, stages: [100%]}", `c.yaml:4: rules.profiles[0].stages[0]: "100%" is outside 1% to 99%`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte("regions: [cn-hangzhou]\nrules:\n  profiles:\n    "+tc.profiles+"\n"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := Parse("c.yaml", []byte("regions: [cn-hangzhou]\ngateways: [{region: cn-hangzhou, workspace: w, gateway: g, kind: spark}]\n")); err == nil || !strings.Contains(err.Error(), `gateways[0].kind: "spark" is not a kind of gateway`) {
+		t.Errorf("a bad gateway kind: %v", err)
 	}
 }

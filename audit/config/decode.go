@@ -242,7 +242,7 @@ func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
 			}
 			continue
 		}
-		if strings.Split(f.Tag.Get("yaml"), ",")[0] == name {
+		if f.IsExported() && strings.Split(f.Tag.Get("yaml"), ",")[0] == name {
 			return f, true
 		}
 	}
@@ -252,11 +252,13 @@ func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
 func tags(t reflect.Type) []string {
 	var out []string
 	for i := 0; i < t.NumField(); i++ {
-		if f := t.Field(i); inline(f) {
+		f := t.Field(i)
+		switch {
+		case inline(f):
 			out = append(out, tags(f.Type)...)
-			continue
+		case f.IsExported():
+			out = append(out, strings.Split(f.Tag.Get("yaml"), ",")[0])
 		}
-		out = append(out, strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0])
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -16,6 +17,13 @@ import (
 // each rule's severity from the rule table.
 
 type rawRules struct {
+	rawThresholds `yaml:",inline"`
+	Profiles      []rawProfile `yaml:"profiles"`
+}
+
+// rawThresholds are the thresholds of the top-level rules and of a
+// profile.
+type rawThresholds struct {
 	ExpiringWithin string            `yaml:"expiringWithin"`
 	StaleAfter     string            `yaml:"staleAfter"`
 	UnusedAfter    string            `yaml:"unusedAfter"`
@@ -23,6 +31,8 @@ type rawRules struct {
 	MinSecretBits  *int              `yaml:"minSecretBits"`
 	Severity       map[string]string `yaml:"severity"`
 	ExpiryStages   []string          `yaml:"expiryStages"`
+	// stagesKey is the key the stages came from (a profile's "stages").
+	stagesKey string
 }
 
 type rawSuppression struct {
@@ -35,23 +45,59 @@ type rawSuppression struct {
 	Until   string   `yaml:"until"`
 }
 
-// rules validates the rules section into the policy.
+// rules validates the rules section into the policy, and the profiles.
 func (v *validator) rules(c *Config, r raw) {
-	rr := r.Rules
-	p := audit.DefaultPolicy()
-	p.ExpiringWithin = v.duration("rules.expiringWithin", rr.ExpiringWithin, p.ExpiringWithin)
-	p.StaleAfter = v.duration("rules.staleAfter", rr.StaleAfter, p.StaleAfter)
-	p.UnusedAfter = v.duration("rules.unusedAfter", rr.UnusedAfter, p.UnusedAfter)
-	p.MaxLifetime = v.duration("rules.maxLifetime", rr.MaxLifetime, 0)
+	p := v.thresholds("rules", r.Rules.rawThresholds, audit.DefaultPolicy(), audit.DefaultPolicy().ExpiringWithin)
+	if p.StaleAfter == 0 {
+		v.fail("rules.staleAfter", "must be more than 0 (every used token would be stale)")
+	}
+	c.Policy = p
+	c.Profiles = v.profiles(c, r.Rules.Profiles)
+}
+
+// thresholds reads a set of thresholds over base (the defaults, or the
+// top-level rules for a profile); fallback is the expiring window of a
+// token whose lifetime a percentage cannot size.
+func (v *validator) thresholds(field string, rr rawThresholds, base audit.Policy, fallback time.Duration) audit.Policy {
+	p := base
+	p.Severity = maps.Clone(base.Severity)
+	if rr.ExpiringWithin != "" || len(rr.ExpiryStages) > 0 {
+		p.ExpiringWithin, p.ExpiringPercent, p.ExpiryStages, p.StagePercents = fallback, 0, nil, nil
+	}
+	if w := rr.ExpiringWithin; strings.HasSuffix(strings.TrimSpace(w), "%") {
+		pc, err := audit.ParsePercent(w)
+		if err != nil {
+			v.fail(field+".expiringWithin", "%v", err)
+		}
+		p.ExpiringPercent = pc
+	} else {
+		p.ExpiringWithin = v.duration(field+".expiringWithin", w, p.ExpiringWithin)
+	}
+	p.StaleAfter = v.duration(field+".staleAfter", rr.StaleAfter, p.StaleAfter)
+	p.UnusedAfter = v.duration(field+".unusedAfter", rr.UnusedAfter, p.UnusedAfter)
+	p.MaxLifetime = v.duration(field+".maxLifetime", rr.MaxLifetime, p.MaxLifetime)
+	stages := cmp.Or(rr.stagesKey, "expiryStages")
 	if len(rr.ExpiryStages) > 0 && rr.ExpiringWithin != "" {
-		v.fail("rules.expiryStages", "set expiringWithin (one stage) or expiryStages, not both")
+		v.fail(field+"."+stages, "set expiringWithin (one stage) or %s, not both", stages)
 	}
 	for i, st := range rr.ExpiryStages {
-		f := fmt.Sprintf("rules.expiryStages[%d]", i)
+		f := fmt.Sprintf("%s.%s[%d]", field, stages, i)
+		if strings.HasSuffix(strings.TrimSpace(st), "%") {
+			pc, err := audit.ParsePercent(st)
+			switch {
+			case err != nil:
+				v.fail(f, "%v", err)
+			case slices.Contains(p.StagePercents, pc):
+				v.fail(f, "%q is listed twice", st)
+			default:
+				p.StagePercents = append(p.StagePercents, pc)
+			}
+			continue
+		}
 		d := v.duration(f, st, 0)
 		switch {
 		case d <= 0:
-			v.fail(f, "%q: a stage is a duration more than 0, like 30d", st)
+			v.fail(f, "%q: a stage is a duration more than 0, like 30d, or a share of the lifetime, like 20%%", st)
 		case slices.Contains(p.ExpiryStages, d):
 			v.fail(f, "%q is listed twice", st)
 		default:
@@ -59,17 +105,15 @@ func (v *validator) rules(c *Config, r raw) {
 		}
 	}
 	slices.SortFunc(p.ExpiryStages, func(a, b time.Duration) int { return cmp.Compare(b, a) }) // longest first
-	if p.StaleAfter == 0 {
-		v.fail("rules.staleAfter", "must be more than 0 (every used token would be stale)")
-	}
+	slices.SortFunc(p.StagePercents, func(a, b audit.Percent) int { return cmp.Compare(b, a) })
 	if n := rr.MinSecretBits; n != nil {
 		if *n < 1 || *n > 1024 {
-			v.fail("rules.minSecretBits", "%d is out of range (1 to 1024 bits)", *n)
+			v.fail(field+".minSecretBits", "%d is out of range (1 to 1024 bits)", *n)
 		}
 		p.MinSecretBits = *n
 	}
 	for _, k := range sortedKeys(rr.Severity) {
-		f := "rules.severity." + k
+		f := field + ".severity." + k
 		rule, err := audit.ParseRule(k)
 		if err != nil {
 			v.fail(f, "%v", err)
@@ -82,7 +126,7 @@ func (v *validator) rules(c *Config, r raw) {
 		}
 		p.Severity[rule] = s
 	}
-	c.Policy = p
+	return p
 }
 
 // suppressions validates suppressions: each needs a token ID or a name

@@ -18,6 +18,8 @@ type rawGateway struct {
 	Region    string `yaml:"region"`
 	Workspace string `yaml:"workspace"`
 	Gateway   string `yaml:"gateway"`
+	// Kind is livy (the default) or kyuubi.
+	Kind string `yaml:"kind"`
 }
 
 type rawAccount struct {
@@ -80,7 +82,15 @@ func (v *validator) gateways(field string, raw []rawGateway) []audit.GatewayRef 
 		if !idRe.MatchString(g.Gateway) {
 			v.fail(f+".gateway", "missing or not a gateway ID like lc-zm4dzdiubu73w2yx")
 		}
-		out = append(out, audit.GatewayRef{Region: g.Region, WorkspaceID: g.Workspace, GatewayID: g.Gateway})
+		ref := audit.GatewayRef{Region: g.Region, WorkspaceID: g.Workspace, GatewayID: g.Gateway}
+		switch g.Kind {
+		case "", audit.KindLivy:
+		case audit.KindKyuubi:
+			ref.Kind = audit.KindKyuubi
+		default:
+			v.fail(f+".kind", "%q is not a kind of gateway: livy (the default) or kyuubi", g.Kind)
+		}
+		out = append(out, ref)
 	}
 	return out
 }

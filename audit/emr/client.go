@@ -570,6 +570,7 @@ func decodeGateways(b []byte, scrub scrubber) ([]audit.Gateway, error) {
 				Name          string `json:"name"`
 				Status        string `json:"status"`
 			} `json:"livyComputes"`
+			KyuubiServices *[]struct{} `json:"kyuubiServices"`
 		} `json:"data"`
 	}
 	if err := decodeJSON(action, b, &body); err != nil {
@@ -577,6 +578,9 @@ func decodeGateways(b []byte, scrub scrubber) ([]audit.Gateway, error) {
 	}
 	if err := body.check(action, true, scrub); err != nil {
 		return nil, err
+	}
+	if body.Data != nil && body.Data.LivyComputes == nil && body.Data.KyuubiServices != nil {
+		return nil, &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": the answer is a Kyuubi listing (data.kyuubiServices), not Livy's (data.livyComputes)", RequestID: scrub.code(body.RequestID)}
 	}
 	if body.Data == nil || body.Data.LivyComputes == nil {
 		if body.RequestID == "" {

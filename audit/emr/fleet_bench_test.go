@@ -34,7 +34,26 @@ func auditFleet(b *testing.B, gateways, concurrency int, latency time.Duration, 
 // auditFleetWith is auditFleet, with each gateway's details read (and the
 // secret values measured) as a deployed run does.
 func auditFleetWith(b *testing.B, gateways, concurrency int, latency time.Duration, rps float64, details bool) {
-	emu := &emulator.Server{World: emulator.Fleet("cn-hangzhou", max(1, gateways/10), gateways, 50, demoStart),
+	auditFleetKinds(b, gateways, concurrency, latency, rps, details, false)
+}
+
+// auditFleetKinds is auditFleetWith; with kyuubi, each workspace also has
+// as many Kyuubi services as Livy gateways, with as many tokens, listed
+// within the same bound.
+func auditFleetKinds(b *testing.B, gateways, concurrency int, latency time.Duration, rps float64, details, kyuubi bool) {
+	world := emulator.Fleet("cn-hangzhou", max(1, gateways/10), gateways, 50, demoStart)
+	kinds := 1
+	if kyuubi {
+		kinds = 2
+		for _, ws := range world.Regions["cn-hangzhou"].Workspaces {
+			for _, g := range ws.Gateways {
+				k := *g
+				k.ID = "kb" + g.ID[2:]
+				ws.Kyuubi = append(ws.Kyuubi, &k)
+			}
+		}
+	}
+	emu := &emulator.Server{World: world,
 		Keys: map[string]emulator.Key{benchAK: {Secret: benchSK}}, Latency: latency, NoRecord: rps == 0}
 	srv, dials := emulator.Serve(emu)
 	b.Cleanup(srv.Close)
@@ -52,11 +71,14 @@ func auditFleetWith(b *testing.B, gateways, concurrency int, latency time.Durati
 	}
 	a := &fleet.Auditor{Concurrency: concurrency, RatePerSecond: cmp.Or(rps, 1e9), Details: details}
 	accounts := []fleet.Account{{API: c, Account: audit.Account{Scope: audit.Scope{Regions: []string{"cn-hangzhou"}}}}}
+	if kyuubi {
+		accounts[0].Sources = []fleet.Source{c, c.Kyuubi()}
+	}
 	for b.Loop() {
 		bl := audit.NewBuilder(audit.Evaluation{Now: demoStart, Policy: audit.DefaultPolicy()})
 		errs, _ := a.Walk(b.Context(), accounts, func(r audit.GatewayResult) { bl.Add(r) })
 		s := bl.Finish(errs)
-		if s.Summary.Gateways != gateways || s.Summary.GatewaysFailed != 0 || s.Summary.Tokens != gateways*50 {
+		if s.Summary.Gateways != kinds*gateways || s.Summary.GatewaysFailed != 0 || s.Summary.Tokens != kinds*gateways*50 {
 			b.Fatalf("audited %d gateways (%d failed), %d tokens", s.Summary.Gateways, s.Summary.GatewaysFailed, s.Summary.Tokens)
 		}
 	}
@@ -85,6 +107,13 @@ func BenchmarkFleet(b *testing.B) {
 	// As deployed: each gateway's details read too (twice the calls) and
 	// every secret value measured.
 	b.Run("gateways=1000/concurrency=32/details", func(b *testing.B) { auditFleetWith(b, 1000, 32, 20*time.Millisecond, 0, true) })
+}
+
+// BenchmarkFleetKyuubi is the 1,000-gateway fleet with as many Kyuubi
+// services beside its Livy gateways (2,000 gateways, 100,000 tokens), as
+// deployed (details read): both kinds within the one bound.
+func BenchmarkFleetKyuubi(b *testing.B) {
+	auditFleetKinds(b, 1000, 32, 20*time.Millisecond, 0, true, true)
 }
 
 // BenchmarkFleetNoLatency is the 1,000-gateway fleet with no latency: what

@@ -370,7 +370,11 @@ func (w *walk) listGateways(acct *Account, src Source, region string, ws audit.W
 		return err
 	})
 	if err != nil {
-		w.scopeError(audit.ScopeError{AccountID: acct.ID, AccountName: acct.Name, Region: region, WorkspaceID: ws.ID, WorkspaceName: ws.Name}, toAPIError(w.callCtx, err))
+		kind := ""
+		if k := src.Kind(); k != audit.KindLivy {
+			kind = k
+		}
+		w.scopeError(audit.ScopeError{AccountID: acct.ID, AccountName: acct.Name, Region: region, WorkspaceID: ws.ID, WorkspaceName: ws.Name, Kind: kind}, toAPIError(w.callCtx, err))
 		return false
 	}
 	kind := src.Kind()

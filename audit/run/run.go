@@ -74,8 +74,11 @@ type View struct {
 // no defaults.
 type Runner struct {
 	// Tool names this program in the snapshots it writes.
-	Tool         audit.Tool
-	Policy       audit.Policy
+	Tool   audit.Tool
+	Policy audit.Policy
+	// Profiles are the rules profiles (rules.profiles): a token takes the
+	// first that matches, Policy when none does.
+	Profiles     []audit.Profile
 	Suppressions []audit.Suppression
 	// ExpectEvery turns on the dead-man's switch (0: off).
 	ExpectEvery time.Duration
@@ -441,7 +444,7 @@ func (r *Runner) collect(ctx context.Context, o Options, now time.Time, accounts
 		reserve := r.Auditor.Reserve
 		stop = func() bool { return walkCtx.Err() != nil || !time.Now().Before(dl.Add(-reserve)) }
 	}
-	ev := audit.Evaluation{Tool: r.Tool, Now: now, Policy: r.Policy, Suppressions: r.Suppressions, Trigger: o.Trigger, Scope: scope, Stop: stop}
+	ev := audit.Evaluation{Tool: r.Tool, Now: now, Policy: r.Policy, Profiles: r.Profiles, Suppressions: r.Suppressions, Trigger: o.Trigger, Scope: scope, Stop: stop}
 	if r.Actions != nil {
 		acts, err := r.Actions.ReadActions(ctx)
 		if err != nil {

@@ -27,8 +27,10 @@ type Policy struct {
 	// DeleteAccounts are the accounts with a delete role, by ID ("" for
 	// the function's own): no other account's tokens are offered a delete.
 	DeleteAccounts []string
-	// Rules re-classify a token before it is deleted.
-	Rules audit.Policy
+	// Rules (and Profiles: a token's profile's) re-classify a token before
+	// it is deleted.
+	Rules    audit.Policy
+	Profiles []audit.Profile
 }
 
 // Offers says which verbs a report offers on a finding of rule of a token

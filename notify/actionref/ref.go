@@ -50,14 +50,16 @@ func SnoozeFor(verb string) time.Duration {
 
 // Ref names a token and its finding as a report showed them.
 type Ref struct {
-	AccountID string     `json:"a,omitempty"` // "" for the run's own account
-	Region    string     `json:"r"`
-	Workspace string     `json:"w"`
-	Gateway   string     `json:"g"`
-	Token     string     `json:"t"`
-	Name      string     `json:"n,omitempty"`
-	Owner     string     `json:"o,omitempty"` // the token's createdBy
-	Rule      audit.Rule `json:"f"`
+	AccountID string `json:"a,omitempty"` // "" for the run's own account
+	Region    string `json:"r"`
+	Workspace string `json:"w"`
+	Gateway   string `json:"g"`
+	// Kind is the gateway's kind ("" for livy).
+	Kind  string     `json:"k,omitempty"`
+	Token string     `json:"t"`
+	Name  string     `json:"n,omitempty"`
+	Owner string     `json:"o,omitempty"` // the token's createdBy
+	Rule  audit.Rule `json:"f"`
 	// Expire is the token's expiry when the report was made (epoch ms, 0
 	// for none): a delete refuses a token refreshed since.
 	Expire int64  `json:"e,omitempty"`
@@ -71,12 +73,12 @@ func (r Ref) Key() string {
 
 // GatewayRef is the token's gateway.
 func (r Ref) GatewayRef() audit.GatewayRef {
-	return audit.GatewayRef{AccountID: r.AccountID, Region: r.Region, WorkspaceID: r.Workspace, GatewayID: r.Gateway}
+	return audit.GatewayRef{AccountID: r.AccountID, Region: r.Region, WorkspaceID: r.Workspace, GatewayID: r.Gateway, Kind: r.Kind}
 }
 
 // RefOf is the reference of token t's finding f on gateway g in run s.
 func RefOf(s *audit.Snapshot, g *audit.GatewayReport, t *audit.TokenReport, f *audit.Finding) Ref {
-	r := Ref{AccountID: g.AccountID, Region: g.Region, Workspace: g.WorkspaceID, Gateway: g.GatewayID, Token: t.TokenID,
+	r := Ref{AccountID: g.AccountID, Region: g.Region, Workspace: g.WorkspaceID, Gateway: g.GatewayID, Kind: g.Ref().Kind, Token: t.TokenID,
 		Name: audit.Truncate(t.Name, 64), Owner: audit.Truncate(t.CreatedBy, 64), Rule: f.Rule, Run: s.RunID}
 	if t.ExpireTime != nil {
 		r.Expire = t.ExpireTime.UnixMilli()

@@ -16,15 +16,16 @@ type TokenAPI interface {
 }
 
 // APIDeleter deletes tokens through each account's delete role: the API
-// client signed with it, by account ID ("" for the function's own account,
-// actions.delete.roleArn; accounts[].deleteRoleArn for the others). An
-// account without one cannot have its tokens deleted.
+// clients signed with it, by account ID ("" for the function's own account,
+// actions.delete.roleArn; accounts[].deleteRoleArn for the others) and by
+// kind of gateway (livy, kyuubi). An account without one cannot have its
+// tokens deleted.
 type APIDeleter struct {
-	Accounts map[string]TokenAPI
+	Accounts map[string]map[string]TokenAPI
 }
 
 func (d APIDeleter) api(r actionref.Ref) (TokenAPI, error) {
-	api := d.Accounts[r.AccountID]
+	api := d.Accounts[r.AccountID][audit.KindOf(r.Kind)]
 	if api == nil {
 		return nil, actionref.ErrNoDeleteRole
 	}
@@ -39,7 +40,7 @@ func (d APIDeleter) Token(ctx context.Context, r actionref.Ref) (*audit.Token, e
 	}
 	toks, err := api.ListTokens(ctx, r.Region, r.Workspace, r.Gateway)
 	var ae *audit.APIError
-	if errors.As(err, &ae) && ae.Code == "LivyComputeNotFound" {
+	if errors.As(err, &ae) && (ae.Code == "LivyComputeNotFound" || ae.Code == "KyuubiServiceNotFound") {
 		return nil, nil // the gateway is gone, and its tokens with it
 	}
 	if err != nil {

@@ -322,7 +322,7 @@ func (h *Handler) delete(ctx context.Context, r actionref.Ref) (string, error) {
 	case t.ExpireTime.UnixMilli() != r.Expire && !(t.ExpireTime.IsZero() && r.Expire == 0):
 		return "", refusal{"the token changed since the report (its expiry is not the one shown): not deleted"}
 	}
-	still := slices.ContainsFunc(audit.Classify(*t, h.Policy.Rules, h.now()), func(f audit.Finding) bool { return f.Rule == r.Rule })
+	still := slices.ContainsFunc(audit.ClassifyIn(*t, r.GatewayRef(), h.Policy.Rules, h.Policy.Profiles, h.now()), func(f audit.Finding) bool { return f.Rule == r.Rule })
 	if !still {
 		return "", refusal{fmt.Sprintf("the token is no longer %s: not deleted", r.Rule)}
 	}

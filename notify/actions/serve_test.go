@@ -40,6 +40,7 @@ const (
 	tokenExpired  = "lvt-SECRET-expired-1a2b3c4d5e"
 	tokenUnused   = "lvt-SECRET-unused-6f7e8d9c0b"
 	tokenOld      = "lvt-SECRET-old-3c4d5e6f7a8b"
+	tokenKyuubi   = "kyuubi-SECRET-old-9e8d7c6b5a4f"
 	deleteKey     = "LTAI5tDeleteRole01"
 	deleteSecret  = "delete-secret-never-print-5e"
 	readKey       = "LTAI5tReadOnly0001"
@@ -67,6 +68,10 @@ func world() *emulator.World {
 			{TokenID: "tk-old", Name: "legacy", Token: tokenOld, CreatedBy: "bob",
 				CreateTime: ms(now.Add(-400 * audit.Day)), ExpireTime: ms(now.Add(-1 * audit.Day)), LastUsedTime: ms(now.Add(-2 * audit.Day))},
 		}}}},
+		{ID: "w-2", Name: "bi", Kyuubi: []*emulator.Gateway{{ID: "kb-1", Name: "bi-sql", Status: "RUNNING", Tokens: []*emulator.Token{
+			{TokenID: "kt-exp", Name: "tableau-old", Token: tokenKyuubi, CreatedBy: "alice",
+				CreateTime: ms(now.Add(-100 * audit.Day)), ExpireTime: ms(now.Add(-2 * audit.Day)), LastUsedTime: ms(now.Add(-3 * audit.Day))},
+		}}}},
 	}}}}
 }
 
@@ -92,7 +97,7 @@ type bench struct {
 func newBench(t testing.TB, deleteOn bool) *bench {
 	t.Helper()
 	emu := &emulator.Server{World: world(), Now: func() time.Time { return now }, Keys: map[string]emulator.Key{
-		deleteKey: {Secret: deleteSecret, Actions: []string{"ListLivyComputeToken", "DeleteLivyComputeToken"}},
+		deleteKey: {Secret: deleteSecret, Actions: []string{"ListLivyComputeToken", "DeleteLivyComputeToken", "ListKyuubiToken", "DeleteKyuubiToken"}},
 		readKey:   {Secret: readSecret, Actions: []string{"ListLivyComputeToken"}},
 	}}
 	srv := httptest.NewServer(emu)
@@ -111,7 +116,7 @@ func newBench(t testing.TB, deleteOn bool) *bench {
 	b.h = &actions.Handler{SigningSecret: signingSecret, Policy: b.policy, Store: b.store, HTTPClient: slack.NewHTTPClient(5 * time.Second),
 		ResponseHosts: []string{strings.TrimPrefix(hs.URL, "http://")}, Now: func() time.Time { return now }}
 	if deleteOn {
-		b.h.Deleter = actions.APIDeleter{Accounts: map[string]actions.TokenAPI{"": api}}
+		b.h.Deleter = actions.APIDeleter{Accounts: map[string]map[string]actions.TokenAPI{"": {audit.KindLivy: api, audit.KindKyuubi: api.Kyuubi()}}}
 	}
 	b.msg = b.report(api)
 	return b
@@ -125,8 +130,14 @@ func (b *bench) report(api *emr.Client) slack.Message {
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	ktoks, err := api.Kyuubi().ListTokens(context.Background(), "cn-hangzhou", "w-2", "kb-1")
+	if err != nil {
+		b.t.Fatal(err)
+	}
 	s := audittest.BuildSnapshot(audittest.Collection{Gateways: []audit.GatewayResult{{
 		Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-1", WorkspaceName: "analytics", GatewayID: "lc-1", GatewayName: "etl-gw"}, Tokens: toks,
+	}, {
+		Ref: audit.GatewayRef{Region: "cn-hangzhou", WorkspaceID: "w-2", WorkspaceName: "bi", GatewayID: "kb-1", GatewayName: "bi-sql", Kind: audit.KindKyuubi}, Tokens: ktoks,
 	}}}, audit.Evaluation{Now: now, Policy: audit.DefaultPolicy()})
 	m := slack.Render(notify.NewDigest(s, delivery.Locations{}), slack.RenderOptions{MaxItems: 10, Mentions: b.policy.Owners, Buttons: &slack.Buttons{Signer: actionref.NewSigner(signingSecret), Policy: b.policy}})
 	body, _ := json.Marshal(m)
@@ -562,7 +573,7 @@ func (b *bench) noLeak() {
 		out.WriteString(p.raw)
 	}
 	b.hook.mu.Unlock()
-	for _, secret := range []string{signingSecret, tokenExpired, tokenUnused, tokenOld, deleteSecret, readSecret, botToken} {
+	for _, secret := range []string{signingSecret, tokenExpired, tokenUnused, tokenOld, tokenKyuubi, deleteSecret, readSecret, botToken} {
 		if strings.Contains(out.String(), secret) {
 			b.t.Errorf("%q left the process", secret)
 		}
@@ -594,7 +605,7 @@ func TestActionFaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b.h.Deleter = actions.APIDeleter{Accounts: map[string]actions.TokenAPI{"": ro}} // a role without DeleteLivyComputeToken
+		b.h.Deleter = actions.APIDeleter{Accounts: map[string]map[string]actions.TokenAPI{"": {audit.KindLivy: ro}}} // a role without DeleteLivyComputeToken
 		if _, p := b.click(admin, "tk-exp", actionref.Delete); !strings.Contains(p.Text, "Forbidden.RAM") {
 			t.Errorf("told %s", p.raw)
 		}
@@ -604,7 +615,7 @@ func TestActionFaults(t *testing.T) {
 	})
 	t.Run("an account without a delete role: refused", func(t *testing.T) {
 		b := newBench(t, true)
-		b.h.Deleter = actions.APIDeleter{Accounts: map[string]actions.TokenAPI{}}
+		b.h.Deleter = actions.APIDeleter{Accounts: map[string]map[string]actions.TokenAPI{}}
 		if _, p := b.click(admin, "tk-exp", actionref.Delete); !strings.Contains(p.Text, "no delete role") {
 			t.Errorf("told %s", p.raw)
 		}
@@ -622,4 +633,34 @@ func TestActionFaults(t *testing.T) {
 			t.Errorf("record %+v", rec)
 		}
 	})
+}
+
+// A Kyuubi token is deleted from Slack like a Livy one: through the delete
+// role, with the same careful re-read, by DeleteKyuubiToken.
+func TestDeleteKyuubiToken(t *testing.T) {
+	t.Parallel()
+	b := newBench(t, true)
+	value, block := b.button("kt-exp", actionref.Delete)
+	if _, ref, err := actionref.NewSigner(signingSecret).Parse(value); err != nil || ref.Kind != audit.KindKyuubi {
+		t.Fatalf("the button's reference %+v (%v): want the Kyuubi kind in it", ref, err)
+	}
+	status, p := b.send(signed(signingSecret, b.payload(admin, value, block), time.Now()))
+	if status != 200 || !strings.Contains(p.raw, "deleted by") {
+		t.Fatalf("delete: status %d, told %s", status, p.raw)
+	}
+	kyuubiDeletes, livyDeletes := 0, 0
+	for _, r := range b.emu.Requests() {
+		switch {
+		case r.Action == "DeleteKyuubiToken" && r.Status == 200:
+			kyuubiDeletes++
+		case r.Action == "DeleteLivyComputeToken":
+			livyDeletes++
+		}
+	}
+	var left int
+	b.emu.Edit(func() { left = len(b.emu.World.Regions["cn-hangzhou"].Workspaces[1].Kyuubi[0].Tokens) })
+	if kyuubiDeletes != 1 || livyDeletes != 0 || left != 0 {
+		t.Errorf("%d Kyuubi deletes, %d Livy deletes, %d tokens left; want the one Kyuubi token deleted once", kyuubiDeletes, livyDeletes, left)
+	}
+	b.noLeak()
 }

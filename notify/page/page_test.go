@@ -39,9 +39,9 @@ func TestDemoPageGolden(t *testing.T) {
 	got := render(t)
 	goldenfile.Check(t, goldenfile.Path(t, "demo-report-day2.html"), got)
 	for _, want := range []string{
-		"4/5 gateways in 4 workspaces, 2 regions",        // coverage, in Slack's words
-		`<section class="alert failures" id="failures">`, // failures are not missable
-		`<section class="alert lapsed" id="lapsed">`,     // nor lapsed suppressions
+		"5/6 gateways (5 Livy, 1 Kyuubi) in 4 workspaces, 2 regions", // coverage, in Slack's words
+		`<section class="alert failures" id="failures">`,             // failures are not missable
+		`<section class="alert lapsed" id="lapsed">`,                 // nor lapsed suppressions
 		"<polyline",        // the trend of two full audits
 		"livy-token-audit", // the tool in the footer
 	} {

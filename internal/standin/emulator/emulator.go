@@ -40,6 +40,10 @@ type Workspace struct {
 	ID       string     `json:"workspaceId"`
 	Name     string     `json:"workspaceName"`
 	Gateways []*Gateway `json:"gateways"`
+	// Kyuubi are the workspace's Kyuubi services (kyuubi.go), and
+	// KyuubiFail fails their listing.
+	Kyuubi     []*Gateway `json:"kyuubiServices,omitempty"`
+	KyuubiFail *Failure   `json:"failListKyuubi,omitempty"`
 	// Fail makes ListLivyCompute fail for this workspace.
 	Fail *Failure `json:"failListGateways,omitempty"`
 }
@@ -80,6 +84,11 @@ type Token struct {
 	AppearsAt *time.Time  `json:"appearsAt,omitempty"`
 	RevokedAt *time.Time  `json:"revokedAt,omitempty"`
 	Uses      []time.Time `json:"uses,omitempty"`
+	// MemberArns and AccountNames are a Kyuubi token's; Unmasked makes its
+	// listing return the value whole, as a broken or hostile endpoint could.
+	MemberArns   []string `json:"memberArns,omitempty"`
+	AccountNames []string `json:"accountNames,omitempty"`
+	Unmasked     bool     `json:"unmasked,omitempty"`
 }
 
 // Failure is an injected failure. With Times > 0 only the first Times calls
@@ -312,6 +321,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/interactive/v1/workspace/{ws}/livycompute/{gw}/token", s.listTokens)
 	s.mux.HandleFunc("GET /api/interactive/v1/workspace/{ws}/livycompute/{gw}", s.getGateway)
 	s.mux.HandleFunc("DELETE /api/interactive/v1/workspace/{ws}/livycompute/{gw}/token/{token}", s.deleteToken)
+	s.mux.HandleFunc("GET /api/v1/kyuubi/{ws}", s.listKyuubi)
+	s.mux.HandleFunc("GET /api/v1/kyuubi/{ws}/{gw}", s.getKyuubi)
+	s.mux.HandleFunc("GET /api/v1/workspaces/{ws}/kyuubiService/{gw}/token", s.listKyuubiTokens)
+	s.mux.HandleFunc("DELETE /api/v1/workspaces/{ws}/kyuubiService/{gw}/token/{token}", s.deleteKyuubiToken)
 	s.nonces = map[string]time.Time{}
 }
 
