@@ -70,6 +70,7 @@ Environment:
   SLACK_WEBHOOK_URL                 post the main report to this incoming webhook
   SLACK_BOT_TOKEN                   post with chat.postMessage (slack.channel, routes' channels, owner DMs)
   SLACK_API_URL                     another Slack API base URL for the bot
+  SLACK_LOOKUP_TOKEN                a bot token only for finding owners by email (default SLACK_BOT_TOKEN)
   SLACK_SIGNING_SECRET              the Slack app's signing secret: buttons on the reports (actions.enabled)
   (a route's webhookEnv)            the incoming webhook of that route
   (a webhook's urlEnv, secretEnv)   a JSON webhook's URL and signing secret
@@ -415,6 +416,11 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 		}
 		s.demo.setClock(s.now)
 		getenv = s.demo.env(getenv, o.actions)
+		if getenv("SLACK_BOT_TOKEN") == "" && anySecret(s.cfg, getenv) {
+			// Owners' direct messages need a bot: posting to a webhook, the
+			// demo previews nobody's.
+			s.cfg.Slack.Owners.Enabled = false
+		}
 	} else {
 		if o.config == "" {
 			return nil, exitUsage, errors.New("no config: pass -config FILE or set AUDIT_CONFIG (or try -demo)")

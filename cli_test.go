@@ -112,8 +112,14 @@ func TestDemoFormats(t *testing.T) {
 		if err := json.Unmarshal(out, &msgs); err != nil {
 			t.Fatal(err)
 		}
-		if len(msgs) != 2 || msgs[0].Destination != "slack" || msgs[1].Destination != "slack:route:team-finance" || len(msgs[0].Message.Blocks) == 0 {
-			t.Errorf("got %d messages (%s), want the main report and the finance route's", len(msgs), out)
+		var dests []string
+		for _, m := range msgs {
+			dests = append(dests, m.Destination)
+		}
+		// The main report, the finance route's, and one direct message per
+		// owner: alice by slack.mentions, erin found by her email.
+		if want := "slack slack:route:team-finance slack:owner:U0ALICE01 slack:owner:U0ERIN001"; strings.Join(dests, " ") != want || len(msgs[0].Message.Blocks) == 0 {
+			t.Errorf("got messages to %v (%s), want %s", dests, out, want)
 		}
 		alias, _ := demoFormat(t, "-slack-json")
 		if !bytes.Equal(alias, out) {

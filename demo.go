@@ -86,6 +86,10 @@ func startDemo(ctx context.Context, log *slog.Logger) (*demo, error) {
 		d.Close()
 		return nil, err
 	}
+	if err := d.startPeople(log); err != nil {
+		d.Close()
+		return nil, err
+	}
 	log.Info("demo: EMR API emulator listening", "endpoint", cfg.API.Endpoint, "snapshot_dir", cfg.Snapshot.Dir)
 	return d, nil
 }
@@ -128,6 +132,10 @@ func (d *demo) env(getenv func(string) string, actions bool) func(string) string
 			return demoSigningSecret
 		case k == "SLACK_SIGNING_SECRET":
 			return ""
+		case k == "SLACK_LOOKUP_TOKEN" && getenv("SLACK_BOT_TOKEN") == "":
+			return demoBotToken // owners found by email, on the demo's Slack stand-in
+		case k == "SLACK_API_URL" && getenv("SLACK_BOT_TOKEN") == "" && d.slackURL != "":
+			return d.slackURL + "/api/"
 		}
 		if v := getenv(k); v != "" || k != "DEMO_FINANCE_WEBHOOK" {
 			return v

@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"livy-token-audit/audit/preflight"
 )
@@ -47,27 +43,15 @@ func startPreflightDemo(ctx context.Context, log *slog.Logger) (*demo, error) {
 		}
 	})
 	d.cfg.Slack.Channel = demoChannel
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		d.Close()
-		return nil, fmt.Errorf("listen on loopback: %w", err)
-	}
-	srv := &http.Server{Handler: demoSlack(), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("demo Slack stopped", "error", err)
-		}
-	}()
-	d.slackURL = "http://" + ln.Addr().String()
-	d.closers = append(d.closers, func() { _ = srv.Close() })
 	return d, nil
 }
 
-// demoSlack answers the calls the preflight makes of Slack: auth.test (with
-// the bot's scopes in X-OAuth-Scopes, as Slack sends them),
+// demoSlack answers the calls the demo makes of Slack: users.lookupByEmail
+// (the demo's people, by email), and the preflight's — auth.test (with the
+// bot's scopes in X-OAuth-Scopes, as Slack sends them),
 // conversations.info of the demo's channel, and posts to its incoming
 // webhooks (-preflight-post).
-func demoSlack() http.Handler {
+func demoSlack(byEmail map[string]string) http.Handler {
 	mux := http.NewServeMux()
 	answer := func(w http.ResponseWriter, v any) {
 		w.Header().Set("Content-Type", "application/json")
@@ -93,6 +77,17 @@ func demoSlack() http.Handler {
 			answer(w, map[string]any{"ok": false, "error": "channel_not_found"})
 		default:
 			answer(w, map[string]any{"ok": true, "channel": map[string]any{"id": demoChannel, "name": "livy-audit", "is_channel": true, "is_private": true, "is_member": true}})
+		}
+	})
+	mux.HandleFunc("POST /api/users.lookupByEmail", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := byEmail[r.FormValue("email")]
+		switch {
+		case !authorized(r):
+			answer(w, map[string]any{"ok": false, "error": "invalid_auth"})
+		case !ok:
+			answer(w, map[string]any{"ok": false, "error": "users_not_found"})
+		default:
+			answer(w, map[string]any{"ok": true, "user": map[string]any{"id": id, "name": r.FormValue("email"), "deleted": false}})
 		}
 	})
 	mux.HandleFunc("POST /hooks/", func(w http.ResponseWriter, r *http.Request) {

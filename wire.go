@@ -46,7 +46,7 @@ const sinkTimeout = 30 * time.Second
 // It returns the runner and a description of the destinations ("" when
 // none is configured). It makes no call.
 func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(string) string, log *slog.Logger, now func() time.Time) (*auditrun.Runner, string, error) {
-	accounts, err := newAccounts(cfg, cred)
+	accounts, err := newAccounts(cfg, cred, getenv)
 	if err != nil {
 		return nil, "", err
 	}
@@ -59,7 +59,7 @@ func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(stri
 		return nil, "", err
 	}
 	r := &auditrun.Runner{
-		Tool: tool(), Policy: cfg.Policy, Profiles: cfg.Profiles, Suppressions: cfg.Suppressions, ExpectEvery: cfg.Schedule.ExpectEvery,
+		Tool: tool(), Policy: cfg.Policy, Profiles: cfg.Profiles, Assignment: assignment(cfg), Suppressions: cfg.Suppressions, ExpectEvery: cfg.Schedule.ExpectEvery,
 		Accounts: accounts,
 		Auditor: &fleet.Auditor{
 			Concurrency: cfg.API.Concurrency, RatePerSecond: cfg.API.RatePerSecond,
@@ -157,7 +157,7 @@ func sourcesOf(cfg *config.Config, c *emr.Client) []fleet.Source {
 // One secret key serves every account's client: it is the run's (drawn for
 // each call), so a value shared across accounts is found, and a digest
 // means nothing outside the run.
-func newAccounts(cfg *config.Config, cred credentials.Credential) ([]fleet.Account, error) {
+func newAccounts(cfg *config.Config, cred credentials.Credential, getenv func(string) string) ([]fleet.Account, error) {
 	key, err := audit.NewSecretKey()
 	if err != nil {
 		return nil, err
@@ -168,6 +168,15 @@ func newAccounts(cfg *config.Config, cred credentials.Credential) ([]fleet.Accou
 			Sleep: retrySleep, SecretKey: key,
 		})
 	}
+	// people are an account's owner lookups (RAM, Slack) and members.
+	people := func(a *fleet.Account, c credentials.Credential, api *emr.Client) error {
+		r, err := newOwnerResolver(cfg, c, getenv)
+		if err != nil || r == nil {
+			return err
+		}
+		a.Owners, a.Members = r, api
+		return nil
+	}
 	var out []fleet.Account
 	for _, id := range cfg.AuditAccounts() {
 		if id.ID == "" {
@@ -175,7 +184,11 @@ func newAccounts(cfg *config.Config, cred credentials.Credential) ([]fleet.Accou
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, fleet.Account{Account: id, API: api, Sources: sourcesOf(cfg, api)})
+			a := fleet.Account{Account: id, API: api, Sources: sourcesOf(cfg, api)}
+			if err := people(&a, cred, api); err != nil {
+				return nil, err
+			}
+			out = append(out, a)
 			continue
 		}
 		i := slices.IndexFunc(cfg.Accounts, func(a config.Account) bool { return a.ID == id.ID })
@@ -187,7 +200,11 @@ func newAccounts(cfg *config.Config, cred credentials.Credential) ([]fleet.Accou
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, fleet.Account{Account: id, API: api, Sources: sourcesOf(cfg, api), Prepare: func(context.Context) error { return role.Check() }})
+		a := fleet.Account{Account: id, API: api, Sources: sourcesOf(cfg, api), Prepare: func(context.Context) error { return role.Check() }}
+		if err := people(&a, role.Credential(), api); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }

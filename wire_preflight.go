@@ -70,7 +70,7 @@ func preflightChecks(p preflightRun) []preflight.Check {
 	var checks []preflight.Check
 	accounts, accErr := []fleet.Account(nil), p.credOK
 	if p.cred != nil {
-		accounts, accErr = newAccounts(p.cfg, p.cred)
+		accounts, accErr = newAccounts(p.cfg, p.cred, p.getenv)
 	}
 	checks = append(checks, credentialCheck(p))
 	checks = append(checks, roleChecks(p, accounts)...)

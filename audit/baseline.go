@@ -61,6 +61,8 @@ type BaselineFinding struct {
 	Rule     Rule     `json:"rule"`
 	Severity Severity `json:"severity"`
 	Stage    string   `json:"stage,omitempty"`
+	// Since is when the finding was first seen (its firstSeen).
+	Since *time.Time `json:"since,omitempty"`
 }
 
 func (g BaselineGateway) key() string {
@@ -89,7 +91,7 @@ func baselineGateway(g GatewayReport, at time.Time) BaselineGateway {
 	for _, t := range g.Tokens {
 		bt := BaselineToken{TokenID: t.TokenID, Name: t.Name, Findings: make([]BaselineFinding, 0, len(t.Findings))}
 		for _, f := range t.Findings {
-			bt.Findings = append(bt.Findings, BaselineFinding{Rule: f.Rule, Severity: f.Severity, Stage: f.Stage})
+			bt.Findings = append(bt.Findings, BaselineFinding{Rule: f.Rule, Severity: f.Severity, Stage: f.Stage, Since: f.FirstSeen})
 		}
 		bg.Tokens = append(bg.Tokens, bt)
 	}

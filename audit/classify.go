@@ -24,6 +24,9 @@ type Policy struct {
 	StagePercents   []Percent
 	// stageNames name ExpiryStages once resolved ("20%" for a share).
 	stageNames []string
+	// OwnerDormantAfter flags a token whose creator has not signed in for
+	// that long (0: off).
+	OwnerDormantAfter time.Duration
 }
 
 // DefaultMinSecretBits is rules.minSecretBits by default.
@@ -40,11 +43,12 @@ func (p Policy) minSecretBits() float64 {
 // sets none.
 func DefaultPolicy() Policy {
 	return Policy{
-		ExpiringWithin: 7 * Day,
-		StaleAfter:     30 * Day,
-		UnusedAfter:    14 * Day,
-		MinSecretBits:  DefaultMinSecretBits,
-		Severity:       DefaultSeverities(),
+		ExpiringWithin:    7 * Day,
+		OwnerDormantAfter: DefaultOwnerDormantAfter,
+		StaleAfter:        30 * Day,
+		UnusedAfter:       14 * Day,
+		MinSecretBits:     DefaultMinSecretBits,
+		Severity:          DefaultSeverities(),
 	}
 }
 
@@ -80,6 +84,8 @@ type Subject struct {
 	Gateway GatewayRef
 	Policy  Policy
 	Now     time.Time
+	// Owner is the token's creator as resolved (nil: not resolved).
+	Owner *Owner
 }
 
 // Findings returns the subject's findings, in rule order. It is pure: the

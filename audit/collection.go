@@ -10,6 +10,8 @@ type GatewayResult struct {
 	// not asked, or failed: DetailsErr).
 	Details    *GatewayDetails
 	DetailsErr *APIError
+	// Owners are the gateway's people as resolved (nil: not resolved).
+	Owners *Owners
 }
 
 // GatewayDetails is a gateway's exposure, as GetLivyCompute returns it.
@@ -17,4 +19,7 @@ type GatewayDetails struct {
 	// Public is the gateway's enablePublic: it has a public endpoint.
 	Public   bool
 	AuthType string
+	// CreatedBy and RAMUserID are who created the gateway (its jobs run as
+	// them), when the details say.
+	CreatedBy, RAMUserID string
 }

@@ -152,6 +152,22 @@ func (jw *jsonWriter) gateway(g *GatewayReport, depth int) error {
 			member("authType")
 			jw.str(g.AuthType)
 		}
+		if g.CreatedBy != "" {
+			member("createdBy")
+			jw.str(g.CreatedBy)
+		}
+		if g.Creator != nil {
+			member("creator")
+			if err = jw.value(g.Creator, depth+1); err != nil {
+				return
+			}
+		}
+		if len(g.Admins) > 0 {
+			member("admins")
+			if err = jw.value(g.Admins, depth+1); err != nil {
+				return
+			}
+		}
 		if g.DetailsError != nil {
 			member("detailsError")
 			if err = jw.value(g.DetailsError, depth+1); err != nil {
@@ -249,6 +265,18 @@ func (jw *jsonWriter) token(t *TokenReport, depth int) {
 			member("thresholds")
 			_ = jw.value(t.Thresholds, depth+1)
 		}
+		if t.Owner != nil {
+			member("owner")
+			_ = jw.value(t.Owner, depth+1)
+		}
+		if t.OwnerError != "" {
+			member("ownerError")
+			jw.str(t.OwnerError)
+		}
+		if t.Assignee != nil {
+			member("assignee")
+			_ = jw.value(t.Assignee, depth+1)
+		}
 	})
 }
 
@@ -270,6 +298,10 @@ func (jw *jsonWriter) finding(member func(string), f *Finding) {
 	if f.SharedWith != 0 {
 		member("sharedWith")
 		jw.w.WriteString(strconv.Itoa(f.SharedWith))
+	}
+	if f.FirstSeen != nil {
+		member("firstSeen")
+		jw.timePtr(f.FirstSeen)
 	}
 }
 

@@ -137,6 +137,7 @@ func (b *Builder) flagReused(g []reuseMember, m reuseMember, n int) bool {
 	}
 	tr.Findings = slices.Insert(slices.Clip(tr.Findings), i, f)
 	s.Summary.Findings[RuleReused]++
+	b.dateAndAssign(gw, tr)
 	return true
 }
 

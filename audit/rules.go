@@ -23,6 +23,11 @@ const (
 	// run; RuleWeak a value a guesser could find.
 	RuleReused Rule = "reused"
 	RuleWeak   Rule = "weak"
+	// RuleOrphaned flags a token whose creator left (a deleted RAM user,
+	// or one no longer a member of the workspace); RuleOwnerDormant one
+	// whose creator has not signed in for long.
+	RuleOrphaned     Rule = "orphaned"
+	RuleOwnerDormant Rule = "ownerDormant"
 )
 
 // RuleInfo is everything the audit and its reports know of one rule. Every
@@ -78,6 +83,11 @@ var ruleTable = []RuleInfo{
 		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: never, Fix: says("rotate: a token of its own for each user")}, // decided once the whole run is in: Builder.Finish
 	{ID: RuleWeak, Title: "Weak secret", Label: "weak", Icon: "unlock", Severity: SeverityMedium, Color: "#6d4c41",
 		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: weak, Fix: says("rotate: its secret could be guessed")},
+	{ID: RuleOrphaned, Title: "Orphaned", Label: "orphaned", Icon: "bust_in_silhouette", Severity: SeverityHigh, Color: "#455a64",
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: orphaned, Fix: says("hand it to an owner who can act, or delete")},
+	{ID: RuleOwnerDormant, Title: "Owner dormant", Label: "owner dormant", Icon: "sleeping", Severity: SeverityLow, Color: "#8d6e63",
+		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: ownerDormant, Fix: says("confirm the owner still needs it"),
+		Enabled: func(p Policy) bool { return p.OwnerDormantAfter > 0 }},
 	{ID: RuleImplausible, Title: "Implausible times", Label: "implausible", Icon: "warning", Severity: SeverityMedium, Color: "#8a5a00",
 		Urgency: byTime(func(t *TokenReport) *time.Time { return t.CreateTime }, false), check: implausible, Fix: says("check its times in the console")},
 }

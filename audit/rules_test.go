@@ -43,7 +43,7 @@ func TestRuleTableIsComplete(t *testing.T) {
 			t.Errorf("%s: default severity %v, the policy's %v", r.ID, r.Severity, DefaultSeverities()[r.ID])
 		}
 	}
-	if !slices.Equal(Rules, []Rule{RuleExpiring, RuleExpired, RuleStale, RuleUnused, RuleLongLived, RuleReused, RuleWeak, RuleImplausible}) {
+	if !slices.Equal(Rules, []Rule{RuleExpiring, RuleExpired, RuleStale, RuleUnused, RuleLongLived, RuleReused, RuleWeak, RuleOrphaned, RuleOwnerDormant, RuleImplausible}) {
 		t.Errorf("report order: got %v", Rules)
 	}
 }

@@ -192,7 +192,10 @@ type Summary struct {
 	SecretNotVisible int            `json:"secretNotVisible,omitempty"`
 	// Profiles counts the tokens of each rules profile (with profiles).
 	Profiles map[string]int `json:"profiles,omitempty"`
-	Changes  *ChangeCounts  `json:"changes,omitempty"`
+	// OwnersUnknown counts the tokens whose creator could not be resolved
+	// (with owners.resolve): reported apart, not as a finding.
+	OwnersUnknown int           `json:"ownersUnknown,omitempty"`
+	Changes       *ChangeCounts `json:"changes,omitempty"`
 }
 
 // ActiveFindings is the number of findings that are not suppressed.
@@ -227,8 +230,14 @@ type GatewayReport struct {
 	// enablePublic), and AuthType how it authenticates; absent when its
 	// details were not asked for, or could not be read (DetailsError: its
 	// exposure is unknown).
-	Public       *bool         `json:"public,omitempty"`
-	AuthType     string        `json:"authType,omitempty"`
+	Public   *bool  `json:"public,omitempty"`
+	AuthType string `json:"authType,omitempty"`
+	// CreatedBy is who created the gateway (its details'), Creator them as
+	// resolved, Admins the workspace's admins as resolved: the fallbacks
+	// of a token whose creator cannot act.
+	CreatedBy    string        `json:"createdBy,omitempty"`
+	Creator      *Owner        `json:"creator,omitempty"`
+	Admins       []Owner       `json:"admins,omitempty"`
 	DetailsError *APIError     `json:"detailsError,omitempty"`
 	Error        *APIError     `json:"error"`
 	Tokens       []TokenReport `json:"tokens"`
@@ -270,6 +279,11 @@ type TokenReport struct {
 	// or lifetime percentages are configured.
 	Profile    string      `json:"profile,omitempty"`
 	Thresholds *Thresholds `json:"thresholds,omitempty"`
+	// Owner is the creator as resolved (owners.resolve), OwnerError why
+	// its status is unknown; Assignee who was told of the token, and why.
+	Owner      *Owner    `json:"owner,omitempty"`
+	OwnerError string    `json:"ownerError,omitempty"`
+	Assignee   *Assignee `json:"assignee,omitempty"`
 }
 
 // Acknowledgement is a person's "I own this" on a token: a Slack user ID
@@ -390,7 +404,12 @@ type Evaluation struct {
 	// Profiles are classes of tokens with policies of their own
 	// (rules.profiles): a token takes the first that matches, Policy when
 	// none does.
-	Profiles     []Profile
+	Profiles []Profile
+	// Earlier is the baseline this audit compares with (nil: none), asked
+	// for at the first finding to date it (firstSeen); Assignment, when
+	// set, says who each flagged token is for (Assignee).
+	Earlier      func() *Baseline
+	Assignment   *Assignment
 	Suppressions []Suppression
 	Trigger      Trigger
 	Scope        ScopeReport
@@ -427,6 +446,8 @@ type Builder struct {
 	// Finish changed for it.
 	reuse   reuse
 	amended []GatewayReport
+	// prev are the earlier audit's findings' dates, by gateway/token.
+	prev map[string]map[Rule]time.Time
 }
 
 // Unsuppressed is how many tokens' suppressions were not matched because
@@ -482,13 +503,17 @@ func (b *Builder) Add(res GatewayResult) GatewayReport {
 	switch {
 	case res.Details != nil:
 		public := res.Details.Public
-		g.Public, g.AuthType = &public, res.Details.AuthType
+		g.Public, g.AuthType, g.CreatedBy = &public, res.Details.AuthType, res.Details.CreatedBy
 		if public {
 			s.Summary.PublicGateways++
 		}
 	case res.DetailsErr != nil:
 		g.DetailsError = res.DetailsErr
 		s.Summary.DetailsErrors++
+	}
+	if res.Owners != nil {
+		g.Creator, _ = res.Owners.owner(g.CreatedBy)
+		g.Admins = res.Owners.admins()
 	}
 	s.Summary.Gateways++
 	if res.Err != nil {
@@ -524,6 +549,12 @@ func (b *Builder) Add(res GatewayResult) GatewayReport {
 			CreateTime: at(t.CreateTime), ExpireTime: at(t.ExpireTime), LastUsedTime: at(t.LastUsedTime),
 			Suppressed: []SuppressedFinding{}, DataErrors: t.DataErrors,
 		}
+		if res.Owners != nil && t.CreatedBy != "" {
+			tr.Owner, tr.OwnerError = res.Owners.owner(t.CreatedBy)
+			if tr.Owner == nil || tr.Owner.Status == OwnerUnknown {
+				s.Summary.OwnersUnknown++
+			}
+		}
 		b.classify(&tr, t, res.Ref, g.Public != nil && *g.Public)
 		if a, ok := b.ev.Acks[TokenKey(res.Ref, t.ID)]; ok && (a.CreatedBy == "" || a.CreatedBy == t.CreatedBy) {
 			tr.Acknowledged = &a
@@ -539,6 +570,9 @@ func (b *Builder) Add(res GatewayResult) GatewayReport {
 	slices.SortFunc(g.Tokens, func(a, b TokenReport) int {
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.TokenID, b.TokenID))
 	})
+	for i := range g.Tokens {
+		b.dateAndAssign(&g, &g.Tokens[i])
+	}
 	for i := range g.Tokens {
 		if sec, ok := secrets[g.Tokens[i].TokenID]; ok {
 			b.reuse.add(sec.digest, len(s.Gateways), i)
@@ -569,7 +603,7 @@ func (b *Builder) classify(tr *TokenReport, t Token, ref GatewayRef, public bool
 		tr.Thresholds = resolved.thresholds()
 	}
 	s.Summary.DataErrors += len(t.DataErrors)
-	tr.Findings = Subject{Token: t, Gateway: ref, Policy: resolved, Now: b.now}.Findings()
+	tr.Findings = Subject{Token: t, Gateway: ref, Policy: resolved, Now: b.now, Owner: tr.Owner}.Findings()
 	if public {
 		for i := range tr.Findings {
 			exposed(&tr.Findings[i])

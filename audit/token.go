@@ -194,6 +194,9 @@ type Finding struct {
 	// and SharedWith counts the other tokens of the group.
 	ReuseGroup int `json:"reuseGroup,omitempty"`
 	SharedWith int `json:"sharedWith,omitempty"`
+	// FirstSeen is the audit time this finding was first seen on the token
+	// (set by Compare, carried in the baseline).
+	FirstSeen *time.Time `json:"firstSeen,omitempty"`
 }
 
 // Fingerprint names one finding — a rule on a token of a gateway —

@@ -69,11 +69,16 @@ type Digest struct {
 	// lists, on the main report, the owners no recipient is mapped for;
 	// Routed counts the gateways exclusive routes took out of the main
 	// report, RoutedTo names those routes.
-	Route    string
-	Owner    *Owner
-	Unowned  []Owner
-	Routed   int
-	RoutedTo []string
+	Route   string
+	Owner   *Owner
+	Unowned []Owner
+	// NoOwner are the tokens nobody can act on (their creator left, no
+	// fallback is there), and Escalations those that went to the next in
+	// the chain for want of an answer: the main report lists both.
+	NoOwner     []Item
+	Escalations []Item
+	Routed      int
+	RoutedTo    []string
 }
 
 // Snooze is a finding snoozed from Slack: the token and its suppressed
@@ -110,10 +115,27 @@ func NewDigest(s *audit.Snapshot, loc delivery.Locations) *Digest {
 	d.NeedsAction = needsAction(s)
 	d.Changes = namedChanges(s)
 	d.Users = slackUsers(s)
+	d.NoOwner, d.Escalations = assignees(s)
 	if c := s.Changes; c != nil && c.Previous != nil {
 		d.ChangeCounts = changeCounts(c)
 	}
 	return d
+}
+
+// assignees are the tokens with an active finding whose assignee is
+// nobody, and those whose assignee escalated, each once (its most severe
+// finding), most severe first.
+func assignees(s *audit.Snapshot) (none, escalated []Item) {
+	for _, a := range needsAction(s) {
+		switch as := a.Token.Assignee; {
+		case as == nil:
+		case as.As == "none":
+			none = append(none, a.Item)
+		case as.Step > 0:
+			escalated = append(escalated, a.Item)
+		}
+	}
+	return none, escalated
 }
 
 // slackUsers are the names of the Slack users that s knows: those who
@@ -139,6 +161,14 @@ func slackUsers(s *audit.Snapshot) map[string]string {
 			}
 			if a := t.Acknowledged; a != nil {
 				add(a.By, a.ByName)
+			}
+			if o := t.Owner; o != nil {
+				add(o.SlackID, o.Name)
+			}
+			if a := t.Assignee; a != nil {
+				for _, p := range append(slices.Clip(a.To), a.EscalatedFrom...) {
+					add(p.SlackID, p.Name)
+				}
 			}
 		}
 	}

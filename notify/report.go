@@ -238,6 +238,9 @@ func coverageLine(s *audit.Snapshot) string {
 	if sum.DataErrors > 0 {
 		cov += " · " + audit.Plural(sum.DataErrors, "unreadable time") + " (see the snapshot)"
 	}
+	if n := sum.OwnersUnknown; n > 0 {
+		cov += fmt.Sprintf(" · owners unknown: %d", n)
+	}
 	if n := sum.SecretNotVisible; n > 0 {
 		cov += fmt.Sprintf(" · %s with masked values (Kyuubi: weak and reused not checked)", audit.Plural(n, "token"))
 	}
@@ -398,8 +401,26 @@ func Reason(mode string, s *audit.Snapshot) string {
 // Owner is one token owner (a createdBy) and their findings that need
 // action, most urgent first.
 type Owner struct {
-	Name  string
-	Items []Item
+	Name string
+	// SlackID is who they are in Slack when the audit found it (their
+	// email, slack.mentions); the router's recipients map may name them too.
+	SlackID string
+	Items   []Item
+}
+
+// peopleOf are who a token's findings are for: its assignee's people
+// (audit.Assign: the creator, or a fallback), else its creator; none when
+// the assignee is nobody (the main report lists it).
+func peopleOf(t *audit.TokenReport) []audit.Person {
+	switch a := t.Assignee; {
+	case a != nil && a.As == "none":
+		return nil
+	case a != nil && len(a.To) > 0:
+		return a.To
+	case t.CreatedBy != "":
+		return []audit.Person{{Name: t.CreatedBy}}
+	}
+	return nil
 }
 
 // ownersOf groups the active findings of the given rules (all when empty) and
@@ -412,15 +433,18 @@ func ownersOf(s *audit.Snapshot, rules []audit.Rule, minSeverity audit.Severity)
 			continue
 		}
 		for _, it := range sec.Items {
-			if it.Finding.Severity < minSeverity || it.Token.CreatedBy == "" {
+			if it.Finding.Severity < minSeverity {
 				continue
 			}
-			o, ok := by[it.Token.CreatedBy]
-			if !ok {
-				o = &Owner{Name: it.Token.CreatedBy}
-				by[o.Name] = o
+			for _, p := range peopleOf(it.Token) {
+				key := p.Name + "\x00" + p.SlackID
+				o, ok := by[key]
+				if !ok {
+					o = &Owner{Name: p.Name, SlackID: p.SlackID}
+					by[key] = o
+				}
+				o.Items = append(o.Items, it)
 			}
-			o.Items = append(o.Items, it)
 		}
 	}
 	out := make([]Owner, 0, len(by))
@@ -510,4 +534,14 @@ func ProfileCounts(counts map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", audit.DefaultProfile, n))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Inherited says who a token went to when its creator cannot act: " · now
+// for <@U0DAVE001> (created gateway etl-gateway)"; "" otherwise.
+func Inherited(t *audit.TokenReport) string {
+	a := t.Assignee
+	if a == nil || a.Step > 0 || (a.As != audit.StepGatewayCreator && a.As != audit.StepWorkspaceAdmins) {
+		return ""
+	}
+	return " · now for " + a.Names() + " (" + a.Why + ")"
 }

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -120,7 +121,7 @@ func (rt *Router) Plan(s *audit.Snapshot, loc delivery.Locations, l Ledger) []Re
 	}
 	if rt.Owners.Enabled && (rt.Owners.To != nil || rt.Preview) {
 		for _, o := range owners {
-			id := rt.Owners.Recipients[o.Name]
+			id := cmp.Or(rt.Owners.Recipients[o.Name], o.SlackID)
 			dest := rt.Owners.Prefix + id
 			view := v.of(dest, rt.Owners.To != nil)
 			o.Items = rt.changedItems(o.Items, view)
@@ -224,8 +225,11 @@ func (rt *Router) owners(s *audit.Snapshot) (mapped, unmapped []Owner) {
 	byID := map[string]*Owner{}
 	var ids []string
 	for _, ow := range ownersOf(s, o.Rules, o.MinSeverity) {
-		id, ok := o.Recipients[ow.Name]
-		if !ok {
+		id := o.Recipients[ow.Name]
+		if id == "" {
+			id = ow.SlackID // found by the audit (their email)
+		}
+		if id == "" {
 			unmapped = append(unmapped, ow)
 			continue
 		}

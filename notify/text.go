@@ -37,6 +37,9 @@ func WriteText(w io.Writer, d *Digest, location string) error {
 	if n := s.Summary.SecretNotVisible; n > 0 {
 		fmt.Fprintf(b, " · %s with masked values (Kyuubi: weak and reused not checked)", audit.Plural(n, "token"))
 	}
+	if n := s.Summary.OwnersUnknown; n > 0 {
+		fmt.Fprintf(b, " · owners unknown: %d", n)
+	}
 	if len(s.Summary.Profiles) > 0 {
 		fmt.Fprintf(b, " · profiles: %s", ProfileCounts(s.Summary.Profiles))
 	}
@@ -90,8 +93,9 @@ func WriteText(w io.Writer, d *Digest, location string) error {
 			continue
 		}
 		for _, it := range sec.Items {
-			fmt.Fprintf(b, "  %s (%s) · %s%s / %s · %s · owner %s · %s\n", short(it.Token.Name), short(it.Token.TokenID),
-				short(it.Account), short(GatewayLabel(*it.Gateway)), short(WorkspaceLabel(*it.Gateway)), it.Gateway.Region, short(orUnknown(it.Token.CreatedBy)), it.Finding.Message)
+			fmt.Fprintf(b, "  %s (%s) · %s%s / %s · %s · owner %s · %s%s\n", short(it.Token.Name), short(it.Token.TokenID),
+				short(it.Account), short(GatewayLabel(*it.Gateway)), short(WorkspaceLabel(*it.Gateway)), it.Gateway.Region, short(orUnknown(it.Token.CreatedBy)), it.Finding.Message,
+				Clean(d.Plain(Inherited(it.Token))))
 		}
 	}
 	if fs := d.Failures; len(fs) > 0 {
@@ -112,6 +116,20 @@ func WriteText(w io.Writer, d *Digest, location string) error {
 				fmt.Fprintf(b, " (%s)", Clean(n))
 			}
 			b.WriteString("\n")
+		}
+	}
+	if d.Owner == nil && len(d.NoOwner) > 0 {
+		fmt.Fprintf(b, "\nNO OWNER — %d (nobody who can act was found: hand them over, or delete)\n", len(d.NoOwner))
+		for _, it := range d.NoOwner {
+			fmt.Fprintf(b, "  %s (%s) · %s / %s · %s\n", short(it.Token.Name), short(it.Token.TokenID), short(GatewayLabel(*it.Gateway)), short(WorkspaceLabel(*it.Gateway)),
+				Clean(it.Token.Assignee.Why))
+		}
+	}
+	if d.Owner == nil && len(d.Escalations) > 0 {
+		fmt.Fprintf(b, "\nESCALATED — %d (high or critical, unanswered)\n", len(d.Escalations))
+		for _, it := range d.Escalations {
+			a := it.Token.Assignee
+			fmt.Fprintf(b, "  %s (%s) · escalated to %s (%s)\n", short(it.Token.Name), short(it.Token.TokenID), Clean(d.Plain(a.Names())), Clean(d.Plain(a.Escalation)))
 		}
 	}
 	if zs := d.Snoozed; len(zs) > 0 {

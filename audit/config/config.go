@@ -50,6 +50,8 @@ type Config struct {
 	Schedule     Schedule
 	Metrics      Metrics
 	Actions      Actions
+	// Owners says how tokens' creators are resolved.
+	Owners OwnersLookup
 }
 
 // AuditAccounts are the accounts the config audits, with their scopes: the
@@ -111,6 +113,7 @@ type raw struct {
 	Schedule     rawSchedule      `yaml:"schedule"`
 	Metrics      rawMetrics       `yaml:"metrics"`
 	Actions      rawActions       `yaml:"actions"`
+	Owners       rawOwnersLookup  `yaml:"owners"`
 }
 
 // Load reads and validates the config file at name.
@@ -175,7 +178,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	// only add a misleading "missing").
 	v := validator{file: file, lines: lines}
 	cfg := &Config{}
-	for _, section := range []func(*Config, raw){v.scope, v.rules, v.suppressions, v.api, v.snapshot, v.slack, v.webhooks, v.schedule, v.metrics, v.actions} {
+	for _, section := range []func(*Config, raw){v.scope, v.rules, v.suppressions, v.api, v.snapshot, v.slack, v.webhooks, v.schedule, v.metrics, v.actions, v.owners} {
 		section(cfg, r)
 	}
 	decodeErrs := slices.Clone(errs)

@@ -43,7 +43,7 @@ func TestParseConfigErrors(t *testing.T) {
 		file string
 		want []string // each must appear in the error
 	}{
-		{"unknown-key.yaml", []string{"unknown-key.yaml:4: rules.staleAftr: unknown key (known keys: expiringWithin, staleAfter, unusedAfter, maxLifetime, minSecretBits, severity, expiryStages, profiles)"}},
+		{"unknown-key.yaml", []string{"unknown-key.yaml:4: rules.staleAftr: unknown key (known keys: expiringWithin, staleAfter, unusedAfter, maxLifetime, minSecretBits, severity, expiryStages, ownerDormantAfter, profiles)"}},
 		{"bad-duration.yaml", []string{`bad-duration.yaml:3: rules.staleAfter: "seven days" is not a duration (use 30d or 720h)`}},
 		{"no-scope.yaml", []string{"no-scope.yaml: regions: missing scope: set regions"}},
 		{"bad-date.yaml", []string{`bad-date.yaml:5: suppressions[0].until: "31/03/2027" is not a date like 2027-03-31`}},

@@ -31,6 +31,8 @@ type rawThresholds struct {
 	MinSecretBits  *int              `yaml:"minSecretBits"`
 	Severity       map[string]string `yaml:"severity"`
 	ExpiryStages   []string          `yaml:"expiryStages"`
+	// OwnerDormantAfter is rules.ownerDormantAfter (0: off).
+	OwnerDormantAfter string `yaml:"ownerDormantAfter"`
 	// stagesKey is the key the stages came from (a profile's "stages").
 	stagesKey string
 }
@@ -76,6 +78,11 @@ func (v *validator) thresholds(field string, rr rawThresholds, base audit.Policy
 	p.StaleAfter = v.duration(field+".staleAfter", rr.StaleAfter, p.StaleAfter)
 	p.UnusedAfter = v.duration(field+".unusedAfter", rr.UnusedAfter, p.UnusedAfter)
 	p.MaxLifetime = v.duration(field+".maxLifetime", rr.MaxLifetime, p.MaxLifetime)
+	if rr.OwnerDormantAfter == "0" {
+		p.OwnerDormantAfter = 0
+	} else {
+		p.OwnerDormantAfter = v.duration(field+".ownerDormantAfter", rr.OwnerDormantAfter, p.OwnerDormantAfter)
+	}
 	stages := cmp.Or(rr.stagesKey, "expiryStages")
 	if len(rr.ExpiryStages) > 0 && rr.ExpiringWithin != "" {
 		v.fail(field+"."+stages, "set expiringWithin (one stage) or %s, not both", stages)

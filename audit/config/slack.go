@@ -7,6 +7,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"time"
 
 	"livy-token-audit/audit"
 )
@@ -77,7 +78,15 @@ type Owners struct {
 	MinSeverity audit.Severity
 	Rules       []audit.Rule
 	RunbookURL  string
+	// Fallback is who is told, in order, when a token's creator cannot
+	// act (audit.DefaultFallback); EscalateAfter how long a high or
+	// critical finding may go unanswered before it goes to the next.
+	Fallback      []string
+	EscalateAfter time.Duration
 }
+
+// DefaultEscalateAfter is slack.owners.escalateAfter by default.
+const DefaultEscalateAfter = 3 * audit.Day
 
 type rawSlack struct {
 	Channel  string            `yaml:"channel"`
@@ -104,10 +113,12 @@ type rawMatch struct {
 }
 
 type rawOwners struct {
-	Enabled     bool     `yaml:"enabled"`
-	MinSeverity string   `yaml:"minSeverity"`
-	Rules       []string `yaml:"rules"`
-	RunbookURL  string   `yaml:"runbookUrl"`
+	Enabled       bool     `yaml:"enabled"`
+	MinSeverity   string   `yaml:"minSeverity"`
+	Rules         []string `yaml:"rules"`
+	RunbookURL    string   `yaml:"runbookUrl"`
+	Fallback      []string `yaml:"fallback"`
+	EscalateAfter string   `yaml:"escalateAfter"`
 }
 
 var (
@@ -136,9 +147,21 @@ func (v *validator) slack(c *Config, r raw) {
 		}
 	}
 	c.Slack.Routes = v.routes(rs.Routes, c.Slack.Notify)
+	c.Slack.Owners = Owners{Fallback: audit.DefaultFallback, EscalateAfter: DefaultEscalateAfter}
 	if o := rs.Owners; o != nil {
 		c.Slack.Owners = Owners{Enabled: o.Enabled, Rules: v.ruleList("slack.owners.rules", o.Rules), RunbookURL: o.RunbookURL,
-			MinSeverity: v.severity("slack.owners.minSeverity", o.MinSeverity)}
+			MinSeverity: v.severity("slack.owners.minSeverity", o.MinSeverity), Fallback: audit.DefaultFallback,
+			EscalateAfter: v.duration("slack.owners.escalateAfter", o.EscalateAfter, DefaultEscalateAfter)}
+		if len(o.Fallback) > 0 {
+			c.Slack.Owners.Fallback = nil
+			for i, step := range o.Fallback {
+				if !slices.Contains(audit.DefaultFallback, step) || slices.Contains(c.Slack.Owners.Fallback, step) {
+					v.fail(fmt.Sprintf("slack.owners.fallback[%d]", i), "%q is not one of creator, gatewayCreator, workspaceAdmins (each once)", step)
+					continue
+				}
+				c.Slack.Owners.Fallback = append(c.Slack.Owners.Fallback, step)
+			}
+		}
 		if o.RunbookURL != "" {
 			if u, err := url.Parse(o.RunbookURL); err != nil || u.Scheme != "https" || u.Host == "" {
 				v.fail("slack.owners.runbookUrl", "%q is not an https URL", o.RunbookURL)

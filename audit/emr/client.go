@@ -623,6 +623,8 @@ func decodeDetails(b []byte, scrub scrubber) (audit.GatewayDetails, error) {
 		Data *struct {
 			EnablePublic *bool  `json:"enablePublic"`
 			AuthType     string `json:"authType"`
+			CreatedBy    string `json:"createdBy"`
+			RAMUserID    string `json:"ramUserId"`
 		} `json:"data"`
 	}
 	if err := decodeJSON(action, b, &body); err != nil {
@@ -634,7 +636,8 @@ func decodeDetails(b []byte, scrub scrubber) (audit.GatewayDetails, error) {
 	if body.Data == nil || body.Data.EnablePublic == nil {
 		return audit.GatewayDetails{}, &audit.APIError{Code: audit.CodeInvalidResponse, Message: action + ": the response carries no data.enablePublic", RequestID: scrub.code(body.RequestID)}
 	}
-	return audit.GatewayDetails{Public: *body.Data.EnablePublic, AuthType: scrub.code(body.Data.AuthType)}, nil
+	return audit.GatewayDetails{Public: *body.Data.EnablePublic, AuthType: scrub.code(body.Data.AuthType), CreatedBy: scrub.text(body.Data.CreatedBy),
+		RAMUserID: scrub.code(body.Data.RAMUserID)}, nil
 }
 
 // apiToken is a token as the API returns it. Its secret value ("token") is

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +63,23 @@ type Account struct {
 	// the account's role). Its error is one scope error for the account,
 	// and nothing of the account is audited.
 	Prepare func(ctx context.Context) error
+	// Owners resolves the account's people (nil: not resolved), and Members
+	// lists a workspace's members (nil: not listed): each name and each
+	// workspace once per run, within the run's bound and rate.
+	Owners  OwnerResolver
+	Members MembersAPI
+}
+
+// OwnerResolver says who a createdBy is (audit.Owner): RAM, and Slack.
+// An error leaves the owner unknown, with it said; it never fails the
+// audit.
+type OwnerResolver interface {
+	Owner(ctx context.Context, name string) (audit.Owner, error)
+}
+
+// MembersAPI lists a workspace's members.
+type MembersAPI interface {
+	ListMembers(ctx context.Context, region, workspaceID string) ([]audit.Member, error)
 }
 
 // Identities returns the accounts' identities and scopes.
@@ -185,12 +203,23 @@ type walk struct {
 	errs     []audit.ScopeError
 	found    Discovered
 	each     func(audit.GatewayResult)
+	// people are the owners and members looked up, once each.
+	people map[string]*lookup
+}
+
+// lookup is one owner or member lookup, done once for every gateway that
+// needs it.
+type lookup struct {
+	once    sync.Once
+	owner   audit.Owner
+	members []audit.Member
+	err     string
 }
 
 func (a *Auditor) walk(ctx context.Context, each func(audit.GatewayResult)) *walk {
 	w := &walk{ctx: ctx, callCtx: ctx, cancel: func() {}, reserve: a.Reserve, now: a.Now, log: a.Logger, withDetails: a.Details,
 		sem: semaphore.NewWeighted(int64(max(1, a.Concurrency))), rps: a.RatePerSecond,
-		limiters: map[string]*rate.Limiter{}, started: map[string]bool{}, each: each,
+		limiters: map[string]*rate.Limiter{}, started: map[string]bool{}, each: each, people: map[string]*lookup{},
 		found: Discovered{Gateways: map[string]bool{}, Listed: map[string]bool{}}}
 	if w.now == nil {
 		w.now = time.Now
@@ -430,8 +459,78 @@ func (w *walk) gateway(acct *Account, ref audit.GatewayRef) {
 			return
 		}
 		res.Tokens = toks
+		res.Owners = w.owners(acct, ref, toks, res.Details)
 		w.emit(res)
 	})
+}
+
+// lookupOf is the lookup of key, made once.
+func (w *walk) lookupOf(key string) *lookup {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	l, ok := w.people[key]
+	if !ok {
+		l = &lookup{}
+		w.people[key] = l
+	}
+	return l
+}
+
+// owners resolves a gateway's people: the workspace's members, the
+// gateway's creator and its admins, each token's creator — each once per
+// run and account.
+func (w *walk) owners(acct *Account, ref audit.GatewayRef, toks []audit.Token, d *audit.GatewayDetails) *audit.Owners {
+	if acct.Owners == nil && acct.Members == nil {
+		return nil
+	}
+	out := &audit.Owners{ByName: map[string]audit.Owner{}}
+	if acct.Members != nil {
+		l := w.lookupOf("members\x00" + acct.ID + "\x00" + ref.Region + "\x00" + ref.WorkspaceID)
+		l.once.Do(func() {
+			err := w.call(acct, ref.Region, acct.Members, func(ctx context.Context) (err error) {
+				l.members, err = acct.Members.ListMembers(ctx, ref.Region, ref.WorkspaceID)
+				return err
+			})
+			if err != nil {
+				l.members, l.err = nil, toAPIError(w.callCtx, err).Error()
+			} else if l.members == nil {
+				l.members = []audit.Member{}
+			}
+		})
+		out.Members, out.MembersError = l.members, l.err
+	}
+	if acct.Owners == nil {
+		return out
+	}
+	names := map[string]bool{}
+	for _, t := range toks {
+		names[t.CreatedBy] = true
+	}
+	if d != nil {
+		names[d.CreatedBy] = true
+	}
+	for _, m := range out.Members {
+		if m.Admin() {
+			local, _, _ := strings.Cut(m.UserName, "@")
+			names[local] = true
+		}
+	}
+	delete(names, "")
+	for name := range names {
+		l := w.lookupOf("owner\x00" + acct.ID + "\x00" + name)
+		l.once.Do(func() {
+			err := w.call(acct, ref.Region, acct.Owners, func(ctx context.Context) (err error) {
+				l.owner, err = acct.Owners.Owner(ctx, name)
+				return err
+			})
+			if err != nil {
+				l.owner = audit.Owner{Name: name, Status: audit.OwnerUnknown, Via: audit.ViaNone, Error: toAPIError(w.callCtx, err).Error()}
+			}
+			l.owner.Name = name
+		})
+		out.ByName[name] = l.owner
+	}
+	return out
 }
 
 // details reads a gateway's details into res, alongside its token listing

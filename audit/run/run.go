@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"livy-token-audit/audit"
@@ -78,7 +79,10 @@ type Runner struct {
 	Policy audit.Policy
 	// Profiles are the rules profiles (rules.profiles): a token takes the
 	// first that matches, Policy when none does.
-	Profiles     []audit.Profile
+	Profiles []audit.Profile
+	// Assignment, when set, says who each flagged token is for (owners'
+	// fallbacks and escalation: audit.Assign).
+	Assignment   *audit.Assignment
 	Suppressions []audit.Suppression
 	// ExpectEvery turns on the dead-man's switch (0: off).
 	ExpectEvery time.Duration
@@ -359,8 +363,18 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 	// run's snapshot, page or claims.
 	res := &Result{Key: audit.SnapshotKeyOf(now, scope), RunID: audit.RunIDOf(now, scope)}
 
-	// The baseline and the history are read while the fleet is audited.
+	// The baseline and the history are read while the fleet is audited;
+	// the first finding waits for them (its firstSeen is the baseline's).
 	reading := r.read(ctx)
+	var rd stored
+	var readOnce sync.Once
+	read := func() stored { readOnce.Do(func() { rd = <-reading }); return rd }
+	earlier := func() *audit.Baseline {
+		if base := read().base; base != nil && base.AuditedAt.Before(now) {
+			return base
+		}
+		return nil
+	}
 	if !o.DryRun {
 		res.Snapshot = r.reusable(ctx, res.Key, scope)
 		res.Reused = res.Snapshot != nil
@@ -382,7 +396,7 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 		if spool != nil {
 			hand = append(slices.Clip(hand), spool)
 		}
-		snap, scopeErr = r.collect(ctx, o, now, accounts, scope, hand)
+		snap, scopeErr = r.collect(ctx, o, now, accounts, scope, hand, earlier)
 	} else {
 		for _, g := range res.Snapshot.Gateways {
 			for _, rd := range renderings {
@@ -390,7 +404,7 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 			}
 		}
 	}
-	rd := <-reading
+	read()
 	base, baseErr := rd.base, rd.baseErr
 	if baseErr != nil {
 		r.logger().Warn("baseline unusable; comparing as a first run", "error", baseErr)
@@ -424,7 +438,8 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 // collect audits the fleet: each gateway is classified as soon as its
 // tokens are in (and the listing is let go then), and handed to the
 // artifacts' renderings.
-func (r *Runner) collect(ctx context.Context, o Options, now time.Time, accounts []fleet.Account, scope audit.ScopeReport, renderings []Rendering) (*audit.Snapshot, error) {
+func (r *Runner) collect(ctx context.Context, o Options, now time.Time, accounts []fleet.Account, scope audit.ScopeReport, renderings []Rendering,
+	earlier func() *audit.Baseline) (*audit.Snapshot, error) {
 	// The fleet is walked under a context of its own, which an
 	// interruption cancels: what comes after (writing, delivering) goes on.
 	walkCtx, cancelWalk := context.WithCancelCause(ctx)
@@ -444,7 +459,8 @@ func (r *Runner) collect(ctx context.Context, o Options, now time.Time, accounts
 		reserve := r.Auditor.Reserve
 		stop = func() bool { return walkCtx.Err() != nil || !time.Now().Before(dl.Add(-reserve)) }
 	}
-	ev := audit.Evaluation{Tool: r.Tool, Now: now, Policy: r.Policy, Profiles: r.Profiles, Suppressions: r.Suppressions, Trigger: o.Trigger, Scope: scope, Stop: stop}
+	ev := audit.Evaluation{Tool: r.Tool, Now: now, Policy: r.Policy, Profiles: r.Profiles, Suppressions: r.Suppressions, Trigger: o.Trigger, Scope: scope, Stop: stop,
+		Earlier: earlier, Assignment: r.Assignment}
 	if r.Actions != nil {
 		acts, err := r.Actions.ReadActions(ctx)
 		if err != nil {

@@ -105,7 +105,7 @@ func TestPageEscapesEveryName(t *testing.T) {
 	if n := strings.Count(buf.String(), "&lt;script&gt;alert(1)&lt;/script&gt;"); n < 8 {
 		t.Errorf("the hostile name is shown escaped %d times, want at least 8", n)
 	}
-	if !strings.Contains(buf.String(), `<section id="slack-actions">`) || !strings.Contains(buf.String(), "U0ALICE01 · delete") {
+	if !strings.Contains(buf.String(), `<section id="slack-actions">`) || !strings.Contains(buf.String(), "@alice · delete") {
 		t.Error("the page does not list the recent actions from Slack")
 	}
 }

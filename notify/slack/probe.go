@@ -101,3 +101,25 @@ func SlackCode(err error) string {
 	}
 	return ""
 }
+
+// LookupEmail finds the Slack user with email (users.lookupByEmail, scope
+// users:read.email): their ID, or none and why (no such user, a
+// deactivated one). An error is a lookup that could not be made (a missing
+// scope, a revoked token, the network).
+func (n *Slack) LookupEmail(ctx context.Context, email string) (id, none string, err error) {
+	if n.bot == nil {
+		return "", "", errors.New("slack: an incoming webhook cannot look users up")
+	}
+	u, err := n.bot.GetUserByEmailContext(ctx, email)
+	switch code := SlackCode(err); {
+	case code == "users_not_found":
+		return "", "no Slack user has their email", nil
+	case err != nil:
+		return "", "", n.redact(fmt.Errorf("slack: users.lookupByEmail: %w", err))
+	case u.Deleted:
+		return "", "their Slack user is deactivated", nil
+	case !userIDRe.MatchString(u.ID):
+		return "", "Slack answered a user ID that is not one", nil
+	}
+	return u.ID, "", nil
+}

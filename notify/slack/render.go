@@ -270,6 +270,22 @@ func render(d *notify.Digest, o RenderOptions, limit int) Message {
 			return fmt.Sprintf("• %s · %s", name(d.Unowned[i].Name), audit.Plural(len(d.Unowned[i].Items), "finding"))
 		}, max(limit, 3))
 	}
+	if d.Owner == nil && len(d.NoOwner) > 0 {
+		title := fmt.Sprintf("*:warning: No owner* — %d (nobody who can act was found: hand them over, or delete)", len(d.NoOwner))
+		m.list(title, len(d.NoOwner), func(i int) string {
+			it := d.NoOwner[i]
+			return fmt.Sprintf("• *%s* %s · %s / %s · %s", name(it.Token.Name), code(truncate(it.Token.TokenID, notify.MaxNameChars)), name(notify.GatewayLabel(*it.Gateway)),
+				name(notify.WorkspaceLabel(*it.Gateway)), escape(it.Token.Assignee.Why))
+		}, max(limit, 3))
+	}
+	if d.Owner == nil && len(d.Escalations) > 0 {
+		title := fmt.Sprintf("*:rotating_light: Escalated* — %d (high or critical, unanswered)", len(d.Escalations))
+		m.list(title, len(d.Escalations), func(i int) string {
+			it := d.Escalations[i]
+			a := it.Token.Assignee
+			return fmt.Sprintf("• *%s* %s · escalated to %s (%s)", name(it.Token.Name), code(truncate(it.Token.TokenID, notify.MaxNameChars)), withMentions(a.Names()), withMentions(a.Escalation))
+		}, max(limit, 3))
+	}
 	if ls := d.Lapsed; len(ls) > 0 {
 		title := fmt.Sprintf("*:hourglass: %s lapsed* — renew or remove them", pluralVerb(len(ls), "suppression has", "suppressions have"))
 		m.list(title, len(ls), func(i int) string {

@@ -92,11 +92,17 @@ func RenderOwner(d *notify.Digest, runbookURL string, buttons *Buttons) Message 
 	}
 	var counts []string
 	for _, r := range order {
-		counts = append(counts, fmt.Sprintf("%d %s", rules[r], r))
+		counts = append(counts, fmt.Sprintf("%d %s", rules[r], audit.Info(r).Label))
 	}
 	title := truncate("Livy token audit · your tokens · "+strings.Join(counts, " · "), maxHeaderChars)
-	text, _ := list(fmt.Sprintf("*Tokens created by %s that need action* — %d", name(o.Name), len(o.Items)), len(o.Items),
-		func(i int) string { return itemLine(o.Items[i], nil) }, 25)
+	text, _ := list(fmt.Sprintf("*Tokens for %s to act on* — %d", name(o.Name), len(o.Items)), len(o.Items),
+		func(i int) string {
+			l := itemLine(o.Items[i], nil)
+			if a := o.Items[i].Token.Assignee; a != nil && a.As != audit.StepCreator && a.As != "acknowledged" {
+				l += " · yours as " + escape(a.Why) // inherited: the creator cannot act
+			}
+			return l
+		}, 25)
 	rotate := howToRotate
 	if runbookURL != "" {
 		rotate += " Runbook: " + linkTo(runbookURL)

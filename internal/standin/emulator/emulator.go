@@ -44,6 +44,10 @@ type Workspace struct {
 	// KyuubiFail fails their listing.
 	Kyuubi     []*Gateway `json:"kyuubiServices,omitempty"`
 	KyuubiFail *Failure   `json:"failListKyuubi,omitempty"`
+	// Members are the workspace's members (ListMembers), MembersFail
+	// fails their listing.
+	Members     []Member `json:"members,omitempty"`
+	MembersFail *Failure `json:"failListMembers,omitempty"`
 	// Fail makes ListLivyCompute fail for this workspace.
 	Fail *Failure `json:"failListGateways,omitempty"`
 }
@@ -59,9 +63,11 @@ type Gateway struct {
 	// EnablePublic and AuthType are what GetLivyCompute says of the
 	// gateway's exposure (AuthType "Token" when empty); DetailsFail makes
 	// that call fail.
-	EnablePublic bool     `json:"enablePublic,omitempty"`
-	AuthType     string   `json:"authType,omitempty"`
-	DetailsFail  *Failure `json:"detailsFail,omitempty"`
+	EnablePublic bool `json:"enablePublic,omitempty"`
+	// CreatedBy is who created the gateway (GetLivyCompute's createdBy).
+	CreatedBy   string   `json:"createdBy,omitempty"`
+	AuthType    string   `json:"authType,omitempty"`
+	DetailsFail *Failure `json:"detailsFail,omitempty"`
 	// Pad inflates a successful token listing with that many bytes of
 	// padding (an oversized answer); Drip sends it one byte every Drip.
 	Pad  int      `json:"pad,omitempty"`
@@ -321,6 +327,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/interactive/v1/workspace/{ws}/livycompute/{gw}/token", s.listTokens)
 	s.mux.HandleFunc("GET /api/interactive/v1/workspace/{ws}/livycompute/{gw}", s.getGateway)
 	s.mux.HandleFunc("DELETE /api/interactive/v1/workspace/{ws}/livycompute/{gw}/token/{token}", s.deleteToken)
+	s.mux.HandleFunc("GET /api/v1/auth/{ws}/members", s.listMembers)
 	s.mux.HandleFunc("GET /api/v1/kyuubi/{ws}", s.listKyuubi)
 	s.mux.HandleFunc("GET /api/v1/kyuubi/{ws}/{gw}", s.getKyuubi)
 	s.mux.HandleFunc("GET /api/v1/workspaces/{ws}/kyuubiService/{gw}/token", s.listKyuubiTokens)
@@ -669,7 +676,7 @@ func (s *Server) getGateway(w http.ResponseWriter, r *http.Request) {
 	}
 	s.record(r, action, 200)
 	writeJSON(w, map[string]any{"code": "1000000", "message": "ok", "requestId": requestID(r), "data": map[string]any{
-		"computeId": g.ID, "name": g.Name, "status": g.Status, "enablePublic": g.EnablePublic, "authType": auth,
+		"computeId": g.ID, "name": g.Name, "status": g.Status, "enablePublic": g.EnablePublic, "authType": auth, "createdBy": g.CreatedBy,
 	}})
 }
 
