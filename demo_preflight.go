@@ -23,7 +23,7 @@ const demoChannel = "C0DEMOAUDIT"
 
 // demoBotScopes are what the demo's bot was granted: groups:history is
 // missing on purpose.
-var demoBotScopes = []string{"chat:write", "channels:history", "channels:read", "groups:read", "im:history", "im:write"}
+var demoBotScopes = []string{"chat:write", "channels:history", "channels:read", "groups:read", "im:history", "im:write", "users:read", "users:read.email"}
 
 // startPreflightDemo starts the demo with its Slack stand-in.
 func startPreflightDemo(ctx context.Context, log *slog.Logger) (*demo, error) {

@@ -265,8 +265,8 @@ func TestSYAMLMatchesTheCode(t *testing.T) {
 	}
 	sort.Strings(actions)
 	want := []string{"cms:PutCustomMetric", "emr-serverless-spark:GetKyuubiService", "emr-serverless-spark:GetLivyCompute", "emr-serverless-spark:ListKyuubiServices",
-		"emr-serverless-spark:ListKyuubiToken", "emr-serverless-spark:ListLivyCompute", "emr-serverless-spark:ListLivyComputeToken", "emr-serverless-spark:ListWorkspaces",
-		"oss:GetObject", "oss:PutObject"} // nothing is ever deleted: claims are append-only
+		"emr-serverless-spark:ListKyuubiToken", "emr-serverless-spark:ListLivyCompute", "emr-serverless-spark:ListLivyComputeToken", "emr-serverless-spark:ListMembers", "emr-serverless-spark:ListWorkspaces",
+		"oss:GetObject", "oss:PutObject", "ram:GetDefaultDomain", "ram:GetUser", "ram:ListUsersInRecycleBin"} // nothing is ever deleted: claims are append-only
 	if !slices.Equal(actions, want) {
 		t.Errorf("policy actions %v, want exactly %v", actions, want)
 	}
@@ -316,8 +316,9 @@ func TestMultiAccountPolicies(t *testing.T) {
 	}
 	reader := read("ram-reader-policy.json").Statement[0]
 	if fmt.Sprint(reader.Action) != "[emr-serverless-spark:ListWorkspaces emr-serverless-spark:ListLivyCompute emr-serverless-spark:GetLivyCompute emr-serverless-spark:ListLivyComputeToken "+
-		"emr-serverless-spark:ListKyuubiServices emr-serverless-spark:GetKyuubiService emr-serverless-spark:ListKyuubiToken]" {
-		t.Errorf("reader policy: got %v, want exactly the EMR read actions (the workspaces; each kind's gateways, details and tokens)", reader.Action)
+		"emr-serverless-spark:ListKyuubiServices emr-serverless-spark:GetKyuubiService emr-serverless-spark:ListKyuubiToken emr-serverless-spark:ListMembers "+
+		"ram:GetDefaultDomain ram:GetUser ram:ListUsersInRecycleBin]" {
+		t.Errorf("reader policy: got %v, want exactly the read actions (the workspaces, each kind's gateways, details and tokens, the members; RAM users)", reader.Action)
 	}
 	assume := read("ram-policy-assume.json").Statement[0]
 	if assume.Action != "sts:AssumeRole" || fmt.Sprint(assume.Resource) != "[acs:ram::*:role/livy-token-audit-reader acs:ram::*:role/livy-token-audit-deleter]" {
@@ -504,7 +505,7 @@ func TestSlackAppManifest(t *testing.T) {
 	if it := m.Settings.Interactivity; !it.Enabled || !strings.HasPrefix(it.RequestURL, "https://") || !strings.HasSuffix(it.RequestURL, actions.Path) {
 		t.Errorf("interactivity %+v, want it on with an https Request URL ending in %s", it, actions.Path)
 	}
-	want := []string{"channels:history", "channels:read", "chat:write", "groups:history", "groups:read", "im:history", "im:write", "incoming-webhook"}
+	want := []string{"channels:history", "channels:read", "chat:write", "groups:history", "groups:read", "im:history", "im:write", "incoming-webhook", "users:read", "users:read.email"}
 	got := slices.Sorted(slices.Values(m.OAuth.Scopes.Bot))
 	if !slices.Equal(got, want) {
 		t.Errorf("scopes %v, want %v", got, want)

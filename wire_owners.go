@@ -29,6 +29,9 @@ type ownerResolver struct {
 	mu        sync.Mutex
 	imsDown   string
 	lookupErr string
+	// slackMu makes the lookups one at a time: users.lookupByEmail is
+	// rate-limited per workspace, and a failure stops the rest.
+	slackMu sync.Mutex
 }
 
 // Owner resolves name. It never fails: what could not be found is said
@@ -105,12 +108,15 @@ func (r *ownerResolver) down(err error) string {
 
 // fromSlack finds o's Slack user by email.
 func (r *ownerResolver) fromSlack(ctx context.Context, o *audit.Owner, email string) {
+	if r.slack == nil {
+		return
+	}
+	r.slackMu.Lock()
+	defer r.slackMu.Unlock()
 	r.mu.Lock()
 	failed := r.lookupErr
 	r.mu.Unlock()
 	switch {
-	case r.slack == nil:
-		return
 	case email == "":
 		if o.Status == audit.OwnerActive {
 			o.NoSlack = "their RAM user has no email"

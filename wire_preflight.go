@@ -24,6 +24,7 @@ import (
 	"livy-token-audit/audit/config"
 	"livy-token-audit/audit/emr"
 	"livy-token-audit/audit/fleet"
+	"livy-token-audit/audit/ims"
 	"livy-token-audit/audit/preflight"
 	"livy-token-audit/audit/roles"
 	"livy-token-audit/audit/safehttp"
@@ -75,6 +76,7 @@ func preflightChecks(p preflightRun) []preflight.Check {
 	checks = append(checks, credentialCheck(p))
 	checks = append(checks, roleChecks(p, accounts)...)
 	checks = append(checks, emrChecks(p, accounts, accErr)...)
+	checks = append(checks, ownerChecks(p, accounts)...)
 	checks = append(checks, clockChecks(p, accounts)...)
 	checks = append(checks, storeCheck(p))
 	checks = append(checks, slackChecks(p)...)
@@ -194,6 +196,9 @@ func emrChecks(p preflightRun, accounts []fleet.Account, accErr error) []preflig
 // emrActionNames are the actions emrRows calls, in its order.
 func emrActionNames(cfg *config.Config) []string {
 	names := []string{"ListWorkspaces"}
+	if cfg.Owners.Resolve {
+		names = append(names, "ListMembers")
+	}
 	for _, s := range sources {
 		if s.on(cfg) {
 			names = append(names, s.actions.Gateways, s.actions.Details, s.actions.Tokens)
@@ -248,6 +253,14 @@ func emrRows(ctx context.Context, p preflightRun, a fleet.Account, region string
 	var rows []preflight.Row
 	wss, err := a.API.ListWorkspaces(ctx, region)
 	rows = append(rows, call("ListWorkspaces", err, audit.Plural(len(wss), "workspace")))
+	if m, ok := a.Members.(*emr.Client); ok && m != nil {
+		if ws, _ := probeTargets(a.Account, region, audit.KindLivy, wss); ws == "" {
+			rows = append(rows, skip("ListMembers", "no workspace in "+region))
+		} else {
+			members, err := m.ListMembers(ctx, region, ws)
+			rows = append(rows, call("ListMembers", err, audit.Plural(len(members), "member")+" in "+ws))
+		}
+	}
 	api, _ := a.API.(*emr.Client)
 	for _, s := range sources {
 		if !s.on(p.cfg) || api == nil {
@@ -589,6 +602,9 @@ func neededScopes(cfg *config.Config, chans []botChannel) []slackScope {
 	if cfg.Slack.Owners.Enabled {
 		out = append(out, slackScope{"im:write", "owners' direct messages"}, slackScope{"im:history", "posting owners' messages exactly once"})
 	}
+	if cfg.Owners.Resolve && cfg.Owners.LookupEmail {
+		out = append(out, slackScope{"users:read.email", "finding owners' Slack users by email (users.lookupByEmail; else only slack.mentions)"})
+	}
 	return out
 }
 
@@ -760,4 +776,61 @@ func runPreflight(ctx context.Context, p preflightRun) []preflight.Row {
 	// api.retries times.
 	per := time.Duration(4*(p.cfg.API.Retries+1))*p.cfg.API.Timeout + 10*time.Second
 	return preflight.Run(ctx, preflightChecks(p), preflight.Options{Concurrency: p.cfg.API.Concurrency, RatePerSecond: p.cfg.API.RatePerSecond, Timeout: per})
+}
+
+// ownerProbe is a user name no account has: asked for, IMS answers
+// EntityNotExist.User when the call is allowed, NoPermission when not.
+const ownerProbe = "livy-token-audit-preflight-probe"
+
+// ownerChecks ask IMS, per account, what owner resolution calls:
+// GetDefaultDomain, GetUser and ListUsersInRecycleBin (with a name no one
+// has: the answer says whether the call is allowed).
+func ownerChecks(p preflightRun, accounts []fleet.Account) []preflight.Check {
+	if !p.cfg.Owners.Resolve {
+		return []preflight.Check{{Name: "owners", Scope: "RAM", Run: func(context.Context) []preflight.Row {
+			return row(preflight.NotConfigured, "", "owners.resolve is off")
+		}}}
+	}
+	var out []preflight.Check
+	for _, a := range accounts {
+		r, _ := a.Owners.(*ownerResolver)
+		out = append(out, preflight.Check{Name: "owners", Scope: accountLabel(a.Account), Run: func(ctx context.Context) []preflight.Row {
+			names := []string{"ram GetDefaultDomain", "ram GetUser", "ram ListUsersInRecycleBin"}
+			if r == nil || r.ims == nil {
+				var rows []preflight.Row
+				for _, n := range names {
+					rows = append(rows, preflight.Row{Check: n, Result: preflight.Refused, Do: "see the credentials row: no call can be signed"})
+				}
+				return rows
+			}
+			grant := func(action string, err error, ok string) preflight.Row {
+				rr := preflight.Row{Check: "ram " + action, Result: preflight.OK, Detail: ok}
+				var ae *audit.APIError
+				switch {
+				case err == nil:
+				case errors.As(err, &ae) && ae.Code == ims.CodeNoSuchUser:
+					rr.Detail = "allowed (asked for a user no one has)"
+				case errors.As(err, &ae) && (strings.Contains(ae.Code, "NoPermission") || strings.Contains(ae.Code, "Forbidden")):
+					rr.Result, rr.Do, rr.Detail = preflight.MissingPermission, "grant ram:"+action+" to the run's identity (deploy/ram-policy.json): owners are unknown without it", errText(err)
+				case unreachable(err, errText(err)):
+					rr.Result, rr.Do, rr.Detail = preflight.Unreachable, "check the network path to IMS (owners.endpoint)", errText(err)
+				default:
+					rr.Result, rr.Do, rr.Detail = preflight.Refused, "see the detail", errText(err)
+				}
+				return rr
+			}
+			domain, err := r.ims.DefaultDomain(ctx)
+			rows := []preflight.Row{grant("GetDefaultDomain", err, domain)}
+			if err != nil {
+				return append(rows, preflight.Row{Check: names[1], Result: preflight.NothingToCall, Detail: "no default domain"},
+					preflight.Row{Check: names[2], Result: preflight.NothingToCall, Detail: "no default domain"})
+			}
+			upn := ownerProbe + "@" + domain
+			_, err = r.ims.User(ctx, upn)
+			rows = append(rows, grant("GetUser", err, ""))
+			_, err = r.ims.InRecycleBin(ctx, upn)
+			return append(rows, grant("ListUsersInRecycleBin", err, "allowed"))
+		}})
+	}
+	return out
 }

@@ -206,6 +206,9 @@ type Assignee struct {
 	// ("no answer from <@U0ALICE01> for 3d").
 	Step       int    `json:"step,omitempty"`
 	Escalation string `json:"escalation,omitempty"`
+	// At is when this step began (firstSeen + step × escalateAfter): a
+	// report tells of the step once, in the first audit after it.
+	At *time.Time `json:"at,omitempty"`
 }
 
 // Names are the people for Slack: <@U…> when their Slack user is known,
@@ -253,7 +256,7 @@ func assign(g *GatewayReport, t *TokenReport, a Assignment, now time.Time) *Assi
 		}
 	}
 	chain = distinct(chain)
-	step, since := escalation(t, a, now)
+	step, since, first := escalation(t, a, now)
 	none := &Assignee{As: "none", Why: "no owner"}
 	if gone != "" {
 		none.Why = "no owner: " + gone
@@ -274,7 +277,8 @@ func assign(g *GatewayReport, t *TokenReport, a Assignment, now time.Time) *Assi
 		}
 	}
 	if pick > 0 {
-		out.Step = pick
+		at := first.Add(time.Duration(pick) * a.EscalateAfter)
+		out.Step, out.At = pick, &at
 		out.EscalatedFrom = chain[pick-1].to
 		out.Escalation = fmt.Sprintf("no answer from %s for %s", names(chain[pick-1].to), Span(since))
 	}
@@ -318,9 +322,9 @@ func ownerGone(o *Owner, g *GatewayReport) string {
 // escalation is how many escalateAfter have passed since the token's
 // earliest unanswered finding at or above EscalateFrom was first seen, and
 // that time.
-func escalation(t *TokenReport, a Assignment, now time.Time) (int, time.Duration) {
+func escalation(t *TokenReport, a Assignment, now time.Time) (int, time.Duration, time.Time) {
 	if a.EscalateAfter <= 0 {
-		return 0, 0
+		return 0, 0, time.Time{}
 	}
 	var first *time.Time
 	for _, f := range t.Findings {
@@ -329,10 +333,10 @@ func escalation(t *TokenReport, a Assignment, now time.Time) (int, time.Duration
 		}
 	}
 	if first == nil {
-		return 0, 0
+		return 0, 0, time.Time{}
 	}
 	since := now.Sub(*first)
-	return int(since / a.EscalateAfter), since
+	return int(since / a.EscalateAfter), since, *first
 }
 
 func names(ps []Person) string {

@@ -131,7 +131,8 @@ func assignees(s *audit.Snapshot) (none, escalated []Item) {
 		case as == nil:
 		case as.As == "none":
 			none = append(none, a.Item)
-		case as.Step > 0:
+		case as.Step > 0 && (s.Changes == nil || s.Changes.Previous == nil || as.At == nil || as.At.After(s.Changes.Previous.AuditedAt)):
+			// Told once per step: in the first report after it began.
 			escalated = append(escalated, a.Item)
 		}
 	}

@@ -194,3 +194,43 @@ func TestRoutingFailuresAndAllRouted(t *testing.T) {
 		t.Errorf("the main report, everything routed away:\n%s", main)
 	}
 }
+
+// One direct message per person per run: an owner found by email (no
+// slack.mentions entry) with tokens in three accounts and two regions gets
+// exactly one, listing them all; a token whose creator left goes to the
+// gateway's creator.
+func TestOneDigestPerPerson(t *testing.T) {
+	t.Parallel()
+	day := 24 * time.Hour
+	erin := audit.Owner{Name: "erin", Status: audit.OwnerActive, SlackID: "U0ERIN001", Via: audit.ViaEmail}
+	bob := audit.Owner{Name: "bob", Status: audit.OwnerLeft, Via: audit.ViaNone}
+	dave := audit.Owner{Name: "dave", Status: audit.OwnerActive, SlackID: "U0DAVE001", Via: audit.ViaEmail}
+	owners := &audit.Owners{ByName: map[string]audit.Owner{"erin": erin, "bob": bob, "dave": dave}}
+	var col audittest.Collection
+	for i, where := range []struct{ account, region string }{{"", "cn-hangzhou"}, {"1111111111111111", "cn-shanghai"}, {"2222222222222222", "cn-hangzhou"}} {
+		ref := audit.GatewayRef{AccountID: where.account, Region: where.region, WorkspaceID: "w-" + where.region, WorkspaceName: "bi", GatewayID: "lc-" + string(rune('a'+i)), GatewayName: "gw"}
+		toks := []audit.Token{{ID: "tk-e" + string(rune('a'+i)), Name: "dash", CreatedBy: "erin", CreateTime: t0.Add(-90 * day), ExpireTime: t0.Add(2 * day), LastUsedTime: t0}}
+		if i == 0 {
+			toks = append(toks, audit.Token{ID: "tk-b", Name: "left-behind", CreatedBy: "bob", CreateTime: t0.Add(-90 * day), ExpireTime: t0.Add(2 * day), LastUsedTime: t0})
+		}
+		col.Gateways = append(col.Gateways, audit.GatewayResult{Ref: ref, Tokens: toks, Details: &audit.GatewayDetails{CreatedBy: "dave"}, Owners: owners})
+	}
+	s := audittest.BuildSnapshot(col, audit.Evaluation{Now: t0, Policy: audit.DefaultPolicy(), Assignment: &audit.Assignment{EscalateAfter: 3 * day}})
+	audit.Compare(s, nil, nil, 0)
+	p := planOf(t, notify.Router{Owners: notify.Owners{Enabled: true}}, nil, s)
+	var toErin []planned
+	for dest, pl := range p {
+		if strings.HasPrefix(dest, "slack:owner:U0ERIN001") {
+			toErin = append(toErin, pl)
+		}
+	}
+	if len(toErin) != 1 || len(toErin[0].Digest.Owner.Items) != 3 {
+		t.Fatalf("erin gets %d messages (%v), want one with her 3 tokens", len(toErin), p)
+	}
+	if d, ok := p["slack:owner:U0DAVE001"]; !ok || len(d.Digest.Owner.Items) != 2 || !strings.Contains(text(d), "left-behind") || !strings.Contains(text(d), "yours as created gateway gw") {
+		t.Errorf("dave (the gateway's creator) does not get bob's token: %+v", d)
+	}
+	if _, ok := p["slack:owner:"]; ok {
+		t.Error("a message to nobody was planned")
+	}
+}

@@ -115,5 +115,5 @@ func RenderOwner(d *notify.Digest, runbookURL string, buttons *Buttons) Message 
 	}
 	blocks = append(blocks, buttons.blocks(s, o.Items, nil, maxBlocks-len(blocks)-1)...)
 	blocks = append(blocks, slackgo.NewContextBlock("", mrkdwn(footer(s, d.Locations))))
-	return Message{Text: escape("Livy token audit: " + strings.Join(counts, ", ") + " on tokens you created"), Blocks: blocks}
+	return Message{Text: escape("Livy token audit: " + strings.Join(counts, ", ") + " on tokens for you to act on"), Blocks: blocks}
 }

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack/slacktest"
+
+	"livy-token-audit/audit"
+	"livy-token-audit/internal/standin/emulator"
+)
+
+const lookupSecret = "xoxb-lookup-SECRET-token-9a"
+
+// lookupSlack is slacktest's server with users.lookupByEmail: the demo's
+// people by email, or the error it is told to answer; it records the
+// emails it was asked.
+type lookupSlack struct {
+	mu    sync.Mutex
+	fail  string
+	asked []string
+}
+
+func (l *lookupSlack) serve(t *testing.T, byEmail map[string]string) string {
+	srv := slacktest.NewTestServer(func(c slacktest.Customize) {
+		c.Handle("/users.lookupByEmail", func(w http.ResponseWriter, r *http.Request) {
+			_ = r.ParseForm()
+			l.mu.Lock()
+			l.asked = append(l.asked, r.Form.Get("email"))
+			fail := l.fail
+			l.mu.Unlock()
+			id, ok := byEmail[r.Form.Get("email")]
+			w.Header().Set("Content-Type", "application/json")
+			switch {
+			case r.Form.Get("token") != lookupSecret && r.Header.Get("Authorization") != "Bearer "+lookupSecret:
+				_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "invalid_auth"})
+			case fail != "":
+				_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": fail})
+			case !ok:
+				_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "users_not_found"})
+			default:
+				_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "user": map[string]any{"id": id, "deleted": false}})
+			}
+		})
+	})
+	srv.Start()
+	t.Cleanup(srv.Stop)
+	return srv.GetAPIURL()
+}
+
+// ownerStage is a stage whose owners are resolved against an IMS stand-in
+// (the demo's people) and a Slack stand-in for lookups by email.
+func ownerStage(t *testing.T, apiExtra string) (*stage, *emulator.IMS, *lookupSlack) {
+	t.Helper()
+	var p people
+	if err := json.Unmarshal(demoPeople, &p); err != nil {
+		t.Fatal(err)
+	}
+	users, deleted := map[string]emulator.IMSUser{}, map[string]emulator.IMSUser{}
+	for n, u := range p.Users {
+		users[n+"@"+p.Domain] = u
+	}
+	for n, u := range p.Deleted {
+		deleted[n+"@"+p.Domain] = u
+	}
+	ims := &emulator.IMS{Keys: map[string]emulator.Key{cliAK: {Secret: cliSecret}}, Domain: p.Domain, Users: users, Deleted: deleted}
+	imsSrv := httptest.NewServer(ims)
+	t.Cleanup(imsSrv.Close)
+	sl := &lookupSlack{}
+	apiURL := sl.serve(t, p.Slack)
+	st := newStage(t, apiExtra, "owners: {endpoint: \""+imsSrv.URL+"\"}\n")
+	st.healthy()
+	st.env = map[string]string{"SLACK_LOOKUP_TOKEN": lookupSecret, "SLACK_API_URL": apiURL}
+	return st, ims, sl
+}
+
+// owner is the resolved owner of token id in s.
+func ownerOf(s *audit.Snapshot, id string) (*audit.TokenReport, *audit.GatewayReport) {
+	for i := range s.Gateways {
+		for j := range s.Gateways[i].Tokens {
+			if s.Gateways[i].Tokens[j].TokenID == id {
+				return &s.Gateways[i].Tokens[j], &s.Gateways[i]
+			}
+		}
+	}
+	return nil, nil
+}
+
+// Owners resolved end to end through the CLI: a creator who left is
+// orphaned and goes to the gateway's creator; one found by email gets her
+// Slack ID; lookups are made once per name, never carry a token value or a
+// key, and a lookup that fails — denied, throttled, slow, endless — leaves
+// owners unknown and never fails the audit.
+func TestOwnerResolution(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		apiExtra string
+		stage    func(ims *emulator.IMS, sl *lookupSlack)
+		check    func(t *testing.T, s *audit.Snapshot, ims *emulator.IMS, sl *lookupSlack)
+	}{
+		{name: "resolved", check: func(t *testing.T, s *audit.Snapshot, ims *emulator.IMS, sl *lookupSlack) {
+			bob, g := ownerOf(s, "tk-002")
+			if bob.Owner == nil || bob.Owner.Status != audit.OwnerLeft || !slicesHasRule(bob, audit.RuleOrphaned) ||
+				bob.Assignee == nil || bob.Assignee.As != audit.StepGatewayCreator || bob.Assignee.To[0].SlackID != "U0DAVE001" || g.Creator == nil {
+				t.Errorf("bob's token: owner %+v, assignee %+v, findings %+v", bob.Owner, bob.Assignee, bob.Findings)
+			}
+			erin, _ := ownerOf(s, "tk-011")
+			if erin.Owner == nil || erin.Owner.SlackID != "U0ERIN001" || erin.Owner.Via != audit.ViaEmail {
+				t.Errorf("erin: %+v", erin.Owner)
+			}
+			alice, _ := ownerOf(s, "tk-001")
+			if alice.Owner == nil || alice.Owner.Status != audit.OwnerActive || alice.Owner.SlackID != "" || alice.Owner.NoSlack != "no Slack user has their email" {
+				t.Errorf("alice (no mention here, no Slack user by her email): %+v", alice.Owner)
+			}
+			seen := map[string]int{}
+			for _, c := range ims.Calls() {
+				if c.Action == "GetUser" {
+					seen[c.Param]++
+				}
+			}
+			for name, n := range seen {
+				if n != 1 {
+					t.Errorf("GetUser %s asked %d times, want once", name, n)
+				}
+			}
+		}},
+		{name: "IMS denied", stage: func(ims *emulator.IMS, _ *lookupSlack) {
+			ims.Keys[cliAK] = emulator.Key{Secret: cliSecret, Actions: []string{}}
+		}, check: func(t *testing.T, s *audit.Snapshot, ims *emulator.IMS, _ *lookupSlack) {
+			tk, _ := ownerOf(s, "tk-002")
+			if tk.Owner.Status != audit.OwnerUnknown || !strings.Contains(tk.OwnerError, "NoPermission") || s.Summary.OwnersUnknown == 0 || slicesHasRule(tk, audit.RuleOrphaned) {
+				t.Errorf("denied: %+v %q (unknown %d)", tk.Owner, tk.OwnerError, s.Summary.OwnersUnknown)
+			}
+			if n := len(ims.Calls()); n > 2 {
+				t.Errorf("%d IMS calls after a denial, want it asked once and then said", n)
+			}
+		}},
+		{name: "IMS throttled", stage: func(ims *emulator.IMS, _ *lookupSlack) { ims.Fail = http.StatusServiceUnavailable },
+			check: func(t *testing.T, s *audit.Snapshot, _ *emulator.IMS, _ *lookupSlack) {
+				if tk, _ := ownerOf(s, "tk-001"); tk.Owner.Status != audit.OwnerUnknown || tk.OwnerError == "" {
+					t.Errorf("throttled: %+v %q", tk.Owner, tk.OwnerError)
+				}
+			}},
+		{name: "IMS slow", apiExtra: ", timeout: 300ms", stage: func(ims *emulator.IMS, _ *lookupSlack) { ims.Delay = 5 * time.Second },
+			check: func(t *testing.T, s *audit.Snapshot, _ *emulator.IMS, _ *lookupSlack) {
+				if tk, _ := ownerOf(s, "tk-001"); tk.Owner.Status != audit.OwnerUnknown {
+					t.Errorf("slow: %+v", tk.Owner)
+				}
+			}},
+		{name: "a recycle bin that never ends", stage: func(ims *emulator.IMS, _ *lookupSlack) { ims.EndlessRecycleBin = true },
+			check: func(t *testing.T, s *audit.Snapshot, _ *emulator.IMS, _ *lookupSlack) {
+				if tk, _ := ownerOf(s, "tk-002"); tk.Owner.Status != audit.OwnerUnknown || !strings.Contains(tk.OwnerError, "does not end") {
+					t.Errorf("endless: %+v %q", tk.Owner, tk.OwnerError)
+				}
+			}},
+		{name: "Slack lookup denied", stage: func(_ *emulator.IMS, sl *lookupSlack) { sl.fail = "missing_scope" },
+			check: func(t *testing.T, s *audit.Snapshot, _ *emulator.IMS, sl *lookupSlack) {
+				erin, _ := ownerOf(s, "tk-011")
+				if erin.Owner.Status != audit.OwnerActive || erin.Owner.SlackID != "" || !strings.Contains(erin.Owner.NoSlack, "missing_scope") {
+					t.Errorf("lookup denied: %+v", erin.Owner)
+				}
+				if len(sl.asked) != 1 {
+					t.Errorf("asked Slack %d times after a denial, want once", len(sl.asked))
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st, ims, sl := ownerStage(t, tc.apiExtra)
+			if tc.stage != nil {
+				tc.stage(ims, sl)
+			}
+			code, out, errb := st.run(t, day1)
+			if code != exitOK {
+				t.Fatalf("exit %d, want 0: a lookup never fails the audit\n%s%s", code, out, errb)
+			}
+			s := st.snapshot(t, day1Key)
+			if s == nil {
+				t.Fatal("no snapshot")
+			}
+			tc.check(t, s, ims, sl)
+			for _, c := range ims.Calls() {
+				if strings.Contains(c.Param, "SECRET") || strings.Contains(c.Param, cliSecret) {
+					t.Errorf("an IMS request carried a secret: %+v", c)
+				}
+			}
+			for _, e := range sl.asked {
+				if !strings.HasSuffix(e, "@acme.example") {
+					t.Errorf("Slack was asked %q", e)
+				}
+			}
+			st.leaks(t, out, errb)
+			if strings.Contains(out+errb, lookupSecret) {
+				t.Error("the lookup token left the process")
+			}
+		})
+	}
+}
+
+func slicesHasRule(t *audit.TokenReport, r audit.Rule) bool {
+	for _, f := range t.Findings {
+		if f.Rule == r {
+			return true
+		}
+	}
+	return false
+}
