@@ -50,10 +50,13 @@ type Options struct {
 	Sleep   func(ctx context.Context, d time.Duration) error
 }
 
-// Client reads RAM users.
+// Client reads RAM users. It is safe for concurrent use.
 type Client struct {
-	o  Options
-	cl *openapi.Client
+	o Options
+	// The SDK's RPC path is not safe for concurrent calls on one client:
+	// each call reads and clears the client's Headers (GetRpcHeaders). Each
+	// call borrows a client of its own from pool.
+	pool sync.Pool
 
 	domainOnce sync.Once
 	domain     string
@@ -73,13 +76,41 @@ func New(o Options) (*Client, error) {
 	}
 	hc := safehttp.NewClient(safehttp.Options{Timeout: o.Timeout, MaxBody: 256 << 10})
 	ms := int(o.Timeout / time.Millisecond)
-	cl, err := openapi.NewClient(&openapi.Config{Endpoint: dara.String(u.Host), Protocol: dara.String(u.Scheme), Credential: o.Credential,
-		ConnectTimeout: dara.Int(ms), ReadTimeout: dara.Int(ms), HttpClient: doer{hc}})
-	if err != nil {
-		return nil, fmt.Errorf("ims: %w", err)
+	mk := func() (*openapi.Client, error) {
+		cl, err := openapi.NewClient(&openapi.Config{Endpoint: dara.String(u.Host), Protocol: dara.String(u.Scheme), Credential: o.Credential,
+			ConnectTimeout: dara.Int(ms), ReadTimeout: dara.Int(ms), HttpClient: doer{hc}})
+		if err != nil {
+			return nil, fmt.Errorf("ims: %w", err)
+		}
+		cl.DisableSDKError = dara.Bool(true)
+		return cl, nil
 	}
-	cl.DisableSDKError = dara.Bool(true)
-	return &Client{o: o, cl: cl}, nil
+	cl, err := mk()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{o: o}
+	c.pool.New = func() any {
+		cl, err := mk()
+		if err != nil {
+			return err
+		}
+		return cl
+	}
+	c.pool.Put(cl)
+	return c, nil
+}
+
+// borrow takes a client for one call; give it back with c.pool.Put.
+func (c *Client) borrow() (*openapi.Client, error) {
+	switch v := c.pool.Get().(type) {
+	case *openapi.Client:
+		return v, nil
+	case error:
+		return nil, v
+	default:
+		return nil, errors.New("ims: no client")
+	}
 }
 
 type doer struct{ c *http.Client }
@@ -227,7 +258,12 @@ func (c *Client) call(ctx context.Context, action string, query map[string]strin
 		var ae *audit.APIError
 		return errors.As(err, &ae) && ae.Retryable, 0
 	}, func() error {
-		res, err := c.cl.CallApiWithCtx(ctx, params, &openapi.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
+		cl, err := c.borrow()
+		if err != nil {
+			return err
+		}
+		res, err := cl.CallApiWithCtx(ctx, params, &openapi.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
+		c.pool.Put(cl)
 		if err != nil {
 			return translate(action, err, sc)
 		}

@@ -3,8 +3,10 @@ package ims
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,6 +74,43 @@ func TestUsers(t *testing.T) {
 	}
 	if calls[3].Param != "UserPrincipalName eq bob@acme.onaliyun.com" {
 		t.Errorf("the recycle bin's filter: %+v", calls[3])
+	}
+}
+
+// One client serves calls in flight at once (the fleet resolves owners
+// concurrently): under -race this fails when calls share the SDK's client,
+// whose RPC path writes a field of it on every call.
+func TestConcurrentCalls(t *testing.T) {
+	t.Parallel()
+	s := &emulator.IMS{Domain: "acme.onaliyun.com",
+		Users: map[string]emulator.IMSUser{"alice@acme.onaliyun.com": {UserID: "2001"}}}
+	c := stand(t, s)
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Go(func() {
+			var err error
+			if i%2 == 0 {
+				var u User
+				if u, err = c.User(ctx, "alice@acme.onaliyun.com"); err == nil && u.UserID != "2001" {
+					err = fmt.Errorf("user %+v", u)
+				}
+			} else {
+				_, err = c.InRecycleBin(ctx, "bob@acme.onaliyun.com")
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := len(s.Calls()); n != 16 {
+		t.Errorf("%d calls reached IMS, want 16", n)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
@@ -62,7 +63,11 @@ type Options struct {
 
 // Client sends figures to CloudMonitor.
 type Client struct {
-	o  Options
+	o Options
+	// mu serializes calls: the SDK's RPC path reads and clears a field of
+	// the client on every call (GetRpcHeaders), so one client cannot carry
+	// two calls at once. A run sends its metrics one call after another.
+	mu sync.Mutex
 	cl *openapi.Client
 }
 
@@ -182,7 +187,9 @@ func (c *Client) put(ctx context.Context, batch []Entry, at time.Time) error {
 		var p passing
 		return errors.As(err, &p), 0
 	}, func() error {
+		c.mu.Lock()
 		res, err := c.cl.CallApiWithCtx(ctx, params, &openapi.OpenApiRequest{Query: q}, &dara.RuntimeOptions{})
+		c.mu.Unlock()
 		if err != nil {
 			return sc.Err(translate(err))
 		}
