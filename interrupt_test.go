@@ -63,13 +63,21 @@ func TestSIGTERMWritesWhatItHas(t *testing.T) {
 				}
 				return n
 			}
-			for deadline := time.Now().Add(30 * time.Second); listed() < 6-len(tc.hanging); {
+			hanging := func() int {
+				n := 0
+				for _, id := range tc.hanging {
+					if st.emu.Arrived(st.gateway(id).Fail) > 0 {
+						n++
+					}
+				}
+				return n
+			}
+			for deadline := time.Now().Add(30 * time.Second); listed() < 6-len(tc.hanging) || hanging() < len(tc.hanging); {
 				if time.Now().After(deadline) {
-					t.Fatalf("the run never listed the gateways that answer:\n%s", out.String())
+					t.Fatalf("the run never listed the gateways (%d answered, %d hanging):\n%s", listed(), hanging(), out.String())
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			time.Sleep(200 * time.Millisecond) // the hanging listings are sent
 			signalled := time.Now()
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			done := make(chan error, 1)

@@ -478,6 +478,14 @@ func (s *Server) Edit(f func()) {
 	f()
 }
 
+// Arrived is how many calls have reached the injected failure f so far
+// (those it delays are counted on arrival).
+func (s *Server) Arrived(f *Failure) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return f.calls
+}
+
 // fail applies an injected failure; it returns true when it answered.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, action string, f *Failure) bool {
 	if f == nil {
