@@ -81,6 +81,13 @@ func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(stri
 	if cfg.Actions.Enabled {
 		r.Actions = actions.Source{Store: store, Policy: actionsPolicy(cfg), Now: now}
 	}
+	if rt := cfg.Actions.Retire; rt.Enabled {
+		d, err := newDeleter(cfg, cred)
+		if err != nil {
+			return nil, "", err
+		}
+		r.Retirer = actions.Retirer{Store: store, Policy: actionsPolicy(cfg), Schedule: rt.RetirePolicy, Deleter: d, Logger: log}
+	}
 	if router != nil {
 		r.Notifier = &notify.Dispatcher{Notifiers: []notify.Notifier{router}, Claims: store, Logger: log, Now: now, LeaseSkew: cfg.Schedule.ClockSkew}
 	}
@@ -264,7 +271,7 @@ var sinks = []struct {
 			if err != nil {
 				return nil, fmt.Errorf("webhooks[%d] (%s): %w", i, cfg.Webhooks[i].Name, err)
 			}
-			return w, nil
+			return w.Splitting(), nil
 		},
 		needs: func(cfg *config.Config, i int) []string {
 			return []string{cfg.Webhooks[i].URLEnv, cfg.Webhooks[i].SecretEnv}
@@ -479,7 +486,7 @@ func newWebhook(w config.Webhook, getenv func(string) string, log *slog.Logger) 
 		return nil, fmt.Errorf("%s is not set (it holds the secret the posts are signed with)", w.SecretEnv)
 	}
 	return webhook.New(webhook.Options{URL: url, URLEnv: w.URLEnv, Secret: secret, Destination: "webhook:" + w.Name,
-		HTTPClient: webhook.NewHTTPClient(sinkTimeout), Logger: log, Sleep: retrySleep})
+		Events: w.Mode == config.WebhookEvents, HTTPClient: webhook.NewHTTPClient(sinkTimeout), Logger: log, Sleep: retrySleep})
 }
 
 // previewPlan is the Slack messages of the run — the main report, each

@@ -45,24 +45,41 @@ type BaselineGateway struct {
 	WorkspaceName string          `json:"workspaceName,omitempty"`
 	GatewayID     string          `json:"gatewayId"`
 	GatewayName   string          `json:"gatewayName,omitempty"`
+	Kind          string          `json:"kind,omitempty"`
 	AuditedAt     time.Time       `json:"auditedAt"`
 	Tokens        []BaselineToken `json:"tokens"`
 }
 
 // BaselineToken is a token and its active findings.
 type BaselineToken struct {
-	TokenID  string            `json:"tokenId"`
-	Name     string            `json:"name"`
-	Findings []BaselineFinding `json:"findings"`
+	TokenID   string            `json:"tokenId"`
+	Name      string            `json:"name"`
+	CreatedBy string            `json:"createdBy,omitempty"`
+	Findings  []BaselineFinding `json:"findings"`
+	// Resolved are the token's findings resolved in the last
+	// KeepResolved: one that comes back is reopened, not new.
+	Resolved []BaselineResolved `json:"resolved,omitempty"`
 }
+
+// BaselineResolved is a finding that was resolved, and when.
+type BaselineResolved struct {
+	Rule     Rule      `json:"rule"`
+	At       time.Time `json:"at"`
+	Reopened int       `json:"reopened,omitempty"`
+}
+
+// KeepResolved is how long the baseline remembers a resolved finding.
+const KeepResolved = 90 * Day
 
 // BaselineFinding is the part of a finding that change tracking compares.
 type BaselineFinding struct {
 	Rule     Rule     `json:"rule"`
 	Severity Severity `json:"severity"`
 	Stage    string   `json:"stage,omitempty"`
-	// Since is when the finding was first seen (its firstSeen).
-	Since *time.Time `json:"since,omitempty"`
+	// Since is when the finding was first seen (its firstSeen); Reopened
+	// how often it came back.
+	Since    *time.Time `json:"since,omitempty"`
+	Reopened int        `json:"reopened,omitempty"`
 }
 
 func (g BaselineGateway) key() string {
@@ -70,7 +87,8 @@ func (g BaselineGateway) key() string {
 }
 
 func (g BaselineGateway) report() GatewayReport {
-	return GatewayReport{AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName, GatewayID: g.GatewayID, GatewayName: g.GatewayName}
+	return GatewayReport{AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName, GatewayID: g.GatewayID, GatewayName: g.GatewayName,
+		Kind: g.Kind}
 }
 
 // BaselineOf is the baseline a snapshot would be on its own: each gateway it
@@ -88,10 +106,13 @@ func BaselineOf(s *Snapshot) *Baseline {
 func baselineGateway(g GatewayReport, at time.Time) BaselineGateway {
 	bg := BaselineGateway{AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, WorkspaceName: g.WorkspaceName,
 		GatewayID: g.GatewayID, GatewayName: g.GatewayName, AuditedAt: at, Tokens: make([]BaselineToken, 0, len(g.Tokens))}
+	if k := KindOf(g.Kind); k != KindLivy {
+		bg.Kind = k
+	}
 	for _, t := range g.Tokens {
-		bt := BaselineToken{TokenID: t.TokenID, Name: t.Name, Findings: make([]BaselineFinding, 0, len(t.Findings))}
+		bt := BaselineToken{TokenID: t.TokenID, Name: t.Name, CreatedBy: t.CreatedBy, Findings: make([]BaselineFinding, 0, len(t.Findings))}
 		for _, f := range t.Findings {
-			bt.Findings = append(bt.Findings, BaselineFinding{Rule: f.Rule, Severity: f.Severity, Stage: f.Stage, Since: f.FirstSeen})
+			bt.Findings = append(bt.Findings, BaselineFinding{Rule: f.Rule, Severity: f.Severity, Stage: f.Stage, Since: f.FirstSeen, Reopened: f.Reopened})
 		}
 		bg.Tokens = append(bg.Tokens, bt)
 	}
@@ -133,9 +154,45 @@ type nextEntry struct {
 
 func (e nextEntry) gateway(at time.Time) BaselineGateway {
 	if e.cur != nil {
-		return baselineGateway(*e.cur, at)
+		bg := baselineGateway(*e.cur, at)
+		if e.old != nil {
+			remember(&bg, e.old, at)
+		}
+		return bg
 	}
 	return *e.old
+}
+
+// remember carries into bg the findings its tokens had in old and have no
+// more (resolved at at), and those old still remembers (for KeepResolved),
+// unless they came back.
+func remember(bg *BaselineGateway, old *BaselineGateway, at time.Time) {
+	prev := map[string]*BaselineToken{}
+	for i := range old.Tokens {
+		prev[old.Tokens[i].TokenID] = &old.Tokens[i]
+	}
+	for i := range bg.Tokens {
+		t := &bg.Tokens[i]
+		pt, ok := prev[t.TokenID]
+		if !ok {
+			continue
+		}
+		open := map[Rule]bool{}
+		for _, f := range t.Findings {
+			open[f.Rule] = true
+		}
+		for _, r := range pt.Resolved {
+			if !open[r.Rule] && at.Sub(r.At) < KeepResolved {
+				t.Resolved = append(t.Resolved, r)
+			}
+		}
+		for _, f := range pt.Findings {
+			if !open[f.Rule] && !slices.ContainsFunc(t.Resolved, func(r BaselineResolved) bool { return r.Rule == f.Rule }) {
+				t.Resolved = append(t.Resolved, BaselineResolved{Rule: f.Rule, At: at.UTC(), Reopened: f.Reopened})
+			}
+		}
+		slices.SortFunc(t.Resolved, func(a, b BaselineResolved) int { return cmp.Compare(a.Rule, b.Rule) })
+	}
 }
 
 // nextGateways are the gateways of the next baseline (see NextBaseline),
@@ -152,7 +209,7 @@ func nextGateways(prev *Baseline, cur *Snapshot) []nextEntry {
 		g := &cur.Gateways[i]
 		k := g.Ref().Key()
 		if g.Error == nil {
-			out = append(out, nextEntry{key: k, cur: g})
+			out = append(out, nextEntry{key: k, cur: g, old: old[k]})
 		} else if pg, ok := old[k]; ok {
 			out = append(out, nextEntry{key: k, old: pg})
 		}

@@ -69,7 +69,30 @@ type Change struct {
 	// Since is when the gateway was last audited, when that is before the
 	// previous audit (it could not be audited in between).
 	Since *time.Time `json:"since,omitempty"`
+	// Kind is the gateway's kind when it is not livy.
+	Kind string `json:"kind,omitempty"`
+	// Fingerprint names the finding (audit.Fingerprint); FirstSeen,
+	// FirstSeenAtLeast and Reopened are its lifecycle (Finding's), for a
+	// resolved one as the baseline had them.
+	Fingerprint      string     `json:"fingerprint,omitempty"`
+	FirstSeen        *time.Time `json:"firstSeen,omitempty"`
+	FirstSeenAtLeast bool       `json:"firstSeenAtLeast,omitempty"`
+	Reopened         int        `json:"reopened,omitempty"`
+	// How says how a resolved or removed finding ended: HowFixed,
+	// HowSuppressed, HowSnoozed, HowOutOfScope, HowTokenDeleted.
+	How string `json:"how,omitempty"`
+	// CreatedBy is the token's creator (its owner), when known.
+	CreatedBy string `json:"createdBy,omitempty"`
 }
+
+// How a finding ended (Change.How).
+const (
+	HowFixed        = "fixed"
+	HowSuppressed   = "suppressed"
+	HowSnoozed      = "snoozed"
+	HowOutOfScope   = "outOfScope"
+	HowTokenDeleted = "tokenDeleted"
+)
 
 // ChangeCounts counts each kind of change.
 type ChangeCounts struct {
@@ -114,7 +137,7 @@ func Compare(cur *Snapshot, base *Baseline, baseErr error, expectEvery time.Dura
 		for _, g := range cur.Gateways {
 			for _, t := range g.Tokens {
 				for _, f := range t.Findings {
-					ch.New = append(ch.New, change(g, t.TokenID, t.Name, f, nil))
+					ch.New = append(ch.New, change(g, t.ref(), f, nil))
 				}
 			}
 		}
@@ -171,7 +194,7 @@ func (c comparison) gateway(g GatewayReport, pg BaselineGateway, had bool) {
 	if g.Error != nil {
 		for _, t := range pg.Tokens {
 			for _, f := range t.Findings {
-				c.ch.Unknown = append(c.ch.Unknown, change(g, t.TokenID, t.Name, f.finding(), c.since(pg)))
+				c.ch.Unknown = append(c.ch.Unknown, change(g, t.ref(), f.finding(), c.since(pg)))
 			}
 		}
 		return
@@ -197,7 +220,19 @@ func (c comparison) unlisted(cur *Snapshot, pg BaselineGateway) {
 	case fateUnknown:
 		for _, t := range pg.Tokens {
 			for _, f := range t.Findings {
-				c.ch.Unknown = append(c.ch.Unknown, change(pg.report(), t.TokenID, t.Name, f.finding(), c.since(pg)))
+				c.ch.Unknown = append(c.ch.Unknown, change(pg.report(), t.ref(), f.finding(), c.since(pg)))
+			}
+		}
+	case fateOutOfScope:
+		if cur.Scope.Partial {
+			return // a narrowed run looked at part of the scope only
+		}
+		// Taken out of the configured scope: its findings end here.
+		for _, t := range pg.Tokens {
+			for _, f := range t.Findings {
+				ch := change(pg.report(), t.ref(), f.finding(), c.since(pg))
+				ch.How = HowOutOfScope
+				c.ch.Resolved = append(c.ch.Resolved, ch)
 			}
 		}
 	case fateGone:
@@ -214,18 +249,20 @@ func (c comparison) unlisted(cur *Snapshot, pg BaselineGateway) {
 func removed(ch *Changes, g GatewayReport, gone map[string]BaselineToken, since *time.Time) {
 	for _, pt := range gone {
 		if len(pt.Findings) == 0 {
-			c := change(g, pt.TokenID, pt.Name, Finding{}, since)
+			c := change(g, pt.ref(), Finding{}, since)
 			c.Severity = nil
 			ch.Removed = append(ch.Removed, c)
 		}
 		for _, f := range pt.Findings {
-			ch.Removed = append(ch.Removed, change(g, pt.TokenID, pt.Name, f.finding(), since))
+			c := change(g, pt.ref(), f.finding(), since)
+			c.How = HowTokenDeleted
+			ch.Removed = append(ch.Removed, c)
 		}
 	}
 }
 
 func (f BaselineFinding) finding() Finding {
-	return Finding{Rule: f.Rule, Severity: f.Severity, Stage: f.Stage}
+	return Finding{Rule: f.Rule, Severity: f.Severity, Stage: f.Stage, FirstSeen: f.Since, Reopened: f.Reopened}
 }
 
 func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []BaselineFinding, hadToken bool, since *time.Time) {
@@ -237,7 +274,7 @@ func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []BaselineFi
 		if pf, ok := prevBy[f.Rule]; ok {
 			delete(prevBy, f.Rule)
 			if f.Severity > pf.Severity || StageRank(f.Stage) > StageRank(pf.Stage) {
-				c := change(g, t.TokenID, t.Name, f, since)
+				c := change(g, t.ref(), f, since)
 				c.From, c.FromSeverity, c.FromStage = pf.Rule, &pf.Severity, pf.Stage
 				ch.Escalated = append(ch.Escalated, c)
 			}
@@ -247,7 +284,7 @@ func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []BaselineFi
 		for _, pf := range prev {
 			if _, still := prevBy[pf.Rule]; still && escalates(pf.Rule, f.Rule) {
 				delete(prevBy, pf.Rule)
-				c := change(g, t.TokenID, t.Name, f, since)
+				c := change(g, t.ref(), f, since)
 				c.From, c.FromSeverity, c.FromStage = pf.Rule, &pf.Severity, pf.Stage
 				ch.Escalated = append(ch.Escalated, c)
 				escalated = true
@@ -255,16 +292,20 @@ func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []BaselineFi
 			}
 		}
 		if !escalated {
-			ch.New = append(ch.New, change(g, t.TokenID, t.Name, f, since))
+			ch.New = append(ch.New, change(g, t.ref(), f, since))
 		}
 	}
 	if hadToken {
 		for _, pf := range prev {
 			if _, left := prevBy[pf.Rule]; left {
-				c := change(g, t.TokenID, t.Name, pf.finding(), since)
+				c := change(g, t.ref(), pf.finding(), since)
+				c.How = HowFixed
 				for _, sf := range t.Suppressed {
 					if sf.Rule == pf.Rule {
-						c.Suppressed = sf.Reason
+						c.Suppressed, c.How = sf.Reason, HowSuppressed
+						if sf.SnoozedBy != "" {
+							c.How = HowSnoozed
+						}
 					}
 				}
 				ch.Resolved = append(ch.Resolved, c)
@@ -273,7 +314,27 @@ func compareToken(ch *Changes, g GatewayReport, t TokenReport, prev []BaselineFi
 	}
 }
 
-func change(g GatewayReport, tokenID, name string, f Finding, since *time.Time) Change {
+// tokenRef is the token a change is of.
+type tokenRef struct{ id, name, createdBy string }
+
+func (t TokenReport) ref() tokenRef   { return tokenRef{t.TokenID, t.Name, t.CreatedBy} }
+func (t BaselineToken) ref() tokenRef { return tokenRef{t.TokenID, t.Name, t.CreatedBy} }
+
+func change(g GatewayReport, t tokenRef, f Finding, since *time.Time) Change {
 	sev := f.Severity
-	return Change{AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, GatewayID: g.GatewayID, TokenID: tokenID, Name: name, Rule: f.Rule, Severity: &sev, Stage: f.Stage, Since: since}
+	tokenID := t.id
+	c := Change{AccountID: g.AccountID, AccountName: g.AccountName, Region: g.Region, WorkspaceID: g.WorkspaceID, GatewayID: g.GatewayID, TokenID: tokenID, Name: t.name,
+		Rule: f.Rule, Severity: &sev, Stage: f.Stage, Since: since, FirstSeen: f.FirstSeen, FirstSeenAtLeast: f.FirstSeenAtLeast, Reopened: f.Reopened, CreatedBy: t.createdBy}
+	if k := KindOf(g.Kind); k != KindLivy {
+		c.Kind = k
+	}
+	if f.Rule != "" {
+		c.Fingerprint = Fingerprint(g.Ref(), tokenID, f.Rule)
+	}
+	return c
+}
+
+// Ref is the gateway of the change.
+func (c *Change) Ref() GatewayRef {
+	return GatewayRef{AccountID: c.AccountID, Region: c.Region, WorkspaceID: c.WorkspaceID, GatewayID: c.GatewayID, Kind: c.Kind}
 }

@@ -33,6 +33,13 @@ func discovered(t time.Time, errs []ScopeError, gws ...GatewayResult) *Snapshot 
 	return BuildSnapshot(Collection{Gateways: gws, Errors: errs}, Evaluation{Now: t, Policy: DefaultPolicy(),
 		Scope: ScopeReport{Regions: []string{"cn-hangzhou"}}})
 }
+
+// narrowedSnap builds a snapshot of a narrowed run (an ad-hoc audit of
+// part of the scope).
+func narrowedSnap(t time.Time, gws ...GatewayResult) *Snapshot {
+	return BuildSnapshot(Collection{Gateways: gws}, Evaluation{Now: t, Policy: DefaultPolicy(), Scope: ScopeReport{Partial: true}})
+}
+
 func failed(ref GatewayRef) GatewayResult {
 	return GatewayResult{Ref: ref, Err: &APIError{Code: "ServiceUnavailable"}}
 }
@@ -71,7 +78,8 @@ func TestCompare(t *testing.T) {
 			discovered(t2, []ScopeError{{Region: "cn-hangzhou", WorkspaceID: "w-1", Code: "ServiceUnavailable"}}), map[string][]string{"unknown": {"tk:stale"}}},
 		{"region listing failed: unknown", snap(t1, ok(gwA, stale)), discovered(t2, []ScopeError{{Region: "cn-hangzhou", Code: "Throttling"}}), map[string][]string{"unknown": {"tk:stale"}}},
 		{"gateway gone from a listed workspace: removed", snap(t1, ok(gwA, stale), ok(gwB)), discovered(t2, nil, ok(gwB)), map[string][]string{"removed": {"tk:stale"}}},
-		{"gateway out of this run's scope: nothing", snap(t1, ok(gwA, stale), ok(gwB)), snap(t2, ok(gwB)), map[string][]string{}},
+		{"gateway taken out of the scope: resolved", snap(t1, ok(gwA, stale), ok(gwB)), snap(t2, ok(gwB)), map[string][]string{"resolved": {"tk:stale"}}},
+		{"gateway out of a narrowed run's scope: nothing", snap(t1, ok(gwA, stale), ok(gwB)), narrowedSnap(t2, ok(gwB)), map[string][]string{}},
 		{"unchanged", snap(t1, ok(gwA, stale)), snap(t2, ok(gwA, stale)), map[string][]string{}},
 	}
 	for _, tc := range tests {

@@ -32,12 +32,16 @@ type HistoryEntry struct {
 	Tokens         int          `json:"tokens"`
 	Errors         int          `json:"errors"`
 	Findings       map[Rule]int `json:"findings"`
+	// Lifecycle is what the run saw happen to findings (absent in entries
+	// of earlier releases, and of a first run).
+	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
 }
 
 // EntryOf summarises a snapshot.
 func EntryOf(s *Snapshot) HistoryEntry {
 	return HistoryEntry{RunID: s.RunID, AuditedAt: s.AuditedAt, Verdict: s.Verdict, Gateways: s.Summary.Gateways,
-		GatewaysFailed: s.Summary.GatewaysFailed, Tokens: s.Summary.Tokens, Errors: s.Summary.Errors, Findings: s.Summary.Findings}
+		GatewaysFailed: s.Summary.GatewaysFailed, Tokens: s.Summary.Tokens, Errors: s.Summary.Errors, Findings: s.Summary.Findings,
+		Lifecycle: LifecycleOf(s)}
 }
 
 // Next is the history with s added (replacing an entry of the same run),

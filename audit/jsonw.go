@@ -303,6 +303,18 @@ func (jw *jsonWriter) finding(member func(string), f *Finding) {
 		member("firstSeen")
 		jw.timePtr(f.FirstSeen)
 	}
+	if f.FirstSeenAtLeast {
+		member("firstSeenAtLeast")
+		jw.w.WriteString("true")
+	}
+	if f.Reopened != 0 {
+		member("reopened")
+		jw.w.WriteString(strconv.Itoa(f.Reopened))
+	}
+	if f.Fingerprint != "" {
+		member("fingerprint")
+		jw.str(f.Fingerprint)
+	}
 }
 
 // changes writes Changes at depth, the lists one entry at a time.
@@ -383,6 +395,30 @@ func (jw *jsonWriter) change(c *Change, depth int) {
 		if c.Since != nil {
 			member("since")
 			jw.timePtr(c.Since)
+		}
+		for _, f := range [...]struct{ k, v string }{{"kind", c.Kind}, {"fingerprint", c.Fingerprint}} {
+			if f.v != "" {
+				member(f.k)
+				jw.str(f.v)
+			}
+		}
+		if c.FirstSeen != nil {
+			member("firstSeen")
+			jw.timePtr(c.FirstSeen)
+		}
+		if c.FirstSeenAtLeast {
+			member("firstSeenAtLeast")
+			jw.w.WriteString("true")
+		}
+		if c.Reopened != 0 {
+			member("reopened")
+			jw.w.WriteString(strconv.Itoa(c.Reopened))
+		}
+		for _, f := range [...]struct{ k, v string }{{"how", c.How}, {"createdBy", c.CreatedBy}} {
+			if f.v != "" {
+				member(f.k)
+				jw.str(f.v)
+			}
 		}
 	})
 }

@@ -351,44 +351,92 @@ func names(ps []Person) string {
 	return strings.Join(out, ", ")
 }
 
-// firstSeen is when token tokenID of the gateway keyed gw had rule first:
-// the earlier audit's date of it (a baseline of an earlier release has
-// none: that audit's time), else this audit's time. The earlier baseline
-// is asked for once, at the first finding (the run reads it while the
-// fleet is listed).
-func (b *Builder) firstSeen(gw, tokenID string, r Rule) *time.Time {
-	if b.prev == nil {
-		b.prev = map[string]map[Rule]time.Time{}
-		if b.ev.Earlier != nil {
-			if base := b.ev.Earlier(); base != nil {
-				for _, g := range base.Gateways {
-					for _, t := range g.Tokens {
-						m := map[Rule]time.Time{}
-						for _, f := range t.Findings {
-							at := g.AuditedAt
-							if f.Since != nil {
-								at = *f.Since
-							}
-							m[f.Rule] = at.UTC()
-						}
-						b.prev[g.key()+"/"+t.TokenID] = m
-					}
+// prior is what the earlier audit knew of one finding: open since Since
+// (At: the audit's time, when the baseline kept no date: an earlier
+// release), or resolved (a Reopened count carried either way).
+type prior struct {
+	open     bool
+	since    time.Time
+	atLeast  bool
+	reopened int
+}
+
+// priors reads the earlier baseline once, at the first finding (the run
+// reads it while the fleet is listed).
+func (b *Builder) priors() map[string]map[Rule]prior {
+	if b.prev != nil {
+		return b.prev
+	}
+	b.prev = map[string]map[Rule]prior{}
+	if b.ev.Earlier == nil {
+		return b.prev
+	}
+	base := b.ev.Earlier()
+	if base == nil {
+		return b.prev
+	}
+	for _, g := range base.Gateways {
+		for _, t := range g.Tokens {
+			m := map[Rule]prior{}
+			for _, r := range t.Resolved {
+				m[r.Rule] = prior{reopened: r.Reopened}
+			}
+			for _, f := range t.Findings {
+				p := prior{open: true, since: g.AuditedAt.UTC(), atLeast: true, reopened: f.Reopened}
+				if f.Since != nil {
+					p.since, p.atLeast = f.Since.UTC(), false
 				}
+				m[f.Rule] = p
+			}
+			b.prev[g.key()+"/"+t.TokenID] = m
+		}
+	}
+	return b.prev
+}
+
+// lifecycle dates finding f of token tokenID of gateway g and names it:
+// a finding the earlier audit had open keeps its firstSeen and reopened
+// count (at least that audit's time, when the baseline kept no date), and
+// an escalation keeps the firstSeen of what it escalates; one it had
+// resolved is reopened (firstSeen now, reopened one more); any other is
+// first seen now.
+func (b *Builder) lifecycle(g GatewayRef, tokenID string, f *Finding) {
+	f.Fingerprint = Fingerprint(g, tokenID, f.Rule)
+	first := b.now
+	f.FirstSeenAtLeast, f.Reopened = false, 0
+	priors := b.priors()[g.Key()+"/"+tokenID]
+	p, ok := priors[f.Rule]
+	if !ok {
+		// An escalation (expiring, stale or unused, now expired) goes on
+		// from the finding it escalates.
+		for r, q := range priors {
+			if q.open && escalates(r, f.Rule) && (!ok || q.since.Before(p.since)) {
+				p, ok = prior{open: true, since: q.since, atLeast: q.atLeast}, true
 			}
 		}
 	}
-	first := b.now
-	if since, ok := b.prev[gw+"/"+tokenID][r]; ok && !since.IsZero() && since.Before(b.now) {
-		first = since
+	if ok {
+		switch {
+		case !p.open:
+			f.Reopened = p.reopened + 1
+		case !p.since.IsZero() && p.since.Before(b.now):
+			first, f.FirstSeenAtLeast, f.Reopened = p.since, p.atLeast, p.reopened
+		default:
+			f.Reopened = p.reopened
+		}
 	}
-	return &first
+	f.FirstSeen = &first
 }
 
-// dateAndAssign dates a token's findings and says who it is for.
+// dateAndAssign dates and names a token's findings (and its suppressed
+// ones) and says who it is for.
 func (b *Builder) dateAndAssign(g *GatewayReport, t *TokenReport) {
-	key := g.Ref().Key()
+	ref := g.Ref()
 	for k := range t.Findings {
-		t.Findings[k].FirstSeen = b.firstSeen(key, t.TokenID, t.Findings[k].Rule)
+		b.lifecycle(ref, t.TokenID, &t.Findings[k])
+	}
+	for k := range t.Suppressed {
+		t.Suppressed[k].Fingerprint = Fingerprint(ref, t.TokenID, t.Suppressed[k].Rule)
 	}
 	if a := b.ev.Assignment; a != nil && len(t.Findings) > 0 {
 		t.Assignee = assign(g, t, a.resolved(), b.now)

@@ -48,6 +48,9 @@ type Snapshot struct {
 	// snooze capped at actions.maxSnooze, a record that could not be read.
 	// Absent when there is nothing to say.
 	ActionsWarnings []string `json:"actionsWarnings,omitempty"`
+	// Retire is what the run did with the marks for deletion
+	// (actions.retire): scheduled, told, deleted, ended.
+	Retire *RetireReport `json:"retire,omitempty"`
 }
 
 // ActionReport is one action attempted from Slack, allowed or refused: who
@@ -196,6 +199,9 @@ type Summary struct {
 	// (with owners.resolve): reported apart, not as a finding.
 	OwnersUnknown int           `json:"ownersUnknown,omitempty"`
 	Changes       *ChangeCounts `json:"changes,omitempty"`
+	// Remediation is the last 30 days' figures (a full run that kept its
+	// history): opened, resolved, how long to resolve.
+	Remediation *Remediation `json:"remediation,omitempty"`
 }
 
 // ActiveFindings is the number of findings that are not suppressed.
@@ -446,8 +452,9 @@ type Builder struct {
 	// Finish changed for it.
 	reuse   reuse
 	amended []GatewayReport
-	// prev are the earlier audit's findings' dates, by gateway/token.
-	prev map[string]map[Rule]time.Time
+	// prev is what the earlier audit knew of each finding, by
+	// gateway/token and rule.
+	prev map[string]map[Rule]prior
 }
 
 // Unsuppressed is how many tokens' suppressions were not matched because
@@ -925,7 +932,13 @@ func (s *Snapshot) WriteWith(w io.Writer, encoded EncodedGateway) error {
 		}
 		if len(s.ActionsWarnings) > 0 {
 			member("actionsWarnings")
-			err = jw.value(s.ActionsWarnings, 1)
+			if err = jw.value(s.ActionsWarnings, 1); err != nil {
+				return
+			}
+		}
+		if s.Retire != nil {
+			member("retire")
+			err = jw.value(s.Retire, 1)
 		}
 	})
 	if err != nil {

@@ -197,6 +197,14 @@ type Finding struct {
 	// FirstSeen is the audit time this finding was first seen on the token
 	// (set by Compare, carried in the baseline).
 	FirstSeen *time.Time `json:"firstSeen,omitempty"`
+	// FirstSeenAtLeast says that FirstSeen is the earliest audit known to
+	// have seen it (a baseline of an earlier release kept no date): the
+	// finding is at least that old.
+	FirstSeenAtLeast bool `json:"firstSeenAtLeast,omitempty"`
+	// Reopened counts how often the finding came back after it was
+	// resolved; Fingerprint names it from run to run (audit.Fingerprint).
+	Reopened    int    `json:"reopened,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // Fingerprint names one finding — a rule on a token of a gateway —

@@ -125,7 +125,7 @@ func EncodeDestination(dest string) string {
 	return b.String()
 }
 
-// claim claims the delivery dl of kind for the run: it returns the claim
+// claim claims the delivery dl of kind for the run, its chain at base: it returns the claim
 // held, or why this attempt does not send (or, with a nil claim and no
 // status, why it sends without one).
 //
@@ -136,8 +136,7 @@ func EncodeDestination(dest string) string {
 // fails saying so, so that the run is retried rather than told all is
 // well. Before sending what an earlier attempt may have sent (an uncertain
 // or stale claim), a sink that can look (the Slack bot) looks first.
-func (d *Dispatcher) claim(ctx context.Context, run delivery.Run, kind string, dl Delivery) (*claim, refusal) {
-	base := ClaimBase(run.Key, kind, dl.Destination)
+func (d *Dispatcher) claim(ctx context.Context, run delivery.Run, kind, base string, dl Delivery) (*claim, refusal) {
 	lease := d.now().Add(defaultLease)
 	if dl, ok := ctx.Deadline(); ok {
 		// By d.now's clock, as every other attempt reads it (the deadline

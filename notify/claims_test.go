@@ -22,14 +22,14 @@ func TestLeaseIsOnTheDispatchersClock(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	run := delivery.Run{RunID: "audit-1", Key: "2026/11/27/x.json"}
-	first, why := d.claim(ctx, run, "report", Delivery{Destination: "slack"})
+	first, why := d.claim(ctx, run, "report", ClaimBase(run.Key, "report", "slack"), Delivery{Destination: "slack"})
 	if first == nil || why.status != "" {
 		t.Fatalf("first attempt: %+v %+v", first, why)
 	}
 	if !first.rec.LeaseEnds.After(ahead) {
 		t.Fatalf("lease ends %s, before the dispatcher's now %s: written by another clock", first.rec.LeaseEnds, ahead)
 	}
-	second, why := d.claim(ctx, run, "report", Delivery{Destination: "slack"})
+	second, why := d.claim(ctx, run, "report", ClaimBase(run.Key, "report", "slack"), Delivery{Destination: "slack"})
 	if second != nil || slept == 0 {
 		t.Errorf("second attempt: claim %+v (%+v), waited %d times; want it to wait on the held claim, not take it over", second, why, slept)
 	}

@@ -41,6 +41,28 @@ type Delivery struct {
 	// history): a retry looks before it sends what an earlier attempt may
 	// have sent.
 	Posted func(ctx context.Context, since time.Time) (bool, error)
+	// Parts, when set (instead of Send), are sent one by one, each claimed
+	// and recorded on its own, across runs (a JSON webhook in events mode:
+	// one post per finding event): a part delivered is never sent again,
+	// one that failed is sent by the next attempt, one that went out with
+	// no answer is not sent again blindly.
+	Parts []Part
+}
+
+// Part is one part of a delivery sent on its own.
+type Part struct {
+	// ID names the part, the same in every run that sends it (an event's
+	// ID): its claim is named after it and the destination.
+	ID   string
+	Send func(ctx context.Context) error
+}
+
+// Splitter is a Sender that sends a report in parts (a JSON webhook in
+// events mode): Parts are the report's, none when there is nothing to
+// send.
+type Splitter interface {
+	Sender
+	Parts(r *Report) ([]Part, error)
 }
 
 // Looker is a Sender that can look at its destination for a message it

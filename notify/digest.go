@@ -55,6 +55,15 @@ type Digest struct {
 	Changes []NamedChange
 	// ChangeCounts says the changes' counts ("" without a comparison).
 	ChangeCounts string
+	// Events are the changes as findings' lifecycle events (audit.Events):
+	// what the destination has not been told.
+	Events []audit.Event
+	// Retire is what the run did with the marks for deletion
+	// (actions.retire) within the destination's slice; nil without.
+	Retire *RetireView
+	// Remediation is the remediation line ("30 d: 14 opened · 11 fixed ·
+	// median 2d 4h to fix · oldest open 41d"); "" without history.
+	Remediation string
 	// ActionsWarnings are the warnings of the record of actions, the
 	// first few.
 	ActionsWarnings []string
@@ -114,6 +123,11 @@ func NewDigest(s *audit.Snapshot, loc delivery.Locations) *Digest {
 	d.Snoozed = snoozed(s)
 	d.NeedsAction = needsAction(s)
 	d.Changes = namedChanges(s)
+	d.Events = audit.Events(s)
+	d.Retire = retireView(s, nil)
+	if r := s.Summary.Remediation; r != nil {
+		d.Remediation = r.Line()
+	}
 	d.Users = slackUsers(s)
 	d.NoOwner, d.Escalations = assignees(s)
 	if c := s.Changes; c != nil && c.Previous != nil {

@@ -136,7 +136,10 @@ func (d *Dispatcher) deliver(ctx context.Context, run delivery.Run, kind string,
 		out.Status, out.Detail = delivery.StatusSkipped, dl.Skip
 		return out
 	}
-	c, why := d.claim(ctx, run, kind, dl)
+	if len(dl.Parts) > 0 {
+		return d.deliverParts(ctx, run, kind, dl)
+	}
+	c, why := d.claim(ctx, run, kind, ClaimBase(run.Key, kind, dl.Destination), dl)
 	switch {
 	case why.status != "":
 		out.Status, out.Detail = why.status, why.detail
@@ -158,6 +161,74 @@ func (d *Dispatcher) deliver(ctx context.Context, run delivery.Run, kind string,
 		out.Status = delivery.StatusDelivered
 	}
 	return out
+}
+
+// PartClaimBase is the key every record of a part's claim starts with:
+// one per destination and part, whatever the run (a part a run delivered
+// is never sent again by a later one).
+func PartClaimBase(dest, partID string) string {
+	return "ledger/parts/" + EncodeDestination(dest) + "/" + EncodeDestination(partID)
+}
+
+// deliverParts claims, sends and records each part of dl on its own; the
+// delivery is delivered when every part is (now or by an earlier attempt)
+// or went out with no answer (never sent again), and failed when a part
+// failed: the next attempt sends what is left.
+func (d *Dispatcher) deliverParts(ctx context.Context, run delivery.Run, kind string, dl Delivery) delivery.Result {
+	out := delivery.Result{Destination: dl.Destination, Status: delivery.StatusDelivered}
+	var sent, earlier, uncertain int
+	var failed []string
+	for _, p := range dl.Parts {
+		one := Delivery{Destination: dl.Destination, Send: p.Send}
+		c, why := d.claim(ctx, run, kind, PartClaimBase(dl.Destination, p.ID), one)
+		switch why.status {
+		case delivery.StatusAlready:
+			earlier++
+			continue
+		case delivery.StatusUncertain:
+			uncertain++
+			continue
+		case delivery.StatusFailed:
+			failed = append(failed, p.ID+": "+why.detail)
+			continue
+		}
+		err := d.send(ctx, one)
+		var ue *UncertainError
+		switch {
+		case errors.As(err, &ue):
+			c.settle(ctx, stateUncertain, err.Error())
+			d.logger().Warn("part uncertain; not sent again", "destination", dl.Destination, "part", p.ID, "detail", err.Error())
+			uncertain++
+		case err != nil:
+			c.settle(ctx, stateReleased, err.Error())
+			failed = append(failed, p.ID+": "+err.Error())
+		default:
+			c.settle(ctx, stateDelivered, "")
+			sent++
+		}
+	}
+	out.Detail = partsDetail(len(dl.Parts), sent, earlier, uncertain, failed)
+	if len(failed) > 0 {
+		out.Status = delivery.StatusFailed
+	}
+	return out
+}
+
+// partsDetail says what became of a delivery's parts.
+func partsDetail(n, sent, earlier, uncertain int, failed []string) string {
+	var parts []string
+	parts = append(parts, fmt.Sprintf("%d of %d parts sent", sent, n))
+	if earlier > 0 {
+		parts = append(parts, fmt.Sprintf("%d delivered earlier", earlier))
+	}
+	if uncertain > 0 {
+		parts = append(parts, fmt.Sprintf("%d sent with no answer (not sent again)", uncertain))
+	}
+	if len(failed) > 0 {
+		first := failed[0]
+		parts = append(parts, fmt.Sprintf("%d failed (sent by the next attempt; first: %s)", len(failed), first))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // settleReserve is what a send leaves of its attempt's time to record what

@@ -65,9 +65,10 @@ func WriteNDJSON(w io.Writer, s *audit.Snapshot) error {
 var CSVHeader = []string{"account_id", "account_name", "region", "workspace_id", "workspace_name", "gateway_id", "gateway_name",
 	"token_id", "name", "created_by", "create_time", "expire_time", "last_used_time",
 	"rule", "severity", "stage", "message", "suppressed", "suppression_reason", "audited_at",
-	"public", "auth_type", "kind"}
+	"public", "auth_type", "kind", "fingerprint", "first_seen"}
 
-// WriteCSV writes one row per token and finding (RFC 4180, a header row):
+// WriteCSV writes one row per token and finding (RFC 4180, a header row;
+// columns are only ever appended):
 // a token with no finding is one row with an empty rule; a suppressed
 // finding is a row with suppressed "true". Cells that a spreadsheet would
 // take for a formula (starting with =, +, -, @, a tab or a carriage return)
@@ -94,12 +95,14 @@ func WriteCSV(w io.Writer, s *audit.Snapshot) error {
 				t.TokenID, t.Name, t.CreatedBy, ts(t.CreateTime), ts(t.ExpireTime), ts(t.LastUsedTime)}
 			row := func(f *audit.Finding, suppressed bool, reason string) error {
 				r := append([]string(nil), base...)
+				fp, first := "", ""
 				if f == nil {
 					r = append(r, "", "", "", "", "false", "")
 				} else {
 					r = append(r, string(f.Rule), f.Severity.String(), f.Stage, f.Message, map[bool]string{true: "true", false: "false"}[suppressed], reason)
+					fp, first = f.Fingerprint, ts(f.FirstSeen)
 				}
-				r = append(r, at, public, g.AuthType, audit.KindOf(g.Kind))
+				r = append(r, at, public, g.AuthType, audit.KindOf(g.Kind), fp, first)
 				for i := range r {
 					r[i] = neutralize(r[i])
 				}

@@ -379,6 +379,9 @@ func AuditedAt(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC
 //   - changes: when anything changed since the previous audit (an expiring
 //     token entering a nearer stage is a change), on a first run, on
 //     failures, or when the previous audit is overdue.
+//
+// In either of the last two, a mark for deletion made, noticed or ended,
+// a token retired or a due one not deleted (actions.retire) is sent too.
 func Reason(mode string, s *audit.Snapshot) string {
 	failures := s.Summary.GatewaysFailed + s.Summary.Errors
 	switch mode {
@@ -386,12 +389,13 @@ func Reason(mode string, s *audit.Snapshot) string {
 		return ""
 	case "changes":
 		c := s.Changes
-		if c == nil || c.Previous == nil || c.Overdue != nil || failures > 0 || c.Counts().New+c.Counts().Escalated+c.Counts().Resolved+c.Counts().Removed > 0 {
+		if c == nil || c.Previous == nil || c.Overdue != nil || failures > 0 || c.Counts().New+c.Counts().Escalated+c.Counts().Resolved+c.Counts().Removed > 0 ||
+			retireView(s, nil).News() {
 			return ""
 		}
 		return "nothing changed since the previous audit (notify: changes)"
 	default:
-		if s.Summary.ActiveFindings() > 0 || failures > 0 || (s.Changes != nil && s.Changes.Overdue != nil) {
+		if s.Summary.ActiveFindings() > 0 || failures > 0 || (s.Changes != nil && s.Changes.Overdue != nil) || retireView(s, nil).News() {
 			return ""
 		}
 		return "no active findings or failures (notify: findings)"

@@ -130,6 +130,7 @@ func (rt *Router) Plan(s *audit.Snapshot, loc delivery.Locations, l Ledger) []Re
 			}
 			d := NewDigest(view, loc)
 			d.Owner = &o
+			d.Retire = retireView(view, itemTokens(o.Items))
 			rep := Report{Destination: dest, Label: "owner " + o.Name + " (" + id + ")", Digest: d}
 			if rt.Owners.To != nil {
 				rep.Sender = rt.Owners.To(id)
@@ -272,10 +273,27 @@ func (rt *Router) changedItems(items []Item, view *audit.Snapshot) []Item {
 			changed[changeKey(ch.AccountID, ch.Region, ch.WorkspaceID, ch.GatewayID, ch.TokenID, ch.Rule)] = true
 		}
 	}
+	if r := view.Retire; r != nil {
+		// A notice of deletion is news to the owner, changed or not.
+		for _, l := range [][]audit.RetireEntry{r.Noticed, r.Retired} {
+			for _, e := range l {
+				changed[changeKey(e.AccountID, e.Region, e.WorkspaceID, e.GatewayID, e.TokenID, e.Rule)] = true
+			}
+		}
+	}
 	return slices.DeleteFunc(slices.Clone(items), func(it Item) bool {
 		g := it.Gateway
 		return !changed[changeKey(g.AccountID, g.Region, g.WorkspaceID, g.GatewayID, it.Token.TokenID, it.Finding.Rule)]
 	})
+}
+
+// itemTokens are the tokens of items.
+func itemTokens(items []Item) map[*audit.TokenReport]bool {
+	out := make(map[*audit.TokenReport]bool, len(items))
+	for _, it := range items {
+		out[it.Token] = true
+	}
+	return out
 }
 
 func changeKey(account, region, ws, gw, token string, rule audit.Rule) string {
@@ -332,12 +350,31 @@ func (rt *Router) Deliveries(s *audit.Snapshot, loc delivery.Locations, l Ledger
 			continue
 		}
 		d := Delivery{Destination: r.Destination, Skip: r.Skip, Posted: posted(r.Sender, s.RunID, r.Destination)}
-		if r.Skip == "" {
+		if sp, ok := r.Sender.(Splitter); ok {
+			d = splitDelivery(sp, &r)
+		} else if r.Skip == "" {
 			d.Send = func(ctx context.Context) error { return r.Sender.Send(ctx, &r) }
 		}
 		out = append(out, d)
 	}
 	return out
+}
+
+// splitDelivery is the delivery of a report in parts: its notify mode does
+// not apply (each part is sent once, when it happens), and with no part
+// there is nothing to send.
+func splitDelivery(sp Splitter, r *Report) Delivery {
+	d := Delivery{Destination: r.Destination}
+	parts, err := sp.Parts(r)
+	switch {
+	case err != nil:
+		d.Send = func(context.Context) error { return err }
+	case len(parts) == 0:
+		d.Skip = "no finding event it has not been told"
+	default:
+		d.Parts = parts
+	}
+	return d
 }
 
 // FailureDeliveries send a failure notice to the main destination and the

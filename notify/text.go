@@ -2,6 +2,7 @@ package notify
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -139,8 +140,51 @@ func WriteText(w io.Writer, d *Digest, location string) error {
 				z.Suppressed.Rule, Clean(audit.Truncate(d.Plain(z.Suppressed.Reason), 300)))
 		}
 	}
+	writeRetire(b, d)
+	if d.Remediation != "" {
+		fmt.Fprintf(b, "\nRemediation: %s\n", d.Remediation)
+	}
 	fmt.Fprintf(b, "\nSnapshot: %s\n", location)
 	return b.Flush()
+}
+
+// writeRetire writes the marks for deletion the run made or noticed, the
+// tokens it retired, the marks it ended, and why due ones were not
+// deleted.
+func writeRetire(b *bufio.Writer, d *Digest) {
+	rv := d.Retire
+	if rv == nil {
+		return
+	}
+	looks := map[bool]string{false: "; this run only looks: nothing is marked or deleted", true: ""}[rv.Acted]
+	line := func(e RetireItem, what string) {
+		fmt.Fprintf(b, "  %s (%s) · %s / %s · %s · %s\n", short(e.Name()), short(e.TokenID), short(GatewayLabel(*e.Gateway)), short(WorkspaceLabel(*e.Gateway)),
+			e.Rule, Clean(d.Plain(what)))
+	}
+	if len(rv.Noticed) > 0 {
+		fmt.Fprintf(b, "\nSCHEDULED FOR DELETION — %d (actions.retire%s)\n", len(rv.Noticed), looks)
+		for _, e := range rv.Noticed {
+			line(e, e.Notice())
+		}
+	}
+	if len(rv.Retired) > 0 {
+		fmt.Fprintf(b, "\nRETIRED — %s deleted on their date\n", audit.Plural(len(rv.Retired), "token"))
+		for _, e := range rv.Retired {
+			line(e, "marked "+RetireDate(e.MarkedAt))
+		}
+	}
+	if len(rv.Ended) > 0 {
+		fmt.Fprintf(b, "\nDELETION CANCELLED — %d\n", len(rv.Ended))
+		for _, e := range rv.Ended {
+			line(e, audit.Truncate(e.EndText(), 300))
+		}
+	}
+	if rv.Held != "" || len(rv.Errors) > 0 {
+		fmt.Fprintf(b, "\nNOT RETIRED: %s\n", Clean(cmp.Or(rv.Held, "some due tokens were not deleted")))
+		for _, e := range rv.Errors {
+			fmt.Fprintf(b, "  %s\n", Clean(audit.Truncate(e, 500)))
+		}
+	}
 }
 
 func orUnknown(s string) string {

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"livy-token-audit/audit"
@@ -22,7 +24,32 @@ type Actions struct {
 	// DeleteUsers only, through RoleARN (the run's own account; other
 	// accounts through accounts[].deleteRoleArn).
 	Delete Delete
+	// Retire deletes tokens flagged by its rules on a schedule, with
+	// notice (actions.retire).
+	Retire Retire
 }
+
+// Retire is actions.retire.
+type Retire struct {
+	Enabled bool
+	audit.RetirePolicy
+}
+
+// actions.retire's defaults.
+var (
+	DefaultRetireRules   = []audit.Rule{audit.RuleUnused, audit.RuleExpired}
+	DefaultRetireNotices = []time.Duration{7 * audit.Day, audit.Day}
+)
+
+// The rest of actions.retire's defaults.
+const (
+	DefaultRetireAfter     = 14 * audit.Day
+	DefaultRetireMaxPerRun = 10
+)
+
+// retireRules are the rules a retirement may follow: those a token read
+// again on its own can be checked for.
+var retireRules = []audit.Rule{audit.RuleUnused, audit.RuleExpired, audit.RuleStale}
 
 // Delete is actions.delete.
 type Delete struct {
@@ -45,6 +72,15 @@ type rawActions struct {
 	MaxSnooze string    `yaml:"maxSnooze"`
 	Users     []string  `yaml:"users"`
 	Delete    rawDelete `yaml:"delete"`
+	Retire    rawRetire `yaml:"retire"`
+}
+
+type rawRetire struct {
+	Enabled   bool     `yaml:"enabled"`
+	Rules     []string `yaml:"rules"`
+	After     string   `yaml:"after"`
+	Notices   []string `yaml:"notices"`
+	MaxPerRun *int     `yaml:"maxPerRun"`
 }
 
 type rawDelete struct {
@@ -108,7 +144,66 @@ func (v *validator) actions(c *Config, r raw) {
 	case a.Delete.Enabled && a.Delete.RoleARN == "" && len(a.Delete.RoleARNs) == 0:
 		v.fail("actions.delete.enabled", "no delete role: set actions.delete.roleArn (the function's own account) or accounts[].deleteRoleArn; the audit role stays read-only")
 	}
+	a.Retire = v.retire(ra.Retire, a)
 	c.Actions = a
+}
+
+// retire validates actions.retire.
+func (v *validator) retire(r rawRetire, a Actions) Retire {
+	out := Retire{Enabled: r.Enabled, RetirePolicy: audit.RetirePolicy{Rules: DefaultRetireRules, After: v.duration("actions.retire.after", r.After, DefaultRetireAfter),
+		Notices: DefaultRetireNotices, MaxPerRun: DefaultRetireMaxPerRun}}
+	if len(r.Rules) > 0 {
+		out.Rules = nil
+	}
+	for i, name := range r.Rules {
+		f := fmt.Sprintf("actions.retire.rules[%d]", i)
+		rule, err := audit.ParseRule(name)
+		switch {
+		case err != nil:
+			v.fail(f, "%v", err)
+		case !slices.Contains(retireRules, rule):
+			v.fail(f, "%s cannot be retired on a schedule: a token read again on its own is checked for unused, expired or stale only", rule)
+		case slices.Contains(out.Rules, rule):
+			v.fail(f, "%s is listed twice", rule)
+		default:
+			out.Rules = append(out.Rules, rule)
+		}
+	}
+	if out.After < audit.Day {
+		v.fail("actions.retire.after", "%s: a token is marked at least 1d before it is deleted", audit.FormatDuration(out.After))
+	}
+	if r.Notices != nil {
+		out.Notices = []time.Duration{}
+	}
+	for i, n := range r.Notices {
+		f := fmt.Sprintf("actions.retire.notices[%d]", i)
+		d := v.duration(f, n, 0)
+		switch {
+		case d <= 0:
+			v.fail(f, "%q: a notice is a duration before the date, like 7d", n)
+		case d >= out.After:
+			v.fail(f, "%s is not before the date: notices come within actions.retire.after (%s)", audit.FormatDuration(d), audit.FormatDuration(out.After))
+		case slices.Contains(out.Notices, d):
+			v.fail(f, "%s is listed twice", audit.FormatDuration(d))
+		default:
+			out.Notices = append(out.Notices, d)
+		}
+	}
+	slices.SortFunc(out.Notices, func(x, y time.Duration) int { return cmp.Compare(y, x) }) // longest first
+	if r.MaxPerRun != nil {
+		out.MaxPerRun = *r.MaxPerRun
+		if out.MaxPerRun < 1 {
+			v.fail("actions.retire.maxPerRun", "%d: at least 1 (set enabled: false to delete none)", out.MaxPerRun)
+		}
+	}
+	switch {
+	case !out.Enabled:
+	case !a.Enabled:
+		v.fail("actions.retire.enabled", "needs actions.enabled: the notices carry the buttons (snooze, I own this) that cancel a mark")
+	case a.Delete.RoleARN == "" && len(a.Delete.RoleARNs) == 0:
+		v.fail("actions.retire.enabled", "no delete role: set actions.delete.roleArn (the function's own account) or accounts[].deleteRoleArn; the audit role stays read-only")
+	}
+	return out
 }
 
 func (v *validator) slackUsers(field string, ids []string) []string {

@@ -11,12 +11,23 @@ type Webhook struct {
 	Routing
 	URLEnv    string
 	SecretEnv string
+	// Mode is WebhookReport (one post per run, when notify says so) or
+	// WebhookEvents (one post per finding event: opened, escalated,
+	// resolved, reopened).
+	Mode string
 }
+
+// The modes of a JSON webhook.
+const (
+	WebhookReport = "report"
+	WebhookEvents = "events"
+)
 
 type rawWebhook struct {
 	rawRouting `yaml:",inline"`
 	URLEnv     string `yaml:"urlEnv"`
 	SecretEnv  string `yaml:"secretEnv"`
+	Mode       string `yaml:"mode"`
 }
 
 // webhooks validates the webhooks section.
@@ -34,6 +45,17 @@ func (v *validator) webhooks(c *Config, r raw) {
 			v.fail(f+".secretEnv", "missing: the environment variable that holds the secret the posts are signed with, like TICKETS_WEBHOOK_SECRET")
 		} else {
 			v.env(f+".secretEnv", w.SecretEnv, "TICKETS_WEBHOOK_SECRET", "the secret")
+		}
+		switch w.Mode {
+		case "", WebhookReport:
+			wh.Mode = WebhookReport
+		case WebhookEvents:
+			wh.Mode = WebhookEvents
+			if w.Notify != "" {
+				v.fail(f+".notify", "does not apply with mode: events (each finding event is posted once, when it happens); remove it")
+			}
+		default:
+			v.fail(f+".mode", "%q is not a mode: report (one post per run) or events (one post per finding event)", w.Mode)
 		}
 		c.Webhooks = append(c.Webhooks, wh)
 	}

@@ -105,6 +105,9 @@ type Runner struct {
 	// logged and the run goes on without them: more is reported, never
 	// less.
 	Actions ActionsReader
+	// Retirer keeps the marks for deletion and deletes the tokens whose
+	// date has come (actions.retire; nil: off).
+	Retirer Retirer
 	Logger  *slog.Logger
 	// Now is the wall clock (nil: time.Now): a state file dated ahead of
 	// it is invalid.
@@ -114,6 +117,14 @@ type Runner struct {
 // ActionsReader reads what people did from Slack as the audit applies it.
 type ActionsReader interface {
 	ReadActions(ctx context.Context) (audit.Actions, error)
+}
+
+// Retirer plans and carries out the retirement of marked tokens.
+type Retirer interface {
+	// Retire plans the marks of s; with act, it records them and deletes
+	// the due tokens, unless hold says why this run deletes none. What
+	// went wrong is in the report: it never fails the run.
+	Retire(ctx context.Context, s *audit.Snapshot, act bool, hold string) *audit.RetireReport
 }
 
 // Options describe one run.
@@ -415,6 +426,12 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 			cmpBase, cmpErr = nil, fmt.Errorf("the baseline is from %s, not before this audit's time", base.AuditedAt.Format(time.RFC3339))
 		}
 		audit.Compare(snap, cmpBase, cmpErr, r.ExpectEvery)
+		if !narrowed && rd.historyHeld == "" {
+			snap.Summary.Remediation = audit.Remediate(snap, rd.history)
+		}
+		if r.Retirer != nil {
+			snap.Retire = r.Retirer.Retire(ctx, snap, !o.DryRun && !narrowed, retireHold(snap))
+		}
 		res.Snapshot = snap
 	}
 	res.Location = r.Store.Location(ctx, res.Key)
@@ -433,6 +450,15 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 		res.History = res.History.Next(res.Snapshot)
 	}
 	return res, st
+}
+
+// retireHold says why a run deletes no token although some are due: only
+// a complete audit deletes ("": it may).
+func retireHold(s *audit.Snapshot) string {
+	if s.Verdict != audit.VerdictComplete {
+		return "the audit was " + string(s.Verdict) + " (exit 3 or 1): a run that could not audit everything deletes nothing; the marks stand"
+	}
+	return ""
 }
 
 // collect audits the fleet: each gateway is classified as soon as its

@@ -84,6 +84,10 @@ type State struct {
 	Snoozes       []Snooze          `json:"snoozes"`
 	Acks          []Acknowledgement `json:"acks"`
 	Recent        []Record          `json:"recent"`
+	// Marks are the tokens marked for deletion (actions.retire), standing
+	// and recently ended; absent when there are none (a state earlier
+	// releases read as theirs).
+	Marks []audit.RetireMark `json:"marks,omitempty"`
 }
 
 func emptyState() State {

@@ -122,6 +122,8 @@ func Entries(figs []metrics.Figure) []Entry {
 		switch f.Name {
 		case metrics.Run:
 			out = append(out, Entry{Name: f.Name, Dimensions: map[string]string{"verdict": string(f.Verdict)}, Value: f.Value})
+		case metrics.FindingsOpened, metrics.FindingsResolved, metrics.RemediationHoursP50, metrics.RemediationHoursP90:
+			out = append(out, Entry{Name: f.Name, Dimensions: map[string]string{"scope": "fleet"}, Value: f.Value})
 		case metrics.Findings:
 			for _, name := range []string{"findings_" + string(f.Rule), "findings_" + f.Severity.String()} {
 				k := f.Account + "\x00" + f.Region + "\x00" + name

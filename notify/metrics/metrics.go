@@ -31,7 +31,23 @@ const (
 	Tokens           = "tokens"              // by account and region
 	Findings         = "findings"            // active ones, by account, region, rule and severity
 	MinHoursToExpiry = "min_hours_to_expiry" // the soonest expiry ahead, by account and region
+	// The remediation figures, over the last 30 days of full audits
+	// (summary.remediation), fleet-wide: no account or region.
+	FindingsOpened      = "findings_opened"
+	FindingsResolved    = "findings_resolved"
+	RemediationHoursP50 = "remediation_hours_p50" // absent until a finding is fixed
+	RemediationHoursP90 = "remediation_hours_p90"
 )
+
+// Fleetwide reports whether figures named name have no account or region
+// (audit_run and the remediation figures).
+func Fleetwide(name string) bool {
+	switch name {
+	case Run, FindingsOpened, FindingsResolved, RemediationHoursP50, RemediationHoursP90:
+		return true
+	}
+	return false
+}
 
 // SelfAccount names the run's own account in a figure's account.
 const SelfAccount = "self"
@@ -50,12 +66,19 @@ type Figure struct {
 
 type place struct{ account, region string }
 
-// Of returns the figures of snapshot s: audit_run, then by account and
+// Of returns the figures of snapshot s: audit_run, the remediation
+// figures (with summary.remediation), then by account and
 // region (sorted) the gateways audited and failed, the tokens, the active
 // findings by rule and severity, and the hours to the soonest expiry ahead
 // (absent when no token expires later).
 func Of(s *audit.Snapshot) []Figure {
 	out := []Figure{{Name: Run, Verdict: s.Verdict, Value: 1}}
+	if r := s.Summary.Remediation; r != nil {
+		out = append(out, Figure{Name: FindingsOpened, Value: float64(r.Opened)}, Figure{Name: FindingsResolved, Value: float64(r.Resolved)})
+		if p := r.TimeToResolve; p != nil {
+			out = append(out, Figure{Name: RemediationHoursP50, Value: p.P50Hours}, Figure{Name: RemediationHoursP90, Value: p.P90Hours})
+		}
+	}
 	type counts struct {
 		audited, failed, tokens int
 		findings                map[[2]string]int // rule, severity
@@ -130,12 +153,16 @@ func Of(s *audit.Snapshot) []Figure {
 const Prefix = "livy_token_audit_"
 
 var help = map[string]string{
-	Run:              "1 per run of the audit, by its verdict (complete, partial, failed): alarm when none comes",
-	GatewaysAudited:  "Livy Gateways audited",
-	GatewaysFailed:   "Livy Gateways that could not be audited",
-	Tokens:           "tokens audited",
-	Findings:         "active findings, by rule and severity",
-	MinHoursToExpiry: "hours to the soonest token expiry ahead",
+	Run:                 "1 per run of the audit, by its verdict (complete, partial, failed): alarm when none comes",
+	GatewaysAudited:     "Livy Gateways audited",
+	GatewaysFailed:      "Livy Gateways that could not be audited",
+	Tokens:              "tokens audited",
+	Findings:            "active findings, by rule and severity",
+	MinHoursToExpiry:    "hours to the soonest token expiry ahead",
+	FindingsOpened:      "findings opened in the last 30 days of full audits",
+	FindingsResolved:    "findings fixed (the finding ended or its token was deleted) in the last 30 days",
+	RemediationHoursP50: "median hours from a finding's first sighting to its fix, over the last 30 days",
+	RemediationHoursP90: "90th percentile of the hours from a finding's first sighting to its fix, over the last 30 days",
 }
 
 // WriteOpenMetrics writes the figures as OpenMetrics text (gauges, one
@@ -158,9 +185,11 @@ func WriteOpenMetrics(w io.Writer, figs []Figure) error {
 		label := func(k, v string) {
 			m.Label = append(m.Label, &dto.LabelPair{Name: proto.String(k), Value: proto.String(v)})
 		}
-		if f.Name == Run {
+		switch {
+		case f.Name == Run:
 			label("verdict", string(f.Verdict))
-		} else {
+		case Fleetwide(f.Name):
+		default:
 			label("account", f.Account)
 			label("region", f.Region)
 		}

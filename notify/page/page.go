@@ -145,6 +145,16 @@ var src = `<!doctype html>
 <ul>{{range .Recent}}<li>{{.At}} · {{.By}} · {{.Verb}} <strong>{{.Name}}</strong> <code>{{.Token}}</code> · {{.Outcome}}{{with .Detail}}: {{.}}{{end}}</li>{{end}}</ul>
 </section>
 {{- end}}
+{{- with .Retire}}
+<section class="alert" id="retire">
+<h2>Scheduled for deletion — {{len .Scheduled}}{{if not .Acted}} <span class="muted">(this run only looks: nothing is marked or deleted)</span>{{end}}</h2>
+{{- if .Scheduled}}<ul>{{range .Scheduled}}<li><strong>{{.Name}}</strong> <code>{{.Token}}</code> · {{.Where}} · {{.Rule}} · {{.Notice}}</li>{{end}}</ul>{{end}}
+{{- if .Retired}}<p>Retired {{len .Retired}} token(s):</p><ul>{{range .Retired}}<li><strong>{{.Name}}</strong> <code>{{.Token}}</code> · {{.Where}} · {{.Rule}} · marked {{.Marked}}</li>{{end}}</ul>{{end}}
+{{- if .Ended}}<p>Deletion cancelled:</p><ul>{{range .Ended}}<li><strong>{{.Name}}</strong> <code>{{.Token}}</code> · {{.Where}} · {{.Notice}}</li>{{end}}</ul>{{end}}
+{{- with .Held}}<p><strong>Not retired:</strong> {{.}}</p>{{end}}
+{{- if .Errors}}<ul>{{range .Errors}}<li>{{.}}</li>{{end}}</ul>{{end}}
+</section>
+{{- end}}
 {{- if .Reused}}
 <section class="alert" id="reused">
 <h2>Reused secrets — {{len .Reused}} group(s) of tokens that share one secret value (a leak of one is a leak of all)</h2>
@@ -178,6 +188,27 @@ var src = `<!doctype html>
 <p class="muted">{{.Trend.From}} to {{.Trend.To}}, one point per full audit, on one scale (max {{.Trend.Max}}).{{with .Trend.Single}} Counted in one audit only, so not drawn: {{.}}.{{end}}</p>
 {{- end}}
 </section>
+{{- with .Remediation}}
+<section id="remediation">
+<h2>Remediation — the last {{.Days}} days</h2>
+<p>{{.Line}}</p>
+{{- if .Bars}}
+<svg class="remediation" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="Findings opened (above the line) and fixed (below) per full audit">
+<line x1="0" y1="{{.Base}}" x2="{{.W}}" y2="{{.Base}}" stroke="currentColor" stroke-opacity=".3"/>
+{{- range .Bars}}
+<rect x="{{.X}}" y="{{.Y}}" width="{{.Width}}" height="{{.Height}}" fill="{{.Fill}}"><title>{{.Title}}</title></rect>
+{{- end}}
+</svg>
+<p class="muted">Per full audit: opened above the line, fixed below ({{.From}} to {{.To}}).</p>
+{{- end}}
+{{- if .Rows}}
+<table class="small"><thead><tr><th>Time to fix</th><th>Fixed</th><th>Median</th><th>90th percentile</th></tr></thead><tbody>
+{{- range .Rows}}<tr><td>{{.By}}</td><td>{{.Resolved}}</td><td>{{.P50}}</td><td>{{.P90}}</td></tr>{{end}}
+</tbody></table>
+{{- end}}
+{{- if .AtLeast}}<p class="muted">Some findings were first seen before the history kept here: their times are at least what is shown.</p>{{end}}
+</section>
+{{- end}}
 <section id="table">
 <h2>Tokens — {{.Tokens}}</h2>
 <input id="filter" type="search" placeholder="Filter by any column…" aria-label="Filter tokens" hidden>
@@ -289,6 +320,8 @@ type data struct {
 	MoreActions, ActionsTotal int
 	ChangeLines               []string
 	MoreChanges, ChangesTotal int
+	Remediation               *remediation
+	Retire                    *retireData
 }
 
 // WritePage writes the page of a run's digest; history is the last full
@@ -333,6 +366,8 @@ func (p Page) WritePage(w io.Writer, dg *notify.Digest, history []audit.HistoryE
 	d.Timelines = []timeline{d.Timeline, expiries(s, 360, 30)}
 	d.Timelines[0].Class, d.Timelines[1].Class = "wide", "narrow"
 	d.Trend = trendOf(history)
+	d.Remediation = remediationOf(s.Summary.Remediation, dg.Remediation)
+	d.Retire = retireOf(dg)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if err := headTmpl.Execute(bw, d); err != nil {
 		return fmt.Errorf("page: %w", err)

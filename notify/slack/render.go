@@ -304,13 +304,75 @@ func render(d *notify.Digest, o RenderOptions, limit int) Message {
 			return snoozedLine(zs[i].Item, zs[i].Suppressed, o.Mentions)
 		}, limit)
 	}
-	m.blocks = append(m.blocks, o.Buttons.blocks(s, urgent(secs), o.Mentions, maxBlocks-len(m.blocks)-1)...)
+	retireBlocks(m, d.Retire, o.Mentions, max(limit, 3))
+	if d.Remediation != "" && d.Owner == nil {
+		m.context(":chart_with_upwards_trend: " + escape(d.Remediation))
+	}
+	m.blocks = append(m.blocks, o.Buttons.blocks(s, append(noticed(d.Retire), urgent(secs)...), o.Mentions, maxBlocks-len(m.blocks)-1)...)
 	f := footer(s, d.Locations)
 	if m.cut > 0 {
 		f += " · full lists in the snapshot"
 	}
 	m.context(f)
 	return Message{Text: fallback(d), Blocks: m.blocks, Cut: m.cut}
+}
+
+// retireBlocks are the marks for deletion the run made or noticed, the
+// tokens it retired, the marks it ended otherwise, and why due tokens
+// were not deleted (actions.retire).
+func retireBlocks(m *message, rv *notify.RetireView, mentions map[string]string, limit int) {
+	if rv == nil {
+		return
+	}
+	looks := map[bool]string{false: "; this run only looks: nothing is marked or deleted", true: ""}[rv.Acted]
+	if n := len(rv.Noticed); n > 0 {
+		m.list(fmt.Sprintf("*:wastebasket: Scheduled for deletion* — %d (actions.retire%s)", n, looks), n, func(i int) string {
+			e := rv.Noticed[i]
+			return retireToken(e, mentions) + " · " + escape(string(e.Rule)) + " · *" + escape(e.Notice()) + "*"
+		}, limit)
+	}
+	if n := len(rv.Retired); n > 0 {
+		m.list(fmt.Sprintf("*:wastebasket: Retired %s* (deleted on their date; nobody snoozed them or said they own them)", audit.Plural(n, "token")), n, func(i int) string {
+			e := rv.Retired[i]
+			return retireToken(e, mentions) + " · " + escape(string(e.Rule)) + " · marked " + notify.RetireDate(e.MarkedAt)
+		}, limit)
+	}
+	if n := len(rv.Ended); n > 0 {
+		m.list(fmt.Sprintf("*Deletion cancelled* — %d", n), n, func(i int) string {
+			return retireToken(rv.Ended[i], mentions) + " · " + withMentions(truncate(rv.Ended[i].EndText(), 300))
+		}, limit)
+	}
+	if rv.Held != "" || len(rv.Errors) > 0 {
+		title := ":warning: *Not retired*"
+		if rv.Held != "" {
+			title += ": " + escape(truncate(rv.Held, 500))
+		}
+		m.list(title, len(rv.Errors), func(i int) string { return "• " + escape(truncate(rv.Errors[i], 500)) }, limit)
+	}
+}
+
+// retireToken names a mark's token: as tokenLine does when the token is
+// in the report, else by its name, ID and gateway.
+func retireToken(e notify.RetireItem, mentions map[string]string) string {
+	if e.Token != nil {
+		return tokenLine(e.Item, mentions)
+	}
+	return fmt.Sprintf("• *%s* %s · %s", name(e.Name()), code(truncate(e.TokenID, notify.MaxNameChars)), name(notify.GatewayLabel(*e.Gateway)))
+}
+
+// noticed are the items of the marks noticed in this run: their buttons
+// come first (a snooze or "I own this" cancels the mark).
+func noticed(rv *notify.RetireView) []notify.Item {
+	if rv == nil || !rv.Acted {
+		return nil
+	}
+	var out []notify.Item
+	for _, e := range rv.Noticed {
+		if e.Token != nil && e.Finding != nil {
+			out = append(out, e.Item)
+		}
+	}
+	return out
 }
 
 // message is a message being rendered: its blocks, and how many lines

@@ -33,6 +33,26 @@ type reportBody struct {
 	TokensOmitted int              `json:"tokensOmitted"`
 	Failures      []notify.Failure `json:"failures"`
 	Links         links            `json:"links"`
+	// Events are the findings' lifecycle events this destination has not
+	// been told (audit.Events); EventsOmitted counts those left out to
+	// keep the body within MaxBodyBytes (mode: events posts each alone).
+	Events        []audit.Event `json:"events"`
+	EventsOmitted int           `json:"eventsOmitted"`
+}
+
+// eventBody is a post's body for one finding event (mode: events), in
+// the shape the Standard Webhooks specification suggests: type,
+// timestamp, data.
+type eventBody struct {
+	SchemaVersion int         `json:"schemaVersion"`
+	Type          string      `json:"type"`
+	Timestamp     time.Time   `json:"timestamp"`
+	Event         string      `json:"event"`
+	Tool          audit.Tool  `json:"tool"`
+	RunID         string      `json:"runId"`
+	Destination   string      `json:"destination"`
+	Data          audit.Event `json:"data"`
+	Links         links       `json:"links"`
 }
 
 // coverage is what the slice covers, in counts and in words.
@@ -87,22 +107,45 @@ func Render(r *notify.Report, destination string) ([]byte, error) {
 	for i, a := range r.NeedsAction {
 		flagged[i] = notify.LineOf(s, a.Gateway, *a.Token)
 	}
+	b.Events = []audit.Event{}
 	base, err := json.Marshal(b)
 	if err != nil {
 		return nil, err
 	}
 	size := len(base)
-	for _, t := range flagged {
-		line, err := json.Marshal(t)
+	// The events first (a ticket system acts on them), then the tokens.
+	if b.Events, size, err = within(r.Events, size); err != nil {
+		return nil, err
+	}
+	b.EventsOmitted = len(r.Events) - len(b.Events)
+	if b.Tokens, _, err = within(flagged, size); err != nil {
+		return nil, err
+	}
+	b.TokensOmitted = len(flagged) - len(b.Tokens)
+	return json.Marshal(b)
+}
+
+// within is the first of items that fit in MaxBodyBytes beside size bytes
+// already taken, and the size then.
+func within[T any](items []T, size int) ([]T, int, error) {
+	out := make([]T, 0, len(items))
+	for _, it := range items {
+		line, err := json.Marshal(it)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if size+len(line)+1 > MaxBodyBytes {
 			break
 		}
 		size += len(line) + 1
-		b.Tokens = append(b.Tokens, t)
+		out = append(out, it)
 	}
-	b.TokensOmitted = len(flagged) - len(b.Tokens)
-	return json.Marshal(b)
+	return out, size, nil
+}
+
+// RenderEvent returns the body of one finding event to destination.
+func RenderEvent(r *notify.Report, destination string, e audit.Event) ([]byte, error) {
+	s := r.Snapshot
+	return json.Marshal(eventBody{SchemaVersion: SchemaVersion, Type: e.Type, Timestamp: e.At, Event: e.Type, Tool: s.Tool, RunID: s.RunID,
+		Destination: destination, Data: e, Links: links{Snapshot: r.Locations.Snapshot, Page: r.Locations.Page}})
 }

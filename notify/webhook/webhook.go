@@ -84,6 +84,9 @@ type Options struct {
 	Secret string
 	// Destination is the delivery's name ("webhook:tickets"), in the body.
 	Destination string
+	// Events posts one post per finding event (webhooks[].mode: events)
+	// instead of one per run.
+	Events bool
 	// HTTPClient must not follow redirects: NewHTTPClient.
 	HTTPClient *http.Client
 	// Retrier retries 408, 429, 5xx and network failures; MaxAttempts…
@@ -171,8 +174,44 @@ func DeliveryID(runID, destination, kind string) string {
 	return "msg_" + hex.EncodeToString(sum[:16])
 }
 
+// EventDeliveryID is the webhook-id of one finding event's post to a
+// destination: the same in every run that sends it.
+func EventDeliveryID(destination, eventID string) string {
+	sum := sha256.Sum256([]byte("livy-token-audit event delivery\x00" + destination + "\x00" + eventID))
+	return "msg_" + hex.EncodeToString(sum[:16])
+}
+
 // String describes the destination without its secret.
 func (w *Webhook) String() string { return "JSON webhook (" + w.o.URLEnv + ")" }
+
+// events is a Webhook in events mode: one post per finding event, each
+// claimed, retried and recorded on its own (notify.Splitter).
+type events struct{ *Webhook }
+
+var _ notify.Splitter = events{}
+
+// Splitting is the webhook as notify delivers it: in parts (one per
+// event) in events mode, whole otherwise.
+func (w *Webhook) Splitting() notify.Sender {
+	if w.o.Events {
+		return events{w}
+	}
+	return w
+}
+
+// Parts are the report's events, one post each.
+func (e events) Parts(r *notify.Report) ([]notify.Part, error) {
+	var out []notify.Part
+	for _, ev := range r.Events {
+		body, err := RenderEvent(r, e.o.Destination, ev)
+		if err != nil {
+			return nil, fmt.Errorf("webhook: %w", err)
+		}
+		id := EventDeliveryID(e.o.Destination, ev.ID)
+		out = append(out, notify.Part{ID: ev.ID, Send: func(ctx context.Context) error { return e.post(ctx, id, body) }})
+	}
+	return out, nil
+}
 
 // Send posts a report.
 func (w *Webhook) Send(ctx context.Context, r *notify.Report) error {
