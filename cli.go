@@ -39,7 +39,7 @@ const (
 var wallClock = time.Now
 
 // formats are the outputs -format writes to stdout.
-var formats = []string{"text", "json", "csv", "ndjson", "slack", "openmetrics", "ocsf"}
+var formats = []string{"text", "json", "csv", "ndjson", "slack", "openmetrics", "ocsf", "retire"}
 
 const usage = `usage: livy-token-audit [-config FILE] [-format FORMAT [-post]] [-dry-run] [scope flags] [-now RFC3339] [-timeout DURATION] [-fail-on SEVERITY] [-log-level LEVEL]
        livy-token-audit -demo [-format FORMAT] [-dry-run] [scope flags] [-now RFC3339] [-fail-on SEVERITY]
@@ -48,6 +48,7 @@ const usage = `usage: livy-token-audit [-config FILE] [-format FORMAT [-post]] [
        livy-token-audit -check-config [-config FILE] [scope flags]
        livy-token-audit -preflight [-config FILE] [-format text|json] [-preflight-post] [-timeout DURATION]
        livy-token-audit -demo -preflight [-format text|json] [-preflight-post]
+       livy-token-audit -webhook-ping NAME [-config FILE] [-timeout DURATION]
        livy-token-audit -version
 
 Audits the Livy Gateway tokens of EMR Serverless Spark: writes a snapshot
@@ -128,6 +129,8 @@ type options struct {
 	// preflight runs the preflight instead of an audit; preflightPost lets
 	// it post one short message to each Slack webhook.
 	preflight, preflightPost bool
+	// webhookPing names the JSON webhook to send one webhook.ping to.
+	webhookPing string
 }
 
 // run is the CLI: parse, set up, run, report. The demo is the same run
@@ -159,6 +162,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if o.preflight {
 		return preflightCLI(ctx, o, getenv, stdout, stderr)
+	}
+	if o.webhookPing != "" {
+		return webhookPingCLI(ctx, o, getenv, stdout, stderr)
 	}
 	log := newLoggerAt(stderr, false, o.logLevel)
 	if o.demo {
@@ -234,7 +240,7 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 	fs.BoolVar(&o.actions, "actions", false, "with -demo: then serve Slack's buttons on loopback with a demo signing secret, and print a signed curl to click one")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.event, "event", "", "serve this Function Compute event `file` (- for stdin) as the function would, and print its JSON response")
-	fs.StringVar(&o.format, "format", "text", "what to print on stdout: `text|json|csv|ndjson|slack|openmetrics|ocsf` (json: the snapshot; ndjson: one token per line; csv: one row per token and finding; slack: the Block Kit messages; openmetrics: the run's figures for Prometheus; ocsf: each active finding as an OCSF Detection Finding); any but text writes and posts nothing without -post")
+	fs.StringVar(&o.format, "format", "text", "what to print on stdout: `text|json|csv|ndjson|slack|openmetrics|ocsf` (json: the snapshot; ndjson: one token per line; csv: one row per token and finding; slack: the Block Kit messages; openmetrics: the run's figures for Prometheus; ocsf: each active finding as an OCSF Detection Finding; retire: the schedule of actions.retire, what would be deleted when and why); any but text writes and posts nothing without -post")
 	fs.BoolVar(&slackJSON, "slack-json", false, "same as -format slack")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop the run after this `duration` (api.deadlineReserve of it is kept for writing and posting)")
 	fs.Var(&accounts, "account", "audit only this configured `account` (name or ID; self: the run's own); repeatable")
@@ -249,6 +255,7 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 	})
 	fs.BoolVar(&o.checkConfig, "check-config", false, "validate the config and the environment (secrets, credentials) and exit, with no call")
 	fs.BoolVar(&o.preflight, "preflight", false, "check that the account, the store and the destinations do what the audit relies on, and exit: one row per check (with -format json: as JSON); posts and writes no report")
+	fs.StringVar(&o.webhookPing, "webhook-ping", "", "post one signed webhook.ping to the JSON webhook of this `name` (webhooks[].name), print what it answered, and exit: 0 on a 2xx answer, 1 otherwise")
 	fs.BoolVar(&o.preflightPost, "preflight-post", false, "with -preflight: also post one short message to each Slack incoming webhook (they cannot be checked otherwise)")
 	fs.Func("log-level", "log at this `level` and above: debug, info (default), warn, error", func(v string) error {
 		return o.logLevel.UnmarshalText([]byte(v))
@@ -271,6 +278,12 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 	}
 	if err := checkModes(fs, &o); err != nil {
 		return fail("%v", err)
+	}
+	if o.webhookPing != "" {
+		if o.demo || o.preflight || o.event != "" || o.checkConfig {
+			return fail("-webhook-ping runs on its own (with -config, -timeout)")
+		}
+		return o, exitOK, true
 	}
 	if o.preflight || o.preflightPost {
 		if err := checkPreflightFlags(fs, o); err != nil {
@@ -415,8 +428,9 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 			s.now = s.demo.nextTime(ctx)
 		}
 		s.demo.setClock(s.now)
+		s.demo.replayRetired(ctx)
 		getenv = s.demo.env(getenv, o.actions)
-		if getenv("SLACK_BOT_TOKEN") == "" && anySecret(s.cfg, getenv) {
+		if getenv("SLACK_BOT_TOKEN") == "" && slackSecret(s.cfg, getenv) {
 			// Owners' direct messages need a bot: posting to a webhook, the
 			// demo previews nobody's.
 			s.cfg.Slack.Owners.Enabled = false
@@ -447,6 +461,11 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 	}
 	if s.runner, s.dest, err = newRunner(s.cfg, cred, getenv, log, wallClock); err != nil {
 		return fail(exitFailed, err)
+	}
+	if s.demo != nil {
+		if err := s.demo.ownDeleter(s.runner); err != nil {
+			return fail(exitFailed, err)
+		}
 	}
 	s.buttons = slackButtons(s.cfg, getenv, slog.New(slog.DiscardHandler))
 	s.getenv = getenv
@@ -496,6 +515,8 @@ func report(o options, s *session, res *auditrun.Result, runErr error, stdout, s
 		err = metrics.WriteOpenMetrics(stdout, metrics.Of(snap))
 	case "ocsf":
 		err = notify.WriteOCSF(stdout, notify.NewDigest(snap, res.Locations()))
+	case "retire":
+		err = writeRetireSchedule(stdout, snap)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "livy-token-audit: write %s: %v\n", o.format, err)
@@ -508,6 +529,9 @@ func report(o options, s *session, res *auditrun.Result, runErr error, stdout, s
 	}
 	if s.demo != nil && res.PageLocation != "" && res.Written {
 		fmt.Fprintf(human, "Demo: the report page is %s: open it in a browser.\n", res.PageLocation)
+	}
+	if s.demo != nil && res.Written && !o.dryRun {
+		fmt.Fprintf(human, "Demo: the ticket receiver (webhook tickets, mode: events) logs each post, its Standard Webhooks headers and whether they verified, in %s.\n", s.demo.ticketsLog())
 	}
 	if n := atOrAbove(snap, o.failOn); o.failOn > 0 && n > 0 {
 		fmt.Fprintf(human, "-fail-on %s: %s at or above %s: exit %d\n", o.failOn, audit.Plural(n, "active finding"), o.failOn, exitFindings)
@@ -643,7 +667,10 @@ func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) erro
 		if len(res.Deliveries) == 0 && res.NotifySkipped != "" {
 			fmt.Fprintf(w, "Slack: not posted: %s\n", res.NotifySkipped)
 		}
-		return nil
+		if slackSecret(s.cfg, s.getenv) {
+			return nil
+		}
+		// Only JSON webhooks post: the Slack messages are previewed.
 	}
 	if o.format == "slack" {
 		return nil // the messages are on stdout

@@ -49,6 +49,10 @@ type demo struct {
 	// stop what the demo started besides its emulator.
 	slackURL string
 	closers  []func()
+	// tickets is the demo's ticket receiver (a JSON webhook in events
+	// mode), at ticketsURL.
+	tickets    *demoTickets
+	ticketsURL string
 }
 
 // startDemo starts the emulator on loopback and returns the demo's config,
@@ -87,6 +91,10 @@ func startDemo(ctx context.Context, log *slog.Logger) (*demo, error) {
 		return nil, err
 	}
 	if err := d.startPeople(log); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := d.startTickets(log); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -136,6 +144,10 @@ func (d *demo) env(getenv func(string) string, actions bool) func(string) string
 			return demoBotToken // owners found by email, on the demo's Slack stand-in
 		case k == "SLACK_API_URL" && getenv("SLACK_BOT_TOKEN") == "" && d.slackURL != "":
 			return d.slackURL + "/api/"
+		case k == demoTicketsURLEnv && getenv(k) == "":
+			return d.ticketsURL
+		case k == demoTicketsSecretEnv && getenv(k) == "":
+			return demoTicketsSecret
 		}
 		if v := getenv(k); v != "" || k != "DEMO_FINANCE_WEBHOOK" {
 			return v

@@ -156,8 +156,16 @@ func demoClick(s *session, res *auditrun.Result, responseURL string) (click, err
 		return click{}, errors.New("the demo report has no message")
 	}
 	msg := plans[0].Message
+	// The tokens marked for deletion are left to their schedule (a snooze
+	// would cancel the mark: docs/actions.md shows that loop).
+	marked := map[string]bool{}
+	if r := res.Snapshot.Retire; r != nil {
+		for _, e := range r.Scheduled {
+			marked[e.TokenID] = true
+		}
+	}
 	for _, lasting := range []bool{true, false} {
-		if c, ok, err := demoClickOf(s, msg, responseURL, lasting); ok || err != nil {
+		if c, ok, err := demoClickOf(s, msg, responseURL, lasting, marked); ok || err != nil {
 			return c, err
 		}
 	}
@@ -166,7 +174,7 @@ func demoClick(s *session, res *auditrun.Result, responseURL string) (click, err
 
 // demoClickOf is the click of msg's first snooze button (on a finding
 // that lasts, when lasting).
-func demoClickOf(s *session, msg slack.Message, responseURL string, lasting bool) (click, bool, error) {
+func demoClickOf(s *session, msg slack.Message, responseURL string, lasting bool, marked map[string]bool) (click, bool, error) {
 	for _, b := range msg.Blocks {
 		ab, ok := b.(*slackgo.ActionBlock)
 		if !ok {
@@ -181,7 +189,7 @@ func demoClickOf(s *session, msg slack.Message, responseURL string, lasting bool
 			if err != nil {
 				return click{}, false, err
 			}
-			if lasting && ref.Rule == audit.RuleExpiring {
+			if lasting && ref.Rule == audit.RuleExpiring || marked[ref.Token] {
 				continue
 			}
 			user, name := s.cfg.Slack.Mentions[ref.Owner], ref.Owner

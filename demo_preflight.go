@@ -31,6 +31,7 @@ func startPreflightDemo(ctx context.Context, log *slog.Logger) (*demo, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.tickets.setDir("") // its webhook.ping is answered, not logged
 	d.emu.Edit(func() {
 		for _, r := range d.emu.World.Regions {
 			r.Fail = nil
@@ -110,6 +111,10 @@ func (d *demo) preflightEnv(getenv func(string) string) func(string) string {
 			return d.slackURL + "/hooks/demo"
 		case "SLACK_SIGNING_SECRET":
 			return demoSigningSecret
+		case demoTicketsURLEnv:
+			return d.ticketsURL
+		case demoTicketsSecretEnv:
+			return demoTicketsSecret
 		}
 		return getenv(k)
 	}

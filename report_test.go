@@ -486,11 +486,14 @@ func demoRuns(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	d.cfg.Snapshot.Dir = filepath.Join(dir, "demo-out")
+	d.setDir(filepath.Join(dir, "demo-out"))
 	for i := range n {
 		now := d.nextTime(t.Context())
 		d.setClock(now)
 		r, _, err := newRunner(d.cfg, d.cred, d.env(noEnv, false), log, nil)
+		if err == nil {
+			err = d.ownDeleter(r)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -304,6 +304,10 @@ type senders struct {
 	getenv func(string) string
 	log    *slog.Logger
 	slack  *slackSenders
+	// noSlack: no Slack secret is set at all, so the Slack destinations
+	// are planned without a sender (the CLI previews them) while the JSON
+	// webhooks post.
+	noSlack bool
 }
 
 // routes is the plan of the config's destinations without their senders:
@@ -318,7 +322,7 @@ func routes(cfg *config.Config, env *senders) (*notify.Router, []string, error) 
 	for _, k := range sinks {
 		for i, r := range k.routes(cfg) {
 			route := notify.Route{Destination: k.prefix + r.Name, Name: r.Name, Match: r.Match, Notify: r.Notify, Exclusive: r.Exclusive, Failures: k.failures}
-			if env != nil {
+			if env != nil && !(env.noSlack && k.label == "Slack") {
 				sender, err := k.sender(cfg, i, env)
 				if err != nil {
 					return nil, nil, err
@@ -335,7 +339,9 @@ func routes(cfg *config.Config, env *senders) (*notify.Router, []string, error) 
 // newRouter returns the router the environment configures, or nil when no
 // destination's secret is set at all (the CLI then prints the Slack
 // messages). The main report goes to slack.channel with SLACK_BOT_TOKEN, or
-// to SLACK_WEBHOOK_URL; each route to its sink's destination (a Slack
+// to SLACK_WEBHOOK_URL; with no Slack secret at all, the Slack
+// destinations are planned without a sender (the CLI previews them) and
+// the JSON webhooks post; each route to its sink's destination (a Slack
 // route to its channel with the bot token or to the webhook in its
 // webhookEnv; a JSON webhook to the URL in its urlEnv); owner messages
 // with the bot token. A destination the config needs but the environment
@@ -345,11 +351,15 @@ func newRouter(cfg *config.Config, getenv func(string) string, log *slog.Logger)
 	if !anySecret(cfg, getenv) {
 		return nil, "", nil
 	}
-	sl, err := newSlack(cfg, getenv, log)
-	if err != nil {
-		return nil, "", err
+	noSlack := !slackSecret(cfg, getenv)
+	sl := &slackSenders{getenv: getenv}
+	if !noSlack {
+		var err error
+		if sl, err = newSlack(cfg, getenv, log); err != nil {
+			return nil, "", err
+		}
 	}
-	rt, routed, err := routes(cfg, &senders{getenv: getenv, log: log, slack: sl})
+	rt, routed, err := routes(cfg, &senders{getenv: getenv, log: log, slack: sl, noSlack: noSlack})
 	if err != nil {
 		return nil, "", err
 	}
@@ -359,7 +369,7 @@ func newRouter(cfg *config.Config, getenv func(string) string, log *slog.Logger)
 		dests = append(dests, "main: "+rt.Main.String())
 	}
 	dests = append(dests, routed...)
-	if cfg.Slack.Owners.Enabled {
+	if cfg.Slack.Owners.Enabled && !noSlack {
 		if sl.bot == nil {
 			return nil, "", errors.New("slack.owners.enabled needs SLACK_BOT_TOKEN: owner messages are direct messages from the bot")
 		}
@@ -396,6 +406,20 @@ func missingSecrets(cfg *config.Config, getenv func(string) string) []string {
 		out = append(out, "slack.owners.enabled needs SLACK_BOT_TOKEN")
 	}
 	return out
+}
+
+// slackSecret reports whether the environment holds any Slack
+// destination's secret (the bot token, the main webhook, a route's).
+func slackSecret(cfg *config.Config, getenv func(string) string) bool {
+	if getenv("SLACK_BOT_TOKEN") != "" || getenv("SLACK_WEBHOOK_URL") != "" {
+		return true
+	}
+	for _, r := range cfg.Slack.Routes {
+		if r.WebhookEnv != "" && getenv(r.WebhookEnv) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // anySecret reports whether the environment holds any destination's

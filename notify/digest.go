@@ -62,7 +62,8 @@ type Digest struct {
 	// (actions.retire) within the destination's slice; nil without.
 	Retire *RetireView
 	// Remediation is the remediation line ("30 d: 14 opened · 11 fixed ·
-	// median 2d 4h to fix · oldest open 41d"); "" without history.
+	// median 2d 4h to fix · oldest open 41d"); "" before any run has
+	// compared with an earlier one.
 	Remediation string
 	// ActionsWarnings are the warnings of the record of actions, the
 	// first few.
@@ -125,8 +126,8 @@ func NewDigest(s *audit.Snapshot, loc delivery.Locations) *Digest {
 	d.Changes = namedChanges(s)
 	d.Events = audit.Events(s)
 	d.Retire = retireView(s, nil)
-	if r := s.Summary.Remediation; r != nil {
-		d.Remediation = r.Line()
+	if r := s.Summary.Remediation; r != nil && len(r.Runs) > 0 {
+		d.Remediation = r.Line() // none before a run has compared
 	}
 	d.Users = slackUsers(s)
 	d.NoOwner, d.Escalations = assignees(s)

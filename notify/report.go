@@ -432,12 +432,21 @@ func peopleOf(t *audit.TokenReport) []audit.Person {
 // first, owners by name. Findings of tokens without an owner are left out.
 func ownersOf(s *audit.Snapshot, rules []audit.Rule, minSeverity audit.Severity) []Owner {
 	by := map[string]*Owner{}
-	for _, sec := range sections(s) {
-		if len(rules) > 0 && !slices.Contains(rules, sec.Rule) {
-			continue
+	// A token whose deletion is noticed in this run is its owner's news,
+	// whatever the owners' rules (actions.retire).
+	noticed := map[string]bool{}
+	if r := s.Retire; r != nil {
+		for _, l := range [][]audit.RetireEntry{r.Noticed, r.Retired} {
+			for _, e := range l {
+				noticed[changeKey(e.AccountID, e.Region, e.WorkspaceID, e.GatewayID, e.TokenID, e.Rule)] = true
+			}
 		}
+	}
+	for _, sec := range sections(s) {
 		for _, it := range sec.Items {
-			if it.Finding.Severity < minSeverity {
+			g := it.Gateway
+			retiring := noticed[changeKey(g.AccountID, g.Region, g.WorkspaceID, g.GatewayID, it.Token.TokenID, it.Finding.Rule)]
+			if !retiring && (len(rules) > 0 && !slices.Contains(rules, sec.Rule) || it.Finding.Severity < minSeverity) {
 				continue
 			}
 			for _, p := range peopleOf(it.Token) {

@@ -366,7 +366,9 @@ func (p Page) WritePage(w io.Writer, dg *notify.Digest, history []audit.HistoryE
 	d.Timelines = []timeline{d.Timeline, expiries(s, 360, 30)}
 	d.Timelines[0].Class, d.Timelines[1].Class = "wide", "narrow"
 	d.Trend = trendOf(history)
-	d.Remediation = remediationOf(s.Summary.Remediation, dg.Remediation)
+	if dg.Remediation != "" {
+		d.Remediation = remediationOf(s.Summary.Remediation, dg.Remediation)
+	}
 	d.Retire = retireOf(dg)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if err := headTmpl.Execute(bw, d); err != nil {
