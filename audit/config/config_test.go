@@ -297,6 +297,43 @@ actions:
 	}
 }
 
+// actions.retire: defaults, and each wrong value refused by its key and
+// line; webhooks[].mode.
+func TestParseConfigRetireAndEventsMode(t *testing.T) {
+	t.Parallel()
+	const on = "actions:\n  enabled: true\n  delete: {roleArn: \"acs:ram::5555666677778888:role/d\"}\n"
+	cfg, err := Parse("c.yaml", []byte("regions: [cn-hangzhou]\n"+on+"  retire: {enabled: true}\n"+
+		"webhooks:\n  - {name: tickets, urlEnv: T_URL, secretEnv: T_SECRET, mode: events}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Actions.Retire
+	if !r.Enabled || !slices.Equal(r.Rules, DefaultRetireRules) || r.After != 14*audit.Day || !slices.Equal(r.Notices, []time.Duration{7 * audit.Day, audit.Day}) || r.MaxPerRun != 10 {
+		t.Errorf("retire defaults: %+v", r)
+	}
+	if cfg.Webhooks[0].Mode != WebhookEvents {
+		t.Errorf("mode %q", cfg.Webhooks[0].Mode)
+	}
+	if cfg, _ := Parse("c.yaml", []byte("regions: [cn-hangzhou]\n")); cfg.Actions.Retire.Enabled {
+		t.Error("retire is on by default")
+	}
+	for yaml, want := range map[string]string{
+		on + "  retire: {enabled: true, rules: [weak]}\n":                                    "c.yaml:5: actions.retire.rules[0]: weak cannot be retired on a schedule",
+		on + "  retire: {enabled: true, after: 12h}\n":                                       "c.yaml:5: actions.retire.after: 12h: a token is marked at least 1d before it is deleted",
+		on + "  retire: {enabled: true, after: 7d, notices: [7d]}\n":                         "actions.retire.notices[0]: 7d is not before the date",
+		on + "  retire: {enabled: true, notices: [1d, 1d]}\n":                                "actions.retire.notices[1]: 24h is listed twice",
+		on + "  retire: {enabled: true, maxPerRun: 0}\n":                                     "c.yaml:5: actions.retire.maxPerRun: 0: at least 1",
+		"actions:\n  retire: {enabled: true}\n":                                              "actions.retire.enabled: needs actions.enabled",
+		"actions:\n  enabled: true\n  retire: {enabled: true}\n":                             "actions.retire.enabled: no delete role",
+		"webhooks:\n  - {name: t, urlEnv: U, secretEnv: S, mode: tickets}\n":                 `c.yaml:3: webhooks[0].mode: "tickets" is not a mode`,
+		"webhooks:\n  - {name: t, urlEnv: U, secretEnv: S, mode: events, notify: changes}\n": "webhooks[0].notify: does not apply with mode: events",
+	} {
+		if _, err := Parse("c.yaml", []byte("regions: [cn-hangzhou]\n"+yaml)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", yaml, err, want)
+		}
+	}
+}
+
 // A YAML syntax error, a key written twice and an empty file are refused
 // like every other problem: by file, line and key.
 func TestSyntaxDuplicateEmptyAndEndpointErrors(t *testing.T) {
