@@ -83,6 +83,19 @@ func eventsReport() *audit.Snapshot {
 	return s
 }
 
+// eventsDispatcher delivers to a webhook in events mode at url (attempts
+// per post, timeout per request), claiming in a store on disk.
+func eventsDispatcher(t *testing.T, url string, attempts int, timeout time.Duration) *notify.Dispatcher {
+	t.Helper()
+	w, err := New(Options{URL: url + hookPath, URLEnv: "TICKETS_URL", Secret: secret, Destination: "webhook:tickets", Events: true, Attempts: attempts,
+		HTTPClient: NewHTTPClient(timeout), Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := &notify.Router{Routes: []notify.Route{{Destination: "webhook:tickets", Name: "tickets", Notify: "changes", Sender: w.Splitting()}}}
+	return &notify.Dispatcher{Notifiers: []notify.Notifier{rt}, Claims: &localstore.Store{Dir: t.TempDir()}, Now: func() time.Time { return t0 }}
+}
+
 // In events mode each event is one post, claimed, retried and recorded
 // on its own: a receiver that takes half of them gets the other half from
 // the next attempt, each with the webhook-id it had, and never the half it
@@ -96,14 +109,7 @@ func TestEventsAreDeliveredOneByOne(t *testing.T) {
 	rc := &eventReceiver{wh: lib, refuse: map[string]bool{"tk-soon": true}, posts: map[string][]string{}}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
-	w, err := New(Options{URL: srv.URL + hookPath, URLEnv: "TICKETS_URL", Secret: secret, Destination: "webhook:tickets", Events: true, Attempts: 1,
-		HTTPClient: NewHTTPClient(2 * time.Second), Now: func() time.Time { return t0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &localstore.Store{Dir: t.TempDir()}
-	rt := &notify.Router{Routes: []notify.Route{{Destination: "webhook:tickets", Name: "tickets", Notify: "changes", Sender: w.Splitting()}}}
-	d := &notify.Dispatcher{Notifiers: []notify.Notifier{rt}, Claims: st, Now: func() time.Time { return t0 }}
+	d := eventsDispatcher(t, srv.URL, 1, 2*time.Second)
 	s := eventsReport()
 	events := audit.Events(s)
 	if len(events) != 4 {
@@ -184,14 +190,7 @@ func TestUnansweredEventIsNotSentAgain(t *testing.T) {
 		rc.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	w, err := New(Options{URL: srv.URL + hookPath, URLEnv: "TICKETS_URL", Secret: secret, Destination: "webhook:tickets", Events: true, Attempts: 3,
-		HTTPClient: NewHTTPClient(300 * time.Millisecond), Now: func() time.Time { return t0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &localstore.Store{Dir: t.TempDir()}
-	rt := &notify.Router{Routes: []notify.Route{{Destination: "webhook:tickets", Name: "tickets", Notify: "changes", Sender: w.Splitting()}}}
-	d := &notify.Dispatcher{Notifiers: []notify.Notifier{rt}, Claims: st, Now: func() time.Time { return t0 }}
+	d := eventsDispatcher(t, srv.URL, 3, 300*time.Millisecond)
 	s := eventsReport()
 	run := delivery.Run{Key: audit.SnapshotKey(s.AuditedAt), RunID: s.RunID}
 	for range 2 {
