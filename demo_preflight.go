@@ -32,6 +32,9 @@ func startPreflightDemo(ctx context.Context, log *slog.Logger) (*demo, error) {
 		return nil, err
 	}
 	d.tickets.setDir("") // its webhook.ping is answered, not logged
+	// The demo retires with its own key on the emulator: there is no
+	// delete role to assume (a real config's is checked).
+	d.cfg.Actions.Delete.RoleARN = ""
 	d.emu.Edit(func() {
 		for _, r := range d.emu.World.Regions {
 			r.Fail = nil

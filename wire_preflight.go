@@ -122,7 +122,7 @@ func roleChecks(p preflightRun, accounts []fleet.Account) []preflight.Check {
 			return roleRow(accounts[i].Prepare(ctx), a.RoleARN, "deploy/ram-reader-trust-policy.json")
 		}})
 	}
-	if d := p.cfg.Actions.Delete; p.cfg.Actions.Enabled && d.Enabled {
+	if d := p.cfg.Actions.Delete; p.cfg.Actions.Enabled && (d.Enabled || p.cfg.Actions.Retire.Enabled) { // a retirement deletes too
 		arns := map[string]string{}
 		if d.RoleARN != "" {
 			arns["the run's account"] = d.RoleARN
