@@ -280,9 +280,6 @@ func parseArgs(args []string, getenv func(string) string, clock time.Time, stder
 		return fail("%v", err)
 	}
 	if o.webhookPing != "" {
-		if o.demo || o.preflight || o.event != "" || o.checkConfig {
-			return fail("-webhook-ping runs on its own (with -config, -timeout)")
-		}
 		return o, exitOK, true
 	}
 	if o.preflight || o.preflightPost {
@@ -364,6 +361,9 @@ func checkModes(fs *flag.FlagSet, o *options) error {
 	}
 	if other := set("event", "config", "timeout"); o.event != "" && len(other) > 0 {
 		return fmt.Errorf("-event serves the event as the function would: the event says what to audit, not %s", strings.Join(other, ", "))
+	}
+	if other := set("webhook-ping", "config", "timeout", "log-level"); o.webhookPing != "" && len(other) > 0 {
+		return fmt.Errorf("-webhook-ping runs on its own (with -config, -timeout): not with %s", strings.Join(other, ", "))
 	}
 	if o.demo && slices.Contains(set(), "-config") {
 		return errors.New("-demo audits the embedded emulator with its own config (testdata/demo/audit.yaml): -config cannot go with it")

@@ -119,6 +119,23 @@ type ActionsReader interface {
 	ReadActions(ctx context.Context) (audit.Actions, error)
 }
 
+// closeLoop compares snap with the baseline, computes the remediation
+// figures (a full run whose history was read) and plans the retirement
+// of marked tokens (acting when act).
+func (r *Runner) closeLoop(ctx context.Context, snap *audit.Snapshot, base *audit.Baseline, baseErr error, rd stored, now time.Time, act, narrowed bool) {
+	cmpBase, cmpErr := base, baseErr
+	if base != nil && !base.AuditedAt.Before(now) {
+		cmpBase, cmpErr = nil, fmt.Errorf("the baseline is from %s, not before this audit's time", base.AuditedAt.Format(time.RFC3339))
+	}
+	audit.Compare(snap, cmpBase, cmpErr, r.ExpectEvery)
+	if !narrowed && rd.historyHeld == "" {
+		snap.Summary.Remediation = audit.Remediate(snap, rd.history)
+	}
+	if r.Retirer != nil {
+		snap.Retire = r.Retirer.Retire(ctx, snap, act, retireHold(snap))
+	}
+}
+
 // Retirer plans and carries out the retirement of marked tokens.
 type Retirer interface {
 	// Retire plans the marks of s; with act, it records them and deletes
@@ -421,17 +438,7 @@ func (r *Runner) evaluate(ctx context.Context, o Options) (*Result, state) {
 		r.logger().Warn("baseline unusable; comparing as a first run", "error", baseErr)
 	}
 	if snap != nil {
-		cmpBase, cmpErr := base, baseErr
-		if base != nil && !base.AuditedAt.Before(now) {
-			cmpBase, cmpErr = nil, fmt.Errorf("the baseline is from %s, not before this audit's time", base.AuditedAt.Format(time.RFC3339))
-		}
-		audit.Compare(snap, cmpBase, cmpErr, r.ExpectEvery)
-		if !narrowed && rd.historyHeld == "" {
-			snap.Summary.Remediation = audit.Remediate(snap, rd.history)
-		}
-		if r.Retirer != nil {
-			snap.Retire = r.Retirer.Retire(ctx, snap, !o.DryRun && !narrowed, retireHold(snap))
-		}
+		r.closeLoop(ctx, snap, base, baseErr, rd, now, !o.DryRun && !narrowed, narrowed)
 		res.Snapshot = snap
 	}
 	res.Location = r.Store.Location(ctx, res.Key)
