@@ -50,8 +50,8 @@ func writeRetireSchedule(w io.Writer, s *audit.Snapshot) error {
 				}
 			}
 			fmt.Fprintf(b, "  %s · %s (%s) · %s / %s / %s · %s since %s · created by %s · %s · told: %s\n", notify.RetireDate(e.DeleteOn),
-				short(e.Name), short(e.TokenID), e.Region, short(e.WorkspaceID), short(e.GatewayID), e.Rule, notify.RetireDate(e.MarkedAt),
-				short(orUnknown(e.CreatedBy)), when, strings.Join(e.Notices, ", "))
+				notify.Short(e.Name), notify.Short(e.TokenID), e.Region, notify.Short(e.WorkspaceID), notify.Short(e.GatewayID), e.Rule, notify.RetireDate(e.MarkedAt),
+				notify.Short(notify.OrUnknown(e.CreatedBy)), when, strings.Join(e.Notices, ", "))
 		}
 	}
 	for _, l := range []struct {
@@ -63,7 +63,7 @@ func writeRetireSchedule(w io.Writer, s *audit.Snapshot) error {
 		}
 		fmt.Fprintf(b, "\n%s — %d\n", l.title, len(l.list))
 		for _, e := range l.list {
-			fmt.Fprintf(b, "  %s (%s) · %s · %s\n", short(e.Name), short(e.TokenID), e.Rule, notify.Clean(notify.RetireItem{RetireEntry: e}.EndText()))
+			fmt.Fprintf(b, "  %s (%s) · %s · %s\n", notify.Short(e.Name), notify.Short(e.TokenID), e.Rule, notify.Clean(notify.RetireItem{RetireEntry: e}.EndText()))
 		}
 	}
 	if r.Held != "" {
@@ -82,15 +82,6 @@ func joinRules(rs []audit.Rule) string {
 		out = append(out, string(r))
 	}
 	return strings.Join(out, ", ")
-}
-
-func short(s string) string { return notify.Clean(audit.Truncate(s, notify.MaxNameChars)) }
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }
 
 // webhookPingCLI posts one signed webhook.ping to the JSON webhook named

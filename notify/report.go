@@ -434,14 +434,7 @@ func ownersOf(s *audit.Snapshot, rules []audit.Rule, minSeverity audit.Severity)
 	by := map[string]*Owner{}
 	// A token whose deletion is noticed in this run is its owner's news,
 	// whatever the owners' rules (actions.retire).
-	noticed := map[string]bool{}
-	if r := s.Retire; r != nil {
-		for _, l := range [][]audit.RetireEntry{r.Noticed, r.Retired} {
-			for _, e := range l {
-				noticed[changeKey(e.AccountID, e.Region, e.WorkspaceID, e.GatewayID, e.TokenID, e.Rule)] = true
-			}
-		}
-	}
+	noticed := noticedKeys(s.Retire)
 	for _, sec := range sections(s) {
 		for _, it := range sec.Items {
 			g := it.Gateway

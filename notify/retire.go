@@ -122,3 +122,19 @@ func retireView(s *audit.Snapshot, keep map[*audit.TokenReport]bool) *RetireView
 func (v *RetireView) News() bool {
 	return v != nil && (len(v.Noticed)+len(v.Retired)+len(v.Ended)+len(v.Errors) > 0 || v.Held != "")
 }
+
+// noticedKeys are the tokens and rules (changeKey) whose mark was made,
+// noticed or carried out in the run of r: news to their owners whatever
+// else changed.
+func noticedKeys(r *audit.RetireReport) map[string]bool {
+	out := map[string]bool{}
+	if r == nil {
+		return out
+	}
+	for _, l := range [][]audit.RetireEntry{r.Noticed, r.Retired} {
+		for _, e := range l {
+			out[changeKey(e.AccountID, e.Region, e.WorkspaceID, e.GatewayID, e.TokenID, e.Rule)] = true
+		}
+	}
+	return out
+}

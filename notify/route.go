@@ -267,18 +267,10 @@ func (rt *Router) changedItems(items []Item, view *audit.Snapshot) []Item {
 	if rt.Notify != "changes" || c == nil || c.Previous == nil {
 		return items
 	}
-	changed := map[string]bool{}
+	changed := noticedKeys(view.Retire) // a notice of deletion is news, changed or not
 	for _, l := range [][]audit.Change{c.New, c.Escalated} {
 		for _, ch := range l {
 			changed[changeKey(ch.AccountID, ch.Region, ch.WorkspaceID, ch.GatewayID, ch.TokenID, ch.Rule)] = true
-		}
-	}
-	if r := view.Retire; r != nil {
-		// A notice of deletion is news to the owner, changed or not.
-		for _, l := range [][]audit.RetireEntry{r.Noticed, r.Retired} {
-			for _, e := range l {
-				changed[changeKey(e.AccountID, e.Region, e.WorkspaceID, e.GatewayID, e.TokenID, e.Rule)] = true
-			}
 		}
 	}
 	return slices.DeleteFunc(slices.Clone(items), func(it Item) bool {

@@ -94,8 +94,8 @@ func WriteText(w io.Writer, d *Digest, location string) error {
 			continue
 		}
 		for _, it := range sec.Items {
-			fmt.Fprintf(b, "  %s (%s) · %s%s / %s · %s · owner %s · %s%s\n", short(it.Token.Name), short(it.Token.TokenID),
-				short(it.Account), short(GatewayLabel(*it.Gateway)), short(WorkspaceLabel(*it.Gateway)), it.Gateway.Region, short(orUnknown(it.Token.CreatedBy)), it.Finding.Message,
+			fmt.Fprintf(b, "  %s (%s) · %s%s / %s · %s · owner %s · %s%s\n", Short(it.Token.Name), Short(it.Token.TokenID),
+				Short(it.Account), Short(GatewayLabel(*it.Gateway)), Short(WorkspaceLabel(*it.Gateway)), it.Gateway.Region, Short(OrUnknown(it.Token.CreatedBy)), it.Finding.Message,
 				Clean(d.Plain(Inherited(it.Token))))
 		}
 	}
@@ -122,7 +122,7 @@ func WriteText(w io.Writer, d *Digest, location string) error {
 	if d.Owner == nil && len(d.NoOwner) > 0 {
 		fmt.Fprintf(b, "\nNO OWNER — %d (nobody who can act was found: hand them over, or delete)\n", len(d.NoOwner))
 		for _, it := range d.NoOwner {
-			fmt.Fprintf(b, "  %s (%s) · %s / %s · %s\n", short(it.Token.Name), short(it.Token.TokenID), short(GatewayLabel(*it.Gateway)), short(WorkspaceLabel(*it.Gateway)),
+			fmt.Fprintf(b, "  %s (%s) · %s / %s · %s\n", Short(it.Token.Name), Short(it.Token.TokenID), Short(GatewayLabel(*it.Gateway)), Short(WorkspaceLabel(*it.Gateway)),
 				Clean(it.Token.Assignee.Why))
 		}
 	}
@@ -130,13 +130,13 @@ func WriteText(w io.Writer, d *Digest, location string) error {
 		fmt.Fprintf(b, "\nESCALATED — %d (high or critical, unanswered)\n", len(d.Escalations))
 		for _, it := range d.Escalations {
 			a := it.Token.Assignee
-			fmt.Fprintf(b, "  %s (%s) · escalated to %s (%s)\n", short(it.Token.Name), short(it.Token.TokenID), Clean(d.Plain(a.Names())), Clean(d.Plain(a.Escalation)))
+			fmt.Fprintf(b, "  %s (%s) · escalated to %s (%s)\n", Short(it.Token.Name), Short(it.Token.TokenID), Clean(d.Plain(a.Names())), Clean(d.Plain(a.Escalation)))
 		}
 	}
 	if zs := d.Snoozed; len(zs) > 0 {
 		fmt.Fprintf(b, "\nSNOOZED FROM SLACK — %d (they come back when the snooze ends)\n", len(zs))
 		for _, z := range zs {
-			fmt.Fprintf(b, "  %s (%s) · %s / %s · %s · %s\n", short(z.Token.Name), short(z.Token.TokenID), short(GatewayLabel(*z.Gateway)), short(WorkspaceLabel(*z.Gateway)),
+			fmt.Fprintf(b, "  %s (%s) · %s / %s · %s · %s\n", Short(z.Token.Name), Short(z.Token.TokenID), Short(GatewayLabel(*z.Gateway)), Short(WorkspaceLabel(*z.Gateway)),
 				z.Suppressed.Rule, Clean(audit.Truncate(d.Plain(z.Suppressed.Reason), 300)))
 		}
 	}
@@ -158,7 +158,7 @@ func writeRetire(b *bufio.Writer, d *Digest) {
 	}
 	looks := map[bool]string{false: "; this run only looks: nothing is marked or deleted", true: ""}[rv.Acted]
 	line := func(e RetireItem, what string) {
-		fmt.Fprintf(b, "  %s (%s) · %s / %s · %s · %s\n", short(e.Name()), short(e.TokenID), short(GatewayLabel(*e.Gateway)), short(WorkspaceLabel(*e.Gateway)),
+		fmt.Fprintf(b, "  %s (%s) · %s / %s · %s · %s\n", Short(e.Name()), Short(e.TokenID), Short(GatewayLabel(*e.Gateway)), Short(WorkspaceLabel(*e.Gateway)),
 			e.Rule, Clean(d.Plain(what)))
 	}
 	if len(rv.Noticed) > 0 {
@@ -187,7 +187,8 @@ func writeRetire(b *bufio.Writer, d *Digest) {
 	}
 }
 
-func orUnknown(s string) string {
+// OrUnknown is s, or "unknown" for none (an owner, a creator).
+func OrUnknown(s string) string {
 	if s == "" {
 		return "unknown"
 	}
@@ -198,8 +199,8 @@ func orUnknown(s string) string {
 // a report line.
 const MaxNameChars = 80
 
-// short cleans a name and cuts it for a terminal line.
-func short(s string) string { return Clean(audit.Truncate(s, MaxNameChars)) }
+// Short cleans a name and cuts it for a terminal line.
+func Short(s string) string { return Clean(audit.Truncate(s, MaxNameChars)) }
 
 // Clean replaces control characters (escape sequences, newlines).
 func Clean(s string) string {
@@ -217,8 +218,8 @@ func writeReuseGroups(b *bufio.Writer, sec Section) {
 	for _, g := range sec.Groups {
 		var members []string
 		for _, it := range g.Items {
-			members = append(members, fmt.Sprintf("%s (%s) · %s%s / %s · %s · owner %s", short(it.Token.Name), short(it.Token.TokenID),
-				short(it.Account), short(GatewayLabel(*it.Gateway)), short(WorkspaceLabel(*it.Gateway)), it.Gateway.Region, short(orUnknown(it.Token.CreatedBy))))
+			members = append(members, fmt.Sprintf("%s (%s) · %s%s / %s · %s · owner %s", Short(it.Token.Name), Short(it.Token.TokenID),
+				Short(it.Account), Short(GatewayLabel(*it.Gateway)), Short(WorkspaceLabel(*it.Gateway)), it.Gateway.Region, Short(OrUnknown(it.Token.CreatedBy))))
 		}
 		fmt.Fprintf(b, "  %d tokens share one secret: %s", g.Size, strings.Join(members, "; "))
 		if out := g.Size - len(g.Items); out > 0 {
