@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"os/exec"
 	"strings"
@@ -44,25 +43,18 @@ func TestSIGTERMWritesWhatItHas(t *testing.T) {
 				}
 			})
 			st.worldNow.Store(demoStart.UnixMilli())
-			cmd := exec.Command(bin, "-config", st.cfgPath, "-now", day1, "-timeout", "10m")
+			cmd := exec.Command(bin, "-config", st.cfgPath, "-now", day1, "-timeout", "10m", "-log-level", "debug")
 			cmd.Env = []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=" + cliAK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + cliSecret, "SLACK_WEBHOOK_URL=" + st.hookURL,
 				"HOME=" + t.TempDir(), "ALIBABA_CLOUD_ECS_METADATA_DISABLED=true"}
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
+			out := &syncBuffer{}
+			cmd.Stdout, cmd.Stderr = out, out
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			// Signalled once every gateway that answers has answered: the
-			// others are in flight.
-			listed := func() int {
-				n := 0
-				for _, r := range st.emu.Requests() {
-					if r.Action == "ListLivyComputeToken" || r.Action == "ListKyuubiToken" {
-						n++
-					}
-				}
-				return n
-			}
+			// Signalled once every gateway that answers is audited (the
+			// binary says so at debug level once the result is the run's)
+			// and every hanging one is in flight.
+			listed := func() int { return strings.Count(out.String(), `msg="gateway listed"`) }
 			hanging := func() int {
 				n := 0
 				for _, id := range tc.hanging {
@@ -74,7 +66,7 @@ func TestSIGTERMWritesWhatItHas(t *testing.T) {
 			}
 			for deadline := time.Now().Add(30 * time.Second); listed() < 6-len(tc.hanging) || hanging() < len(tc.hanging); {
 				if time.Now().After(deadline) {
-					t.Fatalf("the run never listed the gateways (%d answered, %d hanging):\n%s", listed(), hanging(), out.String())
+					t.Fatalf("the run never listed the gateways (%d audited, %d hanging):\n%s", listed(), hanging(), out.String())
 				}
 				time.Sleep(20 * time.Millisecond)
 			}

@@ -461,6 +461,10 @@ func (w *walk) gateway(acct *Account, ref audit.GatewayRef) {
 		res.Tokens = toks
 		res.Owners = w.owners(acct, ref, toks, res.Details)
 		w.emit(res)
+		// Said once the result is the run's: nothing that happens later
+		// (an interrupt, the deadline) changes it.
+		w.log.Debug("gateway listed", "account", ref.AccountName, "region", ref.Region, "workspace", ref.WorkspaceID, "gateway", ref.GatewayID,
+			"tokens", len(toks))
 	})
 }
 
