@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -498,4 +500,96 @@ func TestPreflightFlags(t *testing.T) {
 	if code := run(t.Context(), []string{"-config", filepath.Join(repoRoot, "testdata", "config", "unknown-key.yaml"), "-preflight"}, noEnv, &out, &errb); code != exitUsage {
 		t.Errorf("a bad config: exit %d, want 2\n%s", code, errb.String())
 	}
+}
+
+// With actions.retire on and the Delete button off, the preflight still
+// assumes every delete role (a retirement deletes through them): an
+// assumable role is a row that says so, a denied one names its ARN and the
+// policy to fix; with neither retire nor delete on, no delete role is
+// assumed at all. Run through the real binary: the STS stand-in speaks
+// HTTPS with a test CA, which the binary trusts through SSL_CERT_FILE.
+func TestPreflightRetireAssumesTheDeleteRole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	t.Parallel()
+	bin := buildBinary(t)
+	emu := &emulator.Server{World: accountWorld("w-own", "lc-own", "tk-o1"),
+		Worlds: map[string]*emulator.World{"1111111111111111": accountWorld("w-acct", "lc-acct", "tk-a1")},
+		Keys:   map[string]emulator.Key{cliAK: {Secret: cliSecret}}, Now: func() time.Time { return demoStart }}
+	api := httptest.NewServer(emu)
+	defer api.Close()
+	sts := &emulator.STS{Keys: map[string]emulator.Key{cliAK: {Secret: cliSecret}}, API: emu,
+		Roles: map[string]emulator.Role{
+			acctReader:  {Account: "1111111111111111", Actions: readActions},
+			acctDeleter: {Account: "1111111111111111", Actions: deleteActions, Deny: true},
+			ownDeleter:  {Actions: deleteActions},
+		}}
+	stsSrv := httptest.NewTLSServer(sts)
+	defer stsSrv.Close()
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: stsSrv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	preflightWith := func(t *testing.T, actions string) (int, []preflight.Row, string) {
+		cfg := fmt.Sprintf(`regions: [cn-hangzhou]
+accounts:
+  - {name: analytics, roleArn: %q, deleteRoleArn: %q, regions: [cn-hangzhou]}
+api: {endpoint: %q, stsEndpoint: %q, retries: 1, ratePerSecond: 1000}
+snapshot: {dir: %q}
+slack: {notify: always}
+%s`, acctReader, acctDeleter, api.URL, strings.TrimPrefix(stsSrv.URL, "https://"), filepath.Join(dir, "out"), actions)
+		cfgPath := filepath.Join(t.TempDir(), "audit.yaml")
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-config", cfgPath, "-preflight", "-format", "json")
+		cmd.Env = []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=" + cliAK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + cliSecret,
+			"ALIBABA_CLOUD_ECS_METADATA_DISABLED=true", "HOME=" + dir, "SSL_CERT_FILE=" + caFile, "SLACK_SIGNING_SECRET=" + pfSigning}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		_ = cmd.Run()
+		var doc struct{ Rows []preflight.Row }
+		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+			t.Fatalf("-preflight -format json: %v\n%s\n%s", err, out.String(), errb.String())
+		}
+		return cmd.ProcessState.ExitCode(), doc.Rows, out.String() + errb.String()
+	}
+
+	t.Run("retire on, delete off", func(t *testing.T) {
+		code, rows, printed := preflightWith(t, fmt.Sprintf(`actions:
+  enabled: true
+  users: [U0ADMIN03]
+  delete: {roleArn: %q}
+  retire: {enabled: true}
+`, ownDeleter))
+		got := map[string]preflight.Row{}
+		for _, r := range rowsOf(rows, "assume delete role") {
+			got[r.Scope] = r
+		}
+		if r := got["the run's account"]; r.Result != preflight.OK || !strings.Contains(r.Detail, ownDeleter) {
+			t.Errorf("the run's delete role: %+v, want assumed %s", r, ownDeleter)
+		}
+		if r := got["analytics"]; r.Result != preflight.MissingPermission || !strings.Contains(r.Do, acctDeleter) || !strings.Contains(r.Do, "ram-policy-assume.json") {
+			t.Errorf("analytics' denied delete role: %+v, want MissingPermission naming %s and the policy", r, acctDeleter)
+		}
+		if len(got) != 2 || code != exitFailed {
+			t.Errorf("exit %d and %d delete-role rows, want %d and 2:\n%s", code, len(got), exitFailed, printed)
+		}
+		for _, secret := range []string{cliSecret, pfSigning, "lvt-SECRET"} {
+			if strings.Contains(printed, secret) {
+				t.Errorf("%q left the process:\n%s", secret, printed)
+			}
+		}
+	})
+	t.Run("neither retire nor delete", func(t *testing.T) {
+		_, rows, printed := preflightWith(t, "actions: {enabled: true, users: [U0ADMIN03]}\n")
+		if n := len(rowsOf(rows, "assume delete role")); n != 0 {
+			t.Errorf("%d delete-role rows; nothing deletes, so none is assumed:\n%s", n, printed)
+		}
+		if len(rowsOf(rows, "assume role")) != 1 {
+			t.Errorf("want the reader role's row:\n%s", printed)
+		}
+	})
 }
