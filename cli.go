@@ -463,7 +463,7 @@ func setUp(ctx context.Context, o options, getenv func(string) string, log *slog
 		return fail(exitFailed, err)
 	}
 	if s.demo != nil {
-		if err := s.demo.ownDeleter(s.runner); err != nil {
+		if err := s.demo.demoRetirer(s.runner, !slackSecret(s.cfg, getenv)); err != nil {
 			return fail(exitFailed, err)
 		}
 	}
@@ -655,6 +655,15 @@ func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) erro
 		fmt.Fprintln(w, "CloudMonitor: the run's figures reported")
 	case res.MetricsError != "":
 		fmt.Fprintf(w, "CloudMonitor: not reported (%s); the audit is not failed for it\n", res.MetricsError)
+	}
+	if n := len(res.RetireUntold); n > 0 {
+		names := res.RetireUntold[:min(n, 10)]
+		more := ""
+		if n > len(names) {
+			more = fmt.Sprintf(" and %d more", n-len(names))
+		}
+		fmt.Fprintf(w, "Retire: the notice of deletion of %s reached no destination (%s%s): the next run tells it again, and the deletion waits for it\n",
+			audit.Plural(n, "token"), strings.Join(names, ", "), more)
 	}
 	if s.dest != "" && !o.dryRun {
 		for _, d := range res.Deliveries {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,5 +95,54 @@ func TestDemoRetiresAndTellsTickets(t *testing.T) {
 		if !strings.Contains(strings.Join(resolved, ", "), want) {
 			t.Errorf("the receiver was not told %q; resolved: %v", want, resolved)
 		}
+	}
+}
+
+// A notice of deletion that reached nobody is not a notice: with the demo
+// posting to a Slack webhook that refuses its first two days' reports,
+// each of those runs says so and takes the notices back; day 3's report,
+// delivered, tells the 1-day notice again, and deletes nothing; day 4
+// deletes (a day later than when every report gets through).
+func TestDemoRetireWaitsForANoticeSomebodyGot(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	hook := &hookReceiver{status: http.StatusNotFound, code: "no_service"}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	env := func(k string) string {
+		if k == "SLACK_WEBHOOK_URL" {
+			return srv.URL + testHookPath
+		}
+		return ""
+	}
+	const untold = "Retire: the notice of deletion of 2 tokens reached no destination (<!channel> dashboards <http://evil.example|click> (tk-010), analyst-laptop (tk-012)): the next run tells it again, and the deletion waits for it\n"
+	for day := 1; day <= 4; day++ {
+		if day == 3 {
+			hook.mu.Lock()
+			hook.status, hook.code = 0, ""
+			hook.mu.Unlock()
+		}
+		var out, errb bytes.Buffer
+		code := run(t.Context(), []string{"-demo"}, env, &out, &errb)
+		assertNoSecrets(t, dir, out.Bytes(), errb.Bytes())
+		switch o := out.String(); day {
+		case 1, 2:
+			if code == exitOK || !strings.Contains(o, untold) || !strings.Contains(o, "SCHEDULED FOR DELETION — 2") {
+				t.Fatalf("day %d: exit %d, want a failed Slack delivery that says the notices reached nobody:\n%s", day, code, o)
+			}
+		case 3:
+			if code != exitOK || strings.Contains(o, "Retire:") || strings.Contains(o, "RETIRED") || !strings.Contains(o, "SCHEDULED FOR DELETION — 2") {
+				t.Fatalf("day 3: exit %d, want the notices told again and nothing deleted:\n%s", code, o)
+			}
+		case 4:
+			if code != exitOK || !strings.Contains(o, "RETIRED — 2 tokens deleted on their date\n") {
+				t.Fatalf("day 4: exit %d, want the 2 tokens retired:\n%s", code, o)
+			}
+		}
+	}
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	if len(hook.bodies) < 2 || !bytes.Contains(hook.bodies[0], []byte("will be deleted on 2026-11-29 unless someone snoozes it")) {
+		t.Errorf("Slack got %d reports; day 3's should carry the notice", len(hook.bodies))
 	}
 }

@@ -145,10 +145,12 @@ func (d *demo) setDir(dir string) {
 // ticketsLog is where the receiver's log is.
 func (d *demo) ticketsLog() string { return filepath.Join(d.cfg.Snapshot.Dir, demoTicketsLog) }
 
-// ownDeleter makes the runner's retirer delete through the demo's own key
-// on the emulator: a real deploy assumes actions.delete.roleArn through
-// STS, which the demo has no stand-in for in this process.
-func (d *demo) ownDeleter(r *auditrun.Runner) error {
+// demoRetirer makes the runner's retirer the demo's: it deletes through
+// the demo's own key on the emulator (a real deploy assumes
+// actions.delete.roleArn through STS, which the demo has no stand-in for
+// in this process); when it previews Slack (no Slack secret set), its
+// notices are told on stdout (previewTold).
+func (d *demo) demoRetirer(r *auditrun.Runner, previews bool) error {
 	rt, ok := r.Retirer.(actions.Retirer)
 	if !ok {
 		return nil
@@ -163,7 +165,27 @@ func (d *demo) ownDeleter(r *auditrun.Runner) error {
 	}
 	rt.Deleter = actions.APIDeleter{Accounts: map[string]map[string]actions.TokenAPI{"": {audit.KindLivy: c, audit.KindKyuubi: c.Kyuubi()}}}
 	r.Retirer = rt
+	if previews {
+		r.Retirer = previewTold{rt}
+	}
 	return nil
+}
+
+// previewTold is the retirer of a demo that previews Slack. It posts no
+// Slack message: its stdout is where its reports are read, and the report printed there
+// lists each notice ("SCHEDULED FOR DELETION"), so each notice a run makes
+// is told by the run that printed it. (A real run counts only the notices
+// a delivered report carried.)
+type previewTold struct{ actions.Retirer }
+
+func (p previewTold) Told(ctx context.Context, s *audit.Snapshot, _ []string) ([]audit.RetireEntry, error) {
+	var all []string
+	if s.Retire != nil {
+		for _, e := range s.Retire.Noticed {
+			all = append(all, e.Key())
+		}
+	}
+	return p.Retirer.Told(ctx, s, all)
 }
 
 // replayRetired takes out of the emulator's world the tokens that earlier

@@ -98,6 +98,10 @@ type fcResponse struct {
 	// NotifySkipped says why nothing was posted, when nothing was ("no
 	// Slack destination configured", "nothing changed …").
 	NotifySkipped string `json:"notifySkipped,omitempty"`
+	// RetireUntold name the tokens ("name (tokenId)") whose notice of
+	// deletion reached no destination: the next run tells it again, and
+	// their deletion waits for it.
+	RetireUntold []string `json:"retireUntold,omitempty"`
 }
 
 // invocation is a decoded event.
@@ -408,7 +412,7 @@ func (h *fcHandler) audit(ctx context.Context, fctx *fccontext.FcContext, payloa
 	resp := &fcResponse{RunID: s.RunID, AuditedAt: s.AuditedAt, Verdict: s.Verdict, Snapshot: res.Location, Page: writtenPage(res), Summary: s.Summary,
 		Notified: res.Notified, Partial: res.Partial(), DryRun: dryRun, Reused: res.Reused, Deliveries: res.Deliveries,
 		BaselineHeld: res.BaselineHeld, HistoryHeld: res.HistoryHeld, MetricsSent: res.MetricsSent, MetricsError: res.MetricsError,
-		ActionsWarnings: s.ActionsWarnings, NotifySkipped: res.NotifySkipped}
+		ActionsWarnings: s.ActionsWarnings, NotifySkipped: res.NotifySkipped, RetireUntold: res.RetireUntold}
 	log.Info("audit complete", "verdict", s.Verdict, "snapshot", res.Location, "written", res.Written, "reused", res.Reused,
 		"gateways", s.Summary.Gateways, "gateways_failed", s.Summary.GatewaysFailed, "errors", s.Summary.Errors,
 		"tokens", s.Summary.Tokens, "findings", s.Summary.ActiveFindings(), "suppressed", s.Summary.Suppressed,

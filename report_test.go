@@ -492,7 +492,7 @@ func demoRuns(t *testing.T, n int) string {
 		d.setClock(now)
 		r, _, err := newRunner(d.cfg, d.cred, d.env(noEnv, false), log, nil)
 		if err == nil {
-			err = d.ownDeleter(r)
+			err = d.demoRetirer(r, true)
 		}
 		if err != nil {
 			t.Fatal(err)

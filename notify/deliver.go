@@ -47,6 +47,9 @@ type Delivery struct {
 	// one that failed is sent by the next attempt, one that went out with
 	// no answer is not sent again blindly.
 	Parts []Part
+	// Tells are the marks for deletion (audit.RetireMark.Key) whose notice
+	// the delivery carries: once it is delivered, they are told.
+	Tells []string
 }
 
 // Part is one part of a delivery sent on its own.

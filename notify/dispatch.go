@@ -75,6 +75,9 @@ func (d *Dispatcher) Report(ctx context.Context, run delivery.Run, s *audit.Snap
 				}
 			}
 			out.Deliveries = append(out.Deliveries, r)
+			if r.Status == delivery.StatusDelivered || r.Status == delivery.StatusAlready {
+				out.Told = append(out.Told, dl.Tells...)
+			}
 			switch r.Status {
 			case delivery.StatusDelivered:
 				out.Notified = true
@@ -96,6 +99,8 @@ func (d *Dispatcher) Report(ctx context.Context, run delivery.Run, s *audit.Snap
 	if !out.Notified && len(skipped) > 0 {
 		out.Skipped = strings.Join(slices.Compact(skipped), "; ")
 	}
+	slices.Sort(out.Told)
+	out.Told = slices.Compact(out.Told)
 	return out
 }
 

@@ -138,3 +138,17 @@ func noticedKeys(r *audit.RetireReport) map[string]bool {
 	}
 	return out
 }
+
+// noticedMarks are the keys (audit.RetireMark.Key) of the marks whose
+// notice the view carries: a report that carries them tells them once it
+// is delivered.
+func (v *RetireView) noticedMarks() []string {
+	if v == nil || !v.Acted {
+		return nil
+	}
+	var out []string
+	for _, e := range v.Noticed {
+		out = append(out, e.Key())
+	}
+	return out
+}

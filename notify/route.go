@@ -346,6 +346,9 @@ func (rt *Router) Deliveries(s *audit.Snapshot, loc delivery.Locations, l Ledger
 			d = splitDelivery(sp, &r)
 		} else if r.Skip == "" {
 			d.Send = func(ctx context.Context) error { return r.Sender.Send(ctx, &r) }
+			if r.Digest != nil {
+				d.Tells = r.Retire.noticedMarks()
+			}
 		}
 		out = append(out, d)
 	}

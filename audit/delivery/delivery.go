@@ -62,6 +62,10 @@ type Outcome struct {
 	Skipped string
 	// Errs names each destination that failed.
 	Errs []error
+	// Told are the marks for deletion (audit.RetireMark.Key) whose notice
+	// a delivered report carried, sorted: a notice no destination took is
+	// told again by the next run (and a deletion waits for it).
+	Told []string
 }
 
 // Result is what became of one delivery.

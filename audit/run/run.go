@@ -6,6 +6,7 @@
 package run
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -142,6 +143,12 @@ type Retirer interface {
 	// the due tokens, unless hold says why this run deletes none. What
 	// went wrong is in the report: it never fails the run.
 	Retire(ctx context.Context, s *audit.Snapshot, act bool, hold string) *audit.RetireReport
+	// Told records which of the notices s's run made reached a
+	// destination (told: their marks' keys): each other notice is taken
+	// back, and returned, so that the next run tells it again. A notice
+	// taken back by an earlier attempt of the run and told by this one is
+	// given back.
+	Told(ctx context.Context, s *audit.Snapshot, told []string) ([]audit.RetireEntry, error)
 }
 
 // Options describe one run.
@@ -210,6 +217,13 @@ type Result struct {
 	// Reused is true when the run's snapshot was already written (a retry,
 	// or a second delivery of the same event) and was not audited again.
 	Reused bool
+	// RetireUntold name the tokens ("name (tokenId)") whose notice of
+	// deletion this run made and no destination took: the record takes
+	// the notice back, the next run tells it again, and their deletion
+	// waits for it.
+	RetireUntold []string
+	// told are the marks whose notice a delivered report carried.
+	told []string
 	// unwritten are the extensions of the artifacts that could not be
 	// written: their latest copies stay where they were.
 	unwritten map[string]bool
@@ -331,6 +345,9 @@ func (r *Runner) run(ctx context.Context, o Options) (*Result, error) {
 	errs := r.writeArtifacts(ctx, res, renders)
 	errs = append(errs, r.advance(ctx, res, st)...)
 	errs = append(errs, r.notify(ctx, o, res)...)
+	if err := r.confirmNotices(ctx, res); err != nil {
+		errs = append(errs, err)
+	}
 	if err := verdictError(res); err != nil {
 		errs = append(errs, err)
 	}
@@ -629,8 +646,30 @@ func (r *Runner) notify(ctx context.Context, o Options, res *Result) []error {
 		return nil
 	}
 	out := r.Notifier.Report(ctx, r.notifyRun(o, res), res.Snapshot, res.Locations())
-	res.Deliveries, res.Notified, res.NotifySkipped = out.Deliveries, out.Notified, out.Skipped
+	res.Deliveries, res.Notified, res.NotifySkipped, res.told = out.Deliveries, out.Notified, out.Skipped, out.Told
 	return out.Errs
+}
+
+// confirmNotices gives the record of actions the notices of deletion no
+// destination took (a failed or skipped delivery, a run that notifies
+// nobody): the record takes them back, so that the next run tells them
+// again and no token is deleted on a notice nobody got.
+func (r *Runner) confirmNotices(ctx context.Context, res *Result) error {
+	s := res.Snapshot
+	if r.Retirer == nil || s == nil || s.Retire == nil || !s.Retire.Acted || len(s.Retire.Noticed) == 0 {
+		return nil
+	}
+	untold, err := r.Retirer.Told(ctx, s, res.told)
+	for _, e := range untold {
+		res.RetireUntold = append(res.RetireUntold, cmp.Or(e.Name, e.TokenID)+" ("+e.TokenID+")")
+	}
+	if len(untold) > 0 {
+		r.logger().Warn("notices of deletion reached no destination: the next run tells them again, and their deletion waits", "tokens", len(untold))
+	}
+	if err != nil {
+		return fmt.Errorf("retire: take back %s no destination took: %w", audit.Plural(len(untold), "notice"), err)
+	}
+	return nil
 }
 
 func (r *Runner) notifyRun(o Options, res *Result) delivery.Run {

@@ -86,6 +86,62 @@ func (r Retirer) Retire(ctx context.Context, s *audit.Snapshot, act bool, hold s
 	return rep
 }
 
+// Told records which of the notices the run of s made reached a
+// destination (told: the marks' keys). A notice no destination took is
+// taken back: its stage (the nearest the run reached) leaves its mark, so
+// that the next run tells it again, and a deletion waits for a notice
+// somebody got. A notice taken back by an earlier attempt of the same run
+// and told by this one is given back. Only a mark as the run left it is
+// changed (one ended or told again since stands); nothing is written when
+// nothing changes. It returns the notices nobody took.
+func (r Retirer) Told(ctx context.Context, s *audit.Snapshot, told []string) ([]audit.RetireEntry, error) {
+	rep := s.Retire
+	if rep == nil || !rep.Acted || len(rep.Noticed) == 0 {
+		return nil, nil
+	}
+	got := map[string]bool{}
+	for _, k := range told {
+		got[k] = true
+	}
+	var untold []audit.RetireEntry
+	for _, e := range rep.Noticed {
+		if !got[e.Key()] {
+			untold = append(untold, e)
+		}
+	}
+	// change sets each mark the run noticed to what it has told: its
+	// notices with or without the run's stage.
+	change := func(marks []audit.RetireMark) bool {
+		changed := false
+		for _, e := range rep.Noticed {
+			with := e.Notices
+			without := slices.DeleteFunc(slices.Clone(with), func(st string) bool { return st == e.Stage })
+			want := with
+			if !got[e.Key()] {
+				want = without
+			}
+			for i := range marks {
+				m := &marks[i]
+				if m.Ended != nil || m.Key() != e.Key() || !m.MarkedAt.Equal(e.MarkedAt) || slices.Equal(m.Notices, want) ||
+					!slices.Equal(m.Notices, with) && !slices.Equal(m.Notices, without) {
+					continue
+				}
+				m.Notices, changed = slices.Clone(want), true
+			}
+		}
+		return changed
+	}
+	h, err := Read(ctx, r.Store)
+	if err != nil {
+		return untold, err
+	}
+	if !change(slices.Clone(h.Marks)) {
+		return untold, nil
+	}
+	_, err = Update(ctx, r.Store, r.Policy, s.AuditedAt, r.Logger, func(st *State) { change(st.Marks) })
+	return untold, err
+}
+
 // latestMark is the latest time the marks record: a mark made or ended.
 func latestMark(marks []audit.RetireMark) time.Time {
 	var t time.Time

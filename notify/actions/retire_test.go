@@ -227,3 +227,93 @@ func TestRetireAcrossAClockJump(t *testing.T) {
 		t.Errorf("%d deletes, want 1", rb.deletes())
 	}
 }
+
+// A notice no destination took is taken back: day 1's "marked" and day
+// 2's "1d" reach nobody, so day 3 tells the 1-day notice again and deletes
+// nothing, and day 4 deletes. A retry of a run whose first attempt
+// reached nobody, and whose own report gets through, gives the notice
+// back; a told notice writes nothing; a mark ended since is left alone.
+func TestRetireWaitsForANoticeSomebodyGot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rb := newRetireBench(t)
+	key := "cn-hangzhou/w-1/lc-1/tk-unused"
+	day := func(d int, told bool) *audit.RetireReport {
+		t.Helper()
+		s := rb.audit(now.Add(time.Duration(d-1) * audit.Day))
+		s.Retire = rb.r.Retire(ctx, s, true, "")
+		var keys []string
+		if told {
+			for _, e := range s.Retire.Noticed {
+				keys = append(keys, e.Key())
+			}
+		}
+		untold, err := rb.r.Told(ctx, s, keys)
+		if err != nil || told != (len(untold) == 0) {
+			t.Fatalf("day %d: Told(%v): %v untold, %v", d, keys, ids(untold), err)
+		}
+		return s.Retire
+	}
+	notices := func() []string {
+		marks := rb.state().Marks
+		if len(marks) != 1 {
+			t.Fatalf("marks %+v, want one", marks)
+		}
+		return marks[0].Notices
+	}
+	if d1 := day(1, false); len(d1.Noticed) != 1 || d1.Noticed[0].Key() != key || len(notices()) != 0 {
+		t.Fatalf("day 1: noticed %v, the record tells %v; want tk-unused marked, and nothing told", ids(d1.Noticed), notices())
+	}
+	if d2 := day(2, false); !slices.Equal(ids(d2.Noticed), []string{"tk-unused@1d"}) || !slices.Equal(notices(), []string{audit.StageMarked}) {
+		t.Fatalf("day 2: noticed %v, the record tells %v; want the 1d notice taken back", ids(d2.Noticed), notices())
+	}
+	if d3 := day(3, true); len(d3.Retired) != 0 || len(d3.Due) != 0 || !slices.Equal(ids(d3.Noticed), []string{"tk-unused@1d"}) {
+		t.Fatalf("day 3: retired %v, due %v, noticed %v; want the 1d notice told again and nothing deleted", ids(d3.Retired), ids(d3.Due), ids(d3.Noticed))
+	}
+	if rb.deletes() != 0 {
+		t.Fatalf("deleted on day 3 after a notice nobody got")
+	}
+	if d4 := day(4, true); len(d4.Retired) != 1 || rb.deletes() != 1 {
+		t.Fatalf("day 4: retired %v (%d deletes), want tk-unused", ids(d4.Retired), rb.deletes())
+	}
+
+	t.Run("a retry that gets through gives the notice back", func(t *testing.T) {
+		rb := newRetireBench(t)
+		s := rb.audit(now)
+		s.Retire = rb.r.Retire(ctx, s, true, "")
+		if _, err := rb.r.Told(ctx, s, nil); err != nil || len(rb.state().Marks[0].Notices) != 0 {
+			t.Fatalf("first attempt: %v, notices %v", err, rb.state().Marks[0].Notices)
+		}
+		if _, err := rb.r.Told(ctx, s, []string{key}); err != nil || !slices.Equal(rb.state().Marks[0].Notices, []string{audit.StageMarked}) {
+			t.Fatalf("the retry: %v, notices %v; want marked given back", err, rb.state().Marks[0].Notices)
+		}
+		before := head(t, rb)
+		if _, err := rb.r.Told(ctx, s, []string{key}); err != nil || head(t, rb) != before {
+			t.Errorf("told again: %v, the record moved from state %d to %d; want nothing written", err, before, head(t, rb))
+		}
+	})
+	t.Run("a mark ended since is left alone", func(t *testing.T) {
+		rb := newRetireBench(t)
+		s := rb.audit(now)
+		s.Retire = rb.r.Retire(ctx, s, true, "")
+		if _, err := actions.Update(ctx, rb.store, rb.policy, now, nil, func(st *actions.State) {
+			st.Marks[0].End(now, audit.EndAcknowledged, "U0ALICE01", "")
+		}); err != nil {
+			t.Fatal(err)
+		}
+		before := head(t, rb)
+		if _, err := rb.r.Told(ctx, s, nil); err != nil || head(t, rb) != before || rb.state().Marks[0].Ended == nil {
+			t.Errorf("Told on an ended mark: %v, state %d → %d, mark %+v", err, before, head(t, rb), rb.state().Marks[0])
+		}
+	})
+}
+
+// head is the record's newest state.
+func head(t *testing.T, rb *retireBench) int {
+	t.Helper()
+	h, err := actions.Read(context.Background(), rb.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.N
+}
