@@ -30,6 +30,20 @@ func accountWorld(ws, gw, tok string) *emulator.World {
 	}}}}
 }
 
+// serveSTS serves the STS stand-in over HTTPS with a test CA, until the
+// test ends: it returns its host and the CA's file, which the binary
+// trusts through SSL_CERT_FILE (credentials-go speaks HTTPS only).
+func serveSTS(t *testing.T, sts *emulator.STS) (host, caFile string) {
+	t.Helper()
+	srv := httptest.NewTLSServer(sts)
+	t.Cleanup(srv.Close)
+	caFile = filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(srv.URL, "https://"), caFile
+}
+
 // TestMultiAccountRun audits the run's own account and two accounts reached
 // by assuming their roles in one CLI run of the real binary; a third
 // account's role is denied, reported, and does not stop the others. The
@@ -66,13 +80,8 @@ func TestMultiAccountRun(t *testing.T) {
 		},
 		API: emu,
 	}
-	stsSrv := httptest.NewTLSServer(sts)
-	defer stsSrv.Close()
+	stsHost, caFile := serveSTS(t, sts)
 	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: stsSrv.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	cfg := fmt.Sprintf(`regions: [cn-hangzhou, cn-shanghai]
 accounts:
   - {name: analytics, roleArn: "acs:ram::1111111111111111:role/livy-token-audit-reader", regions: [cn-hangzhou]}
@@ -82,7 +91,7 @@ suppressions:
   - {account: risk, name: "job-*", rules: [stale], reason: "risk jobs run quarterly"}
 api: {endpoint: %q, stsEndpoint: %q, retries: 1, ratePerSecond: 1000}
 snapshot: {dir: %q}
-`, api.URL, strings.TrimPrefix(stsSrv.URL, "https://"), filepath.Join(dir, "out"))
+`, api.URL, stsHost, filepath.Join(dir, "out"))
 	cfgPath := filepath.Join(dir, "audit.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -187,19 +196,14 @@ func TestPreflightAssumesRoles(t *testing.T) {
 		},
 		API: emu,
 	}
-	stsSrv := httptest.NewTLSServer(sts)
-	defer stsSrv.Close()
+	stsHost, caFile := serveSTS(t, sts)
 	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: stsSrv.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	cfg := fmt.Sprintf(`accounts:
   - {name: analytics, roleArn: "acs:ram::1111111111111111:role/livy-token-audit-reader", regions: [cn-hangzhou]}
   - {name: legacy, roleArn: "acs:ram::3333333333333333:role/livy-token-audit-reader", regions: [cn-hangzhou]}
 api: {endpoint: %q, stsEndpoint: %q, retries: 1, ratePerSecond: 1000}
 snapshot: {dir: %q}
-`, api.URL, strings.TrimPrefix(stsSrv.URL, "https://"), filepath.Join(dir, "out"))
+`, api.URL, stsHost, filepath.Join(dir, "out"))
 	cfgPath := filepath.Join(dir, "audit.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -177,8 +176,7 @@ func TestFunctionComputeSlackActions(t *testing.T) {
 			acctDeleter: {Account: "1111111111111111", Actions: deleteActions},
 			ownDeleter:  {Actions: deleteActions},
 		}}
-	stsSrv := httptest.NewTLSServer(sts)
-	defer stsSrv.Close()
+	stsHost, caFile := serveSTS(t, sts)
 	hook := &hookReceiver{}
 	slackSrv := httptest.NewServer(hook)
 	defer slackSrv.Close()
@@ -188,10 +186,6 @@ func TestFunctionComputeSlackActions(t *testing.T) {
 	responseURL := respSrv.URL + "/actions/T0001/1/abc"
 
 	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: stsSrv.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	out := filepath.Join(dir, "out")
 	cfg := fmt.Sprintf(`regions: [cn-hangzhou]
 accounts:
@@ -203,7 +197,7 @@ actions:
   enabled: true
   users: [U0ADMIN03]
   delete: {enabled: true, users: [U0ADMIN03], roleArn: %q}
-`, acctReader, acctDeleter, api.URL, strings.TrimPrefix(stsSrv.URL, "https://"), out, ownDeleter)
+`, acctReader, acctDeleter, api.URL, stsHost, out, ownDeleter)
 	cfgPath := filepath.Join(dir, "audit.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -525,13 +524,8 @@ func TestPreflightRetireAssumesTheDeleteRole(t *testing.T) {
 			acctDeleter: {Account: "1111111111111111", Actions: deleteActions, Deny: true},
 			ownDeleter:  {Actions: deleteActions},
 		}}
-	stsSrv := httptest.NewTLSServer(sts)
-	defer stsSrv.Close()
+	stsHost, caFile := serveSTS(t, sts)
 	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: stsSrv.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	preflightWith := func(t *testing.T, actions string) (int, []preflight.Row, string) {
 		cfg := fmt.Sprintf(`regions: [cn-hangzhou]
 accounts:
@@ -539,7 +533,7 @@ accounts:
 api: {endpoint: %q, stsEndpoint: %q, retries: 1, ratePerSecond: 1000}
 snapshot: {dir: %q}
 slack: {notify: always}
-%s`, acctReader, acctDeleter, api.URL, strings.TrimPrefix(stsSrv.URL, "https://"), filepath.Join(dir, "out"), actions)
+%s`, acctReader, acctDeleter, api.URL, stsHost, filepath.Join(dir, "out"), actions)
 		cfgPath := filepath.Join(t.TempDir(), "audit.yaml")
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
