@@ -625,46 +625,8 @@ func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) erro
 	if res.PageLocation != "" && !o.dryRun && res.Written {
 		fmt.Fprintf(w, "Report: %s\n", res.PageLocation)
 	}
-	switch {
-	case o.dryRun:
-		written := []string{res.Location}
-		if res.PageKey != "" {
-			written = append(written, res.PageLocation)
-		}
-		if res.WouldMoveLatest {
-			written = append(written, audit.LatestKey, audit.BaselineKey, audit.HistoryKey)
-			if res.PageKey != "" {
-				written = append(written, auditrun.LatestPageKey)
-			}
-		}
-		if o.export {
-			fmt.Fprintf(w, "\nExport (-format %s): nothing written or posted. With -post it would write %s, and post.\n", o.format, strings.Join(written, ", "))
-		} else {
-			fmt.Fprintf(w, "\nDry run: nothing written. Would write %s.\n", strings.Join(written, ", "))
-		}
-	case res.MovedLatest:
-		fmt.Fprintf(w, "(%s updated)\n", audit.LatestKey)
-		if res.HistoryHeld != "" {
-			fmt.Fprintf(w, "(%s not moved: %s)\n", audit.HistoryKey, res.HistoryHeld)
-		}
-	case res.BaselineHeld != "" && res.Written:
-		fmt.Fprintf(w, "(%s not moved: %s)\n", audit.LatestKey, res.BaselineHeld)
-	}
-	switch {
-	case res.MetricsSent:
-		fmt.Fprintln(w, "CloudMonitor: the run's figures reported")
-	case res.MetricsError != "":
-		fmt.Fprintf(w, "CloudMonitor: not reported (%s); the audit is not failed for it\n", res.MetricsError)
-	}
-	if n := len(res.RetireUntold); n > 0 {
-		names := res.RetireUntold[:min(n, 10)]
-		more := ""
-		if n > len(names) {
-			more = fmt.Sprintf(" and %d more", n-len(names))
-		}
-		fmt.Fprintf(w, "Retire: the notice of deletion of %s reached no destination (%s%s): the next run tells it again, and the deletion waits for it\n",
-			audit.Plural(n, "token"), strings.Join(names, ", "), more)
-	}
+	writeWritten(w, o, res)
+	writeRunNotes(w, res)
 	if s.dest != "" && !o.dryRun {
 		for _, d := range res.Deliveries {
 			fmt.Fprintf(w, "%s: %s: %s", sinkLabel(d.Destination), d.Destination, d.Status)
@@ -707,6 +669,56 @@ func writeSummary(w io.Writer, o options, s *session, res *auditrun.Result) erro
 		fmt.Fprintln(w, "(-format slack prints the messages whole, in Block Kit)")
 	}
 	return nil
+}
+
+// writeWritten says what the run wrote, or would write: the snapshot,
+// latest.json and the baseline (or why they did not move).
+func writeWritten(w io.Writer, o options, res *auditrun.Result) {
+	switch {
+	case o.dryRun:
+		written := []string{res.Location}
+		if res.PageKey != "" {
+			written = append(written, res.PageLocation)
+		}
+		if res.WouldMoveLatest {
+			written = append(written, audit.LatestKey, audit.BaselineKey, audit.HistoryKey)
+			if res.PageKey != "" {
+				written = append(written, auditrun.LatestPageKey)
+			}
+		}
+		if o.export {
+			fmt.Fprintf(w, "\nExport (-format %s): nothing written or posted. With -post it would write %s, and post.\n", o.format, strings.Join(written, ", "))
+		} else {
+			fmt.Fprintf(w, "\nDry run: nothing written. Would write %s.\n", strings.Join(written, ", "))
+		}
+	case res.MovedLatest:
+		fmt.Fprintf(w, "(%s updated)\n", audit.LatestKey)
+		if res.HistoryHeld != "" {
+			fmt.Fprintf(w, "(%s not moved: %s)\n", audit.HistoryKey, res.HistoryHeld)
+		}
+	case res.BaselineHeld != "" && res.Written:
+		fmt.Fprintf(w, "(%s not moved: %s)\n", audit.LatestKey, res.BaselineHeld)
+	}
+}
+
+// writeRunNotes says what became of the run's figures (CloudMonitor) and
+// of its notices of deletion (actions.retire).
+func writeRunNotes(w io.Writer, res *auditrun.Result) {
+	switch {
+	case res.MetricsSent:
+		fmt.Fprintln(w, "CloudMonitor: the run's figures reported")
+	case res.MetricsError != "":
+		fmt.Fprintf(w, "CloudMonitor: not reported (%s); the audit is not failed for it\n", res.MetricsError)
+	}
+	if n := len(res.RetireUntold); n > 0 {
+		names := res.RetireUntold[:min(n, 10)]
+		more := ""
+		if n > len(names) {
+			more = fmt.Sprintf(" and %d more", n-len(names))
+		}
+		fmt.Fprintf(w, "Retire: the notice of deletion of %s reached no destination (%s%s): the next run tells it again, and the deletion waits for it\n",
+			audit.Plural(n, "token"), strings.Join(names, ", "), more)
+	}
 }
 
 // writeSlackJSON writes the Slack messages as a JSON array of
