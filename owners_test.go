@@ -21,9 +21,12 @@ const lookupSecret = "xoxb-lookup-SECRET-token-9a"
 // people by email, or the error it is told to answer; it records the
 // emails it was asked.
 type lookupSlack struct {
-	mu    sync.Mutex
-	fail  string
-	asked []string
+	mu   sync.Mutex
+	fail string
+	// limited answers that many lookups 429 with Retry-After: 1, as
+	// Slack does past a Tier 3 method's rate.
+	limited int
+	asked   []string
 }
 
 func (l *lookupSlack) serve(t *testing.T, byEmail map[string]string) string {
@@ -33,10 +36,18 @@ func (l *lookupSlack) serve(t *testing.T, byEmail map[string]string) string {
 			l.mu.Lock()
 			l.asked = append(l.asked, r.Form.Get("email"))
 			fail := l.fail
+			limited := l.limited > 0
+			if limited {
+				l.limited--
+			}
 			l.mu.Unlock()
 			id, ok := byEmail[r.Form.Get("email")]
 			w.Header().Set("Content-Type", "application/json")
 			switch {
+			case limited:
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "ratelimited"})
 			case r.Form.Get("token") != lookupSecret && r.Header.Get("Authorization") != "Bearer "+lookupSecret:
 				_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "invalid_auth"})
 			case fail != "":
@@ -167,6 +178,22 @@ func TestOwnerResolution(t *testing.T) {
 				}
 				if len(sl.asked) != 1 {
 					t.Errorf("asked Slack %d times after a denial, want once", len(sl.asked))
+				}
+			}},
+		{name: "Slack lookups rate-limited", stage: func(_ *emulator.IMS, sl *lookupSlack) { sl.limited = 2 },
+			check: func(t *testing.T, s *audit.Snapshot, _ *emulator.IMS, sl *lookupSlack) {
+				// The lookups wait out each Retry-After: every owner is
+				// still found by email.
+				if erin, _ := ownerOf(s, "tk-011"); erin.Owner.SlackID != "U0ERIN001" || erin.Owner.Via != audit.ViaEmail {
+					t.Errorf("erin after two 429s: %+v", erin.Owner)
+				}
+				if alice, _ := ownerOf(s, "tk-001"); alice.Owner.NoSlack != "no Slack user has their email" {
+					t.Errorf("alice after two 429s: %+v", alice.Owner)
+				}
+				sl.mu.Lock()
+				defer sl.mu.Unlock()
+				if sl.limited != 0 {
+					t.Errorf("%d 429s left unasked", sl.limited)
 				}
 			}},
 	} {

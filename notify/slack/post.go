@@ -405,7 +405,7 @@ func (n *Slack) retry(ctx context.Context, what string, f func() error) error {
 		err := f()
 		if err != nil {
 			if ok, _ := retryable(err); ok {
-				n.logger().Warn("slack: post failed", "what", what, "attempt", attempt, "error", n.redact(err))
+				n.logger().Warn("slack: call failed; retrying", "what", what, "attempt", attempt, "error", n.redact(err))
 			}
 		}
 		return err

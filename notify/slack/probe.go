@@ -104,18 +104,24 @@ func SlackCode(err error) string {
 
 // LookupEmail finds the Slack user with email (users.lookupByEmail, scope
 // users:read.email): their ID, or none and why (no such user, a
-// deactivated one). An error is a lookup that could not be made (a missing
-// scope, a revoked token, the network).
+// deactivated one). It retries as a post does: a 429 (the method is Tier
+// 3, about 50 a minute) after its Retry-After, a 5xx or the network within
+// the context's deadline. An error is a lookup that could not be made (a
+// missing scope, a revoked token, Slack still busy).
 func (n *Slack) LookupEmail(ctx context.Context, email string) (id, none string, err error) {
 	if n.bot == nil {
 		return "", "", errors.New("slack: an incoming webhook cannot look users up")
 	}
-	u, err := n.bot.GetUserByEmailContext(ctx, email)
+	var u *slackgo.User
+	err = n.retry(ctx, "users.lookupByEmail", func() (err error) {
+		u, err = n.bot.GetUserByEmailContext(ctx, email)
+		return err
+	})
 	switch code := SlackCode(err); {
 	case code == "users_not_found":
 		return "", "no Slack user has their email", nil
 	case err != nil:
-		return "", "", n.redact(fmt.Errorf("slack: users.lookupByEmail: %w", err))
+		return "", "", n.redact(err)
 	case u.Deleted:
 		return "", "their Slack user is deactivated", nil
 	case !userIDRe.MatchString(u.ID):
