@@ -172,10 +172,10 @@ func (d *demo) demoRetirer(r *auditrun.Runner, previews bool) error {
 }
 
 // previewTold is the retirer of a demo that previews Slack. It posts no
-// Slack message: its stdout is where its reports are read, and the report printed there
-// lists each notice ("SCHEDULED FOR DELETION"), so each notice a run makes
-// is told by the run that printed it. (A real run counts only the notices
-// a delivered report carried.)
+// Slack message: its stdout is where its reports are read, and the report
+// printed there lists each notice ("SCHEDULED FOR DELETION"), so each
+// notice a run makes is told by the run that printed it. (A real run
+// counts only the notices a delivered report carried.)
 type previewTold struct{ actions.Retirer }
 
 func (p previewTold) Told(ctx context.Context, s *audit.Snapshot, _ []string) ([]audit.RetireEntry, error) {
