@@ -1,18 +1,25 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/slack-go/slack/slacktest"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/fleet"
+	"livy-token-audit/audit/ims"
+	"livy-token-audit/internal/audittest"
 	"livy-token-audit/internal/standin/emulator"
+	"livy-token-audit/notify/slack"
 )
 
 const lookupSecret = "xoxb-lookup-SECRET-token-9a"
@@ -27,6 +34,8 @@ type lookupSlack struct {
 	// Slack does past a Tier 3 method's rate.
 	limited int
 	asked   []string
+	// onAsk, when set, runs as each lookup arrives (under mu).
+	onAsk func()
 }
 
 func (l *lookupSlack) serve(t *testing.T, byEmail map[string]string) string {
@@ -39,6 +48,9 @@ func (l *lookupSlack) serve(t *testing.T, byEmail map[string]string) string {
 			limited := l.limited > 0
 			if limited {
 				l.limited--
+			}
+			if l.onAsk != nil {
+				l.onAsk()
 			}
 			l.mu.Unlock()
 			id, ok := byEmail[r.Form.Get("email")]
@@ -237,4 +249,52 @@ func slicesHasRule(t *audit.TokenReport, r audit.Rule) bool {
 		}
 	}
 	return false
+}
+
+// countingGate is a fleet.Gate that counts its entries and the slots held.
+type countingGate struct{ entered, held atomic.Int32 }
+
+func (g *countingGate) Enter(context.Context) (func(), error) {
+	g.entered.Add(1)
+	g.held.Add(1)
+	return func() { g.held.Add(-1) }, nil
+}
+
+// The resolver's RAM calls go through the run's gate, and its Slack
+// lookups, rate-limited or not, hold no slot of it: a lookup waiting out a
+// 429 never stalls the gateways' listings.
+func TestSlackLookupsHoldNoSlot(t *testing.T) {
+	t.Parallel()
+	const ak, secret = "LTAIowners0000001", "owners-SECRET-never-print-3k"
+	imsSrv := httptest.NewServer(&emulator.IMS{Keys: map[string]emulator.Key{ak: {Secret: secret}}, Domain: "acme.onaliyun.com",
+		Users: map[string]emulator.IMSUser{"erin@acme.onaliyun.com": {UserID: "200000000000005", Email: "erin@acme.example", LastLoginDate: "2026-11-24T08:00:00Z"}}})
+	t.Cleanup(imsSrv.Close)
+	c, err := ims.New(ims.Options{Endpoint: imsSrv.URL, Credential: audittest.Credential(t, ak, secret), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &countingGate{}
+	var heldAtLookup []int32
+	sl := &lookupSlack{limited: 1}
+	sl.onAsk = func() { heldAtLookup = append(heldAtLookup, g.held.Load()) }
+	bot, err := slack.NewBot(lookupSecret, sl.serve(t, map[string]string{"erin@acme.example": "U0ERIN001"}), slack.NewHTTPClient(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &ownerResolver{ims: c, slack: bot}
+	if _, ok := any(r).(fleet.GatedAPI); !ok {
+		t.Fatal("the resolver is not a fleet.GatedAPI: the fleet would gate its whole call, Slack's waits included")
+	}
+	o, err := r.Owner(fleet.WithGate(t.Context(), g), "erin")
+	if err != nil || o.SlackID != "U0ERIN001" || o.Via != audit.ViaEmail {
+		t.Fatalf("erin: %+v, %v", o, err)
+	}
+	if n := g.entered.Load(); n != 2 {
+		t.Errorf("the gate was entered %d times, want 2 (GetDefaultDomain, GetUser)", n)
+	}
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if !slices.Equal(heldAtLookup, []int32{0, 0}) {
+		t.Errorf("slots held at each Slack lookup (a 429, then the retry): %v, want none", heldAtLookup)
+	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/config"
+	"livy-token-audit/audit/fleet"
 	"livy-token-audit/audit/ims"
 	"livy-token-audit/notify/slack"
 )
@@ -32,6 +33,28 @@ type ownerResolver struct {
 	// slackMu makes the lookups one at a time: users.lookupByEmail is
 	// rate-limited per workspace, and a failure stops the rest.
 	slackMu sync.Mutex
+}
+
+// Gated says that the resolver passes its calls through the run's gate
+// (fleet.GatedAPI) itself: each RAM call enters it, so the bound on calls
+// in flight and the rate hold for them. The Slack lookups, one at a time
+// and paced by Slack's Retry-After, hold no slot: a rate-limited lookup,
+// or one waiting for its turn, never stalls the gateways' listings.
+func (r *ownerResolver) Gated() {}
+
+// gated runs f, one RAM call, through the gate of ctx.
+func gated[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	leave, err := fleet.GateFrom(ctx).Enter(ctx)
+	if err != nil {
+		var zero T
+		if ctx.Err() != nil {
+			return zero, ctx.Err()
+		}
+		// The limiter refuses a wait that would outlast the deadline.
+		return zero, context.DeadlineExceeded
+	}
+	defer leave()
+	return f(ctx)
 }
 
 // Owner resolves name. It never fails: what could not be found is said
@@ -60,7 +83,7 @@ func (r *ownerResolver) fromRAM(ctx context.Context, o *audit.Owner) string {
 		o.Error = down
 		return ""
 	}
-	domain, err := r.ims.DefaultDomain(ctx)
+	domain, err := gated(ctx, r.ims.DefaultDomain)
 	if err != nil {
 		o.Error = r.down(err)
 		return ""
@@ -70,14 +93,14 @@ func (r *ownerResolver) fromRAM(ctx context.Context, o *audit.Owner) string {
 		o.Error = err.Error()
 		return ""
 	}
-	u, err := r.ims.User(ctx, upn)
+	u, err := gated(ctx, func(ctx context.Context) (ims.User, error) { return r.ims.User(ctx, upn) })
 	var ae *audit.APIError
 	switch {
 	case err == nil:
 		o.Status, o.RAMUserID, o.LastLogin = audit.OwnerActive, u.UserID, u.LastLogin
 		return u.Email
 	case errors.As(err, &ae) && ae.Code == ims.CodeNoSuchUser:
-		d, err := r.ims.InRecycleBin(ctx, upn)
+		d, err := gated(ctx, func(ctx context.Context) (*ims.Deleted, error) { return r.ims.InRecycleBin(ctx, upn) })
 		switch {
 		case err != nil:
 			o.Error = "no RAM user " + upn + ", and the recycle bin could not be read: " + err.Error()
