@@ -65,10 +65,18 @@ func TestFleetRate(t *testing.T) {
 	if len(col.Gateways) != 60 || emu.Served() != 65 {
 		t.Fatalf("got %d gateways in %d calls, want 60 in 65", len(col.Gateways), emu.Served())
 	}
-	if most := emu.MaxInWindow(time.Second, true); most > rps {
-		t.Errorf("%d requests in one one-second window, want at most %d", most, rps)
+	if most := emu.MaxInWindow(time.Second, true); most > arrivalBound(rps) {
+		t.Errorf("%d requests in one one-second window, want at most %d", most, arrivalBound(rps))
 	}
 }
+
+// arrivalBound is the most requests the stand-in may see arrive in one
+// second at rps. The limiter admits at most rps in any one-second window
+// (held exactly, on a virtual clock, by fleet's TestLimiterBound); the
+// stand-in counts arrivals, which lag admissions by the signing and the
+// loopback hop, unevenly with 16 calls on 2 cores under -race (62 at 60/s
+// seen in CI): 5% of the rate is allowed for that spread.
+func arrivalBound(rps int) int { return rps + max(1, rps/20) }
 
 // Gateway details double the calls per gateway, within the same bound on
 // calls in flight and the same rate; a gateway whose details fail is still
@@ -108,7 +116,7 @@ func TestFleetDetails(t *testing.T) {
 	if m := emu.MaxInFlight(); m > concurrency {
 		t.Errorf("%d calls in flight, want at most %d", m, concurrency)
 	}
-	if most := emu.MaxInWindow(time.Second, true); most > rps {
-		t.Errorf("%d requests in one one-second window, want at most %d", most, rps)
+	if most := emu.MaxInWindow(time.Second, true); most > arrivalBound(rps) {
+		t.Errorf("%d requests in one one-second window, want at most %d", most, arrivalBound(rps))
 	}
 }
