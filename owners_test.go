@@ -17,6 +17,7 @@ import (
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/fleet"
 	"livy-token-audit/audit/ims"
+	"livy-token-audit/audit/lookups"
 	"livy-token-audit/internal/audittest"
 	"livy-token-audit/internal/standin/emulator"
 	"livy-token-audit/notify/slack"
@@ -296,5 +297,42 @@ func TestSlackLookupsHoldNoSlot(t *testing.T) {
 	defer sl.mu.Unlock()
 	if !slices.Equal(heldAtLookup, []int32{0, 0}) {
 		t.Errorf("slots held at each Slack lookup (a 429, then the retry): %v, want none", heldAtLookup)
+	}
+}
+
+// A second run finds each owner's Slack user as the first one did without
+// asking Slack again: the first run keeps its lookups beside the
+// snapshots, under the emails' hashes, never the emails; a dry run keeps
+// nothing.
+func TestSlackLookupsAreKept(t *testing.T) {
+	t.Parallel()
+	st, _, sl := ownerStage(t, "")
+	if code, out, errb := st.run(t, day1, "-dry-run"); code != exitOK {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, errb)
+	}
+	if _, ok := st.oss.Objects()["livy/"+lookups.Key]; ok {
+		t.Fatal("a dry run kept its lookups")
+	}
+	if code, out, errb := st.run(t, day1); code != exitOK {
+		t.Fatalf("day 1: exit %d\n%s%s", code, out, errb)
+	}
+	sl.mu.Lock()
+	first := len(sl.asked)
+	sl.mu.Unlock()
+	kept, ok := st.oss.Objects()["livy/"+lookups.Key]
+	if !ok || first == 0 || strings.Contains(string(kept.Data), "acme.example") {
+		t.Fatalf("day 1 asked Slack %d times and kept %q", first, kept.Data)
+	}
+	if code, out, errb := st.run(t, "2026-11-28T09:00:00Z"); code != exitOK {
+		t.Fatalf("day 2: exit %d\n%s%s", code, out, errb)
+	}
+	sl.mu.Lock()
+	again := len(sl.asked) - first
+	sl.mu.Unlock()
+	s := st.snapshot(t, "2026/11/28/20261128T090000Z.json")
+	erin, _ := ownerOf(s, "tk-011")
+	alice, _ := ownerOf(s, "tk-001")
+	if again != 0 || erin.Owner.SlackID != "U0ERIN001" || erin.Owner.Via != audit.ViaEmail || alice.Owner.NoSlack != "no Slack user has their email" {
+		t.Errorf("day 2 asked Slack %d times; erin %+v, alice %+v", again, erin.Owner, alice.Owner)
 	}
 }

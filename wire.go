@@ -17,6 +17,7 @@ import (
 	"livy-token-audit/audit/emr"
 	"livy-token-audit/audit/fleet"
 	"livy-token-audit/audit/localstore"
+	"livy-token-audit/audit/lookups"
 	"livy-token-audit/audit/ossstore"
 	"livy-token-audit/audit/roles"
 	auditrun "livy-token-audit/audit/run"
@@ -46,11 +47,13 @@ const sinkTimeout = 30 * time.Second
 // It returns the runner and a description of the destinations ("" when
 // none is configured). It makes no call.
 func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(string) string, log *slog.Logger, now func() time.Time) (*auditrun.Runner, string, error) {
-	accounts, err := newAccounts(cfg, cred, getenv)
+	store, err := newStore(cfg, cred, log)
 	if err != nil {
 		return nil, "", err
 	}
-	store, err := newStore(cfg, cred, log)
+	// The owners' Slack lookups, kept across runs beside the snapshots.
+	seen := &lookups.Cache{Store: store, Now: now, Logger: log}
+	accounts, err := newAccounts(cfg, cred, getenv, seen)
 	if err != nil {
 		return nil, "", err
 	}
@@ -69,6 +72,7 @@ func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(stri
 		Artifacts: artifacts,
 		Logger:    log,
 		Now:       now,
+		Keepers:   []auditrun.Keeper{seen},
 	}
 	if cm := cfg.Metrics.CloudMonitor; cm != nil {
 		c, err := cloudmonitor.New(cloudmonitor.Options{Endpoint: cm.Endpoint, Region: cm.Region, GroupID: cm.GroupID, Credential: cred,
@@ -164,7 +168,7 @@ func sourcesOf(cfg *config.Config, c *emr.Client) []fleet.Source {
 // One secret key serves every account's client: it is the run's (drawn for
 // each call), so a value shared across accounts is found, and a digest
 // means nothing outside the run.
-func newAccounts(cfg *config.Config, cred credentials.Credential, getenv func(string) string) ([]fleet.Account, error) {
+func newAccounts(cfg *config.Config, cred credentials.Credential, getenv func(string) string, seen *lookups.Cache) ([]fleet.Account, error) {
 	key, err := audit.NewSecretKey()
 	if err != nil {
 		return nil, err
@@ -177,7 +181,7 @@ func newAccounts(cfg *config.Config, cred credentials.Credential, getenv func(st
 	}
 	// people are an account's owner lookups (RAM, Slack) and members.
 	people := func(a *fleet.Account, c credentials.Credential, api *emr.Client) error {
-		r, err := newOwnerResolver(cfg, c, getenv)
+		r, err := newOwnerResolver(cfg, c, getenv, seen)
 		if err != nil || r == nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"livy-token-audit/audit/config"
 	"livy-token-audit/audit/fleet"
 	"livy-token-audit/audit/ims"
+	"livy-token-audit/audit/lookups"
 	"livy-token-audit/notify/slack"
 )
 
@@ -25,6 +26,8 @@ type ownerResolver struct {
 	ims      *ims.Client // nil: RAM is not asked
 	mentions map[string]string
 	slack    *slack.Slack // nil: no lookup by email
+	// seen are the Slack lookups kept from earlier runs (nil: none kept).
+	seen *lookups.Cache
 	// lookupErr, once set, is the reason every later Slack lookup fails
 	// (a missing scope, a revoked token).
 	mu        sync.Mutex
@@ -129,9 +132,24 @@ func (r *ownerResolver) down(err error) string {
 	return msg
 }
 
-// fromSlack finds o's Slack user by email.
+// fromSlack finds o's Slack user by email: as an earlier run found it,
+// while that is still believed (lookups.FoundFor, NoneFor), else by
+// asking Slack, one lookup at a time.
 func (r *ownerResolver) fromSlack(ctx context.Context, o *audit.Owner, email string) {
 	if r.slack == nil {
+		return
+	}
+	if email == "" {
+		if o.Status == audit.OwnerActive {
+			o.NoSlack = "their RAM user has no email"
+		}
+		return
+	}
+	if a, ok := r.seen.Get(ctx, email); ok {
+		o.SlackID, o.NoSlack = a.ID, a.None
+		if a.ID != "" {
+			o.Via = audit.ViaEmail
+		}
 		return
 	}
 	r.slackMu.Lock()
@@ -139,13 +157,7 @@ func (r *ownerResolver) fromSlack(ctx context.Context, o *audit.Owner, email str
 	r.mu.Lock()
 	failed := r.lookupErr
 	r.mu.Unlock()
-	switch {
-	case email == "":
-		if o.Status == audit.OwnerActive {
-			o.NoSlack = "their RAM user has no email"
-		}
-		return
-	case failed != "":
+	if failed != "" {
 		o.NoSlack = failed
 		return
 	}
@@ -157,16 +169,18 @@ func (r *ownerResolver) fromSlack(ctx context.Context, o *audit.Owner, email str
 		r.lookupErr = msg
 		r.mu.Unlock()
 		o.NoSlack = msg
+		return
 	case id == "":
 		o.NoSlack = none
 	default:
 		o.SlackID, o.Via = id, audit.ViaEmail
 	}
+	r.seen.Put(ctx, email, id, none)
 }
 
 // newOwnerResolver is an account's resolver, or nil when owners are not
 // resolved (owners.resolve off).
-func newOwnerResolver(cfg *config.Config, cred credentials.Credential, getenv func(string) string) (*ownerResolver, error) {
+func newOwnerResolver(cfg *config.Config, cred credentials.Credential, getenv func(string) string, seen *lookups.Cache) (*ownerResolver, error) {
 	if !cfg.Owners.Resolve {
 		return nil, nil
 	}
@@ -174,7 +188,7 @@ func newOwnerResolver(cfg *config.Config, cred credentials.Credential, getenv fu
 	if err != nil {
 		return nil, err
 	}
-	r := &ownerResolver{ims: c, mentions: cfg.Slack.Mentions}
+	r := &ownerResolver{ims: c, mentions: cfg.Slack.Mentions, seen: seen}
 	if token := lookupToken(getenv); cfg.Owners.LookupEmail && token != "" {
 		bot, err := slack.NewBot(token, getenv("SLACK_API_URL"), slack.NewHTTPClient(sinkTimeout))
 		if err != nil {

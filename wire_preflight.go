@@ -71,7 +71,7 @@ func preflightChecks(p preflightRun) []preflight.Check {
 	var checks []preflight.Check
 	accounts, accErr := []fleet.Account(nil), p.credOK
 	if p.cred != nil {
-		accounts, accErr = newAccounts(p.cfg, p.cred, p.getenv)
+		accounts, accErr = newAccounts(p.cfg, p.cred, p.getenv, nil)
 	}
 	checks = append(checks, credentialCheck(p))
 	checks = append(checks, roleChecks(p, accounts)...)

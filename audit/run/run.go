@@ -109,10 +109,20 @@ type Runner struct {
 	// Retirer keeps the marks for deletion and deletes the tokens whose
 	// date has come (actions.retire; nil: off).
 	Retirer Retirer
+	// Keepers keep what a run learned for the next ones (the owners'
+	// Slack lookups): each is kept once the run's snapshot is written and
+	// its reports delivered, by a run that writes (not a dry run or an
+	// export). A failure is logged, and never fails the run.
+	Keepers []Keeper
 	Logger  *slog.Logger
 	// Now is the wall clock (nil: time.Now): a state file dated ahead of
 	// it is invalid.
 	Now func() time.Time
+}
+
+// Keeper keeps what a run learned for the next ones, in the store.
+type Keeper interface {
+	Keep(ctx context.Context) error
 }
 
 // ActionsReader reads what people did from Slack as the audit applies it.
@@ -348,6 +358,7 @@ func (r *Runner) run(ctx context.Context, o Options) (*Result, error) {
 	if err := r.confirmNotices(ctx, res); err != nil {
 		errs = append(errs, err)
 	}
+	r.keep(ctx, o)
 	if err := verdictError(res); err != nil {
 		errs = append(errs, err)
 	}
@@ -648,6 +659,18 @@ func (r *Runner) notify(ctx context.Context, o Options, res *Result) []error {
 	out := r.Notifier.Report(ctx, r.notifyRun(o, res), res.Snapshot, res.Locations())
 	res.Deliveries, res.Notified, res.NotifySkipped, res.told = out.Deliveries, out.Notified, out.Skipped, out.Told
 	return out.Errs
+}
+
+// keep has each Keeper keep what the run learned (a run that writes).
+func (r *Runner) keep(ctx context.Context, o Options) {
+	if o.DryRun {
+		return
+	}
+	for _, k := range r.Keepers {
+		if err := k.Keep(ctx); err != nil {
+			r.logger().Warn("what this run learned for the next ones was not kept; they ask again", "error", err)
+		}
+	}
 }
 
 // confirmNotices gives the record of actions the notices of deletion no
