@@ -17,7 +17,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
@@ -539,12 +541,19 @@ func TestServerlessDevsPreview(t *testing.T) {
 	}
 	t.Parallel()
 	preview := func(env map[string]string) (string, error) {
+		home := sHome(t)
 		cmd := exec.Command(s, "preview", "-t", "s.yaml")
-		cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "NO_COLOR=1"}
+		cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "NO_COLOR=1"}
 		for k, v := range env {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
+		// s may leave a child writing to $HOME/.s after it exits: it runs
+		// in a process group of its own, which is killed once it is done.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		out, err := cmd.CombinedOutput()
+		if cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
 		return string(out), err
 	}
 	out, err := preview(deployEnv)
@@ -554,4 +563,29 @@ func TestServerlessDevsPreview(t *testing.T) {
 	if out, err := preview(nil); err == nil || !strings.Contains(out, "AUDIT_ROLE_ARN") {
 		t.Errorf("s preview without AUDIT_ROLE_ARN: %v; want it to stop naming it\n%s", err, out)
 	}
+}
+
+// sHome is a HOME for the s CLI, removed when the test ends. A child s
+// left behind may still be writing into it for a moment: the removal is
+// tried again for a few seconds, and what cannot be removed is said, not
+// failed (it is a temporary folder).
+func sHome(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "s-home-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Logf("left %s: %v", dir, err)
+				return
+			}
+		}
+	})
+	return dir
 }
