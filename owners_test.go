@@ -15,9 +15,12 @@ import (
 	"github.com/slack-go/slack/slacktest"
 
 	"livy-token-audit/audit"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/audit/fleet"
 	"livy-token-audit/audit/ims"
+	"livy-token-audit/audit/localstore"
 	"livy-token-audit/audit/lookups"
+	auditrun "livy-token-audit/audit/run"
 	"livy-token-audit/internal/audittest"
 	"livy-token-audit/internal/standin/emulator"
 	"livy-token-audit/notify/slack"
@@ -334,5 +337,32 @@ func TestSlackLookupsAreKept(t *testing.T) {
 	alice, _ := ownerOf(s, "tk-001")
 	if again != 0 || erin.Owner.SlackID != "U0ERIN001" || erin.Owner.Via != audit.ViaEmail || alice.Owner.NoSlack != "no Slack user has their email" {
 		t.Errorf("day 2 asked Slack %d times; erin %+v, alice %+v", again, erin.Owner, alice.Owner)
+	}
+}
+
+// A direct message that failed makes the run forget the Slack user it
+// went to (they may have been deactivated since the lookup was kept): the
+// next run asks Slack about them again; a delivered one keeps them.
+func TestFailedDirectMessageForgetsTheLookup(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st := &localstore.Store{Dir: t.TempDir()}
+	seen := &lookups.Cache{Store: st}
+	seen.Put(ctx, "erin@acme.example", "U0ERIN001", "")
+	seen.Put(ctx, "frank@acme.example", "U0FRANK01", "")
+	k := keptLookups{seen}
+	res := &auditrun.Result{Deliveries: []delivery.Result{
+		{Destination: "slack", Status: delivery.StatusFailed},
+		{Destination: ownerDestination + "U0ERIN001", Status: delivery.StatusFailed},
+		{Destination: ownerDestination + "U0FRANK01", Status: delivery.StatusDelivered},
+	}}
+	if err := k.Keep(ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	next := &lookups.Cache{Store: st}
+	_, erin := next.Get(ctx, "erin@acme.example")
+	_, frank := next.Get(ctx, "frank@acme.example")
+	if erin || !frank {
+		t.Errorf("kept erin %v, frank %v; want frank only", erin, frank)
 	}
 }

@@ -72,7 +72,7 @@ func newRunner(cfg *config.Config, cred credentials.Credential, getenv func(stri
 		Artifacts: artifacts,
 		Logger:    log,
 		Now:       now,
-		Keepers:   []auditrun.Keeper{seen},
+		Keepers:   []auditrun.Keeper{keptLookups{seen}},
 	}
 	if cm := cfg.Metrics.CloudMonitor; cm != nil {
 		c, err := cloudmonitor.New(cloudmonitor.Options{Endpoint: cm.Endpoint, Region: cm.Region, GroupID: cm.GroupID, Credential: cred,
@@ -321,7 +321,7 @@ type senders struct {
 func routes(cfg *config.Config, env *senders) (*notify.Router, []string, error) {
 	s := cfg.Slack
 	rt := &notify.Router{Notify: s.Notify, Owners: notify.Owners{Enabled: s.Owners.Enabled, Rules: s.Owners.Rules,
-		MinSeverity: s.Owners.MinSeverity, Recipients: s.Mentions, Prefix: "slack:owner:"}}
+		MinSeverity: s.Owners.MinSeverity, Recipients: s.Mentions, Prefix: ownerDestination}}
 	var dests []string
 	for _, k := range sinks {
 		for i, r := range k.routes(cfg) {

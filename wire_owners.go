@@ -10,9 +10,11 @@ import (
 
 	"livy-token-audit/audit"
 	"livy-token-audit/audit/config"
+	"livy-token-audit/audit/delivery"
 	"livy-token-audit/audit/fleet"
 	"livy-token-audit/audit/ims"
 	"livy-token-audit/audit/lookups"
+	auditrun "livy-token-audit/audit/run"
 	"livy-token-audit/notify/slack"
 )
 
@@ -216,4 +218,23 @@ func assignment(cfg *config.Config) *audit.Assignment {
 		return nil
 	}
 	return &audit.Assignment{Fallback: o.Fallback, EscalateAfter: o.EscalateAfter, Rules: o.Rules, EscalateFrom: max(audit.SeverityHigh, o.MinSeverity)}
+}
+
+// ownerDestination starts the destination of each owner's direct
+// messages ("slack:owner:U012AB3CD").
+const ownerDestination = "slack:owner:"
+
+// keptLookups keeps the owners' Slack lookups once a run's reports are
+// delivered (a run.Keeper): the answer naming a user whose direct message
+// failed is forgotten first, so that the next run asks Slack again (the
+// user may have been deactivated since it was kept).
+type keptLookups struct{ *lookups.Cache }
+
+func (k keptLookups) Keep(ctx context.Context, res *auditrun.Result) error {
+	for _, d := range res.Deliveries {
+		if id, ok := strings.CutPrefix(d.Destination, ownerDestination); ok && d.Status == delivery.StatusFailed {
+			k.Forget(ctx, id)
+		}
+	}
+	return k.Cache.Keep(ctx)
 }

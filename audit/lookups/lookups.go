@@ -111,6 +111,23 @@ func (c *Cache) Put(ctx context.Context, email, id, none string) {
 	c.dirty = true
 }
 
+// Forget drops every answer that names the Slack user id (a direct
+// message to them failed: the next run asks Slack again).
+func (c *Cache) Forget(ctx context.Context, id string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.load(ctx)
+	for k, a := range c.answers {
+		if a.ID == id {
+			delete(c.answers, k)
+			c.dirty = true
+		}
+	}
+}
+
 // Keep writes the answers back when the run learned something: those no
 // longer believed are dropped, and the newest MaxEntries kept.
 func (c *Cache) Keep(ctx context.Context) error {

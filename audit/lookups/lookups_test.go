@@ -162,3 +162,30 @@ func TestReadIsChecked(t *testing.T) {
 		}
 	})
 }
+
+// Forget drops every answer that names a user, and the next Keep writes
+// the file without it; answers naming others stay.
+func TestForget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := &memStore{objects: map[string][]byte{}}
+	c := &Cache{Store: st, Now: func() time.Time { return t0 }}
+	c.Put(ctx, "erin@acme.example", "U0ERIN001", "")
+	c.Put(ctx, "erin.old@acme.example", "U0ERIN001", "")
+	c.Put(ctx, "frank@acme.example", "U0FRANK01", "")
+	if err := c.Keep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := &Cache{Store: st, Now: func() time.Time { return t0.Add(time.Hour) }}
+	next.Forget(ctx, "U0ERIN001")
+	if err := next.Keep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := &Cache{Store: st, Now: func() time.Time { return t0.Add(time.Hour) }}
+	_, erin := after.Get(ctx, "erin@acme.example")
+	_, old := after.Get(ctx, "erin.old@acme.example")
+	_, frank := after.Get(ctx, "frank@acme.example")
+	if erin || old || !frank || st.puts != 2 {
+		t.Errorf("after forgetting U0ERIN001: erin %v, erin.old %v, frank %v (%d puts); want only frank", erin, old, frank, st.puts)
+	}
+}

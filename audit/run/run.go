@@ -120,9 +120,10 @@ type Runner struct {
 	Now func() time.Time
 }
 
-// Keeper keeps what a run learned for the next ones, in the store.
+// Keeper keeps what a run learned for the next ones, in the store; res
+// is the run's result, its deliveries included.
 type Keeper interface {
-	Keep(ctx context.Context) error
+	Keep(ctx context.Context, res *Result) error
 }
 
 // ActionsReader reads what people did from Slack as the audit applies it.
@@ -358,7 +359,7 @@ func (r *Runner) run(ctx context.Context, o Options) (*Result, error) {
 	if err := r.confirmNotices(ctx, res); err != nil {
 		errs = append(errs, err)
 	}
-	r.keep(ctx, o)
+	r.keep(ctx, o, res)
 	if err := verdictError(res); err != nil {
 		errs = append(errs, err)
 	}
@@ -662,12 +663,12 @@ func (r *Runner) notify(ctx context.Context, o Options, res *Result) []error {
 }
 
 // keep has each Keeper keep what the run learned (a run that writes).
-func (r *Runner) keep(ctx context.Context, o Options) {
+func (r *Runner) keep(ctx context.Context, o Options, res *Result) {
 	if o.DryRun {
 		return
 	}
 	for _, k := range r.Keepers {
-		if err := k.Keep(ctx); err != nil {
+		if err := k.Keep(ctx, res); err != nil {
 			r.logger().Warn("what this run learned for the next ones was not kept; they ask again", "error", err)
 		}
 	}
